@@ -1,0 +1,180 @@
+// Core benchmark: lockscope's in-process lock manager against async-lock and
+// async-mutex, the libraries a Node.js user would reach for instead.
+//
+//   npm run build && node --expose-gc bench/core.js [--quick] [--peers-only]
+//
+// Every figure is the median over rounds in which the implementations take
+// turns (see harness.alternate), with ±half the min–max range.
+import os from 'node:os';
+import { alternate, compareOps, stat, printTable, anomalies, describeError } from './lib/harness.js';
+import { asyncLockImpl, asyncMutexImpl } from './lib/peers.js';
+import { loadLockscope, lockscopeImpl, makeManager, droppedOptions } from './lib/lockscope.js';
+
+const args = new Set(process.argv.slice(2));
+const QUICK = args.has('--quick');
+const PEERS_ONLY = args.has('--peers-only');
+
+const CONFIG = QUICK
+  ? { targetMs: 100, rounds: 3, probeOps: 1000, keyCount: 1000, tasks: 100,
+      queues: [1000, 20_000], h: 5000, sideN: 5000, cancelN: 100, deepRounds: 2, memN: 100_000 }
+  : { targetMs: 1500, rounds: 5, probeOps: 2000, keyCount: 1000, tasks: 100,
+      queues: [1000, 200_000], h: 10_000, sideN: 20_000, cancelN: 100, deepRounds: 3, memN: 1_000_000 };
+const MEMORY_GOAL_BYTES = 300;
+
+const LS = 'lockscope';
+const LS_STACKS = "lockscope stacks:'all'";
+const COLUMNS = [LS, 'async-lock', 'async-mutex'];
+const keys = Array.from({ length: CONFIG.keyCount }, (_, i) => `res-${i}`);
+const progress = (text) => console.log(`· ${text}`);
+
+async function loadImpls() {
+  const peers = [asyncLockImpl(), asyncMutexImpl()];
+  if (PEERS_ONLY) return { peers, ls: null, lsStacks: null };
+  try {
+    await loadLockscope();
+    makeManager({ node: 'probe', domains: [{ name: 'd', kind: 'dlm' }], stacks: 'all', deadlock: { detect: 'off' }, lockOrder: false })
+      .close?.();
+  } catch (err) {
+    console.error(`lockscope core unavailable: ${describeError(err)}`);
+    console.error('Build it first (npm run build), or pass --peers-only to measure the peers alone.');
+    process.exit(1);
+  }
+  return { peers, ls: lockscopeImpl(LS), lsStacks: lockscopeImpl(LS_STACKS, { stacks: 'all' }) };
+}
+
+/** Cells for one table row: the lockscope column taken from lsName, the peers as measured. */
+function cells(results, lsName, pick) {
+  const out = {};
+  for (const c of COLUMNS) {
+    const name = c === LS ? lsName : c;
+    out[c] = results.has(name) ? stat(results.get(name), pick) : undefined;
+  }
+  return out;
+}
+
+async function throughputRows(impls, label, run) {
+  const all = [impls.ls, impls.lsStacks, ...impls.peers].filter(Boolean);
+  progress(`${label}: ${CONFIG.rounds} rounds of ~${CONFIG.targetMs} ms each`);
+  const results = await compareOps(all, CONFIG, run);
+  const rows = [{ label, unit: 'ops/s', cells: cells(results, LS) }];
+  if (impls.lsStacks) rows.push({ label: `${label}, stacks:'all'`, unit: 'ops/s', cells: cells(results, LS_STACKS) });
+  return rows;
+}
+
+const fmtQ = (q) => (q >= 1e6 ? `${q / 1e6}M` : q >= 1000 ? `${q / 1000}k` : String(q));
+
+/** Per-Q rows for the deep-queue measurements, then how each grew from the smallest Q to the largest. */
+async function deepQueueRows(impls) {
+  const all = [impls.ls, ...impls.peers].filter(Boolean);
+  const cfg = { h: CONFIG.h, sideN: CONFIG.sideN, cancelN: CONFIG.cancelN, keys };
+  const byQ = [];
+  for (const q of CONFIG.queues) {
+    progress(`deep queue Q=${fmtQ(q)}: ${CONFIG.deepRounds} rounds, ${CONFIG.h} handovers each`);
+    byQ.push({ q, results: await alternate(all, CONFIG.deepRounds, (impl) => impl.deepQueue(q, cfg)) });
+  }
+  const metrics = [
+    ['handoverUs', `handover down a Q-deep queue (${CONFIG.h})`],
+    ['sideUs', 'acquire+release on other keys'],
+    ['enqueueUs', 'enqueue a waiter behind Q'],
+    ['cancelUs', `abort a mid-queue waiter (${CONFIG.cancelN})`],
+  ];
+  const rows = [];
+  for (const [field, what] of metrics) {
+    for (const { q, results } of byQ) {
+      rows.push({ label: `${what}, Q=${fmtQ(q)}`, unit: 'µs/op', cells: cells(results, LS, (s) => s[field]) });
+    }
+    rows.push(growthRow(what, rows.slice(-byQ.length)));
+  }
+  return rows;
+}
+
+function growthRow(what, perQ) {
+  const [small, large] = [perQ[0], perQ[perQ.length - 1]];
+  const out = {};
+  for (const c of COLUMNS) {
+    const a = small.cells[c];
+    const b = large.cells[c];
+    if (a === undefined) out[c] = undefined;
+    else if (!a || !b || a.error || b.error || !(a.median > 0)) out[c] = a?.error ? a : b?.error ? b : null;
+    else out[c] = { median: b.median / a.median, n: 1 };
+  }
+  const ratio = `${fmtQ(CONFIG.queues.at(-1))}/${fmtQ(CONFIG.queues[0])}`;
+  return { label: `  growth ${ratio}: ${what.split(' (')[0]}`, unit: '×', cells: out };
+}
+
+async function memoryRows(impls) {
+  const n = CONFIG.memN;
+  progress(`memory: ${n.toLocaleString('en-US')} locks held per implementation`);
+  // Allocated before any baseline so that only the locks themselves are counted.
+  const memKeys = Array.from({ length: n }, (_, i) => `res-${i}`);
+  const slots = [];
+  const extra = [];
+  for (let i = 0; i < n; i++) {
+    slots.push(null);
+    extra.push(null);
+  }
+  const all = [impls.ls, ...impls.peers].filter(Boolean);
+  const results = await alternate(all, 1, (impl) => impl.memory(n, memKeys, slots, extra));
+  const lsHeld = stat(results.get(LS), (s) => s.heldBytes);
+  if (lsHeld && !lsHeld.error) {
+    const verdict = lsHeld.median <= MEMORY_GOAL_BYTES ? 'meets' : 'MISSES';
+    anomalies.push(`memory: lockscope ${lsHeld.median.toFixed(0)} bytes/lock ${verdict} the goal of ≤ ${MEMORY_GOAL_BYTES}`);
+  }
+  const label = `heap per held EX lock (${fmtQ(n)} keys, ${Math.min(1000, n)} owners)`;
+  return [
+    { label, unit: 'bytes', cells: cells(results, LS, (s) => s.heldBytes) },
+    // Near zero for a manager that frees released resources, so a ratio would be noise.
+    { label: 'heap left after releasing them', unit: 'bytes', ratio: false, cells: cells(results, LS, (s) => s.retainedBytes) },
+  ];
+}
+
+/**
+ * What Node's own AbortController.abort() costs (it builds a DOMException with
+ * a stack), so the abort rows can be read as "Node's share + the manager's".
+ */
+async function abortReferenceNote() {
+  const samples = [];
+  for (let round = 0; round < 3; round++) {
+    const controllers = Array.from({ length: 20_000 }, () => new AbortController());
+    for (const c of controllers) c.signal.addEventListener('abort', () => {}, { once: true });
+    const t0 = performance.now();
+    for (const c of controllers) c.abort();
+    samples.push(((performance.now() - t0) * 1000) / controllers.length);
+  }
+  const s = stat({ samples, error: null });
+  anomalies.push(`reference: AbortController.abort() with one listener costs ${s.median.toFixed(2)} µs in this process`);
+}
+
+function printHeader() {
+  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  console.log(`lockscope core bench — node ${process.version}, ${os.cpus().length} × ${cpu}`);
+  console.log(`mode: ${QUICK ? 'quick' : 'full'}${PEERS_ONLY ? ', peers only' : ''}; ` +
+    `gc ${typeof globalThis.gc === 'function' ? 'exposed' : 'enabled at run time'}`);
+}
+
+printHeader();
+const impls = await loadImpls();
+for (const [name, message] of droppedOptions) {
+  console.log(`note: the core rejected option ${name} (${message}); measured with its default` +
+    (name === 'stacks' ? ", so the stacks:'all' rows measure the default too" : ''));
+}
+const rows = [];
+rows.push(...await throughputRows(impls, `uncontended EX acquire+release, ${CONFIG.keyCount} keys`,
+  (impl, n) => impl.uncontended(n, keys)));
+rows.push(...await throughputRows(impls, `contended EX, ${CONFIG.tasks} tasks on one key`,
+  (impl, n) => impl.contended(n, CONFIG.tasks)));
+rows.push(...await deepQueueRows(impls));
+if (impls.ls) await abortReferenceNote();
+rows.push(...await memoryRows(impls));
+
+console.log('');
+printTable(rows, COLUMNS);
+console.log('');
+console.log('ratio columns: lockscope ÷ peer in the row\'s unit (ops/s: higher is better; µs, bytes: lower is better).');
+console.log('n/a: the library has no such operation; ERR: the run failed (see notes).');
+if (anomalies.length) {
+  console.log('\nnotes:');
+  for (const a of anomalies) console.log(`  - ${a}`);
+}
+// The core may keep timers (watchdog, deadlock pass) alive; the bench is done.
+process.exit(0);

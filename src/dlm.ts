@@ -1,0 +1,537 @@
+/**
+ * The dlm kind: six modes, three queues per resource, the Linux/VMS grant
+ * rules (src/README.md, "Grant rules", numbered there), conversions with
+ * conversion-deadlock handling, value blocks and blocking notifications.
+ */
+
+import type { ConvertOptions, LockOptions, Range, ReleaseOptions } from './api.js';
+import { DlmLock, St } from './dlm-lock.js';
+import type { ResourceTable } from './domain.js';
+import { DeadlockError, invalid, LockError, type CycleEntry, type LossReason } from './errors.js';
+import { OFFSET_MAX } from './limits.js';
+import { LinkedList } from './list.js';
+import type { LockManager } from './manager.js';
+import { compatible, CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb, type DlmMode } from './modes.js';
+import type { Owner } from './owner.js';
+import { captureStack, formatStack } from './stacks.js';
+import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOffset, checkOptions, checkSignal } from './validate.js';
+import { Waiter } from './waiter.js';
+
+interface LvbState {
+  bytes: Uint8Array;
+  seq: number;
+  valid: boolean;
+  /** Written at least once: the resource is kept while it holds a value. */
+  written: boolean;
+}
+
+export class DlmResource {
+  readonly granted = new LinkedList<DlmLock>();
+  converting: LinkedList<DlmLock> | null = null;
+  waiting: LinkedList<DlmLock> | null = null;
+  lvb: LvbState | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly table: ResourceTable<DlmResource>,
+  ) {}
+
+  get queued(): number {
+    return (this.converting?.size ?? 0) + (this.waiting?.size ?? 0);
+  }
+}
+
+/** A queued new request or conversion. */
+export class DlmWait extends Waiter {
+  constructor(
+    id: number,
+    owner: Owner,
+    requestedAt: number,
+    stack: object | null,
+    readonly lock: DlmLock,
+    readonly conversion: boolean,
+  ) {
+    super(id, owner, requestedAt, stack);
+  }
+  get domain(): string {
+    return this.lock.res.table.policy.name;
+  }
+  get resource(): string {
+    return this.lock.res.name;
+  }
+  get wanted(): string {
+    return modeName(this.lock.rqMode);
+  }
+  unqueue(): void {
+    this.owner.manager.dlm.unqueue(this);
+  }
+  afterUnqueue(): void {
+    this.owner.manager.dlm.afterChange(this.lock.res);
+  }
+}
+
+const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock']);
+const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
+const RELEASE_KEYS = new Set(['lvb']);
+const RANGE_KEYS = new Set(['start', 'end']);
+const ALT_MODES = ['PR', 'CW'] as const;
+const CONV_POLICIES = ['error', 'demote', 'notify'] as const;
+
+export function overlaps(a: Range | null, b: Range | null): boolean {
+  return a === null || b === null || (a.start < b.end && b.start < a.end);
+}
+
+export function parseMode(mode: unknown, argument = 'mode'): number {
+  const m = typeof mode === 'string' ? modeIndex(mode) : -1;
+  if (m < 0) throw invalid(argument, 'one of NL, CR, CW, PR, PW, EX', mode);
+  return m;
+}
+
+function parseRange(value: unknown, allowed: boolean, domain: string): Range | null {
+  if (value === undefined) return null;
+  if (!allowed) throw invalid('options.range', `absent: domain ${domain} was not created with ranges: true`);
+  const r = checkOptions(value, 'options.range', RANGE_KEYS);
+  const start = checkOffset(r?.start, 'options.range.start');
+  const end = checkOffset(r?.end, 'options.range.end');
+  if (end <= start) throw invalid('options.range', `a half-open range with start < end <= ${OFFSET_MAX}`, `[${start}, ${end})`);
+  return { start, end };
+}
+
+export class DlmEngine {
+  constructor(private readonly m: LockManager) {}
+
+  /** owner.lock(): grant at once, queue, or fail. */
+  request(owner: Owner, domain: unknown, resource: unknown, mode: unknown, options: LockOptions | undefined, boundary: Function): Promise<DlmLock> {
+    const table = this.m.dlmTable(domain);
+    const name = this.m.checkResource(resource);
+    const rq = parseMode(mode);
+    const o = options === undefined ? undefined : checkOptions(options, 'options', LOCK_KEYS);
+    let range: Range | null = null;
+    let noQueue = false;
+    let timeoutMs: number | undefined;
+    let signal: AbortSignal | undefined;
+    let extraNeeded = table.policy.lvbBytes > 0;
+    let alt = -1;
+    let expedite = false;
+    if (o !== undefined) {
+      range = parseRange(o.range, table.policy.ranges, table.policy.name);
+      noQueue = checkBoolean(o.noQueue, 'options.noQueue');
+      timeoutMs = checkDuration(o.timeoutMs, 'options.timeoutMs', this.m.limits.timeoutMsMax);
+      signal = checkSignal(o.signal, 'options.signal');
+      checkFunction(o.onBlocking, 'options.onBlocking');
+      checkBoolean(o.quecvt, 'options.quecvt');
+      checkEnum(o.convDeadlock, 'options.convDeadlock', CONV_POLICIES);
+      expedite = checkBoolean(o.expedite, 'options.expedite');
+      if (expedite && rq !== NL) throw invalid('options.expedite', 'used only with mode NL', modeName(rq));
+      const a = checkEnum(o.alt, 'options.alt', ALT_MODES);
+      if (a !== undefined) alt = modeIndex(a);
+      extraNeeded ||= o.onBlocking !== undefined || o.quecvt === true || o.convDeadlock !== undefined || alt >= 0;
+    }
+    if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
+    this.m.checkCanAdd(owner, table.policy.name, name, false);
+    const res = table.getOrCreate(name);
+    const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(boundary) : null);
+    if (extraNeeded) {
+      const x = lock.ensureExtra();
+      x.onBlocking = (o?.onBlocking as LockExtra['onBlocking']) ?? null;
+      x.quecvt = o?.quecvt === true;
+      x.alt = alt;
+      x.convDeadlock = (o?.convDeadlock as LockExtra['convDeadlock']) ?? null;
+    }
+    let grantMode = -1;
+    if (expedite || (this.queuesClear(res, range) && this.blocker(res, lock, rq, range) === null)) grantMode = rq;
+    else if (alt >= 0 && this.queuesClear(res, range) && this.blocker(res, lock, alt, range) === null) grantMode = alt;
+    if (grantMode >= 0) {
+      this.grant(lock, grantMode, this.m.clock.now());
+      return Promise.resolve(lock);
+    }
+    if (noQueue || timeoutMs === 0) {
+      this.freeIfUnused(res);
+      const code = noQueue ? 'EAGAIN' : 'ETIMEDOUT';
+      return Promise.reject(this.m.error(code, `${modeName(rq)} on ${name} would have to wait`, owner, table.policy.name, name));
+    }
+    if (res.queued >= table.policy.waitersPerResourceMax) {
+      this.freeIfUnused(res);
+      throw this.m.limitError('waitersPerResourceMax', table.policy.waitersPerResourceMax, owner, table.policy.name, name);
+    }
+    lock.stack ??= this.m.captureFor(true, boundary);
+    const wait = new DlmWait(lock.id, owner, this.m.clock.now(), lock.stack, lock, false);
+    lock.wait = wait;
+    (res.waiting ??= new LinkedList<DlmLock>()).push(lock);
+    const promise = this.m.startWait<DlmLock>(wait, timeoutMs, signal);
+    this.notifyBlocking(res, lock, rq, range);
+    return promise;
+  }
+
+  /** lock.convert(): in place, queued on the convert queue, or refused. */
+  convert(lock: DlmLock, mode: unknown, options: ConvertOptions | undefined): Promise<DlmLock> {
+    try {
+      return this.convertOrThrow(lock, mode, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private convertOrThrow(lock: DlmLock, mode: unknown, options: ConvertOptions | undefined): Promise<DlmLock> {
+    const res = lock.res;
+    const policy = res.table.policy;
+    const to = parseMode(mode);
+    const o = checkOptions(options, 'options', CONVERT_KEYS) ?? {};
+    const noQueue = checkBoolean(o.noQueue, 'options.noQueue');
+    const quecvt = checkBoolean(o.quecvt, 'options.quecvt') || lock.extra?.quecvt === true;
+    const timeoutMs = checkDuration(o.timeoutMs, 'options.timeoutMs', this.m.limits.timeoutMsMax);
+    const signal = checkSignal(o.signal, 'options.signal');
+    const a = checkEnum(o.alt, 'options.alt', ALT_MODES);
+    const alt = a !== undefined ? modeIndex(a) : (lock.extra?.alt ?? -1);
+    const policyName = checkEnum(o.convDeadlock, 'options.convDeadlock', CONV_POLICIES) ?? lock.extra?.convDeadlock ?? policy.convDeadlock;
+    if (lock.st !== St.Granted) {
+      const why = lock.st === St.Converting ? 'a conversion is already pending' : `the lock is ${lock.state}`;
+      throw new LockError('EINVAL', `cannot convert: ${why}`, this.m.context(lock.owner, policy.name, res.name));
+    }
+    const from = lock.grMode;
+    const lvb = this.checkLvbWrite(lock, o.lvb, writesLvb(from, to), 'options.lvb');
+    if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', lock.owner, policy.name, res.name);
+    if (lvb !== null) this.writeLvb(res, lvb);
+    if (isDownConversion(from, to)) {
+      this.applyConversion(lock, to, false);
+      this.afterChange(res);
+      return Promise.resolve(lock);
+    }
+    const convClear = !quecvt || this.convertQueueClear(res, lock.range);
+    let grantMode = -1;
+    if (convClear && this.blocker(res, lock, to, lock.range) === null) grantMode = to;
+    else if (alt >= 0 && convClear && this.blocker(res, lock, alt, lock.range) === null) grantMode = alt;
+    if (grantMode >= 0) {
+      this.applyConversion(lock, grantMode, true);
+      this.afterChange(res);
+      return Promise.resolve(lock);
+    }
+    if (noQueue || timeoutMs === 0) {
+      const code = noQueue ? 'EAGAIN' : 'ETIMEDOUT';
+      throw this.m.error(code, `conversion to ${modeName(to)} on ${res.name} would have to wait`, lock.owner, policy.name, res.name);
+    }
+    if (res.queued >= policy.waitersPerResourceMax) {
+      throw this.m.limitError('waitersPerResourceMax', policy.waitersPerResourceMax, lock.owner, policy.name, res.name);
+    }
+    const partner = this.conversionDeadlockPartner(res, lock, to);
+    if (partner !== null && policyName === 'error') {
+      throw this.conversionDeadlock(lock, to, partner, 'error');
+    }
+    if (alt >= 0) lock.ensureExtra().alt = alt;
+    return this.queueConversion(lock, to, partner, policyName, timeoutMs, signal);
+  }
+
+  private queueConversion(
+    lock: DlmLock, to: number, partner: DlmLock | null, policyName: 'error' | 'demote' | 'notify',
+    timeoutMs: number | undefined, signal: AbortSignal | undefined,
+  ): Promise<DlmLock> {
+    const res = lock.res;
+    const stack = this.m.captureFor(true, DlmLock.prototype.convert);
+    res.granted.remove(lock);
+    lock.rqMode = to;
+    lock.st = St.Converting;
+    (res.converting ??= new LinkedList<DlmLock>()).push(lock);
+    const wait = new DlmWait(this.m.nextId(), lock.owner, this.m.clock.now(), stack ?? lock.stack, lock, true);
+    lock.wait = wait;
+    const promise = this.m.startWait<DlmLock>(wait, timeoutMs, signal);
+    if (partner !== null) {
+      // Reported before acting so the history shows the deadlock as it formed.
+      this.conversionDeadlock(lock, to, partner, policyName);
+      if (policyName === 'demote') {
+        lock.grMode = NL;
+        lock.ensureExtra().demoted = true;
+        this.afterChange(res);
+      } else {
+        this.bast(partner, to);
+      }
+    }
+    if (lock.st === St.Converting) this.notifyBlocking(res, lock, to, lock.range);
+    return promise;
+  }
+
+  /** lock.release(): idempotent; cancels a pending conversion first. */
+  release(lock: DlmLock, options: ReleaseOptions | undefined): void {
+    if (lock.st === St.Released || lock.st === St.Lost) return;
+    if (lock.st === St.Waiting) throw invalid('lock', 'a granted lock (this request is still waiting)');
+    const o = checkOptions(options, 'options', RELEASE_KEYS);
+    const lvb = o === undefined ? null : this.checkLvbWrite(lock, o.lvb, lock.grMode === PW || lock.grMode === EX, 'options.lvb');
+    if (lvb !== null) this.writeLvb(lock.res, lvb);
+    this.drop(lock, 'released');
+  }
+
+  /**
+   * Take a lock away (operator break, lost session, failed node): a PW/EX
+   * holder's loss invalidates the value block, since its last write is unknown.
+   */
+  revoke(lock: DlmLock, reason: Exclude<LossReason, 'released'>): void {
+    if (lock.st === St.Released || lock.st === St.Lost) return;
+    if (lock.st === St.Waiting) {
+      this.m.failWait(lock.wait!, this.m.error('EREVOKED', `request revoked (${reason})`, lock.owner, lock.domain, lock.resource, reason));
+      return;
+    }
+    if ((lock.grMode === PW || lock.grMode === EX) && lock.res.lvb !== null) lock.res.lvb.valid = false;
+    lock.ensureExtra().lostReason = reason;
+    this.drop(lock, reason);
+  }
+
+  private drop(lock: DlmLock, reason: LossReason): void {
+    const res = lock.res;
+    if (lock.st === St.Converting) {
+      const code = reason === 'released' ? 'ECANCELED' : 'EREVOKED';
+      this.m.failWait(lock.wait!, this.m.error(code, `conversion cancelled: lock ${reason}`, lock.owner, res.table.policy.name, res.name, reason === 'released' ? undefined : reason), true);
+    }
+    res.granted.remove(lock);
+    lock.st = reason === 'released' ? St.Released : St.Lost;
+    lock.owner.removeDlmLock(lock);
+    this.m.lockReleased(lock, reason);
+    this.afterChange(res);
+  }
+
+  /** Waiter.unqueue for dlm: a conversion returns to the granted queue in its old mode. */
+  unqueue(wait: DlmWait): void {
+    const lock = wait.lock;
+    lock.wait = null;
+    lock.list!.remove(lock);
+    if (wait.conversion) {
+      lock.st = St.Granted;
+      lock.rqMode = lock.grMode;
+      lock.res.granted.push(lock);
+    } else {
+      lock.st = St.Lost;
+    }
+  }
+
+  /** Something left or weakened: grant what can be granted now, then tidy up. */
+  afterChange(res: DlmResource): void {
+    if (res.queued > 0) this.grantPending(res);
+    this.freeIfUnused(res);
+  }
+
+  private freeIfUnused(res: DlmResource): void {
+    if (res.granted.size === 0 && res.queued === 0 && !(res.lvb?.written ?? false)) res.table.delete(res);
+  }
+
+  /**
+   * Grant rules 3 and 4: conversions first, in order; new requests only once
+   * no conversion is queued; FIFO in each queue. Without ranges only the head
+   * of a queue can be granted; with ranges, a queued request waits only for
+   * earlier requests whose ranges overlap its own.
+   */
+  grantPending(res: DlmResource): void {
+    const now = this.m.clock.now();
+    if (!res.table.policy.ranges) {
+      const conv = res.converting;
+      if (conv !== null) {
+        for (let l = conv.head; l !== null; l = conv.head) {
+          const mode = this.grantableMode(res, l);
+          if (mode < 0) break;
+          this.applyConversion(l, mode, true);
+        }
+      }
+      const wq = res.waiting;
+      if (wq !== null && (conv === null || conv.size === 0)) {
+        for (let l = wq.head; l !== null; l = wq.head) {
+          const mode = this.grantableMode(res, l);
+          if (mode < 0) break;
+          this.grant(l, mode, now);
+        }
+      }
+    } else {
+      this.grantPendingRanges(res, now);
+    }
+    if (res.queued > 0) this.notifyHeads(res);
+  }
+
+  private grantPendingRanges(res: DlmResource, now: number): void {
+    for (let progress = true; progress; ) {
+      progress = false;
+      const ahead: Range[] = [];
+      for (const queue of [res.converting, res.waiting]) {
+        if (queue === null) continue;
+        for (const l of queue) {
+          const blockedAhead = ahead.some((r) => overlaps(r, l.range));
+          const mode = blockedAhead ? -1 : this.grantableMode(res, l);
+          if (mode < 0) {
+            ahead.push(l.range ?? { start: 0, end: OFFSET_MAX });
+            continue;
+          }
+          if (l.st === St.Converting) this.applyConversion(l, mode, true);
+          else this.grant(l, mode, now);
+          progress = true;
+        }
+      }
+    }
+  }
+
+  private grantableMode(res: DlmResource, l: DlmLock): number {
+    if (this.blocker(res, l, l.rqMode, l.range) === null) return l.rqMode;
+    const alt = l.extra?.alt ?? -1;
+    if (alt >= 0 && this.blocker(res, l, alt, l.range) === null) return alt;
+    return -1;
+  }
+
+  /** The first granted or converting lock (other than `self`) whose granted mode conflicts with `mode` over `range`. */
+  blocker(res: DlmResource, self: DlmLock, mode: number, range: Range | null): DlmLock | null {
+    for (let l = res.granted.head; l !== null; l = l.next) {
+      if (l !== self && !compatible(l.grMode, mode) && overlaps(l.range, range)) return l;
+    }
+    const conv = res.converting;
+    if (conv !== null) {
+      for (let l = conv.head; l !== null; l = l.next) {
+        if (l !== self && !compatible(l.grMode, mode) && overlaps(l.range, range)) return l;
+      }
+    }
+    return null;
+  }
+
+  /** Grant rule 2: a new request is granted at once only if no queued request (overlapping it) is ahead. */
+  private queuesClear(res: DlmResource, range: Range | null): boolean {
+    if (res.queued === 0) return true;
+    if (!res.table.policy.ranges) return false;
+    return this.convertQueueClear(res, range) && !anyOverlap(res.waiting, range);
+  }
+
+  private convertQueueClear(res: DlmResource, range: Range | null): boolean {
+    if (res.converting === null || res.converting.size === 0) return true;
+    return res.table.policy.ranges && !anyOverlap(res.converting, range);
+  }
+
+  /** Two conversions each blocked by the other's granted mode (checked as the second one queues). */
+  private conversionDeadlockPartner(res: DlmResource, lock: DlmLock, to: number): DlmLock | null {
+    const conv = res.converting;
+    if (conv === null) return null;
+    for (let c = conv.head; c !== null; c = c.next) {
+      if (c !== lock && overlaps(c.range, lock.range) && !compatible(c.grMode, to) && !compatible(lock.grMode, c.rqMode)) return c;
+    }
+    return null;
+  }
+
+  private conversionDeadlock(lock: DlmLock, to: number, partner: DlmLock, policy: 'error' | 'demote' | 'notify'): DeadlockError {
+    const entry = (l: DlmLock, wanted: number): CycleEntry => ({
+      owner: l.owner.name, domain: l.domain, resource: l.resource,
+      held: modeName(l.grMode), wanted: modeName(wanted), stack: formatStack(l.wait?.stack ?? l.stack),
+    });
+    const cycle = [entry(lock, to), entry(partner, partner.rqMode)];
+    this.m.recordDeadlock({ kind: 'conversion', cycle, victim: lock.owner.name, policy });
+    return new DeadlockError(
+      `conversion of ${lock.resource} to ${modeName(to)} deadlocks with ${partner.owner.name}'s conversion to ${modeName(partner.rqMode)}`,
+      cycle, this.m.context(lock.owner, lock.domain, lock.resource),
+    );
+  }
+
+  /** Grant a queued or brand-new request in `mode`. */
+  private grant(lock: DlmLock, mode: number, now: number): void {
+    const res = lock.res;
+    const wait = lock.wait;
+    if (wait !== null) {
+      lock.wait = null;
+      res.waiting!.remove(lock);
+    }
+    lock.grMode = mode;
+    lock.rqMode = mode;
+    lock.st = St.Granted;
+    lock.tokenN = this.m.nextToken();
+    lock.grantedAt = now;
+    res.granted.push(lock);
+    lock.owner.addDlmLock(lock);
+    if (lock.extra !== null) {
+      lock.extra.highBast = -1;
+      if (res.table.policy.lvbBytes > 0) this.readLvb(lock);
+    }
+    if (wait !== null) this.m.settleWait(wait, lock);
+    this.m.lockGranted(lock, wait);
+  }
+
+  /** Move a lock to `mode` in place (a granted or queued conversion). */
+  private applyConversion(lock: DlmLock, mode: number, up: boolean): void {
+    const res = lock.res;
+    const from = lock.grMode;
+    const wait = lock.wait;
+    if (wait !== null) {
+      lock.wait = null;
+      res.converting!.remove(lock);
+      res.granted.push(lock);
+    }
+    lock.grMode = mode;
+    lock.rqMode = mode;
+    lock.st = St.Granted;
+    if (up && mode !== from) {
+      lock.tokenN = this.m.nextToken();
+      if (lock.extra !== null && res.table.policy.lvbBytes > 0 && !isDownConversion(from, mode)) this.readLvb(lock);
+    }
+    if (lock.extra !== null) {
+      lock.extra.highBast = -1;
+      if (mode !== NL) lock.extra.demoted = false;
+    }
+    if (wait !== null) this.m.settleWait(wait, lock);
+    this.m.lockConverted(lock, from, wait);
+  }
+
+  private checkLvbWrite(lock: DlmLock, value: unknown, allowed: boolean, argument: string): Uint8Array | null {
+    if (value === undefined) return null;
+    const size = lock.res.table.policy.lvbBytes;
+    if (size === 0) throw invalid(argument, `absent: domain ${lock.domain} has no value block (lvbBytes: 0)`);
+    if (!(value instanceof Uint8Array) || value.length > size) throw invalid(argument, `a Uint8Array of at most ${size} bytes`, value);
+    if (!allowed) throw invalid(argument, `written only when leaving PW or EX (the lock holds ${lock.mode})`);
+    return value;
+  }
+
+  private lvbState(res: DlmResource): LvbState {
+    return (res.lvb ??= { bytes: new Uint8Array(res.table.policy.lvbBytes), seq: 0, valid: true, written: false });
+  }
+
+  private writeLvb(res: DlmResource, value: Uint8Array): void {
+    const s = this.lvbState(res);
+    s.bytes.fill(0);
+    s.bytes.set(value);
+    s.seq++;
+    s.valid = true;
+    s.written = true;
+  }
+
+  private readLvb(lock: DlmLock): void {
+    const s = this.lvbState(lock.res);
+    const x = lock.ensureExtra();
+    x.lvb = s.bytes.slice();
+    x.lvbSeq = s.seq;
+    x.lvbValid = s.valid;
+  }
+
+  /** Tell holders that `mode` waits for them (the blocking AST), once per highest mode. */
+  private notifyBlocking(res: DlmResource, requester: DlmLock, mode: number, range: Range | null): void {
+    for (const queue of [res.granted, res.converting]) {
+      if (queue === null) continue;
+      for (let l = queue.head; l !== null; l = l.next) {
+        if (l !== requester && !compatible(l.grMode, mode) && overlaps(l.range, range)) this.bast(l, mode);
+      }
+    }
+  }
+
+  private notifyHeads(res: DlmResource): void {
+    const head = res.converting?.head ?? res.waiting?.head ?? null;
+    if (head !== null) this.notifyBlocking(res, head, head.rqMode, head.range);
+  }
+
+  private bast(l: DlmLock, mode: number): void {
+    const x = l.extra;
+    if (x === null || x.onBlocking === null || x.highBast >= mode) return;
+    x.highBast = mode;
+    const cb = x.onBlocking;
+    const name = modeName(mode);
+    // Asynchronous, like an AST: user code never runs inside a lock operation.
+    queueMicrotask(() => {
+      if (l.st === St.Granted || l.st === St.Converting) this.m.callUser(cb, name);
+    });
+  }
+}
+
+type LockExtra = import('./dlm-lock.js').LockExtra;
+
+function anyOverlap(queue: LinkedList<DlmLock> | null, range: Range | null): boolean {
+  if (queue === null) return false;
+  for (let l = queue.head; l !== null; l = l.next) if (overlaps(l.range, range)) return true;
+  return false;
+}
+
+export const DLM_MODES: readonly DlmMode[] = ['NL', 'CR', 'CW', 'PR', 'PW', 'EX'];
+export { CW, PR };

@@ -1,0 +1,15 @@
+/** lockscope: the in-process lock manager. */
+
+export { LockManager, type LockManagerOptions } from './manager.js';
+export { Owner } from './owner.js';
+export { DlmLock } from './dlm-lock.js';
+export { LockError, DeadlockError, LOCK_ERROR_CODES, isLockError } from './errors.js';
+export type { LockErrorCode, CycleEntry, LossReason, LockErrorContext } from './errors.js';
+export { FakeClock, realClock, type Clock, type TimerHandle } from './clock.js';
+export { defaultLimits, OFFSET_MAX, type Limits } from './limits.js';
+export { MODES, compatible, type DlmMode } from './modes.js';
+export type { DomainConfig, DomainKind, DomainPolicy } from './domain.js';
+export type * from './api.js';
+export type * from './lock-events.js';
+export type * from './snapshot.js';
+export type { StackMode } from './stacks.js';

@@ -1,0 +1,49 @@
+/**
+ * Every bound lockscope enforces, in one place. Reaching one gives ENOLCK
+ * (a resource is exhausted) or EINVAL (an input is too big), naming the
+ * limit. A manager may lower or raise them: `new LockManager({ limits })`.
+ */
+
+export interface Limits {
+  /** UTF-8 bytes in a resource name. */
+  resourceNameBytesMax: number;
+  /** UTF-8 bytes in an owner, domain or node name. */
+  nameBytesMax: number;
+  /** Domains in one manager. */
+  domainsMax: number;
+  /** Resources that exist at once in one domain (a resource exists while locked, waited on or holding a value block). */
+  resourcesPerDomainMax: number;
+  /** Granted locks (dlm handles plus posix pieces) of one owner. */
+  locksPerOwnerMax: number;
+  /** Queued requests (conversions and waits) on one resource. */
+  waitersPerResourceMax: number;
+  /** Owners that hold or wait at once. */
+  ownersMax: number;
+  /** Bytes of a lock value block; domains choose a multiple of 8 up to this. */
+  lvbBytesMax: number;
+  /** Longest `timeoutMs`, soft timeout or delay accepted (setTimeout's own bound). */
+  timeoutMsMax: number;
+  /** Keys in an owner's `meta`, and bytes of its JSON. */
+  metaKeysMax: number;
+  metaBytesMax: number;
+  /** Deadlocks kept in the history (`snapshot().deadlocks`). */
+  deadlockHistoryMax: number;
+}
+
+export const defaultLimits: Readonly<Limits> = Object.freeze({
+  resourceNameBytesMax: 256,
+  nameBytesMax: 128,
+  domainsMax: 256,
+  resourcesPerDomainMax: 4_000_000,
+  locksPerOwnerMax: 1_000_000,
+  waitersPerResourceMax: 1_000_000,
+  ownersMax: 2_000_000,
+  lvbBytesMax: 64,
+  timeoutMsMax: 2_147_483_647,
+  metaKeysMax: 32,
+  metaBytesMax: 4096,
+  deadlockHistoryMax: 200,
+});
+
+/** Largest offset of a byte range: offsets are exact integers. */
+export const OFFSET_MAX = Number.MAX_SAFE_INTEGER;

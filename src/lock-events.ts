@@ -1,0 +1,70 @@
+/**
+ * The typed event map of a LockManager. Payloads are plain JSON-ready
+ * objects (tokens as decimal strings, times as wall-clock ms), so they can be
+ * forwarded to the dashboard and logs unchanged.
+ */
+
+import type { CycleEntry, LossReason } from './errors.js';
+
+/** A byte range as reported: `end` is exclusive, null when it runs to the end. */
+export interface ReportedRange {
+  start: number;
+  end: number | null;
+}
+
+export interface LockEventBase {
+  node: string;
+  domain: string;
+  resource: string;
+  owner: string;
+  ownerId: number;
+  /** Lock or request id (dlm); for posix, the id of the request. */
+  id: number;
+  /** dlm mode, or posix read / write / unlock. */
+  mode: string;
+  range: ReportedRange | null;
+}
+
+export interface GrantedEvent extends LockEventBase {
+  token: string;
+  /** How long the request waited (0 when granted at once). */
+  waitedMs: number;
+}
+
+export interface WaitingEvent extends LockEventBase {
+  /** For a conversion, the mode still held. */
+  held: string | null;
+}
+
+export interface ConvertedEvent extends LockEventBase {
+  from: string;
+  token: string;
+  waitedMs: number;
+}
+
+export interface ReleasedEvent extends LockEventBase {
+  reason: LossReason;
+  heldMs: number;
+}
+
+export interface DeadlockRecord {
+  /** Sequence number within this manager. */
+  seq: number;
+  /** Wall-clock ms. */
+  time: number;
+  /** `conversion`: two conversions on one resource; `cycle`: a wait-for cycle. */
+  kind: 'conversion' | 'cycle';
+  cycle: CycleEntry[];
+  /** Owner whose request failed, or null when the cycle was resolved without a victim. */
+  victim: string | null;
+  /** What was done: error, demote, notify (conversions), or the victim policy / 'reorder'. */
+  policy: string;
+}
+
+export interface LockEvents {
+  granted: GrantedEvent;
+  waiting: WaitingEvent;
+  converted: ConvertedEvent;
+  released: ReleasedEvent;
+  deadlock: DeadlockRecord;
+}

@@ -1,0 +1,370 @@
+/**
+ * LockManager: domains, owners, tokens, the timer queue, waits and events.
+ * The kinds (dlm.ts, posix.ts) hold the lock logic and call back here for
+ * everything shared. The core does no I/O.
+ */
+
+import type { OwnerOptions } from './api.js';
+import { realClock, type Clock } from './clock.js';
+import { DlmEngine, DlmResource } from './dlm.js';
+import type { DlmLock } from './dlm-lock.js';
+import { parseDomainConfig, ResourceTable, type DomainConfig, type DomainPolicy } from './domain.js';
+import { invalid, LockError, type LockErrorCode, type LockErrorContext, type LossReason } from './errors.js';
+import { TypedEmitter } from './events.js';
+import { defaultLimits, type Limits } from './limits.js';
+import type { DeadlockRecord, LockEventBase, LockEvents, ReportedRange } from './lock-events.js';
+import { modeName } from './modes.js';
+import { Owner, type OwnerMeta } from './owner.js';
+import { PosixEngine, PosixResource } from './posix.js';
+import { buildSnapshot, type Snapshot } from './snapshot.js';
+import { captureStack, type StackMode } from './stacks.js';
+import { TimerQueue } from './timers.js';
+import { checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
+import type { Waiter } from './waiter.js';
+
+export interface LockManagerOptions {
+  /** Name shown in errors, dumps and the dashboard. */
+  node?: string;
+  domains?: DomainConfig[];
+  clock?: Clock;
+  limits?: Partial<Limits>;
+  /** Capture the request-site stack of every lock (`all`), only of waits, or never. Default `all`. */
+  stacks?: StackMode;
+}
+
+const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks']);
+const OWNER_KEYS = new Set(['meta', 'priority']);
+
+export type DomainEntry =
+  | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
+  | { policy: DomainPolicy; kind: 'posix'; table: ResourceTable<PosixResource> };
+
+export class LockManager extends TypedEmitter<LockEvents> {
+  readonly node: string;
+  readonly clock: Clock;
+  readonly limits: Readonly<Limits>;
+  readonly timers: TimerQueue;
+  readonly stackMode: StackMode;
+  readonly dlm: DlmEngine;
+  readonly posix: PosixEngine;
+  readonly domains = new Map<string, DomainEntry>();
+  private readonly history: DeadlockRecord[] = [];
+  private idSeq = 0;
+  private tokenSeq = 0;
+  private ownerSeq = 0;
+  private deadlockSeq = 0;
+  /** Owners that hold or wait for something. */
+  activeOwners = 0;
+
+  constructor(options: LockManagerOptions = {}) {
+    super();
+    const o = checkOptions(options, 'options', MANAGER_KEYS) ?? {};
+    this.limits = parseLimits(o.limits);
+    this.node = o.node === undefined ? 'local' : checkName(o.node, 'options.node', this.limits.nameBytesMax);
+    this.clock = (o.clock as Clock | undefined) ?? realClock;
+    this.stackMode = checkEnum(o.stacks, 'options.stacks', ['all', 'waits', 'off'] as const) ?? 'all';
+    this.timers = new TimerQueue(this.clock);
+    this.dlm = new DlmEngine(this);
+    this.posix = new PosixEngine(this);
+    if (o.domains !== undefined) {
+      if (!Array.isArray(o.domains)) throw invalid('options.domains', 'an array of domain configurations', o.domains);
+      // Parse all first, so a bad entry leaves the manager without half its domains.
+      const policies = o.domains.map((d, i) => parseDomainConfig(d, `options.domains[${i}]`, this.limits));
+      const names = new Set<string>();
+      for (const p of policies) {
+        if (names.has(p.name)) throw invalid('options.domains', 'domains with distinct names', p.name);
+        names.add(p.name);
+      }
+      for (const p of policies) this.installDomain(p);
+    }
+  }
+
+  /** Add a domain after construction. */
+  addDomain(config: DomainConfig): DomainPolicy {
+    const policy = parseDomainConfig(config, 'config', this.limits);
+    if (this.domains.has(policy.name)) throw invalid('config.name', 'the name of a domain that does not exist yet', policy.name);
+    this.installDomain(policy);
+    return policy;
+  }
+
+  private installDomain(policy: DomainPolicy): void {
+    if (this.domains.size >= this.limits.domainsMax) throw this.limitError('domainsMax', this.limits.domainsMax);
+    if (policy.kind === 'dlm') {
+      const table: ResourceTable<DlmResource> = new ResourceTable(policy, (name) => new DlmResource(name, table));
+      this.domains.set(policy.name, { policy, kind: 'dlm', table });
+    } else {
+      const table: ResourceTable<PosixResource> = new ResourceTable(policy, (name) => new PosixResource(name, table));
+      this.domains.set(policy.name, { policy, kind: 'posix', table });
+    }
+  }
+
+  /** A new owner. Names need not be unique; each owner has its own `id`. */
+  owner(name: string, options?: OwnerOptions): Owner {
+    checkName(name, 'name', this.limits.nameBytesMax);
+    const o = checkOptions(options, 'options', OWNER_KEYS) ?? {};
+    const priority = o.priority === undefined ? 0 : checkInteger(o.priority, 'options.priority', -1_000_000, 1_000_000);
+    const meta = o.meta === undefined ? null : this.checkMeta(o.meta);
+    return new Owner(this, ++this.ownerSeq, name, meta, priority, this.ownerSeq);
+  }
+
+  private checkMeta(value: unknown): OwnerMeta {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('options.meta', 'a plain object', value);
+    const entries = Object.entries(value);
+    const json = JSON.stringify(value);
+    if (entries.length > this.limits.metaKeysMax || json.length > this.limits.metaBytesMax) {
+      throw invalid('options.meta', `at most ${this.limits.metaKeysMax} keys and ${this.limits.metaBytesMax} bytes of JSON`);
+    }
+    for (const [k, v] of entries) {
+      const ok = ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+      if (!ok) throw invalid(`options.meta.${k}`, 'a string, number, boolean or array of strings', v);
+    }
+    return JSON.parse(json) as OwnerMeta;
+  }
+
+  /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. */
+  snapshot(): Snapshot {
+    return buildSnapshot(this);
+  }
+
+  /** The deadlock history, oldest first (bounded by limits.deadlockHistoryMax). */
+  get deadlocks(): readonly DeadlockRecord[] {
+    return this.history;
+  }
+
+  /** Fail every pending request with ECANCELED and stop the timer. Held locks stay. */
+  close(): void {
+    for (const entry of this.domains.values()) {
+      for (const res of [...entry.table.map.values()]) {
+        const waits: Waiter[] = [];
+        if (res instanceof DlmResource) {
+          for (const q of [res.converting, res.waiting]) if (q !== null) for (const l of q) waits.push(l.wait!);
+        } else {
+          for (const w of res.waiters) waits.push(w);
+        }
+        for (const w of waits) this.failWait(w, this.error('ECANCELED', 'the lock manager closed', w.owner, w.domain, w.resource));
+      }
+    }
+    this.timers.stop();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Shared services for the kinds. Not part of the public API.
+
+  nextId(): number {
+    return ++this.idSeq;
+  }
+
+  /** Fencing tokens come from one counter, so they strictly increase per resource too. */
+  nextToken(): number {
+    return ++this.tokenSeq;
+  }
+
+  /** Highest token issued; a restarted server resumes above it (issue: recovery). */
+  get tokenHighWater(): number {
+    return this.tokenSeq;
+  }
+
+  dlmTable(domain: unknown): ResourceTable<DlmResource> {
+    const entry = this.domainEntry(domain);
+    if (entry.kind !== 'dlm') throw invalid('domain', `a dlm domain (${entry.policy.name} is ${entry.kind}: use setlk/getlk)`);
+    return entry.table;
+  }
+
+  posixTable(domain: unknown): ResourceTable<PosixResource> {
+    const entry = this.domainEntry(domain);
+    if (entry.kind !== 'posix') throw invalid('domain', `a posix domain (${entry.policy.name} is ${entry.kind}: use lock)`);
+    return entry.table;
+  }
+
+  private domainEntry(domain: unknown): DomainEntry {
+    const entry = typeof domain === 'string' ? this.domains.get(domain) : undefined;
+    if (entry !== undefined) return entry;
+    if (typeof domain !== 'string') throw invalid('domain', 'a domain name (string)', domain);
+    throw new LockError('ENOENT', `no domain named ${JSON.stringify(domain)}`, { node: this.node, domain });
+  }
+
+  checkResource(resource: unknown): string {
+    return checkName(resource, 'resource', this.limits.resourceNameBytesMax);
+  }
+
+  /** Limits checked before a new lock or wait is created. */
+  checkCanAdd(owner: Owner, domain: string, resource: string, _conversion: boolean): void {
+    if (owner.lockCount + owner.waiting >= this.limits.locksPerOwnerMax) {
+      throw this.limitError('locksPerOwnerMax', this.limits.locksPerOwnerMax, owner, domain, resource);
+    }
+    if (!owner.active && this.activeOwners >= this.limits.ownersMax) {
+      throw this.limitError('ownersMax', this.limits.ownersMax, owner, domain, resource);
+    }
+  }
+
+  checkLockCount(owner: Owner, delta: number, domain: string, resource: string): void {
+    if (owner.lockCount + delta > this.limits.locksPerOwnerMax) {
+      throw this.limitError('locksPerOwnerMax', this.limits.locksPerOwnerMax, owner, domain, resource);
+    }
+  }
+
+  ownerActive(owner: Owner, active: boolean): void {
+    owner.active = active;
+    this.activeOwners += active ? 1 : -1;
+  }
+
+  context(owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockErrorContext {
+    const c: LockErrorContext = { node: this.node };
+    if (owner !== undefined) c.owner = owner.name;
+    if (domain !== undefined) c.domain = domain;
+    if (resource !== undefined) c.resource = resource;
+    if (reason !== undefined) c.reason = reason;
+    return c;
+  }
+
+  error(code: LockErrorCode, message: string, owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockError {
+    return new LockError(code, message, this.context(owner, domain, resource, reason));
+  }
+
+  limitError(limit: keyof Limits, value: number, owner?: Owner, domain?: string, resource?: string): LockError {
+    return new LockError('ENOLCK', `limit ${limit} (${value}) reached`, { ...this.context(owner, domain, resource), limit });
+  }
+
+  /** The request-site stack per `options.stacks`: at every request, or only when it has to wait. */
+  captureFor(waiting: boolean, boundary: Function): object | null {
+    const mode = this.stackMode;
+    return mode === 'all' || (waiting && mode === 'waits') ? captureStack(boundary) : null;
+  }
+
+  /** Queue bookkeeping shared by every kind: hard timeout, abort signal, owner, event. */
+  startWait<T>(w: Waiter, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<T> {
+    const promise = new Promise<T>((resolve, reject) => {
+      w.resolve = resolve as (v: never) => void;
+      w.reject = reject;
+    });
+    if (timeoutMs !== undefined) this.timers.add(w, this.clock.now() + timeoutMs);
+    if (signal !== undefined) {
+      w.signal = signal;
+      w.abortListener = () => this.failWait(w, this.error('ECANCELED', 'the signal was aborted', w.owner, w.domain, w.resource));
+      signal.addEventListener('abort', w.abortListener, { once: true });
+    }
+    w.owner.addWait(w);
+    if (this.has('waiting')) this.emit('waiting', { ...this.waitBase(w), held: this.heldMode(w) });
+    return promise;
+  }
+
+  private finishWait(w: Waiter): void {
+    w.settled = true;
+    this.timers.remove(w);
+    if (w.signal !== null) {
+      w.signal.removeEventListener('abort', w.abortListener!);
+      w.signal = null;
+      w.abortListener = null;
+    }
+    w.owner.removeWait(w);
+  }
+
+  /** The kind granted the request (it is already out of its queue). */
+  settleWait(w: Waiter, value: unknown): void {
+    this.finishWait(w);
+    w.resolve(value as never);
+  }
+
+  /** Fail a pending request: out of its queue, then whoever was behind it moves up (unless `deferAfter`). */
+  failWait(w: Waiter, err: LockError, deferAfter = false): void {
+    if (w.settled) return;
+    w.unqueue();
+    this.finishWait(w);
+    w.reject(err);
+    if (!deferAfter) w.afterUnqueue();
+  }
+
+  timeOutWait(w: Waiter): void {
+    this.failWait(w, this.error('ETIMEDOUT', `not granted within timeoutMs (${w.wanted} on ${w.resource})`, w.owner, w.domain, w.resource));
+  }
+
+  recordDeadlock(record: Omit<DeadlockRecord, 'seq' | 'time'>): DeadlockRecord {
+    const full: DeadlockRecord = { seq: ++this.deadlockSeq, time: this.clock.wallNow(), ...record };
+    this.history.push(full);
+    if (this.history.length > this.limits.deadlockHistoryMax) this.history.shift();
+    this.emit('deadlock', full);
+    return full;
+  }
+
+  /** Call a user callback; its exception surfaces as uncaught on a later tick instead of breaking a lock operation. */
+  callUser<A>(fn: (arg: A) => void, arg: A): void {
+    try {
+      fn(arg);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** Wall-clock ms of a clock reading. */
+  toWall(t: number): number {
+    return Math.round(this.clock.wallNow() - (this.clock.now() - t));
+  }
+
+  // --- events; payloads are built only when someone listens ---
+
+  lockGranted(lock: DlmLock, wait: Waiter | null): void {
+    if (!this.has('granted')) return;
+    const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
+    this.emit('granted', { ...this.lockBase(lock), token: String(lock.tokenN), waitedMs });
+  }
+
+  lockConverted(lock: DlmLock, from: number, wait: Waiter | null): void {
+    if (!this.has('converted')) return;
+    const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
+    this.emit('converted', { ...this.lockBase(lock), from: modeName(from), token: String(lock.tokenN), waitedMs });
+  }
+
+  lockReleased(lock: DlmLock, reason: LossReason): void {
+    if (!this.has('released')) return;
+    this.emit('released', { ...this.lockBase(lock), reason, heldMs: this.clock.now() - lock.grantedAt });
+  }
+
+  posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null): void {
+    const event = write === null ? 'released' : 'granted';
+    if (!this.has(event)) return;
+    const base: LockEventBase = {
+      node: this.node, domain: res.table.policy.name, resource: res.name, owner: owner.name, ownerId: owner.id,
+      id: 0, mode: write === null ? 'unlock' : write ? 'write' : 'read', range: reportRange(start, end),
+    };
+    if (write === null) this.emit('released', { ...base, reason: 'released', heldMs: 0 });
+    else this.emit('granted', { ...base, token: String(this.tokenSeq), waitedMs: 0 });
+  }
+
+  private lockBase(lock: DlmLock): LockEventBase {
+    return {
+      node: this.node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
+      id: lock.id, mode: lock.mode, range: lock.range === null ? null : reportRange(lock.range.start, lock.range.end),
+    };
+  }
+
+  private waitBase(w: Waiter): LockEventBase {
+    const posix = w as Partial<{ start: number; end: number }>;
+    const lock = (w as Partial<{ lock: DlmLock }>).lock;
+    const range = lock !== undefined ? lock.range : posix.start !== undefined ? { start: posix.start, end: posix.end! } : null;
+    return {
+      node: this.node, domain: w.domain, resource: w.resource, owner: w.owner.name, ownerId: w.owner.id,
+      id: w.id, mode: w.wanted, range: range === null ? null : reportRange(range.start, range.end),
+    };
+  }
+
+  private heldMode(w: Waiter): string | null {
+    const lock = (w as Partial<{ lock: DlmLock; conversion: boolean }>).lock;
+    return lock !== undefined && lock.grMode >= 0 ? modeName(lock.grMode) : null;
+  }
+}
+
+export function reportRange(start: number, end: number): ReportedRange {
+  return { start, end: end === Infinity ? null : end };
+}
+
+function parseLimits(value: unknown): Limits {
+  const keys = new Set(Object.keys(defaultLimits));
+  const given = checkOptions(value, 'options.limits', keys) ?? {};
+  const out: Limits = { ...defaultLimits };
+  for (const [k, v] of Object.entries(given)) {
+    (out as unknown as Record<string, number>)[k] = checkInteger(v, `options.limits.${k}`, 0, Number.MAX_SAFE_INTEGER);
+  }
+  return out;
+}

@@ -1,0 +1,131 @@
+/**
+ * Owner: who holds and waits (a task, a transaction, a remote client's
+ * task); the node of the wait-for graph. Created by `lm.owner(name)`.
+ * An owner keeps its own granted dlm locks on an intrusive list, the posix
+ * resources it holds pieces on, and its pending requests, so `releaseAll`
+ * touches only what the owner has.
+ */
+
+import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from './api.js';
+import type { DlmLock } from './dlm-lock.js';
+import type { LockManager } from './manager.js';
+import type { DlmMode } from './modes.js';
+import type { PosixResource } from './posix.js';
+import type { Waiter } from './waiter.js';
+
+export type OwnerMeta = NonNullable<OwnerOptions['meta']>;
+
+export class Owner implements LockOwner {
+  /** Granted dlm locks plus posix pieces held. */
+  lockCount = 0;
+  dlmHead: DlmLock | null = null;
+  waits: Set<Waiter> | null = null;
+  posixResources: Set<PosixResource> | null = null;
+  /** Counted in the manager's active owners (holds or waits for something). */
+  active = false;
+
+  constructor(
+    readonly manager: LockManager,
+    readonly id: number,
+    readonly name: string,
+    readonly meta: OwnerMeta | null,
+    readonly priority: number,
+    /** Creation order, for the `youngest` victim policy. */
+    readonly createdAt: number,
+  ) {}
+
+  lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<DlmLock> {
+    try {
+      return this.manager.dlm.request(this, domain, resource, mode, options, Owner.prototype.lock);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  setlk(domain: string, resource: string, request: PosixRequest, options?: SetlkOptions): Promise<SetlkResult | null> {
+    try {
+      return this.manager.posix.setlk(this, domain, resource, request, options, Owner.prototype.setlk);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  getlk(domain: string, resource: string, request: PosixRequest): Promise<PosixLockInfo | null> {
+    try {
+      return this.manager.posix.getlk(this, domain, resource, request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Pending requests fail with ECANCELED first, so nothing is granted to this owner while it lets go. */
+  releaseAll(): void {
+    const m = this.manager;
+    if (this.waits !== null) {
+      for (const w of [...this.waits]) m.failWait(w, m.error('ECANCELED', 'the owner released everything', this, w.domain, w.resource));
+    }
+    while (this.dlmHead !== null) m.dlm.release(this.dlmHead, undefined);
+    if (this.posixResources !== null) {
+      for (const res of [...this.posixResources]) m.posix.dropOwner(res, this);
+    }
+  }
+
+  /** Locks held (dlm handles and posix pieces) and requests pending. */
+  get holding(): number {
+    return this.lockCount;
+  }
+  get waiting(): number {
+    return this.waits?.size ?? 0;
+  }
+
+  // --- bookkeeping called by the kinds; keeps `active` and the manager's count true ---
+
+  addDlmLock(lock: DlmLock): void {
+    lock.ownerPrev = null;
+    lock.ownerNext = this.dlmHead;
+    if (this.dlmHead !== null) this.dlmHead.ownerPrev = lock;
+    this.dlmHead = lock;
+    this.lockCount++;
+    if (!this.active) this.manager.ownerActive(this, true);
+  }
+
+  removeDlmLock(lock: DlmLock): void {
+    if (lock.ownerPrev === null) this.dlmHead = lock.ownerNext;
+    else lock.ownerPrev.ownerNext = lock.ownerNext;
+    if (lock.ownerNext !== null) lock.ownerNext.ownerPrev = lock.ownerPrev;
+    lock.ownerPrev = lock.ownerNext = null;
+    this.lockCount--;
+    this.settleActive();
+  }
+
+  adjustPosix(res: PosixResource, delta: number, holdsThere: boolean): void {
+    this.lockCount += delta;
+    if (holdsThere) (this.posixResources ??= new Set()).add(res);
+    else this.posixResources?.delete(res);
+    if (this.lockCount > 0 && !this.active) this.manager.ownerActive(this, true);
+    else this.settleActive();
+  }
+
+  addWait(w: Waiter): void {
+    (this.waits ??= new Set()).add(w);
+    if (!this.active) this.manager.ownerActive(this, true);
+  }
+
+  removeWait(w: Waiter): void {
+    this.waits?.delete(w);
+    this.settleActive();
+  }
+
+  private settleActive(): void {
+    if (this.active && this.lockCount === 0 && (this.waits === null || this.waits.size === 0)) this.manager.ownerActive(this, false);
+  }
+
+  /** Granted dlm locks, newest first. */
+  *dlmLocks(): IterableIterator<DlmLock> {
+    for (let l = this.dlmHead; l !== null; ) {
+      const next = l.ownerNext;
+      yield l;
+      l = next;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * snapshot(): the whole lock state as plain JSON (tokens as strings, times
+ * as wall-clock ms). Dumps, the REST API and the dashboard all read this
+ * one shape, so it is versioned.
+ */
+
+import type { DlmLock } from './dlm-lock.js';
+import { DlmResource } from './dlm.js';
+import type { DomainPolicy } from './domain.js';
+import type { DeadlockRecord, ReportedRange } from './lock-events.js';
+import { reportRange, type LockManager } from './manager.js';
+import { modeName } from './modes.js';
+import type { Owner } from './owner.js';
+import type { PosixResource } from './posix.js';
+import { formatStack } from './stacks.js';
+
+export const SNAPSHOT_VERSION = 1;
+
+export interface LockSnapshot {
+  id: number;
+  owner: string;
+  ownerId: number;
+  state: 'granted' | 'converting' | 'waiting';
+  /** Granted mode (dlm) or type (posix); null while a new request waits. */
+  mode: string | null;
+  /** Requested mode or type while converting or waiting. */
+  requested: string | null;
+  range: ReportedRange | null;
+  token: string | null;
+  grantedAt: number | null;
+  requestedAt: number | null;
+  stack: string | null;
+  demoted?: boolean;
+}
+
+export interface ResourceSnapshot {
+  name: string;
+  granted: LockSnapshot[];
+  converting: LockSnapshot[];
+  waiting: LockSnapshot[];
+  lvb?: { hex: string; seq: number; valid: boolean };
+}
+
+export interface DomainSnapshot {
+  name: string;
+  kind: DomainPolicy['kind'];
+  policy: DomainPolicy;
+  resources: ResourceSnapshot[];
+}
+
+export interface OwnerSnapshot {
+  id: number;
+  name: string;
+  meta: Record<string, unknown> | null;
+  priority: number;
+  holding: number;
+  waiting: number;
+}
+
+export interface Snapshot {
+  version: number;
+  node: string;
+  time: number;
+  domains: DomainSnapshot[];
+  owners: OwnerSnapshot[];
+  deadlocks: DeadlockRecord[];
+}
+
+export function buildSnapshot(m: LockManager): Snapshot {
+  const owners = new Map<Owner, OwnerSnapshot>();
+  const seen = (o: Owner): void => {
+    if (!owners.has(o)) {
+      owners.set(o, { id: o.id, name: o.name, meta: o.meta, priority: o.priority, holding: o.holding, waiting: o.waiting });
+    }
+  };
+  const domains: DomainSnapshot[] = [];
+  for (const entry of m.domains.values()) {
+    const resources: ResourceSnapshot[] = [];
+    for (const res of entry.table.map.values()) {
+      resources.push(res instanceof DlmResource ? dlmResource(m, res, seen) : posixResource(m, res, seen));
+    }
+    domains.push({ name: entry.policy.name, kind: entry.kind, policy: { ...entry.policy }, resources });
+  }
+  return {
+    version: SNAPSHOT_VERSION, node: m.node, time: m.clock.wallNow(), domains,
+    owners: [...owners.values()], deadlocks: m.deadlocks.map((d) => structuredClone(d)),
+  };
+}
+
+function dlmResource(m: LockManager, res: DlmResource, seen: (o: Owner) => void): ResourceSnapshot {
+  const one = (l: DlmLock, state: LockSnapshot['state']): LockSnapshot => {
+    seen(l.owner);
+    const s: LockSnapshot = {
+      id: l.id, owner: l.owner.name, ownerId: l.owner.id, state,
+      mode: l.grMode < 0 ? null : modeName(l.grMode),
+      requested: state === 'granted' ? null : modeName(l.rqMode),
+      range: l.range === null ? null : reportRange(l.range.start, l.range.end),
+      token: state === 'waiting' ? null : String(l.tokenN),
+      grantedAt: state === 'waiting' ? null : m.toWall(l.grantedAt),
+      requestedAt: l.wait === null ? null : m.toWall(l.wait.requestedAt),
+      stack: formatStack(l.wait?.stack ?? l.stack),
+    };
+    if (l.extra?.demoted === true) s.demoted = true;
+    return s;
+  };
+  const out: ResourceSnapshot = {
+    name: res.name,
+    granted: [...res.granted].map((l) => one(l, 'granted')),
+    converting: res.converting === null ? [] : [...res.converting].map((l) => one(l, 'converting')),
+    waiting: res.waiting === null ? [] : [...res.waiting].map((l) => one(l, 'waiting')),
+  };
+  if (res.lvb !== null) out.lvb = { hex: Buffer.from(res.lvb.bytes).toString('hex'), seq: res.lvb.seq, valid: res.lvb.valid };
+  return out;
+}
+
+function posixResource(m: LockManager, res: PosixResource, seen: (o: Owner) => void): ResourceSnapshot {
+  const granted: LockSnapshot[] = [];
+  for (const [owner, pieces] of res.holders) {
+    seen(owner);
+    for (const p of pieces) {
+      granted.push({
+        id: 0, owner: owner.name, ownerId: owner.id, state: 'granted', mode: p.write ? 'write' : 'read', requested: null,
+        range: reportRange(p.start, p.end), token: String(p.token), grantedAt: null, requestedAt: null, stack: null,
+      });
+    }
+  }
+  const waiting = [...res.waiters].map((w): LockSnapshot => {
+    seen(w.owner);
+    return {
+      id: w.id, owner: w.owner.name, ownerId: w.owner.id, state: 'waiting', mode: null, requested: w.wanted,
+      range: reportRange(w.start, w.end), token: null, grantedAt: null, requestedAt: m.toWall(w.requestedAt), stack: formatStack(w.stack),
+    };
+  });
+  return { name: res.name, granted, converting: [], waiting };
+}
