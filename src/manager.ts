@@ -134,7 +134,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   /** Fail every pending request with ECANCELED and stop the timer. Held locks stay. */
   close(): void {
     for (const entry of this.domains.values()) {
-      for (const res of [...entry.table.map.values()]) {
+      for (const res of [...entry.table.live()]) {
         const waits: Waiter[] = [];
         if (res instanceof DlmResource) {
           for (const q of [res.converting, res.waiting]) if (q !== null) for (const l of q) waits.push(l.wait!);

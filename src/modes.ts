@@ -28,8 +28,17 @@ export function compatible(a: number, b: number): boolean {
   return (COMPAT[a]! & (1 << b)) !== 0;
 }
 
+/** Index of a mode name, or -1. A switch: this runs on every request. */
 export function modeIndex(name: string): number {
-  return MODES.indexOf(name as DlmMode);
+  switch (name) {
+    case 'NL': return NL;
+    case 'CR': return CR;
+    case 'CW': return CW;
+    case 'PR': return PR;
+    case 'PW': return PW;
+    case 'EX': return EX;
+    default: return -1;
+  }
 }
 
 export function modeName(index: number): DlmMode {

@@ -20,6 +20,7 @@ import { Waiter } from './waiter.js';
 export class PosixResource {
   readonly holders = new Map<Owner, PieceList>();
   readonly waiters = new LinkedList<PosixWait>();
+  idle = false;
   constructor(
     readonly name: string,
     readonly table: ResourceTable<PosixResource>,
@@ -201,6 +202,6 @@ export class PosixEngine {
   }
 
   freeIfUnused(res: PosixResource): void {
-    if (res.holders.size === 0 && res.waiters.size === 0) res.table.delete(res);
+    if (res.holders.size === 0 && res.waiters.size === 0) res.table.release(res);
   }
 }

@@ -76,7 +76,7 @@ export function buildSnapshot(m: LockManager): Snapshot {
   const domains: DomainSnapshot[] = [];
   for (const entry of m.domains.values()) {
     const resources: ResourceSnapshot[] = [];
-    for (const res of entry.table.map.values()) {
+    for (const res of entry.table.live()) {
       resources.push(res instanceof DlmResource ? dlmResource(m, res, seen) : posixResource(m, res, seen));
     }
     domains.push({ name: entry.policy.name, kind: entry.kind, policy: { ...entry.policy }, resources });

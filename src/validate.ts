@@ -18,7 +18,8 @@ function isAscii(s: string): boolean {
 }
 
 export function checkName(value: unknown, argument: string, maxBytes: number): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxBytes || utf8Bytes(value) > maxBytes) {
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so short strings need no byte count.
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxBytes || (value.length * 3 > maxBytes && utf8Bytes(value) > maxBytes)) {
     throw invalid(argument, `a non-empty string of at most ${maxBytes} UTF-8 bytes`, value);
   }
   return value;
