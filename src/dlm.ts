@@ -13,7 +13,7 @@ import { LinkedList } from './list.js';
 import type { LockManager } from './manager.js';
 import { compatible, CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb, type DlmMode } from './modes.js';
 import type { Owner } from './owner.js';
-import { captureStack, formatStack } from './stacks.js';
+import { captureStack, formatStack, type RequestSite } from './stacks.js';
 import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOffset, checkOptions, checkSignal } from './validate.js';
 import { Waiter } from './waiter.js';
 
@@ -113,7 +113,7 @@ export class DlmEngine {
   constructor(private readonly m: LockManager) {}
 
   /** owner.lock(): grant at once, queue, or fail. */
-  request(owner: Owner, domain: unknown, resource: unknown, mode: unknown, options: LockOptions | undefined, boundary: Function): Promise<DlmLock> {
+  request(owner: Owner, domain: unknown, resource: unknown, mode: unknown, options: LockOptions | undefined, site: RequestSite): Promise<DlmLock> {
     const table = this.m.dlmTable(domain);
     const name = this.m.checkResource(resource);
     const rq = parseMode(mode);
@@ -142,7 +142,7 @@ export class DlmEngine {
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name, false);
     const res = table.getOrCreate(name);
-    const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(boundary) : null);
+    const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(site) : null);
     if (extraNeeded) {
       const x = lock.ensureExtra();
       x.onBlocking = (o?.onBlocking as LockExtra['onBlocking']) ?? null;
@@ -166,7 +166,7 @@ export class DlmEngine {
       this.freeIfUnused(res);
       throw this.m.limitError('waitersPerResourceMax', table.policy.waitersPerResourceMax, owner, table.policy.name, name);
     }
-    lock.stack ??= this.m.captureFor(true, boundary);
+    lock.stack ??= this.m.captureFor(true, site);
     const wait = new DlmWait(lock.id, owner, this.m.clock.now(), lock.stack, lock, false);
     lock.wait = wait;
     (res.waiting ??= new LinkedList<DlmLock>()).push(lock);

@@ -7,7 +7,7 @@
 import type { OwnerOptions } from './api.js';
 import { realClock, type Clock } from './clock.js';
 import { DlmEngine, DlmResource } from './dlm.js';
-import type { DlmLock } from './dlm-lock.js';
+import { St, type DlmLock } from './dlm-lock.js';
 import { parseDomainConfig, ResourceTable, type DomainConfig, type DomainPolicy } from './domain.js';
 import { invalid, LockError, type LockErrorCode, type LockErrorContext, type LossReason } from './errors.js';
 import { TypedEmitter } from './events.js';
@@ -17,7 +17,7 @@ import { modeName } from './modes.js';
 import { Owner, type OwnerMeta } from './owner.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
-import { captureStack, type StackMode } from './stacks.js';
+import { captureStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
 import { checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
 import type { Waiter } from './waiter.js';
@@ -131,6 +131,41 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return this.history;
   }
 
+  /** A granted dlm lock or a pending request (any kind) by id; a scan, meant for operators' actions. */
+  find(id: number): { lock: DlmLock } | { wait: Waiter } | null {
+    for (const entry of this.domains.values()) {
+      for (const res of entry.table.live()) {
+        if (res instanceof DlmResource) {
+          for (const q of [res.granted, res.converting, res.waiting]) {
+            if (q === null) continue;
+            for (const l of q) {
+              if (l.id === id && l.st !== St.Waiting) return { lock: l };
+              if (l.wait !== null && l.wait.id === id) return { wait: l.wait };
+            }
+          }
+        } else {
+          for (const w of res.waiters) if (w.id === id) return { wait: w };
+        }
+      }
+    }
+    return null;
+  }
+
+  /** Operator break: the holder's handle ends `lost` with `reason` (default `revoked`). ENOENT if no such granted lock. */
+  breakLock(id: number, reason: Exclude<LossReason, 'released'> = 'revoked'): void {
+    const found = this.find(id);
+    if (found === null || !('lock' in found)) throw new LockError('ENOENT', `no granted lock with id ${id}`, { node: this.node });
+    this.dlm.revoke(found.lock, reason);
+  }
+
+  /** Operator cancel: the pending request fails with ECANCELED. ENOENT if no such request. */
+  cancelWait(id: number): void {
+    const found = this.find(id);
+    if (found === null || !('wait' in found)) throw new LockError('ENOENT', `no pending request with id ${id}`, { node: this.node });
+    const w = found.wait;
+    this.failWait(w, this.error('ECANCELED', 'cancelled by an operator', w.owner, w.domain, w.resource));
+  }
+
   /** Fail every pending request with ECANCELED and stop the timer. Held locks stay. */
   close(): void {
     for (const entry of this.domains.values()) {
@@ -226,9 +261,9 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
   /** The request-site stack per `options.stacks`: at every request, or only when it has to wait. */
-  captureFor(waiting: boolean, boundary: Function): object | null {
+  captureFor(waiting: boolean, site: RequestSite): object | null {
     const mode = this.stackMode;
-    return mode === 'all' || (waiting && mode === 'waits') ? captureStack(boundary) : null;
+    return mode === 'all' || (waiting && mode === 'waits') ? captureStack(site) : null;
   }
 
   /** Queue bookkeeping shared by every kind: hard timeout, abort signal, owner, event. */
@@ -321,14 +356,14 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.emit('released', { ...this.lockBase(lock), reason, heldMs: this.clock.now() - lock.grantedAt });
   }
 
-  posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null): void {
+  posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason): void {
     const event = write === null ? 'released' : 'granted';
     if (!this.has(event)) return;
     const base: LockEventBase = {
       node: this.node, domain: res.table.policy.name, resource: res.name, owner: owner.name, ownerId: owner.id,
       id: 0, mode: write === null ? 'unlock' : write ? 'write' : 'read', range: reportRange(start, end),
     };
-    if (write === null) this.emit('released', { ...base, reason: 'released', heldMs: 0 });
+    if (write === null) this.emit('released', { ...base, reason, heldMs: 0 });
     else this.emit('granted', { ...base, token: String(this.tokenSeq), waitedMs: 0 });
   }
 

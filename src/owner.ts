@@ -8,6 +8,7 @@
 
 import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from './api.js';
 import type { DlmLock } from './dlm-lock.js';
+import type { LossReason } from './errors.js';
 import type { LockManager } from './manager.js';
 import type { DlmMode } from './modes.js';
 import type { PosixResource } from './posix.js';
@@ -55,6 +56,43 @@ export class Owner implements LockOwner {
       return this.manager.posix.getlk(this, domain, resource, request);
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /**
+   * For a server relaying a remote client's request: like lock(), with the
+   * request-site stack the client captured (`site`, "at ..." lines).
+   */
+  lockAt(site: string, domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<DlmLock> {
+    try {
+      return this.manager.dlm.request(this, domain, resource, mode, options, site);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** setlk() relayed for a remote client, with its request-site stack. */
+  setlkAt(site: string, domain: string, resource: string, request: PosixRequest, options?: SetlkOptions): Promise<SetlkResult | null> {
+    try {
+      return this.manager.posix.setlk(this, domain, resource, request, options, site);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Take everything away (a lost session, a failed node, an operator):
+   * pending requests fail with EREVOKED, dlm handles end in state `lost` with
+   * `lostReason`, posix pieces are dropped.
+   */
+  revokeAll(reason: Exclude<LossReason, 'released'>): void {
+    const m = this.manager;
+    if (this.waits !== null) {
+      for (const w of [...this.waits]) m.failWait(w, m.error('EREVOKED', `request revoked (${reason})`, this, w.domain, w.resource, reason));
+    }
+    while (this.dlmHead !== null) m.dlm.revoke(this.dlmHead, reason);
+    if (this.posixResources !== null) {
+      for (const res of [...this.posixResources]) m.posix.dropOwner(res, this, reason);
     }
   }
 

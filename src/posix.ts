@@ -8,13 +8,14 @@
 
 import type { PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from './api.js';
 import type { ResourceTable } from './domain.js';
-import { invalid, type LockError } from './errors.js';
+import { invalid, type LockError, type LossReason } from './errors.js';
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList, type ListNode } from './list.js';
 import type { LockManager } from './manager.js';
 import type { Owner } from './owner.js';
 import { applyRange, firstConflict, type Piece, type PieceList } from './ranges.js';
 import { checkBoolean, checkDuration, checkEnum, checkInteger, checkOptions, checkSignal } from './validate.js';
+import type { RequestSite } from './stacks.js';
 import { Waiter } from './waiter.js';
 
 export class PosixResource {
@@ -89,7 +90,7 @@ export function pieceInfo(owner: Owner, p: Piece): PosixLockInfo {
 export class PosixEngine {
   constructor(private readonly m: LockManager) {}
 
-  setlk(owner: Owner, domain: unknown, resource: unknown, request: unknown, options: SetlkOptions | undefined, boundary: Function): Promise<SetlkResult | null> {
+  setlk(owner: Owner, domain: unknown, resource: unknown, request: unknown, options: SetlkOptions | undefined, site: RequestSite): Promise<SetlkResult | null> {
     const table = this.m.posixTable(domain);
     const name = this.m.checkResource(resource);
     const rq = parsePosixRequest(request);
@@ -119,7 +120,7 @@ export class PosixEngine {
       this.freeIfUnused(res);
       throw this.m.limitError('waitersPerResourceMax', policy.waitersPerResourceMax, owner, policy.name, name);
     }
-    const w = new PosixWait(this.m.nextId(), owner, this.m.clock.now(), this.m.captureFor(true, boundary), res, rq.start, rq.end, write);
+    const w = new PosixWait(this.m.nextId(), owner, this.m.clock.now(), this.m.captureFor(true, site), res, rq.start, rq.end, write);
     res.waiters.push(w);
     return this.m.startWait<SetlkResult>(w, timeoutMs, signal);
   }
@@ -135,8 +136,8 @@ export class PosixEngine {
   }
 
   /** Drop every piece `owner` holds on `res` (releaseAll, a lost session). */
-  dropOwner(res: PosixResource, owner: Owner): void {
-    this.set(res, owner, 0, Infinity, null);
+  dropOwner(res: PosixResource, owner: Owner, reason: LossReason = 'released'): void {
+    this.set(res, owner, 0, Infinity, null, reason);
   }
 
   /**
@@ -154,14 +155,16 @@ export class PosixEngine {
   }
 
   /** Apply one change to an owner's set, then wake waiters if it loosened anything. Returns the token used. */
-  private set(res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null): number {
-    const { token, loosened } = this.apply(res, owner, start, end, write);
+  private set(res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null, reason: LossReason = 'released'): number {
+    const { token, loosened } = this.apply(res, owner, start, end, write, reason);
     if (loosened) this.wake(res);
     else this.freeIfUnused(res);
     return token;
   }
 
-  private apply(res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null): { token: number; loosened: boolean } {
+  private apply(
+    res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null, reason: LossReason = 'released',
+  ): { token: number; loosened: boolean } {
     const before = res.holders.get(owner) ?? [];
     const token = write === null ? 0 : this.m.nextToken();
     const { pieces, loosened, changed } = applyRange(before, start, end, write, token);
@@ -171,7 +174,7 @@ export class PosixEngine {
       if (pieces.length === 0) res.holders.delete(owner);
       else res.holders.set(owner, pieces);
       owner.adjustPosix(res, delta, pieces.length > 0);
-      this.m.posixChanged(owner, res, start, end, write);
+      this.m.posixChanged(owner, res, start, end, write, reason);
     }
     return { token, loosened };
   }

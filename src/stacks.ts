@@ -10,10 +10,17 @@ interface StackHolder {
   stack?: string;
 }
 
-/** Record the stack above `boundary` (the public API function), so the first frame is the caller's. */
-export function captureStack(boundary: Function): object {
+/**
+ * Where a request comes from: the public API function to capture the stack
+ * above (so the first frame is the caller's), or the stack text a remote
+ * client captured itself and sent along.
+ */
+export type RequestSite = Function | string;
+
+export function captureStack(site: RequestSite): object {
+  if (typeof site === 'string') return { stack: `Error\n${site}` };
   const holder: StackHolder = {};
-  Error.captureStackTrace(holder, boundary);
+  Error.captureStackTrace(holder, site);
   return holder;
 }
 
