@@ -172,6 +172,7 @@ printTable(rows, COLUMNS);
 console.log('');
 console.log('ratio columns: lockscope ÷ peer in the row\'s unit (ops/s: higher is better; µs, bytes: lower is better).');
 console.log('n/a: the library has no such operation; ERR: the run failed (see notes).');
+console.log('enqueue: for lockscope it includes creating the waiter\'s owner (one per task); the peers have no owners.');
 if (anomalies.length) {
   console.log('\nnotes:');
   for (const a of anomalies) console.log(`  - ${a}`);
