@@ -65,6 +65,9 @@ export class DlmWait extends Waiter {
   ) {
     super(id, owner, requestedAt, stack);
   }
+  get res(): DlmResource {
+    return this.lock.res;
+  }
   get domain(): string {
     return this.lock.res.table.policy.name;
   }
@@ -141,6 +144,7 @@ export class DlmEngine {
     }
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name, false);
+    this.m.lockOrder?.onRequest(owner, table.policy.name, name, site);
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(site) : null);
     if (extraNeeded) {
@@ -155,6 +159,7 @@ export class DlmEngine {
     else if (alt >= 0 && this.queuesClear(res, range) && this.blocker(res, lock, alt, range) === null) grantMode = alt;
     if (grantMode >= 0) {
       this.grant(lock, grantMode, this.m.clock.now());
+      if (res.queued > 0) this.m.resourceChanged(res);
       return Promise.resolve(lock);
     }
     if (noQueue || timeoutMs === 0) {
@@ -246,6 +251,8 @@ export class DlmEngine {
     const wait = new DlmWait(this.m.nextId(), lock.owner, this.m.clock.now(), stack ?? lock.stack, lock, true);
     lock.wait = wait;
     const promise = this.m.startWait<DlmLock>(wait, timeoutMs, signal);
+    // A conversion queued under `notify` opts out of being broken by the detector (as NODLCKWT).
+    if (policyName === 'notify') lock.ensureExtra().convDeadlock = 'notify';
     if (partner !== null) {
       // Reported before acting so the history shows the deadlock as it formed.
       this.conversionDeadlock(lock, to, partner, policyName);
@@ -315,7 +322,10 @@ export class DlmEngine {
 
   /** Something left or weakened: grant what can be granted now, then tidy up. */
   afterChange(res: DlmResource): void {
-    if (res.queued > 0) this.grantPending(res);
+    if (res.queued > 0) {
+      this.grantPending(res);
+      if (res.queued > 0) this.m.resourceChanged(res);
+    }
     this.freeIfUnused(res);
   }
 

@@ -72,9 +72,13 @@ export interface CycleEntry {
   owner: string;
   domain: string;
   resource: string;
+  /** The mode this owner already holds on the resource (a conversion), or null. */
   held: string | null;
   wanted: string;
+  /** Where the waiting request was made. */
   stack: string | null;
+  /** The next owner in the cycle, and what of it blocks this request. */
+  blocker?: { owner: string; mode: string; hard: boolean; stack: string | null };
 }
 
 /** The victim's error: carries the whole cycle as plain objects. */

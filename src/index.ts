@@ -13,3 +13,7 @@ export type * from './api.js';
 export type * from './lock-events.js';
 export type * from './snapshot.js';
 export type { StackMode } from './stacks.js';
+export type { DeadlockOptions, DetectMode, VictimPolicy, DeadlockStats, CurrentCycle } from './deadlock.js';
+export type { Hang, LongHold, ChainLink, RootBlocker } from './watchdog.js';
+export type { OrderInversion, OrderStep, LockOrderOptions, Classifier } from './lockorder.js';
+export { defaultClassifier } from './lockorder.js';

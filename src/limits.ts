@@ -28,6 +28,12 @@ export interface Limits {
   metaBytesMax: number;
   /** Deadlocks kept in the history (`snapshot().deadlocks`). */
   deadlockHistoryMax: number;
+  /** Resolved hangs kept (`snapshot().hangHistory`). */
+  hangHistoryMax: number;
+  /** Class-to-class orders the lock-order checker keeps. */
+  lockOrderEdgesMax: number;
+  /** Order inversions kept (`snapshot().orderInversions`). */
+  orderInversionsMax: number;
 }
 
 export const defaultLimits: Readonly<Limits> = Object.freeze({
@@ -43,6 +49,9 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   metaKeysMax: 32,
   metaBytesMax: 4096,
   deadlockHistoryMax: 200,
+  hangHistoryMax: 200,
+  lockOrderEdgesMax: 100_000,
+  orderInversionsMax: 200,
 });
 
 /** Largest offset of a byte range: offsets are exact integers. */

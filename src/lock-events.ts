@@ -5,6 +5,8 @@
  */
 
 import type { CycleEntry, LossReason } from './errors.js';
+import type { OrderInversion } from './lockorder.js';
+import type { Hang, LongHold } from './watchdog.js';
 
 /** A byte range as reported: `end` is exclusive, null when it runs to the end. */
 export interface ReportedRange {
@@ -67,4 +69,14 @@ export interface LockEvents {
   converted: ConvertedEvent;
   released: ReleasedEvent;
   deadlock: DeadlockRecord;
+  /** A wait passed its domain's soft timeout (it keeps waiting). */
+  hang: Hang;
+  /** A hang still blocked `persistentAfterMs` after its soft timeout. */
+  'hang-persistent': Hang;
+  /** A hung wait ended (granted or failed), with how long it waited. */
+  'hang-resolved': Hang;
+  /** A lock held past its domain's `holdWarnMs`. */
+  'long-hold': LongHold;
+  /** Two lock classes taken in both orders: a deadlock waiting to happen. */
+  'order-inversion': OrderInversion;
 }

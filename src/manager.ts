@@ -19,7 +19,11 @@ import { PosixEngine, PosixResource } from './posix.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
 import { captureStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
-import { checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
+import { checkBoolean, checkDuration, checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
+import { DeadlockDetector, type DeadlockOptions } from './deadlock.js';
+import { defaultClassifier, LockOrder, type Classifier, type LockOrderOptions } from './lockorder.js';
+import { Watchdog } from './watchdog.js';
+import type { AnyResource } from './waitfor.js';
 import type { Waiter } from './waiter.js';
 
 export interface LockManagerOptions {
@@ -30,9 +34,15 @@ export interface LockManagerOptions {
   limits?: Partial<Limits>;
   /** Capture the request-site stack of every lock (`all`), only of waits, or never. Default `all`. */
   stacks?: StackMode;
+  /** Deadlock detection: `{ detect: 'immediate', victim: 'requester' }` by default. */
+  deadlock?: DeadlockOptions;
+  /** Lock-order (lockdep-style) checking: on by default; `false` turns it off. */
+  lockOrder?: boolean | LockOrderOptions;
 }
 
-const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks']);
+const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder']);
+const DEADLOCK_KEYS = new Set(['detect', 'delayMs', 'victim', 'searchBudget', 'fullPassMs']);
+const LOCK_ORDER_KEYS = new Set(['classify']);
 const OWNER_KEYS = new Set(['meta', 'priority']);
 
 export type DomainEntry =
@@ -48,6 +58,12 @@ export class LockManager extends TypedEmitter<LockEvents> {
   readonly dlm: DlmEngine;
   readonly posix: PosixEngine;
   readonly domains = new Map<string, DomainEntry>();
+  readonly detector: DeadlockDetector;
+  readonly watchdog: Watchdog;
+  /** Null when lock-order checking is off. */
+  readonly lockOrder: LockOrder | null;
+  /** Requests waiting now, in every domain. */
+  pendingWaits = 0;
   private readonly history: DeadlockRecord[] = [];
   private idSeq = 0;
   private tokenSeq = 0;
@@ -66,6 +82,13 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.timers = new TimerQueue(this.clock);
     this.dlm = new DlmEngine(this);
     this.posix = new PosixEngine(this);
+    this.detector = parseDeadlock(this, o.deadlock);
+    this.watchdog = new Watchdog(this, this.limits.hangHistoryMax);
+    const classify = parseLockOrder(o.lockOrder);
+    this.lockOrder = classify === null ? null : new LockOrder(
+      classify, this.limits.lockOrderEdgesMax, this.limits.orderInversionsMax, () => this.clock.wallNow(),
+      (inv) => this.emit('order-inversion', inv),
+    );
     if (o.domains !== undefined) {
       if (!Array.isArray(o.domains)) throw invalid('options.domains', 'an array of domain configurations', o.domains);
       // Parse all first, so a bad entry leaves the manager without half its domains.
@@ -164,6 +187,11 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (found === null || !('wait' in found)) throw new LockError('ENOENT', `no pending request with id ${id}`, { node: this.node });
     const w = found.wait;
     this.failWait(w, this.error('ECANCELED', 'cancelled by an operator', w.owner, w.domain, w.resource));
+  }
+
+  /** Run the deadlock detector's full pass now (it also runs by itself at least once a second while anything waits). */
+  detectDeadlocks(): void {
+    this.detector.fullPass();
   }
 
   /** Fail every pending request with ECANCELED and stop the timer. Held locks stay. */
@@ -279,12 +307,23 @@ export class LockManager extends TypedEmitter<LockEvents> {
       signal.addEventListener('abort', w.abortListener, { once: true });
     }
     w.owner.addWait(w);
+    this.pendingWaits++;
     if (this.has('waiting')) this.emit('waiting', { ...this.waitBase(w), held: this.heldMode(w) });
+    this.watchdog.onWait(w);
+    this.detector.onWait(w, w.res);
     return promise;
   }
 
-  private finishWait(w: Waiter): void {
+  /** A resource's holders or queues changed while requests wait on it. */
+  resourceChanged(res: AnyResource): void {
+    this.detector.onChange(res);
+  }
+
+  private finishWait(w: Waiter, outcome: string): void {
     w.settled = true;
+    this.pendingWaits--;
+    this.detector.onWaitEnd(w);
+    this.watchdog.onWaitEnd(w, outcome);
     this.timers.remove(w);
     if (w.signal !== null) {
       w.signal.removeEventListener('abort', w.abortListener!);
@@ -296,7 +335,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   /** The kind granted the request (it is already out of its queue). */
   settleWait(w: Waiter, value: unknown): void {
-    this.finishWait(w);
+    this.finishWait(w, 'granted');
     w.resolve(value as never);
   }
 
@@ -304,7 +343,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   failWait(w: Waiter, err: LockError, deferAfter = false): void {
     if (w.settled) return;
     w.unqueue();
-    this.finishWait(w);
+    this.finishWait(w, err.code);
     w.reject(err);
     if (!deferAfter) w.afterUnqueue();
   }
@@ -340,6 +379,8 @@ export class LockManager extends TypedEmitter<LockEvents> {
   // --- events; payloads are built only when someone listens ---
 
   lockGranted(lock: DlmLock, wait: Waiter | null): void {
+    const holdWarnMs = lock.res.table.policy.holdWarnMs;
+    if (holdWarnMs !== null) this.watchdog.onGrant(lock, holdWarnMs);
     if (!this.has('granted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
     this.emit('granted', { ...this.lockBase(lock), token: String(lock.tokenN), waitedMs });
@@ -352,6 +393,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
   lockReleased(lock: DlmLock, reason: LossReason): void {
+    if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onRelease(lock);
     if (!this.has('released')) return;
     this.emit('released', { ...this.lockBase(lock), reason, heldMs: this.clock.now() - lock.grantedAt });
   }
@@ -392,6 +434,23 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
 export function reportRange(start: number, end: number): ReportedRange {
   return { start, end: end === Infinity ? null : end };
+}
+
+function parseDeadlock(m: LockManager, value: unknown): DeadlockDetector {
+  const o = checkOptions(value, 'options.deadlock', DEADLOCK_KEYS) ?? {};
+  const detect = checkEnum(o.detect, 'options.deadlock.detect', ['immediate', 'deferred', 'off'] as const) ?? 'immediate';
+  const victim = checkEnum(o.victim, 'options.deadlock.victim', ['requester', 'youngest', 'least-locks', 'priority'] as const) ?? 'requester';
+  const delayMs = checkDuration(o.delayMs, 'options.deadlock.delayMs', m.limits.timeoutMsMax) ?? 1000;
+  const budget = o.searchBudget === undefined ? 10_000 : checkInteger(o.searchBudget, 'options.deadlock.searchBudget', 1, 100_000_000);
+  const fullPassMs = checkDuration(o.fullPassMs, 'options.deadlock.fullPassMs', 1000) ?? 1000;
+  return new DeadlockDetector(m, detect, victim, delayMs, budget, Math.max(1, fullPassMs));
+}
+
+function parseLockOrder(value: unknown): Classifier | null {
+  if (value === undefined) return defaultClassifier;
+  if (typeof value === 'boolean') return value ? defaultClassifier : null;
+  const o = checkOptions(value, 'options.lockOrder', LOCK_ORDER_KEYS) ?? {};
+  return checkFunction<Classifier>(o.classify, 'options.lockOrder.classify') ?? defaultClassifier;
 }
 
 function parseLimits(value: unknown): Limits {

@@ -24,6 +24,8 @@ export class Owner implements LockOwner {
   posixResources: Set<PosixResource> | null = null;
   /** Counted in the manager's active owners (holds or waits for something). */
   active = false;
+  /** Stamp of the last wait-for search that visited this owner (waitfor.ts). */
+  searchEpoch = 0;
 
   constructor(
     readonly manager: LockManager,

@@ -106,10 +106,12 @@ export class PosixEngine {
     }
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, policy.name, name);
     this.m.checkCanAdd(owner, policy.name, name, false);
+    this.m.lockOrder?.onRequest(owner, policy.name, name, site);
     const res = table.getOrCreate(name);
     const write = rq.type === 'write';
     if (this.conflict(res, owner, rq.start, rq.end, write) === null) {
-      return Promise.resolve({ token: BigInt(this.set(res, owner, rq.start, rq.end, write)) });
+      const stack = this.m.captureFor(false, site);
+      return Promise.resolve({ token: BigInt(this.set(res, owner, rq.start, rq.end, write, 'released', stack)) });
     }
     if (!wait || timeoutMs === 0) {
       this.freeIfUnused(res);
@@ -155,19 +157,25 @@ export class PosixEngine {
   }
 
   /** Apply one change to an owner's set, then wake waiters if it loosened anything. Returns the token used. */
-  private set(res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null, reason: LossReason = 'released'): number {
-    const { token, loosened } = this.apply(res, owner, start, end, write, reason);
+  private set(
+    res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null,
+    reason: LossReason = 'released', stack: object | null = null,
+  ): number {
+    const { token, loosened } = this.apply(res, owner, start, end, write, reason, stack);
     if (loosened) this.wake(res);
     else this.freeIfUnused(res);
+    // A new or widened lock can block waiters that were not blocked by it before.
+    if (res.waiters.size > 0) this.m.resourceChanged(res);
     return token;
   }
 
   private apply(
-    res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null, reason: LossReason = 'released',
+    res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null,
+    reason: LossReason = 'released', stack: object | null = null,
   ): { token: number; loosened: boolean } {
     const before = res.holders.get(owner) ?? [];
     const token = write === null ? 0 : this.m.nextToken();
-    const { pieces, loosened, changed } = applyRange(before, start, end, write, token);
+    const { pieces, loosened, changed } = applyRange(before, start, end, write, token, stack);
     if (changed) {
       const delta = pieces.length - before.length;
       if (delta > 0) this.m.checkLockCount(owner, delta, res.table.policy.name, res.name);
@@ -191,7 +199,7 @@ export class PosixEngine {
         if (this.conflict(res, w.owner, w.start, w.end, w.write) !== null) continue;
         let granted: { token: number; loosened: boolean };
         try {
-          granted = this.apply(res, w.owner, w.start, w.end, w.write);
+          granted = this.apply(res, w.owner, w.start, w.end, w.write, 'released', w.stack);
         } catch (err) {
           this.m.failWait(w, err as LockError, true);
           continue;

@@ -13,6 +13,8 @@ export interface Piece {
   write: boolean;
   /** Fencing token of the grant that set this piece. */
   token: number;
+  /** Request-site stack holder of that grant (stacks.ts), or null. */
+  stack: object | null;
 }
 
 export type PieceList = Piece[];
@@ -43,7 +45,7 @@ export function firstEndingAfter(pieces: PieceList, start: number): number {
  * what the owner held there: pieces are split at the edges and neighbours of
  * the same type merged. Returns a new list; `pieces` is not modified.
  */
-export function applyRange(pieces: PieceList, start: number, end: number, write: boolean | null, token: number): ApplyResult {
+export function applyRange(pieces: PieceList, start: number, end: number, write: boolean | null, token: number, stack: object | null = null): ApplyResult {
   const i = firstEndingAfter(pieces, start);
   let j = i;
   let loosened = false;
@@ -58,7 +60,7 @@ export function applyRange(pieces: PieceList, start: number, end: number, write:
   const covered = coveredExactly(pieces, i, j, start, end, write);
   if (write !== null) {
     const at = middle.length > 0 && middle[0]!.start < start ? 1 : 0;
-    middle.splice(at, 0, { start, end, write, token });
+    middle.splice(at, 0, { start, end, write, token, stack });
   }
   changed = !covered;
   if (!changed) return { pieces, loosened: false, changed: false };
@@ -72,7 +74,8 @@ export function applyRange(pieces: PieceList, start: number, end: number, write:
 function pushMerged(out: Piece[], p: Piece): void {
   const last = out[out.length - 1];
   if (last !== undefined && last.end === p.start && last.write === p.write) {
-    out[out.length - 1] = { start: last.start, end: p.end, write: p.write, token: Math.max(last.token, p.token) };
+    const newer = p.token > last.token ? p : last;
+    out[out.length - 1] = { start: last.start, end: p.end, write: p.write, token: newer.token, stack: newer.stack };
   } else {
     out.push(p);
   }

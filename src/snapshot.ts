@@ -13,6 +13,9 @@ import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import type { PosixResource } from './posix.js';
 import { formatStack } from './stacks.js';
+import type { CurrentCycle, DeadlockStats } from './deadlock.js';
+import type { OrderInversion } from './lockorder.js';
+import type { Hang } from './watchdog.js';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -57,13 +60,40 @@ export interface OwnerSnapshot {
   waiting: number;
 }
 
+/** An edge of the wait-for graph: `from` waits for `to`. */
+export interface EdgeSnapshot {
+  from: number;
+  fromName: string;
+  to: number;
+  toName: string;
+  kind: 'hard' | 'soft';
+  domain: string;
+  resource: string;
+  /** What the waiter wants. */
+  wanted: string;
+  /** The blocker's granted mode (hard) or requested mode (soft). */
+  blockerMode: string;
+  waitId: number;
+}
+
 export interface Snapshot {
   version: number;
   node: string;
   time: number;
   domains: DomainSnapshot[];
   owners: OwnerSnapshot[];
+  /** The wait-for graph. */
+  edges: EdgeSnapshot[];
+  /** Cycles in the graph right now (normally none: they are broken as they form). */
+  cycles: CurrentCycle[];
+  /** The deadlock history, oldest first. */
   deadlocks: DeadlockRecord[];
+  /** Hangs in progress (waits past their soft timeout). */
+  hangs: Hang[];
+  /** Hangs that ended, oldest first. */
+  hangHistory: Hang[];
+  orderInversions: OrderInversion[];
+  detection: { mode: string; victim: string; stats: DeadlockStats; graph: { owners: number; edges: number }; lockOrderEdges: number };
 }
 
 export function buildSnapshot(m: LockManager): Snapshot {
@@ -81,9 +111,23 @@ export function buildSnapshot(m: LockManager): Snapshot {
     }
     domains.push({ name: entry.policy.name, kind: entry.kind, policy: { ...entry.policy }, resources });
   }
+  const d = m.detector;
+  const edges = d.graph.edges().map(({ wait, blocker }): EdgeSnapshot => {
+    seen(wait.owner);
+    seen(blocker.to);
+    return {
+      from: wait.owner.id, fromName: wait.owner.name, to: blocker.to.id, toName: blocker.to.name, kind: blocker.hard ? 'hard' : 'soft',
+      domain: wait.domain, resource: wait.resource, wanted: wait.wanted, blockerMode: blocker.mode, waitId: wait.id,
+    };
+  });
   return {
     version: SNAPSHOT_VERSION, node: m.node, time: m.clock.wallNow(), domains,
-    owners: [...owners.values()], deadlocks: m.deadlocks.map((d) => structuredClone(d)),
+    owners: [...owners.values()], edges, cycles: d.currentCycles(),
+    deadlocks: m.deadlocks.map((x) => structuredClone(x)),
+    hangs: [...m.watchdog.current.values()].map((h) => structuredClone(h)),
+    hangHistory: m.watchdog.history.map((h) => structuredClone(h)),
+    orderInversions: (m.lockOrder?.inversions ?? []).map((x) => structuredClone(x)),
+    detection: { mode: d.mode, victim: d.victimPolicy, stats: { ...d.stats }, graph: d.graph.size, lockOrderEdges: m.lockOrder?.size ?? 0 },
   };
 }
 

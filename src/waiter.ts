@@ -8,6 +8,8 @@
 import type { TimerEntry } from './timers.js';
 import type { LockError } from './errors.js';
 import type { Owner } from './owner.js';
+import type { DlmResource } from './dlm.js';
+import type { PosixResource } from './posix.js';
 
 export abstract class Waiter implements TimerEntry {
   deadline = 0;
@@ -18,6 +20,8 @@ export abstract class Waiter implements TimerEntry {
   reject: (err: LockError) => void = noop;
   signal: AbortSignal | null = null;
   abortListener: (() => void) | null = null;
+  /** The watchdog's soft-timeout entry while armed. */
+  watch: TimerEntry | null = null;
 
   constructor(
     readonly id: number,
@@ -27,6 +31,7 @@ export abstract class Waiter implements TimerEntry {
     readonly stack: object | null,
   ) {}
 
+  abstract readonly res: DlmResource | PosixResource;
   abstract readonly domain: string;
   abstract readonly resource: string;
   /** The mode or posix type wanted, as users name it. */

@@ -1,0 +1,106 @@
+/**
+ * Who a pending request waits for: the edges of the wait-for graph, derived
+ * from the lock tables (the one source of truth) whenever they are needed.
+ *
+ * - hard edge: an owner holding a granted (or converting) lock whose mode
+ *   conflicts with the request over an overlapping range;
+ * - soft edge: a request queued ahead that this one must let go first under
+ *   the grant rules (FIFO includes compatible requests ahead; a new request
+ *   waits for every queued conversion).
+ *
+ * In a dlm domain without ranges only the head of a queue has hard edges;
+ * a request behind others has one soft edge, to the request directly ahead.
+ * It cannot be granted before that one, and everything that one waits for
+ * it waits for too, so no cycle is lost: a cycle through its own conflict
+ * with a holder shows up, at the latest, when it reaches the head (and every
+ * change of head is re-checked). This keeps a handover on a queue of
+ * 200,000 waiters O(1) instead of rewriting 200,000 edges.
+ */
+
+import { DlmWait, overlaps, type DlmResource } from './dlm.js';
+import { DlmLock, St } from './dlm-lock.js';
+import { compatible, modeName } from './modes.js';
+import type { Owner } from './owner.js';
+import { PosixResource, PosixWait } from './posix.js';
+import { firstConflict } from './ranges.js';
+import type { Waiter } from './waiter.js';
+
+export interface Blocker {
+  to: Owner;
+  hard: boolean;
+  /** The blocker's granted mode (hard edge) or requested mode (soft edge). */
+  mode: string;
+  /** The blocking lock's or request's id (0 for a posix piece). */
+  id: number;
+  /** Where the blocking lock or request was made. */
+  stack: object | null;
+}
+
+/** Append the blockers of pending request `w` to `out`. Returns `out`. */
+export function blockersOf(w: Waiter, out: Blocker[] = []): Blocker[] {
+  if (w.settled) return out;
+  if (w instanceof DlmWait) dlmBlockers(w.lock, out);
+  else if (w instanceof PosixWait) posixBlockers(w, out);
+  return out;
+}
+
+function dlmBlockers(l: DlmLock, out: Blocker[]): void {
+  const res = l.res;
+  if (!res.table.policy.ranges) {
+    if (l.prev !== null) {
+      out.push(soft(l.prev));
+      return;
+    }
+    const convTail = l.st === St.Waiting ? (res.converting?.tail ?? null) : null;
+    if (convTail !== null) {
+      out.push(soft(convTail));
+      return;
+    }
+    holders(l, out);
+    return;
+  }
+  holders(l, out);
+  let p = l.prev;
+  while (p !== null && !overlaps(p.range, l.range)) p = p.prev;
+  if (p === null && l.st === St.Waiting) {
+    p = res.converting?.tail ?? null;
+    while (p !== null && !overlaps(p.range, l.range)) p = p.prev;
+  }
+  if (p !== null) out.push(soft(p));
+}
+
+function holders(l: DlmLock, out: Blocker[]): void {
+  const res = l.res;
+  for (const q of [res.granted, res.converting]) {
+    if (q === null) continue;
+    for (let g = q.head; g !== null; g = g.next) {
+      if (g !== l && !compatible(g.grMode, l.rqMode) && overlaps(g.range, l.range)) {
+        out.push({ to: g.owner, hard: true, mode: modeName(g.grMode), id: g.id, stack: g.stack });
+      }
+    }
+  }
+}
+
+function soft(ahead: DlmLock): Blocker {
+  return { to: ahead.owner, hard: false, mode: modeName(ahead.rqMode), id: ahead.wait?.id ?? ahead.id, stack: ahead.wait?.stack ?? ahead.stack };
+}
+
+function posixBlockers(w: PosixWait, out: Blocker[]): void {
+  for (const [owner, pieces] of w.res.holders) {
+    if (owner === w.owner) continue;
+    const p = firstConflict(pieces, w.start, w.end, w.write);
+    if (p !== null) out.push({ to: owner, hard: true, mode: p.write ? 'write' : 'read', id: 0, stack: p.stack });
+  }
+}
+
+/** The pending requests of a resource (dlm: conversions, then new requests; posix: waiters). */
+export function* waitsOn(res: DlmResource | PosixResource): IterableIterator<Waiter> {
+  if (res instanceof PosixResource) {
+    yield* res.waiters;
+    return;
+  }
+  for (const q of [res.converting, res.waiting]) {
+    if (q === null) continue;
+    for (const l of q) if (l.wait !== null) yield l.wait;
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * Deadlock detection and breaking (src/README.md, "Deadlock detection").
+ *
+ * - immediate: a new wait, or a wait whose blockers changed, is checked with
+ *   a bounded search from that wait (waitfor.ts). Cheap pre-checks skip the
+ *   search when no cycle can pass through the waiter: nobody waits for its
+ *   owner, or none of its blockers is waiting.
+ * - deferred: the same, but only for waits older than `delayMs`
+ *   (PostgreSQL's deadlock_timeout), armed on the manager's one timer queue.
+ * - the full pass: strongly connected components of the whole graph, at
+ *   least once a second while anything waits, and at once after a search ran
+ *   out of budget. It feeds `cycles` for the dashboard.
+ *
+ * A cycle is revalidated (every edge recomputed from the lock tables) before
+ * anything is done. A cycle with a soft edge is first resolved by moving the
+ * waiter ahead of the request it queues behind, if that breaks it; otherwise
+ * a victim chosen by policy fails with EDEADLK. Checks run in a microtask
+ * after the lock operation that caused them, never inside it.
+ */
+
+import { blockersOf } from './blockers.js';
+import { DlmWait } from './dlm.js';
+import { St } from './dlm-lock.js';
+import { DeadlockError, type CycleEntry } from './errors.js';
+import type { LockManager } from './manager.js';
+import { modeName } from './modes.js';
+import type { Owner } from './owner.js';
+import { cyclicComponents } from './scc.js';
+import { formatStack } from './stacks.js';
+import type { TimerEntry } from './timers.js';
+import type { Waiter } from './waiter.js';
+import { WaitForGraph, type AnyResource, type Step } from './waitfor.js';
+
+export type DetectMode = 'immediate' | 'deferred' | 'off';
+export type VictimPolicy = 'requester' | 'youngest' | 'least-locks' | 'priority';
+
+export interface DeadlockOptions {
+  detect?: DetectMode;
+  /** deferred: how old a wait must be before it is searched from. Default 1000 ms. */
+  delayMs?: number;
+  victim?: VictimPolicy;
+  /** Edges one search may follow before it hands over to the full pass. Default 10,000. */
+  searchBudget?: number;
+  /** Period of the full pass, at most 1000 ms. */
+  fullPassMs?: number;
+}
+
+export interface DeadlockStats {
+  searches: number;
+  exhausted: number;
+  fullPasses: number;
+  /** Candidate cycles that no longer held when revalidated. */
+  falsePositives: number;
+  reorders: number;
+  victims: number;
+}
+
+/** A cycle as the dashboard shows it. */
+export interface CurrentCycle {
+  owners: string[];
+  entries: CycleEntry[];
+}
+
+/** Fires a deferred check for one wait. */
+class DelayEntry implements TimerEntry {
+  deadline = 0;
+  heapIndex = -1;
+  keepAlive = false;
+  constructor(private readonly d: DeadlockDetector, readonly wait: Waiter) {}
+  fire(): void {
+    this.d.delayPassed(this);
+  }
+}
+
+export class DeadlockDetector {
+  readonly graph: WaitForGraph;
+  readonly stats: DeadlockStats = { searches: 0, exhausted: 0, fullPasses: 0, falsePositives: 0, reorders: 0, victims: 0 };
+  cycles: CurrentCycle[] = [];
+  private readonly pending = new Set<Waiter>();
+  private drainScheduled = false;
+  private readonly delays = new Map<Waiter, DelayEntry>();
+  /** Waits old enough to be searched from in deferred mode. */
+  private readonly eligible = new WeakSet<Waiter>();
+  private readonly passEntry: TimerEntry;
+  /** Cycles already reported without a victim (e.g. notify conversions), by wait ids. */
+  private readonly acknowledged = new Set<string>();
+
+  constructor(
+    private readonly m: LockManager,
+    readonly mode: DetectMode,
+    readonly victimPolicy: VictimPolicy,
+    private readonly delayMs: number,
+    private readonly budget: number,
+    private readonly fullPassMs: number,
+  ) {
+    this.graph = new WaitForGraph((w) => m.domains.get(w.domain)?.policy.deadlock === true);
+    this.passEntry = { deadline: 0, heapIndex: -1, keepAlive: false, fire: () => this.fullPass() };
+  }
+
+  /** A request started waiting. */
+  onWait(w: Waiter, res: AnyResource): void {
+    this.graph.touch(res);
+    if (this.mode === 'off') return;
+    if (this.passEntry.heapIndex === -1) this.m.timers.add(this.passEntry, this.m.clock.now() + this.fullPassMs);
+    if (this.mode === 'deferred') {
+      const entry = new DelayEntry(this, w);
+      this.delays.set(w, entry);
+      this.m.timers.add(entry, this.m.clock.now() + this.delayMs);
+      return;
+    }
+    this.consider(w);
+  }
+
+  onWaitEnd(w: Waiter): void {
+    const entry = this.delays.get(w);
+    if (entry !== undefined) {
+      this.m.timers.remove(entry);
+      this.delays.delete(w);
+    }
+    this.pending.delete(w);
+  }
+
+  /** The resource's holders or queues changed: re-check the waits whose blockers may have changed. */
+  onChange(res: AnyResource): void {
+    this.graph.touch(res);
+    if (this.mode === 'off') return;
+    if ('waiters' in res) {
+      for (const w of res.waiters) this.consider(w);
+      return;
+    }
+    if (!res.table.policy.ranges) {
+      // Only queue heads have hard edges (blockers.ts); the rest follow them.
+      if (res.converting?.head?.wait) this.consider(res.converting.head.wait);
+      if (res.waiting?.head?.wait) this.consider(res.waiting.head.wait);
+      return;
+    }
+    for (const q of [res.converting, res.waiting]) if (q !== null) for (const l of q) if (l.wait !== null) this.consider(l.wait);
+  }
+
+  delayPassed(entry: DelayEntry): void {
+    this.delays.delete(entry.wait);
+    if (entry.wait.settled) return;
+    this.eligible.add(entry.wait);
+    this.consider(entry.wait);
+  }
+
+  /** Queue a check of `w` if a cycle through it is possible at all. */
+  private consider(w: Waiter): void {
+    if (w.settled || (this.mode === 'deferred' && !this.eligible.has(w))) return;
+    if (!this.m.domains.get(w.domain)!.policy.deadlock) return;
+    if (!awaited(w.owner)) return;
+    // None of its blockers waits: no path can lead back.
+    if (!blockersOf(w).some((b) => b.to.waits !== null && b.to.waits.size > 0)) return;
+    this.pending.add(w);
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      queueMicrotask(() => this.drain());
+    }
+  }
+
+  private drain(): void {
+    this.drainScheduled = false;
+    for (const w of this.pending) {
+      this.pending.delete(w);
+      if (!w.settled) this.check(w);
+    }
+  }
+
+  private check(w: Waiter): void {
+    this.stats.searches++;
+    const result = this.graph.search(w, this.budget);
+    if (result.found !== null) this.resolve(result.found, w);
+    else if (result.exhausted) {
+      this.stats.exhausted++;
+      this.m.timers.add(this.passEntry, this.m.clock.now());
+    }
+  }
+
+  /** The safety net: every cycle in the whole graph. Also refreshes `cycles`. */
+  fullPass(): void {
+    this.stats.fullPasses++;
+    for (let round = 0; round < 16; round++) {
+      const resolvedAny = this.passOnce();
+      if (!resolvedAny) break;
+    }
+    if (this.m.pendingWaits > 0 && this.mode !== 'off') this.m.timers.add(this.passEntry, this.m.clock.now() + this.fullPassMs);
+  }
+
+  private passOnce(): boolean {
+    let resolvedAny = false;
+    const found = this.findCycles();
+    this.cycles = found.map((steps) => ({ owners: steps.map((s) => s.wait.owner.name), entries: steps.map(entryOf) }));
+    for (const steps of found) {
+      const latest = steps.reduce((a, s) => (s.wait.id > a.wait.id ? s : a)).wait;
+      if (this.resolve(steps, latest)) resolvedAny = true;
+    }
+    return resolvedAny;
+  }
+
+  /** One cycle per cyclic strongly connected component of the synced graph; acts on nothing. */
+  findCycles(): Step[][] {
+    this.graph.sync();
+    const g = this.graph.graph;
+    const out: Step[][] = [];
+    for (const comp of cyclicComponents(g.nodes(), (v) => g.outNeighbors(v))) {
+      const steps = this.cycleIn(comp);
+      if (steps !== null) out.push(steps);
+    }
+    return out;
+  }
+
+  /** Current cycles as the dashboard shows them (computed now). */
+  currentCycles(): CurrentCycle[] {
+    return this.findCycles().map((steps) => ({ owners: steps.map((s) => s.wait.owner.name), entries: steps.map(entryOf) }));
+  }
+
+  /** A cycle through the owners of one strongly connected component. */
+  private cycleIn(comp: string[]): Step[] | null {
+    for (const key of comp) {
+      const owner = this.graph.graph.getNodeAttribute(key, 'owner');
+      for (const w of owner.waits ?? []) {
+        const r = this.graph.search(w, Math.max(this.budget, comp.length * 8));
+        if (r.found !== null) return r.found;
+      }
+    }
+    return null;
+  }
+
+  /** Act on a candidate cycle. Returns true if it was broken. */
+  private resolve(steps: Step[], requester: Waiter): boolean {
+    if (!revalidate(steps)) {
+      this.stats.falsePositives++;
+      return false;
+    }
+    if (steps.some((s) => !s.blocker.hard) && this.tryReorder(steps)) return true;
+    const victim = this.chooseVictim(steps, requester);
+    const cycle = steps.map(entryOf);
+    if (victim === null) {
+      const key = steps.map((s) => s.wait.id).sort((a, b) => a - b).join(',');
+      if (!this.acknowledged.has(key)) {
+        if (this.acknowledged.size >= 1024) this.acknowledged.clear();
+        this.acknowledged.add(key);
+        this.m.recordDeadlock({ kind: 'cycle', cycle, victim: null, policy: 'notify' });
+      }
+      return false;
+    }
+    this.stats.victims++;
+    const owner = victim.owner;
+    this.m.recordDeadlock({ kind: 'cycle', cycle, victim: owner.name, policy: this.victimPolicy });
+    const err = new DeadlockError(
+      `${owner.name}'s ${victim.wanted} request on ${victim.resource} closes a wait-for cycle of ${steps.length} (${cycle.map((c) => c.owner).join(' → ')})`,
+      cycle, this.m.context(owner, victim.domain, victim.resource),
+    );
+    this.m.failWait(victim, err);
+    return true;
+  }
+
+  /**
+   * PostgreSQL's answer to a cycle through queue order: let the waiter go
+   * ahead of the request it queues behind, and keep that only if the cycle
+   * is gone. Only within one dlm queue (never a new request past conversions).
+   */
+  private tryReorder(steps: Step[]): boolean {
+    for (const s of steps) {
+      if (s.blocker.hard || !(s.wait instanceof DlmWait)) continue;
+      const lock = s.wait.lock;
+      const ahead = lock.prev;
+      if (ahead === null || ahead.owner !== s.blocker.to) continue;
+      const list = lock.list!;
+      list.remove(lock);
+      list.insertBefore(lock, ahead);
+      const again = this.graph.search(s.wait, this.budget);
+      if (again.found === null && !again.exhausted) {
+        this.stats.reorders++;
+        this.m.recordDeadlock({ kind: 'cycle', cycle: steps.map(entryOf), victim: null, policy: 'reorder' });
+        this.graph.touch(lock.res);
+        this.m.dlm.afterChange(lock.res);
+        return true;
+      }
+      list.remove(lock);
+      if (ahead.next === null) list.push(lock);
+      else list.insertBefore(lock, ahead.next);
+    }
+    return false;
+  }
+
+  /** Null when the cycle holds a conversion queued under `notify`: the application was told and acts itself. */
+  private chooseVictim(steps: Step[], requester: Waiter): Waiter | null {
+    const candidates = steps.map((s) => s.wait);
+    if (candidates.some((w) => w instanceof DlmWait && w.conversion && w.lock.extra?.convDeadlock === 'notify')) return null;
+    const latestFirst = (a: Waiter, b: Waiter): number => b.id - a.id;
+    const pick = (score: (w: Waiter) => number): Waiter =>
+      [...candidates].sort((a, b) => score(a) - score(b) || latestFirst(a, b))[0]!;
+    switch (this.victimPolicy) {
+      case 'requester':
+        return candidates.includes(requester) ? requester : pick(() => 0);
+      case 'youngest':
+        return pick((w) => -w.owner.createdAt);
+      case 'least-locks':
+        return pick((w) => w.owner.lockCount);
+      case 'priority':
+        return pick((w) => w.owner.priority);
+    }
+  }
+}
+
+/**
+ * Could anyone be waiting for `owner`? It holds a lock on a resource with a
+ * queue, or has a request with others queued on the same resource. False
+ * means no cycle can pass through it.
+ */
+function awaited(owner: Owner): boolean {
+  let budget = 256;
+  for (const l of owner.dlmLocks()) {
+    if (l.res.queued > 0 || --budget === 0) return true;
+  }
+  for (const res of owner.posixResources ?? []) if (res.waiters.size > 0) return true;
+  for (const w of owner.waits ?? []) {
+    if (!(w instanceof DlmWait)) continue;
+    const l = w.lock;
+    // Someone queued behind it, or new requests waiting for the conversions.
+    if (l.next !== null || (l.st === St.Converting && (l.res.waiting?.size ?? 0) > 0)) return true;
+  }
+  return false;
+}
+
+function revalidate(steps: Step[]): boolean {
+  return steps.every((s) => !s.wait.settled && blockersOf(s.wait).some((b) => b.to === s.blocker.to && b.hard === s.blocker.hard));
+}
+
+function entryOf(s: Step): CycleEntry {
+  const w = s.wait;
+  const held = w instanceof DlmWait && w.lock.st === St.Converting ? modeName(w.lock.grMode) : null;
+  return {
+    owner: w.owner.name, domain: w.domain, resource: w.resource, held, wanted: w.wanted, stack: formatStack(w.stack),
+    blocker: { owner: s.blocker.to.name, mode: s.blocker.mode, hard: s.blocker.hard, stack: formatStack(s.blocker.stack) },
+  };
+}

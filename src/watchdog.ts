@@ -1,0 +1,221 @@
+/**
+ * The watchdog: soft timeouts and hold warnings on the manager's one timer
+ * queue. A soft timeout never fails a request; it reports a hang naming the
+ * waiter, the chain of blockers and the root blockers (owners at the end of
+ * the chain: holding, not waiting), each with the stack of its request.
+ *
+ * Hang lifecycle: hanging → (persistentAfterMs later, still blocked)
+ * persistent; when the wait ends, resolved with classification `transient`
+ * (it ended before becoming persistent) or `persistent`.
+ */
+
+import { blockersOf } from './blockers.js';
+import { St, type DlmLock } from './dlm-lock.js';
+import type { LockManager } from './manager.js';
+import { modeName } from './modes.js';
+import type { Owner } from './owner.js';
+import { formatStack } from './stacks.js';
+import type { TimerEntry } from './timers.js';
+import type { Waiter } from './waiter.js';
+
+/** An owner on a blocker chain, with what it waits for (if anything). */
+export interface ChainLink {
+  owner: string;
+  ownerId: number;
+  depth: number;
+  /** Whom it waits for, one entry per edge. */
+  waitsFor: Array<{ owner: string; ownerId: number; domain: string; resource: string; wanted: string; blockerMode: string; hard: boolean }>;
+}
+
+export interface RootBlocker {
+  owner: string;
+  ownerId: number;
+  meta: Record<string, unknown> | null;
+  /** The locks through which it blocks the chain, with where each was requested. */
+  holds: Array<{ domain: string; resource: string; mode: string; since: number | null; stack: string | null }>;
+}
+
+export interface Hang {
+  id: number;
+  waitId: number;
+  node: string;
+  owner: string;
+  ownerId: number;
+  domain: string;
+  resource: string;
+  wanted: string;
+  /** Wall-clock ms when the request was made. */
+  since: number;
+  softTimeoutMs: number;
+  stack: string | null;
+  chain: ChainLink[];
+  rootBlockers: RootBlocker[];
+  classification: 'pending' | 'persistent' | 'transient';
+  /** Set when the wait ended. */
+  outcome?: 'granted' | string;
+  waitedMs?: number;
+}
+
+export interface LongHold {
+  node: string;
+  id: number;
+  owner: string;
+  domain: string;
+  resource: string;
+  mode: string;
+  heldMs: number;
+  stack: string | null;
+}
+
+/** Chain exploration bounds: a hang report stays readable and cheap. */
+const CHAIN_OWNERS_MAX = 1000;
+
+class SoftEntry implements TimerEntry {
+  deadline = 0;
+  heapIndex = -1;
+  keepAlive = false;
+  hang: Hang | null = null;
+  constructor(private readonly dog: Watchdog, readonly wait: Waiter) {}
+  fire(): void {
+    this.dog.passed(this);
+  }
+}
+
+class HoldEntry implements TimerEntry {
+  deadline = 0;
+  heapIndex = -1;
+  keepAlive = false;
+  constructor(private readonly dog: Watchdog, readonly lock: DlmLock) {}
+  fire(): void {
+    this.dog.heldTooLong(this.lock);
+  }
+}
+
+export class Watchdog {
+  readonly current = new Map<number, Hang>();
+  readonly history: Hang[] = [];
+  private hangSeq = 0;
+  private readonly holds = new WeakMap<DlmLock, HoldEntry>();
+
+  constructor(private readonly m: LockManager, private readonly historyMax: number) {}
+
+  onWait(w: Waiter): void {
+    const policy = this.m.domains.get(w.domain)!.policy;
+    const entry = new SoftEntry(this, w);
+    w.watch = entry;
+    this.m.timers.add(entry, w.requestedAt + policy.softTimeoutMs);
+  }
+
+  onWaitEnd(w: Waiter, outcome: string): void {
+    const entry = w.watch as SoftEntry | null;
+    if (entry === null) return;
+    w.watch = null;
+    this.m.timers.remove(entry);
+    const hang = entry.hang;
+    if (hang === null) return;
+    this.current.delete(hang.id);
+    if (hang.classification === 'pending') hang.classification = 'transient';
+    hang.outcome = outcome;
+    hang.waitedMs = Math.round(this.m.clock.now() - w.requestedAt);
+    this.history.push(hang);
+    if (this.history.length > this.historyMax) this.history.shift();
+    this.m.emit('hang-resolved', { ...hang });
+  }
+
+  /** The soft timeout (first) or the persistence deadline (second) passed. */
+  passed(entry: SoftEntry): void {
+    const w = entry.wait;
+    if (w.settled) return;
+    const policy = this.m.domains.get(w.domain)!.policy;
+    if (entry.hang === null) {
+      entry.hang = this.describe(w, policy.softTimeoutMs);
+      this.current.set(entry.hang.id, entry.hang);
+      this.m.timers.add(entry, w.requestedAt + policy.softTimeoutMs + policy.persistentAfterMs);
+      this.m.emit('hang', { ...entry.hang });
+      return;
+    }
+    entry.hang.classification = 'persistent';
+    this.m.emit('hang-persistent', { ...entry.hang });
+  }
+
+  onGrant(lock: DlmLock, holdWarnMs: number): void {
+    const entry = new HoldEntry(this, lock);
+    this.holds.set(lock, entry);
+    this.m.timers.add(entry, lock.grantedAt + holdWarnMs);
+  }
+
+  onRelease(lock: DlmLock): void {
+    const entry = this.holds.get(lock);
+    if (entry === undefined) return;
+    this.holds.delete(lock);
+    this.m.timers.remove(entry);
+  }
+
+  heldTooLong(lock: DlmLock): void {
+    this.holds.delete(lock);
+    if (lock.st !== St.Granted && lock.st !== St.Converting) return;
+    const event: LongHold = {
+      node: this.m.node, id: lock.id, owner: lock.owner.name, domain: lock.domain, resource: lock.resource,
+      mode: lock.mode, heldMs: Math.round(this.m.clock.now() - lock.grantedAt), stack: formatStack(lock.stack),
+    };
+    this.m.emit('long-hold', event);
+  }
+
+  /** A hang report for pending request `w`: the chain of blockers, breadth first, and its roots. */
+  describe(w: Waiter, softTimeoutMs: number): Hang {
+    const { chain, roots } = explore(w);
+    return {
+      id: ++this.hangSeq, waitId: w.id, node: this.m.node, owner: w.owner.name, ownerId: w.owner.id,
+      domain: w.domain, resource: w.resource, wanted: w.wanted, since: this.m.toWall(w.requestedAt),
+      softTimeoutMs, stack: formatStack(w.stack), chain,
+      rootBlockers: roots.map((r) => this.rootBlocker(r.owner, r.via)),
+      classification: 'pending',
+    };
+  }
+
+  private rootBlocker(owner: Owner, via: Set<string>): RootBlocker {
+    const holds: RootBlocker['holds'] = [];
+    for (const l of owner.dlmLocks()) {
+      if (!via.has(`${l.domain}\u0000${l.resource}`)) continue;
+      holds.push({ domain: l.domain, resource: l.resource, mode: modeName(l.grMode), since: this.m.toWall(l.grantedAt), stack: formatStack(l.stack) });
+    }
+    for (const res of owner.posixResources ?? []) {
+      if (!via.has(`${res.table.policy.name}\u0000${res.name}`)) continue;
+      for (const p of res.holders.get(owner) ?? []) {
+        holds.push({ domain: res.table.policy.name, resource: res.name, mode: p.write ? 'write' : 'read', since: null, stack: formatStack(p.stack) });
+      }
+    }
+    return { owner: owner.name, ownerId: owner.id, meta: owner.meta, holds };
+  }
+}
+
+/** Breadth-first over live blockers from `w`; roots are owners reached that wait for nothing. */
+export function explore(w: Waiter): { chain: ChainLink[]; roots: Array<{ owner: Owner; via: Set<string> }> } {
+  const chain: ChainLink[] = [];
+  const rootsByOwner = new Map<Owner, Set<string>>();
+  const seen = new Set<Owner>([w.owner]);
+  let frontier: Array<{ owner: Owner; waits: Waiter[] }> = [{ owner: w.owner, waits: [w] }];
+  for (let depth = 0; frontier.length > 0 && seen.size < CHAIN_OWNERS_MAX; depth++) {
+    const next: typeof frontier = [];
+    for (const { owner, waits } of frontier) {
+      const link: ChainLink = { owner: owner.name, ownerId: owner.id, depth, waitsFor: [] };
+      chain.push(link);
+      for (const wait of waits) {
+        for (const b of blockersOf(wait)) {
+          link.waitsFor.push({ owner: b.to.name, ownerId: b.to.id, domain: wait.domain, resource: wait.resource, wanted: wait.wanted, blockerMode: b.mode, hard: b.hard });
+          const blockerWaits = b.to.waits === null ? [] : [...b.to.waits];
+          if (blockerWaits.length === 0) {
+            const via = rootsByOwner.get(b.to) ?? new Set<string>();
+            via.add(`${wait.domain}\u0000${wait.resource}`);
+            rootsByOwner.set(b.to, via);
+          }
+          if (seen.has(b.to) || blockerWaits.length === 0) continue;
+          seen.add(b.to);
+          next.push({ owner: b.to, waits: blockerWaits });
+        }
+      }
+    }
+    frontier = next;
+  }
+  return { chain, roots: [...rootsByOwner].map(([owner, via]) => ({ owner, via })) };
+}
