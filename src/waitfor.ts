@@ -38,7 +38,7 @@ export interface Step {
 export type SearchResult = { found: Step[] } | { found: null; exhausted: boolean };
 
 export class WaitForGraph {
-  readonly graph = new MultiDirectedGraph<NodeAttributes, EdgeAttributes>();
+  readonly graph: MultiDirectedGraph<NodeAttributes, EdgeAttributes> = new MultiDirectedGraph<NodeAttributes, EdgeAttributes>();
   private readonly dirty = new Set<AnyResource>();
   /** Per resource, per wait synced: that wait's edge keys in the graph. */
   private readonly synced = new Map<AnyResource, Map<Waiter, string[]>>();
