@@ -1,0 +1,51 @@
+/**
+ * Every bound the lock server enforces, in one place (the core's own bounds
+ * are in src/limits.ts). Input over a size bound is EINVAL; a full table is
+ * ENOLCK naming the limit.
+ */
+
+export interface ServerLimits {
+  /** Bytes of one socket.io message (socket.io closes a connection that sends more). */
+  messageBytesMax: number;
+  /** Bytes of an HTTP request body. */
+  httpBodyBytesMax: number;
+  /** Characters of any string field in a message (names are then checked in bytes by the core). */
+  stringCharsMax: number;
+  /** Characters of a relayed request-site stack. */
+  siteCharsMax: number;
+  /** Characters of a base64 value block (lvbBytesMax 64 → 88). */
+  lvbCharsMax: number;
+  /** Sessions that exist at once (live or disconnected). */
+  sessionsMax: number;
+  /** Owners one session has created. */
+  ownersPerSessionMax: number;
+  /** Requests of one session pending at once (also bounds replies kept while it is away). */
+  pendingPerSessionMax: number;
+  /** Expired session ids remembered so a returning client is told its locks are gone. */
+  expiredSessionsRemembered: number;
+  /** Rows one /api/locks answer returns. */
+  apiRowsMax: number;
+  /** Longest lease a configuration may ask for. */
+  leaseMsMax: number;
+  /** Tokens configured at once. */
+  tokensMax: number;
+}
+
+export const serverLimits: Readonly<ServerLimits> = Object.freeze({
+  messageBytesMax: 64 * 1024,
+  httpBodyBytesMax: 16 * 1024,
+  stringCharsMax: 1024,
+  siteCharsMax: 8 * 1024,
+  lvbCharsMax: 88,
+  sessionsMax: 10_000,
+  ownersPerSessionMax: 100_000,
+  pendingPerSessionMax: 10_000,
+  expiredSessionsRemembered: 10_000,
+  apiRowsMax: 10_000,
+  leaseMsMax: 24 * 60 * 60 * 1000,
+  tokensMax: 1000,
+});
+
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_PORT = 7070;
+export const DEFAULT_HOST = '127.0.0.1';

@@ -1,0 +1,85 @@
+/**
+ * Prometheus metrics, one registry per server instance (two servers in one
+ * process must not share counters). Names take the `lockscope_` prefix and
+ * base units (seconds); labels are bounded sets only — domain (configured),
+ * mode, kind, state — never a resource or owner name, which would make a
+ * series per lock.
+ */
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LockManager } from '../src/index.js';
+import type { SessionTable } from './sessions.js';
+
+const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+const HOLD_BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 60, 300, 3600];
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly expired: Counter;
+  /** Incremented by the hang-dump work (issue 4). */
+  readonly dumps: Counter;
+
+  constructor(lm: LockManager, sessions: () => SessionTable) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'lockscope_' });
+    // Counted at scrape time from the snapshot, the only state view the core exposes. The held gauge
+    // is registered first, so its collect fills the waiters gauge before that one is read.
+    let waiters: Gauge | null = null;
+    new Gauge({
+      name: 'lockscope_locks_held', help: 'Granted locks (dlm locks and posix pieces), by domain', labelNames: ['domain'], registers,
+      collect() {
+        this.reset();
+        waiters?.reset();
+        for (const d of lm.snapshot().domains) {
+          let h = 0;
+          let w = 0;
+          for (const r of d.resources) {
+            h += r.granted.length + r.converting.length;
+            w += r.converting.length + r.waiting.length;
+          }
+          this.set({ domain: d.name }, h);
+          waiters?.set({ domain: d.name }, w);
+        }
+      },
+    });
+    waiters = new Gauge({ name: 'lockscope_waiters', help: 'Pending requests (waits and conversions), by domain', labelNames: ['domain'], registers });
+
+    const wait = new Histogram({
+      name: 'lockscope_acquire_wait_seconds', help: 'Time from request to grant, by domain and mode',
+      labelNames: ['domain', 'mode'], buckets: WAIT_BUCKETS, registers,
+    });
+    const hold = new Histogram({
+      name: 'lockscope_hold_seconds', help: 'Time a dlm lock was held, by domain and mode',
+      labelNames: ['domain', 'mode'], buckets: HOLD_BUCKETS, registers,
+    });
+    const deadlocks = new Counter({ name: 'lockscope_deadlocks_total', help: 'Deadlocks found, by kind', labelNames: ['kind'], registers });
+    const softTimeouts = new Counter({ name: 'lockscope_soft_timeouts_total', help: 'Waits that passed their domain soft timeout, by domain', labelNames: ['domain'], registers });
+    this.dumps = new Counter({ name: 'lockscope_dumps_total', help: 'Hang-dumps taken, by trigger', labelNames: ['trigger'], registers });
+    new Gauge({
+      name: 'lockscope_sessions', help: 'Client sessions, by state', labelNames: ['state'], registers,
+      collect() {
+        const t = sessions();
+        for (const state of ['live', 'disconnected'] as const) this.set({ state }, t.count(state));
+      },
+    });
+    this.expired = new Counter({ name: 'lockscope_sessions_expired_total', help: 'Sessions whose lease passed', registers });
+
+    lm.on('granted', (e) => wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000));
+    lm.on('converted', (e) => wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000));
+    lm.on('released', (e) => {
+      if (e.id !== 0) hold.observe({ domain: e.domain, mode: e.mode }, e.heldMs / 1000);
+    });
+    lm.on('deadlock', (e) => deadlocks.inc({ kind: e.kind }));
+    for (const d of lm.domains.keys()) softTimeouts.inc({ domain: d }, 0);
+    this.dumps.inc({ trigger: 'manual' }, 0);
+    lm.on('hang', (e) => softTimeouts.inc({ domain: e.domain }));
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

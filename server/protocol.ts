@@ -1,0 +1,66 @@
+/**
+ * The server's protocol, types only: the lock protocol the remote client
+ * speaks (defined beside the client in src/client/protocol.ts, since src may
+ * not import from server/) and the live feed the dashboard reads. The
+ * dashboard imports this file and nothing else from the server.
+ */
+
+import type { Server, Socket } from 'socket.io';
+import type { ClientToServerEvents, ServerToClientEvents } from '../src/client/protocol.js';
+import type { DeadlockRecord, EdgeSnapshot, GrantedEvent, ReleasedEvent, Snapshot, WaitingEvent } from '../src/index.js';
+import type { Principal } from './auth.js';
+
+export type * from '../src/client/protocol.js';
+
+/** Per-connection data the server keeps on a socket. */
+export interface SocketData {
+  principal: Principal;
+  sessionId: string;
+  resumed: boolean;
+  expired: string | null;
+}
+
+export type LockServerIo = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type LockSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** A session as the API and dashboard list it. */
+export interface SessionSummary {
+  id: string;
+  client: string;
+  host: string;
+  pid: number | null;
+  role: Principal['role'];
+  state: 'live' | 'disconnected' | 'expired';
+  owners: number;
+  locks: number;
+  pending: number;
+  createdAt: number;
+}
+
+export interface GraphNode {
+  id: number;
+  name: string;
+  client: string | null;
+  host: string | null;
+  pid: number | null;
+  holding: number;
+  waiting: number;
+}
+
+export interface WaitForGraph {
+  nodes: GraphNode[];
+  /** The core's wait-for edges: `from` waits for `to` (owner ids). */
+  edges: EdgeSnapshot[];
+  /** Cycles present right now (normally none: they are broken as they form). */
+  cycles: Snapshot['cycles'];
+}
+
+/** The live feed to the dashboard (namespace `/feed`, viewer or admin). */
+export interface FeedEvents {
+  granted(e: GrantedEvent): void;
+  waiting(e: WaitingEvent): void;
+  released(e: ReleasedEvent): void;
+  deadlock(e: DeadlockRecord): void;
+  snapshot(s: Snapshot): void;
+  sessions(list: SessionSummary[]): void;
+}

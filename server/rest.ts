@@ -1,0 +1,173 @@
+/**
+ * The HTTP API: health, metrics, the lock state for viewers, operator
+ * actions for admins, and the Grafana Node Graph view. Every query and body
+ * is checked (unknown keys are EINVAL); every failure goes through the one
+ * error middleware at the end, which maps the LockError code to a status.
+ */
+
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { LockError, type LockManager } from '../src/index.js';
+import { Auth, bearer, type Action, type Principal } from './auth.js';
+import { statusOf, toWireError } from './errors.js';
+import { GRAFANA_FIELDS, grafanaData, waitForGraph } from './graph.js';
+import { serverLimits } from './limits.js';
+import type { ServerMetrics } from './metrics.js';
+import type { SessionSummary } from './protocol.js';
+import { int, obj, oneOf, str, type Schema } from './validate.js';
+
+export interface RestContext {
+  lm: LockManager;
+  auth: Auth;
+  metrics: ServerMetrics;
+  sessions(): SessionSummary[];
+  log(event: string, fields: Record<string, unknown>): void;
+  internalError(err: unknown): void;
+}
+
+const STATES = ['granted', 'converting', 'waiting'] as const;
+const locksQuery = obj(
+  { domain: str(), resource: str(), owner: str(), node: str(), state: oneOf(STATES), limit: str(12) },
+  ['domain', 'resource', 'owner', 'node', 'state', 'limit'],
+);
+const noQuery = obj({});
+const idParam = (v: unknown): number => int(1, Number.MAX_SAFE_INTEGER)(/^[0-9]{1,16}$/.test(String(v)) ? Number(v) : NaN, 'id');
+
+function query<T>(req: Request, schema: Schema<T>): T {
+  return schema({ ...(req.query as Record<string, unknown>) }, 'query');
+}
+
+export interface LockRow {
+  node: string;
+  domain: string;
+  kind: string;
+  resource: string;
+  id: number;
+  owner: string;
+  ownerId: number;
+  state: string;
+  mode: string | null;
+  requested: string | null;
+  range: unknown;
+  token: string | null;
+  grantedAt: number | null;
+  requestedAt: number | null;
+}
+
+export function restRouter(ctx: RestContext): express.Router {
+  const r = express.Router();
+  const allow = (action: Action) => (req: Request, _res: Response, next: NextFunction): void => {
+    const principal = ctx.auth.identify(bearer(req.get('authorization')));
+    Auth.require(principal, action);
+    (req as Request & { principal?: Principal }).principal = principal;
+    next();
+  };
+
+  r.get('/healthz', (req, res) => {
+    query(req, noQuery);
+    res.json({ ok: true, node: ctx.lm.node });
+  });
+  r.get('/metrics', allow('read'), async (req, res) => {
+    query(req, noQuery);
+    res.type(ctx.metrics.contentType).send(await ctx.metrics.metrics());
+  });
+  r.get('/api/snapshot', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(ctx.lm.snapshot());
+  });
+  r.get('/api/locks', allow('read'), (req, res) => res.json(lockRows(ctx.lm, query(req, locksQuery))));
+  r.get('/api/owners', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(ctx.lm.snapshot().owners);
+  });
+  r.get('/api/sessions', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(ctx.sessions());
+  });
+  r.get('/api/graph', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(waitForGraph(ctx.lm.snapshot()));
+  });
+  r.get('/api/deadlocks', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(ctx.lm.snapshot().deadlocks);
+  });
+  r.get('/api/hangs', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(ctx.lm.snapshot().hangs);
+  });
+  r.post('/api/locks/:id/break', allow('admin'), (req, res) => {
+    const id = idParam(req.params.id);
+    checkEmptyBody(req);
+    ctx.lm.breakLock(id);
+    ctx.log('lock-broken', { id, by: principalOf(req) });
+    res.json({ ok: true });
+  });
+  r.post('/api/waits/:id/cancel', allow('admin'), (req, res) => {
+    const id = idParam(req.params.id);
+    checkEmptyBody(req);
+    ctx.lm.cancelWait(id);
+    ctx.log('wait-cancelled', { id, by: principalOf(req) });
+    res.json({ ok: true });
+  });
+  r.get('/api/grafana/health', allow('read'), (_req, res) => res.json({ ok: true }));
+  r.get('/api/grafana/graph/fields', allow('read'), (_req, res) => res.json(GRAFANA_FIELDS));
+  r.get('/api/grafana/graph/data', allow('read'), (_req, res) => res.json(grafanaData(waitForGraph(ctx.lm.snapshot()))));
+  r.use((_req, _res, next) => next(new LockError('ENOENT', 'no such endpoint')));
+  return r;
+}
+
+function principalOf(req: Request): string | undefined {
+  return (req as Request & { principal?: Principal }).principal?.name;
+}
+
+/** Operator actions take no body; anything but an empty object is a mistake worth refusing. */
+function checkEmptyBody(req: Request): void {
+  if (req.body !== undefined) obj({})(req.body, 'body');
+}
+
+export function lockRows(lm: LockManager, q: { domain?: string; resource?: string; owner?: string; node?: string; state?: string; limit?: string }): LockRow[] {
+  const limit = q.limit === undefined ? serverLimits.apiRowsMax : int(1, serverLimits.apiRowsMax)(Number(q.limit), 'query.limit');
+  const snap = lm.snapshot();
+  const rows: LockRow[] = [];
+  if (q.node !== undefined && q.node !== snap.node) return rows;
+  for (const d of snap.domains) {
+    if (q.domain !== undefined && d.name !== q.domain) continue;
+    for (const r of d.resources) {
+      // resource is a search: a substring match, as the dashboard's search box uses it.
+      if (q.resource !== undefined && !r.name.includes(q.resource)) continue;
+      for (const l of [...r.granted, ...r.converting, ...r.waiting]) {
+        if ((q.owner !== undefined && l.owner !== q.owner) || (q.state !== undefined && l.state !== q.state)) continue;
+        if (rows.length >= limit) return rows;
+        rows.push({
+          node: snap.node, domain: d.name, kind: d.kind, resource: r.name, id: l.id, owner: l.owner, ownerId: l.ownerId, state: l.state,
+          mode: l.mode, requested: l.requested, range: l.range, token: l.token, grantedAt: l.grantedAt, requestedAt: l.requestedAt,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/** The one error middleware: LockError code → status, body `{ error: { code, message, ... } }`. */
+export function errorMiddleware(ctx: Pick<RestContext, 'internalError'>) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    const e = fromHttpError(err);
+    if (e === null) {
+      ctx.internalError(err);
+      res.status(500).json({ error: { code: 'EIO', message: 'internal error' } });
+      return;
+    }
+    res.status(statusOf(e.code)).json({ error: toWireError(e, ctx.internalError) });
+  };
+}
+
+/** body-parser's own errors (bad JSON, too large) are input errors. */
+function fromHttpError(err: unknown): LockError | null {
+  if (err instanceof LockError) return err;
+  const status = (err as { status?: unknown; type?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const type = String((err as { type?: unknown }).type ?? 'bad request');
+    return new LockError('EINVAL', `the request was refused (${type})`);
+  }
+  return null;
+}

@@ -1,0 +1,177 @@
+/**
+ * createServer(): one HTTP server carrying the REST API (express) and the
+ * lock protocol (socket.io), with an in-memory LockManager inside.
+ */
+
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import express from 'express';
+import { Server } from 'socket.io';
+import { invalid } from '../src/errors.js';
+import { LockError, LockManager, type DomainConfig, type Limits } from '../src/index.js';
+import type { HandshakeAuth } from '../src/client/protocol.js';
+import { Auth, type TokenSpec } from './auth.js';
+import { errorReply } from './errors.js';
+import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
+import { DEFAULT_LEASE_MS, serverLimits } from './limits.js';
+import { errorFields, makeLogger, type LogSink } from './log.js';
+import { ServerMetrics } from './metrics.js';
+import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
+import { errorMiddleware, restRouter } from './rest.js';
+import { SessionTable, type Session } from './sessions.js';
+import { int, obj, str } from './validate.js';
+
+export interface ServerOptions {
+  /** Port to listen on; 0 picks a free one. */
+  port?: number;
+  host?: string;
+  /** Node name (shown in snapshots and the dashboard); default the host name. */
+  node?: string;
+  domains?: DomainConfig[];
+  limits?: Partial<Limits>;
+  tokens?: TokenSpec[];
+  /** How long a disconnected client keeps its locks. */
+  leaseMs?: number;
+  /** Where log lines go (one JSON object each); default nowhere. */
+  log?: LogSink | null;
+}
+
+export interface LockServer {
+  url: string;
+  manager: LockManager;
+  close(): Promise<void>;
+}
+
+const handshakeSchema = obj(
+  { token: str(), name: str(), host: str(), pid: int(0, 2 ** 31), session: str(64) },
+  ['token', 'host', 'pid', 'session'],
+);
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export async function createServer(options: ServerOptions = {}): Promise<LockServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 0;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('options.port', 'an integer from 0 to 65535', port);
+  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > serverLimits.leaseMsMax) {
+    throw invalid('options.leaseMs', `an integer from 1 to ${serverLimits.leaseMsMax}`, leaseMs);
+  }
+  const auth = new Auth(options.tokens ?? []);
+  if (auth.open && !isLoopback(host)) {
+    throw new LockError('EPERM', `refusing to listen on ${host} without tokens: configure tokens or listen on a loopback address`);
+  }
+  const log = makeLogger(options.log ?? null);
+  const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
+  const lm = new LockManager({
+    node: options.node ?? os.hostname(), domains: options.domains ?? [], ...(options.limits ? { limits: options.limits } : {}),
+  });
+  let sessions: SessionTable;
+  const metrics = new ServerMetrics(lm, () => sessions);
+  sessions = new SessionTable(lm, leaseMs, {
+    created: (s) => log('info', 'session-created', sessionFields(s)),
+    resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
+    disconnected: (s) => log('info', 'session-disconnected', sessionFields(s)),
+    expired: (s) => {
+      metrics.expired.inc();
+      log('warn', 'session-expired', sessionFields(s));
+    },
+    ended: (s) => log('info', 'session-ended', sessionFields(s)),
+  });
+  const lockIndex = new Map<number, Session>();
+  watchLosses(lm, lockIndex);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
+  app.use(restRouter({ lm, auth, metrics, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError }));
+  app.use(errorMiddleware({ internalError }));
+
+  const http = createHttpServer(app);
+  const io: LockServerIo = new Server(http, { maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false });
+  const ctx: ProtocolContext = { lm, lockIndex, internalError, end: (s) => sessions.end(s) };
+  io.use((socket, next) => {
+    try {
+      admit(socket, auth, sessions);
+      next();
+    } catch (err) {
+      const e = Object.assign(new Error('refused'), { data: errorReply(err, internalError).error });
+      log('warn', 'connection-refused', { code: e.data.code, address: socket.handshake.address });
+      next(e);
+    }
+  });
+  io.on('connection', (socket) => onConnection(socket, sessions, ctx, leaseMs));
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, host, () => resolve());
+  });
+  const addr = http.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
+  if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      log('info', 'closing', {});
+      sessions.close();
+      await io.close();
+      http.closeAllConnections();
+      lm.close();
+      log('info', 'closed', {});
+    })());
+  return { url, manager: lm, close };
+}
+
+/** Check the handshake, then open or resume the session, before the connection counts. */
+function admit(socket: LockSocket, auth: Auth, sessions: SessionTable): void {
+  const raw = socket.handshake.auth as unknown;
+  const hs = handshakeSchema(raw, 'auth') as HandshakeAuth;
+  const principal = auth.identify(hs.token);
+  const who = { client: hs.name, host: hs.host ?? socket.handshake.address, pid: hs.pid ?? null };
+  const { session, resumed, expired } = sessions.open(hs.session, principal, who);
+  socket.data.principal = principal;
+  socket.data.sessionId = session.id;
+  socket.data.resumed = resumed;
+  socket.data.expired = expired;
+}
+
+function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolContext, leaseMs: number): void {
+  const session = sessions.get(socket.data.sessionId);
+  if (session === undefined) {
+    socket.disconnect(true);
+    return;
+  }
+  sessions.attach(session, socket, socket.data.resumed);
+  bindLockProtocol(socket, session, ctx);
+  socket.on('disconnect', () => sessions.detach(session, socket));
+  socket.emit('session', { id: session.id, resumed: socket.data.resumed, expired: socket.data.expired, leaseMs });
+  sessions.flush(session);
+}
+
+/** A remote lock taken away (not released by its client) is reported to its session. */
+function watchLosses(lm: LockManager, lockIndex: Map<number, Session>): void {
+  lm.on('released', (e) => {
+    if (e.id === 0) return;
+    const s = lockIndex.get(e.id);
+    if (s === undefined) return;
+    lockIndex.delete(e.id);
+    s.locks.delete(e.id);
+    if (e.reason !== 'released') s.lost(e.id, e.reason);
+  });
+}
+
+function sessionFields(s: Session): Record<string, unknown> {
+  return { session: s.id, client: s.who.client, host: s.who.host, pid: s.who.pid, principal: s.principal.name, owners: s.owners.size };
+}
+
+function summaries(t: SessionTable): SessionSummary[] {
+  return [...t.values()].map((s) => ({
+    id: s.id, client: s.who.client, host: s.who.host, pid: s.who.pid, role: s.principal.role, state: s.state,
+    owners: s.owners.size, locks: s.locks.size, pending: s.pending.size, createdAt: s.createdAt,
+  }));
+}

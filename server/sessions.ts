@@ -1,0 +1,217 @@
+/**
+ * Sessions: one per client, kept across reconnections for the length of its
+ * lease. Lifecycle (STYLE.md item 6):
+ *
+ *   live ──disconnect──▶ disconnected ──lease passes──▶ expired
+ *    ▲                        │
+ *    └────────reconnect───────┘        (bye: ended at once, locks released)
+ *
+ * An expired session's owners lose everything with reason `session-expired`
+ * (their waits fail EREVOKED); its id is remembered for a while so that a
+ * client that comes back is told, instead of silently starting over.
+ * Invariants: a session in the table is live or disconnected; `socket` is
+ * non-null exactly when it is live; a disconnected session has a timer.
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { DlmLock, LockManager, LossReason, Owner } from '../src/index.js';
+import { LockError } from '../src/index.js';
+import type { Reply, ServerToClientEvents } from '../src/client/protocol.js';
+import type { Principal } from './auth.js';
+import { serverLimits } from './limits.js';
+import type { LockSocket } from './protocol.js';
+
+export type SessionState = 'live' | 'disconnected' | 'expired';
+
+export interface ClientIdentity {
+  client: string;
+  host: string;
+  pid: number | null;
+}
+
+export class Session {
+  state: SessionState = 'live';
+  socket: LockSocket | null = null;
+  readonly owners = new Map<number, Owner>();
+  /** This session's granted dlm locks, by lock id. */
+  readonly locks = new Map<number, DlmLock>();
+  /** Pending requests by the client's request number; the controller when the client may cancel. */
+  readonly pending = new Map<number, AbortController | null>();
+  /** Replies to requests that completed while the client was away. */
+  outbox: { req: number; reply: Reply<unknown> }[] = [];
+  /** Locks taken away while the client was away, told when it returns. */
+  lostAway: { id: number; reason: LossReason }[] = [];
+  timer: NodeJS.Timeout | null = null;
+  readonly createdAt = Date.now();
+
+  constructor(
+    readonly id: string,
+    readonly principal: Principal,
+    readonly who: ClientIdentity,
+  ) {}
+
+  /** A message to the client, if it is connected now (pushes are not kept while it is away). */
+  push<E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>): void {
+    const s = this.socket;
+    if (s !== null && s.connected) s.emit(event, ...args);
+  }
+
+  /**
+   * Reply to a request that arrived on `origin`: through its acknowledgement
+   * while that connection lasts, else on the current connection, else kept
+   * for the client's return (bounded like the pending table it came from).
+   */
+  deliver(origin: LockSocket, req: number, ack: ((r: Reply<unknown>) => void) | null, reply: Reply<unknown>): void {
+    if (this.state === 'expired') return;
+    if (this.socket === origin && origin.connected) {
+      ack?.(reply);
+    } else if (this.socket !== null && this.socket.connected) {
+      this.socket.emit('reply', { req, reply });
+    } else if (this.outbox.length < serverLimits.pendingPerSessionMax) {
+      this.outbox.push({ req, reply });
+    }
+  }
+
+  /** A lock of this session was taken away: tell the client now, or when it comes back. */
+  lost(id: number, reason: LossReason): void {
+    const s = this.socket;
+    if (s !== null && s.connected) s.emit('lost', { id, reason });
+    else if (this.state !== 'expired' && this.lostAway.length < serverLimits.pendingPerSessionMax) this.lostAway.push({ id, reason });
+  }
+
+  owner(oid: number): Owner {
+    const o = this.owners.get(oid);
+    if (o === undefined) throw new LockError('ENOENT', `no owner ${oid} in this session`);
+    return o;
+  }
+}
+
+export interface SessionEvents {
+  created(s: Session): void;
+  resumed(s: Session): void;
+  disconnected(s: Session): void;
+  expired(s: Session): void;
+  ended(s: Session): void;
+}
+
+export class SessionTable {
+  private readonly sessions = new Map<string, Session>();
+  /** Expired ids, oldest first (a Map keeps insertion order). */
+  private readonly expiredIds = new Map<string, true>();
+
+  constructor(
+    readonly lm: LockManager,
+    readonly leaseMs: number,
+    private readonly events: SessionEvents,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  count(state: SessionState): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.state === state) n++;
+    return n;
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  values(): IterableIterator<Session> {
+    return this.sessions.values();
+  }
+
+  /**
+   * The session for a new connection: the one presented, if it is still
+   * here and belongs to the same principal, else a new one (and `expired`
+   * names the presented id whose locks are gone).
+   */
+  open(presented: string | undefined, principal: Principal, who: ClientIdentity): { session: Session; resumed: boolean; expired: string | null } {
+    if (presented !== undefined) {
+      const s = this.sessions.get(presented);
+      if (s !== undefined && s.principal.name === principal.name && s.principal.role === principal.role) {
+        return { session: s, resumed: true, expired: null };
+      }
+      if (s !== undefined) throw new LockError('EPERM', 'that session belongs to another principal');
+    }
+    if (this.sessions.size >= serverLimits.sessionsMax) {
+      throw new LockError('ENOLCK', `limit sessionsMax (${serverLimits.sessionsMax}) reached`, { limit: 'sessionsMax' });
+    }
+    const s = new Session(randomUUID(), principal, who);
+    this.sessions.set(s.id, s);
+    this.events.created(s);
+    return { session: s, resumed: false, expired: presented ?? null };
+  }
+
+  /** Attach a connection; a previous one still attached is dropped (the client has moved on). */
+  attach(s: Session, socket: LockSocket, resumed: boolean): void {
+    const old = s.socket;
+    s.socket = socket;
+    s.state = 'live';
+    if (s.timer !== null) {
+      clearTimeout(s.timer);
+      s.timer = null;
+    }
+    if (old !== null && old !== socket) old.disconnect(true);
+    if (resumed) this.events.resumed(s);
+  }
+
+  /** Send what completed while the client was away. */
+  flush(s: Session): void {
+    const out = s.outbox;
+    const lost = s.lostAway;
+    s.outbox = [];
+    s.lostAway = [];
+    for (const item of out) s.push('reply', item);
+    for (const item of lost) s.push('lost', item);
+  }
+
+  detach(s: Session, socket: LockSocket): void {
+    if (s.socket !== socket || s.state !== 'live') return;
+    s.socket = null;
+    s.state = 'disconnected';
+    s.timer = setTimeout(() => this.expire(s), this.leaseMs);
+    this.events.disconnected(s);
+  }
+
+  /** The lease passed: everything the session's owners had is taken away. */
+  expire(s: Session): void {
+    if (s.state === 'expired') return;
+    this.forget(s);
+    s.state = 'expired';
+    for (const o of s.owners.values()) o.revokeAll('session-expired');
+    this.expiredIds.set(s.id, true);
+    if (this.expiredIds.size > serverLimits.expiredSessionsRemembered) {
+      this.expiredIds.delete(this.expiredIds.keys().next().value!);
+    }
+    this.events.expired(s);
+  }
+
+  /** The client said goodbye: release (not revoke) everything, now. */
+  end(s: Session): void {
+    if (s.state === 'expired') return;
+    this.forget(s);
+    s.state = 'expired';
+    for (const o of s.owners.values()) o.releaseAll();
+    this.events.ended(s);
+  }
+
+  wasExpired(id: string): boolean {
+    return this.expiredIds.has(id);
+  }
+
+  private forget(s: Session): void {
+    if (s.timer !== null) clearTimeout(s.timer);
+    s.timer = null;
+    s.socket = null;
+    this.sessions.delete(s.id);
+  }
+
+  /** Server shutdown: stop every lease timer (the manager is closed after). */
+  close(): void {
+    for (const s of this.sessions.values()) if (s.timer !== null) clearTimeout(s.timer);
+    this.sessions.clear();
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The client's connection: one socket.io socket, one server session, and
+ * every call in flight. socket.io reconnects by itself; each connection
+ * presents the session id again (socket.io `auth` is read anew each time).
+ *
+ * Calls are sent only once the server has confirmed the session on the
+ * current connection; until then they wait in order. When the session is
+ * resumed, calls that need no server-side state are sent again if their
+ * reply was lost, and replies to waits that completed meanwhile arrive as
+ * `reply` messages. When it expired, the waits and handles of the old
+ * session fail with EREVOKED, reason `session-expired`.
+ *
+ * States: connecting → ready ⇄ away → closed.
+ */
+
+import os from 'node:os';
+import { io, type Socket } from 'socket.io-client';
+import { LockError } from '../errors.js';
+import type { ClientToServerEvents, Reply, ServerToClientEvents, SessionInfo } from './protocol.js';
+import { fromWire } from './wire.js';
+
+export type ConnectionState = 'connecting' | 'ready' | 'away' | 'closed';
+
+/** One message the client is waiting on a reply for. */
+interface Call {
+  event: keyof ClientToServerEvents;
+  /** Built at send time, so an owner registration can go first on a new session. */
+  message: () => unknown;
+  /** Request number: the server keeps such a request across reconnections. */
+  req: number | null;
+  /** Connection number it was last sent on (0: not yet). */
+  sentOn: number;
+  settle(reply: Reply<unknown>): void;
+  /** What to do when the session is gone: fail, succeed, or (null) send again on the new one. */
+  onSessionLost: LockError | 'succeed' | null;
+}
+
+export interface ConnectionOptions {
+  token?: string;
+  name: string;
+  host?: string;
+  /** Longest wait for the first connection. */
+  connectTimeoutMs?: number;
+}
+
+export interface ConnectionHooks {
+  blocking(id: number, mode: string): void;
+  lost(id: number, reason: string): void;
+  update(msg: Parameters<ServerToClientEvents['update']>[0]): void;
+  /** The session expired while away: every handle is gone. */
+  sessionLost(): void;
+}
+
+/** Bound on calls waiting for a connection, like the server's pending table. */
+const QUEUED_CALLS_MAX = 10_000;
+
+export class Connection {
+  state: ConnectionState = 'connecting';
+  sessionId: string | null = null;
+  leaseMs = 0;
+  /** Incremented for every new (not resumed) session: owners register once per epoch. */
+  epoch = 0;
+  private conn = 0;
+  private seq = 0;
+  private readonly calls = new Map<number, Call>();
+  private readonly byReq = new Map<number, Call>();
+  private readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  private firstSession: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  constructor(url: string, private readonly options: ConnectionOptions, private readonly hooks: ConnectionHooks) {
+    this.socket = io(url, {
+      autoConnect: false,
+      transports: ['websocket'],
+      auth: (cb) => cb({
+        name: options.name, host: options.host ?? os.hostname(), pid: process.pid,
+        ...(options.token === undefined ? {} : { token: options.token }),
+        ...(this.sessionId === null ? {} : { session: this.sessionId }),
+      }),
+    });
+    const s = this.socket;
+    s.on('session', (info) => this.onSession(info));
+    s.on('disconnect', () => {
+      if (this.state === 'ready') this.state = 'away';
+    });
+    s.on('connect_error', (err) => this.onConnectError(err));
+    s.on('reply', (m) => this.byReq.get(m.req)?.settle(m.reply));
+    s.on('blocking', (m) => hooks.blocking(m.id, m.mode));
+    s.on('lost', (m) => hooks.lost(m.id, m.reason));
+    s.on('update', (m) => hooks.update(m));
+  }
+
+  open(): Promise<void> {
+    const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.firstSession = null;
+        this.socket.disconnect();
+        reject(new LockError('ETIMEDOUT', `no session from the server within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.firstSession = {
+        resolve: () => { clearTimeout(timer); resolve(); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      };
+      this.socket.connect();
+    });
+  }
+
+  private onConnectError(err: Error & { data?: unknown }): void {
+    const data = err.data as { code?: unknown } | undefined;
+    // A refusal by the server (bad token, limit) is final; a network error is retried by socket.io.
+    if (data === undefined || typeof data.code !== 'string') return;
+    const e = fromWire(data as never);
+    if (this.firstSession !== null) {
+      this.firstSession.reject(e);
+      this.firstSession = null;
+      this.socket.disconnect();
+    }
+  }
+
+  private onSession(info: SessionInfo): void {
+    const wasKnown = this.sessionId !== null;
+    this.sessionId = info.id;
+    this.leaseMs = info.leaseMs;
+    this.conn++;
+    if (!info.resumed) {
+      this.epoch++;
+      if (wasKnown) this.loseSession();
+    }
+    this.state = 'ready';
+    for (const c of [...this.calls.values()]) {
+      if (c.sentOn === this.conn) continue;
+      // A request the server holds is answered through `reply`; anything else is sent (again).
+      if (c.sentOn !== 0 && c.req !== null && info.resumed) continue;
+      this.send(c);
+    }
+    this.firstSession?.resolve();
+    this.firstSession = null;
+  }
+
+  /** The old session is gone: its waits fail, its releases are moot, the rest goes to the new one. */
+  private loseSession(): void {
+    for (const c of [...this.calls.values()]) {
+      if (c.sentOn === 0 || c.onSessionLost === null) continue;
+      if (c.onSessionLost === 'succeed') c.settle({ ok: null });
+      else c.settle({ error: c.onSessionLost.toJSON() as never });
+    }
+    this.hooks.sessionLost();
+  }
+
+  /**
+   * Send a message and resolve with its reply's value (or reject with its
+   * LockError). `req` marks a request the server may keep waiting.
+   */
+  call<T>(event: keyof ClientToServerEvents, message: () => unknown, opts: { req?: number; onSessionLost?: LockError | 'succeed' | null } = {}): Promise<T> {
+    if (this.state === 'closed') return Promise.reject(new LockError('ECANCELED', 'the client is closed'));
+    if (this.calls.size >= QUEUED_CALLS_MAX) {
+      return Promise.reject(new LockError('ENOLCK', `limit queuedCallsMax (${QUEUED_CALLS_MAX}) reached`, { limit: 'queuedCallsMax' }));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const key = ++this.seq;
+      const call: Call = {
+        event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null,
+        settle: (reply) => {
+          if (!this.calls.delete(key)) return;
+          if (call.req !== null) this.byReq.delete(call.req);
+          if ('ok' in reply) {
+            resolve(reply.ok as T);
+            return;
+          }
+          const e = fromWire(reply.error);
+          // A failed conversion carries the lock's state after it, for the handle's mirror.
+          if (reply.error.lock !== undefined) Object.defineProperty(e, 'serverLock', { value: reply.error.lock });
+          reject(e);
+        },
+      };
+      this.calls.set(key, call);
+      if (call.req !== null) this.byReq.set(call.req, call);
+      if (this.state === 'ready') this.send(call);
+    });
+  }
+
+  private send(c: Call): void {
+    c.sentOn = this.conn;
+    let message: unknown;
+    try {
+      message = c.message();
+      (this.socket.emit as (e: string, m: unknown, ack: (r: Reply<unknown>) => void) => void)(c.event, message, (r) => c.settle(r));
+    } catch (err) {
+      c.settle({ error: (err instanceof LockError ? err : new LockError('EINVAL', String(err))).toJSON() as never });
+    }
+  }
+
+  /** Fire and forget (a cancel): sent now if connected, else dropped (the wait fails with the session, or is still cancelled on reply). */
+  notify(event: 'cancel', message: { req: number }): void {
+    if (this.state === 'ready') this.socket.emit(event, message, () => {});
+  }
+
+  nextReq(): number {
+    return ++this.seq;
+  }
+
+  /** Say goodbye (the server releases this session's locks at once), then disconnect. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'ready') {
+      await Promise.race([
+        new Promise<void>((resolve) => this.socket.emit('bye', {}, () => resolve())),
+        new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),
+      ]);
+    }
+    this.state = 'closed';
+    this.socket.disconnect();
+    for (const c of [...this.calls.values()]) c.settle({ error: new LockError('ECANCELED', 'the client closed').toJSON() as never });
+  }
+
+  get connected(): boolean {
+    return this.state === 'ready';
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * lockscope/client: owners on a lock server, with the same API as the
+ * in-process manager's.
+ *
+ *   const client = await connect('http://127.0.0.1:7070', { token, name: 'web-1' });
+ *   const owner = client.owner('job-42');
+ *   await using lock = await owner.lock('lin', 'inode:1', 'EX', { timeoutMs: 5000 });
+ */
+
+import type { OwnerOptions } from '../api.js';
+import { invalid, LockError, type LossReason } from '../errors.js';
+import type { DlmMode } from '../modes.js';
+import { checkName } from '../validate.js';
+import { Connection, type ConnectionOptions } from './connection.js';
+import type { ClientToServerEvents, WireLock } from './protocol.js';
+import { RemoteLock } from './remote-lock.js';
+import { RemoteOwner } from './remote-owner.js';
+
+export interface ConnectOptions {
+  /** A token of role `client` (or `admin`); may be absent when the server has no tokens. */
+  token?: string;
+  /** This client's name: with host and pid, how the server and dashboard name its owners. */
+  name?: string;
+  /** Relay each request's call site to the server (one stack capture per request). Default true. */
+  stacks?: boolean;
+  connectTimeoutMs?: number;
+}
+
+/** How long after its own timeoutMs a request is failed by the client, if the server has not answered. */
+const TIMEOUT_SLACK_MS = 2_000;
+/** Blocking notices and losses that arrive before the reply that creates their handle. */
+const EARLY_NOTICES_MAX = 1024;
+
+export class LockClient {
+  readonly conn: Connection;
+  readonly stacks: boolean;
+  readonly handles = new Map<number, RemoteLock>();
+  private readonly owners = new Set<RemoteOwner>();
+  private readonly early = new Map<number, { blocking?: DlmMode; lost?: LossReason }>();
+  private oidSeq = 0;
+
+  constructor(url: string, options: ConnectOptions = {}) {
+    const name = options.name ?? `pid-${process.pid}`;
+    checkName(name, 'options.name', 128);
+    this.stacks = options.stacks ?? true;
+    const co: ConnectionOptions = { name, ...(options.token === undefined ? {} : { token: options.token }) };
+    if (options.connectTimeoutMs !== undefined) co.connectTimeoutMs = options.connectTimeoutMs;
+    this.conn = new Connection(url, co, {
+      blocking: (id, mode) => this.onBlocking(id, mode as DlmMode),
+      lost: (id, reason) => this.onLost(id, reason as LossReason),
+      update: (m) => this.handles.get(m.id)?.update(m),
+      sessionLost: () => {
+        for (const h of [...this.handles.values()]) h.lose('session-expired');
+        this.early.clear();
+      },
+    });
+  }
+
+  /** The server's id for this client's session. */
+  get session(): string | null {
+    return this.conn.sessionId;
+  }
+
+  owner(name: string, options?: OwnerOptions): RemoteOwner {
+    checkName(name, 'name', 128);
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalid('options', 'an options object', options);
+    const o = new RemoteOwner(this, ++this.oidSeq, name, options);
+    this.owners.add(o);
+    return o;
+  }
+
+  /** A round trip: everything sent before has been handled by the server when this resolves. */
+  async ping(): Promise<void> {
+    await this.conn.call('ping', () => ({}));
+  }
+
+  close(): Promise<void> {
+    return this.conn.close();
+  }
+
+  /**
+   * A request the server may keep waiting: numbered, cancellable through
+   * its signal, failed by the client too if the server stays silent past
+   * its timeout, and failed EREVOKED if the session is lost meanwhile.
+   */
+  request<T>(
+    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
+    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
+  ): Promise<T> {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(invalid('options.signal', 'an AbortSignal', signal));
+    if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
+    const req = this.conn.nextReq();
+    if (signal !== undefined) wire.abortable = true;
+    const options = Object.keys(wire).length === 0 ? undefined : wire;
+    const lostErr = new LockError('EREVOKED', 'the session expired while the request was pending', { reason: 'session-expired' });
+    const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: lostErr });
+    const onAbort = (): void => this.conn.notify('cancel', { req });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | null = null;
+    const backstop = typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs < 2 ** 31 - TIMEOUT_SLACK_MS
+      ? new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            this.conn.notify('cancel', { req });
+            reject(new LockError('ETIMEDOUT', 'no answer from the lock server within timeoutMs'));
+          }, timeoutMs + TIMEOUT_SLACK_MS);
+        })
+      : null;
+    const done = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      if (timer !== null) clearTimeout(timer);
+    };
+    const result = backstop === null ? p : Promise.race([p, backstop]);
+    return result.then((v) => { done(); return v; }, (e: unknown) => { done(); throw e; });
+  }
+
+  /** A granted lock's reply becomes a handle (with any notice that outran it). */
+  adopt(owner: RemoteOwner, w: WireLock, onBlocking: ((mode: DlmMode) => void) | null): RemoteLock {
+    const h = new RemoteLock(owner, w);
+    h.onBlocking = onBlocking;
+    this.handles.set(h.id, h);
+    owner.handles.add(h);
+    const notice = this.early.get(h.id);
+    if (notice !== undefined) {
+      this.early.delete(h.id);
+      if (notice.lost !== undefined) h.lose(notice.lost);
+      else if (notice.blocking !== undefined) this.onBlocking(h.id, notice.blocking);
+    }
+    return h;
+  }
+
+  private onBlocking(id: number, mode: DlmMode): void {
+    const h = this.handles.get(id);
+    if (h === undefined) return this.remember(id, { blocking: mode });
+    const cb = h.onBlocking;
+    if (cb === null) return;
+    try {
+      cb(mode);
+    } catch (err) {
+      // Like the core: a callback's exception surfaces as uncaught instead of breaking the connection.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  private onLost(id: number, reason: LossReason): void {
+    const h = this.handles.get(id);
+    if (h === undefined) this.remember(id, { lost: reason });
+    else h.lose(reason);
+  }
+
+  private remember(id: number, notice: { blocking?: DlmMode; lost?: LossReason }): void {
+    if (this.early.size >= EARLY_NOTICES_MAX) this.early.delete(this.early.keys().next().value!);
+    this.early.set(id, { ...this.early.get(id), ...notice });
+  }
+}
+
+/** Connect to a lock server; resolves once the server has opened a session. */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<LockClient> {
+  const client = new LockClient(url, options);
+  await client.conn.open();
+  return client;
+}
+
+export { RemoteLock, RemoteOwner };
+export type * from './protocol.js';

@@ -1,0 +1,169 @@
+/**
+ * The lock protocol between the remote client (this directory) and the lock
+ * server, as types only. The server re-exports these from server/protocol.ts
+ * (with the dashboard feed), so the client, the server and the dashboard
+ * agree on one definition. Every message a client sends carries a callback
+ * (socket.io acknowledgement) that receives a Reply.
+ *
+ * Encoding: fencing tokens travel as decimal strings, value blocks as base64,
+ * byte ranges as { start, end } numbers. A request-site stack (`site`) is the
+ * client's own "at ..." lines, so the server's snapshot shows where the
+ * remote program asked for the lock.
+ */
+
+import type { LockErrorCode, LossReason } from '../errors.js';
+import type { ConvDeadlockPolicy, LockState, PosixLockInfo, PosixRequest, Range } from '../api.js';
+import type { DlmMode } from '../modes.js';
+
+/** A LockError as plain JSON: its code, message and context (cycle for EDEADLK, limit for ENOLCK, ...). */
+export interface WireError {
+  code: LockErrorCode;
+  message: string;
+  [context: string]: unknown;
+}
+
+export type Reply<T> = { ok: T } | { error: WireError };
+export type Ack<T> = (reply: Reply<T>) => void;
+
+/** A dlm lock as the client's handle mirrors it. */
+export interface WireLock {
+  id: number;
+  domain: string;
+  resource: string;
+  mode: DlmMode;
+  range: Range | null;
+  state: LockState;
+  token: string;
+  lvb: string | null;
+  lvbValid: boolean;
+  lvbSeq: number;
+  demoted: boolean;
+}
+
+/** LockOptions without the parts that cannot travel (signal, onBlocking), plus flags that stand for them. */
+export interface WireLockOptions {
+  timeoutMs?: number;
+  noQueue?: boolean;
+  range?: Range;
+  quecvt?: boolean;
+  expedite?: boolean;
+  alt?: 'PR' | 'CW';
+  convDeadlock?: ConvDeadlockPolicy;
+  /** The client registered onBlocking: push `blocking` messages for this lock. */
+  blocking?: boolean;
+  /** The client passed a signal: it may send `cancel` for this request. */
+  abortable?: boolean;
+}
+
+export interface WireConvertOptions {
+  timeoutMs?: number;
+  noQueue?: boolean;
+  quecvt?: boolean;
+  alt?: 'PR' | 'CW';
+  convDeadlock?: ConvDeadlockPolicy;
+  lvb?: string;
+  abortable?: boolean;
+}
+
+export interface WireSetlkOptions {
+  wait?: boolean;
+  timeoutMs?: number;
+  abortable?: boolean;
+}
+
+export interface OwnerMessage {
+  /** The client's number for this owner, unique within the session. */
+  oid: number;
+  name: string;
+  meta?: Record<string, string | number | boolean | string[]>;
+  priority?: number;
+}
+
+export interface LockMessage {
+  /** The client's number for this request, unique within the session (for `cancel` and late replies). */
+  req: number;
+  oid: number;
+  domain: string;
+  resource: string;
+  mode: string;
+  options?: WireLockOptions;
+  site?: string;
+}
+
+export interface ConvertMessage {
+  req: number;
+  id: number;
+  mode: string;
+  options?: WireConvertOptions;
+}
+
+export interface ReleaseMessage {
+  id: number;
+  lvb?: string;
+}
+
+export interface SetlkMessage {
+  req: number;
+  oid: number;
+  domain: string;
+  resource: string;
+  request: PosixRequest;
+  options?: WireSetlkOptions;
+  site?: string;
+}
+
+export interface GetlkMessage {
+  oid: number;
+  domain: string;
+  resource: string;
+  request: PosixRequest;
+}
+
+export interface ClientToServerEvents {
+  owner(msg: OwnerMessage, ack: Ack<null>): void;
+  lock(msg: LockMessage, ack: Ack<WireLock>): void;
+  convert(msg: ConvertMessage, ack: Ack<WireLock>): void;
+  release(msg: ReleaseMessage, ack: Ack<null>): void;
+  setlk(msg: SetlkMessage, ack: Ack<{ token: string } | null>): void;
+  getlk(msg: GetlkMessage, ack: Ack<PosixLockInfo | null>): void;
+  releaseAll(msg: { oid: number }, ack: Ack<null>): void;
+  /** Abort a pending request (its AbortSignal fired): it fails with ECANCELED. */
+  cancel(msg: { req: number }, ack: Ack<null>): void;
+  /** A round trip: everything sent before it has been handled when the reply arrives. */
+  ping(msg: Record<string, never>, ack: Ack<{ time: number }>): void;
+  /** The client is closing: end the session now instead of at lease expiry. */
+  bye(msg: Record<string, never>, ack: Ack<null>): void;
+}
+
+/** Sent once per connection, before anything else. */
+export interface SessionInfo {
+  id: string;
+  /** True when this connection resumed a live session: its locks are still held. */
+  resumed: boolean;
+  /** The session the client presented, when it had expired (its locks are gone, reason `session-expired`). */
+  expired: string | null;
+  leaseMs: number;
+}
+
+export interface ServerToClientEvents {
+  session(info: SessionInfo): void;
+  /** A lock of this session blocks a request for `mode` (the blocking AST). */
+  blocking(msg: { id: number; mode: DlmMode }): void;
+  /** A lock of this session was taken away (operator break, deadlock victim, ...). */
+  lost(msg: { id: number; reason: LossReason }): void;
+  /** A lock's state changed without a reply of its own (queued conversion, demotion). */
+  update(msg: { id: number; mode: DlmMode; state: LockState; demoted: boolean }): void;
+  /** The reply to a request that completed while the client was disconnected. */
+  reply(msg: { req: number; reply: Reply<unknown> }): void;
+}
+
+/** What a client presents when it connects (socket.io `auth`). */
+export interface HandshakeAuth {
+  token?: string;
+  /** Client name, shown with host and pid on the dashboard. */
+  name: string;
+  host?: string;
+  pid?: number;
+  /** The session to resume, if any. */
+  session?: string;
+}

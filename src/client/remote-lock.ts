@@ -1,0 +1,143 @@
+/**
+ * RemoteLock: the client's handle on a dlm lock held on the server. It
+ * mirrors the server's lock (mode, token, value block, state) from replies
+ * and pushes, and has the core handle's API, with release() returning a
+ * Promise (it takes a round trip).
+ */
+
+import type { ConvertOptions, LockHandle, LockState, Range, ReleaseOptions } from '../api.js';
+import { invalid, LockError, type LossReason } from '../errors.js';
+import type { DlmMode } from '../modes.js';
+import type { WireLock } from './protocol.js';
+import type { RemoteOwner } from './remote-owner.js';
+import { checkWireable, fromBase64, toBase64 } from './wire.js';
+
+const CONVERT_LOCAL = new Set(['signal', 'lvb']);
+const RELEASE_KEYS = new Set(['lvb']);
+
+export class RemoteLock implements LockHandle {
+  readonly id: number;
+  readonly domain: string;
+  readonly resource: string;
+  readonly range: Range | null;
+  mode!: DlmMode;
+  state!: LockState;
+  private tokenText = '0';
+  private lvbBytes: Uint8Array | null = null;
+  lvbValid = false;
+  lvbSeq = 0;
+  demoted = false;
+  lostReason: LossReason | null = null;
+  onBlocking: ((mode: DlmMode) => void) | null = null;
+  private releasing: Promise<void> | null = null;
+
+  constructor(readonly owner: RemoteOwner, w: WireLock) {
+    this.id = w.id;
+    this.domain = w.domain;
+    this.resource = w.resource;
+    this.range = w.range;
+    this.apply(w);
+  }
+
+  get token(): bigint {
+    return BigInt(this.tokenText);
+  }
+
+  get lvb(): Uint8Array | null {
+    return this.lvbBytes === null ? null : this.lvbBytes.slice();
+  }
+
+  /** Take the server's view of this lock. */
+  apply(w: WireLock): void {
+    this.mode = w.mode;
+    this.state = w.state;
+    this.tokenText = w.token;
+    if (w.lvb !== null) this.lvbBytes = fromBase64(w.lvb);
+    this.lvbValid = w.lvbValid;
+    this.lvbSeq = w.lvbSeq;
+    this.demoted = w.demoted;
+  }
+
+  /** A change pushed by the server without a reply (a queued or demoted conversion). */
+  update(m: { mode: DlmMode; state: LockState; demoted: boolean }): void {
+    if (this.state === 'released' || this.state === 'lost') return;
+    this.mode = m.mode;
+    this.state = m.state;
+    this.demoted = m.demoted;
+  }
+
+  /** The server took the lock away (or the session expired). */
+  lose(reason: LossReason): void {
+    if (this.state === 'released' || this.state === 'lost') return;
+    this.state = 'lost';
+    this.lostReason = reason;
+    this.owner.forget(this);
+  }
+
+  /** Released by its owner (release() or releaseAll()). */
+  markReleased(): void {
+    if (this.state === 'released' || this.state === 'lost') return;
+    this.state = 'released';
+    this.lostReason = 'released';
+    this.owner.forget(this);
+  }
+
+  convert(mode: DlmMode, options?: ConvertOptions): Promise<RemoteLock> {
+    try {
+      if (this.state !== 'granted') {
+        const why = this.state === 'converting' ? 'a conversion is already pending' : `the lock is ${this.state}`;
+        throw new LockError('EINVAL', `cannot convert: ${why}`, { domain: this.domain, resource: this.resource });
+      }
+      const wire = checkWireable(options, 'options', CONVERT_LOCAL) ?? {};
+      if (options?.lvb !== undefined) wire.lvb = toBase64(options.lvb, 'options.lvb');
+      return this.owner.client.request<WireLock>('convert', options?.signal, options?.timeoutMs, wire, (req, o) => ({ req, id: this.id, mode, options: o }))
+        .then(
+          (w) => {
+            this.apply(w);
+            return this;
+          },
+          (err: LockError) => {
+            const w = (err as { serverLock?: WireLock }).serverLock;
+            if (w !== undefined) this.apply(w);
+            if (err.code === 'EREVOKED' && err.reason !== undefined) this.lose(err.reason);
+            else if (this.state === 'converting') this.state = 'granted';
+            throw err;
+          },
+        );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Idempotent: a second call returns the first one's promise; a lost lock releases as a no-op. */
+  release(options?: ReleaseOptions): Promise<void> {
+    if (this.state === 'released' || this.state === 'lost') return Promise.resolve();
+    if (this.releasing !== null) return this.releasing;
+    try {
+      if (options !== undefined) {
+        if (options === null || typeof options !== 'object') throw invalid('options', 'an options object', options);
+        for (const k of Object.keys(options)) if (!RELEASE_KEYS.has(k)) throw invalid(`options.${k}`, 'one of the known options (lvb)');
+      }
+      const lvb = options?.lvb === undefined ? undefined : toBase64(options.lvb, 'options.lvb');
+      const p = this.owner.client.conn.call<null>('release', () => ({ id: this.id, ...(lvb === undefined ? {} : { lvb }) }), { onSessionLost: 'succeed' });
+      this.releasing = p.then(
+        () => {
+          this.releasing = null;
+          this.markReleased();
+        },
+        (err: LockError) => {
+          this.releasing = null;
+          // ENOENT: the server already let go of it (a loss on its way to us): nothing left to release.
+          if (err.code !== 'ENOENT') throw err;
+        },
+      );
+      return this.releasing;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}

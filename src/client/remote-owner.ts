@@ -1,0 +1,113 @@
+/**
+ * RemoteOwner: an owner that lives on the lock server, with exactly the
+ * core owner's API. It registers itself with the server lazily, once per
+ * session (a new session after an expiry needs it again).
+ */
+
+import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from '../api.js';
+import { invalid, LockError } from '../errors.js';
+import type { DlmMode } from '../modes.js';
+import type { LockClient } from './index.js';
+import type { WireLock } from './protocol.js';
+import { RemoteLock } from './remote-lock.js';
+import { captureSite, checkWireable } from './wire.js';
+
+const LOCK_LOCAL = new Set(['signal', 'onBlocking']);
+const SETLK_LOCAL = new Set(['signal']);
+
+export class RemoteOwner implements LockOwner {
+  /** Session epoch this owner is registered in (0: never). */
+  epoch = 0;
+  /** Why the server refused this owner (bad name, meta), reported by every request. */
+  error: LockError | null = null;
+  readonly handles = new Set<RemoteLock>();
+
+  constructor(
+    readonly client: LockClient,
+    readonly oid: number,
+    readonly name: string,
+    private readonly options: OwnerOptions | undefined,
+  ) {}
+
+  /** Register on the current session if not yet; called as a message is sent, so it goes first. */
+  ensureRegistered(): void {
+    const conn = this.client.conn;
+    if (this.epoch === conn.epoch) return;
+    this.epoch = conn.epoch;
+    const o = this.options ?? {};
+    const msg = { oid: this.oid, name: this.name, ...(o.meta === undefined ? {} : { meta: o.meta }), ...(o.priority === undefined ? {} : { priority: o.priority }) };
+    conn.call<null>('owner', () => msg, { onSessionLost: 'succeed' }).then(
+      () => {
+        this.error = null;
+      },
+      (err: LockError) => {
+        this.error = err;
+      },
+    );
+  }
+
+  private failed(err: unknown): never {
+    // The server answers ENOENT for an owner it refused; the refusal itself is the better answer.
+    throw this.error ?? err;
+  }
+
+  lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock> {
+    try {
+      const site = this.client.stacks ? captureSite(RemoteOwner.prototype.lock) : undefined;
+      const wire = checkWireable(options, 'options', LOCK_LOCAL) ?? {};
+      const onBlocking = options?.onBlocking;
+      if (onBlocking !== undefined && typeof onBlocking !== 'function') throw invalid('options.onBlocking', 'a function', onBlocking);
+      if (onBlocking !== undefined) wire.blocking = true;
+      return this.client
+        .request<WireLock>('lock', options?.signal, options?.timeoutMs, wire, (req, o) => {
+          this.ensureRegistered();
+          return { req, oid: this.oid, domain, resource, mode, options: o, ...(site === undefined ? {} : { site }) };
+        })
+        .then((w) => this.client.adopt(this, w, onBlocking ?? null), (err: unknown) => this.failed(err));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  setlk(domain: string, resource: string, request: PosixRequest, options?: SetlkOptions): Promise<SetlkResult | null> {
+    try {
+      const site = this.client.stacks ? captureSite(RemoteOwner.prototype.setlk) : undefined;
+      const wire = checkWireable(options, 'options', SETLK_LOCAL) ?? {};
+      return this.client
+        .request<{ token: string } | null>('setlk', options?.signal, options?.timeoutMs, wire, (req, o) => {
+          this.ensureRegistered();
+          return { req, oid: this.oid, domain, resource, request, options: o, ...(site === undefined ? {} : { site }) };
+        })
+        .then((r) => (r === null ? null : { token: BigInt(r.token) }), (err: unknown) => this.failed(err));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  getlk(domain: string, resource: string, request: PosixRequest): Promise<PosixLockInfo | null> {
+    return this.client.conn
+      .call<PosixLockInfo | null>('getlk', () => {
+        this.ensureRegistered();
+        return { oid: this.oid, domain, resource, request };
+      })
+      .catch((err: unknown) => this.failed(err));
+  }
+
+  /** Everything this owner holds is released; its pending requests fail with ECANCELED (on the server). */
+  releaseAll(): Promise<void> {
+    if (this.epoch === 0) return Promise.resolve();
+    return this.client.conn
+      .call<null>('releaseAll', () => {
+        this.ensureRegistered();
+        return { oid: this.oid };
+      }, { onSessionLost: 'succeed' })
+      .then(() => {
+        for (const h of [...this.handles]) h.markReleased();
+      });
+  }
+
+  forget(h: RemoteLock): void {
+    this.handles.delete(h);
+    this.client.handles.delete(h.id);
+  }
+}

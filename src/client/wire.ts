@@ -1,0 +1,59 @@
+/**
+ * Client-side encoding: errors from the wire back into LockErrors with the
+ * same code, value blocks to and from base64, and the request-site stack the
+ * client captures so the server can show where a remote program asked.
+ */
+
+import { DeadlockError, invalid, LockError, LOCK_ERROR_CODES, type CycleEntry, type LockErrorCode, type LockErrorContext } from '../errors.js';
+import type { WireError } from './protocol.js';
+
+const CONTEXT_KEYS = ['node', 'domain', 'resource', 'owner', 'reason', 'limit'] as const;
+
+/** The LockError (DeadlockError for EDEADLK) a wire error stands for, with the same code and context. */
+export function fromWire(e: WireError): LockError {
+  const code: LockErrorCode = LOCK_ERROR_CODES.includes(e.code) ? e.code : 'EINVAL';
+  const prefix = `${code}: `;
+  const message = typeof e.message === 'string' ? (e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message) : code;
+  const context: LockErrorContext = {};
+  for (const k of CONTEXT_KEYS) if (typeof e[k] === 'string') (context as Record<string, string>)[k] = e[k] as string;
+  if (code === 'EDEADLK' && Array.isArray(e.cycle)) return new DeadlockError(message, e.cycle as CycleEntry[], context);
+  return new LockError(code, message, context);
+}
+
+export function toBase64(bytes: unknown, argument: string): string {
+  if (!(bytes instanceof Uint8Array)) throw invalid(argument, 'a Uint8Array', bytes);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+export function fromBase64(s: string | null): Uint8Array | null {
+  return s === null ? null : new Uint8Array(Buffer.from(s, 'base64'));
+}
+
+/** Frames of lockscope's own client code, left out of a relayed stack. */
+const CLIENT_FRAME = /[/\\](src|dist[/\\]src)[/\\]client[/\\][\w-]+\.[jt]s:|node:internal|[/\\]node_modules[/\\](socket\.io|engine\.io)/;
+export const SITE_CHARS_MAX = 8 * 1024;
+
+/** The caller's stack above `fn`, as "at ..." lines (the format the core's lockAt takes). */
+export function captureSite(fn: Function): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, fn);
+  const lines = (holder.stack ?? '').split('\n').slice(1).filter((l) => !CLIENT_FRAME.test(l));
+  const text = lines.join('\n');
+  return text.length > SITE_CHARS_MAX ? text.slice(0, SITE_CHARS_MAX) : text;
+}
+
+/**
+ * Options that cannot travel as JSON are refused here, where the caller can
+ * see them: JSON would silently drop a function or fail on a bigint.
+ */
+export function checkWireable(options: unknown, argument: string, local: ReadonlySet<string>): Record<string, unknown> | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid(argument, 'an options object', options);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) {
+    if (local.has(k)) continue;
+    if (typeof v === 'function' || typeof v === 'bigint' || typeof v === 'symbol') throw invalid(`${argument}.${k}`, 'a JSON value', v);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
