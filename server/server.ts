@@ -9,7 +9,7 @@ import os from 'node:os';
 import express from 'express';
 import { Server } from 'socket.io';
 import { invalid } from '../src/errors.js';
-import { LockError, LockManager, type DomainConfig, type Limits } from '../src/index.js';
+import { LockError, LockManager, type DomainConfig, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
 import { Auth, type TokenSpec } from './auth.js';
 import { errorReply } from './errors.js';
@@ -30,6 +30,10 @@ export interface ServerOptions {
   node?: string;
   domains?: DomainConfig[];
   limits?: Partial<Limits>;
+  /** Passed to the LockManager as they are. */
+  deadlock?: LockManagerOptions['deadlock'];
+  lockOrder?: LockManagerOptions['lockOrder'];
+  stacks?: LockManagerOptions['stacks'];
   tokens?: TokenSpec[];
   /** How long a disconnected client keeps its locks. */
   leaseMs?: number;
@@ -67,7 +71,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const log = makeLogger(options.log ?? null);
   const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
   const lm = new LockManager({
-    node: options.node ?? os.hostname(), domains: options.domains ?? [], ...(options.limits ? { limits: options.limits } : {}),
+    node: options.node ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
   });
   let sessions: SessionTable;
   const metrics = new ServerMetrics(lm, () => sessions);
@@ -163,6 +167,12 @@ function watchLosses(lm: LockManager, lockIndex: Map<number, Session>): void {
     s.locks.delete(e.id);
     if (e.reason !== 'released') s.lost(e.id, e.reason);
   });
+}
+
+function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }
 
 function sessionFields(s: Session): Record<string, unknown> {

@@ -51,6 +51,9 @@ export interface ConnectionHooks {
   sessionLost(): void;
 }
 
+const RECONNECT_DELAY_MS = 100;
+const RECONNECT_DELAY_MAX_MS = 2_000;
+
 /** Bound on calls waiting for a connection, like the server's pending table. */
 const QUEUED_CALLS_MAX = 10_000;
 
@@ -71,6 +74,9 @@ export class Connection {
     this.socket = io(url, {
       autoConnect: false,
       transports: ['websocket'],
+      // Come back well within a lease (30 s by default): first retry soon, then back off.
+      reconnectionDelay: RECONNECT_DELAY_MS,
+      reconnectionDelayMax: RECONNECT_DELAY_MAX_MS,
       auth: (cb) => cb({
         name: options.name, host: options.host ?? os.hostname(), pid: process.pid,
         ...(options.token === undefined ? {} : { token: options.token }),
