@@ -70,7 +70,9 @@ export class ServerMetrics {
       if (e.id !== 0) hold.observe({ domain: e.domain, mode: e.mode }, e.heldMs / 1000);
     });
     lm.on('deadlock', (e) => deadlocks.inc({ kind: e.kind }));
+    // Series that start at zero, so a dashboard sees 0 rather than no data.
     for (const d of lm.domains.keys()) softTimeouts.inc({ domain: d }, 0);
+    for (const kind of ['cycle', 'conversion']) deadlocks.inc({ kind }, 0);
     this.dumps.inc({ trigger: 'manual' }, 0);
     lm.on('hang', (e) => softTimeouts.inc({ domain: e.domain }));
   }
