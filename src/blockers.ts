@@ -47,13 +47,17 @@ export function blockersOf(w: Waiter, out: Blocker[] = []): Blocker[] {
 function dlmBlockers(l: DlmLock, out: Blocker[]): void {
   const res = l.res;
   if (!res.table.policy.ranges) {
-    if (l.prev !== null) {
-      out.push(soft(l.prev));
+    // The owner's own requests ahead are not edges (an owner does not wait for
+    // itself through queue order): it waits for what the first other request
+    // ahead waits for, or, with none, for what the head of the queue waits for.
+    const ahead = otherAhead(l.prev, l.owner);
+    if (ahead !== null) {
+      out.push(soft(ahead));
       return;
     }
-    const convTail = l.st === St.Waiting ? (res.converting?.tail ?? null) : null;
-    if (convTail !== null) {
-      out.push(soft(convTail));
+    const conv = l.st === St.Waiting ? otherAhead(res.converting?.tail ?? null, l.owner) : null;
+    if (conv !== null) {
+      out.push(soft(conv));
       return;
     }
     holders(l, out);
@@ -61,12 +65,18 @@ function dlmBlockers(l: DlmLock, out: Blocker[]): void {
   }
   holders(l, out);
   let p = l.prev;
-  while (p !== null && !overlaps(p.range, l.range)) p = p.prev;
+  while (p !== null && (p.owner === l.owner || !overlaps(p.range, l.range))) p = p.prev;
   if (p === null && l.st === St.Waiting) {
     p = res.converting?.tail ?? null;
-    while (p !== null && !overlaps(p.range, l.range)) p = p.prev;
+    while (p !== null && (p.owner === l.owner || !overlaps(p.range, l.range))) p = p.prev;
   }
   if (p !== null) out.push(soft(p));
+}
+
+/** The nearest queued request at or before `p` that belongs to another owner. */
+function otherAhead(p: DlmLock | null, owner: Owner): DlmLock | null {
+  while (p !== null && p.owner === owner) p = p.prev;
+  return p;
 }
 
 function holders(l: DlmLock, out: Blocker[]): void {

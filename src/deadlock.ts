@@ -23,11 +23,12 @@ import { DlmWait } from './dlm.js';
 import { St } from './dlm-lock.js';
 import { DeadlockError, type CycleEntry } from './errors.js';
 import type { LockManager } from './manager.js';
-import { modeName } from './modes.js';
+import { compatible, modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { cyclicComponents } from './scc.js';
 import { formatStack } from './stacks.js';
 import type { TimerEntry } from './timers.js';
+import { TimerLane, type LaneNode } from './lane.js';
 import type { Waiter } from './waiter.js';
 import { WaitForGraph, type AnyResource, type Step } from './waitfor.js';
 
@@ -61,15 +62,13 @@ export interface CurrentCycle {
   entries: CycleEntry[];
 }
 
-/** Fires a deferred check for one wait. */
-class DelayEntry implements TimerEntry {
-  deadline = 0;
-  heapIndex = -1;
-  keepAlive = false;
-  constructor(private readonly d: DeadlockDetector, readonly wait: Waiter) {}
-  fire(): void {
-    this.d.delayPassed(this);
-  }
+/** A wait's place in the deferred-detection lane (all waits share one delay). */
+class DelayNode implements LaneNode<DelayNode> {
+  laneStart = 0;
+  lanePrev: DelayNode | null = null;
+  laneNext: DelayNode | null = null;
+  lane: TimerLane<DelayNode> | null = null;
+  constructor(readonly wait: Waiter) {}
 }
 
 export class DeadlockDetector {
@@ -78,7 +77,8 @@ export class DeadlockDetector {
   cycles: CurrentCycle[] = [];
   private readonly pending = new Set<Waiter>();
   private drainScheduled = false;
-  private readonly delays = new Map<Waiter, DelayEntry>();
+  private readonly delays = new Map<Waiter, DelayNode>();
+  private readonly delayLane: TimerLane<DelayNode>;
   /** Waits old enough to be searched from in deferred mode. */
   private readonly eligible = new WeakSet<Waiter>();
   private readonly passEntry: TimerEntry;
@@ -89,12 +89,13 @@ export class DeadlockDetector {
     private readonly m: LockManager,
     readonly mode: DetectMode,
     readonly victimPolicy: VictimPolicy,
-    private readonly delayMs: number,
+    delayMs: number,
     private readonly budget: number,
     private readonly fullPassMs: number,
   ) {
     this.graph = new WaitForGraph((w) => m.domains.get(w.domain)?.policy.deadlock === true);
     this.passEntry = { deadline: 0, heapIndex: -1, keepAlive: false, fire: () => this.fullPass() };
+    this.delayLane = new TimerLane<DelayNode>(m.timers, delayMs, (n) => this.delayPassed(n));
   }
 
   /** A request started waiting. */
@@ -103,21 +104,23 @@ export class DeadlockDetector {
     if (this.mode === 'off') return;
     if (this.passEntry.heapIndex === -1) this.m.timers.add(this.passEntry, this.m.clock.now() + this.fullPassMs);
     if (this.mode === 'deferred') {
-      const entry = new DelayEntry(this, w);
-      this.delays.set(w, entry);
-      this.m.timers.add(entry, this.m.clock.now() + this.delayMs);
+      const node = new DelayNode(w);
+      this.delays.set(w, node);
+      this.delayLane.arm(node, w.requestedAt);
       return;
     }
     this.consider(w);
   }
 
   onWaitEnd(w: Waiter): void {
-    const entry = this.delays.get(w);
-    if (entry !== undefined) {
-      this.m.timers.remove(entry);
-      this.delays.delete(w);
+    if (this.mode === 'deferred') {
+      const node = this.delays.get(w);
+      if (node !== undefined) {
+        this.delayLane.disarm(node);
+        this.delays.delete(w);
+      }
     }
-    this.pending.delete(w);
+    if (this.pending.size > 0) this.pending.delete(w);
   }
 
   /** The resource's holders or queues changed: re-check the waits whose blockers may have changed. */
@@ -137,20 +140,19 @@ export class DeadlockDetector {
     for (const q of [res.converting, res.waiting]) if (q !== null) for (const l of q) if (l.wait !== null) this.consider(l.wait);
   }
 
-  delayPassed(entry: DelayEntry): void {
-    this.delays.delete(entry.wait);
-    if (entry.wait.settled) return;
-    this.eligible.add(entry.wait);
-    this.consider(entry.wait);
+  private delayPassed(node: DelayNode): void {
+    this.delays.delete(node.wait);
+    if (node.wait.settled) return;
+    this.eligible.add(node.wait);
+    this.consider(node.wait);
   }
 
   /** Queue a check of `w` if a cycle through it is possible at all. */
   private consider(w: Waiter): void {
     if (w.settled || (this.mode === 'deferred' && !this.eligible.has(w))) return;
-    if (!this.m.domains.get(w.domain)!.policy.deadlock) return;
-    if (!awaited(w.owner)) return;
-    // None of its blockers waits: no path can lead back.
-    if (!blockersOf(w).some((b) => b.to.waits !== null && b.to.waits.size > 0)) return;
+    if (!w.res.table.policy.deadlock) return;
+    // No path can lead back if none of its blockers waits, or if nobody waits for its owner.
+    if (!anyBlockerWaits(w) || !awaited(w.owner)) return;
     this.pending.add(w);
     if (!this.drainScheduled) {
       this.drainScheduled = true;
@@ -218,7 +220,7 @@ export class DeadlockDetector {
   private cycleIn(comp: string[]): Step[] | null {
     for (const key of comp) {
       const owner = this.graph.graph.getNodeAttribute(key, 'owner');
-      for (const w of owner.waits ?? []) {
+      for (const w of owner.pendingRequests()) {
         const r = this.graph.search(w, Math.max(this.budget, comp.length * 8));
         if (r.found !== null) return r.found;
       }
@@ -311,17 +313,38 @@ export class DeadlockDetector {
  */
 function awaited(owner: Owner): boolean {
   let budget = 256;
-  for (const l of owner.dlmLocks()) {
+  for (let l = owner.dlmHead; l !== null; l = l.ownerNext) {
     if (l.res.queued > 0 || --budget === 0) return true;
   }
   for (const res of owner.posixResources ?? []) if (res.waiters.size > 0) return true;
-  for (const w of owner.waits ?? []) {
+  for (let w = owner.waitHead; w !== null; w = w.ownerNext) {
     if (!(w instanceof DlmWait)) continue;
     const l = w.lock;
     // Someone queued behind it, or new requests waiting for the conversions.
     if (l.next !== null || (l.st === St.Converting && (l.res.waiting?.size ?? 0) > 0)) return true;
   }
   return false;
+}
+
+/** Does any owner that blocks `w` wait itself? Allocation-free for the common cases. */
+function anyBlockerWaits(w: Waiter): boolean {
+  if (w instanceof DlmWait) {
+    const l = w.lock;
+    const res = l.res;
+    if (!res.table.policy.ranges) {
+      // Behind another owner's request (or new behind conversions): that one waits by definition.
+      if ((l.prev !== null && l.prev.owner !== l.owner) || (l.st === St.Waiting && (res.converting?.size ?? 0) > 0)) return true;
+      if (l.prev !== null) return blockersOf(w).some((b) => b.to.waitCount > 0);
+      for (const q of [res.granted, res.converting]) {
+        if (q === null) continue;
+        for (let g = q.head; g !== null; g = g.next) {
+          if (g !== l && g.owner.waitCount > 0 && !compatible(g.grMode, l.rqMode)) return true;
+        }
+      }
+      return false;
+    }
+  }
+  return blockersOf(w).some((b) => b.to.waitCount > 0);
 }
 
 function revalidate(steps: Step[]): boolean {

@@ -5,6 +5,7 @@
  */
 
 import { invalid, LockError } from './errors.js';
+import type { DomainLanes } from './watchdog.js';
 import type { Limits } from './limits.js';
 import type { ConvDeadlockPolicy } from './api.js';
 import { checkBoolean, checkDuration, checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
@@ -111,6 +112,8 @@ const IDLE_FLOOR = 4096;
 export class ResourceTable<R extends TableResource> {
   readonly map = new Map<string, R>();
   idleCount = 0;
+  /** The watchdog's timer lanes for this domain (watchdog.ts), made on first use. */
+  lanes: DomainLanes | null = null;
 
   constructor(
     readonly policy: DomainPolicy,

@@ -379,8 +379,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   // --- events; payloads are built only when someone listens ---
 
   lockGranted(lock: DlmLock, wait: Waiter | null): void {
-    const holdWarnMs = lock.res.table.policy.holdWarnMs;
-    if (holdWarnMs !== null) this.watchdog.onGrant(lock, holdWarnMs);
+    if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onGrant(lock);
     if (!this.has('granted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
     this.emit('granted', { ...this.lockBase(lock), token: String(lock.tokenN), waitedMs });

@@ -20,7 +20,9 @@ export class Owner implements LockOwner {
   /** Granted dlm locks plus posix pieces held. */
   lockCount = 0;
   dlmHead: DlmLock | null = null;
-  waits: Set<Waiter> | null = null;
+  /** Pending requests, newest first (intrusive list through Waiter.ownerPrev/ownerNext). */
+  waitHead: Waiter | null = null;
+  waitCount = 0;
   posixResources: Set<PosixResource> | null = null;
   /** Counted in the manager's active owners (holds or waits for something). */
   active = false;
@@ -89,9 +91,7 @@ export class Owner implements LockOwner {
    */
   revokeAll(reason: Exclude<LossReason, 'released'>): void {
     const m = this.manager;
-    if (this.waits !== null) {
-      for (const w of [...this.waits]) m.failWait(w, m.error('EREVOKED', `request revoked (${reason})`, this, w.domain, w.resource, reason));
-    }
+    for (const w of [...this.pendingRequests()]) m.failWait(w, m.error('EREVOKED', `request revoked (${reason})`, this, w.domain, w.resource, reason));
     while (this.dlmHead !== null) m.dlm.revoke(this.dlmHead, reason);
     if (this.posixResources !== null) {
       for (const res of [...this.posixResources]) m.posix.dropOwner(res, this, reason);
@@ -101,9 +101,7 @@ export class Owner implements LockOwner {
   /** Pending requests fail with ECANCELED first, so nothing is granted to this owner while it lets go. */
   releaseAll(): void {
     const m = this.manager;
-    if (this.waits !== null) {
-      for (const w of [...this.waits]) m.failWait(w, m.error('ECANCELED', 'the owner released everything', this, w.domain, w.resource));
-    }
+    for (const w of [...this.pendingRequests()]) m.failWait(w, m.error('ECANCELED', 'the owner released everything', this, w.domain, w.resource));
     while (this.dlmHead !== null) m.dlm.release(this.dlmHead, undefined);
     if (this.posixResources !== null) {
       for (const res of [...this.posixResources]) m.posix.dropOwner(res, this);
@@ -115,7 +113,7 @@ export class Owner implements LockOwner {
     return this.lockCount;
   }
   get waiting(): number {
-    return this.waits?.size ?? 0;
+    return this.waitCount;
   }
 
   // --- bookkeeping called by the kinds; keeps `active` and the manager's count true ---
@@ -147,17 +145,34 @@ export class Owner implements LockOwner {
   }
 
   addWait(w: Waiter): void {
-    (this.waits ??= new Set()).add(w);
+    w.ownerPrev = null;
+    w.ownerNext = this.waitHead;
+    if (this.waitHead !== null) this.waitHead.ownerPrev = w;
+    this.waitHead = w;
+    this.waitCount++;
     if (!this.active) this.manager.ownerActive(this, true);
   }
 
   removeWait(w: Waiter): void {
-    this.waits?.delete(w);
+    if (w.ownerPrev === null) this.waitHead = w.ownerNext;
+    else w.ownerPrev.ownerNext = w.ownerNext;
+    if (w.ownerNext !== null) w.ownerNext.ownerPrev = w.ownerPrev;
+    w.ownerPrev = w.ownerNext = null;
+    this.waitCount--;
     this.settleActive();
   }
 
   private settleActive(): void {
-    if (this.active && this.lockCount === 0 && (this.waits === null || this.waits.size === 0)) this.manager.ownerActive(this, false);
+    if (this.active && this.lockCount === 0 && this.waitCount === 0) this.manager.ownerActive(this, false);
+  }
+
+  /** Pending requests, newest first. */
+  *pendingRequests(): IterableIterator<Waiter> {
+    for (let w = this.waitHead; w !== null; ) {
+      const next = w.ownerNext;
+      yield w;
+      w = next;
+    }
   }
 
   /** Granted dlm locks, newest first. */

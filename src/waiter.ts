@@ -6,12 +6,14 @@
  */
 
 import type { TimerEntry } from './timers.js';
+import type { LaneNode, TimerLane } from './lane.js';
+import type { Hang } from './watchdog.js';
 import type { LockError } from './errors.js';
 import type { Owner } from './owner.js';
 import type { DlmResource } from './dlm.js';
 import type { PosixResource } from './posix.js';
 
-export abstract class Waiter implements TimerEntry {
+export abstract class Waiter implements TimerEntry, LaneNode<Waiter> {
   deadline = 0;
   heapIndex = -1;
   keepAlive = true;
@@ -20,8 +22,16 @@ export abstract class Waiter implements TimerEntry {
   reject: (err: LockError) => void = noop;
   signal: AbortSignal | null = null;
   abortListener: (() => void) | null = null;
-  /** The watchdog's soft-timeout entry while armed. */
-  watch: TimerEntry | null = null;
+  /** The watchdog's lane (soft timeout, then persistence) while armed. */
+  laneStart = 0;
+  lanePrev: Waiter | null = null;
+  laneNext: Waiter | null = null;
+  lane: TimerLane<Waiter> | null = null;
+  /** The hang this wait became, once past its soft timeout. */
+  hang: Hang | null = null;
+  /** Links in the owner's list of pending requests. */
+  ownerPrev: Waiter | null = null;
+  ownerNext: Waiter | null = null;
 
   constructor(
     readonly id: number,

@@ -118,9 +118,7 @@ export class WaitForGraph {
       if (f.owner === origin) return { found: pathOf(f) };
       if (f.owner.searchEpoch === epoch) continue;
       f.owner.searchEpoch = epoch;
-      const waits = f.owner.waits;
-      if (waits === null) continue;
-      for (const w of waits) {
+      for (let w = f.owner.waitHead; w !== null; w = w.ownerNext) {
         if (!this.participates(w)) continue;
         for (const b of blockersOf(w)) {
           if (++spent > budget) return { found: null, exhausted: true };

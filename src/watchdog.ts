@@ -15,8 +15,11 @@ import type { LockManager } from './manager.js';
 import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { formatStack } from './stacks.js';
-import type { TimerEntry } from './timers.js';
+import { TimerLane, type LaneNode } from './lane.js';
 import type { Waiter } from './waiter.js';
+import type { ResourceTable } from './domain.js';
+import type { DlmResource } from './dlm.js';
+import type { PosixResource } from './posix.js';
 
 /** An owner on a blocker chain, with what it waits for (if anything). */
 export interface ChainLink {
@@ -70,48 +73,50 @@ export interface LongHold {
 /** Chain exploration bounds: a hang report stays readable and cheap. */
 const CHAIN_OWNERS_MAX = 1000;
 
-class SoftEntry implements TimerEntry {
-  deadline = 0;
-  heapIndex = -1;
-  keepAlive = false;
-  hang: Hang | null = null;
-  constructor(private readonly dog: Watchdog, readonly wait: Waiter) {}
-  fire(): void {
-    this.dog.passed(this);
-  }
+/** A granted lock's place in its domain's hold-warning lane (only in domains with holdWarnMs). */
+class HoldNode implements LaneNode<HoldNode> {
+  laneStart = 0;
+  lanePrev: HoldNode | null = null;
+  laneNext: HoldNode | null = null;
+  lane: TimerLane<HoldNode> | null = null;
+  constructor(readonly lock: DlmLock) {}
 }
 
-class HoldEntry implements TimerEntry {
-  deadline = 0;
-  heapIndex = -1;
-  keepAlive = false;
-  constructor(private readonly dog: Watchdog, readonly lock: DlmLock) {}
-  fire(): void {
-    this.dog.heldTooLong(this.lock);
-  }
+/** Per domain: soft timeouts, persistence deadlines and hold warnings, each a FIFO lane. */
+export interface DomainLanes {
+  soft: TimerLane<Waiter>;
+  persistent: TimerLane<Waiter>;
+  hold: TimerLane<HoldNode> | null;
 }
+
+type AnyTable = ResourceTable<DlmResource> | ResourceTable<PosixResource>;
 
 export class Watchdog {
   readonly current = new Map<number, Hang>();
   readonly history: Hang[] = [];
   private hangSeq = 0;
-  private readonly holds = new WeakMap<DlmLock, HoldEntry>();
+  private readonly holds = new WeakMap<DlmLock, HoldNode>();
 
   constructor(private readonly m: LockManager, private readonly historyMax: number) {}
 
+  private lanes(table: AnyTable): DomainLanes {
+    if (table.lanes !== null) return table.lanes;
+    const p = table.policy;
+    const t = this.m.timers;
+    return (table.lanes = {
+      soft: new TimerLane<Waiter>(t, p.softTimeoutMs, (w) => this.softPassed(w)),
+      persistent: new TimerLane<Waiter>(t, p.persistentAfterMs, (w) => this.persistentPassed(w)),
+      hold: p.holdWarnMs === null ? null : new TimerLane<HoldNode>(t, p.holdWarnMs, (n) => this.heldTooLong(n.lock)),
+    });
+  }
+
   onWait(w: Waiter): void {
-    const policy = this.m.domains.get(w.domain)!.policy;
-    const entry = new SoftEntry(this, w);
-    w.watch = entry;
-    this.m.timers.add(entry, w.requestedAt + policy.softTimeoutMs);
+    this.lanes(w.res.table).soft.arm(w, w.requestedAt);
   }
 
   onWaitEnd(w: Waiter, outcome: string): void {
-    const entry = w.watch as SoftEntry | null;
-    if (entry === null) return;
-    w.watch = null;
-    this.m.timers.remove(entry);
-    const hang = entry.hang;
+    w.lane?.disarm(w);
+    const hang = w.hang;
     if (hang === null) return;
     this.current.delete(hang.id);
     if (hang.classification === 'pending') hang.classification = 'transient';
@@ -122,36 +127,38 @@ export class Watchdog {
     this.m.emit('hang-resolved', { ...hang });
   }
 
-  /** The soft timeout (first) or the persistence deadline (second) passed. */
-  passed(entry: SoftEntry): void {
-    const w = entry.wait;
+  private softPassed(w: Waiter): void {
     if (w.settled) return;
-    const policy = this.m.domains.get(w.domain)!.policy;
-    if (entry.hang === null) {
-      entry.hang = this.describe(w, policy.softTimeoutMs);
-      this.current.set(entry.hang.id, entry.hang);
-      this.m.timers.add(entry, w.requestedAt + policy.softTimeoutMs + policy.persistentAfterMs);
-      this.m.emit('hang', { ...entry.hang });
-      return;
-    }
-    entry.hang.classification = 'persistent';
-    this.m.emit('hang-persistent', { ...entry.hang });
+    const policy = w.res.table.policy;
+    const hang = this.describe(w, policy.softTimeoutMs);
+    w.hang = hang;
+    this.current.set(hang.id, hang);
+    this.lanes(w.res.table).persistent.arm(w, w.requestedAt + policy.softTimeoutMs);
+    this.m.emit('hang', { ...hang });
   }
 
-  onGrant(lock: DlmLock, holdWarnMs: number): void {
-    const entry = new HoldEntry(this, lock);
-    this.holds.set(lock, entry);
-    this.m.timers.add(entry, lock.grantedAt + holdWarnMs);
+  private persistentPassed(w: Waiter): void {
+    if (w.settled || w.hang === null) return;
+    w.hang.classification = 'persistent';
+    this.m.emit('hang-persistent', { ...w.hang });
+  }
+
+  onGrant(lock: DlmLock): void {
+    const lane = this.lanes(lock.res.table).hold;
+    if (lane === null) return;
+    const node = new HoldNode(lock);
+    this.holds.set(lock, node);
+    lane.arm(node, lock.grantedAt);
   }
 
   onRelease(lock: DlmLock): void {
-    const entry = this.holds.get(lock);
-    if (entry === undefined) return;
+    const node = this.holds.get(lock);
+    if (node === undefined) return;
     this.holds.delete(lock);
-    this.m.timers.remove(entry);
+    node.lane?.disarm(node);
   }
 
-  heldTooLong(lock: DlmLock): void {
+  private heldTooLong(lock: DlmLock): void {
     this.holds.delete(lock);
     if (lock.st !== St.Granted && lock.st !== St.Converting) return;
     const event: LongHold = {
@@ -203,7 +210,7 @@ export function explore(w: Waiter): { chain: ChainLink[]; roots: Array<{ owner: 
       for (const wait of waits) {
         for (const b of blockersOf(wait)) {
           link.waitsFor.push({ owner: b.to.name, ownerId: b.to.id, domain: wait.domain, resource: wait.resource, wanted: wait.wanted, blockerMode: b.mode, hard: b.hard });
-          const blockerWaits = b.to.waits === null ? [] : [...b.to.waits];
+          const blockerWaits = [...b.to.pendingRequests()];
           if (blockerWaits.length === 0) {
             const via = rootsByOwner.get(b.to) ?? new Set<string>();
             via.add(`${wait.domain}\u0000${wait.resource}`);

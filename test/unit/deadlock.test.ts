@@ -271,3 +271,18 @@ describe('deadlock detection', () => {
     expect(await codeOf(a.lock('lin', 'r', 'EX'))).toBe('EDEADLK');
   });
 });
+
+describe('no false deadlocks', () => {
+  it('an owner with several requests queued on one resource is not waiting for itself', async () => {
+    const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm' }] });
+    const h = await lm.owner('holder').lock('lin', 'r', 'EX');
+    const o = lm.owner('many');
+    const waits = Array.from({ length: 50 }, () => track(o.lock('lin', 'r', 'PR')));
+    await flush();
+    lm.detectDeadlocks();
+    expect(waits.some((w) => w.done)).toBe(false);
+    expect(lm.deadlocks).toEqual([]);
+    h.release();
+    await Promise.all(waits.map((w) => w.promise));
+  });
+});

@@ -104,7 +104,8 @@ describe('the watchdog', () => {
     await lm.owner('h').lock('lin', 'r', 'EX');
     for (let i = 0; i < 1000; i++) void lm.owner(`w${i}`).lock('lin', 'r', 'EX', { timeoutMs: 10_000 + i }).catch(() => {});
     expect(clock.pending).toBe(1);
-    expect(lm.timers.size).toBeGreaterThanOrEqual(2000);
+    // 1,000 hard timeouts in the heap; the 1,000 soft timeouts are one lane entry; plus the full pass.
+    expect(lm.timers.size).toBe(1002);
   });
 });
 
