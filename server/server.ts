@@ -48,7 +48,7 @@ export interface LockServer {
 }
 
 const handshakeSchema = obj(
-  { token: str(), name: str(), host: str(), pid: int(0, 2 ** 31), session: str(64) },
+  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64) },
   ['token', 'host', 'pid', 'session'],
 );
 
