@@ -22,7 +22,7 @@ import { blockersOf } from './blockers.js';
 import { DlmWait } from './dlm.js';
 import { St } from './dlm-lock.js';
 import { DeadlockError, type CycleEntry } from './errors.js';
-import type { LockManager } from './manager.js';
+import { noStack, withRequestStack, type LockManager } from './manager.js';
 import { compatible, modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { cyclicComponents } from './scc.js';
@@ -249,10 +249,10 @@ export class DeadlockDetector {
     this.stats.victims++;
     const owner = victim.owner;
     this.m.recordDeadlock({ kind: 'cycle', cycle, victim: owner.name, policy: this.victimPolicy });
-    const err = new DeadlockError(
+    const err = withRequestStack(noStack(() => new DeadlockError(
       `${owner.name}'s ${victim.wanted} request on ${victim.resource} closes a wait-for cycle of ${steps.length} (${cycle.map((c) => c.owner).join(' → ')})`,
       cycle, this.m.context(owner, victim.domain, victim.resource),
-    );
+    )), victim);
     this.m.failWait(victim, err);
     return true;
   }

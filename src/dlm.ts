@@ -285,7 +285,7 @@ export class DlmEngine {
   revoke(lock: DlmLock, reason: Exclude<LossReason, 'released'>): void {
     if (lock.st === St.Released || lock.st === St.Lost) return;
     if (lock.st === St.Waiting) {
-      this.m.failWait(lock.wait!, this.m.error('EREVOKED', `request revoked (${reason})`, lock.owner, lock.domain, lock.resource, reason));
+      this.m.failWait(lock.wait!, this.m.waitError(lock.wait!, 'EREVOKED', `request revoked (${reason})`, reason));
       return;
     }
     if ((lock.grMode === PW || lock.grMode === EX) && lock.res.lvb !== null) lock.res.lvb.valid = false;
@@ -297,7 +297,7 @@ export class DlmEngine {
     const res = lock.res;
     if (lock.st === St.Converting) {
       const code = reason === 'released' ? 'ECANCELED' : 'EREVOKED';
-      this.m.failWait(lock.wait!, this.m.error(code, `conversion cancelled: lock ${reason}`, lock.owner, res.table.policy.name, res.name, reason === 'released' ? undefined : reason), true);
+      this.m.failWait(lock.wait!, this.m.waitError(lock.wait!, code, `conversion cancelled: lock ${reason}`, reason === 'released' ? undefined : reason), true);
     }
     res.granted.remove(lock);
     lock.st = reason === 'released' ? St.Released : St.Lost;

@@ -17,7 +17,7 @@ import { modeName } from './modes.js';
 import { Owner, type OwnerMeta } from './owner.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
-import { captureStack, type RequestSite, type StackMode } from './stacks.js';
+import { captureStack, formatStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
 import { checkBoolean, checkDuration, checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
 import { DeadlockDetector, type DeadlockOptions } from './deadlock.js';
@@ -186,7 +186,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     const found = this.find(id);
     if (found === null || !('wait' in found)) throw new LockError('ENOENT', `no pending request with id ${id}`, { node: this.node });
     const w = found.wait;
-    this.failWait(w, this.error('ECANCELED', 'cancelled by an operator', w.owner, w.domain, w.resource));
+    this.failWait(w, this.waitError(w, 'ECANCELED', 'cancelled by an operator'));
   }
 
   /** Run the deadlock detector's full pass now (it also runs by itself at least once a second while anything waits). */
@@ -204,7 +204,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
         } else {
           for (const w of res.waiters) waits.push(w);
         }
-        for (const w of waits) this.failWait(w, this.error('ECANCELED', 'the lock manager closed', w.owner, w.domain, w.resource));
+        for (const w of waits) this.failWait(w, this.waitError(w, 'ECANCELED', 'the lock manager closed'));
       }
     }
     this.timers.stop();
@@ -284,6 +284,15 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return new LockError(code, message, this.context(owner, domain, resource, reason));
   }
 
+  /**
+   * The error for a request that fails later (timeout, abort, cancel, revoke,
+   * deadlock): its stack is the request site, where the caller asked, not
+   * lockscope's timer or event internals, and capturing those (~5 µs) is skipped.
+   */
+  waitError(w: Waiter, code: LockErrorCode, message: string, reason?: LossReason): LockError {
+    return withRequestStack(noStack(() => this.error(code, message, w.owner, w.domain, w.resource, reason)), w);
+  }
+
   limitError(limit: keyof Limits, value: number, owner?: Owner, domain?: string, resource?: string): LockError {
     return new LockError('ENOLCK', `limit ${limit} (${value}) reached`, { ...this.context(owner, domain, resource), limit });
   }
@@ -303,7 +312,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (timeoutMs !== undefined) this.timers.add(w, this.clock.now() + timeoutMs);
     if (signal !== undefined) {
       w.signal = signal;
-      w.abortListener = () => this.failWait(w, this.error('ECANCELED', 'the signal was aborted', w.owner, w.domain, w.resource));
+      w.abortListener = () => this.failWait(w, this.waitError(w, 'ECANCELED', 'the signal was aborted'));
       signal.addEventListener('abort', w.abortListener, { once: true });
     }
     w.owner.addWait(w);
@@ -349,7 +358,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
   timeOutWait(w: Waiter): void {
-    this.failWait(w, this.error('ETIMEDOUT', `not granted within timeoutMs (${w.wanted} on ${w.resource})`, w.owner, w.domain, w.resource));
+    this.failWait(w, this.waitError(w, 'ETIMEDOUT', `not granted within timeoutMs (${w.wanted} on ${w.resource})`));
   }
 
   recordDeadlock(record: Omit<DeadlockRecord, 'seq' | 'time'>): DeadlockRecord {
@@ -429,6 +438,24 @@ export class LockManager extends TypedEmitter<LockEvents> {
     const lock = (w as Partial<{ lock: DlmLock; conversion: boolean }>).lock;
     return lock !== undefined && lock.grMode >= 0 ? modeName(lock.grMode) : null;
   }
+}
+
+/** Build an error without capturing a stack trace. */
+export function noStack<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** Give an error the stack of the request it concerns, when one was captured. */
+export function withRequestStack<E extends Error>(err: E, w: Waiter): E {
+  const site = formatStack(w.stack);
+  err.stack = site === null ? `${err.name}: ${err.message}` : `${err.name}: ${err.message}\n    ${site.split('\n').join('\n    ')}`;
+  return err;
 }
 
 export function reportRange(start: number, end: number): ReportedRange {

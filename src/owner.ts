@@ -91,7 +91,7 @@ export class Owner implements LockOwner {
    */
   revokeAll(reason: Exclude<LossReason, 'released'>): void {
     const m = this.manager;
-    for (const w of [...this.pendingRequests()]) m.failWait(w, m.error('EREVOKED', `request revoked (${reason})`, this, w.domain, w.resource, reason));
+    for (const w of [...this.pendingRequests()]) m.failWait(w, m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
     while (this.dlmHead !== null) m.dlm.revoke(this.dlmHead, reason);
     if (this.posixResources !== null) {
       for (const res of [...this.posixResources]) m.posix.dropOwner(res, this, reason);
@@ -101,7 +101,7 @@ export class Owner implements LockOwner {
   /** Pending requests fail with ECANCELED first, so nothing is granted to this owner while it lets go. */
   releaseAll(): void {
     const m = this.manager;
-    for (const w of [...this.pendingRequests()]) m.failWait(w, m.error('ECANCELED', 'the owner released everything', this, w.domain, w.resource));
+    for (const w of [...this.pendingRequests()]) m.failWait(w, m.waitError(w, 'ECANCELED', 'the owner released everything'));
     while (this.dlmHead !== null) m.dlm.release(this.dlmHead, undefined);
     if (this.posixResources !== null) {
       for (const res of [...this.posixResources]) m.posix.dropOwner(res, this);

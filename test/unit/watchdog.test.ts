@@ -174,4 +174,16 @@ describe('request-site stacks', () => {
       lm.close();
     }
   });
+
+  it('an error that arrives later carries the request site as its stack, not lockscope internals', async () => {
+    const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm' }] });
+    await lm.owner('h').lock('lin', 'r', 'EX');
+    const err = (await lm.owner('w').lock('lin', 'r', 'EX', { timeoutMs: 5 }).then(() => null, (e: unknown) => e)) as Error & { code: string };
+    expect(err.code).toBe('ETIMEDOUT');
+    const frames = err.stack!.split('\n');
+    expect(frames[0]).toMatch(/^LockError: ETIMEDOUT/);
+    expect(frames[1]).toMatch(/watchdog\.test\.ts:\d+/);
+    expect(err.stack).not.toMatch(/timers\.[jt]s|manager\.[jt]s/);
+    lm.close();
+  });
 });
