@@ -94,16 +94,21 @@ async function softTimeouts() {
   const lm = new LockManager({ node: 'bench', domains: [{ name: 'd', kind: 'dlm', softTimeoutMs: 3_600_000 }], stacks: 'off' });
   const queues = 1000;
   for (let r = 0; r < queues; r++) await lm.owner(`h${r}`).lock('d', `q${r}`, 'EX');
-  const owner = lm.owner('waiter');
+  // One owner per wait, as tasks would be.
+  const owners = [];
   const t0 = performance.now();
-  for (let i = 0; i < SOFT_WAITS; i++) owner.lock('d', `q${i % queues}`, 'EX').catch(() => {});
+  for (let i = 0; i < SOFT_WAITS; i++) {
+    const o = lm.owner(`w${i}`);
+    owners.push(o);
+    o.lock('d', `q${i % queues}`, 'EX').catch(() => {});
+  }
   const armMs = performance.now() - t0;
   gc();
   const heapMb = (process.memoryUsage().heapUsed - before) / 1e6;
   // Every soft timeout is armed, yet the timer queue holds only the lane heads and the full pass.
   const entries = lm.timers.size;
   const t1 = performance.now();
-  owner.releaseAll(); // every wait fails with ECANCELED and disarms its soft timeout
+  for (const o of owners) o.releaseAll(); // every wait fails with ECANCELED and disarms its soft timeout
   const disarmMs = performance.now() - t1;
   await settle();
   const left = lm.timers.size;
