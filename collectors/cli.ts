@@ -1,0 +1,132 @@
+/**
+ * The `inspect` and `dump` commands as functions: the lockscope CLI
+ * (server/cli.ts) and collectors/inspect-main.ts call them with the
+ * arguments after the command name and an output sink; they return the
+ * exit status (errors.ts, EXIT_STATUS) instead of exiting, so they can be
+ * tested and embedded.
+ */
+
+import { parseArgs } from 'node:util';
+import { HangDumper, type DumpResult, type DumpSource } from './dumper.js';
+import { DumpError, EXIT_STATUS, isDumpError } from './errors.js';
+import { GraphView } from './graph-view.js';
+import { cyclesAnswer, ownerAnswer, resourceAnswer, snapshotOf, type Answer } from './inspect.js';
+import { readDump, type Dump } from './read-archive.js';
+
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const INSPECT_USAGE = `usage: lockscope inspect <archive.tar.gz> [--owner NAME]... [--resource KEY]... [--cycles] [--json]
+  prints the dump's summary, or answers about an owner, a resource (KEY or domain:KEY), or the cycles.
+  exit status: 0 ok, 1 no match, 2 bad arguments, 3 missing file, 4 truncated, 5 corrupt, 6 not a lockscope dump, 7 newer format`;
+
+export async function runInspect(argv: readonly string[], io: CliIO): Promise<number> {
+  let json = false;
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv], allowPositionals: true, strict: true,
+      options: { owner: { type: 'string', multiple: true }, resource: { type: 'string', multiple: true }, cycles: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+    json = values.json === true;
+    if (values.help === true) {
+      io.out(INSPECT_USAGE + '\n');
+      return 0;
+    }
+    if (positionals.length !== 1) throw new DumpError('EINVAL', 'give exactly one archive');
+    const dump = await readDump(positionals[0]!);
+    const answers = answer(dump, values.owner ?? [], values.resource ?? [], values.cycles === true);
+    if (answers === null) printWhole(dump, json, io);
+    else if (json) io.out(JSON.stringify(answers.length === 1 ? answers[0]!.data : answers.map((a) => a.data), null, 2) + '\n');
+    else io.out(answers.map((a) => a.text.join('\n')).join('\n\n') + '\n');
+    return answers !== null && answers.some((a) => !a.found) ? EXIT_STATUS.ENOMATCH : 0;
+  } catch (err) {
+    return fail(err, json, io);
+  }
+}
+
+function answer(dump: Dump, owners: string[], resources: string[], cycles: boolean): Answer[] | null {
+  if (owners.length === 0 && resources.length === 0 && !cycles) return null;
+  const snap = snapshotOf(dump);
+  const view = new GraphView(snap);
+  const cwd = dump.manifest.cwd ?? '';
+  return [
+    ...owners.map((o) => ownerAnswer(view, o, cwd)),
+    ...resources.map((r) => resourceAnswer(view, r, cwd)),
+    ...(cycles ? [cyclesAnswer(snap, cwd)] : []),
+  ];
+}
+
+function printWhole(dump: Dump, json: boolean, io: CliIO): void {
+  const m = dump.manifest;
+  const classification = dump.record?.classification ?? m.classification;
+  const summary = dump.files.get('summary.txt')?.toString('utf8') ?? '(summary.txt is missing: see the manifest errors)\n';
+  if (json) {
+    io.out(JSON.stringify({ manifest: m, classification, record: dump.record, summary }, null, 2) + '\n');
+    return;
+  }
+  const lines: string[] = [];
+  if (classification !== null) {
+    const r = dump.record;
+    const how = r?.waitedMs === undefined ? '' : ` (the wait ended after ${Math.round(r.waitedMs / 100) / 10} s: ${r.outcome ?? 'ended'})`;
+    lines.push(`classification: ${classification}${how}`);
+  }
+  for (const e of m.errors) lines.push(`collector ${e.collector} failed (${e.kind}): ${e.message}`);
+  io.out((lines.length > 0 ? lines.join('\n') + '\n\n' : '') + summary);
+}
+
+function fail(err: unknown, json: boolean, io: CliIO): number {
+  const e = isDumpError(err) ? err : argError(err);
+  if (json) io.err(JSON.stringify({ error: e.toJSON() }) + '\n');
+  else io.err(`lockscope: ${e.message}\n${e.code === 'EINVAL' ? INSPECT_USAGE + '\n' : ''}`);
+  return EXIT_STATUS[e.code];
+}
+
+function argError(err: unknown): DumpError {
+  const e = err as { code?: string; message?: string };
+  if (typeof e?.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) return new DumpError('EINVAL', e.message ?? 'bad arguments', { cause: err });
+  return new DumpError('EIO', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/** Where `dump` takes its dump: an in-process manager now; a running server (`--server URL`) once the server provides `server`. */
+export interface DumpTarget {
+  manager?: DumpSource;
+  server?: (url: string, dir: string) => Promise<DumpResult>;
+}
+
+export const DUMP_USAGE = `usage: lockscope dump [--dir DIR] [--server URL] [--json]
+  takes a hang-dump now (never rate limited) and prints its id and path`;
+
+export async function runDump(argv: readonly string[], io: CliIO, target: DumpTarget = {}): Promise<number> {
+  let json = false;
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv], allowPositionals: true, strict: true,
+      options: { dir: { type: 'string', default: './hangdumps' }, server: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+    json = values.json === true;
+    if (values.help === true) {
+      io.out(DUMP_USAGE + '\n');
+      return 0;
+    }
+    if (positionals.length > 0) throw new DumpError('EINVAL', `unexpected argument ${positionals[0]}`);
+    let result: DumpResult;
+    if (values.server !== undefined) {
+      if (target.server === undefined) throw new DumpError('ENOTSUP', 'dumping a running server needs the lock server (not in this build)');
+      result = await target.server(values.server, values.dir);
+    } else {
+      if (target.manager === undefined) throw new DumpError('EINVAL', 'nothing to dump: give --server URL');
+      const dumper = new HangDumper(target.manager, { dir: values.dir });
+      try {
+        result = await dumper.dump('manual');
+      } finally {
+        await dumper.close();
+      }
+    }
+    io.out(json ? JSON.stringify(result) + '\n' : `dump ${result.id} written to ${result.path}\n`);
+    return 0;
+  } catch (err) {
+    return fail(err, json, io);
+  }
+}

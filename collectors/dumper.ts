@@ -1,0 +1,221 @@
+/**
+ * HangDumper: writes a hang-dump archive when a wait passes its soft
+ * timeout (at most one automatic dump per `rateLimitMs`), optionally on a
+ * deadlock, on SIGUSR2 when asked, and on demand (`dump()`, never rate
+ * limited). It records each dump in index.json beside the archives, marks
+ * a hang's dump transient or persistent as the hang develops, and keeps
+ * the directory within its retention bounds, oldest first.
+ *
+ * The snapshot is taken synchronously inside the event that triggers the
+ * dump, so the archive shows the state at the moment of the hang, not a
+ * later one.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { realClock, type Clock, type DeadlockRecord, type Hang, type LockEvents, type Snapshot } from '../src/index.js';
+import { invalid } from '../src/errors.js';
+import { TypedEmitter } from '../src/events.js';
+import { writeArchive, type PlannedFile } from './archive.js';
+import { ARCHIVE_SUFFIX, DumpIndex } from './dump-index.js';
+import type { HangDumperEvents } from './dumper-events.js';
+import { checkDumperOptions, type HangDumperOptions } from './dumper-options.js';
+import { startEventLoopMonitor, type EventLoopMonitor } from './eventloop.js';
+import { builtinCollectors } from './builtins.js';
+import { isoTime, pathSegment } from './format.js';
+import { expired, type Retention } from './retention.js';
+import { runCollectors } from './run.js';
+import { buildSummary } from './summary.js';
+import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Classification, type ClientReport, type Collector, type DumpRecord, type DumpTrigger, type Manifest } from './types.js';
+
+type SourceEvents = Pick<LockEvents, 'hang' | 'hang-persistent' | 'hang-resolved' | 'deadlock'>;
+
+/** What the dumper needs of a lock manager: its name, its state, four events (and its clock, if any). */
+export interface DumpSource {
+  readonly node: string;
+  readonly clock?: Clock;
+  snapshot(): Snapshot;
+  on<K extends keyof SourceEvents>(event: K, listener: (payload: SourceEvents[K]) => void): unknown;
+  off<K extends keyof SourceEvents>(event: K, listener: (payload: SourceEvents[K]) => void): unknown;
+}
+
+export interface DumpResult {
+  id: string;
+  path: string;
+}
+
+interface Started {
+  id: string;
+  trigger: DumpTrigger;
+  snapshot: Snapshot;
+  hang: Hang | null;
+  deadlock: DeadlockRecord | null;
+  startedAt: number;
+}
+
+export class HangDumper extends TypedEmitter<HangDumperEvents> {
+  readonly dir: string;
+  readonly rateLimitMs: number;
+  readonly retention: Retention;
+  private readonly clock: Clock;
+  private readonly collectors: Collector[];
+  private readonly clientReports: (() => Promise<ClientReport[]>) | null;
+  private readonly cwd: string;
+  private readonly index: DumpIndex;
+  private readonly loaded: Promise<DumpRecord[]>;
+  private readonly monitor: EventLoopMonitor;
+  private readonly detach: Array<() => void> = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Dumps this dumper took for each hang id (hang ids are per manager, so only ours). */
+  private readonly byHang = new Map<number, string[]>();
+  private lastAutomatic: number | null = null;
+  private seq = 0;
+  private closed = false;
+
+  constructor(private readonly source: DumpSource, options: HangDumperOptions) {
+    super();
+    const o = checkDumperOptions(options);
+    this.dir = resolve(o.dir);
+    this.rateLimitMs = o.rateLimitMs;
+    this.retention = o.retention;
+    this.clock = o.clock ?? source.clock ?? realClock;
+    this.clientReports = o.clientReports;
+    this.cwd = o.cwd;
+    this.index = new DumpIndex(this.dir);
+    this.loaded = this.index.load();
+    this.monitor = startEventLoopMonitor(() => this.clock.wallNow());
+    this.collectors = [...builtinCollectors(this.monitor.collector).filter((c) => !o.exclude.includes(c.name)), ...o.collectors];
+    this.listen('hang', (h) => this.automatic('soft-timeout', h, null));
+    this.listen('hang-persistent', (h) => void this.classify(h, 'persistent'));
+    this.listen('hang-resolved', (h) => void this.classify(h, h.classification === 'persistent' ? 'persistent' : 'transient'));
+    if (o.onDeadlock) this.listen('deadlock', (d) => this.automatic('deadlock', null, d));
+    if (o.signal !== false) {
+      const sig = o.signal;
+      const onSignal = (): void => void this.settle(this.start('signal', null, null));
+      process.on(sig, onSignal);
+      this.detach.push(() => process.off(sig, onSignal));
+    }
+  }
+
+  /** Take a dump now. Never rate limited. */
+  dump(trigger: 'manual' | 'signal' = 'manual'): Promise<DumpResult> {
+    if (trigger !== 'manual' && trigger !== 'signal') return Promise.reject(invalid('trigger', "'manual' or 'signal'", trigger));
+    if (this.closed) return Promise.reject(invalid('dumper', 'open (close() was called)'));
+    return this.start(trigger, null, null);
+  }
+
+  /** Every dump in the directory, oldest first, with its classification. */
+  async list(): Promise<DumpRecord[]> {
+    return (await this.loaded).map((r) => ({ ...r }));
+  }
+
+  /** Resolves when no dump is being written (a graceful shutdown waits for this). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Detach from the manager and the signal, stop the event-loop monitor, and wait for dumps in progress. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.detach.splice(0)) off();
+    this.monitor.stop();
+    await this.idle();
+  }
+
+  private listen<K extends keyof SourceEvents>(event: K, listener: (payload: SourceEvents[K]) => void): void {
+    this.source.on(event, listener);
+    this.detach.push(() => this.source.off(event, listener));
+  }
+
+  private automatic(trigger: 'soft-timeout' | 'deadlock', hang: Hang | null, deadlock: DeadlockRecord | null): void {
+    const now = this.clock.now();
+    if (this.lastAutomatic !== null && now - this.lastAutomatic < this.rateLimitMs) {
+      this.emit('dump-skipped', { trigger, reason: 'rate-limited', hangId: hang?.id ?? null, nextAllowedInMs: this.lastAutomatic + this.rateLimitMs - now });
+      return;
+    }
+    this.lastAutomatic = now;
+    void this.settle(this.start(trigger, hang, deadlock));
+  }
+
+  /** An automatic dump has no caller to reject to: its failure becomes an event. */
+  private async settle(p: Promise<DumpResult>): Promise<void> {
+    await p.catch(() => {});
+  }
+
+  /** The synchronous part (snapshot, id, event), then the writing. */
+  private start(trigger: DumpTrigger, hang: Hang | null, deadlock: DeadlockRecord | null): Promise<DumpResult> {
+    const snapshot = this.source.snapshot();
+    const id = `${pathSegment(snapshot.node)}-${isoTime(snapshot.time).replace(/[-:]/g, '').replace(/\.\d+/, '')}-${++this.seq}${randomBytes(3).toString('hex')}`;
+    const started: Started = { id, trigger, snapshot, hang, deadlock, startedAt: performance.now() };
+    if (hang !== null) this.byHang.set(hang.id, [...(this.byHang.get(hang.id) ?? []), id]);
+    const path = join(this.dir, `${id}${ARCHIVE_SUFFIX}`);
+    this.emit('dump-started', { id, trigger, path, time: snapshot.time, hangId: hang?.id ?? null });
+    const work = this.write(started, path).catch((err: unknown) => {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.emit('dump-failed', { id, trigger, error });
+      throw error;
+    });
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work)).catch(() => {});
+    return work;
+  }
+
+  private async write(s: Started, path: string): Promise<DumpResult> {
+    await mkdir(this.dir, { recursive: true });
+    const { planned, errors } = await runCollectors(this.collectors, { snapshot: s.snapshot, hang: s.hang, cwd: this.cwd, clientReports: this.clientReports });
+    const files: PlannedFile[] = [];
+    try {
+      const text = buildSummary({ id: s.id, trigger: s.trigger, snapshot: s.snapshot, hang: s.hang, deadlock: s.deadlock, cwd: this.cwd });
+      files.push({ collector: 'summary', maxBytes: Number.MAX_SAFE_INTEGER, file: { path: 'summary.txt', data: text } });
+    } catch (err) {
+      errors.push({ collector: 'summary', kind: 'error', message: err instanceof Error ? err.message : String(err) });
+    }
+    files.push(...planned);
+    const finish = (written: Manifest['files'], errs: Manifest['errors']): Manifest => ({
+      format: DUMP_FORMAT, formatVersion: DUMP_FORMAT_VERSION, id: s.id, trigger: s.trigger, node: s.snapshot.node, nodes: [s.snapshot.node],
+      time: s.snapshot.time, hang: s.hang, deadlock: s.deadlock, classification: s.hang === null ? null : s.hang.classification,
+      files: written, errors: errs, cwd: this.cwd, tookMs: Math.round(performance.now() - s.startedAt), generator: { name: 'lockscope', node: s.snapshot.node, pid: process.pid },
+    });
+    const { bytes, manifest } = await writeArchive(path, files, finish, errors, new Date(s.snapshot.time));
+    const record: DumpRecord = {
+      id: s.id, file: `${s.id}${ARCHIVE_SUFFIX}`, trigger: s.trigger, node: s.snapshot.node, time: s.snapshot.time, bytes,
+      hang: s.hang === null ? null : { id: s.hang.id, owner: s.hang.owner, domain: s.hang.domain, resource: s.hang.resource, wanted: s.hang.wanted },
+      classification: manifest.classification,
+    };
+    const records = await this.loaded;
+    records.push(record);
+    await this.prune(records, s.id);
+    await this.index.save(records);
+    this.emit('dump-written', { id: s.id, path, trigger: s.trigger, bytes, files: manifest.files.length, errors: manifest.errors, tookMs: manifest.tookMs, record: { ...record } });
+    return { id: s.id, path };
+  }
+
+  private async prune(records: DumpRecord[], keep: string): Promise<void> {
+    for (const r of expired(records, this.retention)) {
+      if (r.id === keep) continue;
+      await rm(join(this.dir, r.file), { force: true });
+      records.splice(records.indexOf(r), 1);
+      this.emit('dump-removed', { id: r.id, reason: 'retention' });
+    }
+  }
+
+  private async classify(hang: Hang, classification: Classification): Promise<void> {
+    const ids = this.byHang.get(hang.id);
+    if (ids === undefined) return;
+    // A dump still being written is classified once it is in the index.
+    await Promise.allSettled([...this.inFlight]);
+    const records = await this.loaded;
+    for (const id of ids) {
+      const r = records.find((x) => x.id === id);
+      if (r === undefined) continue;
+      r.classification = classification;
+      if (hang.waitedMs !== undefined) r.waitedMs = hang.waitedMs;
+      if (hang.outcome !== undefined) r.outcome = hang.outcome;
+      await this.index.save(records).catch(() => {});
+      this.emit('dump-classified', { id, classification, hangId: hang.id, ...(r.waitedMs === undefined ? {} : { waitedMs: r.waitedMs }), ...(r.outcome === undefined ? {} : { outcome: r.outcome }) });
+    }
+    if (hang.outcome !== undefined) this.byHang.delete(hang.id);
+  }
+}

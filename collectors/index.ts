@@ -1,0 +1,20 @@
+/** lockscope/dumps: hang-dump archives — the dumper, the collectors, and reading a dump back. */
+
+export { HangDumper, type DumpSource, type DumpResult } from './dumper.js';
+export type { HangDumperOptions } from './dumper-options.js';
+export type { HangDumperEvents } from './dumper-events.js';
+export { BUILTIN_COLLECTOR_NAMES } from './builtins.js';
+export { locksCollector } from './locks.js';
+export { waitForCollector } from './waitfor.js';
+export { stacksCollector } from './stacks.js';
+export { nodeReportCollector, redactReport } from './node-report.js';
+export { osLocksCollector, parseProcLocks, osLocksText } from './os-locks.js';
+export { clientReportsCollector } from './clients.js';
+export { buildSummary } from './summary.js';
+export { redactValue, redactText, redactArgs, REDACTED } from './redact.js';
+export { readDump, type Dump } from './read-archive.js';
+export { runInspect, runDump, type CliIO } from './cli.js';
+export { DumpError, EXIT_STATUS, isDumpError, type DumpErrorCode } from './errors.js';
+export { dumpLimits } from './limits.js';
+export { DUMP_FORMAT, DUMP_FORMAT_VERSION } from './types.js';
+export type { Collector, CollectContext, DumpFile, FileData, ClientReport, Manifest, ManifestFile, CollectorError, DumpRecord, DumpTrigger, Classification } from './types.js';

@@ -1,0 +1,104 @@
+/**
+ * The shapes shared by collectors, the archive writer, the dumper and
+ * `inspect`. The manifest is the archive's table of contents and is what a
+ * reader checks first; `formatVersion` changes when a reader would misread it.
+ */
+
+import type { DeadlockRecord, Hang, Snapshot } from '../src/index.js';
+
+export const DUMP_FORMAT = 'lockscope-hang-dump';
+export const DUMP_FORMAT_VERSION = 1;
+
+export type DumpTrigger = 'soft-timeout' | 'deadlock' | 'manual' | 'signal';
+export type Classification = 'pending' | 'transient' | 'persistent';
+
+/** A file's content: small ones whole, big ones as chunks so they are never held whole. */
+export type FileData = string | Uint8Array | Iterable<string> | AsyncIterable<string>;
+
+export interface DumpFile {
+  /** Path inside the archive, `/`-separated, relative. */
+  path: string;
+  data: FileData;
+}
+
+/** A remote client's own diagnostic report, collected by the server over its socket. */
+export interface ClientReport {
+  client: string;
+  report: unknown;
+}
+
+/** What a collector may read. Narrow on purpose: no collector gets the manager. */
+export interface CollectContext {
+  snapshot: Snapshot;
+  /** The wait that triggered the dump, if a hang did. */
+  hang: Hang | null;
+  /** Where paths in stacks are shown relative to. */
+  cwd: string;
+  /** Aborted when the collector's deadline passes: stop early. */
+  signal: AbortSignal;
+  clientReports: (() => Promise<ClientReport[]>) | null;
+}
+
+export interface Collector {
+  name: string;
+  deadlineMs: number;
+  /** Uncompressed bytes of all its files together. */
+  maxBytes: number;
+  collect(ctx: CollectContext): Promise<DumpFile[]>;
+}
+
+export interface ManifestFile {
+  path: string;
+  size: number;
+  sha256: string;
+  collector: string;
+}
+
+export interface CollectorError {
+  collector: string;
+  /** `deadline`, `size`, `error`. */
+  kind: 'deadline' | 'size' | 'error';
+  message: string;
+  path?: string;
+}
+
+export interface Manifest {
+  format: typeof DUMP_FORMAT;
+  formatVersion: number;
+  id: string;
+  trigger: DumpTrigger;
+  node: string;
+  nodes: string[];
+  /** Wall-clock ms of the snapshot. */
+  time: number;
+  /** The wait that triggered it (soft-timeout). */
+  hang: Hang | null;
+  /** The deadlock that triggered it (deadlock). */
+  deadlock: DeadlockRecord | null;
+  /** At write time; later changes are in index.json beside the archive. */
+  classification: Classification | null;
+  files: ManifestFile[];
+  errors: CollectorError[];
+  /** The process's working directory: stack paths in the summary are relative to it. */
+  cwd: string;
+  /** How long collecting and writing took, ms. */
+  tookMs: number;
+  generator: { name: 'lockscope'; node: string; pid: number };
+}
+
+/** One dump as index.json remembers it. */
+export interface DumpRecord {
+  id: string;
+  /** File name inside the dump directory. */
+  file: string;
+  /** `unknown` when the index was rebuilt from the archive names. */
+  trigger: DumpTrigger | 'unknown';
+  node: string;
+  time: number;
+  bytes: number;
+  hang: { id: number; owner: string; domain: string; resource: string; wanted: string } | null;
+  classification: Classification | null;
+  /** For a resolved hang: how long the wait took in all, and how it ended. */
+  waitedMs?: number;
+  outcome?: string;
+}
