@@ -37,6 +37,13 @@ export interface LockOptions extends WaitOptions {
   alt?: 'PR' | 'CW';
   /** What a conversion that would deadlock with another conversion does. */
   convDeadlock?: ConvDeadlockPolicy;
+  /**
+   * Re-establish a lock held before a restart (grace period only; the owner
+   * must belong to a client known from before). Granted at once or refused.
+   */
+  reclaim?: boolean;
+  /** With `reclaim` from PW or EX: the value block to restore. */
+  lvb?: Uint8Array;
 }
 
 export interface ConvertOptions extends WaitOptions {
@@ -91,6 +98,8 @@ export interface PosixRequest {
 export interface SetlkOptions extends WaitOptions {
   /** F_SETLKW (true) or F_SETLK (false, the default: EAGAIN on conflict). */
   wait?: boolean;
+  /** Re-establish a range held before a restart (grace period only). */
+  reclaim?: boolean;
 }
 
 /** One piece of an owner's posix lock set, as held. */
@@ -121,4 +130,6 @@ export interface LockOwner {
 export interface OwnerOptions {
   meta?: Record<string, string | number | boolean | string[]>;
   priority?: number;
+  /** The client this owner belongs to: its identity for reclaims after a restart. */
+  client?: string;
 }

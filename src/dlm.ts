@@ -85,7 +85,7 @@ export class DlmWait extends Waiter {
   }
 }
 
-const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock']);
+const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb']);
 const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
 const RANGE_KEYS = new Set(['start', 'end']);
@@ -128,7 +128,17 @@ export class DlmEngine {
     let extraNeeded = table.policy.lvbBytes > 0;
     let alt = -1;
     let expedite = false;
+    let reclaim = false;
+    let reclaimLvb: Uint8Array | null = null;
     if (o !== undefined) {
+      reclaim = checkBoolean(o.reclaim, 'options.reclaim');
+      if (o.lvb !== undefined) {
+        if (!reclaim || (rq !== PW && rq !== EX)) throw invalid('options.lvb', 'given only with reclaim: true from PW or EX');
+        if (!(o.lvb instanceof Uint8Array) || o.lvb.length > table.policy.lvbBytes) {
+          throw invalid('options.lvb', `a Uint8Array of at most ${table.policy.lvbBytes} bytes`, o.lvb);
+        }
+        reclaimLvb = o.lvb;
+      }
       range = parseRange(o.range, table.policy.ranges, table.policy.name);
       noQueue = checkBoolean(o.noQueue, 'options.noQueue');
       timeoutMs = checkDuration(o.timeoutMs, 'options.timeoutMs', this.m.limits.timeoutMsMax);
@@ -143,7 +153,9 @@ export class DlmEngine {
       extraNeeded ||= o.onBlocking !== undefined || o.quecvt === true || o.convDeadlock !== undefined || alt >= 0;
     }
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
+    this.m.checkGrace(owner, reclaim, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name, false);
+    if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, site);
     this.m.lockOrder?.onRequest(owner, table.policy.name, name, site);
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(site) : null);
@@ -180,6 +192,34 @@ export class DlmEngine {
     return promise;
   }
 
+  /**
+   * A reclaim after a restart: granted at once, or refused. Two clients
+   * reclaiming conflicting locks cannot both be right; the second is refused
+   * (EINVAL) and nothing changes.
+   */
+  private reclaim(
+    owner: Owner, table: ResourceTable<DlmResource>, name: string, rq: number, range: Range | null,
+    lvb: Uint8Array | null, site: RequestSite,
+  ): Promise<DlmLock> {
+    const existing = table.get(name);
+    if (existing !== undefined) {
+      for (const q of [existing.granted, existing.converting]) {
+        for (let g = q?.head ?? null; g !== null; g = g.next) {
+          if (!compatible(g.grMode, rq) && overlaps(g.range, range)) {
+            throw this.m.error('EINVAL', `reclaim of ${modeName(rq)} on ${name} conflicts with ${g.owner.name}'s reclaimed ${modeName(g.grMode)}`, owner, table.policy.name, name);
+          }
+        }
+      }
+    }
+    const res = table.getOrCreate(name);
+    const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.captureFor(false, site));
+    if (table.policy.lvbBytes > 0) lock.ensureExtra();
+    if (lvb !== null && !(res.lvb?.written ?? false)) this.writeLvb(res, lvb);
+    this.grant(lock, rq, this.m.clock.now());
+    this.m.grace.reclaimed();
+    return Promise.resolve(lock);
+  }
+
   /** lock.convert(): in place, queued on the convert queue, or refused. */
   convert(lock: DlmLock, mode: unknown, options: ConvertOptions | undefined): Promise<DlmLock> {
     try {
@@ -208,6 +248,8 @@ export class DlmEngine {
     const from = lock.grMode;
     const lvb = this.checkLvbWrite(lock, o.lvb, writesLvb(from, to), 'options.lvb');
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', lock.owner, policy.name, res.name);
+    // An up-conversion is new state: not during grace. Giving up access always is.
+    if (!isDownConversion(from, to) && this.m.grace.active) this.m.checkGrace(lock.owner, false, policy.name, res.name);
     if (lvb !== null) this.writeLvb(res, lvb);
     if (isDownConversion(from, to)) {
       this.applyConversion(lock, to, false);

@@ -17,3 +17,4 @@ export type { DeadlockOptions, DetectMode, VictimPolicy, DeadlockStats, CurrentC
 export type { Hang, LongHold, ChainLink, RootBlocker } from './watchdog.js';
 export type { OrderInversion, OrderStep, LockOrderOptions, Classifier } from './lockorder.js';
 export { defaultClassifier } from './lockorder.js';
+export type { GraceOptions, GraceState, GraceEvent } from './grace.js';

@@ -7,6 +7,7 @@
 import type { CycleEntry, LossReason } from './errors.js';
 import type { OrderInversion } from './lockorder.js';
 import type { Hang, LongHold } from './watchdog.js';
+import type { GraceEvent } from './grace.js';
 
 /** A byte range as reported: `end` is exclusive, null when it runs to the end. */
 export interface ReportedRange {
@@ -79,4 +80,6 @@ export interface LockEvents {
   'long-hold': LongHold;
   /** Two lock classes taken in both orders: a deadlock waiting to happen. */
   'order-inversion': OrderInversion;
+  /** A grace period started, was extended, or ended (how, and who never finished reclaiming). */
+  grace: GraceEvent;
 }

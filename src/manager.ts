@@ -23,6 +23,7 @@ import { checkBoolean, checkDuration, checkEnum, checkFunction, checkInteger, ch
 import { DeadlockDetector, type DeadlockOptions } from './deadlock.js';
 import { defaultClassifier, LockOrder, type Classifier, type LockOrderOptions } from './lockorder.js';
 import { Watchdog } from './watchdog.js';
+import { Grace, type GraceOptions } from './grace.js';
 import type { AnyResource } from './waitfor.js';
 import type { Waiter } from './waiter.js';
 
@@ -38,12 +39,19 @@ export interface LockManagerOptions {
   deadlock?: DeadlockOptions;
   /** Lock-order (lockdep-style) checking: on by default; `false` turns it off. */
   lockOrder?: boolean | LockOrderOptions;
+  /**
+   * Fencing tokens across restarts: issue tokens above `start`, and before
+   * issuing past a reserved block call `reserve(upTo)`, which must record
+   * `upTo` durably before it returns; a restart resumes at the recorded value.
+   */
+  tokens?: { start?: number; block?: number; reserve?: (upTo: number) => void };
 }
 
-const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder']);
+const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens']);
 const DEADLOCK_KEYS = new Set(['detect', 'delayMs', 'victim', 'searchBudget', 'fullPassMs']);
 const LOCK_ORDER_KEYS = new Set(['classify']);
-const OWNER_KEYS = new Set(['meta', 'priority']);
+const OWNER_KEYS = new Set(['meta', 'priority', 'client']);
+const TOKEN_KEYS = new Set(['start', 'block', 'reserve']);
 
 export type DomainEntry =
   | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
@@ -64,6 +72,10 @@ export class LockManager extends TypedEmitter<LockEvents> {
   readonly lockOrder: LockOrder | null;
   /** Requests waiting now, in every domain. */
   pendingWaits = 0;
+  readonly grace: Grace;
+  private tokenReservedTo = Infinity;
+  private tokenBlock = 0;
+  private tokenReserve: ((upTo: number) => void) | null = null;
   private readonly history: DeadlockRecord[] = [];
   private idSeq = 0;
   private tokenSeq = 0;
@@ -83,6 +95,8 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.dlm = new DlmEngine(this);
     this.posix = new PosixEngine(this);
     this.detector = parseDeadlock(this, o.deadlock);
+    this.grace = new Grace(this);
+    this.parseTokens(o.tokens);
     this.watchdog = new Watchdog(this, this.limits.hangHistoryMax);
     const classify = parseLockOrder(o.lockOrder);
     this.lockOrder = classify === null ? null : new LockOrder(
@@ -127,7 +141,51 @@ export class LockManager extends TypedEmitter<LockEvents> {
     const o = checkOptions(options, 'options', OWNER_KEYS) ?? {};
     const priority = o.priority === undefined ? 0 : checkInteger(o.priority, 'options.priority', -1_000_000, 1_000_000);
     const meta = o.meta === undefined ? null : this.checkMeta(o.meta);
-    return new Owner(this, ++this.ownerSeq, name, meta, priority, this.ownerSeq);
+    const client = o.client === undefined ? null : checkName(o.client, 'options.client', this.limits.nameBytesMax);
+    return new Owner(this, ++this.ownerSeq, name, meta, priority, this.ownerSeq, client);
+  }
+
+  private parseTokens(value: unknown): void {
+    const t = checkOptions(value, 'options.tokens', TOKEN_KEYS) ?? {};
+    this.tokenSeq = t.start === undefined ? 0 : checkInteger(t.start, 'options.tokens.start', 0, Number.MAX_SAFE_INTEGER - 1);
+    this.tokenReserve = checkFunction<(upTo: number) => void>(t.reserve, 'options.tokens.reserve') ?? null;
+    this.tokenBlock = t.block === undefined ? 10_000 : checkInteger(t.block, 'options.tokens.block', 1, 1e9);
+    this.tokenReservedTo = this.tokenReserve === null ? Infinity : this.tokenSeq;
+  }
+
+  // --- grace period (grace.ts) ---
+
+  /** Start a grace period: only reclaims from `clients` are granted until it ends or is lifted. */
+  beginGrace(options: GraceOptions): void {
+    const o = checkOptions(options, 'options', new Set(['durationMs', 'maxMs', 'clients', 'extendMs']));
+    const durationMs = checkDuration(o?.durationMs, 'options.durationMs', this.limits.timeoutMsMax);
+    const maxMs = checkDuration(o?.maxMs, 'options.maxMs', this.limits.timeoutMsMax);
+    if (durationMs === undefined || maxMs === undefined) throw invalid('options', 'an object with durationMs, maxMs and clients');
+    if (!Array.isArray(o!.clients)) throw invalid('options.clients', 'an array of client names', o!.clients);
+    const clients = o!.clients.map((c, i) => checkName(c, `options.clients[${i}]`, this.limits.nameBytesMax));
+    const extendMs = checkDuration(o!.extendMs, 'options.extendMs', this.limits.timeoutMsMax);
+    this.grace.start({ durationMs, maxMs, clients, ...(extendMs === undefined ? {} : { extendMs }) });
+  }
+
+  /** A client finished reclaiming; grace lifts early once every expected client has. */
+  reclaimComplete(client: string): void {
+    checkName(client, 'client', this.limits.nameBytesMax);
+    this.grace.complete(client);
+  }
+
+  /** Operator: end the grace period now. */
+  liftGrace(): void {
+    this.grace.lift();
+  }
+
+  /** Checks every request makes against grace: EGRACE for new state in grace, ENOGRACE for a misplaced reclaim. */
+  checkGrace(owner: Owner, reclaim: boolean, domain: string, resource: string): void {
+    if (reclaim) {
+      const why = this.grace.refuseReclaim(owner.client);
+      if (why !== null) throw this.error('ENOGRACE', why, owner, domain, resource);
+    } else if (this.grace.active) {
+      throw this.error('EGRACE', 'the lock manager is in its grace period after a restart: only reclaims are granted; retry after it', owner, domain, resource);
+    }
   }
 
   private checkMeta(value: unknown): OwnerMeta {
@@ -219,7 +277,16 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   /** Fencing tokens come from one counter, so they strictly increase per resource too. */
   nextToken(): number {
-    return ++this.tokenSeq;
+    const t = ++this.tokenSeq;
+    if (t > this.tokenReservedTo) this.reserveTokens(t);
+    return t;
+  }
+
+  /** Record a new block durably before issuing from it, so no token is ever issued twice across a crash. */
+  private reserveTokens(t: number): void {
+    const upTo = t + this.tokenBlock - 1;
+    this.tokenReserve!(upTo);
+    this.tokenReservedTo = upTo;
   }
 
   /** Highest token issued; a restarted server resumes above it (issue: recovery). */

@@ -37,6 +37,8 @@ export class Owner implements LockOwner {
     readonly priority: number,
     /** Creation order, for the `youngest` victim policy. */
     readonly createdAt: number,
+    /** The client it belongs to (its reclaim identity), or null for a local owner. */
+    readonly client: string | null = null,
   ) {}
 
   lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<DlmLock> {

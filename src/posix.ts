@@ -60,7 +60,7 @@ export class PosixWait extends Waiter implements ListNode<PosixWait> {
 }
 
 const REQUEST_KEYS = new Set(['type', 'start', 'len']);
-const SETLK_KEYS = new Set(['wait', 'timeoutMs', 'signal']);
+const SETLK_KEYS = new Set(['wait', 'timeoutMs', 'signal', 'reclaim']);
 const TYPES = ['read', 'write', 'unlock'] as const;
 
 interface ParsedRequest {
@@ -98,6 +98,7 @@ export class PosixEngine {
     const wait = checkBoolean(o.wait, 'options.wait');
     const timeoutMs = checkDuration(o.timeoutMs, 'options.timeoutMs', this.m.limits.timeoutMsMax);
     const signal = checkSignal(o.signal, 'options.signal');
+    const reclaim = checkBoolean(o.reclaim, 'options.reclaim');
     const policy = table.policy;
     if (rq.type === 'unlock') {
       const res = table.get(name);
@@ -105,10 +106,21 @@ export class PosixEngine {
       return Promise.resolve(null);
     }
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, policy.name, name);
+    this.m.checkGrace(owner, reclaim, policy.name, name);
     this.m.checkCanAdd(owner, policy.name, name, false);
-    this.m.lockOrder?.onRequest(owner, policy.name, name, site);
+    if (!reclaim) this.m.lockOrder?.onRequest(owner, policy.name, name, site);
     const res = table.getOrCreate(name);
     const write = rq.type === 'write';
+    if (reclaim) {
+      const clash = this.conflict(res, owner, rq.start, rq.end, write);
+      if (clash !== null) {
+        this.freeIfUnused(res);
+        throw this.m.error('EINVAL', `reclaim of ${rq.type} on ${name} conflicts with ${clash.owner.name}'s reclaimed lock`, owner, policy.name, name);
+      }
+      const token = this.set(res, owner, rq.start, rq.end, write, 'released', this.m.captureFor(false, site));
+      this.m.grace.reclaimed();
+      return Promise.resolve({ token: BigInt(token) });
+    }
     if (this.conflict(res, owner, rq.start, rq.end, write) === null) {
       const stack = this.m.captureFor(false, site);
       return Promise.resolve({ token: BigInt(this.set(res, owner, rq.start, rq.end, write, 'released', stack)) });

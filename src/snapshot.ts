@@ -16,6 +16,7 @@ import { formatStack } from './stacks.js';
 import type { CurrentCycle, DeadlockStats } from './deadlock.js';
 import type { OrderInversion } from './lockorder.js';
 import type { Hang } from './watchdog.js';
+import type { GraceState } from './grace.js';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -93,6 +94,8 @@ export interface Snapshot {
   /** Hangs that ended, oldest first. */
   hangHistory: Hang[];
   orderInversions: OrderInversion[];
+  /** The grace period after a restart: in force or not, deadline, clients expected and done. */
+  grace: GraceState;
   detection: { mode: string; victim: string; stats: DeadlockStats; graph: { owners: number; edges: number }; lockOrderEdges: number };
 }
 
@@ -127,6 +130,7 @@ export function buildSnapshot(m: LockManager): Snapshot {
     hangs: [...m.watchdog.current.values()].map((h) => structuredClone(h)),
     hangHistory: m.watchdog.history.map((h) => structuredClone(h)),
     orderInversions: (m.lockOrder?.inversions ?? []).map((x) => structuredClone(x)),
+    grace: m.grace.state(),
     detection: { mode: d.mode, victim: d.victimPolicy, stats: { ...d.stats }, graph: d.graph.size, lockOrderEdges: m.lockOrder?.size ?? 0 },
   };
 }
