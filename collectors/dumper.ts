@@ -67,6 +67,8 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
   private readonly monitor: EventLoopMonitor;
   private readonly detach: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Index updates after a dump (classification), so idle() can wait for them too. */
+  private readonly chores = new Set<Promise<unknown>>();
   /** Dumps this dumper took for each hang id (hang ids are per manager, so only ours). */
   private readonly byHang = new Map<number, string[]>();
   private lastAutomatic: number | null = null;
@@ -87,8 +89,8 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     this.monitor = startEventLoopMonitor(() => this.clock.wallNow());
     this.collectors = [...builtinCollectors(this.monitor.collector).filter((c) => !o.exclude.includes(c.name)), ...o.collectors];
     this.listen('hang', (h) => this.automatic('soft-timeout', h, null));
-    this.listen('hang-persistent', (h) => void this.classify(h, 'persistent'));
-    this.listen('hang-resolved', (h) => void this.classify(h, h.classification === 'persistent' ? 'persistent' : 'transient'));
+    this.listen('hang-persistent', (h) => this.chore(this.classify(h, 'persistent')));
+    this.listen('hang-resolved', (h) => this.chore(this.classify(h, h.classification === 'persistent' ? 'persistent' : 'transient')));
     if (o.onDeadlock) this.listen('deadlock', (d) => this.automatic('deadlock', null, d));
     if (o.signal !== false) {
       const sig = o.signal;
@@ -112,7 +114,12 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
 
   /** Resolves when no dump is being written (a graceful shutdown waits for this). */
   async idle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    while (this.inFlight.size + this.chores.size > 0) await Promise.allSettled([...this.inFlight, ...this.chores]);
+  }
+
+  private chore(p: Promise<unknown>): void {
+    const tracked = p.catch(() => {}).finally(() => this.chores.delete(tracked));
+    this.chores.add(tracked);
   }
 
   /** Detach from the manager and the signal, stop the event-loop monitor, and wait for dumps in progress. */
