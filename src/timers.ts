@@ -40,14 +40,21 @@ export class TimerQueue {
     return this.heap.length;
   }
 
-  /** Queue `entry` to fire at `deadline` (absolute, clock ms); re-queues it if already queued. */
+  /** Queue `entry` to fire at `deadline` (absolute, clock ms); moves it if already queued. */
   add(entry: TimerEntry, deadline: number): void {
-    if (entry.heapIndex !== -1) this.remove(entry);
-    entry.deadline = deadline;
-    entry.heapIndex = this.heap.length;
-    this.heap.push(entry);
-    this.siftUp(entry.heapIndex);
-    if (entry.keepAlive && this.refs++ === 0 && this.armed !== null && !this.armedRef) this.disarm();
+    if (entry.heapIndex !== -1) {
+      // In place: removing first could empty the heap and cost a clearTimeout/setTimeout pair.
+      const earlier = deadline < entry.deadline;
+      entry.deadline = deadline;
+      if (earlier) this.siftUp(entry.heapIndex);
+      else this.siftDown(entry.heapIndex);
+    } else {
+      entry.deadline = deadline;
+      entry.heapIndex = this.heap.length;
+      this.heap.push(entry);
+      this.siftUp(entry.heapIndex);
+      if (entry.keepAlive && this.refs++ === 0 && this.armed !== null && !this.armedRef) this.disarm();
+    }
     if (!this.firing && deadline < this.armedAt) this.arm();
   }
 
