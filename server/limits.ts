@@ -21,10 +21,16 @@ export interface ServerLimits {
   ownersPerSessionMax: number;
   /** Requests of one session pending at once (also bounds replies kept while it is away). */
   pendingPerSessionMax: number;
+  /** Replies a session keeps after sending them, for a client whose connection dropped before they arrived. */
+  recentRepliesMax: number;
   /** Expired session ids remembered so a returning client is told its locks are gone. */
   expiredSessionsRemembered: number;
   /** Rows one /api/locks answer returns. */
   apiRowsMax: number;
+  /** Events in one dashboard feed batch (more: the batch says overflow and the dashboard refetches). */
+  feedBatchMax: number;
+  /** How often the feed sends a batch. */
+  feedIntervalMs: number;
   /** Longest lease a configuration may ask for. */
   leaseMsMax: number;
   /** Tokens configured at once. */
@@ -40,8 +46,11 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   sessionsMax: 10_000,
   ownersPerSessionMax: 100_000,
   pendingPerSessionMax: 10_000,
+  recentRepliesMax: 1024,
   expiredSessionsRemembered: 10_000,
   apiRowsMax: 10_000,
+  feedBatchMax: 5000,
+  feedIntervalMs: 250,
   leaseMsMax: 24 * 60 * 60 * 1000,
   tokensMax: 1000,
 });

@@ -105,7 +105,10 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
   }
 
   on('owner', M.ownerMessage, (msg, ack) => {
-    if (session.owners.has(msg.oid)) throw new LockError('EINVAL', `owner ${msg.oid} already exists in this session`);
+    const existing = session.owners.get(msg.oid);
+    // Sent again after a reconnect when its reply was lost: the same owner is not an error.
+    if (existing !== undefined && existing.name === msg.name) return ack?.({ ok: null });
+    if (existing !== undefined) throw new LockError('EINVAL', `owner ${msg.oid} already exists in this session`);
     if (session.owners.size >= serverLimits.ownersPerSessionMax) {
       throw new LockError('ENOLCK', `limit ownersPerSessionMax (${serverLimits.ownersPerSessionMax}) reached`, { limit: 'ownersPerSessionMax' });
     }
@@ -179,6 +182,19 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
     ack?.({ ok: null });
   });
 
+  // After a reconnect: which of these requests does the server not know? Known ones are answered
+  // (again, from the recent replies) or still pending; unknown ones never arrived and the client sends them again.
+  on('sync', M.syncMessage, (msg, ack) => {
+    const unknown: number[] = [];
+    for (const req of msg.reqs) {
+      if (session.pending.has(req)) continue;
+      const reply = session.recent.get(req);
+      if (reply !== undefined) session.push('reply', { req, reply });
+      else unknown.push(req);
+    }
+    ack?.({ ok: { unknown } });
+  });
+
   on('ping', M.empty, (_msg, ack) => ack?.({ ok: { time: Date.now() } }), null);
 
   on('bye', M.empty, (_msg, ack) => {
@@ -187,7 +203,7 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
   }, null);
 
   // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
-  const known = new Set(['owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'cancel', 'ping', 'bye']);
+  const known = new Set(['owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'cancel', 'sync', 'ping', 'bye']);
   socket.onAny((event: unknown, ...args: unknown[]) => {
     if (typeof event === 'string' && known.has(event)) return;
     const ack = args.at(-1);

@@ -62,6 +62,8 @@ export const setlkMessage: Schema<SetlkMessage> = obj(
 
 export const getlkMessage: Schema<GetlkMessage> = obj({ oid: id, domain: name, resource: name, request: posixRequest });
 
+export const syncMessage = obj({ reqs: array(id, L.pendingPerSessionMax) });
+
 export const ownerRef = obj({ oid: id });
 export const reqRef = obj({ req: id });
 export const empty = obj({});

@@ -7,7 +7,7 @@
 
 import type { Server, Socket } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../src/client/protocol.js';
-import type { DeadlockRecord, EdgeSnapshot, GrantedEvent, ReleasedEvent, Snapshot, WaitingEvent } from '../src/index.js';
+import type { EdgeSnapshot, LockEvents, Snapshot } from '../src/index.js';
 import type { Principal } from './auth.js';
 
 export type * from '../src/client/protocol.js';
@@ -55,12 +55,26 @@ export interface WaitForGraph {
   cycles: Snapshot['cycles'];
 }
 
-/** The live feed to the dashboard (namespace `/feed`, viewer or admin). */
+/** One forwarded manager event. */
+export type FeedEvent = {
+  [K in 'granted' | 'waiting' | 'converted' | 'released' | 'deadlock' | 'hang' | 'hang-resolved']: { event: K; payload: LockEvents[K] };
+}['granted' | 'waiting' | 'converted' | 'released' | 'deadlock' | 'hang' | 'hang-resolved'];
+
+/** Events since the last batch, oldest first. `overflow`: some were dropped; ask for a new snapshot (`refresh`). */
+export interface FeedBatch {
+  events: FeedEvent[];
+  overflow: boolean;
+}
+
+/** The live feed to the dashboard (namespace `/feed`, viewer or admin; token in `auth.token`). */
 export interface FeedEvents {
-  granted(e: GrantedEvent): void;
-  waiting(e: WaitingEvent): void;
-  released(e: ReleasedEvent): void;
-  deadlock(e: DeadlockRecord): void;
+  /** The whole state, on subscribing and on `refresh`. */
   snapshot(s: Snapshot): void;
   sessions(list: SessionSummary[]): void;
+  /** Lock events, a few times a second. */
+  batch(b: FeedBatch): void;
+}
+
+export interface FeedClientEvents {
+  refresh(): void;
 }

@@ -13,6 +13,7 @@ import { LockError, LockManager, type DomainConfig, type Limits, type LockManage
 import type { HandshakeAuth } from '../src/client/protocol.js';
 import { Auth, type TokenSpec } from './auth.js';
 import { errorReply } from './errors.js';
+import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { DEFAULT_LEASE_MS, serverLimits } from './limits.js';
 import { errorFields, makeLogger, type LogSink } from './log.js';
@@ -108,6 +109,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     }
   });
   io.on('connection', (socket) => onConnection(socket, sessions, ctx, leaseMs));
+  const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -122,7 +124,9 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       log('info', 'closing', {});
+      // Sessions first: once closed, the sockets' disconnects start no lease timers that would outlive the server.
       sessions.close();
+      stopFeed();
       await io.close();
       http.closeAllConnections();
       lm.close();

@@ -39,6 +39,12 @@ export class Session {
   readonly pending = new Map<number, AbortController | null>();
   /** Replies to requests that completed while the client was away. */
   outbox: { req: number; reply: Reply<unknown> }[] = [];
+  /**
+   * The latest replies sent, by request number: a reply can be lost with the
+   * connection that carried it, and the client asks again (`sync`) after it
+   * reconnects. Oldest first (a Map keeps insertion order), bounded.
+   */
+  readonly recent = new Map<number, Reply<unknown>>();
   /** Locks taken away while the client was away, told when it returns. */
   lostAway: { id: number; reason: LossReason }[] = [];
   timer: NodeJS.Timeout | null = null;
@@ -63,6 +69,8 @@ export class Session {
    */
   deliver(origin: LockSocket, req: number, ack: ((r: Reply<unknown>) => void) | null, reply: Reply<unknown>): void {
     if (this.state === 'expired') return;
+    this.recent.set(req, reply);
+    if (this.recent.size > serverLimits.recentRepliesMax) this.recent.delete(this.recent.keys().next().value!);
     if (this.socket === origin && origin.connected) {
       ack?.(reply);
     } else if (this.socket !== null && this.socket.connected) {
@@ -98,6 +106,7 @@ export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   /** Expired ids, oldest first (a Map keeps insertion order). */
   private readonly expiredIds = new Map<string, true>();
+  private closed = false;
 
   constructor(
     readonly lm: LockManager,
@@ -169,7 +178,7 @@ export class SessionTable {
   }
 
   detach(s: Session, socket: LockSocket): void {
-    if (s.socket !== socket || s.state !== 'live') return;
+    if (this.closed || s.socket !== socket || s.state !== 'live') return;
     s.socket = null;
     s.state = 'disconnected';
     s.timer = setTimeout(() => this.expire(s), this.leaseMs);
@@ -211,6 +220,7 @@ export class SessionTable {
 
   /** Server shutdown: stop every lease timer (the manager is closed after). */
   close(): void {
+    this.closed = true;
     for (const s of this.sessions.values()) if (s.timer !== null) clearTimeout(s.timer);
     this.sessions.clear();
   }

@@ -16,7 +16,7 @@
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../errors.js';
-import type { ClientToServerEvents, Reply, ServerToClientEvents, SessionInfo } from './protocol.js';
+import type { ClientToServerEvents, Reply, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
 import { fromWire } from './wire.js';
 
 export type ConnectionState = 'connecting' | 'ready' | 'away' | 'closed';
@@ -31,8 +31,8 @@ interface Call {
   /** Connection number it was last sent on (0: not yet). */
   sentOn: number;
   settle(reply: Reply<unknown>): void;
-  /** What to do when the session is gone: fail, succeed, or (null) send again on the new one. */
-  onSessionLost: LockError | 'succeed' | null;
+  /** What to do when the session is gone: fail with this error, succeed, or (null) send again on the new one. */
+  onSessionLost: WireError | 'succeed' | null;
 }
 
 export interface ConnectionOptions {
@@ -73,6 +73,9 @@ export class Connection {
   constructor(url: string, private readonly options: ConnectionOptions, private readonly hooks: ConnectionHooks) {
     this.socket = io(url, {
       autoConnect: false,
+      // One connection per client: socket.io would otherwise share one among clients of the same server,
+      // and a session is one client's.
+      forceNew: true,
       transports: ['websocket'],
       // Come back well within a lease (30 s by default): first retry soon, then back off.
       reconnectionDelay: RECONNECT_DELAY_MS,
@@ -120,7 +123,13 @@ export class Connection {
       this.firstSession.reject(e);
       this.firstSession = null;
       this.socket.disconnect();
+      return;
     }
+    // Refused on a reconnect (a token withdrawn, the server full): socket.io will not retry, so this
+    // client is finished; its calls fail with the refusal and its handles are lost.
+    this.state = 'closed';
+    for (const c of [...this.calls.values()]) c.settle({ error: data as WireError });
+    this.hooks.sessionLost();
   }
 
   private onSession(info: SessionInfo): void {
@@ -133,14 +142,29 @@ export class Connection {
       if (wasKnown) this.loseSession();
     }
     this.state = 'ready';
+    const unanswered: Call[] = [];
     for (const c of [...this.calls.values()]) {
       if (c.sentOn === this.conn) continue;
-      // A request the server holds is answered through `reply`; anything else is sent (again).
-      if (c.sentOn !== 0 && c.req !== null && info.resumed) continue;
-      this.send(c);
+      // A request the server may hold is asked about (sync); anything else is sent (again).
+      if (c.sentOn !== 0 && c.req !== null && info.resumed) unanswered.push(c);
+      else this.send(c);
     }
+    if (unanswered.length > 0) this.sync(unanswered);
     this.firstSession?.resolve();
     this.firstSession = null;
+  }
+
+  /** Requests whose reply may have been lost with the connection: resend those the server never received. */
+  private sync(calls: Call[]): void {
+    const conn = this.conn;
+    const byReq = new Map(calls.map((c) => [c.req!, c]));
+    this.socket.emit('sync', { reqs: [...byReq.keys()] }, (reply) => {
+      if (!('ok' in reply) || this.conn !== conn) return;
+      for (const req of reply.ok.unknown) {
+        const c = byReq.get(req);
+        if (c !== undefined && this.byReq.get(req) === c) this.send(c);
+      }
+    });
   }
 
   /** The old session is gone: its waits fail, its releases are moot, the rest goes to the new one. */
@@ -148,7 +172,7 @@ export class Connection {
     for (const c of [...this.calls.values()]) {
       if (c.sentOn === 0 || c.onSessionLost === null) continue;
       if (c.onSessionLost === 'succeed') c.settle({ ok: null });
-      else c.settle({ error: c.onSessionLost.toJSON() as never });
+      else c.settle({ error: c.onSessionLost });
     }
     this.hooks.sessionLost();
   }
@@ -157,7 +181,7 @@ export class Connection {
    * Send a message and resolve with its reply's value (or reject with its
    * LockError). `req` marks a request the server may keep waiting.
    */
-  call<T>(event: keyof ClientToServerEvents, message: () => unknown, opts: { req?: number; onSessionLost?: LockError | 'succeed' | null } = {}): Promise<T> {
+  call<T>(event: keyof ClientToServerEvents, message: () => unknown, opts: { req?: number; onSessionLost?: WireError | 'succeed' | null } = {}): Promise<T> {
     if (this.state === 'closed') return Promise.reject(new LockError('ECANCELED', 'the client is closed'));
     if (this.calls.size >= QUEUED_CALLS_MAX) {
       return Promise.reject(new LockError('ENOLCK', `limit queuedCallsMax (${QUEUED_CALLS_MAX}) reached`, { limit: 'queuedCallsMax' }));

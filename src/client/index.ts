@@ -26,6 +26,9 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
 }
 
+/** How a request pending when the session expired fails (a plain object: no stack to capture per request). */
+const SESSION_EXPIRED = { code: 'EREVOKED', message: 'the session expired while the request was pending', reason: 'session-expired' } as const;
+
 /** How long after its own timeoutMs a request is failed by the client, if the server has not answered. */
 const TIMEOUT_SLACK_MS = 2_000;
 /** Blocking notices and losses that arrive before the reply that creates their handle. */
@@ -92,8 +95,7 @@ export class LockClient {
     const req = this.conn.nextReq();
     if (signal !== undefined) wire.abortable = true;
     const options = Object.keys(wire).length === 0 ? undefined : wire;
-    const lostErr = new LockError('EREVOKED', 'the session expired while the request was pending', { reason: 'session-expired' });
-    const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: lostErr });
+    const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: SESSION_EXPIRED });
     const onAbort = (): void => this.conn.notify('cancel', { req });
     signal?.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | null = null;

@@ -129,6 +129,12 @@ export interface ClientToServerEvents {
   releaseAll(msg: { oid: number }, ack: Ack<null>): void;
   /** Abort a pending request (its AbortSignal fired): it fails with ECANCELED. */
   cancel(msg: { req: number }, ack: Ack<null>): void;
+  /**
+   * After a reconnect that resumed the session: requests sent on an earlier
+   * connection and not answered yet. The server answers those it knows (again,
+   * as `reply` messages, before this reply) and lists the ones it never received.
+   */
+  sync(msg: { reqs: number[] }, ack: Ack<{ unknown: number[] }>): void;
   /** A round trip: everything sent before it has been handled when the reply arrives. */
   ping(msg: Record<string, never>, ack: Ack<{ time: number }>): void;
   /** The client is closing: end the session now instead of at lease expiry. */

@@ -79,7 +79,7 @@ beforeAll(async () => {
   await o.setlk('adv', 'f', { type: 'write', start: 0, len: 100 });
   void holder.owner('waiter').lock('lin', 'r', 'PR').catch(() => {});
   await holder.ping();
-  raw = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.other, name: 'fuzzer' }, reconnection: false });
+  raw = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.other, name: 'fuzzer' }, reconnection: false, forceNew: true });
   await new Promise<void>((resolve) => raw.once('session', () => resolve()));
 });
 
@@ -129,7 +129,7 @@ describe('fuzz', () => {
   });
 
   it('a message over the size cap drops only that connection', async () => {
-    const big = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.other, name: 'big' }, reconnection: false });
+    const big = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.other, name: 'big' }, reconnection: false, forceNew: true });
     await new Promise<void>((resolve) => big.once('session', () => resolve()));
     big.emit('lock' as never, { pad: 'x'.repeat(serverLimits.messageBytesMax + 10) } as never);
     await until(() => !big.connected);

@@ -204,3 +204,28 @@ describe('permissions', () => {
     expect(await codeOf(startServer({ host: '0.0.0.0', tokens: [] }))).toBe('EPERM');
   });
 });
+
+describe('replies lost with a connection', () => {
+  it('sync: the server answers again what it already answered, and names what it never received', async () => {
+    server = await startServer({ leaseMs: 5000 });
+    const { io } = await import('socket.io-client');
+    const first = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.client, name: 'raw' }, reconnection: false, forceNew: true });
+    const info = await new Promise<{ id: string }>((resolve) => first.once('session', resolve));
+    const emit = (s: typeof first, event: string, msg: unknown) => new Promise<any>((resolve) => (s.emit as any)(event, msg, resolve));
+    expect(await emit(first, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
+    const granted = await emit(first, 'lock', { req: 5, oid: 1, domain: 'lin', resource: 'r', mode: 'EX' });
+    expect(granted.ok.state).toBe('granted');
+    first.disconnect();
+    const second = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.client, name: 'raw', session: info.id }, reconnection: false, forceNew: true });
+    const resumed = await new Promise<{ id: string; resumed: boolean }>((resolve) => second.once('session', resolve));
+    expect(resumed).toMatchObject({ id: info.id, resumed: true });
+    const replies: unknown[] = [];
+    second.on('reply', (m) => replies.push(m));
+    expect(await emit(second, 'sync', { reqs: [5, 6] })).toEqual({ ok: { unknown: [6] } });
+    expect(replies).toEqual([{ req: 5, reply: granted }]);
+    // The owner registration sent again is not an error; the lock is still this session's.
+    expect(await emit(second, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
+    expect(await emit(second, 'release', { id: granted.ok.id })).toEqual({ ok: null });
+    second.disconnect();
+  });
+});
