@@ -1,0 +1,118 @@
+// Server benchmark: lock + unlock cycles per second over loopback, lockscope's
+// lock server against Redis (SET NX PX + compare-and-delete, the standard
+// single-instance lock) and etcd (the etcd3 client's lock). Each system runs
+// as its own process, started and stopped here; every worker has its own
+// connection, as separate processes would.
+//
+//   npm run build && node bench/server.js [--quick] [--no-etcd]
+//
+// Needs redis-server and etcd on PATH (Debian: apt-get install redis-server
+// etcd-server) and the ioredis and etcd3 packages.
+import os from 'node:os';
+import { systems } from './lib/server-peers.js';
+
+const args = new Set(process.argv.slice(2));
+const QUICK = args.has('--quick');
+const RUN_MS = QUICK ? 1000 : 3000;
+const WARM_MS = QUICK ? 200 : 500;
+const ROUNDS = QUICK ? 1 : 3;
+// Redis and etcd3 waiters spin; a short retry is the kindest setting for them on a hot key.
+const RETRY_MS = 1;
+const ISSUE_GOALS = { one: 1, distinct: 2, hot: 10 };
+
+const WORKLOADS = [
+  { id: 'one', label: '1 worker', workers: 1, key: () => 'k' },
+  { id: 'distinct', label: '64 workers, distinct keys', workers: 64, key: (i) => `k${i}` },
+  { id: 'hot', label: '64 workers, one hot key', workers: 64, key: () => 'hot' },
+];
+
+const SYSTEMS = [
+  { name: 'lockscope', start: () => systems.lockscope({ stacks: true, shared: false }) },
+  { name: 'lockscope 1 conn', start: () => systems.lockscope({ stacks: true, shared: true }) },
+  { name: 'redis', start: () => systems.redis({ retryMs: RETRY_MS }) },
+  ...(args.has('--no-etcd') ? [] : [{ name: 'etcd', start: () => systems.etcd({ retryMs: RETRY_MS }) }]),
+];
+
+/** Cycles per second of `workers` concurrent loops, each lock → unlock on its key, for RUN_MS after a warm-up. */
+async function measure(sys, wl) {
+  const workers = [];
+  for (let i = 0; i < wl.workers; i++) workers.push(await sys.newWorker(wl.key(i)));
+  let counting = false;
+  let stop = false;
+  let cycles = 0;
+  const loops = workers.map(async (w) => {
+    while (!stop) {
+      await w.lock();
+      await w.unlock();
+      if (counting) cycles++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, WARM_MS));
+  counting = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, RUN_MS));
+  const elapsed = performance.now() - t0;
+  const counted = cycles;
+  stop = true;
+  await Promise.all(loops);
+  await Promise.all(workers.map((w) => w.close()));
+  return (counted * 1000) / elapsed;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const fmt = (x) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
+
+async function main() {
+  console.log(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${RUN_MS} ms per sample, ${ROUNDS} round(s), median`);
+  const results = new Map(); // system → workload → [samples]
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of SYSTEMS) {
+      let sys;
+      try {
+        sys = await s.start();
+      } catch (err) {
+        console.log(`${s.name}: could not start (${err.message})`);
+        continue;
+      }
+      try {
+        for (const wl of WORKLOADS) {
+          const ops = await measure(sys, wl);
+          const bySys = results.get(s.name) ?? new Map();
+          results.set(s.name, bySys);
+          bySys.set(wl.id, [...(bySys.get(wl.id) ?? []), ops]);
+          console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} ${fmt(ops)} cycles/s`);
+        }
+      } finally {
+        await sys.stop();
+      }
+    }
+  }
+  report(results);
+}
+
+function report(results) {
+  const get = (name, id) => {
+    const xs = results.get(name)?.get(id);
+    return xs === undefined ? null : median(xs);
+  };
+  console.log('\nlock + unlock cycles per second (median)');
+  console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(18)).join('')}${'× redis'.padStart(10)}${'× etcd'.padStart(10)}${'goal'.padStart(8)}`);
+  for (const wl of WORKLOADS) {
+    const cells = SYSTEMS.map((s) => {
+      const v = get(s.name, wl.id);
+      return (v === null ? 'n/a' : fmt(v)).padStart(18);
+    }).join('');
+    const ls = get('lockscope', wl.id);
+    const redis = get('redis', wl.id);
+    const etcd = get('etcd', wl.id);
+    const ratio = (a, b) => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(1)}×`);
+    const goal = ISSUE_GOALS[wl.id];
+    const met = ls !== null && redis !== null ? (ls / redis >= goal ? 'met' : 'MISSED') : 'n/a';
+    console.log(`${wl.label.padEnd(28)}${cells}${ratio(ls, redis).padStart(10)}${ratio(ls, etcd).padStart(10)}${`≥${goal}× ${met}`.padStart(14)}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
