@@ -23,7 +23,8 @@ export const INSPECT_USAGE = `usage: lockscope inspect <archive.tar.gz> [--owner
   exit status: 0 ok, 1 no match, 2 bad arguments, 3 missing file, 4 truncated, 5 corrupt, 6 not a lockscope dump, 7 newer format`;
 
 export async function runInspect(argv: readonly string[], io: CliIO): Promise<number> {
-  let json = false;
+  // Known before parsing, so that an argument error is reported as JSON too.
+  let json = argv.includes('--json');
   try {
     const { values, positionals } = parseArgs({
       args: [...argv], allowPositionals: true, strict: true,
@@ -99,7 +100,7 @@ export const DUMP_USAGE = `usage: lockscope dump [--dir DIR] [--server URL] [--j
   takes a hang-dump now (never rate limited) and prints its id and path`;
 
 export async function runDump(argv: readonly string[], io: CliIO, target: DumpTarget = {}): Promise<number> {
-  let json = false;
+  let json = argv.includes('--json');
   try {
     const { values, positionals } = parseArgs({
       args: [...argv], allowPositionals: true, strict: true,

@@ -49,7 +49,8 @@ async function checkFile(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
-  if (st.size === 0) throw new DumpError('ETRUNCATED', `${path} is empty`);
+  // One byte of a gzip header is a download cut short; anything else without the magic is not ours.
+  if (st.size === 0 || (st.size === 1 && head[0] === 0x1f)) throw new DumpError('ETRUNCATED', `${path} ends before its gzip header`);
   if (head[0] !== 0x1f || head[1] !== 0x8b) throw new DumpError('EFOREIGN', `${path} is not gzip-compressed (not a lockscope hang-dump)`);
 }
 
@@ -70,7 +71,9 @@ async function readEntries(path: string): Promise<Map<string, Buffer>> {
   });
   parser.on('error', (err: Error & { code?: string }) => {
     const truncated = /truncated/i.test(err.message);
-    tarError ??= new DumpError(truncated ? 'ETRUNCATED' : 'EFOREIGN', `${path}: ${truncated ? 'the archive ends early' : 'not a tar archive'} (${err.code ?? err.message})`, { cause: err });
+    // A tar that went wrong after its first good entry was damaged; one that never started is something else.
+    const code = truncated ? 'ETRUNCATED' : files.size > 0 ? 'ECORRUPT' : 'EFOREIGN';
+    tarError ??= new DumpError(code, `${path}: ${code === 'EFOREIGN' ? 'not a tar archive' : 'the archive is damaged'} (${err.code ?? err.message})`, { cause: err });
   });
   try {
     await pipeline(createReadStream(path), createGunzip(), parser);
