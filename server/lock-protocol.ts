@@ -70,7 +70,8 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
   function ownLock(id: number): DlmLock {
     const l = session.locks.get(id);
     if (l !== undefined) return l;
-    if (ctx.lockIndex.has(id) || lm.find(id) !== null) throw new LockError('EPERM', `lock ${id} belongs to another session`);
+    // Only remote locks are named EPERM: telling in-process locks apart would take a scan per bad id.
+    if (ctx.lockIndex.has(id)) throw new LockError('EPERM', `lock ${id} belongs to another session`);
     throw new LockError('ENOENT', `no lock ${id} in this session`);
   }
 

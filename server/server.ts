@@ -53,6 +53,9 @@ const handshakeSchema = obj(
   ['token', 'host', 'pid', 'session'],
 );
 
+const DEFAULT_PING_INTERVAL_MS = 25_000;
+const MIN_HEARTBEAT_MS = 1_000;
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
@@ -96,7 +99,12 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   app.use(errorMiddleware({ internalError }));
 
   const http = createHttpServer(app);
-  const io: LockServerIo = new Server(http, { maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false });
+  // A dead connection must be noticed well within the lease, or a vanished client keeps its locks for
+  // socket.io's 45 s of heartbeats plus the lease.
+  const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
+  const io: LockServerIo = new Server(http, {
+    maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
+  });
   const ctx: ProtocolContext = { lm, lockIndex, internalError, end: (s) => sessions.end(s) };
   io.use((socket, next) => {
     try {

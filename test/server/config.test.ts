@@ -1,0 +1,50 @@
+/** `lockscope serve` configuration: flags, file and environment, and what they refuse. */
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseServeArgs, serveOptions, tokensFromEnv } from '../../server/config.js';
+
+const codeOfSync = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code ?? 'not a LockError';
+  }
+  return 'no error';
+};
+
+describe('lockscope serve configuration', () => {
+  it('defaults to 127.0.0.1:7070; flags win over the file; environment tokens are added to the file tokens', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-config-'));
+    const file = path.join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({
+      port: 8000, host: '127.0.0.2', leaseMs: 5000, domains: [{ name: 'a', kind: 'dlm' }],
+      tokens: [{ token: 'file-token-0123456789', role: 'viewer' }],
+    }));
+    expect(serveOptions(parseServeArgs([]), {})).toMatchObject({ port: 7070, host: '127.0.0.1', tokens: [] });
+    const o = serveOptions(parseServeArgs(['--config', file, '--port=9000']), { LOCKSCOPE_ADMIN_TOKEN: 'admin-token-0123456789' });
+    expect(o).toMatchObject({ port: 9000, host: '127.0.0.2', leaseMs: 5000, domains: [{ name: 'a', kind: 'dlm' }] });
+    expect(o.tokens!.map((t) => t.role)).toEqual(['viewer', 'admin']);
+  });
+
+  it('LOCKSCOPE_TOKENS is role:token pairs', () => {
+    expect(tokensFromEnv({ LOCKSCOPE_TOKENS: 'client:aaaaaaaaaaaaaaaa, viewer:bbbbbbbbbbbbbbbb' }).map((t) => [t.role, t.token])).toEqual([
+      ['client', 'aaaaaaaaaaaaaaaa'], ['viewer', 'bbbbbbbbbbbbbbbb'],
+    ]);
+    expect(codeOfSync(() => tokensFromEnv({ LOCKSCOPE_TOKENS: 'root:cccccccccccccccc' }))).toBe('EINVAL');
+  });
+
+  it('refuses unknown flags, bad ports, unknown or poisoned config keys', () => {
+    expect(codeOfSync(() => parseServeArgs(['--verbose']))).toBe('EINVAL');
+    expect(codeOfSync(() => parseServeArgs(['--port', '70000']))).toBe('EINVAL');
+    expect(codeOfSync(() => parseServeArgs(['--port']))).toBe('EINVAL');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-config-'));
+    for (const [name, text] of [['extra', '{"bogus":1}'], ['poison', '{"__proto__":{"x":1}}'], ['broken', '{']]) {
+      const file = path.join(dir, `${name}.json`);
+      writeFileSync(file, text);
+      expect([name, codeOfSync(() => serveOptions(parseServeArgs(['--config', file]), {}))]).toEqual([name, 'EINVAL']);
+    }
+  });
+});
