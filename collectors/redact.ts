@@ -14,7 +14,7 @@ export const REDACTED = '[redacted]';
 const SECRET_NAME = /(token|secret|passw|pwd|passphrase|api[-_]?key|private[-_]?key|access[-_]?key|(^|[-_.])key($|[-_.])|credential|auth|cookie|session|bearer|signature|salt)/i;
 
 /** `name=value` or `name: value` pairs inside free text, with a secret-looking name. */
-const SECRET_PAIR = /((?:[A-Za-z0-9_.-]*)(?:token|secret|passw|pwd|passphrase|api[-_]?key|private[-_]?key|access[-_]?key|credential|auth|cookie|session)[A-Za-z0-9_.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"']+)/gi;
+const SECRET_PAIR = /((?:[A-Za-z0-9_.-]*)(?:token|secret|passw|pwd|passphrase|api[-_]?key|private[-_]?key|access[-_]?key|credential|auth|cookie|session)[A-Za-z0-9_.-]*)(\s*[=:]\s*)((?:Bearer\s+|Basic\s+)?(?:"[^"]*"|'[^']*'|[^\s&,;"']+))/gi;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^/\s:@]+):[^@\s/]+@/gi;
 
