@@ -299,8 +299,10 @@ export class DlmEngine {
       // Reported before acting so the history shows the deadlock as it formed.
       this.conversionDeadlock(lock, to, partner, policyName);
       if (policyName === 'demote') {
+        const from = lock.grMode;
         lock.grMode = NL;
         lock.ensureExtra().demoted = true;
+        this.m.lockDemoted(lock, from);
         this.afterChange(res);
       } else {
         this.bast(partner, to);

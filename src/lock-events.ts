@@ -35,14 +35,28 @@ export interface GrantedEvent extends LockEventBase {
 }
 
 export interface WaitingEvent extends LockEventBase {
+  /** The request's own id (what an operator cancels); `id` is the lock's for a conversion. */
+  waitId: number;
   /** For a conversion, the mode still held. */
   held: string | null;
+}
+
+/** A pending request ended without a grant (timeout, abort, cancel, revoke, deadlock victim). */
+export interface FailedEvent extends LockEventBase {
+  waitId: number;
+  code: string;
 }
 
 export interface ConvertedEvent extends LockEventBase {
   from: string;
   token: string;
   waitedMs: number;
+}
+
+/** A conversion deadlock (policy demote) dropped the granted mode to NL; the conversion stays queued. */
+export interface DemotedEvent extends LockEventBase {
+  from: string;
+  requested: string;
 }
 
 export interface ReleasedEvent extends LockEventBase {
@@ -67,7 +81,9 @@ export interface DeadlockRecord {
 export interface LockEvents {
   granted: GrantedEvent;
   waiting: WaitingEvent;
+  failed: FailedEvent;
   converted: ConvertedEvent;
+  demoted: DemotedEvent;
   released: ReleasedEvent;
   deadlock: DeadlockRecord;
   /** A wait passed its domain's soft timeout (it keeps waiting). */

@@ -262,7 +262,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
         } else {
           for (const w of res.waiters) waits.push(w);
         }
-        for (const w of waits) this.failWait(w, this.waitError(w, 'ECANCELED', 'the lock manager closed'));
+        this.failMany(waits, (w) => this.waitError(w, 'ECANCELED', 'the lock manager closed'));
       }
     }
     this.timers.stop();
@@ -384,7 +384,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     }
     w.owner.addWait(w);
     this.pendingWaits++;
-    if (this.has('waiting')) this.emit('waiting', { ...this.waitBase(w), held: this.heldMode(w) });
+    if (this.has('waiting')) this.emit('waiting', { ...this.waitBase(w), waitId: w.id, held: this.heldMode(w) });
     this.watchdog.onWait(w);
     this.detector.onWait(w, w.res);
     return promise;
@@ -420,8 +420,29 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (w.settled) return;
     w.unqueue();
     this.finishWait(w, err.code);
+    if (this.has('failed')) this.emit('failed', { ...this.waitBase(w), waitId: w.id, code: err.code });
     w.reject(err);
     if (!deferAfter) w.afterUnqueue();
+  }
+
+  /**
+   * Fail many pending requests as one step (releaseAll, revokeAll, close):
+   * every one leaves its queue before anything behind them is granted, so
+   * none of them can be granted by another one's leaving.
+   */
+  failMany(waits: Waiter[], errorFor: (w: Waiter) => LockError): void {
+    const failed: Waiter[] = [];
+    for (const w of waits) {
+      if (w.settled) continue;
+      this.failWait(w, errorFor(w), true);
+      failed.push(w);
+    }
+    const done = new Set<object>();
+    for (const w of failed) {
+      if (done.has(w.res)) continue;
+      done.add(w.res);
+      w.afterUnqueue();
+    }
   }
 
   timeOutWait(w: Waiter): void {
@@ -467,18 +488,23 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.emit('converted', { ...this.lockBase(lock), from: modeName(from), token: String(lock.tokenN), waitedMs });
   }
 
+  /** A conversion deadlock under `demote` dropped the lock's granted mode to NL; its conversion stays queued. */
+  lockDemoted(lock: DlmLock, from: number): void {
+    if (this.has('demoted')) this.emit('demoted', { ...this.lockBase(lock), mode: 'NL', from: modeName(from), requested: modeName(lock.rqMode) });
+  }
+
   lockReleased(lock: DlmLock, reason: LossReason): void {
     if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onRelease(lock);
     if (!this.has('released')) return;
     this.emit('released', { ...this.lockBase(lock), reason, heldMs: this.clock.now() - lock.grantedAt });
   }
 
-  posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason): void {
+  posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason, id: number): void {
     const event = write === null ? 'released' : 'granted';
     if (!this.has(event)) return;
     const base: LockEventBase = {
       node: this.node, domain: res.table.policy.name, resource: res.name, owner: owner.name, ownerId: owner.id,
-      id: 0, mode: write === null ? 'unlock' : write ? 'write' : 'read', range: reportRange(start, end),
+      id, mode: write === null ? 'unlock' : write ? 'write' : 'read', range: reportRange(start, end),
     };
     if (write === null) this.emit('released', { ...base, reason, heldMs: 0 });
     else this.emit('granted', { ...base, token: String(this.tokenSeq), waitedMs: 0 });
@@ -497,7 +523,8 @@ export class LockManager extends TypedEmitter<LockEvents> {
     const range = lock !== undefined ? lock.range : posix.start !== undefined ? { start: posix.start, end: posix.end! } : null;
     return {
       node: this.node, domain: w.domain, resource: w.resource, owner: w.owner.name, ownerId: w.owner.id,
-      id: w.id, mode: w.wanted, range: range === null ? null : reportRange(range.start, range.end),
+      // A conversion is reported under its lock's id, like the `converted` that ends it.
+      id: lock !== undefined ? lock.id : w.id, mode: w.wanted, range: range === null ? null : reportRange(range.start, range.end),
     };
   }
 

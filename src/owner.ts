@@ -93,7 +93,7 @@ export class Owner implements LockOwner {
    */
   revokeAll(reason: Exclude<LossReason, 'released'>): void {
     const m = this.manager;
-    for (const w of [...this.pendingRequests()]) m.failWait(w, m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
+    m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
     while (this.dlmHead !== null) m.dlm.revoke(this.dlmHead, reason);
     if (this.posixResources !== null) {
       for (const res of [...this.posixResources]) m.posix.dropOwner(res, this, reason);
@@ -103,7 +103,7 @@ export class Owner implements LockOwner {
   /** Pending requests fail with ECANCELED first, so nothing is granted to this owner while it lets go. */
   releaseAll(): void {
     const m = this.manager;
-    for (const w of [...this.pendingRequests()]) m.failWait(w, m.waitError(w, 'ECANCELED', 'the owner released everything'));
+    m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'ECANCELED', 'the owner released everything'));
     while (this.dlmHead !== null) m.dlm.release(this.dlmHead, undefined);
     if (this.posixResources !== null) {
       for (const res of [...this.posixResources]) m.posix.dropOwner(res, this);

@@ -102,7 +102,7 @@ export class PosixEngine {
     const policy = table.policy;
     if (rq.type === 'unlock') {
       const res = table.get(name);
-      if (res !== undefined) this.set(res, owner, rq.start, rq.end, null);
+      if (res !== undefined) this.set(res, owner, rq.start, rq.end, null, 'released', null, this.m.nextId());
       return Promise.resolve(null);
     }
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, policy.name, name);
@@ -117,13 +117,13 @@ export class PosixEngine {
         this.freeIfUnused(res);
         throw this.m.error('EINVAL', `reclaim of ${rq.type} on ${name} conflicts with ${clash.owner.name}'s reclaimed lock`, owner, policy.name, name);
       }
-      const token = this.set(res, owner, rq.start, rq.end, write, 'released', this.m.captureFor(false, site));
+      const token = this.set(res, owner, rq.start, rq.end, write, 'released', this.m.captureFor(false, site), this.m.nextId());
       this.m.grace.reclaimed();
       return Promise.resolve({ token: BigInt(token) });
     }
     if (this.conflict(res, owner, rq.start, rq.end, write) === null) {
       const stack = this.m.captureFor(false, site);
-      return Promise.resolve({ token: BigInt(this.set(res, owner, rq.start, rq.end, write, 'released', stack)) });
+      return Promise.resolve({ token: BigInt(this.set(res, owner, rq.start, rq.end, write, 'released', stack, this.m.nextId())) });
     }
     if (!wait || timeoutMs === 0) {
       this.freeIfUnused(res);
@@ -151,7 +151,7 @@ export class PosixEngine {
 
   /** Drop every piece `owner` holds on `res` (releaseAll, a lost session). */
   dropOwner(res: PosixResource, owner: Owner, reason: LossReason = 'released'): void {
-    this.set(res, owner, 0, Infinity, null, reason);
+    this.set(res, owner, 0, Infinity, null, reason, null, this.m.nextId());
   }
 
   /**
@@ -171,9 +171,9 @@ export class PosixEngine {
   /** Apply one change to an owner's set, then wake waiters if it loosened anything. Returns the token used. */
   private set(
     res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null,
-    reason: LossReason = 'released', stack: object | null = null,
+    reason: LossReason, stack: object | null, id: number,
   ): number {
-    const { token, loosened } = this.apply(res, owner, start, end, write, reason, stack);
+    const { token, loosened } = this.apply(res, owner, start, end, write, reason, stack, id);
     if (loosened) this.wake(res);
     else this.freeIfUnused(res);
     // A new or widened lock can block waiters that were not blocked by it before.
@@ -183,7 +183,7 @@ export class PosixEngine {
 
   private apply(
     res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null,
-    reason: LossReason = 'released', stack: object | null = null,
+    reason: LossReason, stack: object | null, id: number,
   ): { token: number; loosened: boolean } {
     const before = res.holders.get(owner) ?? [];
     const token = write === null ? 0 : this.m.nextToken();
@@ -194,7 +194,7 @@ export class PosixEngine {
       if (pieces.length === 0) res.holders.delete(owner);
       else res.holders.set(owner, pieces);
       owner.adjustPosix(res, delta, pieces.length > 0);
-      this.m.posixChanged(owner, res, start, end, write, reason);
+      this.m.posixChanged(owner, res, start, end, write, reason, id);
     }
     return { token, loosened };
   }
@@ -211,7 +211,7 @@ export class PosixEngine {
         if (this.conflict(res, w.owner, w.start, w.end, w.write) !== null) continue;
         let granted: { token: number; loosened: boolean };
         try {
-          granted = this.apply(res, w.owner, w.start, w.end, w.write, 'released', w.stack);
+          granted = this.apply(res, w.owner, w.start, w.end, w.write, 'released', w.stack, w.id);
         } catch (err) {
           this.m.failWait(w, err as LockError, true);
           continue;
