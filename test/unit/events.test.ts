@@ -39,8 +39,10 @@ describe('events', () => {
   it('posix grants and unlocks carry the request id', async () => {
     const lm = new LockManager({ domains: [{ name: 'adv', kind: 'posix' }] });
     const log = recorder(lm);
-    await lm.owner('a').setlk('adv', 'f', { type: 'write', start: 0, len: 5 });
-    await lm.owner('a').setlk('adv', 'f', { type: 'unlock', start: 0, len: 5 });
+    const a = lm.owner('a');
+    await a.setlk('adv', 'f', { type: 'write', start: 0, len: 5 });
+    await a.setlk('adv', 'f', { type: 'unlock', start: 0, len: 5 });
+    expect(log.map(([e]) => e)).toEqual(['granted', 'released']);
     const ids = log.map(([, p]) => p.id as number);
     expect(ids.every((id) => id > 0)).toBe(true);
     expect(new Set(ids).size).toBe(2);
