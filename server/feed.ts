@@ -17,7 +17,10 @@ import type { FeedBatch, FeedClientEvents, FeedEvents, LockServerIo, SessionSumm
 
 type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal }>;
 
-const FORWARDED = ['granted', 'waiting', 'converted', 'released', 'deadlock', 'hang', 'hang-resolved'] as const satisfies readonly (keyof LockEvents)[];
+const FORWARDED = [
+  'granted', 'waiting', 'failed', 'converted', 'demoted', 'released', 'deadlock', 'hang', 'hang-persistent', 'hang-resolved',
+  'long-hold', 'order-inversion', 'grace',
+] as const satisfies readonly (keyof LockEvents)[];
 
 export function startFeed(io: LockServerIo, lm: LockManager, auth: Auth, sessions: () => SessionSummary[], internalError: (err: unknown) => void): () => void {
   const nsp = io.of('/feed') as unknown as FeedNamespace;

@@ -55,10 +55,13 @@ export interface WaitForGraph {
   cycles: Snapshot['cycles'];
 }
 
+/** The manager events the feed forwards. */
+export type FeedEventName =
+  | 'granted' | 'waiting' | 'failed' | 'converted' | 'demoted' | 'released' | 'deadlock'
+  | 'hang' | 'hang-persistent' | 'hang-resolved' | 'long-hold' | 'order-inversion' | 'grace';
+
 /** One forwarded manager event. */
-export type FeedEvent = {
-  [K in 'granted' | 'waiting' | 'converted' | 'released' | 'deadlock' | 'hang' | 'hang-resolved']: { event: K; payload: LockEvents[K] };
-}['granted' | 'waiting' | 'converted' | 'released' | 'deadlock' | 'hang' | 'hang-resolved'];
+export type FeedEvent = { [K in FeedEventName]: { event: K; payload: LockEvents[K] } }[FeedEventName];
 
 /** Events since the last batch, oldest first. `overflow`: some were dropped; ask for a new snapshot (`refresh`). */
 export interface FeedBatch {

@@ -9,14 +9,14 @@ import os from 'node:os';
 import express from 'express';
 import { Server } from 'socket.io';
 import { invalid } from '../src/errors.js';
-import { LockError, LockManager, type DomainConfig, type Limits, type LockManagerOptions } from '../src/index.js';
+import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
 import { Auth, type TokenSpec } from './auth.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { DEFAULT_LEASE_MS, serverLimits } from './limits.js';
-import { errorFields, makeLogger, type LogSink } from './log.js';
+import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
 import { errorMiddleware, restRouter } from './rest.js';
@@ -91,6 +91,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   });
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
+  logManagerEvents(lm, log);
 
   const app = express();
   app.disable('x-powered-by');
@@ -179,6 +180,22 @@ function watchLosses(lm: LockManager, lockIndex: Map<number, Session>): void {
     s.locks.delete(e.id);
     if (e.reason !== 'released') s.lost(e.id, e.reason);
   });
+}
+
+/** What an operator wants in the log: deadlocks, hangs and lock-order inversions, one line each. */
+function logManagerEvents(lm: LockManager, log: Logger): void {
+  lm.on('deadlock', (d) => log('warn', 'deadlock', {
+    kind: d.kind, victim: d.victim, policy: d.policy,
+    cycle: d.cycle.map((c) => ({ owner: c.owner, domain: c.domain, resource: c.resource, held: c.held, wanted: c.wanted })),
+  }));
+  const hang = (level: 'warn' | 'error', event: string) => (h: Hang): void => log(level, event, {
+    owner: h.owner, domain: h.domain, resource: h.resource, wanted: h.wanted, since: h.since,
+    rootBlockers: h.rootBlockers.map((b) => b.owner), classification: h.classification,
+  });
+  lm.on('hang', hang('warn', 'hang'));
+  lm.on('hang-persistent', hang('error', 'hang-persistent'));
+  lm.on('hang-resolved', (h) => log('info', 'hang-resolved', { owner: h.owner, domain: h.domain, resource: h.resource, outcome: h.outcome, waitedMs: h.waitedMs }));
+  lm.on('order-inversion', (o) => log('warn', 'order-inversion', { classes: o.classes }));
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Partial<Pick<T, K>> {

@@ -37,8 +37,9 @@ describe('two clients', () => {
     expect(got.token > la.token).toBe(true);
   });
 
-  it('deadlock across clients: the request that closes the cycle fails EDEADLK with the cycle; the other is granted', async () => {
-    server = await startServer();
+  it('deadlock across clients: the request that closes the cycle fails EDEADLK with the cycle, logged as one JSON line', async () => {
+    const lines: string[] = [];
+    server = await startServer({ log: (l) => lines.push(l) });
     const [a, b] = [await open('a'), await open('b')];
     const oa = a.owner('tx-a');
     const ob = b.owner('tx-b');
@@ -54,6 +55,8 @@ describe('two clients', () => {
     const held = await api(server, '/api/locks?domain=lin&resource=r2');
     expect(held.body.map((l: { owner: string; state: string }) => `${l.owner}:${l.state}`)).toEqual(['tx-b:granted', 'tx-a:waiting']);
     expect(a1.state).toBe('granted');
+    const logged = lines.map((l) => JSON.parse(l) as { event: string; level: string; victim?: string }).filter((l) => l.event === 'deadlock');
+    expect(logged.map((l) => [l.level, l.victim])).toEqual([['warn', 'tx-b']]);
   });
 });
 
