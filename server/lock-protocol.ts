@@ -178,6 +178,14 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
     ack?.({ ok: null });
   });
 
+  on('dropOwner', M.ownerRef, (msg, ack) => {
+    const o = session.owners.get(msg.oid);
+    // An owner that still holds (posix pieces outlive the client's object) stays until the session ends.
+    const dropped = o !== undefined && o.holding === 0 && o.waiting === 0;
+    if (dropped) session.owners.delete(msg.oid);
+    ack?.({ ok: { dropped } });
+  });
+
   on('cancel', M.reqRef, (msg, ack) => {
     session.pending.get(msg.req)?.abort();
     ack?.({ ok: null });
@@ -204,7 +212,7 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
   }, null);
 
   // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
-  const known = new Set(['owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'cancel', 'sync', 'ping', 'bye']);
+  const known = new Set(['owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'dropOwner', 'cancel', 'sync', 'ping', 'bye']);
   socket.onAny((event: unknown, ...args: unknown[]) => {
     if (typeof event === 'string' && known.has(event)) return;
     const ack = args.at(-1);

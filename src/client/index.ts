@@ -38,7 +38,14 @@ export class LockClient {
   readonly conn: Connection;
   readonly stacks: boolean;
   readonly handles = new Map<number, RemoteLock>();
-  private readonly owners = new Set<RemoteOwner>();
+  /**
+   * Owners are not kept here: an application may make one per task. When one
+   * is garbage collected the server is told, and forgets it if it holds and
+   * waits for nothing (its handles refer to it, so a collected owner has none).
+   */
+  private readonly ownerGone = new FinalizationRegistry<{ oid: number; epoch: number }>((o) => {
+    if (o.epoch === this.conn.epoch && this.conn.state === 'ready') void this.conn.call('dropOwner', () => ({ oid: o.oid }), { onSessionLost: 'succeed' }).catch(() => {});
+  });
   private readonly early = new Map<number, { blocking?: DlmMode; lost?: LossReason }>();
   private oidSeq = 0;
 
@@ -68,8 +75,12 @@ export class LockClient {
     checkName(name, 'name', 128);
     if (options !== undefined && (options === null || typeof options !== 'object')) throw invalid('options', 'an options object', options);
     const o = new RemoteOwner(this, ++this.oidSeq, name, options);
-    this.owners.add(o);
     return o;
+  }
+
+  /** Called when an owner registers on a session, so its collection can be reported to that session. */
+  watchOwner(o: RemoteOwner): void {
+    this.ownerGone.register(o, { oid: o.oid, epoch: o.epoch });
   }
 
   /** A round trip: everything sent before has been handled by the server when this resolves. */

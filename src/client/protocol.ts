@@ -127,6 +127,8 @@ export interface ClientToServerEvents {
   setlk(msg: SetlkMessage, ack: Ack<{ token: string } | null>): void;
   getlk(msg: GetlkMessage, ack: Ack<PosixLockInfo | null>): void;
   releaseAll(msg: { oid: number }, ack: Ack<null>): void;
+  /** The client's owner object was garbage collected: the server forgets it unless it still holds or waits. */
+  dropOwner(msg: { oid: number }, ack: Ack<{ dropped: boolean }>): void;
   /** Abort a pending request (its AbortSignal fired): it fails with ECANCELED. */
   cancel(msg: { req: number }, ack: Ack<null>): void;
   /**

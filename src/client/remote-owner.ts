@@ -34,6 +34,7 @@ export class RemoteOwner implements LockOwner {
     const conn = this.client.conn;
     if (this.epoch === conn.epoch) return;
     this.epoch = conn.epoch;
+    this.client.watchOwner(this);
     const o = this.options ?? {};
     const msg = { oid: this.oid, name: this.name, ...(o.meta === undefined ? {} : { meta: o.meta }), ...(o.priority === undefined ? {} : { priority: o.priority }) };
     conn.call<null>('owner', () => msg, { onSessionLost: 'succeed' }).then(

@@ -232,3 +232,40 @@ describe('replies lost with a connection', () => {
     second.disconnect();
   });
 });
+
+describe('owners that the application drops', () => {
+  it('dropOwner: the server forgets an owner that holds nothing, and keeps one that still holds', async () => {
+    server = await startServer();
+    const { io } = await import('socket.io-client');
+    const s = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.client, name: 'raw' }, reconnection: false, forceNew: true });
+    await new Promise((resolve) => s.once('session', resolve));
+    const emit = (event: string, msg: unknown) => new Promise<any>((resolve) => (s.emit as any)(event, msg, resolve));
+    await emit('owner', { oid: 1, name: 'o' });
+    const l = await emit('lock', { req: 1, oid: 1, domain: 'lin', resource: 'r', mode: 'EX' });
+    expect(await emit('dropOwner', { oid: 1 })).toEqual({ ok: { dropped: false } });
+    await emit('release', { id: l.ok.id });
+    expect(await emit('dropOwner', { oid: 1 })).toEqual({ ok: { dropped: true } });
+    expect((await emit('lock', { req: 2, oid: 1, domain: 'lin', resource: 'r', mode: 'EX' })).error.code).toBe('ENOENT');
+    s.disconnect();
+  });
+
+  it('an owner object the client garbage-collects is dropped on the server', async () => {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    server = await startServer();
+    const a = await open('a');
+    await (async () => {
+      const l = await a.owner('short-lived').lock('lin', 'r', 'EX');
+      await l.release();
+    })();
+    const count = async (): Promise<number> => ((await api(server, '/api/sessions')).body as { owners: number }[])[0]!.owners;
+    expect(await count()).toBe(1);
+    await until(async () => {
+      gc();
+      await sleep(20);
+      return (await count()) === 0;
+    }, 5000);
+  });
+});
