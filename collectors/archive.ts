@@ -12,6 +12,7 @@
 
 import { TarArchive } from 'archiver';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -43,7 +44,7 @@ export async function writeArchive(
 ): Promise<WriteResult> {
   const partial = join(dirname(path), `.${basename(path)}.partial`);
   const spool = `${partial}.spool`;
-  const archive = new TarArchive({ gzip: true, gzipOptions: { level: 6 } });
+  const archive = new TarArchive({ gzip: true, gzipOptions: { level: dumpLimits.gzipLevel } });
   const out = createWriteStream(partial);
   let failure: Error | null = null;
   archive.on('error', (err) => (failure ??= err));
@@ -110,7 +111,7 @@ async function spoolChunks(chunks: Iterable<string> | AsyncIterable<string>, fil
       size += buf.length;
       if (size > budget) throw new TooBig(`${path} passed the ${budget} bytes left for it`);
       hash.update(buf);
-      if (!out.write(buf)) await new Promise<void>((resolve, reject) => out.once('drain', resolve).once('error', reject));
+      if (!out.write(buf)) await once(out, 'drain');
     }
     out.end();
     await finished(out);

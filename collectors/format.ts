@@ -60,7 +60,10 @@ export function duration(ms: number): string {
 /** "14:02:11" (UTC): the summary's header gives the date and says UTC once. */
 export function clockTime(wallMs: number | null): string {
   if (wallMs === null) return 'an unknown time';
-  return new Date(wallMs).toISOString().slice(11, 19);
+  // Arithmetic, not Date: stacks.txt formats one time per lock, 100,000 of them in a big dump.
+  const s = Math.floor(wallMs / 1000) % 86_400;
+  const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
+  return `${two(Math.floor(s / 3600))}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
 }
 
 export function isoTime(wallMs: number): string {

@@ -53,7 +53,7 @@ export function ownerAnswer(view: GraphView, name: string, cwd: string): Answer 
     const blocks = view.in.get(id) ?? [];
     for (const e of blocks) text.push(`  blocks ${e.fromName}, which waits for ${e.wanted} on ${e.domain}:${e.resource}`);
     const inAll = view.blockedBy(id, 1_000_000).length;
-    text.push(`  in all, ${inAll} owners wait for it directly or through others.`);
+    text.push(`  in all, ${inAll} ${inAll === 1 ? 'owner waits' : 'owners wait'} for it directly or through others.`);
     return {
       id, meta: o.meta,
       holds: held.map((h) => ({ domain: h.domain, resource: h.resource, ...h.lock, site: siteOf(h.lock.stack, cwd) })),

@@ -34,6 +34,8 @@ export function buildSummary(input: SummaryInput): string {
   return w.text();
 }
 
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 class Writer {
   private readonly lines: string[] = [];
   constructor(readonly cwd: string, readonly now: number) {}
@@ -86,7 +88,7 @@ function rootBlockers(w: Writer, view: GraphView, hang: Hang | null): void {
     const blocked = view.blockedBy(id, 100_000);
     const owner = view.snapshot.owners.find((o) => o.id === id);
     const meta = owner?.meta === null || owner?.meta === undefined ? '' : ` ${JSON.stringify(owner.meta)}`;
-    w.line(`* ${view.name(id)}${meta} blocks ${view.in.get(id)?.length ?? 0} requests directly and ${blocked.length} owners in all.`);
+    w.line(`* ${view.name(id)}${meta} blocks ${count(view.in.get(id)?.length ?? 0, 'request')} directly and ${count(blocked.length, 'owner')} in all.`);
     const seen = new Set<string>();
     for (const e of view.in.get(id) ?? []) {
       if (seen.has(`${e.domain}\u0000${e.resource}`)) continue;

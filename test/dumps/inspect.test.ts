@@ -49,7 +49,7 @@ describe('inspect answers questions from the archive alone', () => {
     const r = await inspect(path);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('classification: pending');
-    expect(r.stdout).toContain(`* job-4 {"pid":4} blocks 1 requests directly and 2 owners in all.\n  holds EX on lin:inode:12 since 00:00:00 (for 1.0 s), requested at test/dumps/${rootSite}`);
+    expect(r.stdout).toContain(`* job-4 {"pid":4} blocks 1 request directly and 2 owners in all.\n  holds EX on lin:inode:12 since 00:00:00 (for 1.0 s), requested at test/dumps/${rootSite}`);
   });
 
   it('--owner: what it holds, what it waits for and who blocks it, as text and --json', async () => {

@@ -47,7 +47,7 @@ describe('a hang behind a long holder', () => {
     clock.advance(500);
     const summary = text(await readTarGz((await written).path), 'summary.txt');
     const roots = summary.slice(summary.indexOf('Root blockers'), summary.indexOf('Who waits for whom'));
-    expect(roots).toContain('* job-4 blocks 1 requests directly and 2 owners in all.');
+    expect(roots).toContain('* job-4 blocks 1 request directly and 2 owners in all.');
     expect(roots).toContain(`holds EX on lin:inode:12 since 00:00:00 (for 30 s), requested at test/dumps/${holdSite}`);
     expect(summary).toContain(`1. owner job-17 has waited 1.0 s for EX on lin:inode:12, blocked by job-4, which holds EX on it since 00:00:00, requested at test/dumps/${holdSite}; this request was made at test/dumps/${waitSite}.`);
     expect(summary).toContain('2. owner job-20 has waited 500 ms for PR on lin:inode:12, blocked by job-17, which is queued ahead of it for EX since 00:00:29');
@@ -93,7 +93,7 @@ describe('a chain of three', () => {
       '    job-9 waits 1.0 s for PR on lin:inode:12',
       '      job-17 waits 1.0 s for EX on lin:inode:13',
     ]);
-    expect(summary).toContain('* job-4 blocks 1 requests directly and 2 owners in all.');
+    expect(summary).toContain('* job-4 blocks 1 request directly and 2 owners in all.');
     const graph = json<{ edges: Array<{ fromName: string; toName: string; kind: string }> }>(files, 'waitfor.json');
     expect(graph.edges.map((e) => [e.fromName, e.toName, e.kind]).sort()).toEqual([['job-17', 'job-9', 'hard'], ['job-9', 'job-4', 'hard']]);
     const dot = text(files, 'waitfor.dot');
