@@ -42,44 +42,80 @@ function decodeLvb(b64: string | undefined): Uint8Array | undefined {
   return b64 === undefined ? undefined : new Uint8Array(Buffer.from(b64, 'base64'));
 }
 
-export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
-  const { lm } = ctx;
-  const principal = socket.data.principal;
+type Msg<S> = S extends Schema<infer T> ? T : never;
 
-  /** Validate, authorize, run; the reply goes through the session so a late one survives a reconnect. */
-  function on<T>(event: string, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
-    (socket as unknown as { on(e: string, l: (...a: unknown[]) => void): void }).on(event, (raw: unknown, maybeAck: unknown) => {
+/** The handlers of one connection, one method per message. */
+class LockProtocol {
+  private readonly lm: LockManager;
+
+  constructor(
+    private readonly socket: LockSocket,
+    private readonly session: Session,
+    private readonly ctx: ProtocolContext,
+  ) {
+    this.lm = ctx.lm;
+  }
+
+  bind(): void {
+    this.on('owner', M.ownerMessage, (m, ack) => this.owner(m, ack));
+    this.on('lock', M.lockMessage, (m, ack) => this.lock(m, ack));
+    this.on('convert', M.convertMessage, (m, ack) => this.convert(m, ack));
+    this.on('release', M.releaseMessage, (m, ack) => this.release(m, ack));
+    this.on('setlk', M.setlkMessage, (m, ack) => this.setlk(m, ack));
+    this.on('getlk', M.getlkMessage, async (m, ack) => ack?.({ ok: await this.session.owner(m.oid).getlk(m.domain, m.resource, m.request) }));
+    this.on('releaseAll', M.ownerRef, (m, ack) => {
+      this.session.owner(m.oid).releaseAll();
+      ack?.({ ok: null });
+    });
+    this.on('dropOwner', M.ownerRef, (m, ack) => this.dropOwner(m.oid, ack));
+    this.on('cancel', M.reqRef, (m, ack) => {
+      this.session.pending.get(m.req)?.abort();
+      ack?.({ ok: null });
+    });
+    this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
+    this.on('ping', M.empty, (_m, ack) => ack?.({ ok: { time: Date.now() } }), null);
+    this.on('bye', M.empty, (_m, ack) => {
+      ack?.({ ok: null });
+      this.ctx.end(this.session);
+    }, null);
+    // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
+    this.socket.onAny((event: unknown, ...args: unknown[]) => {
+      if (typeof event === 'string' && KNOWN.has(event)) return;
+      const ack = args.at(-1);
+      if (typeof ack === 'function') (ack as AckFn)(errorReply(new LockError('EINVAL', 'unknown message'), this.ctx.internalError));
+    });
+  }
+
+  /** Validate, authorize, run; any failure becomes the `{ error }` reply. */
+  private on<T>(event: string, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
+    const fail = (ack: AckFn | null) => (err: unknown): void => ack?.(errorReply(err, this.ctx.internalError));
+    (this.socket as unknown as { on(e: string, l: (...a: unknown[]) => void): void }).on(event, (raw: unknown, maybeAck: unknown) => {
       const ack = typeof maybeAck === 'function' ? (maybeAck as AckFn) : null;
-      let msg: T;
       try {
-        msg = schema(raw, event);
-        if (action !== null) Auth.require(principal, action);
-      } catch (err) {
-        ack?.(errorReply(err, ctx.internalError));
-        return;
-      }
-      try {
+        const msg = schema(raw, event);
+        if (action !== null) Auth.require(this.socket.data.principal, action);
         const r = fn(msg, ack);
-        if (r instanceof Promise) r.catch((err: unknown) => ack?.(errorReply(err, ctx.internalError)));
+        if (r instanceof Promise) r.catch(fail(ack));
       } catch (err) {
-        ack?.(errorReply(err, ctx.internalError));
+        fail(ack)(err);
       }
     });
   }
 
-  function ownLock(id: number): DlmLock {
-    const l = session.locks.get(id);
+  private ownLock(id: number): DlmLock {
+    const l = this.session.locks.get(id);
     if (l !== undefined) return l;
     // Only remote locks are named EPERM: telling in-process locks apart would take a scan per bad id.
-    if (ctx.lockIndex.has(id)) throw new LockError('EPERM', `lock ${id} belongs to another session`);
+    if (this.ctx.lockIndex.has(id)) throw new LockError('EPERM', `lock ${id} belongs to another session`);
     throw new LockError('ENOENT', `no lock ${id} in this session`);
   }
 
-  /** Track a request that may wait; resolve its reply through the session. */
-  async function pendingRequest<R>(
+  /** A request that may wait: tracked (for cancel and sync), its reply delivered through the session so a late one survives a reconnect. */
+  private async pending<R>(
     req: number, ack: AckFn | null, abortable: boolean | undefined, run: (signal?: AbortSignal) => Promise<R>,
     errorContext?: () => Record<string, unknown>,
   ): Promise<void> {
+    const session = this.session;
     if (session.pending.has(req)) throw new LockError('EINVAL', `request ${req} is already pending`);
     if (session.pending.size >= serverLimits.pendingPerSessionMax) {
       throw new LockError('ENOLCK', `limit pendingPerSessionMax (${serverLimits.pendingPerSessionMax}) reached`, { limit: 'pendingPerSessionMax' });
@@ -90,22 +126,23 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
     try {
       reply = { ok: await run(controller?.signal) };
     } catch (err) {
-      const r = errorReply(err, ctx.internalError);
+      const r = errorReply(err, this.ctx.internalError);
       if (errorContext !== undefined) Object.assign(r.error, errorContext());
       reply = r;
     } finally {
       session.pending.delete(req);
     }
-    session.deliver(socket, req, ack, reply);
+    session.deliver(this.socket, req, ack, reply);
   }
 
-  function adopt(l: DlmLock): WireLock {
-    session.locks.set(l.id, l);
-    ctx.lockIndex.set(l.id, session);
+  private adopt(l: DlmLock): WireLock {
+    this.session.locks.set(l.id, l);
+    this.ctx.lockIndex.set(l.id, this.session);
     return wireLock(l);
   }
 
-  on('owner', M.ownerMessage, (msg, ack) => {
+  private owner(msg: Msg<typeof M.ownerMessage>, ack: AckFn | null): void {
+    const session = this.session;
     const existing = session.owners.get(msg.oid);
     // Sent again after a reconnect when its reply was lost: the same owner is not an error.
     if (existing !== undefined && existing.name === msg.name) return ack?.({ ok: null });
@@ -115,107 +152,85 @@ export function bindLockProtocol(socket: LockSocket, session: Session, ctx: Prot
     }
     const { client, host, pid } = session.who;
     const meta = { ...msg.meta, client, host, ...(pid === null ? {} : { clientPid: pid }) };
-    const o = lm.owner(msg.name, { meta, ...(msg.priority === undefined ? {} : { priority: msg.priority }) });
+    const o = this.lm.owner(msg.name, { meta, ...(msg.priority === undefined ? {} : { priority: msg.priority }) });
     session.owners.set(msg.oid, o);
     ack?.({ ok: null });
-  });
+  }
 
-  on('lock', M.lockMessage, (msg, ack) => {
-    const owner = session.owner(msg.oid);
+  private lock(msg: Msg<typeof M.lockMessage>, ack: AckFn | null): Promise<void> {
+    const owner = this.session.owner(msg.oid);
     const { blocking, abortable, ...rest } = msg.options ?? {};
     const holder = { id: 0 };
-    return pendingRequest(msg.req, ack, abortable, async (signal) => {
+    return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: LockOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       // The core calls onBlocking only for a granted lock, after the grant's continuation below has set holder.id.
-      if (blocking === true) options.onBlocking = (mode) => holder.id !== 0 && session.push('blocking', { id: holder.id, mode });
+      if (blocking === true) options.onBlocking = (mode) => holder.id !== 0 && this.session.push('blocking', { id: holder.id, mode });
       const l = await owner.lockAt(msg.site ?? NO_SITE, msg.domain, msg.resource, msg.mode as never, options);
       holder.id = l.id;
-      return adopt(l);
+      return this.adopt(l);
     });
-  });
+  }
 
-  on('convert', M.convertMessage, (msg, ack) => {
-    const l = ownLock(msg.id);
+  private convert(msg: Msg<typeof M.convertMessage>, ack: AckFn | null): Promise<void> {
+    const l = this.ownLock(msg.id);
     const { lvb, abortable, ...rest } = msg.options ?? {};
-    return pendingRequest(msg.req, ack, abortable, async (signal) => {
+    return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: ConvertOptions = { ...rest };
       const bytes = decodeLvb(lvb);
       if (bytes !== undefined) options.lvb = bytes;
       if (signal !== undefined) options.signal = signal;
       const p = l.convert(msg.mode as never, options);
       // A queued conversion (possibly demoted to NL) changes the handle before any reply.
-      if (l.state === 'converting') session.push('update', { id: l.id, mode: l.mode, state: l.state, demoted: l.demoted });
+      if (l.state === 'converting') this.session.push('update', { id: l.id, mode: l.mode, state: l.state, demoted: l.demoted });
       return wireLock(await p);
     }, () => ({ lock: wireLock(l) })); // with an error, the client's mirror learns the lock's state (old mode, demoted, lost)
-  });
+  }
 
-  on('release', M.releaseMessage, (msg, ack) => {
-    const l = ownLock(msg.id);
+  private release(msg: Msg<typeof M.releaseMessage>, ack: AckFn | null): void {
+    const l = this.ownLock(msg.id);
     const lvb = decodeLvb(msg.lvb);
     l.release(lvb === undefined ? undefined : { lvb });
     ack?.({ ok: null });
-  });
+  }
 
-  on('setlk', M.setlkMessage, (msg, ack) => {
-    const owner = session.owner(msg.oid);
+  private setlk(msg: Msg<typeof M.setlkMessage>, ack: AckFn | null): Promise<void> {
+    const owner = this.session.owner(msg.oid);
     const { abortable, ...rest } = msg.options ?? {};
-    return pendingRequest(msg.req, ack, abortable, async (signal) => {
+    return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: SetlkOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       const r = await owner.setlkAt(msg.site ?? NO_SITE, msg.domain, msg.resource, msg.request, options);
       return r === null ? null : { token: String(r.token) };
     });
-  });
+  }
 
-  on('getlk', M.getlkMessage, async (msg, ack) => {
-    const info = await session.owner(msg.oid).getlk(msg.domain, msg.resource, msg.request);
-    ack?.({ ok: info });
-  });
-
-  on('releaseAll', M.ownerRef, (msg, ack) => {
-    session.owner(msg.oid).releaseAll();
-    ack?.({ ok: null });
-  });
-
-  on('dropOwner', M.ownerRef, (msg, ack) => {
-    const o = session.owners.get(msg.oid);
+  private dropOwner(oid: number, ack: AckFn | null): void {
+    const o = this.session.owners.get(oid);
     // An owner that still holds (posix pieces outlive the client's object) stays until the session ends.
     const dropped = o !== undefined && o.holding === 0 && o.waiting === 0;
-    if (dropped) session.owners.delete(msg.oid);
+    if (dropped) this.session.owners.delete(oid);
     ack?.({ ok: { dropped } });
-  });
+  }
 
-  on('cancel', M.reqRef, (msg, ack) => {
-    session.pending.get(msg.req)?.abort();
-    ack?.({ ok: null });
-  });
-
-  // After a reconnect: which of these requests does the server not know? Known ones are answered
-  // (again, from the recent replies) or still pending; unknown ones never arrived and the client sends them again.
-  on('sync', M.syncMessage, (msg, ack) => {
+  /**
+   * After a reconnect: which of these requests does the server not know? Known ones are answered
+   * (again, from the recent replies) or still pending; unknown ones never arrived and the client sends them again.
+   */
+  private sync(reqs: number[], ack: AckFn | null): void {
     const unknown: number[] = [];
-    for (const req of msg.reqs) {
-      if (session.pending.has(req)) continue;
-      const reply = session.recent.get(req);
-      if (reply !== undefined) session.push('reply', { req, reply });
+    for (const req of reqs) {
+      if (this.session.pending.has(req)) continue;
+      const reply = this.session.recent.get(req);
+      if (reply !== undefined) this.session.push('reply', { req, reply });
       else unknown.push(req);
     }
     ack?.({ ok: { unknown } });
-  });
+  }
+}
 
-  on('ping', M.empty, (_msg, ack) => ack?.({ ok: { time: Date.now() } }), null);
+const KNOWN = new Set(['owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'dropOwner', 'cancel', 'sync', 'ping', 'bye']);
 
-  on('bye', M.empty, (_msg, ack) => {
-    ack?.({ ok: null });
-    ctx.end(session);
-  }, null);
-
-  // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
-  const known = new Set(['owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'dropOwner', 'cancel', 'sync', 'ping', 'bye']);
-  socket.onAny((event: unknown, ...args: unknown[]) => {
-    if (typeof event === 'string' && known.has(event)) return;
-    const ack = args.at(-1);
-    if (typeof ack === 'function') (ack as AckFn)(errorReply(new LockError('EINVAL', 'unknown message'), ctx.internalError));
-  });
+export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
+  new LockProtocol(socket, session, ctx).bind();
 }

@@ -7,7 +7,8 @@
 
 import type { Server, Socket } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../src/client/protocol.js';
-import type { EdgeSnapshot, LockEvents, Snapshot } from '../src/index.js';
+import type { EdgeSnapshot, LockEvents, OwnerSnapshot, Snapshot } from '../src/index.js';
+import type { DumpRecord } from '../collectors/types.js';
 import type { Principal } from './auth.js';
 
 export type * from '../src/client/protocol.js';
@@ -67,6 +68,15 @@ export type FeedEvent = { [K in FeedEventName]: { event: K; payload: LockEvents[
 export interface FeedBatch {
   events: FeedEvent[];
   overflow: boolean;
+  /** The wait-for graph after these events (events do not say who blocks whom); absent when nothing happened. */
+  graph?: FeedGraph;
+}
+
+/** The wait-for graph as the dashboard draws it: edges, current cycles, and the owners on them (with their metadata). */
+export interface FeedGraph {
+  edges: EdgeSnapshot[];
+  cycles: Snapshot['cycles'];
+  owners: OwnerSnapshot[];
 }
 
 /** The live feed to the dashboard (namespace `/feed`, viewer or admin; token in `auth.token`). */
@@ -76,6 +86,8 @@ export interface FeedEvents {
   sessions(list: SessionSummary[]): void;
   /** Lock events, a few times a second. */
   batch(b: FeedBatch): void;
+  /** The hang-dumps, on subscribing and whenever one is written, classified or removed. */
+  dumps(list: DumpRecord[]): void;
 }
 
 export interface FeedClientEvents {

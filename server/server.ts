@@ -61,13 +61,7 @@ export function isLoopback(host: string): boolean {
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<LockServer> {
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 0;
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('options.port', 'an integer from 0 to 65535', port);
-  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > serverLimits.leaseMsMax) {
-    throw invalid('options.leaseMs', `an integer from 1 to ${serverLimits.leaseMsMax}`, leaseMs);
-  }
+  const { host, port, leaseMs } = checkServerOptions(options);
   const auth = new Auth(options.tokens ?? []);
   if (auth.open && !isLoopback(host)) {
     throw new LockError('EPERM', `refusing to listen on ${host} without tokens: configure tokens or listen on a loopback address`);
@@ -79,16 +73,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   });
   let sessions: SessionTable;
   const metrics = new ServerMetrics(lm, () => sessions);
-  sessions = new SessionTable(lm, leaseMs, {
-    created: (s) => log('info', 'session-created', sessionFields(s)),
-    resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
-    disconnected: (s) => log('info', 'session-disconnected', sessionFields(s)),
-    expired: (s) => {
-      metrics.expired.inc();
-      log('warn', 'session-expired', sessionFields(s));
-    },
-    ended: (s) => log('info', 'session-ended', sessionFields(s)),
-  });
+  sessions = sessionTable(lm, leaseMs, log, metrics);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
   logManagerEvents(lm, log);
@@ -98,36 +83,9 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
   app.use(restRouter({ lm, auth, metrics, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError }));
   app.use(errorMiddleware({ internalError }));
-
   const http = createHttpServer(app);
-  // A dead connection must be noticed well within the lease, or a vanished client keeps its locks for
-  // socket.io's 45 s of heartbeats plus the lease.
-  const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
-  const io: LockServerIo = new Server(http, {
-    maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
-  });
-  const ctx: ProtocolContext = { lm, lockIndex, internalError, end: (s) => sessions.end(s) };
-  io.use((socket, next) => {
-    try {
-      admit(socket, auth, sessions);
-      next();
-    } catch (err) {
-      const e = Object.assign(new Error('refused'), { data: errorReply(err, internalError).error });
-      log('warn', 'connection-refused', { code: e.data.code, address: socket.handshake.address });
-      next(e);
-    }
-  });
-  io.on('connection', (socket) => onConnection(socket, sessions, ctx, leaseMs));
+  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s) }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
-
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(port, host, () => resolve());
-  });
-  const addr = http.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
-  if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
@@ -141,7 +99,68 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       lm.close();
       log('info', 'closed', {});
     })());
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const addr = http.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
+  if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
   return { url, manager: lm, close };
+}
+
+function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number } {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 0;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('options.port', 'an integer from 0 to 65535', port);
+  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > serverLimits.leaseMsMax) {
+    throw invalid('options.leaseMs', `an integer from 1 to ${serverLimits.leaseMsMax}`, leaseMs);
+  }
+  return { host, port, leaseMs };
+}
+
+function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics): SessionTable {
+  return new SessionTable(lm, leaseMs, {
+    created: (s) => log('info', 'session-created', sessionFields(s)),
+    resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
+    disconnected: (s) => log('info', 'session-disconnected', sessionFields(s)),
+    expired: (s) => {
+      metrics.expired.inc();
+      log('warn', 'session-expired', sessionFields(s));
+    },
+    ended: (s) => log('info', 'session-ended', sessionFields(s)),
+  });
+}
+
+/** socket.io on the HTTP server: the handshake admits a session, then the lock protocol runs on the connection. */
+function lockServerIo(
+  http: ReturnType<typeof createHttpServer>, leaseMs: number, auth: Auth, sessions: SessionTable, ctx: ProtocolContext, log: Logger,
+): LockServerIo {
+  // A dead connection must be noticed well within the lease, or a vanished client keeps its locks for
+  // socket.io's 45 s of heartbeats plus the lease.
+  const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
+  const io: LockServerIo = new Server(http, {
+    maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
+  });
+  io.use((socket, next) => {
+    try {
+      admit(socket, auth, sessions);
+      next();
+    } catch (err) {
+      const e = Object.assign(new Error('refused'), { data: errorReply(err, ctx.internalError).error });
+      log('warn', 'connection-refused', { code: e.data.code, address: socket.handshake.address });
+      next(e);
+    }
+  });
+  io.on('connection', (socket) => onConnection(socket, sessions, ctx, leaseMs));
+  return io;
 }
 
 /** Check the handshake, then open or resume the session, before the connection counts. */

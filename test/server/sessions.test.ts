@@ -205,6 +205,8 @@ describe('permissions', () => {
   it('refuses to listen on a non-loopback address without tokens', async () => {
     server = await startServer();
     expect(await codeOf(startServer({ host: '0.0.0.0', tokens: [] }))).toBe('EPERM');
+    const port = Number(new URL(server.url).port);
+    expect(await codeOf(startServer({ port }))).toBe('EADDRINUSE');
   });
 });
 

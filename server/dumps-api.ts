@@ -1,0 +1,78 @@
+/**
+ * Hang-dumps over HTTP and the feed: the list (with trigger, classification
+ * and size), a download per archive, and "take one now" for admins. The
+ * dashboard gets the list on subscribing and again whenever a dump is
+ * written, classified or removed, so it never polls.
+ *
+ * A download is looked up by id in the dumper's own index, never by a path
+ * taken from the request, so no request can name a file outside the dump
+ * directory.
+ */
+
+import { join } from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { HangDumper, type DumpRecord } from '../collectors/index.js';
+import { LockError } from '../src/index.js';
+import { Auth, bearer, type Action } from './auth.js';
+import type { LockServerIo } from './protocol.js';
+import { obj } from './validate.js';
+
+const DUMP_ID = /^[A-Za-z0-9._-]{1,200}$/;
+
+export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
+  const r = express.Router();
+  const allow = (action: Action) => (req: Request, _res: Response, next: NextFunction): void => {
+    Auth.require(auth.identify(bearer(req.get('authorization'))), action);
+    next();
+  };
+  const need = (): HangDumper => {
+    if (dumper === null) throw new LockError('ENOENT', 'this server takes no hang-dumps (start it with a dump directory)');
+    return dumper;
+  };
+  r.get('/api/dumps', allow('read'), async (_req, res) => {
+    res.json(dumper === null ? [] : await dumper.list());
+  });
+  r.post('/api/dumps', allow('admin'), async (req, res) => {
+    if (req.body !== undefined) obj({})(req.body, 'body');
+    const d = need();
+    const { id } = await d.dump('manual');
+    log('dump-taken', { id });
+    res.json({ id });
+  });
+  r.get('/api/dumps/:id', allow('read'), async (req, res) => {
+    const id = String(req.params.id);
+    if (!DUMP_ID.test(id)) throw new LockError('EINVAL', 'id: a dump id');
+    const d = need();
+    const rec = (await d.list()).find((x) => x.id === id);
+    if (rec === undefined) throw new LockError('ENOENT', `no dump ${id}`);
+    res.type('application/gzip');
+    res.attachment(rec.file);
+    await new Promise<void>((resolve, reject) => res.sendFile(join(d.dir, rec.file), (err) => (err ? reject(err) : resolve())));
+  });
+  return r;
+}
+
+/** Keep every dashboard's dump list current. Returns the function that stops it. */
+export function feedDumps(io: LockServerIo, dumper: HangDumper | null): () => void {
+  const nsp = io.of('/feed') as unknown as { emit(e: 'dumps', l: DumpRecord[]): void; on(e: 'connection', f: (s: FeedSocket) => void): void };
+  const send = (to: { emit(e: 'dumps', l: DumpRecord[]): void }): void => {
+    if (dumper === null) to.emit('dumps', []);
+    else void dumper.list().then((l) => to.emit('dumps', l), () => {});
+  };
+  nsp.on('connection', (s) => {
+    send(s);
+    s.on('refresh', () => send(s));
+  });
+  if (dumper === null) return () => {};
+  const changed = (): void => send(nsp);
+  const events = ['dump-written', 'dump-classified', 'dump-removed'] as const;
+  for (const e of events) dumper.on(e, changed);
+  return () => {
+    for (const e of events) dumper.off(e, changed);
+  };
+}
+
+interface FeedSocket {
+  emit(e: 'dumps', l: DumpRecord[]): void;
+  on(e: 'refresh', f: () => void): void;
+}
