@@ -118,6 +118,22 @@ describe('sessions and leases', () => {
     expect(sessions.body.map((s: { client: string }) => s.client).sort()).toEqual(['a', 'b']);
   });
 
+  it('a server restart: the client reconnects by itself, is told its session is gone, and goes on in a new one', async () => {
+    server = await startServer();
+    const port = Number(new URL(server.url).port);
+    const a = await open('a');
+    const owner = a.owner('survivor');
+    const lock = await owner.lock('lin', 'r', 'EX');
+    const old = a.session;
+    await server.close();
+    server = await startServer({ port });
+    await until(() => lock.state === 'lost');
+    expect(lock.lostReason).toBe('session-expired');
+    expect(a.session).not.toBe(old);
+    const again = await owner.lock('lin', 'r', 'EX', { noQueue: true });
+    expect(again.state).toBe('granted');
+  });
+
   it('close() ends the session at once: everything is released, not kept for the lease', async () => {
     server = await startServer({ leaseMs: 60_000 });
     const a = await client(server, 'a');
