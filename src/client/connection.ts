@@ -33,6 +33,8 @@ interface Call {
   settle(reply: Reply<unknown>): void;
   /** What to do when the session is gone: fail with this error, succeed, or (null) send again on the new one. */
   onSessionLost: WireError | 'succeed' | null;
+  /** The caller gave up (signal, client-side timeout): the server is told whenever this call reaches it. */
+  cancelled: boolean;
 }
 
 export interface ConnectionOptions {
@@ -150,6 +152,8 @@ export class Connection {
       else this.send(c);
     }
     if (unanswered.length > 0) this.sync(unanswered);
+    // Given up while away: the server still holds them; the cancel goes after the sync, in order.
+    for (const c of unanswered) if (c.cancelled) this.socket.emit('cancel', { req: c.req! }, () => {});
     this.firstSession?.resolve();
     this.firstSession = null;
   }
@@ -189,7 +193,7 @@ export class Connection {
     return new Promise<T>((resolve, reject) => {
       const key = ++this.seq;
       const call: Call = {
-        event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null,
+        event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null, cancelled: false,
         settle: (reply) => {
           if (!this.calls.delete(key)) return;
           if (call.req !== null) this.byReq.delete(call.req);
@@ -215,14 +219,25 @@ export class Connection {
     try {
       message = c.message();
       (this.socket.emit as (e: string, m: unknown, ack: (r: Reply<unknown>) => void) => void)(c.event, message, (r) => c.settle(r));
+      if (c.cancelled && c.req !== null) this.socket.emit('cancel', { req: c.req }, () => {});
     } catch (err) {
       c.settle({ error: (err instanceof LockError ? err : new LockError('EINVAL', String(err))).toJSON() as never });
     }
   }
 
-  /** Fire and forget (a cancel): sent now if connected, else dropped (the wait fails with the session, or is still cancelled on reply). */
-  notify(event: 'cancel', message: { req: number }): void {
-    if (this.state === 'ready') this.socket.emit(event, message, () => {});
+  /**
+   * Give up a request: one not sent yet fails here and never goes; one the
+   * server has gets a `cancel` (now, or once the connection is back).
+   */
+  cancel(req: number, error: WireError): void {
+    const c = this.byReq.get(req);
+    if (c === undefined) return;
+    if (c.sentOn === 0) {
+      c.settle({ error });
+      return;
+    }
+    c.cancelled = true;
+    if (this.state === 'ready') this.socket.emit('cancel', { req }, () => {});
   }
 
   nextReq(): number {

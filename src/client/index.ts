@@ -29,6 +29,9 @@ export interface ConnectOptions {
 /** How a request pending when the session expired fails (a plain object: no stack to capture per request). */
 const SESSION_EXPIRED = { code: 'EREVOKED', message: 'the session expired while the request was pending', reason: 'session-expired' } as const;
 
+const ABORTED = { code: 'ECANCELED', message: 'the signal was aborted' } as const;
+const NO_ANSWER = { code: 'ETIMEDOUT', message: 'no answer from the lock server within timeoutMs' } as const;
+
 /** How long after its own timeoutMs a request is failed by the client, if the server has not answered. */
 const TIMEOUT_SLACK_MS = 2_000;
 /** Blocking notices and losses that arrive before the reply that creates their handle. */
@@ -107,14 +110,14 @@ export class LockClient {
     if (signal !== undefined) wire.abortable = true;
     const options = Object.keys(wire).length === 0 ? undefined : wire;
     const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: SESSION_EXPIRED });
-    const onAbort = (): void => this.conn.notify('cancel', { req });
+    const onAbort = (): void => this.conn.cancel(req, ABORTED);
     signal?.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | null = null;
     const backstop = typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs < 2 ** 31 - TIMEOUT_SLACK_MS
       ? new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            this.conn.notify('cancel', { req });
             reject(new LockError('ETIMEDOUT', 'no answer from the lock server within timeoutMs'));
+            this.conn.cancel(req, NO_ANSWER);
           }, timeoutMs + TIMEOUT_SLACK_MS);
         })
       : null;

@@ -134,6 +134,24 @@ describe('sessions and leases', () => {
     expect(again.state).toBe('granted');
   });
 
+  it('a request aborted while the client is away fails ECANCELED and never reaches the server', async () => {
+    server = await startServer({ leaseMs: 5000 });
+    const a = await open('a');
+    const owner = a.owner('o');
+    await owner.lock('lin', 'warm', 'EX');
+    socketOf(a).disconnect();
+    await until(() => !a.conn.connected);
+    const ac = new AbortController();
+    const p = track(owner.lock('lin', 'r', 'EX', { signal: ac.signal }));
+    ac.abort();
+    expect(await codeOf(p.promise)).toBe('ECANCELED');
+    socketOf(a).connect();
+    await until(() => a.conn.connected);
+    await a.ping();
+    const rows = (await api(server, '/api/locks?domain=lin')).body as { resource: string }[];
+    expect(rows.map((r) => r.resource)).toEqual(['warm']);
+  });
+
   it('close() ends the session at once: everything is released, not kept for the lease', async () => {
     server = await startServer({ leaseMs: 60_000 });
     const a = await client(server, 'a');
