@@ -187,7 +187,7 @@ export class PosixEngine {
   ): { token: number; loosened: boolean } {
     const before = res.holders.get(owner) ?? [];
     const token = write === null ? 0 : this.m.nextToken();
-    const { pieces, loosened, changed } = applyRange(before, start, end, write, token, stack);
+    const { pieces, loosened, changed } = applyRange(before, start, end, write, token, stack, write === null ? 0 : Math.floor(this.m.clock.now()));
     if (changed) {
       const delta = pieces.length - before.length;
       if (delta > 0) this.m.checkLockCount(owner, delta, res.table.policy.name, res.name);

@@ -15,6 +15,8 @@ export interface Piece {
   token: number;
   /** Request-site stack holder of that grant (stacks.ts), or null. */
   stack: object | null;
+  /** When that grant happened (clock ms, whole). */
+  at: number;
 }
 
 export type PieceList = Piece[];
@@ -45,7 +47,9 @@ export function firstEndingAfter(pieces: PieceList, start: number): number {
  * what the owner held there: pieces are split at the edges and neighbours of
  * the same type merged. Returns a new list; `pieces` is not modified.
  */
-export function applyRange(pieces: PieceList, start: number, end: number, write: boolean | null, token: number, stack: object | null = null): ApplyResult {
+export function applyRange(
+  pieces: PieceList, start: number, end: number, write: boolean | null, token: number, stack: object | null = null, at = 0,
+): ApplyResult {
   const i = firstEndingAfter(pieces, start);
   let j = i;
   let loosened = false;
@@ -59,8 +63,8 @@ export function applyRange(pieces: PieceList, start: number, end: number, write:
   }
   const covered = coveredExactly(pieces, i, j, start, end, write);
   if (write !== null) {
-    const at = middle.length > 0 && middle[0]!.start < start ? 1 : 0;
-    middle.splice(at, 0, { start, end, write, token, stack });
+    const pos = middle.length > 0 && middle[0]!.start < start ? 1 : 0;
+    middle.splice(pos, 0, { start, end, write, token, stack, at });
   }
   changed = !covered;
   if (!changed) return { pieces, loosened: false, changed: false };
@@ -75,7 +79,7 @@ function pushMerged(out: Piece[], p: Piece): void {
   const last = out[out.length - 1];
   if (last !== undefined && last.end === p.start && last.write === p.write) {
     const newer = p.token > last.token ? p : last;
-    out[out.length - 1] = { start: last.start, end: p.end, write: p.write, token: newer.token, stack: newer.stack };
+    out[out.length - 1] = { start: last.start, end: p.end, write: p.write, token: newer.token, stack: newer.stack, at: newer.at };
   } else {
     out.push(p);
   }

@@ -34,6 +34,8 @@ export interface LockSnapshot {
   grantedAt: number | null;
   requestedAt: number | null;
   stack: string | null;
+  /** The pending request's id while waiting or converting (what wait-for edges and cancels name). */
+  waitId?: number;
   demoted?: boolean;
 }
 
@@ -148,6 +150,7 @@ function dlmResource(m: LockManager, res: DlmResource, seen: (o: Owner) => void)
       requestedAt: l.wait === null ? null : m.toWall(l.wait.requestedAt),
       stack: formatStack(l.wait?.stack ?? l.stack),
     };
+    if (l.wait !== null) s.waitId = l.wait.id;
     if (l.extra?.demoted === true) s.demoted = true;
     return s;
   };
@@ -168,7 +171,7 @@ function posixResource(m: LockManager, res: PosixResource, seen: (o: Owner) => v
     for (const p of pieces) {
       granted.push({
         id: 0, owner: owner.name, ownerId: owner.id, state: 'granted', mode: p.write ? 'write' : 'read', requested: null,
-        range: reportRange(p.start, p.end), token: String(p.token), grantedAt: null, requestedAt: null, stack: null,
+        range: reportRange(p.start, p.end), token: String(p.token), grantedAt: m.toWall(p.at), requestedAt: null, stack: formatStack(p.stack),
       });
     }
   }
@@ -176,7 +179,7 @@ function posixResource(m: LockManager, res: PosixResource, seen: (o: Owner) => v
     seen(w.owner);
     return {
       id: w.id, owner: w.owner.name, ownerId: w.owner.id, state: 'waiting', mode: null, requested: w.wanted,
-      range: reportRange(w.start, w.end), token: null, grantedAt: null, requestedAt: m.toWall(w.requestedAt), stack: formatStack(w.stack),
+      range: reportRange(w.start, w.end), token: null, grantedAt: null, requestedAt: m.toWall(w.requestedAt), stack: formatStack(w.stack), waitId: w.id,
     };
   });
   return { name: res.name, granted, converting: [], waiting };

@@ -8,6 +8,8 @@ export type StackMode = 'all' | 'waits' | 'off';
 
 interface StackHolder {
   stack?: string;
+  /** formatStack's result, kept: snapshots and dumps read the same stacks again and again. */
+  formatted?: string;
 }
 
 /**
@@ -29,8 +31,11 @@ const INTERNAL = /[/\\](lockscope[/\\](dist[/\\])?)?(src|server|collectors)[/\\]
 /** The captured stack as text: "at ..." lines, lockscope's own frames and the Error header removed. */
 export function formatStack(holder: object | null): string | null {
   if (holder === null) return null;
-  const raw = (holder as StackHolder).stack;
+  const h = holder as StackHolder;
+  if (h.formatted !== undefined) return h.formatted;
+  const raw = h.stack;
   if (typeof raw !== 'string') return null;
   const lines = raw.split('\n').slice(1).map((l) => l.trim());
-  return lines.filter((l) => !INTERNAL.test(l)).join('\n');
+  h.formatted = lines.filter((l) => !INTERNAL.test(l)).join('\n');
+  return h.formatted;
 }

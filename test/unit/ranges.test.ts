@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyRange, firstConflict, type PieceList } from '../../src/ranges.js';
 
-const P = (start: number, end: number, write: boolean, token = 1): PieceList[number] => ({ start, end, write, token, stack: null });
+const P = (start: number, end: number, write: boolean, token = 1): PieceList[number] => ({ start, end, write, token, stack: null, at: 0 });
 const shape = (ps: PieceList) => ps.map((p) => [p.write ? 'W' : 'R', p.start, p.end]);
 
 describe('applyRange', () => {

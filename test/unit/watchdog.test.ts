@@ -80,6 +80,15 @@ describe('the watchdog', () => {
     expect(last[1]).toMatchObject({ classification: 'persistent', outcome: 'ECANCELED', waitedMs: 6000 });
   });
 
+  it('a posix holder shows where and when its range was locked, in the snapshot as in hangs', async () => {
+    const { clock, lm } = setup();
+    clock.advance(250);
+    await lm.owner('holder').setlk('adv', 'f', { type: 'write', start: 0, len: 10 });
+    const piece = lm.snapshot().domains.find((d) => d.name === 'adv')!.resources[0]!.granted[0]!;
+    expect(piece.grantedAt).toBe(lm.toWall(250));
+    expect(piece.stack!.split('\n')[0]).toContain('watchdog.test.ts');
+  });
+
   it('a posix hang names the holder as root blocker', async () => {
     const { clock, lm, events } = setup();
     await lm.owner('holder').setlk('adv', 'f', { type: 'write', start: 0, len: 10 });
