@@ -26,10 +26,23 @@ export function shortStack(stack: string | null | undefined, cwd: string, maxLin
   return shown;
 }
 
+/**
+ * Frames repeat: a big dump has 100,000 stacks taken at a handful of call
+ * sites, and parsing a file URL per frame was a third of its time. Results
+ * are kept per (cwd, line), bounded.
+ */
+const LINE_CACHE_MAX = 50_000;
+const lineCache = new Map<string, string>();
+
 function relativeLine(line: string, cwd: string): string {
+  const key = `${cwd}\u0000${line}`;
+  const hit = lineCache.get(key);
+  if (hit !== undefined) return hit;
   const m = FRAME_LOCATION.exec(line);
-  if (m === null) return line;
-  return line.replace(m[1]!, relativeFile(m[1]!, cwd));
+  const out = m === null ? line : line.replace(m[1]!, relativeFile(m[1]!, cwd));
+  if (lineCache.size >= LINE_CACHE_MAX) lineCache.clear();
+  lineCache.set(key, out);
+  return out;
 }
 
 function relativeFile(file: string, cwd: string): string {
