@@ -24,7 +24,6 @@ export interface LaneNode<N extends LaneNode<N>> {
 export class TimerLane<N extends LaneNode<N>> implements TimerEntry {
   deadline = 0;
   heapIndex = -1;
-  readonly keepAlive = false;
   private head: N | null = null;
   private tail: N | null = null;
   size = 0;
@@ -35,6 +34,8 @@ export class TimerLane<N extends LaneNode<N>> implements TimerEntry {
     readonly delayMs: number,
     /** Called for each node whose start + delay has passed; the node is already out of the lane. */
     private readonly due: (node: N, now: number) => void,
+    /** Keep the process alive while anything is armed (fixed for the lane's life: the timer queue counts it). */
+    readonly keepAlive = false,
   ) {}
 
   arm(node: N, start: number): void {

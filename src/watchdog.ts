@@ -103,8 +103,10 @@ export class Watchdog {
     if (table.lanes !== null) return table.lanes;
     const p = table.policy;
     const t = this.m.timers;
+    // With someone listening for hangs (a HangDumper), a program whose every task is stuck on a lock
+    // stays up until the soft timeout reports it, instead of exiting with nothing written.
     return (table.lanes = {
-      soft: new TimerLane<Waiter>(t, p.softTimeoutMs, (w) => this.softPassed(w)),
+      soft: new TimerLane<Waiter>(t, p.softTimeoutMs, (w) => this.softPassed(w), this.m.has('hang')),
       persistent: new TimerLane<Waiter>(t, p.persistentAfterMs, (w) => this.persistentPassed(w)),
       hold: p.holdWarnMs === null ? null : new TimerLane<HoldNode>(t, p.holdWarnMs, (n) => this.heldTooLong(n.lock)),
     });

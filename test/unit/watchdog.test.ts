@@ -196,3 +196,22 @@ describe('request-site stacks', () => {
     lm.close();
   });
 });
+
+describe('a stuck program with a hang listener', () => {
+  it('stays alive until the soft timeout reports the hang, then may exit', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const script = `
+      import { LockManager } from ${JSON.stringify(new URL('../../dist/src/index.js', import.meta.url).href)};
+      const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm', softTimeoutMs: 200 }] });
+      lm.on('hang', (h) => console.log('hang', h.owner, h.rootBlockers.map((r) => r.owner).join()));
+      await lm.owner('holder').lock('lin', 'r', 'EX');
+      await lm.owner('stuck').lock('lin', 'r', 'EX');`;
+    let out = '';
+    try {
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    } catch (err) {
+      out = (err as { stdout: string }).stdout; // exits 13: the top-level await never settles
+    }
+    expect(out.trim()).toBe('hang stuck holder');
+  });
+});
