@@ -1,32 +1,77 @@
 #!/usr/bin/env node
 /**
  * The `lockscope` command. `lockscope serve [--port 7070] [--host 127.0.0.1]
- * [--config file.json]` runs one lock server in the foreground, logging one
- * JSON object per line to stdout, and shuts down cleanly on SIGTERM/SIGINT.
+ * [--config file.json] [--no-demo] [--dumps DIR]` runs one lock server in
+ * the foreground, logging one JSON object per line to stdout, and shuts
+ * down cleanly on SIGTERM/SIGINT. The dashboard is at the server's URL;
+ * unless --no-demo, a demo workload runs in the same process.
  */
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { LockError } from '../src/index.js';
 import { parseServeArgs, serveOptions } from './config.js';
 import { errorFields, makeLogger } from './log.js';
-import { createServer } from './server.js';
+import { DEMO, DEMO_DOMAINS, startDemo, type Demo } from './demo.js';
+import { createServer, type ServerOptions } from './server.js';
 
-const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE]
+const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR]
 
   --port    port to listen on (default 7070; 0 picks a free one)
   --host    address to listen on (default 127.0.0.1; tokens are required elsewhere)
   --config  JSON file: { port, host, node, leaseMs, domains, limits, tokens }
+  --demo    run a demo workload in the same process (the default); --no-demo for a bare server
+  --dumps   directory for hang-dumps (default ./hangdumps; with the demo, a temporary directory)
   environment: LOCKSCOPE_TOKENS="role:token,..." LOCKSCOPE_ADMIN_TOKEN=token`;
+
+/** The flags only the command itself knows (the rest are the server's, see config.ts). */
+function demoArgs(argv: readonly string[]): { demo: boolean; dumps: string | null; rest: string[] } {
+  let demo = true;
+  let dumps: string | null = null;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--demo' || a === '--no-demo') demo = a === '--demo';
+    else if (a === '--dumps' || a.startsWith('--dumps=')) {
+      dumps = a.includes('=') ? a.slice(a.indexOf('=') + 1) : (argv[++i] ?? null);
+      if (dumps === null || dumps === '') throw new LockError('EINVAL', '--dumps needs a directory');
+    } else rest.push(a);
+  }
+  return { demo, dumps, rest };
+}
+
+/** With the demo on: its domains and lease, its short dump rate limit, and a client token for its nodes. */
+function withDemo(o: ServerOptions, dumps: string | null): ServerOptions {
+  const names = new Set(DEMO_DOMAINS.map((d) => d.name));
+  return {
+    ...o,
+    domains: [...DEMO_DOMAINS, ...(o.domains ?? []).filter((d) => !names.has(d.name))],
+    leaseMs: o.leaseMs ?? DEMO.leaseMs,
+    dumps: {
+      dir: dumps ?? mkdtempSync(join(tmpdir(), 'lockscope-demo-dumps-')),
+      rateLimitMs: DEMO.dumpRateLimitMs, retention: { count: DEMO.dumpsKept },
+    },
+  };
+}
 
 async function serve(argv: readonly string[]): Promise<void> {
   const sink = (line: string): void => void process.stdout.write(`${line}\n`);
   const log = makeLogger(sink);
-  const server = await createServer({ ...serveOptions(parseServeArgs(argv), process.env), log: sink });
+  const { demo: demoOn, dumps, rest } = demoArgs(argv);
+  const base = serveOptions(parseServeArgs(rest), process.env);
+  const options = demoOn ? withDemo(base, dumps) : { ...base, dumps: { dir: dumps ?? 'hangdumps' } };
+  const server = await createServer({ ...options, log: sink });
+  const token = (options.tokens ?? []).find((t) => t.role === 'client' || t.role === 'admin')?.token;
+  const demo: Demo | null = demoOn ? await startDemo(server.url, token === undefined ? {} : { token }) : null;
+  process.stderr.write(`lockscope dashboard: ${server.url}/${demoOn ? ' (demo workload running; --no-demo for a bare server)' : ''}\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log('info', 'signal', { signal });
-    server.close().then(
+    Promise.resolve(demo?.stop()).then(() => server.close()).then(
       () => process.exit(0),
       (err: unknown) => {
         log('error', 'close-failed', errorFields(err));

@@ -1,5 +1,7 @@
 /**
- * Hang-dumps over HTTP and the feed: the list (with trigger, classification
+ * The dashboard's own endpoints. `/api/whoami`: the role a token stands for,
+ * so the page can disable what the caller may not do (the server refuses it
+ * anyway). Hang-dumps over HTTP and the feed: the list (with trigger, classification
  * and size), a download per archive, and "take one now" for admins. The
  * dashboard gets the list on subscribing and again whenever a dump is
  * written, classified or removed, so it never polls.
@@ -29,6 +31,10 @@ export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: 
     if (dumper === null) throw new LockError('ENOENT', 'this server takes no hang-dumps (start it with a dump directory)');
     return dumper;
   };
+  r.get('/api/whoami', (req, res) => {
+    const p = auth.identify(bearer(req.get('authorization')));
+    res.json({ role: p.role, name: p.name });
+  });
   r.get('/api/dumps', allow('read'), async (_req, res) => {
     res.json(dumper === null ? [] : await dumper.list());
   });

@@ -12,6 +12,11 @@ import type { DumpRecord } from '../collectors/types.js';
 import type { Principal } from './auth.js';
 
 export type * from '../src/client/protocol.js';
+/** The state's shapes, re-exported so the dashboard needs this one file. */
+export type {
+  CurrentCycle, CycleEntry, DeadlockRecord, EdgeSnapshot, GraceState, Hang, LockSnapshot, OwnerSnapshot, RootBlocker, Snapshot,
+} from '../src/index.js';
+export type { DumpRecord } from '../collectors/types.js';
 
 /** Per-connection data the server keeps on a socket. */
 export interface SocketData {

@@ -8,10 +8,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import express from 'express';
 import { Server } from 'socket.io';
+import { HangDumper, type HangDumperOptions } from '../collectors/index.js';
 import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
 import { Auth, type TokenSpec } from './auth.js';
+import { dumpsRouter, feedDumps } from './dashboard-api.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
@@ -21,6 +23,7 @@ import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
 import { errorMiddleware, restRouter } from './rest.js';
 import { SessionTable, type Session } from './sessions.js';
+import { defaultWebDir, staticRouter } from './static.js';
 import { int, obj, str } from './validate.js';
 
 export interface ServerOptions {
@@ -40,11 +43,17 @@ export interface ServerOptions {
   leaseMs?: number;
   /** Where log lines go (one JSON object each); default nowhere. */
   log?: LogSink | null;
+  /** Hang-dumps: a HangDumper on this server's manager with these options; default none (the dump API answers ENOENT). */
+  dumps?: HangDumperOptions | null;
+  /** The built dashboard served at `/`; default dist/web; null serves none. */
+  webDir?: string | null;
 }
 
 export interface LockServer {
   url: string;
   manager: LockManager;
+  /** The server's HangDumper, when it takes dumps. */
+  dumper: HangDumper | null;
   close(): Promise<void>;
 }
 
@@ -77,15 +86,19 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
   logManagerEvents(lm, log);
+  const dumper = options.dumps == null ? null : new HangDumper(lm, options.dumps);
 
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
+  if (options.webDir !== null) app.use(staticRouter(options.webDir ?? defaultWebDir()));
+  app.use(dumpsRouter(dumper, auth, (e, f) => log('info', e, f)));
   app.use(restRouter({ lm, auth, metrics, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError }));
   app.use(errorMiddleware({ internalError }));
   const http = createHttpServer(app);
   const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s) }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
+  const stopDumpFeed = feedDumps(io, dumper);
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
@@ -94,6 +107,8 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       // Sessions first: once closed, the sockets' disconnects start no lease timers that would outlive the server.
       sessions.close();
       stopFeed();
+      stopDumpFeed();
+      await dumper?.close();
       await io.close();
       http.closeAllConnections();
       lm.close();
@@ -112,7 +127,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
   if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
-  return { url, manager: lm, close };
+  return { url, manager: lm, dumper, close };
 }
 
 function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number } {

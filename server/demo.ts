@@ -1,0 +1,62 @@
+/**
+ * The demo workload (`lockscope serve`, on by default; `--no-demo` for a
+ * bare server): simulated cluster nodes, each a real client of this server
+ * over loopback, so their sessions, owners and stacks show up exactly as a
+ * production client's would. Steady traffic comes from demo/workload.ts,
+ * the staged incidents (deadlock, hang, vanished client) from
+ * demo/incidents.ts, the settings from demo/config.ts.
+ */
+
+import { connect, type LockClient } from '../src/client/index.js';
+import { DEMO, DEMO_DOMAINS } from './demo/config.js';
+import { abba, slowHolder, vanish } from './demo/incidents.js';
+import { runNode, type Ctx } from './demo/workload.js';
+
+export { DEMO, DEMO_DOMAINS };
+
+export interface Demo {
+  stop(): Promise<void>;
+}
+
+export async function startDemo(url: string, options: { token?: string } = {}): Promise<Demo> {
+  let stopped = false;
+  const sleepers = new Set<() => void>();
+  const ctx: Ctx = {
+    stopped: () => stopped,
+    // Sleeps end early when the demo stops, so stop() does not wait out a long hold.
+    sleep: (ms) => new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        sleepers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      sleepers.add(done);
+    }),
+  };
+  const token = options.token;
+  const clients: LockClient[] = [];
+  for (let i = 1; i <= DEMO.nodes; i++) clients.push(await connect(url, { name: `node-${i}`, ...(token === undefined ? {} : { token }) }));
+  const tasks: Promise<void>[] = clients.flatMap((c, i) => runNode(ctx, c, i + 1));
+  const every = (firstMs: number, everyMs: number, run: (n: number) => Promise<void>): Promise<void> => (async () => {
+    await ctx.sleep(firstMs);
+    for (let n = 1; !stopped; n++) {
+      await run(n).catch(() => {});
+      await ctx.sleep(everyMs);
+    }
+  })();
+  tasks.push(
+    every(DEMO.deadlockFirstMs, DEMO.deadlockEveryMs, (n) => abba(ctx, clients[0]!, clients[1]!, n)),
+    every(DEMO.slowHolderFirstMs, DEMO.slowHolderEveryMs, (n) => slowHolder(ctx, clients, n)),
+    every(DEMO.disconnectFirstMs, DEMO.disconnectEveryMs, (n) => vanish(ctx, url, token, clients[0]!, n)),
+  );
+  return {
+    async stop(): Promise<void> {
+      stopped = true;
+      for (const wake of [...sleepers]) wake();
+      // Closing the clients fails their pending requests, which ends every task's current round.
+      await Promise.allSettled(clients.map((c) => c.close()));
+      await Promise.allSettled(tasks);
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The REST calls the page makes, with the token it was given, and the
+ * confirmation every admin action asks for first (a <dialog>, not
+ * window.confirm, so it looks like the page and tests can drive it).
+ */
+
+export interface Session {
+  token: string | null;
+  role: 'viewer' | 'admin' | 'client' | null;
+}
+
+export const session: Session = { token: null, role: null };
+
+function headers(): Record<string, string> {
+  return session.token === null ? {} : { authorization: `Bearer ${session.token}` };
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(path, { headers: headers() });
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** An admin action; resolves with an error message to show, or null when it worked. */
+export async function post(path: string): Promise<string | null> {
+  const res = await fetch(path, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: '{}' });
+  if (res.ok) return null;
+  const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+  return `${body?.error?.code ?? res.status}: ${body?.error?.message ?? 'refused'}`;
+}
+
+/** A dump arrives as a blob (the token goes in a header, never in a URL), then is saved under its own name. */
+export async function download(path: string, name: string): Promise<void> {
+  const res = await fetch(path, { headers: headers() });
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+export function confirmAction(text: string): Promise<boolean> {
+  const dialog = document.getElementById('confirm') as HTMLDialogElement;
+  (document.getElementById('confirm-text') as HTMLElement).textContent = text;
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+}
+
+/** Confirm, then do; the outcome goes to the status line. */
+export async function adminAction(text: string, path: string): Promise<void> {
+  if (session.role !== 'admin') return;
+  if (!(await confirmAction(text))) return;
+  const err = await post(path);
+  flash(err ?? 'done');
+}
+
+export function flash(text: string): void {
+  const el = document.getElementById('conn') as HTMLElement;
+  el.dataset.flash = text;
+  el.title = text;
+  el.classList.add('flash');
+  setTimeout(() => el.classList.remove('flash'), 3000);
+}
+
+export const isAdmin = (): boolean => session.role === 'admin';

@@ -1,0 +1,19 @@
+/** Every bound the dashboard keeps, in one place. */
+export const webLimits = Object.freeze({
+  /** Deadlocks and ended hangs shown (the server keeps its own bounded history). */
+  historyMax: 200,
+  /** Wait samples kept per domain for the wait-time chart, and the window it shows. */
+  waitSamplesMax: 20_000,
+  seriesWindowMs: 5 * 60_000,
+  seriesBucketMs: 5_000,
+  /** Owners drawn in the wait-for graph (the ones with the most edges first). */
+  graphOwnersMax: 400,
+  /** Lock table row height (px) and rows rendered beyond the visible ones. */
+  rowHeightPx: 22,
+  rowOverscan: 10,
+  /** Views redraw at most this often; events in between are folded into one redraw. */
+  renderIntervalMs: 250,
+  /** Owners listed in the who-blocks-whom tree under one root. */
+  treeChildrenMax: 50,
+  treeRootsMax: 100,
+});

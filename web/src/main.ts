@@ -1,0 +1,116 @@
+/**
+ * The dashboard: connect to the live feed, keep the model current, redraw
+ * the views a few times a second. The feed already batches events on the
+ * server; the page folds whatever arrived between two frames into one
+ * redraw, so a burst of batches costs one paint.
+ *
+ * The token comes from `#token=…` in the URL (kept out of server logs) or
+ * the token box, and is remembered in this browser. Without one, an open
+ * (loopback, no tokens) server lets the page in.
+ */
+
+import { io, type Socket } from 'socket.io-client';
+import type { FeedClientEvents, FeedEvents } from '../../server/protocol.js';
+import { adminAction, getJson, session } from './api.js';
+import { GraphView } from './graph-view.js';
+import { webLimits } from './limits.js';
+import { Model } from './model.js';
+import { showOwner } from './owner-view.js';
+import { renderDeadlocks, renderDumps, renderGrace, renderHangs, setAdminControls, wireDumpLinks } from './panels.js';
+import { renderSeries } from './series-view.js';
+import { TableView } from './table-view.js';
+import { renderTree } from './tree-view.js';
+import './style.css';
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const TOKEN_KEY = 'lockscope-token';
+
+const model = new Model();
+const graph = new GraphView($<SVGSVGElement & HTMLElement>('graph'), (id) => void showOwner($('owner-detail'), model, id, Date.now()));
+const table = new TableView(model, () => Date.now());
+let socket: Socket<FeedEvents, FeedClientEvents> | null = null;
+let drawnVersion = -1;
+let lastApplyMs = 0;
+
+function render(): void {
+  const now = Date.now();
+  graph.render(model);
+  table.render();
+  renderTree($('tree'), model, now);
+  renderDeadlocks($('deadlocks'), model);
+  renderHangs($('hangs'), model, now);
+  renderDumps($('dumps'), model);
+  renderGrace($('grace'), $('sessions'), model, now);
+  renderSeries($<SVGSVGElement & HTMLElement>('series'), $('series-legend'), model, now);
+  const waiting = [...model.rows.values()].filter((r) => r.state !== 'granted').length;
+  $('counts').textContent = `${model.rows.size} locks · ${waiting} waiting · ${model.edges.length} wait-for edges · ${model.deadlocks.length} deadlocks`;
+  $('node').textContent = model.node;
+  drawnVersion = model.version;
+}
+
+function connect(): void {
+  socket?.disconnect();
+  const s: Socket<FeedEvents, FeedClientEvents> = io('/feed', { auth: { token: session.token ?? undefined }, transports: ['websocket'] });
+  socket = s;
+  const conn = $('conn');
+  s.on('connect', () => { conn.textContent = 'live'; conn.className = 'pill live'; });
+  s.on('disconnect', () => { conn.textContent = 'disconnected'; conn.className = 'pill down'; });
+  s.on('connect_error', (err) => {
+    const code = (err as Error & { data?: { code?: string } }).data?.code;
+    conn.textContent = code === 'EPERM' ? 'token required' : 'cannot connect';
+    conn.className = 'pill down';
+  });
+  s.on('snapshot', (snap) => { model.applySnapshot(snap); });
+  s.on('sessions', (list) => model.setSessions(list));
+  s.on('dumps', (list) => model.setDumps(list));
+  s.on('batch', (b) => {
+    const t0 = performance.now();
+    model.applyBatch(b);
+    lastApplyMs = performance.now() - t0;
+    // Events were dropped on the server: the state is no longer exact, so ask for all of it again.
+    if (b.overflow) s.emit('refresh');
+  });
+}
+
+async function identify(): Promise<void> {
+  try {
+    session.role = (await getJson<{ role: typeof session.role }>('/api/whoami')).role;
+  } catch {
+    session.role = null;
+  }
+  $('role').textContent = session.role === null ? 'no access' : session.role === 'admin' ? 'admin' : `${session.role} (read only)`;
+  setAdminControls();
+  table.render(true);
+}
+
+function start(): void {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash !== null) {
+    localStorage.setItem(TOKEN_KEY, fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  session.token = localStorage.getItem(TOKEN_KEY);
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const t = $<HTMLInputElement>('token').value.trim();
+    if (t === '') localStorage.removeItem(TOKEN_KEY);
+    else localStorage.setItem(TOKEN_KEY, t);
+    session.token = t === '' ? null : t;
+    void identify().then(connect);
+  });
+  $('layout-toggle').addEventListener('click', () => {
+    $('layout-toggle').textContent = graph.toggleLayout() ? 'force layout' : 'layered layout';
+  });
+  $('dump-now').addEventListener('click', () => void adminAction('Take a hang-dump of this node now?', '/api/dumps'));
+  wireDumpLinks(document.body);
+  void identify().then(connect);
+  // Durations keep growing without events, so the views redraw on a timer too, never more often than this.
+  setInterval(() => { if (model.version !== drawnVersion || document.visibilityState === 'visible') render(); }, webLimits.renderIntervalMs);
+}
+
+/** For the tests and the benchmark: the model, and the time the last batch took to apply. */
+declare global {
+  interface Window { lockscope: { model: Model; render: () => void; lastApplyMs: () => number } }
+}
+window.lockscope = { model, render, lastApplyMs: () => lastApplyMs };
+start();
