@@ -40,13 +40,18 @@ async function measure(sys, wl) {
   let counting = false;
   let stop = false;
   let cycles = 0;
+  let failure = null;
+  // A failing worker stops the run at once (and is reported) rather than crash the process with the peers still running.
   const loops = workers.map(async (w) => {
     while (!stop) {
       await w.lock();
       await w.unlock();
       if (counting) cycles++;
     }
-  });
+  }).map((p) => p.catch((err) => {
+    failure ??= err;
+    stop = true;
+  }));
   await new Promise((r) => setTimeout(r, WARM_MS));
   counting = true;
   const t0 = performance.now();
@@ -56,6 +61,7 @@ async function measure(sys, wl) {
   stop = true;
   await Promise.all(loops);
   await Promise.all(workers.map((w) => w.close()));
+  if (failure !== null) throw failure;
   return (counted * 1000) / elapsed;
 }
 
@@ -76,7 +82,13 @@ async function main() {
       }
       try {
         for (const wl of WORKLOADS) {
-          const ops = await measure(sys, wl);
+          let ops;
+          try {
+            ops = await measure(sys, wl);
+          } catch (err) {
+            console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} failed: ${err.message}`);
+            continue;
+          }
           const bySys = results.get(s.name) ?? new Map();
           results.set(s.name, bySys);
           bySys.set(wl.id, [...(bySys.get(wl.id) ?? []), ops]);
