@@ -1,0 +1,47 @@
+/**
+ * The browser tests' harness: real Chromium (the system's, driven by
+ * playwright-core) against a real server on a free port serving the built
+ * page. The page is built once if dist/web is missing.
+ */
+
+import { execSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ROOT = join(import.meta.dirname, '..', '..');
+
+export function ensurePageBuilt(): void {
+  if (!existsSync(join(ROOT, 'dist', 'web', 'index.html'))) execSync('npm run build:web', { cwd: ROOT, stdio: 'ignore' });
+}
+
+export interface Browser {
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+/** A fresh profile each time: no token or state left over from another run. */
+export async function launch(): Promise<Browser> {
+  const profile = mkdtempSync(join(tmpdir(), 'lockscope-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, acceptDownloads: true, viewport: { width: 1500, height: 1400 } });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Open the dashboard with a token (in the URL fragment, as an operator would) and wait until it is live. */
+export async function openDashboard(b: Browser, url: string, token: string | null, errors: string[] = []): Promise<Page> {
+  const page = await b.context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${url}/${token === null ? '' : `#token=${token}`}`);
+  await page.waitForFunction(() => document.getElementById('conn')?.textContent === 'live', undefined, { timeout: 5000 });
+  return page;
+}
