@@ -42,6 +42,9 @@ async function start(softTimeoutMs = 30_000): Promise<LockServer> {
   return server;
 }
 
+/** Wait until the table says `text` (e.g. "2 of 2"). A string, since this file is type-checked without the DOM library. */
+const waitCount = (page: import('playwright-core').Page, text: string): Promise<unknown> =>
+  page.waitForFunction(`document.getElementById('table-count')?.textContent === ${JSON.stringify(text)}`);
 const tableCount = (page: import('playwright-core').Page): Promise<string> => page.locator('#table-count').innerText();
 
 it('loads with no console errors and shows the live state', async () => {
@@ -49,9 +52,9 @@ it('loads with no console errors and shows the live state', async () => {
   await s.manager.owner('holder').lock('lin', 'inode:1', 'EX');
   const errors: string[] = [];
   const page = await openDashboard(browser, s.url, TOKENS.admin, errors);
-  await page.waitForFunction(() => document.getElementById('table-count')?.textContent === '1 of 1');
+  await waitCount(page, '1 of 1');
   await s.manager.owner('second').lock('data', 'file:1', 'PR', { range: { start: 0, end: 10 } });
-  await page.waitForFunction(() => document.getElementById('table-count')?.textContent === '2 of 2');
+  await waitCount(page, '2 of 2');
   expect(await page.locator('#role').innerText()).toBe('admin');
   expect(errors).toEqual([]);
 });
@@ -105,7 +108,7 @@ it('filters and the search narrow the lock table', async () => {
   for (let i = 0; i < 30; i++) await s.manager.owner(`task-${i % 3}`).lock(i % 2 === 0 ? 'lin' : 'data', `res-${i}`, 'PR');
   void s.manager.owner('waiter').lock('lin', 'res-0', 'EX').catch(() => {});
   const page = await openDashboard(browser, s.url, TOKENS.viewer);
-  await page.waitForFunction(() => document.getElementById('table-count')?.textContent === '31 of 31');
+  await waitCount(page, '31 of 31');
   await page.selectOption('#f-domain', 'lin');
   expect(await tableCount(page)).toBe('16 of 31');
   await page.fill('#f-owner', 'task-1');
@@ -143,6 +146,6 @@ it('a viewer cannot break a lock; an admin can, after confirming', async () => {
   expect(lock.state).toBe('granted');
   await adminRow.locator('button').click();
   await admin.locator('#confirm-yes').click();
-  await admin.waitForFunction(() => document.getElementById('table-count')?.textContent === '0 of 0');
+  await waitCount(admin, '0 of 0');
   expect(lock.state).toBe('lost');
 });

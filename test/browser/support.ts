@@ -42,6 +42,7 @@ export async function openDashboard(b: Browser, url: string, token: string | nul
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`${url}/${token === null ? '' : `#token=${token}`}`);
-  await page.waitForFunction(() => document.getElementById('conn')?.textContent === 'live', undefined, { timeout: 5000 });
+  // A string, since this file is type-checked without the DOM library.
+  await page.waitForFunction(`document.getElementById('conn')?.textContent === 'live'`, undefined, { timeout: 5000 });
   return page;
 }
