@@ -180,7 +180,7 @@ class LockProtocol {
       const bytes = decodeLvb(lvb);
       if (bytes !== undefined) options.lvb = bytes;
       if (signal !== undefined) options.signal = signal;
-      const p = l.convert(msg.mode as never, options);
+      const p = l.convertAt(msg.site ?? NO_SITE, msg.mode as never, options);
       // A queued conversion (possibly demoted to NL) changes the handle before any reply.
       if (l.state === 'converting') this.session.push('update', { id: l.id, mode: l.mode, state: l.state, demoted: l.demoted });
       return wireLock(await p);

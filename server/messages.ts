@@ -49,7 +49,7 @@ const convertOptions = obj(
   ['timeoutMs', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb', 'abortable'],
 );
 
-export const convertMessage: Schema<ConvertMessage> = obj({ req: id, id, mode, options: convertOptions }, ['options']);
+export const convertMessage: Schema<ConvertMessage> = obj({ req: id, id, mode, options: convertOptions, site }, ['options', 'site']);
 
 export const releaseMessage: Schema<ReleaseMessage> = obj({ id, lvb }, ['lvb']);
 

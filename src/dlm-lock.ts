@@ -108,7 +108,12 @@ export class DlmLock implements LockHandle, ListNode<DlmLock> {
   }
 
   convert(mode: DlmMode, options?: ConvertOptions): Promise<DlmLock> {
-    return this.owner.manager.dlm.convert(this, mode, options);
+    return this.owner.manager.dlm.convert(this, mode, options, DlmLock.prototype.convert);
+  }
+
+  /** For a server relaying a remote client's conversion: `site` is the stack the client captured. */
+  convertAt(site: string, mode: DlmMode, options?: ConvertOptions): Promise<DlmLock> {
+    return this.owner.manager.dlm.convert(this, mode, options, site);
   }
 
   release(options?: ReleaseOptions): void {

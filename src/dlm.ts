@@ -221,15 +221,15 @@ export class DlmEngine {
   }
 
   /** lock.convert(): in place, queued on the convert queue, or refused. */
-  convert(lock: DlmLock, mode: unknown, options: ConvertOptions | undefined): Promise<DlmLock> {
+  convert(lock: DlmLock, mode: unknown, options: ConvertOptions | undefined, site: RequestSite): Promise<DlmLock> {
     try {
-      return this.convertOrThrow(lock, mode, options);
+      return this.convertOrThrow(lock, mode, options, site);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private convertOrThrow(lock: DlmLock, mode: unknown, options: ConvertOptions | undefined): Promise<DlmLock> {
+  private convertOrThrow(lock: DlmLock, mode: unknown, options: ConvertOptions | undefined, site: RequestSite): Promise<DlmLock> {
     const res = lock.res;
     const policy = res.table.policy;
     const to = parseMode(mode);
@@ -277,15 +277,15 @@ export class DlmEngine {
       throw this.conversionDeadlock(lock, to, partner, 'error');
     }
     if (alt >= 0) lock.ensureExtra().alt = alt;
-    return this.queueConversion(lock, to, partner, policyName, timeoutMs, signal);
+    return this.queueConversion(lock, to, partner, policyName, timeoutMs, signal, site);
   }
 
   private queueConversion(
     lock: DlmLock, to: number, partner: DlmLock | null, policyName: 'error' | 'demote' | 'notify',
-    timeoutMs: number | undefined, signal: AbortSignal | undefined,
+    timeoutMs: number | undefined, signal: AbortSignal | undefined, site: RequestSite,
   ): Promise<DlmLock> {
     const res = lock.res;
-    const stack = this.m.captureFor(true, DlmLock.prototype.convert);
+    const stack = this.m.captureFor(true, site);
     res.granted.remove(lock);
     lock.rqMode = to;
     lock.st = St.Converting;

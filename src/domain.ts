@@ -112,6 +112,9 @@ const IDLE_FLOOR = 4096;
 export class ResourceTable<R extends TableResource> {
   readonly map = new Map<string, R>();
   idleCount = 0;
+  /** Granted dlm locks plus posix pieces, and pending requests, in this domain (for stats()). */
+  held = 0;
+  waiting = 0;
   /** The watchdog's timer lanes for this domain (watchdog.ts), made on first use. */
   lanes: DomainLanes | null = null;
 

@@ -81,6 +81,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   private tokenSeq = 0;
   private ownerSeq = 0;
   private deadlockSeq = 0;
+  private readonly wallOffset: number;
   /** Owners that hold or wait for something. */
   activeOwners = 0;
 
@@ -92,6 +93,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.clock = (o.clock as Clock | undefined) ?? realClock;
     this.stackMode = checkEnum(o.stacks, 'options.stacks', ['all', 'waits', 'off'] as const) ?? 'all';
     this.timers = new TimerQueue(this.clock);
+    this.wallOffset = this.clock.wallNow() - this.clock.now();
     this.dlm = new DlmEngine(this);
     this.posix = new PosixEngine(this);
     this.detector = parseDeadlock(this, o.deadlock);
@@ -205,6 +207,17 @@ export class LockManager extends TypedEmitter<LockEvents> {
   /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. */
   snapshot(): Snapshot {
     return buildSnapshot(this);
+  }
+
+  /**
+   * Counts per domain, kept as locks come and go (no walk over the tables):
+   * what a metrics scrape reads. `held`: granted dlm locks plus posix pieces;
+   * `waiting`: pending requests (conversions included); `resources`: live ones.
+   */
+  stats(): Record<string, { kind: string; held: number; waiting: number; resources: number }> {
+    const out: Record<string, { kind: string; held: number; waiting: number; resources: number }> = {};
+    for (const [name, e] of this.domains) out[name] = { kind: e.kind, held: e.table.held, waiting: e.table.waiting, resources: e.table.size };
+    return out;
   }
 
   /** The deadlock history, oldest first (bounded by limits.deadlockHistoryMax). */
@@ -384,6 +397,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     }
     w.owner.addWait(w);
     this.pendingWaits++;
+    w.res.table.waiting++;
     if (this.has('waiting')) this.emit('waiting', { ...this.waitBase(w), waitId: w.id, held: this.heldMode(w) });
     this.watchdog.onWait(w);
     this.detector.onWait(w, w.res);
@@ -398,6 +412,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   private finishWait(w: Waiter, outcome: string): void {
     w.settled = true;
     this.pendingWaits--;
+    w.res.table.waiting--;
     this.detector.onWaitEnd(w);
     this.watchdog.onWaitEnd(w, outcome);
     this.timers.remove(w);
@@ -468,9 +483,13 @@ export class LockManager extends TypedEmitter<LockEvents> {
     }
   }
 
-  /** Wall-clock ms of a clock reading. */
+  /**
+   * Wall-clock ms of a clock reading. The offset between the two clocks is
+   * taken once, when the manager starts, so a lock's times read the same in
+   * every snapshot (reading both clocks per call made them drift).
+   */
   toWall(t: number): number {
-    return Math.round(this.clock.wallNow() - (this.clock.now() - t));
+    return Math.round(this.wallOffset + t);
   }
 
   // --- events; payloads are built only when someone listens ---

@@ -126,6 +126,7 @@ export class Owner implements LockOwner {
     if (this.dlmHead !== null) this.dlmHead.ownerPrev = lock;
     this.dlmHead = lock;
     this.lockCount++;
+    lock.res.table.held++;
     if (!this.active) this.manager.ownerActive(this, true);
   }
 
@@ -135,11 +136,13 @@ export class Owner implements LockOwner {
     if (lock.ownerNext !== null) lock.ownerNext.ownerPrev = lock.ownerPrev;
     lock.ownerPrev = lock.ownerNext = null;
     this.lockCount--;
+    lock.res.table.held--;
     this.settleActive();
   }
 
   adjustPosix(res: PosixResource, delta: number, holdsThere: boolean): void {
     this.lockCount += delta;
+    res.table.held += delta;
     if (holdsThere) (this.posixResources ??= new Set()).add(res);
     else this.posixResources?.delete(res);
     if (this.lockCount > 0 && !this.active) this.manager.ownerActive(this, true);

@@ -95,6 +95,8 @@ export interface ConvertMessage {
   id: number;
   mode: string;
   options?: WireConvertOptions;
+  /** The client's request-site stack ("at ..." lines). */
+  site?: string;
 }
 
 export interface ReleaseMessage {

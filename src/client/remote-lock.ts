@@ -10,7 +10,7 @@ import { invalid, LockError, type LossReason } from '../errors.js';
 import type { DlmMode } from '../modes.js';
 import type { WireLock } from './protocol.js';
 import type { RemoteOwner } from './remote-owner.js';
-import { checkWireable, fromBase64, toBase64 } from './wire.js';
+import { captureSite, checkWireable, fromBase64, toBase64 } from './wire.js';
 
 const CONVERT_LOCAL = new Set(['signal', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
@@ -90,7 +90,10 @@ export class RemoteLock implements LockHandle {
       }
       const wire = checkWireable(options, 'options', CONVERT_LOCAL) ?? {};
       if (options?.lvb !== undefined) wire.lvb = toBase64(options.lvb, 'options.lvb');
-      return this.owner.client.request<WireLock>('convert', options?.signal, options?.timeoutMs, wire, (req, o) => ({ req, id: this.id, mode, options: o }))
+      const site = this.owner.client.stacks ? captureSite(RemoteLock.prototype.convert) : undefined;
+      return this.owner.client.request<WireLock>('convert', options?.signal, options?.timeoutMs, wire, (req, o) => ({
+        req, id: this.id, mode, options: o, ...(site === undefined ? {} : { site }),
+      }))
         .then(
           (w) => {
             this.apply(w);

@@ -48,3 +48,33 @@ describe('events', () => {
     expect(new Set(ids).size).toBe(2);
   });
 });
+
+describe('stats and times', () => {
+  it('stats() counts held locks, pending requests and live resources per domain, as the snapshot would', async () => {
+    const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm' }, { name: 'adv', kind: 'posix' }] });
+    const a = lm.owner('a');
+    const l = await a.lock('lin', 'r1', 'EX');
+    await a.lock('lin', 'r2', 'PR');
+    void lm.owner('b').lock('lin', 'r1', 'PR').catch(() => {});
+    await a.setlk('adv', 'f', { type: 'write', start: 0, len: 10 });
+    await a.setlk('adv', 'f', { type: 'read', start: 4, len: 2 });
+    expect(lm.stats()).toEqual({
+      lin: { kind: 'dlm', held: 2, waiting: 1, resources: 2 },
+      adv: { kind: 'posix', held: 3, waiting: 0, resources: 1 },
+    });
+    l.release();
+    a.releaseAll();
+    await new Promise((r) => setImmediate(r));
+    expect(lm.stats().lin).toEqual({ kind: 'dlm', held: 1, waiting: 0, resources: 1 });
+    const snap = lm.snapshot();
+    expect(snap.domains[0]!.resources.flatMap((r) => r.granted)).toHaveLength(1);
+  });
+
+  it('the times of a lock read the same in every snapshot', async () => {
+    const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm' }] });
+    await lm.owner('a').lock('lin', 'r', 'EX');
+    const times = new Set<number | null>();
+    for (let i = 0; i < 2000; i++) times.add(lm.snapshot().domains[0]!.resources[0]!.granted[0]!.grantedAt);
+    expect(times.size).toBe(1);
+  });
+});
