@@ -22,27 +22,20 @@ export class ServerMetrics {
   constructor(lm: LockManager, sessions: () => SessionTable) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'lockscope_' });
-    // Counted at scrape time from the snapshot, the only state view the core exposes. The held gauge
-    // is registered first, so its collect fills the waiters gauge before that one is read.
-    let waiters: Gauge | null = null;
+    // Read at scrape time from the core's counters (lm.stats()), not from a snapshot: a scrape must stay
+    // cheap with a million locks held.
     new Gauge({
       name: 'lockscope_locks_held', help: 'Granted locks (dlm locks and posix pieces), by domain', labelNames: ['domain'], registers,
       collect() {
-        this.reset();
-        waiters?.reset();
-        for (const d of lm.snapshot().domains) {
-          let h = 0;
-          let w = 0;
-          for (const r of d.resources) {
-            h += r.granted.length + r.converting.length;
-            w += r.converting.length + r.waiting.length;
-          }
-          this.set({ domain: d.name }, h);
-          waiters?.set({ domain: d.name }, w);
-        }
+        for (const [domain, s] of Object.entries(lm.stats())) this.set({ domain }, s.held);
       },
     });
-    waiters = new Gauge({ name: 'lockscope_waiters', help: 'Pending requests (waits and conversions), by domain', labelNames: ['domain'], registers });
+    new Gauge({
+      name: 'lockscope_waiters', help: 'Pending requests (waits and conversions), by domain', labelNames: ['domain'], registers,
+      collect() {
+        for (const [domain, s] of Object.entries(lm.stats())) this.set({ domain }, s.waiting);
+      },
+    });
 
     const wait = new Histogram({
       name: 'lockscope_acquire_wait_seconds', help: 'Time from request to grant, by domain and mode',
@@ -66,8 +59,9 @@ export class ServerMetrics {
 
     lm.on('granted', (e) => wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000));
     lm.on('converted', (e) => wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000));
+    // Hold times are a dlm notion: a posix unlock trims ranges and has no single hold to time.
     lm.on('released', (e) => {
-      if (e.id !== 0) hold.observe({ domain: e.domain, mode: e.mode }, e.heldMs / 1000);
+      if (e.mode !== 'unlock') hold.observe({ domain: e.domain, mode: e.mode }, e.heldMs / 1000);
     });
     lm.on('deadlock', (e) => deadlocks.inc({ kind: e.kind }));
     // Series that start at zero, so a dashboard sees 0 rather than no data.
