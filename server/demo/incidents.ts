@@ -23,9 +23,10 @@ export async function abba(ctx: Ctx, a: LockClient, b: LockClient, n: number): P
   const la = await oa.lock('lin', x, 'EX');
   const lb = await ob.lock('lin', y, 'EX');
   // Each holds one directory and wants the other's: the second request closes the cycle.
-  const wa = oa.lock('lin', y, 'EX');
+  // The victim lets go of what it holds, as a real task does on EDEADLK, so the survivor gets its lock.
+  const wa = oa.lock('lin', y, 'EX').catch((err: unknown) => la.release().then(() => { throw err; }));
   await ctx.sleep(300);
-  const wb = ob.lock('lin', x, 'EX');
+  const wb = ob.lock('lin', x, 'EX').catch((err: unknown) => lb.release().then(() => { throw err; }));
   const results = await Promise.allSettled([wa, wb]);
   await ctx.sleep(200);
   for (const r of results) if (r.status === 'fulfilled') await r.value.release();
@@ -37,15 +38,16 @@ export async function slowHolder(ctx: Ctx, nodes: LockClient[], n: number): Prom
   const holdMs = n % 2 === 0 ? DEMO.softTimeoutMs + 2_000 : DEMO.softTimeoutMs + DEMO.persistentAfterMs + 2_000;
   const fsck = c3.owner(`node-3/fsck-${n}`);
   const stat = c1.owner(`node-1/stat-${n}`);
-  const rename = c2.owner(`node-2/rename-${n}`);
+  const rename = c2.owner(`node-2/mv-${n}`);
   const held = await fsck.lock('lin', 'inode:root', 'EX');
   const statDir = await stat.lock('lin', 'inode:home', 'PR');
   // stat waits for fsck; rename waits for stat: a chain with fsck at its root.
   const waits = [stat.lock('lin', 'inode:root', 'PR'), rename.lock('lin', 'inode:home', 'EX')];
   await ctx.sleep(holdMs);
   await held.release();
-  const [s] = await Promise.allSettled(waits);
-  if (s.status === 'fulfilled') await s.value.release();
+  // Only stat's wait: rename's ends when stat lets go of the directory, just below.
+  const [s] = await Promise.allSettled(waits.slice(0, 1));
+  if (s?.status === 'fulfilled') await s.value.release();
   await statDir.release();
   const [, r] = await Promise.allSettled(waits);
   if (r.status === 'fulfilled') await r.value.release();

@@ -152,6 +152,12 @@ export class GraphView {
   }
 
   private tick(): void {
+    // Nodes stay inside the panel (labels run to the right of their node).
+    const { w, h } = this.size();
+    for (const n of this.nodes.values()) {
+      n.x = Math.max(15, Math.min(w - 160, n.x ?? 0));
+      n.y = Math.max(15, Math.min(h - 15, n.y ?? 0));
+    }
     const pos = (n: GNode | number | string): GNode => n as GNode;
     this.root.selectAll<SVGGElement, GLink>('g.link').each(function (l) {
       const s = pos(l.source);
