@@ -59,6 +59,7 @@ it('events applied to a snapshot give the same rows as a later snapshot (dlm, co
   await conv;
   await a.setlk('adv', 'p', { type: 'unlock', start: 0, len: 0 });
   await posixWait;
+  la.release();
   await waitC;
   live.applyBatch(f.flush());
   const after = new Model();
