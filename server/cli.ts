@@ -16,8 +16,12 @@ import { parseServeArgs, serveOptions } from './config.js';
 import { errorFields, makeLogger } from './log.js';
 import { DEMO, DEMO_DOMAINS, startDemo, type Demo } from './demo.js';
 import { createServer, type ServerOptions } from './server.js';
+import { runDump, runInspect } from '../collectors/cli.js';
+import { dumpServer } from './remote-dump.js';
 
 const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR]
+       lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
+       lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
 
   --port    port to listen on (default 7070; 0 picks a free one)
   --host    address to listen on (default 127.0.0.1; tokens are required elsewhere)
@@ -86,6 +90,15 @@ async function serve(argv: readonly string[]): Promise<void> {
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serve(rest);
+  const io = { out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t) };
+  if (command === 'inspect') {
+    process.exitCode = await runInspect(rest, io);
+    return;
+  }
+  if (command === 'dump') {
+    process.exitCode = await runDump(rest, io, { server: (url, dir) => dumpServer(url, dir) });
+    return;
+  }
   process.stderr.write(`${command === undefined || command === '--help' ? '' : `unknown command: ${command}\n`}${USAGE}\n`);
   process.exitCode = command === '--help' ? 0 : 2;
 }
