@@ -61,7 +61,7 @@ function header(w: Writer, { id, trigger, snapshot: s, hang, deadlock }: Summary
   w.line(`node ${s.node}, taken ${isoTime(s.time)} (times below are UTC), trigger: ${trigger}`);
   const pending = s.domains.reduce((n, d) => n + d.resources.reduce((m, r) => m + r.converting.length + r.waiting.length, 0), 0);
   const held = s.domains.reduce((n, d) => n + d.resources.reduce((m, r) => m + r.granted.length, 0), 0);
-  w.line(`${held} locks held, ${pending} requests waiting, ${s.owners.length} owners, ${s.edges.length} wait-for edges, ${s.cycles.length} cycles now.`);
+  w.line(`${count(held, 'lock')} held, ${count(pending, 'request')} waiting, ${count(s.owners.length, 'owner')}, ${count(s.edges.length, 'wait-for edge')}, ${count(s.cycles.length, 'cycle')} now.`);
   if (hang !== null) {
     w.line('');
     w.line(`Triggered by: owner ${hang.owner} waited ${duration(s.time - hang.since)} (soft timeout ${duration(hang.softTimeoutMs)}) for ${hang.wanted} on ${hang.domain}:${hang.resource}, requested at ${w.site(hang.stack)}.`);
