@@ -19,6 +19,8 @@ export const DEMO = Object.freeze({
   lvbBytes: 32,
   /** A steady-traffic request that waits this long gives up (ETIMEDOUT) and the task moves on. */
   requestTimeoutMs: 20_000,
+  /** The staged deadlock's requests give up after this (the detector normally ends it in milliseconds). */
+  incidentTimeoutMs: 5_000,
   softTimeoutMs: 3_000,
   persistentAfterMs: 6_000,
   /** A disconnected client's session (and locks) expire after this. */

@@ -24,9 +24,10 @@ export async function abba(ctx: Ctx, a: LockClient, b: LockClient, n: number): P
   const lb = await ob.lock('lin', y, 'EX');
   // Each holds one directory and wants the other's: the second request closes the cycle.
   // The victim lets go of what it holds, as a real task does on EDEADLK, so the survivor gets its lock.
-  const wa = oa.lock('lin', y, 'EX').catch((err: unknown) => la.release().then(() => { throw err; }));
+  // timeoutMs bounds the incident even if a reply is lost, so one round can never wedge the next.
+  const wa = oa.lock('lin', y, 'EX', { timeoutMs: DEMO.incidentTimeoutMs }).catch((err: unknown) => la.release().then(() => { throw err; }));
   await ctx.sleep(300);
-  const wb = ob.lock('lin', x, 'EX').catch((err: unknown) => lb.release().then(() => { throw err; }));
+  const wb = ob.lock('lin', x, 'EX', { timeoutMs: DEMO.incidentTimeoutMs }).catch((err: unknown) => lb.release().then(() => { throw err; }));
   const results = await Promise.allSettled([wa, wb]);
   await ctx.sleep(200);
   for (const r of results) if (r.status === 'fulfilled') await r.value.release();
@@ -43,6 +44,8 @@ export async function slowHolder(ctx: Ctx, nodes: LockClient[], n: number): Prom
   const statDir = await stat.lock('lin', 'inode:home', 'PR');
   // stat waits for fsck; rename waits for stat: a chain with fsck at its root.
   const waits = [stat.lock('lin', 'inode:root', 'PR'), rename.lock('lin', 'inode:home', 'EX')];
+  // The demo may stop mid-incident; a wait nobody awaits then must not become an unhandled rejection.
+  for (const w of waits) w.catch(() => {});
   await ctx.sleep(holdMs);
   await held.release();
   // Only stat's wait: rename's ends when stat lets go of the directory, just below.
