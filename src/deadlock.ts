@@ -113,6 +113,8 @@ export class DeadlockDetector {
   }
 
   onWaitEnd(w: Waiter): void {
+    // Its edges must leave the graph with it, even when nothing else changes on the resource.
+    this.graph.touch(w.res);
     if (this.mode === 'deferred') {
       const node = this.delays.get(w);
       if (node !== undefined) {

@@ -286,3 +286,25 @@ describe('no false deadlocks', () => {
     await Promise.all(waits.map((w) => w.promise));
   });
 });
+
+describe('the wait-for graph follows the tables', () => {
+  it('an ended wait takes its edges with it, granted or cancelled, the last one on its resource included', async () => {
+    for (const detect of ['immediate', 'off'] as const) {
+      const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm' }, { name: 'adv', kind: 'posix' }], deadlock: { detect } });
+      const h = await lm.owner('holder').lock('lin', 'r', 'EX');
+      const granted = track(lm.owner('w1').lock('lin', 'r', 'PR'));
+      void lm.owner('w2').lock('lin', 'q', 'EX').catch(() => {});
+      await lm.owner('p').setlk('adv', 'f', { type: 'write', start: 0, len: 1 });
+      const ac = new AbortController();
+      void lm.owner('w3').setlk('adv', 'f', { type: 'read', start: 0, len: 1 }, { wait: true, signal: ac.signal }).catch(() => {});
+      await flush();
+      expect(lm.snapshot().edges).toHaveLength(2);
+      h.release();
+      await granted.promise;
+      ac.abort();
+      await flush();
+      expect(lm.snapshot().edges).toEqual([]);
+      expect(lm.detector.graph.size).toEqual({ owners: 0, edges: 0 });
+    }
+  });
+});
