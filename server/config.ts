@@ -18,8 +18,9 @@ const fileSchema = obj(
   {
     port: int(0, 65535), host: str(256), node: str(128), leaseMs: int(1, serverLimits.leaseMsMax),
     domains: array(domainSchema, 256), limits: record(num, 64, 64), tokens: array(tokenSchema, serverLimits.tokensMax), log: bool,
+    stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax),
   },
-  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log'],
+  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs'],
 );
 
 export function readConfigFile(path: string): ServerOptions {
@@ -38,6 +39,8 @@ export function readConfigFile(path: string): ServerOptions {
   // Domain entries are checked in full by the core (parseDomainConfig).
   if (c.domains !== undefined) out.domains = c.domains as unknown as ServerOptions['domains'];
   if (c.limits !== undefined) out.limits = c.limits;
+  if (c.stateDir !== undefined) out.stateDir = c.stateDir;
+  if (c.graceMs !== undefined) out.graceMs = c.graceMs;
   if (c.tokens !== undefined) out.tokens = c.tokens.map((t) => ({ token: t.token, role: t.role, ...(t.name === undefined ? {} : { name: t.name }) }));
   return out;
 }
@@ -63,6 +66,8 @@ export interface CliArgs {
   port?: number;
   host?: string;
   config?: string;
+  stateDir?: string;
+  graceMs?: number;
 }
 
 export function parseServeArgs(argv: readonly string[]): CliArgs {
@@ -80,7 +85,11 @@ export function parseServeArgs(argv: readonly string[]): CliArgs {
       out.port = int(0, 65535)(/^\d{1,5}$/.test(v) ? Number(v) : NaN, '--port');
     } else if (flag === '--host') out.host = value();
     else if (flag === '--config') out.config = value();
-    else throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config)`);
+    else if (flag === '--state-dir') out.stateDir = value();
+    else if (flag === '--grace-ms') {
+      const v = value();
+      out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(v) ? Number(v) : NaN, '--grace-ms');
+    } else throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config, --state-dir, --grace-ms)`);
   }
   return out;
 }
@@ -92,6 +101,8 @@ export function serveOptions(args: CliArgs, env: NodeJS.ProcessEnv): ServerOptio
   return {
     ...file,
     port: args.port ?? file.port ?? DEFAULT_PORT,
+    ...(args.stateDir ?? file.stateDir) === undefined ? {} : { stateDir: args.stateDir ?? file.stateDir },
+    ...(args.graceMs ?? file.graceMs) === undefined ? {} : { graceMs: args.graceMs ?? file.graceMs },
     host: args.host ?? file.host ?? DEFAULT_HOST,
     domains: file.domains ?? [{ name: 'default', kind: 'dlm' }, { name: 'posix', kind: 'posix' }],
     tokens,

@@ -35,6 +35,12 @@ export interface ServerLimits {
   leaseMsMax: number;
   /** Tokens configured at once. */
   tokensMax: number;
+  /** Clients in the durable record (state.ts): one per client that holds or held locks. */
+  clientRecordsMax: number;
+  /** Locks one `reclaim` message carries (the client sends as many messages as it needs). */
+  reclaimItemsMax: number;
+  /** Longest grace period a configuration may ask for. */
+  graceMsMax: number;
 }
 
 export const serverLimits: Readonly<ServerLimits> = Object.freeze({
@@ -53,8 +59,15 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   feedIntervalMs: 250,
   leaseMsMax: 24 * 60 * 60 * 1000,
   tokensMax: 1000,
+  clientRecordsMax: 100_000,
+  reclaimItemsMax: 256,
+  graceMsMax: 60 * 60 * 1000,
 });
 
 export const DEFAULT_LEASE_MS = 30_000;
+/** How long grace lasts after a restart unless every client reclaims sooner (knfsd's default). */
+export const DEFAULT_GRACE_MS = 90_000;
+/** Fencing tokens reserved per durable write: one fsync per this many grants. */
+export const TOKEN_BLOCK = 10_000;
 export const DEFAULT_PORT = 7070;
 export const DEFAULT_HOST = '127.0.0.1';

@@ -12,8 +12,11 @@ import type { Reply, WireLock } from '../src/client/protocol.js';
 import { Auth } from './auth.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
+import type { Logger } from './log.js';
 import * as M from './messages.js';
 import type { LockSocket } from './protocol.js';
+import { reclaim, reclaimComplete, reclaimMessage } from './reclaim.js';
+import type { Recovery } from './recovery.js';
 import type { Session } from './sessions.js';
 import type { Schema } from './validate.js';
 
@@ -26,6 +29,9 @@ export interface ProtocolContext {
   lockIndex: Map<number, Session>;
   internalError(err: unknown): void;
   end(session: Session): void;
+  /** Restart recovery, when the server keeps a state directory. */
+  recovery: Recovery | null;
+  log: Logger;
 }
 
 type AckFn = (r: Reply<unknown>) => void;
@@ -73,6 +79,16 @@ class LockProtocol {
       ack?.({ ok: null });
     });
     this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
+    this.on('reclaim', reclaimMessage, (m, ack) => {
+      const ctx = this.ctx;
+      const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.adopt(l) };
+      // Tracked like a request, so a reply lost with the connection is sent again on `sync`, not the locks reclaimed twice.
+      return this.pending(m.req, ack, false, () => reclaim(this.session, m.items, rc));
+    });
+    this.on('reclaimComplete', M.empty, (_m, ack) => {
+      reclaimComplete(this.session, this.lm);
+      ack?.({ ok: null });
+    });
     this.on('ping', M.empty, (_m, ack) => ack?.({ ok: { time: Date.now() } }), null);
     this.on('bye', M.empty, (_m, ack) => {
       ack?.({ ok: null });
@@ -152,7 +168,9 @@ class LockProtocol {
     }
     const { client, host, pid } = session.who;
     const meta = { ...msg.meta, client, host, ...(pid === null ? {} : { clientPid: pid }) };
-    const o = this.lm.owner(msg.name, { meta, ...(msg.priority === undefined ? {} : { priority: msg.priority }) });
+    const o = this.lm.owner(msg.name, {
+      meta, ...(msg.priority === undefined ? {} : { priority: msg.priority }), ...(session.who.clientId === null ? {} : { client: session.who.clientId }),
+    });
     session.owners.set(msg.oid, o);
     ack?.({ ok: null });
   }
@@ -161,6 +179,7 @@ class LockProtocol {
     const owner = this.session.owner(msg.oid);
     const { blocking, abortable, ...rest } = msg.options ?? {};
     const holder = { id: 0 };
+    this.ctx.recovery?.record(this.session);
     return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: LockOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
@@ -197,6 +216,7 @@ class LockProtocol {
   private setlk(msg: Msg<typeof M.setlkMessage>, ack: AckFn | null): Promise<void> {
     const owner = this.session.owner(msg.oid);
     const { abortable, ...rest } = msg.options ?? {};
+    if (msg.request.type !== 'unlock') this.ctx.recovery?.record(this.session);
     return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: SetlkOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
@@ -229,7 +249,9 @@ class LockProtocol {
   }
 }
 
-const KNOWN = new Set(['owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'dropOwner', 'cancel', 'sync', 'ping', 'bye']);
+const KNOWN = new Set([
+  'owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'dropOwner', 'cancel', 'sync', 'ping', 'bye', 'reclaim', 'reclaimComplete',
+]);
 
 export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
   new LockProtocol(socket, session, ctx).bind();

@@ -17,10 +17,11 @@ import { dumpsRouter, feedDumps } from './dashboard-api.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
-import { DEFAULT_LEASE_MS, serverLimits } from './limits.js';
+import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
+import { graceRouter, Recovery } from './recovery.js';
 import { errorMiddleware, restRouter } from './rest.js';
 import { SessionTable, type Session } from './sessions.js';
 import { defaultWebDir, staticRouter } from './static.js';
@@ -47,6 +48,15 @@ export interface ServerOptions {
   dumps?: HangDumperOptions | null;
   /** The built dashboard served at `/`; default dist/web; null serves none. */
   webDir?: string | null;
+  /**
+   * Directory for the durable client record and fencing-token high-water
+   * (recovery.ts). With it, a restart that finds clients recorded starts a
+   * grace period in which they reclaim their locks; without it a restart
+   * forgets every session.
+   */
+  stateDir?: string | null;
+  /** How long a grace period lasts unless every recorded client reclaims sooner. */
+  graceMs?: number;
 }
 
 export interface LockServer {
@@ -58,8 +68,8 @@ export interface LockServer {
 }
 
 const handshakeSchema = obj(
-  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64) },
-  ['token', 'host', 'pid', 'session'],
+  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(128) },
+  ['token', 'host', 'pid', 'session', 'clientId'],
 );
 
 const DEFAULT_PING_INTERVAL_MS = 25_000;
@@ -70,19 +80,22 @@ export function isLoopback(host: string): boolean {
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<LockServer> {
-  const { host, port, leaseMs } = checkServerOptions(options);
+  const { host, port, leaseMs, graceMs } = checkServerOptions(options);
   const auth = new Auth(options.tokens ?? []);
   if (auth.open && !isLoopback(host)) {
     throw new LockError('EPERM', `refusing to listen on ${host} without tokens: configure tokens or listen on a loopback address`);
   }
   const log = makeLogger(options.log ?? null);
   const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
+  let sessions: SessionTable;
+  const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), log);
   const lm = new LockManager({
     node: options.node ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
+    ...(recovery === null ? {} : { tokens: recovery.tokens() }),
   });
-  let sessions: SessionTable;
   const metrics = new ServerMetrics(lm, () => sessions);
-  sessions = sessionTable(lm, leaseMs, log, metrics);
+  sessions = sessionTable(lm, leaseMs, log, metrics, recovery);
+  recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
   logManagerEvents(lm, log);
@@ -93,10 +106,11 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
   if (options.webDir !== null) app.use(staticRouter(options.webDir ?? defaultWebDir()));
   app.use(dumpsRouter(dumper, auth, (e, f) => log('info', e, f)));
+  app.use(graceRouter(lm, auth, (e, f) => log('info', e, f)));
   app.use(restRouter({ lm, auth, metrics, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError }));
   app.use(errorMiddleware({ internalError }));
   const http = createHttpServer(app);
-  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s) }, log);
+  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
   const stopDumpFeed = feedDumps(io, dumper);
 
@@ -130,18 +144,25 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   return { url, manager: lm, dumper, close };
 }
 
-function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number } {
+function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  if (!Number.isInteger(graceMs) || graceMs < 1 || graceMs > serverLimits.graceMsMax) {
+    throw invalid('options.graceMs', `an integer from 1 to ${serverLimits.graceMsMax}`, graceMs);
+  }
+  if (options.stateDir != null && (typeof options.stateDir !== 'string' || options.stateDir === '')) {
+    throw invalid('options.stateDir', 'a directory path', options.stateDir);
+  }
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('options.port', 'an integer from 0 to 65535', port);
   if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > serverLimits.leaseMsMax) {
     throw invalid('options.leaseMs', `an integer from 1 to ${serverLimits.leaseMsMax}`, leaseMs);
   }
-  return { host, port, leaseMs };
+  return { host, port, leaseMs, graceMs };
 }
 
-function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics): SessionTable {
+function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null): SessionTable {
   return new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
     resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
@@ -149,8 +170,12 @@ function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: Se
     expired: (s) => {
       metrics.expired.inc();
       log('warn', 'session-expired', sessionFields(s));
+      recovery?.forget(s);
     },
-    ended: (s) => log('info', 'session-ended', sessionFields(s)),
+    ended: (s) => {
+      log('info', 'session-ended', sessionFields(s));
+      recovery?.forget(s);
+    },
   });
 }
 
@@ -166,7 +191,7 @@ function lockServerIo(
   });
   io.use((socket, next) => {
     try {
-      admit(socket, auth, sessions);
+      admit(socket, auth, sessions, ctx.recovery);
       next();
     } catch (err) {
       const e = Object.assign(new Error('refused'), { data: errorReply(err, ctx.internalError).error });
@@ -179,11 +204,12 @@ function lockServerIo(
 }
 
 /** Check the handshake, then open or resume the session, before the connection counts. */
-function admit(socket: LockSocket, auth: Auth, sessions: SessionTable): void {
+function admit(socket: LockSocket, auth: Auth, sessions: SessionTable, recovery: Recovery | null): void {
   const raw = socket.handshake.auth as unknown;
   const hs = handshakeSchema(raw, 'auth') as HandshakeAuth;
   const principal = auth.identify(hs.token);
-  const who = { client: hs.name, host: hs.host ?? socket.handshake.address, pid: hs.pid ?? null };
+  recovery?.checkIdentity(hs.clientId, principal);
+  const who = { client: hs.name, host: hs.host ?? socket.handshake.address, pid: hs.pid ?? null, clientId: hs.clientId ?? null };
   const { session, resumed, expired } = sessions.open(hs.session, principal, who);
   socket.data.principal = principal;
   socket.data.sessionId = session.id;
@@ -200,7 +226,11 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   sessions.attach(session, socket, socket.data.resumed);
   bindLockProtocol(socket, session, ctx);
   socket.on('disconnect', () => sessions.detach(session, socket));
-  socket.emit('session', { id: session.id, resumed: socket.data.resumed, expired: socket.data.expired, leaseMs });
+  const { resumed, expired } = socket.data;
+  // A session presented that this server never expired: it was made by an earlier run of the server.
+  const restarted = expired !== null && !sessions.wasExpired(expired);
+  const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session.who.clientId);
+  socket.emit('session', { id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim });
   sessions.flush(session);
 }
 

@@ -27,6 +27,8 @@ export interface ClientIdentity {
   client: string;
   host: string;
   pid: number | null;
+  /** The client's reclaim identity (stable across its reconnections and server restarts), if it gave one. */
+  clientId: string | null;
 }
 
 export class Session {

@@ -10,7 +10,14 @@
  * `reply` messages. When it expired, the waits and handles of the old
  * session fail with EREVOKED, reason `session-expired`.
  *
- * States: connecting → ready ⇄ away → closed.
+ * When the server restarted and lets this client reclaim (it is in the
+ * server's durable record and a grace period is on), the connection is
+ * `reclaiming`: the client replays its locks (reclaim.ts), and only those
+ * messages go out; everything else (new calls, and the requests the dead
+ * server had: waits are re-queued, not failed) waits until the replay is
+ * done and then goes to the new session.
+ *
+ * States: connecting → ready ⇄ away → closed; a restart: away → reclaiming → ready.
  */
 
 import os from 'node:os';
@@ -19,7 +26,7 @@ import { LockError } from '../errors.js';
 import type { ClientToServerEvents, Reply, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
 import { fromWire } from './wire.js';
 
-export type ConnectionState = 'connecting' | 'ready' | 'away' | 'closed';
+export type ConnectionState = 'connecting' | 'ready' | 'reclaiming' | 'away' | 'closed';
 
 /** One message the client is waiting on a reply for. */
 interface Call {
@@ -35,12 +42,16 @@ interface Call {
   onSessionLost: WireError | 'succeed' | null;
   /** The caller gave up (signal, client-side timeout): the server is told whenever this call reaches it. */
   cancelled: boolean;
+  /** Sent while the connection is reclaiming, too (the replay itself, owner registrations). */
+  early: boolean;
 }
 
 export interface ConnectionOptions {
   token?: string;
   name: string;
   host?: string;
+  /** This client's identity for reclaims, the same on every connection. */
+  clientId: string;
   /** Longest wait for the first connection. */
   connectTimeoutMs?: number;
 }
@@ -51,6 +62,10 @@ export interface ConnectionHooks {
   update(msg: Parameters<ServerToClientEvents['update']>[0]): void;
   /** The session expired while away: every handle is gone. */
   sessionLost(): void;
+  /** The server restarted and lets this client reclaim: replay, then call reclaimDone(epoch). */
+  restarted(epoch: number): void;
+  /** The server's grace period started or ended. */
+  grace(active: boolean): void;
 }
 
 const RECONNECT_DELAY_MS = 100;
@@ -65,6 +80,10 @@ export class Connection {
   leaseMs = 0;
   /** Incremented for every new (not resumed) session: owners register once per epoch. */
   epoch = 0;
+  /** The server is in a grace period (new requests get EGRACE until it ends). */
+  grace = false;
+  /** Epoch whose reclaim is not done yet (0: none); survives a connection drop in the middle of it. */
+  private reclaimEpoch = 0;
   private conn = 0;
   private seq = 0;
   private readonly calls = new Map<number, Call>();
@@ -86,18 +105,25 @@ export class Connection {
         name: options.name, host: options.host ?? os.hostname(), pid: process.pid,
         ...(options.token === undefined ? {} : { token: options.token }),
         ...(this.sessionId === null ? {} : { session: this.sessionId }),
+        clientId: options.clientId,
       }),
     });
     const s = this.socket;
     s.on('session', (info) => this.onSession(info));
     s.on('disconnect', () => {
-      if (this.state === 'ready') this.state = 'away';
+      if (this.state === 'ready' || this.state === 'reclaiming') this.state = 'away';
     });
     s.on('connect_error', (err) => this.onConnectError(err));
     s.on('reply', (m) => this.byReq.get(m.req)?.settle(m.reply));
     s.on('blocking', (m) => hooks.blocking(m.id, m.mode));
     s.on('lost', (m) => hooks.lost(m.id, m.reason));
     s.on('update', (m) => hooks.update(m));
+    s.on('grace', (m) => this.setGrace(m.active === true));
+  }
+
+  private setGrace(active: boolean): void {
+    this.grace = active;
+    this.hooks.grace(active);
   }
 
   open(): Promise<void> {
@@ -141,12 +167,15 @@ export class Connection {
     this.conn++;
     if (!info.resumed) {
       this.epoch++;
-      if (wasKnown) this.loseSession();
+      this.reclaimEpoch = 0;
+      if (wasKnown && info.reclaim === true) this.requeue();
+      else if (wasKnown) this.loseSession();
     }
-    this.state = 'ready';
+    this.state = this.reclaimEpoch === 0 ? 'ready' : 'reclaiming';
+    this.setGrace(info.grace === true);
     const unanswered: Call[] = [];
     for (const c of [...this.calls.values()]) {
-      if (c.sentOn === this.conn) continue;
+      if (c.sentOn === this.conn || !this.mayGo(c)) continue;
       // A request the server may hold is asked about (sync); anything else is sent (again).
       if (c.sentOn !== 0 && c.req !== null && info.resumed) unanswered.push(c);
       else this.send(c);
@@ -156,6 +185,37 @@ export class Connection {
     for (const c of unanswered) if (c.cancelled) this.socket.emit('cancel', { req: c.req! }, () => {});
     this.firstSession?.resolve();
     this.firstSession = null;
+    if (this.reclaimEpoch === this.epoch && !info.resumed) this.hooks.restarted(this.epoch);
+  }
+
+  private mayGo(c: Call): boolean {
+    return this.state === 'ready' || (this.state === 'reclaiming' && c.early);
+  }
+
+  /**
+   * The server restarted and this client may reclaim: what the dead server
+   * had is not failed. Releases and registrations are moot (it holds nothing
+   * now); every other request is sent again once the replay is done (a wait
+   * queued there is queued here). A replay cut short by another restart is
+   * abandoned: the next one starts over from the handles.
+   */
+  private requeue(): void {
+    this.reclaimEpoch = this.epoch;
+    for (const c of [...this.calls.values()]) {
+      if (c.sentOn === 0) continue;
+      if (c.early && c.onSessionLost !== null && c.onSessionLost !== 'succeed') c.settle({ error: c.onSessionLost });
+      else if (c.onSessionLost === 'succeed') c.settle({ ok: null });
+      else c.sentOn = 0;
+    }
+  }
+
+  /** The replay of `epoch` is done: everything held back goes to the new session. */
+  reclaimDone(epoch: number): void {
+    if (epoch !== this.reclaimEpoch || epoch !== this.epoch) return;
+    this.reclaimEpoch = 0;
+    if (this.state !== 'reclaiming') return;
+    this.state = 'ready';
+    for (const c of [...this.calls.values()]) if (c.sentOn !== this.conn) this.send(c);
   }
 
   /** Requests whose reply may have been lost with the connection: resend those the server never received. */
@@ -185,7 +245,9 @@ export class Connection {
    * Send a message and resolve with its reply's value (or reject with its
    * LockError). `req` marks a request the server may keep waiting.
    */
-  call<T>(event: keyof ClientToServerEvents, message: () => unknown, opts: { req?: number; onSessionLost?: WireError | 'succeed' | null } = {}): Promise<T> {
+  call<T>(
+    event: keyof ClientToServerEvents, message: () => unknown, opts: { req?: number; onSessionLost?: WireError | 'succeed' | null; early?: boolean } = {},
+  ): Promise<T> {
     if (this.state === 'closed') return Promise.reject(new LockError('ECANCELED', 'the client is closed'));
     if (this.calls.size >= QUEUED_CALLS_MAX) {
       return Promise.reject(new LockError('ENOLCK', `limit queuedCallsMax (${QUEUED_CALLS_MAX}) reached`, { limit: 'queuedCallsMax' }));
@@ -193,7 +255,7 @@ export class Connection {
     return new Promise<T>((resolve, reject) => {
       const key = ++this.seq;
       const call: Call = {
-        event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null, cancelled: false,
+        event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null, cancelled: false, early: opts.early ?? false,
         settle: (reply) => {
           if (!this.calls.delete(key)) return;
           if (call.req !== null) this.byReq.delete(call.req);
@@ -209,7 +271,7 @@ export class Connection {
       };
       this.calls.set(key, call);
       if (call.req !== null) this.byReq.set(call.req, call);
-      if (this.state === 'ready') this.send(call);
+      if (this.mayGo(call)) this.send(call);
     });
   }
 
@@ -237,7 +299,7 @@ export class Connection {
       return;
     }
     c.cancelled = true;
-    if (this.state === 'ready') this.socket.emit('cancel', { req }, () => {});
+    if (this.state === 'ready' || this.state === 'reclaiming') this.socket.emit('cancel', { req }, () => {});
   }
 
   nextReq(): number {
@@ -247,7 +309,7 @@ export class Connection {
   /** Say goodbye (the server releases this session's locks at once), then disconnect. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
-    if (this.state === 'ready') {
+    if (this.state === 'ready' || this.state === 'reclaiming') {
       await Promise.race([
         new Promise<void>((resolve) => this.socket.emit('bye', {}, () => resolve())),
         new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),

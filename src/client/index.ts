@@ -5,14 +5,21 @@
  *   const client = await connect('http://127.0.0.1:7070', { token, name: 'web-1' });
  *   const owner = client.owner('job-42');
  *   await using lock = await owner.lock('lin', 'inode:1', 'EX', { timeoutMs: 5000 });
+ *
+ * After a server restart the client reclaims what it holds by itself
+ * (reclaim.ts) and reports it (`client.on('reclaim', report => ...)`); a
+ * request refused with EGRACE during the server's grace period is sent
+ * again after it, never surfaced to the caller.
  */
 
+import { randomBytes } from 'node:crypto';
 import type { OwnerOptions } from '../api.js';
 import { invalid, LockError, type LossReason } from '../errors.js';
 import type { DlmMode } from '../modes.js';
 import { checkName } from '../validate.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import type { ClientToServerEvents, WireLock } from './protocol.js';
+import { replay, type ReclaimReport } from './reclaim.js';
 import { RemoteLock } from './remote-lock.js';
 import { RemoteOwner } from './remote-owner.js';
 
@@ -36,11 +43,29 @@ const NO_ANSWER = { code: 'ETIMEDOUT', message: 'no answer from the lock server 
 const TIMEOUT_SLACK_MS = 2_000;
 /** Blocking notices and losses that arrive before the reply that creates their handle. */
 const EARLY_NOTICES_MAX = 1024;
+/** Retrying a request refused with EGRACE: at once when the server says grace ended, else after a backoff up to this. */
+const GRACE_RETRY_FIRST_MS = 100;
+const GRACE_RETRY_MAX_MS = 1_000;
+/** Reclaim reports kept for `reclaims` (the latest). */
+const RECLAIM_REPORTS_KEPT = 16;
+
+export interface ClientEvents {
+  /** A reclaim after a server restart finished: how many locks came back, and which were lost. */
+  reclaim: (report: ReclaimReport) => void;
+}
 
 export class LockClient {
   readonly conn: Connection;
   readonly stacks: boolean;
   readonly handles = new Map<number, RemoteLock>();
+  /** This client's identity for reclaims: made once per connect(), presented on every connection. */
+  readonly clientId: string;
+  /** Owners that hold posix ranges (held here so the mirror of what they hold outlives the application's references, as on the server). */
+  readonly posixOwners = new Set<RemoteOwner>();
+  /** The latest reclaim reports, oldest first. */
+  readonly reclaims: ReclaimReport[] = [];
+  private readonly listeners = new Set<ClientEvents['reclaim']>();
+  private readonly graceWaiters = new Set<() => void>();
   /**
    * Owners are not kept here: an application may make one per task. When one
    * is garbage collected the server is told, and forgets it if it holds and
@@ -56,7 +81,8 @@ export class LockClient {
     const name = options.name ?? `pid-${process.pid}`;
     checkName(name, 'options.name', 128);
     this.stacks = options.stacks ?? true;
-    const co: ConnectionOptions = { name, ...(options.token === undefined ? {} : { token: options.token }) };
+    this.clientId = `${name.slice(0, 96)}#${randomBytes(8).toString('hex')}`;
+    const co: ConnectionOptions = { name, clientId: this.clientId, ...(options.token === undefined ? {} : { token: options.token }) };
     if (options.connectTimeoutMs !== undefined) co.connectTimeoutMs = options.connectTimeoutMs;
     this.conn = new Connection(url, co, {
       blocking: (id, mode) => this.onBlocking(id, mode as DlmMode),
@@ -64,9 +90,50 @@ export class LockClient {
       update: (m) => this.handles.get(m.id)?.update(m),
       sessionLost: () => {
         for (const h of [...this.handles.values()]) h.lose('session-expired');
+        for (const o of this.posixOwners) o.posix.clear();
+        this.posixOwners.clear();
         this.early.clear();
       },
+      restarted: (epoch) => void this.reclaim(epoch),
+      grace: (active) => {
+        if (active) return;
+        for (const wake of [...this.graceWaiters]) wake();
+      },
     });
+  }
+
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this {
+    if (event !== 'reclaim' || typeof listener !== 'function') throw invalid('event', 'reclaim, with a function');
+    this.listeners.add(listener);
+    return this;
+  }
+
+  off<E extends keyof ClientEvents>(_event: E, listener: ClientEvents[E]): this {
+    this.listeners.delete(listener);
+    return this;
+  }
+
+  private async reclaim(epoch: number): Promise<void> {
+    this.early.clear();
+    const report = await replay(this, epoch);
+    if (report === null) return;
+    this.reclaims.push(report);
+    if (this.reclaims.length > RECLAIM_REPORTS_KEPT) this.reclaims.shift();
+    for (const l of [...this.listeners]) {
+      try {
+        l(report);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  /** After a reclaim: the handles still held, under their new server ids (the old ids mean nothing to the new server). */
+  rekey(kept: RemoteLock[]): void {
+    this.handles.clear();
+    for (const h of kept) this.handles.set(h.id, h);
   }
 
   /** The server's id for this client's session. */
@@ -106,8 +173,62 @@ export class LockClient {
   ): Promise<T> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(invalid('options.signal', 'an AbortSignal', signal));
     if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
-    const req = this.conn.nextReq();
     if (signal !== undefined) wire.abortable = true;
+    return this.retryAfterGrace(event, signal, timeoutMs, wire, build);
+  }
+
+  /**
+   * EGRACE means "not yet": the request goes again once the server's grace
+   * period is over, within the caller's timeoutMs (what is left of it is
+   * what the next attempt may wait) and until its signal fires.
+   */
+  private async retryAfterGrace<T>(
+    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
+    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
+  ): Promise<T> {
+    const deadline = typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0 ? Date.now() + timeoutMs : null;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.requestOnce<T>(event, signal, timeoutMs, wire, build);
+      } catch (err) {
+        if (!(err instanceof LockError) || err.code !== 'EGRACE') throw err;
+        await this.graceOver(attempt, signal, deadline);
+        if (deadline !== null) timeoutMs = wire.timeoutMs = Math.max(0, deadline - Date.now());
+      }
+    }
+  }
+
+  /** Resolves when the server says grace ended or after a backoff; fails on the signal or past the deadline. */
+  private graceOver(attempt: number, signal: AbortSignal | undefined, deadline: number | null): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const backoff = Math.min(GRACE_RETRY_MAX_MS, GRACE_RETRY_FIRST_MS * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2);
+      const late = deadline !== null && Date.now() + backoff > deadline;
+      const finish = (err: LockError | null): void => {
+        clearTimeout(timer);
+        this.graceWaiters.delete(wake);
+        signal?.removeEventListener('abort', onAbort);
+        if (err === null) resolve();
+        else reject(err);
+      };
+      const wake = (): void => finish(null);
+      const onAbort = (): void => finish(new LockError('ECANCELED', 'the signal was aborted'));
+      const timer = setTimeout(
+        () => finish(late ? new LockError('ETIMEDOUT', 'the server stayed in its grace period past timeoutMs') : null),
+        late ? Math.max(0, deadline - Date.now()) : backoff,
+      );
+      this.graceWaiters.add(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+    });
+  }
+
+  /** One attempt of a request. */
+  private requestOnce<T>(
+    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
+    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
+    const req = this.conn.nextReq();
     const options = Object.keys(wire).length === 0 ? undefined : wire;
     const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: SESSION_EXPIRED });
     const onAbort = (): void => this.conn.cancel(req, ABORTED);
@@ -179,4 +300,5 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
 }
 
 export { RemoteLock, RemoteOwner };
+export type { LostLock, ReclaimReport } from './reclaim.js';
 export type * from './protocol.js';

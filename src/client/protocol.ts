@@ -121,6 +121,20 @@ export interface GetlkMessage {
   request: PosixRequest;
 }
 
+/** One lock held before a server restart, replayed in a grace period (a dlm lock or a piece of a posix lock set). */
+export type ReclaimItem =
+  | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string }
+  | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest };
+
+export interface ReclaimMessage {
+  /** Request number: a reply lost with a connection is asked for again (sync), not the reclaim sent twice. */
+  req: number;
+  items: ReclaimItem[];
+}
+
+/** Per item, in order: the re-established dlm lock (its new id), the posix grant's token, or why it was refused. */
+export type ReclaimResult = { lock: WireLock } | { token: string } | { error: WireError };
+
 export interface ClientToServerEvents {
   owner(msg: OwnerMessage, ack: Ack<null>): void;
   lock(msg: LockMessage, ack: Ack<WireLock>): void;
@@ -139,6 +153,13 @@ export interface ClientToServerEvents {
    * as `reply` messages, before this reply) and lists the ones it never received.
    */
   sync(msg: { reqs: number[] }, ack: Ack<{ unknown: number[] }>): void;
+  /**
+   * After a server restart, in its grace period: locks this client held
+   * before, granted at once or refused one by one (never queued).
+   */
+  reclaim(msg: ReclaimMessage, ack: Ack<ReclaimResult[]>): void;
+  /** This client has reclaimed everything it is going to (NFS RECLAIM_COMPLETE); grace may lift. */
+  reclaimComplete(msg: Record<string, never>, ack: Ack<null>): void;
   /** A round trip: everything sent before it has been handled when the reply arrives. */
   ping(msg: Record<string, never>, ack: Ack<{ time: number }>): void;
   /** The client is closing: end the session now instead of at lease expiry. */
@@ -153,6 +174,12 @@ export interface SessionInfo {
   /** The session the client presented, when it had expired (its locks are gone, reason `session-expired`). */
   expired: string | null;
   leaseMs: number;
+  /** The session presented is unknown to a server that did not expire it: the server restarted. */
+  restarted: boolean;
+  /** The server is in a grace period: new requests get EGRACE until it ends. */
+  grace: boolean;
+  /** This client may reclaim what it held (it is in the server's durable record and has not said it is done). */
+  reclaim: boolean;
 }
 
 export interface ServerToClientEvents {
@@ -165,6 +192,8 @@ export interface ServerToClientEvents {
   update(msg: { id: number; mode: DlmMode; state: LockState; demoted: boolean }): void;
   /** The reply to a request that completed while the client was disconnected. */
   reply(msg: { req: number; reply: Reply<unknown> }): void;
+  /** The grace period started or ended: requests refused with EGRACE may go again. */
+  grace(msg: { active: boolean }): void;
 }
 
 /** What a client presents when it connects (socket.io `auth`). */
@@ -176,4 +205,6 @@ export interface HandshakeAuth {
   pid?: number;
   /** The session to resume, if any. */
   session?: string;
+  /** This client's identity for reclaims: the same on every reconnection, and after a server restart. */
+  clientId?: string;
 }

@@ -2,7 +2,8 @@
  * RemoteLock: the client's handle on a dlm lock held on the server. It
  * mirrors the server's lock (mode, token, value block, state) from replies
  * and pushes, and has the core handle's API, with release() returning a
- * Promise (it takes a round trip).
+ * Promise (it takes a round trip). Its id is the server's: after a server
+ * restart and a successful reclaim it is the reclaimed lock's new id.
  */
 
 import type { ConvertOptions, LockHandle, LockState, Range, ReleaseOptions } from '../api.js';
@@ -16,7 +17,7 @@ const CONVERT_LOCAL = new Set(['signal', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
 
 export class RemoteLock implements LockHandle {
-  readonly id: number;
+  private serverId: number;
   readonly domain: string;
   readonly resource: string;
   readonly range: Range | null;
@@ -32,11 +33,36 @@ export class RemoteLock implements LockHandle {
   private releasing: Promise<void> | null = null;
 
   constructor(readonly owner: RemoteOwner, w: WireLock) {
-    this.id = w.id;
+    this.serverId = w.id;
     this.domain = w.domain;
     this.resource = w.resource;
     this.range = w.range;
     this.apply(w);
+  }
+
+  get id(): number {
+    return this.serverId;
+  }
+
+  /** A release is on its way to the server (a reclaim skips such a lock). */
+  get releasePending(): boolean {
+    return this.releasing !== null;
+  }
+
+  /** Re-established on a restarted server: its new id, token and value block; a pending conversion stays pending. */
+  reclaimed(w: WireLock): void {
+    const converting = this.state === 'converting';
+    this.serverId = w.id;
+    this.apply(w);
+    if (converting) this.state = 'converting';
+  }
+
+  /** A message about this lock is being built: a lock lost meanwhile (a refused reclaim) must not send its stale id. */
+  private current(code: 'EREVOKED' | 'ENOENT'): number {
+    if (this.state === 'lost') {
+      throw new LockError(code, `the lock was lost (${this.lostReason ?? 'unknown'})`, { domain: this.domain, resource: this.resource, ...(this.lostReason === null ? {} : { reason: this.lostReason }) });
+    }
+    return this.serverId;
   }
 
   get token(): bigint {
@@ -92,7 +118,7 @@ export class RemoteLock implements LockHandle {
       if (options?.lvb !== undefined) wire.lvb = toBase64(options.lvb, 'options.lvb');
       const site = this.owner.client.stacks ? captureSite(RemoteLock.prototype.convert) : undefined;
       return this.owner.client.request<WireLock>('convert', options?.signal, options?.timeoutMs, wire, (req, o) => ({
-        req, id: this.id, mode, options: o, ...(site === undefined ? {} : { site }),
+        req, id: this.current('EREVOKED'), mode, options: o, ...(site === undefined ? {} : { site }),
       }))
         .then(
           (w) => {
@@ -122,7 +148,7 @@ export class RemoteLock implements LockHandle {
         for (const k of Object.keys(options)) if (!RELEASE_KEYS.has(k)) throw invalid(`options.${k}`, 'one of the known options (lvb)');
       }
       const lvb = options?.lvb === undefined ? undefined : toBase64(options.lvb, 'options.lvb');
-      const p = this.owner.client.conn.call<null>('release', () => ({ id: this.id, ...(lvb === undefined ? {} : { lvb }) }), { onSessionLost: 'succeed' });
+      const p = this.owner.client.conn.call<null>('release', () => ({ id: this.current('ENOENT'), ...(lvb === undefined ? {} : { lvb }) }), { onSessionLost: 'succeed' });
       this.releasing = p.then(
         () => {
           this.releasing = null;

@@ -8,6 +8,7 @@ import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest,
 import { invalid, LockError } from '../errors.js';
 import type { DlmMode } from '../modes.js';
 import type { LockClient } from './index.js';
+import { PosixMirror } from './posix-mirror.js';
 import type { WireLock } from './protocol.js';
 import { RemoteLock } from './remote-lock.js';
 import { captureSite, checkWireable } from './wire.js';
@@ -21,6 +22,8 @@ export class RemoteOwner implements LockOwner {
   /** Why the server refused this owner (bad name, meta), reported by every request. */
   error: LockError | null = null;
   readonly handles = new Set<RemoteLock>();
+  /** The posix ranges the server confirmed this owner holds: what it reclaims after a restart. */
+  readonly posix = new PosixMirror();
 
   constructor(
     readonly client: LockClient,
@@ -29,7 +32,11 @@ export class RemoteOwner implements LockOwner {
     private readonly options: OwnerOptions | undefined,
   ) {}
 
-  /** Register on the current session if not yet; called as a message is sent, so it goes first. */
+  /**
+   * Register on the current session if not yet; called as a message is sent,
+   * so it goes first (during a reclaim too: it is sent only ahead of a message
+   * that is itself going now).
+   */
   ensureRegistered(): void {
     const conn = this.client.conn;
     if (this.epoch === conn.epoch) return;
@@ -37,7 +44,7 @@ export class RemoteOwner implements LockOwner {
     this.client.watchOwner(this);
     const o = this.options ?? {};
     const msg = { oid: this.oid, name: this.name, ...(o.meta === undefined ? {} : { meta: o.meta }), ...(o.priority === undefined ? {} : { priority: o.priority }) };
-    conn.call<null>('owner', () => msg, { onSessionLost: 'succeed' }).then(
+    conn.call<null>('owner', () => msg, { onSessionLost: 'succeed', early: true }).then(
       () => {
         this.error = null;
       },
@@ -79,7 +86,10 @@ export class RemoteOwner implements LockOwner {
           this.ensureRegistered();
           return { req, oid: this.oid, domain, resource, request, options: o, ...(site === undefined ? {} : { site }) };
         })
-        .then((r) => (r === null ? null : { token: BigInt(r.token) }), (err: unknown) => this.failed(err));
+        .then((r) => {
+          this.posixApply(domain, resource, request);
+          return r === null ? null : { token: BigInt(r.token) };
+        }, (err: unknown) => this.failed(err));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -104,7 +114,17 @@ export class RemoteOwner implements LockOwner {
       }, { onSessionLost: 'succeed' })
       .then(() => {
         for (const h of [...this.handles]) h.markReleased();
+        this.posix.clear();
+        this.client.posixOwners.delete(this);
       });
+  }
+
+  /** The server applied a setlk of this owner (or refused its reclaim: an unlock here). */
+  posixApply(domain: string, resource: string, request: PosixRequest): void {
+    this.posix.apply(domain, resource, request);
+    // Owners holding posix ranges are kept reachable, as the server keeps them.
+    if (this.posix.empty) this.client.posixOwners.delete(this);
+    else this.client.posixOwners.add(this);
   }
 
   forget(h: RemoteLock): void {

@@ -1,0 +1,83 @@
+/**
+ * The `reclaim` and `reclaimComplete` messages: a client back after a server
+ * restart re-establishes what it held, in the grace period, then says it is
+ * done. Each item is granted at once or refused on its own (ENOGRACE: not a
+ * recorded client, or grace is over; EINVAL: it conflicts with another
+ * client's reclaim); a refusal is logged, since it means a lock was lost.
+ */
+
+import type { DlmLock, LockManager, Owner } from '../src/index.js';
+import type { ReclaimItem, ReclaimResult, WireLock } from '../src/client/protocol.js';
+import { LockError } from '../src/index.js';
+import { toWireError } from './errors.js';
+import { serverLimits as L } from './limits.js';
+import type { Logger } from './log.js';
+import type { Recovery } from './recovery.js';
+import type { Session } from './sessions.js';
+import { array, base64, int, num, obj, oneOf, str, union, type Schema } from './validate.js';
+
+/** Where a reclaimed lock says it was requested (the original request site is in the dead server). */
+export const RECLAIM_SITE = '    at <reclaimed after a server restart>';
+
+const id = int(1, Number.MAX_SAFE_INTEGER);
+const range = obj({ start: num, end: num });
+const posixRequest = obj({ type: oneOf(['read', 'write'] as const), start: num, len: num });
+const dlmItem = obj(
+  { kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax) },
+  ['range', 'lvb'],
+);
+const posixItem = obj({ kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest });
+
+export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[] }> = obj({
+  req: id,
+  items: array(union(dlmItem, posixItem) as Schema<ReclaimItem>, L.reclaimItemsMax),
+});
+
+export interface ReclaimContext {
+  lm: LockManager;
+  recovery: Recovery | null;
+  log: Logger;
+  internalError(err: unknown): void;
+  /** The lock becomes this session's (its handle, `lost` routing). */
+  adopt(l: DlmLock): WireLock;
+}
+
+/** Every item in order; never throws (a refusal is that item's result). */
+export async function reclaim(session: Session, items: ReclaimItem[], ctx: ReclaimContext): Promise<ReclaimResult[]> {
+  const out: ReclaimResult[] = [];
+  for (const item of items) {
+    try {
+      out.push(await reclaimOne(session, item, ctx));
+    } catch (err) {
+      const e = toWireError(err, ctx.internalError);
+      ctx.log('warn', 'reclaim-refused', {
+        session: session.id, client: session.who.clientId, domain: item.domain, resource: item.resource, code: e.code, error: e.message,
+      });
+      out.push({ error: e });
+    }
+  }
+  return out;
+}
+
+async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimContext): Promise<ReclaimResult> {
+  const owner: Owner = session.owner(item.oid);
+  // The core admits any client's reclaim in grace; only clients the record knows from before the restart may.
+  if (ctx.recovery === null || !ctx.recovery.mayReclaim(ctx.lm, session.who.clientId)) {
+    throw new LockError('ENOGRACE', 'no grace period lets this client reclaim', { domain: item.domain, resource: item.resource });
+  }
+  if (item.kind === 'posix') {
+    const r = await owner.setlkAt(RECLAIM_SITE, item.domain, item.resource, item.request, { reclaim: true });
+    return { token: String(r!.token) };
+  }
+  const options: { reclaim: true; range?: { start: number; end: number }; lvb?: Uint8Array } = { reclaim: true };
+  if (item.range !== undefined) options.range = item.range;
+  if (item.lvb !== undefined) options.lvb = new Uint8Array(Buffer.from(item.lvb, 'base64'));
+  const l = await owner.lockAt(RECLAIM_SITE, item.domain, item.resource, item.mode as never, options);
+  return { lock: ctx.adopt(l) };
+}
+
+/** The client reclaimed everything it will: grace lifts once every recorded client has said so. */
+export function reclaimComplete(session: Session, lm: LockManager): void {
+  const id = session.who.clientId;
+  if (id !== null && lm.grace.active) lm.reclaimComplete(id);
+}

@@ -1,0 +1,134 @@
+/**
+ * Restart recovery on the server side (NFSv4's rules, REFERENCE.md): the
+ * durable client record kept current as clients come and go, the grace
+ * period started when a restart finds records, reclaims admitted only from
+ * recorded clients, clients told when grace ends, and `/api/grace`.
+ *
+ * The record holds a client from its first lock request (written before the
+ * request reaches the core, so no client can hold a lock the record does not
+ * know) until its session ends, expires, or a grace period ends without it.
+ * A record that outlives the client's locks only costs a grace period that
+ * waits for it; a missing record would lose its locks, so we err that way.
+ *
+ * Grace lifecycle (the core's, src/grace.ts): none → in grace → over
+ * (all-reclaimed | deadline | lifted). Clients that never came back are
+ * dropped from the record when it ends.
+ */
+
+import express from 'express';
+import { LockError, type GraceEvent, type LockManager, type LockManagerOptions } from '../src/index.js';
+import { Auth, bearer, type Principal } from './auth.js';
+import type { Logger } from './log.js';
+import { TOKEN_BLOCK } from './limits.js';
+import type { Session } from './sessions.js';
+import { StateStore } from './state.js';
+import { obj } from './validate.js';
+
+export interface RecoveryOptions {
+  stateDir: string;
+  graceMs: number;
+  leaseMs: number;
+}
+
+export class Recovery {
+  readonly store: StateStore;
+  /** Recorded clients the current grace period waits for. */
+  private readonly expected = new Set<string>();
+
+  constructor(
+    private readonly options: RecoveryOptions,
+    private readonly sessions: () => Iterable<Session>,
+    private readonly log: Logger,
+  ) {
+    this.store = new StateStore(options.stateDir);
+  }
+
+  /** The core's fencing-token options: resume above the recorded high-water, record each block before issuing from it. */
+  tokens(): NonNullable<LockManagerOptions['tokens']> {
+    return { start: this.store.tokenStart, block: TOKEN_BLOCK, reserve: (upTo) => this.store.reserveTokens(upTo) };
+  }
+
+  /** Before the server listens: grace if an earlier run left clients that held locks. */
+  begin(lm: LockManager): void {
+    lm.on('grace', (e) => this.onGrace(e));
+    const clients = this.store.recovered.map((r) => r.id);
+    this.log('info', 'recovery', { stateDir: this.options.stateDir, clients: clients.length, tokenStart: this.store.tokenStart });
+    if (clients.length === 0) return;
+    for (const c of clients) this.expected.add(c);
+    lm.beginGrace({ durationMs: this.options.graceMs, maxMs: 2 * this.options.leaseMs, clients });
+  }
+
+  /** A connection presents a client id: it must be its recorded principal's. */
+  checkIdentity(clientId: string | undefined, principal: Principal): void {
+    if (clientId === undefined) return;
+    const r = this.store.get(clientId);
+    if (r !== undefined && r.principal !== principal.name) throw new LockError('EPERM', 'that client id belongs to another principal');
+  }
+
+  /** May this client reclaim now? It must be recorded from before the restart, in grace, and not done. */
+  mayReclaim(lm: LockManager, clientId: string | null): boolean {
+    return clientId !== null && this.expected.has(clientId) && lm.grace.refuseReclaim(clientId) === null;
+  }
+
+  /** Before a request that may grant: the client is recorded, durably, first. */
+  record(s: Session): void {
+    const id = s.who.clientId;
+    if (id !== null) this.store.add(id, s.principal.name);
+  }
+
+  /** A session ended or expired: its client's record goes unless another session of it remains. */
+  forget(s: Session): void {
+    const id = s.who.clientId;
+    if (id === null || !this.store.has(id) || this.hasSession(id, s)) return;
+    // Still owed a reclaim in this grace period: it may come back on another connection.
+    if (this.expected.has(id)) return;
+    this.store.remove([id]);
+  }
+
+  private hasSession(id: string, except: Session | null): boolean {
+    for (const s of this.sessions()) if (s !== except && s.who.clientId === id) return true;
+    return false;
+  }
+
+  private onGrace(e: GraceEvent): void {
+    const { state } = e;
+    this.log('info', 'grace', {
+      phase: e.phase, ended: state.ended, startedAt: state.startedAt, deadline: state.deadline, expected: state.expected.length,
+      completed: state.completed.length, reclaims: state.reclaims, ...(e.missing === undefined ? {} : { missing: e.missing }),
+    });
+    if (e.phase === 'extend') return;
+    for (const s of this.sessions()) s.push('grace', { active: e.phase === 'start' });
+    if (e.phase !== 'end') return;
+    this.expected.clear();
+    // Never came back (or came back and never finished): gone from the record, unless connected now.
+    const gone = (e.missing ?? []).filter((id) => !this.hasSession(id, null));
+    if (gone.length > 0) this.log('warn', 'clients-dropped', { clients: gone });
+    this.store.remove(gone);
+  }
+}
+
+const noQuery = obj({});
+
+/** GET /api/grace (viewer): the grace state; POST /api/grace/lift (admin): end it now. */
+export function graceRouter(lm: LockManager, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
+  const r = express.Router();
+  const who = (req: express.Request, action: 'read' | 'admin'): Principal => {
+    const p = auth.identify(bearer(req.get('authorization')));
+    Auth.require(p, action);
+    return p;
+  };
+  r.get('/api/grace', (req, res) => {
+    who(req, 'read');
+    noQuery({ ...(req.query as Record<string, unknown>) }, 'query');
+    res.json(lm.grace.state());
+  });
+  r.post('/api/grace/lift', (req, res) => {
+    const p = who(req, 'admin');
+    if (req.body !== undefined) obj({})(req.body, 'body');
+    const was = lm.grace.active;
+    lm.liftGrace();
+    log('grace-lifted', { by: p.name, was });
+    res.json(lm.grace.state());
+  });
+  return r;
+}

@@ -1,0 +1,153 @@
+/**
+ * The server's durable state in `--state-dir`: which clients held locks (not
+ * the locks themselves: NFSv4's stable client record, REFERENCE.md) and how
+ * far fencing tokens have been reserved. Both survive a crash at any
+ * instant, so a restarted server knows whom to wait for in its grace period
+ * and never issues a token twice.
+ *
+ * Files (JSON, one object each):
+ *   clients.json  { version, clients: [{ id, principal, since }] }
+ *   tokens.json   { version, reservedTo }
+ *
+ * Every write is crash-safe: a temporary file is written and fsynced, then
+ * renamed over the old one, then the directory is fsynced so the rename
+ * itself is durable. A crash leaves either the old file or the new one,
+ * never a torn one. Writes are synchronous: the caller (a grant, the core's
+ * token reservation) must not go on before the record is on disk.
+ */
+
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { LockError } from '../src/index.js';
+import { serverLimits } from './limits.js';
+
+const FORMAT_VERSION = 1;
+const CLIENTS_FILE = 'clients.json';
+const TOKENS_FILE = 'tokens.json';
+
+export interface ClientRecord {
+  /** The client's own id (it presents the same one on every reconnection). */
+  id: string;
+  /** Who it connected as: a reclaim under another principal is refused. */
+  principal: string;
+  /** When it was first recorded (wall-clock ms). */
+  since: number;
+}
+
+/** Write `text` to `dir/name` so that a crash leaves the old content or the new, whole. */
+export function writeFileDurably(dir: string, name: string, text: string): void {
+  const tmp = join(dir, `.${name}.tmp`);
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, name));
+  // The rename is a change to the directory: without this, a crash may forget it.
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new LockError('EINVAL', `cannot read state file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new LockError('EINVAL', `state file ${path} is not JSON: refusing to start without knowing which clients held locks`);
+  }
+}
+
+function parseClients(raw: unknown, path: string): ClientRecord[] {
+  if (raw === null) return [];
+  const c = raw as { version?: unknown; clients?: unknown };
+  if (c.version !== FORMAT_VERSION || !Array.isArray(c.clients) || c.clients.length > serverLimits.clientRecordsMax) {
+    throw new LockError('EINVAL', `state file ${path} has an unknown format`);
+  }
+  return c.clients.map((r: Partial<ClientRecord>) => {
+    if (typeof r?.id !== 'string' || typeof r.principal !== 'string' || typeof r.since !== 'number') {
+      throw new LockError('EINVAL', `state file ${path} has a malformed client record`);
+    }
+    return { id: r.id, principal: r.principal, since: r.since };
+  });
+}
+
+function parseTokens(raw: unknown, path: string): number {
+  if (raw === null) return 0;
+  const t = raw as { version?: unknown; reservedTo?: unknown };
+  if (t.version !== FORMAT_VERSION || !Number.isSafeInteger(t.reservedTo) || (t.reservedTo as number) < 0) {
+    throw new LockError('EINVAL', `state file ${path} has an unknown format`);
+  }
+  return t.reservedTo as number;
+}
+
+export class StateStore {
+  private readonly records = new Map<string, ClientRecord>();
+  /** Tokens up to here may have been issued by an earlier run. */
+  readonly tokenStart: number;
+  /** Clients recorded by the previous run: whom a grace period waits for. */
+  readonly recovered: readonly ClientRecord[];
+  /** Durable writes done (for tests and the benchmark). */
+  writes = 0;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    const clientsPath = join(dir, CLIENTS_FILE);
+    this.recovered = parseClients(readJson(clientsPath), clientsPath);
+    for (const r of this.recovered) this.records.set(r.id, r);
+    const tokensPath = join(dir, TOKENS_FILE);
+    this.tokenStart = parseTokens(readJson(tokensPath), tokensPath);
+  }
+
+  has(id: string): boolean {
+    return this.records.has(id);
+  }
+
+  get(id: string): ClientRecord | undefined {
+    return this.records.get(id);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Record a client before it is granted anything; a no-op when it already is. */
+  add(id: string, principal: string): void {
+    if (this.records.has(id)) return;
+    if (this.records.size >= serverLimits.clientRecordsMax) {
+      throw new LockError('ENOLCK', `limit clientRecordsMax (${serverLimits.clientRecordsMax}) reached`, { limit: 'clientRecordsMax' });
+    }
+    this.records.set(id, { id, principal, since: Date.now() });
+    this.writeClients();
+  }
+
+  /** Forget clients that hold nothing any more (one write for the lot). */
+  remove(ids: Iterable<string>): void {
+    let changed = false;
+    for (const id of ids) changed = this.records.delete(id) || changed;
+    if (changed) this.writeClients();
+  }
+
+  /** The core's token reservation: durable before any token up to `upTo` is issued. */
+  reserveTokens(upTo: number): void {
+    writeFileDurably(this.dir, TOKENS_FILE, JSON.stringify({ version: FORMAT_VERSION, reservedTo: upTo }));
+    this.writes++;
+  }
+
+  private writeClients(): void {
+    const clients = [...this.records.values()];
+    writeFileDurably(this.dir, CLIENTS_FILE, JSON.stringify({ version: FORMAT_VERSION, clients }));
+    this.writes++;
+  }
+}

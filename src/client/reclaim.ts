@@ -1,0 +1,166 @@
+/**
+ * The client's replay after a server restart (NFSv4's reclaim, REFERENCE.md):
+ * every dlm lock it holds (same mode, range, and value block from PW/EX)
+ * and every piece of every owner's posix lock set is sent as a reclaim, in
+ * batches, while the connection holds everything else back; then the client
+ * says it is done (`reclaimComplete`) and the held-back calls go.
+ *
+ * A reclaimed handle keeps working: the server gave it a new id, which the
+ * handle takes (its messages are built when sent, so a release or convert
+ * held back meanwhile goes with the new id). A lock the server refused is
+ * lost: its handle ends `lost` with reason `node-failed` (its pending
+ * conversion fails EREVOKED), a refused posix piece leaves the mirror, and
+ * the `reclaim` report names each one.
+ *
+ * A pass cut short by another restart applies nothing: the next pass starts
+ * over from the same handles and mirrors.
+ */
+
+import type { PosixRequest, Range } from '../api.js';
+import type { LockErrorCode } from '../errors.js';
+import type { LockClient } from './index.js';
+import type { ReclaimItem, ReclaimResult, WireError } from './protocol.js';
+import type { RemoteLock } from './remote-lock.js';
+import type { RemoteOwner } from './remote-owner.js';
+import { toBase64 } from './wire.js';
+
+export interface LostLock {
+  owner: string;
+  domain: string;
+  resource: string;
+  kind: 'dlm' | 'posix';
+  /** dlm: the mode and range held. */
+  mode?: string;
+  range?: Range | null;
+  /** posix: the piece held. */
+  request?: PosixRequest;
+  /** Why the server refused it: ENOGRACE (grace over, or not a recorded client), EINVAL (another client reclaimed it). */
+  code: LockErrorCode;
+}
+
+export interface ReclaimReport {
+  /** Session epoch of the pass. */
+  epoch: number;
+  reclaimed: number;
+  lost: LostLock[];
+  durationMs: number;
+}
+
+/** Bounds of one reclaim message: the server's reclaimItemsMax, and well under its 64 KiB message bound. */
+const BATCH_ITEMS_MAX = 256;
+const BATCH_CHARS_MAX = 48 * 1024;
+
+/** How the calls of a pass cut short by another restart end. */
+const ABANDONED: WireError = { code: 'ECANCELED', message: 'the server restarted again during the reclaim' };
+
+type Ref = { kind: 'dlm'; handle: RemoteLock } | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest };
+
+function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
+  const refs: Ref[] = [];
+  const items: ReclaimItem[] = [];
+  for (const h of client.handles.values()) {
+    if ((h.state !== 'granted' && h.state !== 'converting') || h.releasePending) continue;
+    const item: ReclaimItem = { kind: 'dlm', oid: h.owner.oid, domain: h.domain, resource: h.resource, mode: h.mode };
+    if (h.range !== null) item.range = h.range;
+    const lvb = h.lvb;
+    // The value block is restored only from a writer's copy (the core takes it with PW/EX alone).
+    if ((h.mode === 'PW' || h.mode === 'EX') && h.lvbValid && lvb !== null && lvb.length > 0) item.lvb = toBase64(lvb, 'lvb');
+    refs.push({ kind: 'dlm', handle: h });
+    items.push(item);
+  }
+  for (const o of client.posixOwners) {
+    for (const { domain, resource, request } of o.posix.requests()) {
+      refs.push({ kind: 'posix', owner: o, domain, resource, request });
+      items.push({ kind: 'posix', oid: o.oid, domain, resource, request });
+    }
+  }
+  return { refs, items };
+}
+
+/** Consecutive slices of at most BATCH_ITEMS_MAX items and about BATCH_CHARS_MAX characters. */
+function batches(items: ReclaimItem[]): [number, number][] {
+  const out: [number, number][] = [];
+  let from = 0;
+  let chars = 0;
+  for (let i = 0; i < items.length; i++) {
+    const size = JSON.stringify(items[i]).length + 1;
+    if (i > from && (i - from >= BATCH_ITEMS_MAX || chars + size > BATCH_CHARS_MAX)) {
+      out.push([from, i]);
+      from = i;
+      chars = 0;
+    }
+    chars += size;
+  }
+  if (from < items.length) out.push([from, items.length]);
+  return out;
+}
+
+/** One batch; null when the pass was cut short; a whole-batch refusal becomes each item's. */
+async function send(client: LockClient, refs: Ref[], items: ReclaimItem[]): Promise<ReclaimResult[] | null> {
+  const owners = new Set<RemoteOwner>(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner)));
+  const req = client.conn.nextReq();
+  try {
+    return await client.conn.call<ReclaimResult[]>('reclaim', () => {
+      for (const o of owners) o.ensureRegistered();
+      return { req, items };
+    }, { req, early: true, onSessionLost: ABANDONED });
+  } catch (err) {
+    const code = (err as { code?: LockErrorCode }).code ?? 'EINVAL';
+    if (code === 'ECANCELED') return null;
+    return items.map(() => ({ error: { code, message: String((err as Error).message) } }));
+  }
+}
+
+function lostOf(ref: Ref, code: LockErrorCode): LostLock {
+  if (ref.kind === 'posix') return { owner: ref.owner.name, domain: ref.domain, resource: ref.resource, kind: 'posix', request: ref.request, code };
+  const h = ref.handle;
+  return { owner: h.owner.name, domain: h.domain, resource: h.resource, kind: 'dlm', mode: h.mode, range: h.range, code };
+}
+
+/** Apply a finished pass: refused locks are lost first (while handle ids are still the old ones), then handles take their new ids. */
+function settle(client: LockClient, refs: Ref[], results: ReclaimResult[], report: ReclaimReport): void {
+  const kept: RemoteLock[] = [];
+  const granted: { handle: RemoteLock; result: ReclaimResult }[] = [];
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i]!;
+    const r = results[i] ?? { error: ABANDONED };
+    if ('error' in r) {
+      report.lost.push(lostOf(ref, r.error.code));
+      if (ref.kind === 'dlm') ref.handle.lose('node-failed');
+      else ref.owner.posixApply(ref.domain, ref.resource, { type: 'unlock', start: ref.request.start, len: ref.request.len });
+      continue;
+    }
+    report.reclaimed++;
+    if (ref.kind === 'dlm') granted.push({ handle: ref.handle, result: r });
+  }
+  for (const { handle, result } of granted) {
+    if ('lock' in result && handle.state !== 'lost' && handle.state !== 'released') {
+      handle.reclaimed(result.lock);
+      kept.push(handle);
+    }
+  }
+  client.rekey(kept);
+}
+
+/** Replay everything `client` holds on the session of `epoch`; null if another restart cut it short. */
+export async function replay(client: LockClient, epoch: number): Promise<ReclaimReport | null> {
+  // Releases the dead server had were settled as done: let their continuations mark the handles first.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const conn = client.conn;
+  if (conn.epoch !== epoch) return null;
+  const started = Date.now();
+  const { refs, items } = collect(client);
+  const parts = await Promise.all(batches(items).map(([a, b]) => send(client, refs.slice(a, b), items.slice(a, b))));
+  if (conn.epoch !== epoch || parts.some((p) => p === null)) return null;
+  const report: ReclaimReport = { epoch, reclaimed: 0, lost: [], durationMs: 0 };
+  settle(client, refs, parts.flatMap((p) => p!), report);
+  try {
+    await conn.call<null>('reclaimComplete', () => ({}), { early: true, onSessionLost: ABANDONED });
+  } catch {
+    if (conn.epoch !== epoch) return null;
+  }
+  if (conn.epoch !== epoch) return null;
+  report.durationMs = Date.now() - started;
+  conn.reclaimDone(epoch);
+  return report;
+}

@@ -1,0 +1,203 @@
+/**
+ * A lock server killed with SIGKILL and started again on the same state
+ * directory: clients reclaim what they held in its grace period, nobody else
+ * is granted a conflicting lock meanwhile, tokens keep increasing, and grace
+ * ends early, at its deadline, or survives a second crash.
+ */
+
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LockClient, ReclaimReport } from '../../src/client/index.js';
+import { codeOf, track } from '../spec/harness.js';
+import { socketOf } from '../server/support.js';
+import { client, ServerProcess, sleep, until } from './support.js';
+
+const servers: ServerProcess[] = [];
+const clients: LockClient[] = [];
+
+async function server(options: { graceMs?: number } = {}): Promise<ServerProcess> {
+  const s = await ServerProcess.create(options);
+  servers.push(s);
+  await s.start();
+  return s;
+}
+
+async function open(s: ServerProcess, name: string): Promise<LockClient> {
+  const c = await client(s, name);
+  clients.push(c);
+  return c;
+}
+
+function nextReport(c: LockClient): Promise<ReclaimReport> {
+  return new Promise((resolve) => {
+    const on = (r: ReclaimReport): void => {
+      c.off('reclaim', on);
+      resolve(r);
+    };
+    c.on('reclaim', on);
+  });
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  for (const s of servers.splice(0)) await s.kill();
+});
+
+describe('restart with clients that come back', () => {
+  it('reclaims every lock held (mode, range, value block, posix pieces), keeps the handles working, and tokens only increase', async () => {
+    const s = await server();
+    const [a, b] = [await open(s, 'a'), await open(s, 'b')];
+    const oa = a.owner('a1');
+    const seed = await oa.lock('lin', 'lvb', 'EX');
+    await seed.release({ lvb: new Uint8Array([1, 2, 3, 4]) });
+    const withLvb = await oa.lock('lin', 'lvb', 'EX');
+    const ranged = await oa.lock('data', 'd', 'PR', { range: { start: 0, end: 10 } });
+    const px = a.owner('a2');
+    await px.setlk('adv', 'f', { type: 'write', start: 0, len: 100 });
+    await px.setlk('adv', 'f', { type: 'unlock', start: 40, len: 10 });
+    const shared = await b.owner('b1').lock('lin', 'shared', 'PR');
+    const before = [withLvb.token, ranged.token, shared.token].reduce((x, y) => (x > y ? x : y));
+    const oldIds = [withLvb.id, ranged.id];
+
+    const reports = [nextReport(a), nextReport(b)];
+    await s.kill();
+    await s.start();
+    const [ra, rb] = await Promise.all(reports);
+    expect([ra.reclaimed, ra.lost, rb.reclaimed, rb.lost]).toEqual([4, [], 1, []]);
+    const grace = await s.api('/api/grace');
+    expect(grace.body).toMatchObject({ active: false, ended: 'all-reclaimed', reclaims: 5 });
+
+    for (const h of [withLvb, ranged, shared]) {
+      expect(h.state).toBe('granted');
+      expect(h.token > before).toBe(true);
+    }
+    expect([...withLvb.lvb!.slice(0, 4)]).toEqual([1, 2, 3, 4]);
+    expect(withLvb.range).toBeNull();
+    expect(ranged.range).toEqual({ start: 0, end: 10 });
+    expect([withLvb.id, ranged.id]).not.toEqual(oldIds);
+
+    // Nobody else gets what was reclaimed; what was not held is free.
+    const c = await open(s, 'c');
+    const oc = c.owner('c1');
+    expect(await codeOf(oc.lock('lin', 'lvb', 'PR', { noQueue: true }))).toBe('EAGAIN');
+    expect(await codeOf(oc.lock('data', 'd', 'EX', { noQueue: true, range: { start: 5, end: 6 } }))).toBe('EAGAIN');
+    expect(await oc.getlk('adv', 'f', { type: 'write', start: 0, len: 0 })).toMatchObject({ owner: 'a2', type: 'write', start: 0, len: 40 });
+    const gap = await oc.setlk('adv', 'f', { type: 'write', start: 40, len: 10 });
+    expect(gap!.token > before).toBe(true);
+
+    // The handles keep working under their new ids.
+    await withLvb.convert('PR');
+    expect(withLvb.mode).toBe('PR');
+    await withLvb.release();
+    await ranged.release();
+    await px.setlk('adv', 'f', { type: 'unlock', start: 0, len: 0 });
+    const got = await oc.lock('lin', 'lvb', 'EX', { noQueue: true });
+    expect(got.token > before).toBe(true);
+    expect(await oc.setlk('adv', 'f', { type: 'write', start: 0, len: 100 })).not.toBeNull();
+  });
+
+  it('a request made in grace waits, retried by the client, and is granted once the last client has reclaimed', async () => {
+    const s = await server();
+    const [a, late] = [await open(s, 'a'), await open(s, 'late')];
+    const held = await a.owner('a1').lock('lin', 'held', 'EX');
+    const lateLock = await late.owner('l1').lock('lin', 'late', 'EX');
+    socketOf(late).disconnect(); // away when the server dies; grace waits for it
+    await until(() => !late.conn.connected);
+    await s.kill();
+    await s.start();
+    await until(() => a.reclaims.length === 1);
+
+    const c = await open(s, 'c');
+    const wanted = track(c.owner('c1').lock('lin', 'free', 'EX'));
+    const conflicting = track(c.owner('c2').lock('lin', 'held', 'EX', { noQueue: true }));
+    await sleep(600);
+    expect([wanted.done, conflicting.done]).toEqual([false, false]);
+    expect((await s.api('/api/grace')).body).toMatchObject({ active: true, completed: [a.clientId] });
+
+    socketOf(late).connect();
+    await until(() => late.reclaims.length === 1);
+    const got = await wanted.promise;
+    expect(got.state).toBe('granted');
+    expect(await codeOf(conflicting.promise)).toBe('EAGAIN');
+    expect([held.state, lateLock.state]).toEqual(['granted', 'granted']);
+    expect((await s.api('/api/grace')).body).toMatchObject({ active: false, ended: 'all-reclaimed' });
+  });
+
+  it('survives a second crash in the grace period: the client reclaims again and nothing is lost', async () => {
+    const s = await server();
+    const [a, late] = [await open(s, 'a'), await open(s, 'late')];
+    const held = await a.owner('a1').lock('lin', 'r', 'EX');
+    await late.owner('l1').setlk('adv', 'f', { type: 'read', start: 0, len: 10 });
+    const first = held.token;
+    socketOf(late).disconnect();
+    await until(() => !late.conn.connected);
+    await s.kill();
+    await s.start();
+    await until(() => a.reclaims.length === 1);
+    const second = held.token;
+    await s.kill();
+    await s.start();
+    await until(() => a.reclaims.length === 2);
+    expect((await s.api('/api/grace')).body).toMatchObject({ active: true, expected: expect.arrayContaining([a.clientId, late.clientId]) });
+    socketOf(late).connect();
+    await until(() => late.reclaims.length === 1);
+    expect(late.reclaims[0]).toMatchObject({ reclaimed: 1, lost: [] });
+    expect(a.reclaims.map((r) => r.lost)).toEqual([[], []]);
+    expect(held.state).toBe('granted');
+    expect(first < second && second < held.token).toBe(true);
+    const c = await open(s, 'c');
+    expect(await codeOf(c.owner('c1').lock('lin', 'r', 'PR', { noQueue: true }))).toBe('EAGAIN');
+    expect(await codeOf(c.owner('c1').setlk('adv', 'f', { type: 'write', start: 5, len: 1 }))).toBe('EAGAIN');
+  });
+});
+
+describe('clients that do not come back in time', () => {
+  it('grace ends at its deadline, the missing client is dropped from the record, and its locks are free', async () => {
+    const s = await server({ graceMs: 1500 });
+    const [a, gone] = [await open(s, 'a'), await open(s, 'gone')];
+    await a.owner('a1').lock('lin', 'kept', 'EX');
+    await gone.owner('g1').lock('lin', 'orphan', 'EX');
+    socketOf(gone).disconnect();
+    await until(() => !gone.conn.connected);
+    expect(s.recordedClients()).toEqual([a.clientId, gone.clientId].sort());
+    await s.kill();
+    const restarted = Date.now();
+    await s.start();
+    const wanted = track(a.owner('a2').lock('lin', 'orphan', 'EX'));
+    const got = await wanted.promise;
+    expect(Date.now() - restarted).toBeGreaterThanOrEqual(1400);
+    expect(got.state).toBe('granted');
+    const end = s.events('grace').find((e) => e.phase === 'end')!;
+    expect(end).toMatchObject({ ended: 'deadline', missing: [gone.clientId] });
+    expect(s.recordedClients()).toEqual([a.clientId]);
+
+    // Back after grace: its reclaim is refused (ENOGRACE) and its handle ends session-expired.
+    socketOf(gone).connect();
+    await until(() => gone.conn.connected);
+    expect(gone.handles.size).toBe(0);
+  });
+
+  it('a reclaim after grace, or from a client never recorded, is refused with ENOGRACE', async () => {
+    const s = await server({ graceMs: 800 });
+    const { io } = await import('socket.io-client');
+    const raw = (session?: string) => io(s.url, {
+      transports: ['websocket'], reconnection: false, forceNew: true,
+      auth: { token: 'client-token-for-recovery-tests', name: 'raw', clientId: 'raw#1', ...(session === undefined ? {} : { session }) },
+    });
+    const emit = (sock: ReturnType<typeof raw>, event: string, msg: unknown) => new Promise<any>((resolve) => (sock.emit as any)(event, msg, resolve));
+    const first = raw();
+    const info = await new Promise<{ id: string }>((resolve) => first.once('session', resolve));
+    await emit(first, 'owner', { oid: 1, name: 'o' });
+    expect((await emit(first, 'lock', { req: 1, oid: 1, domain: 'lin', resource: 'r', mode: 'EX' })).ok.state).toBe('granted');
+    first.disconnect();
+    await s.kill();
+    await s.start();
+    await sleep(1000); // grace (800 ms) is over
+    const back = raw(info.id);
+    const again = await new Promise<{ restarted: boolean; reclaim: boolean; grace: boolean }>((resolve) => back.once('session', resolve));
+    expect(again).toMatchObject({ restarted: true, reclaim: false, grace: false });
+    await emit(back, 'owner', { oid: 1, name: 'o' });
+    const reply = await emit(back, 'reclaim', { req: 2, items: [{ kind: 'dlm', oid: 1, domain: 'lin', resource: 'r', mode: 'EX' }] });
+    expect(reply.ok.map((r: { error: { code: string } }) => r.error.code)).toEqual(['ENOGRACE']);
+    back.disconnect();
+  });
+});
