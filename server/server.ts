@@ -123,8 +123,11 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       stopFeed();
       stopDumpFeed();
       await dumper?.close();
-      await io.close();
+      // io.close() closes the HTTP server, which waits for every keep-alive connection (a browser holds
+      // some) to end by itself: drop them now, or closing waits for their idle timeouts.
+      const ioClosed = io.close();
       http.closeAllConnections();
+      await ioClosed;
       lm.close();
       log('info', 'closed', {});
     })());
