@@ -16,10 +16,12 @@ import { parseServeArgs, serveOptions } from './config.js';
 import { errorFields, makeLogger } from './log.js';
 import { DEMO, DEMO_DOMAINS, startDemo, type Demo } from './demo.js';
 import { createServer, type ServerOptions } from './server.js';
+import { torture } from './torture.js';
 import { runDump, runInspect } from '../collectors/cli.js';
 import { dumpServer } from './remote-dump.js';
 
-const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR]
+const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]
+       lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm]
        lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
        lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
 
@@ -28,6 +30,8 @@ const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [
   --config  JSON file: { port, host, node, leaseMs, domains, limits, tokens }
   --demo    run a demo workload in the same process (the default); --no-demo for a bare server
   --dumps   directory for hang-dumps (default ./hangdumps; with the demo, a temporary directory)
+  --state-dir  durable client records and token high-water: a restart starts a grace period for reclaims
+  --grace-ms   how long that grace period lasts unless every client reclaims sooner (default 90000)
   environment: LOCKSCOPE_TOKENS="role:token,..." LOCKSCOPE_ADMIN_TOKEN=token`;
 
 /** The flags only the command itself knows (the rest are the server's, see config.ts). */
@@ -90,6 +94,7 @@ async function serve(argv: readonly string[]): Promise<void> {
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serve(rest);
+  if (command === 'torture') return torture(rest);
   const io = { out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t) };
   if (command === 'inspect') {
     process.exitCode = await runInspect(rest, io);

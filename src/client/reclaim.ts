@@ -58,8 +58,10 @@ type Ref = { kind: 'dlm'; handle: RemoteLock } | { kind: 'posix'; owner: RemoteO
 function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
   const refs: Ref[] = [];
   const items: ReclaimItem[] = [];
-  for (const h of client.handles.values()) {
-    if ((h.state !== 'granted' && h.state !== 'converting') || h.releasePending) continue;
+  for (const h of [...client.handles.values()]) {
+    // Being released when the server died: the new server never had it, and its release must not go out with a stale id.
+    if (h.releasePending) h.markReleased();
+    if (h.state !== 'granted' && h.state !== 'converting') continue;
     const item: ReclaimItem = { kind: 'dlm', oid: h.owner.oid, domain: h.domain, resource: h.resource, mode: h.mode };
     if (h.range !== null) item.range = h.range;
     const lvb = h.lvb;

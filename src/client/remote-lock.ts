@@ -57,8 +57,9 @@ export class RemoteLock implements LockHandle {
     if (converting) this.state = 'converting';
   }
 
-  /** A message about this lock is being built: a lock lost meanwhile (a refused reclaim) must not send its stale id. */
+  /** A message about this lock is being built: a lock lost or released meanwhile (around a restart) must not send its stale id. */
   private current(code: 'EREVOKED' | 'ENOENT'): number {
+    if (this.state === 'released') throw new LockError(code === 'ENOENT' ? 'ENOENT' : 'EINVAL', 'the lock was released', { domain: this.domain, resource: this.resource });
     if (this.state === 'lost') {
       throw new LockError(code, `the lock was lost (${this.lostReason ?? 'unknown'})`, { domain: this.domain, resource: this.resource, ...(this.lostReason === null ? {} : { reason: this.lostReason }) });
     }

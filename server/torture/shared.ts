@@ -1,0 +1,67 @@
+/**
+ * What `lockscope torture` (torture.ts) and its client processes
+ * (worker.ts) agree on: the shape of the workload, its bounds, and the
+ * messages the workers send up.
+ */
+
+export const TORTURE = Object.freeze({
+  posixDomain: 'torture-posix',
+  dlmDomain: 'torture-dlm',
+  /** The posix resource every worker locks ranges of (the shared file's name). */
+  posixResource: 'file:posix.dat',
+  posixFile: 'posix.dat',
+  dlmFile: 'dlm.dat',
+  /** Bytes per record: "wIII cCCCCCCCCC tTOKEN", padded, newline. */
+  recordBytes: 32,
+  /** Records in the posix file; a lock covers 1..posixSlotsPerLockMax of them. */
+  posixSlots: 64,
+  posixSlotsPerLockMax: 4,
+  /** dlm resources slot-0..slot-(dlmSlots-1), one record each. */
+  dlmSlots: 16,
+  shortHoldMsMax: 20,
+  /** A share of holds long enough to span a restart. */
+  longHoldShare: 0.02,
+  longHoldMs: 600,
+  /** Violations each worker reports in full (all are counted). */
+  violationsKeptMax: 20,
+  /** Bounds of the command's options. */
+  clientsMax: 256,
+  durationMsMax: 24 * 60 * 60 * 1000,
+  /** How long workers get to finish and report once told to stop. */
+  stopTimeoutMs: 60_000,
+  /** How long a restarted server gets to say it is listening. */
+  startTimeoutMs: 30_000,
+});
+
+export type TortureMode = 'posix' | 'dlm' | 'mixed';
+
+export interface WorkerConfig {
+  id: number;
+  url: string;
+  /** Directory of the shared files. */
+  dir: string;
+  mode: TortureMode;
+}
+
+export interface Violation {
+  /** Byte offset of the record in the shared file. */
+  at: number;
+  expected: string;
+  found: string;
+  time: number;
+}
+
+export interface WorkerStats {
+  id: number;
+  ops: number;
+  errors: Record<string, number>;
+  /** The first violationsKeptMax, in full. */
+  violations: Violation[];
+  /** Locks the server refused to give back after a restart. */
+  lost: number;
+  reclaims: { ms: number; reclaimed: number; lost: number }[];
+  /** Records found with a token not older than the one just granted. */
+  tokenRegressions: number;
+}
+
+export type WorkerMessage = { type: 'stats' | 'final'; stats: WorkerStats };

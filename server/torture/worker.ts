@@ -1,0 +1,154 @@
+/**
+ * One client of `lockscope torture` (a child process, forked with an IPC
+ * channel). It loops: lock a random byte range of the shared posix file
+ * (setlk, wait) or one slot of the dlm file (EX); read the region and check
+ * every fencing token found there is older than its own; write its id,
+ * counter and token into every record of the region; hold a while; check
+ * the region still holds exactly its writes; release. A region that changed
+ * under a lock this client still held is a mutual-exclusion violation; a
+ * lock the server refused to give back after a restart is a lost lock.
+ * Counts go to the parent every STATS_EVERY_MS and when it is told to stop.
+ */
+
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type LockClient, type RemoteLock, type RemoteOwner } from '../../src/client/index.js';
+import { LockError } from '../../src/index.js';
+import { TORTURE, type WorkerConfig, type WorkerStats } from './shared.js';
+
+const STATS_EVERY_MS = 500;
+
+class Worker {
+  private readonly stats: WorkerStats = { id: 0, ops: 0, errors: {}, violations: [], lost: 0, reclaims: [], tokenRegressions: 0 };
+  private stopping = false;
+  private counter = 0;
+  /** Reclaim losses since the current lock was taken (a posix loss has no handle to mark). */
+  private lostSinceLock = 0;
+  private readonly posixFd: number;
+  private readonly dlmFd: number;
+  /** One owner per domain for the whole run, as a process has one lock owner per file. */
+  private readonly posixOwner: RemoteOwner;
+  private readonly dlmOwner: RemoteOwner;
+
+  constructor(private readonly client: LockClient, private readonly cfg: WorkerConfig) {
+    this.stats.id = cfg.id;
+    this.posixFd = openSync(join(cfg.dir, TORTURE.posixFile), 'r+');
+    this.dlmFd = openSync(join(cfg.dir, TORTURE.dlmFile), 'r+');
+    this.posixOwner = client.owner(`w${cfg.id}`);
+    this.dlmOwner = client.owner(`w${cfg.id}-dlm`);
+    client.on('reclaim', (r) => {
+      this.stats.reclaims.push({ ms: r.durationMs, reclaimed: r.reclaimed, lost: r.lost.length });
+      this.stats.lost += r.lost.length;
+      this.lostSinceLock += r.lost.length;
+    });
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+
+  async run(): Promise<WorkerStats> {
+    const timer = setInterval(() => this.report('stats'), STATS_EVERY_MS);
+    try {
+      while (!this.stopping) {
+        try {
+          const posix = this.cfg.mode === 'posix' || (this.cfg.mode === 'mixed' && Math.random() < 0.5);
+          await (posix ? this.posixOp() : this.dlmOp());
+          this.stats.ops++;
+        } catch (err) {
+          const code = err instanceof LockError ? err.code : 'EIO';
+          this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+          await sleep(10);
+        }
+      }
+    } finally {
+      clearInterval(timer);
+      closeSync(this.posixFd);
+      closeSync(this.dlmFd);
+    }
+    return this.stats;
+  }
+
+  private async posixOp(): Promise<void> {
+    const slots = 1 + Math.floor(Math.random() * TORTURE.posixSlotsPerLockMax);
+    const first = Math.floor(Math.random() * (TORTURE.posixSlots - slots + 1));
+    const range = { start: first * TORTURE.recordBytes, len: slots * TORTURE.recordBytes };
+    const owner = this.posixOwner;
+    this.lostSinceLock = 0;
+    const r = await owner.setlk(TORTURE.posixDomain, TORTURE.posixResource, { type: 'write', ...range }, { wait: true });
+    try {
+      await this.exercise(this.posixFd, range.start, slots, r!.token, () => this.lostSinceLock > 0);
+    } finally {
+      await owner.setlk(TORTURE.posixDomain, TORTURE.posixResource, { type: 'unlock', ...range });
+    }
+  }
+
+  private async dlmOp(): Promise<void> {
+    const slot = Math.floor(Math.random() * TORTURE.dlmSlots);
+    const owner = this.dlmOwner;
+    const lock: RemoteLock = await owner.lock(TORTURE.dlmDomain, `slot-${slot}`, 'EX');
+    try {
+      await this.exercise(this.dlmFd, slot * TORTURE.recordBytes, 1, lock.token, () => lock.state === 'lost');
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Check tokens, write, hold, check the writes are still ours. */
+  private async exercise(fd: number, at: number, slots: number, token: bigint, lost: () => boolean): Promise<void> {
+    const before = read(fd, at, slots);
+    for (const rec of before) {
+      const t = /t(\d+)/.exec(rec)?.[1];
+      if (t !== undefined && BigInt(t) >= token) this.stats.tokenRegressions++;
+    }
+    const mine = record(this.cfg.id, ++this.counter, token);
+    writeSync(fd, Buffer.from(mine.repeat(slots)), 0, slots * TORTURE.recordBytes, at);
+    // Mostly short holds; now and then one long enough to be held across a restart.
+    await sleep(Math.random() < TORTURE.longHoldShare ? TORTURE.longHoldMs : Math.random() * TORTURE.shortHoldMsMax);
+    const after = read(fd, at, slots);
+    const bad = after.findIndex((rec) => rec !== mine);
+    if (bad >= 0 && !lost() && this.stats.violations.length < TORTURE.violationsKeptMax) {
+      this.stats.violations.push({ at: at + bad * TORTURE.recordBytes, expected: mine.trim(), found: after[bad]!.trim(), time: Date.now() });
+    }
+  }
+
+  report(type: 'stats' | 'final'): void {
+    process.send?.({ type, stats: this.stats });
+  }
+}
+
+function record(id: number, counter: number, token: bigint): string {
+  const s = `w${String(id).padStart(3, '0')} c${String(counter).padStart(9, '0')} t${String(token)}`;
+  return s.padEnd(TORTURE.recordBytes - 1, ' ').slice(0, TORTURE.recordBytes - 1) + '\n';
+}
+
+function read(fd: number, at: number, slots: number): string[] {
+  const buf = Buffer.alloc(slots * TORTURE.recordBytes);
+  readSync(fd, buf, 0, buf.length, at);
+  const out: string[] = [];
+  for (let i = 0; i < slots; i++) out.push(buf.toString('latin1', i * TORTURE.recordBytes, (i + 1) * TORTURE.recordBytes));
+  return out;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2]!) as WorkerConfig;
+  const client = await connect(cfg.url, { name: `torture-${cfg.id}`, connectTimeoutMs: 30_000 });
+  const w = new Worker(client, cfg);
+  process.on('message', (m: { type?: string }) => {
+    if (m?.type === 'stop') w.stop();
+  });
+  // The parent going away (killed, crashed) ends this worker too.
+  process.on('disconnect', () => w.stop());
+  const stats = await w.run();
+  await client.close();
+  w.report('final');
+  process.disconnect?.();
+  void stats;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`torture worker: ${String((err as Error)?.stack ?? err)}\n`);
+  process.exit(1);
+});
