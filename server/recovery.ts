@@ -99,10 +99,13 @@ export class Recovery {
     if (e.phase === 'extend') return;
     for (const s of this.sessions()) s.push('grace', { active: e.phase === 'start' });
     if (e.phase !== 'end') return;
+    // Recorded clients without a session now never came back, or came back and left (their records were kept
+    // for this grace period only): gone from the record. Those connected stay, whether or not they finished.
+    const gone = [...this.expected].filter((id) => !this.hasSession(id, null));
     this.expected.clear();
-    // Never came back (or came back and never finished): gone from the record, unless connected now.
-    const gone = (e.missing ?? []).filter((id) => !this.hasSession(id, null));
-    if (gone.length > 0) this.log('warn', 'clients-dropped', { clients: gone });
+    const missing = new Set(e.missing ?? []);
+    const neverBack = gone.filter((id) => missing.has(id));
+    if (neverBack.length > 0) this.log('warn', 'clients-dropped', { clients: neverBack });
     this.store.remove(gone);
   }
 }

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LockServer } from '../../server/index.js';
 import type { LockClient } from '../../src/client/index.js';
 import { codeOf } from '../spec/harness.js';
-import { api, client, startServer, TOKENS } from '../server/support.js';
+import { api, client, socketOf, startServer, TOKENS, until } from '../server/support.js';
 
 let server: LockServer | null = null;
 const clients: LockClient[] = [];
@@ -86,6 +86,24 @@ describe('grace in the server process', () => {
     server = await startServer({ stateDir: dir });
     expect(server.manager.grace.active).toBe(false); // nobody to wait for
     expect((await server.manager.owner('x').lock('lin', 'r', 'EX')).token > BigInt(reserved)).toBe(true);
+  });
+
+  it('when grace ends, drops clients that never came back and those that reclaimed and left; keeps those connected', async () => {
+    const dir = stateDir();
+    server = await startServer({ stateDir: dir });
+    const port = Number(new URL(server.url).port);
+    const [a, b, c] = [await client(server, 'a'), await client(server, 'b'), await client(server, 'c')];
+    clients.push(a, b, c);
+    for (const x of [a, b, c]) await x.owner('o').lock('lin', x.clientId, 'EX');
+    socketOf(b).disconnect(); // never comes back
+    await server.close();
+    server = await startServer({ stateDir: dir, port, graceMs: 1000 });
+    await until(() => a.reclaims.length === 1 && c.reclaims.length === 1);
+    await a.close(); // reclaimed, then left while grace waits for b
+    await until(() => !server!.manager.grace.active, 3000);
+    expect(server.manager.grace.state()).toMatchObject({ ended: 'deadline' });
+    const recorded = (JSON.parse(readFileSync(join(dir, 'clients.json'), 'utf8')) as { clients: { id: string }[] }).clients.map((r) => r.id);
+    expect(recorded).toEqual([c.clientId]);
   });
 
   it('refuses to start on a state file it cannot read (EINVAL) rather than forget who held locks', async () => {

@@ -56,7 +56,6 @@ describe('restart with clients that come back', () => {
     await px.setlk('adv', 'f', { type: 'unlock', start: 40, len: 10 });
     const shared = await b.owner('b1').lock('lin', 'shared', 'PR');
     const before = [withLvb.token, ranged.token, shared.token].reduce((x, y) => (x > y ? x : y));
-    const oldIds = [withLvb.id, ranged.id];
 
     const reports = [nextReport(a), nextReport(b)];
     await s.kill();
@@ -73,7 +72,9 @@ describe('restart with clients that come back', () => {
     expect([...withLvb.lvb!.slice(0, 4)]).toEqual([1, 2, 3, 4]);
     expect(withLvb.range).toBeNull();
     expect(ranged.range).toEqual({ start: 0, end: 10 });
-    expect([withLvb.id, ranged.id]).not.toEqual(oldIds);
+    // Each handle now carries the id of the reclaimed lock on the new server (it may or may not equal the old one).
+    const rows = (await s.api('/api/locks?domain=data')).body.concat((await s.api('/api/locks?domain=lin&resource=lvb')).body) as { id: number; resource: string }[];
+    expect(rows.map((r) => [r.resource, r.id]).sort()).toEqual([['d', ranged.id], ['lvb', withLvb.id]]);
 
     // Nobody else gets what was reclaimed; what was not held is free.
     const c = await open(s, 'c');
@@ -176,7 +177,7 @@ describe('clients that do not come back in time', () => {
     expect(gone.handles.size).toBe(0);
   });
 
-  it('a reclaim after grace, or from a client never recorded, is refused with ENOGRACE', async () => {
+  it('a reclaim after grace is refused with ENOGRACE', async () => {
     const s = await server({ graceMs: 800 });
     const { io } = await import('socket.io-client');
     const raw = (session?: string) => io(s.url, {
