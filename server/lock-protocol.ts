@@ -81,7 +81,7 @@ class LockProtocol {
     this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
     this.on('reclaim', reclaimMessage, (m, ack) => {
       const ctx = this.ctx;
-      const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.adopt(l) };
+      const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => void this.adopt(l) };
       // Tracked like a request, so a reply lost with the connection is sent again on `sync`, not the locks reclaimed twice.
       return this.pending(m.req, ack, false, () => reclaim(this.session, m.items, rc));
     });

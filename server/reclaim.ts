@@ -7,7 +7,7 @@
  */
 
 import type { DlmLock, LockManager, Owner } from '../src/index.js';
-import type { ReclaimItem, ReclaimResult, WireLock } from '../src/client/protocol.js';
+import type { ReclaimItem, ReclaimResult } from '../src/client/protocol.js';
 import { LockError } from '../src/index.js';
 import { toWireError } from './errors.js';
 import { serverLimits as L } from './limits.js';
@@ -39,7 +39,7 @@ export interface ReclaimContext {
   log: Logger;
   internalError(err: unknown): void;
   /** The lock becomes this session's (its handle, `lost` routing). */
-  adopt(l: DlmLock): WireLock;
+  adopt(l: DlmLock): void;
 }
 
 /** Every item in order; never throws (a refusal is that item's result). */
@@ -73,7 +73,9 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
   if (item.range !== undefined) options.range = item.range;
   if (item.lvb !== undefined) options.lvb = new Uint8Array(Buffer.from(item.lvb, 'base64'));
   const l = await owner.lockAt(RECLAIM_SITE, item.domain, item.resource, item.mode as never, options);
-  return { lock: ctx.adopt(l) };
+  ctx.adopt(l);
+  const lvb = l.lvb;
+  return { lock: { id: l.id, token: String(l.token), lvb: lvb === null ? null : Buffer.from(lvb).toString('base64'), lvbValid: l.lvbValid, lvbSeq: l.lvbSeq } };
 }
 
 /** The client reclaimed everything it will: grace lifts once every recorded client has said so. */

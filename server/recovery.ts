@@ -91,12 +91,13 @@ export class Recovery {
   }
 
   private onGrace(e: GraceEvent): void {
+    // Extended by every reclaim that arrives a millisecond later: not worth a log line each.
+    if (e.phase === 'extend') return;
     const { state } = e;
     this.log('info', 'grace', {
       phase: e.phase, ended: state.ended, startedAt: state.startedAt, deadline: state.deadline, expected: state.expected.length,
       completed: state.completed.length, reclaims: state.reclaims, ...(e.missing === undefined ? {} : { missing: e.missing }),
     });
-    if (e.phase === 'extend') return;
     for (const s of this.sessions()) s.push('grace', { active: e.phase === 'start' });
     if (e.phase !== 'end') return;
     // Recorded clients without a session now never came back, or came back and left (their records were kept

@@ -132,8 +132,20 @@ export interface ReclaimMessage {
   items: ReclaimItem[];
 }
 
+/**
+ * A reclaimed dlm lock, in short: the client knows its domain, resource, mode
+ * and range already (a reclaim of 100,000 locks should not send them back).
+ */
+export interface ReclaimedLock {
+  id: number;
+  token: string;
+  lvb: string | null;
+  lvbValid: boolean;
+  lvbSeq: number;
+}
+
 /** Per item, in order: the re-established dlm lock (its new id), the posix grant's token, or why it was refused. */
-export type ReclaimResult = { lock: WireLock } | { token: string } | { error: WireError };
+export type ReclaimResult = { lock: ReclaimedLock } | { token: string } | { error: WireError };
 
 export interface ClientToServerEvents {
   owner(msg: OwnerMessage, ack: Ack<null>): void;

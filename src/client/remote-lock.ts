@@ -9,7 +9,7 @@
 import type { ConvertOptions, LockHandle, LockState, Range, ReleaseOptions } from '../api.js';
 import { invalid, LockError, type LossReason } from '../errors.js';
 import type { DlmMode } from '../modes.js';
-import type { WireLock } from './protocol.js';
+import type { ReclaimedLock, WireLock } from './protocol.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { captureSite, checkWireable, fromBase64, toBase64 } from './wire.js';
 
@@ -49,12 +49,13 @@ export class RemoteLock implements LockHandle {
     return this.releasing !== null;
   }
 
-  /** Re-established on a restarted server: its new id, token and value block; a pending conversion stays pending. */
-  reclaimed(w: WireLock): void {
-    const converting = this.state === 'converting';
-    this.serverId = w.id;
-    this.apply(w);
-    if (converting) this.state = 'converting';
+  /** Re-established on a restarted server: its new id, token and value block (mode and range are as they were). */
+  reclaimed(r: ReclaimedLock): void {
+    this.serverId = r.id;
+    this.tokenText = r.token;
+    if (r.lvb !== null) this.lvbBytes = fromBase64(r.lvb);
+    this.lvbValid = r.lvbValid;
+    this.lvbSeq = r.lvbSeq;
   }
 
   /** A message about this lock is being built: a lock lost or released meanwhile (around a restart) must not send its stale id. */
