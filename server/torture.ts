@@ -192,7 +192,7 @@ function progress(t0: number, server: ServerChild, workers: Workers, restarts: n
   return `torture ${secs}s: ${ops} ops, ${restarts} restarts, grace ${server.graceActive ? 'on ' : 'off'}, ${violations} violations, ${lost} lost, ${errors} errors`;
 }
 
-export async function runTorture(o: TortureOptions, out: (line: string) => void, err: NodeJS.WriteStream): Promise<TortureReport> {
+export async function runTorture(o: TortureOptions, err: NodeJS.WriteStream): Promise<TortureReport> {
   const work = o.stateDir === null ? mkdtempSync(join(tmpdir(), 'lockscope-torture-')) : o.stateDir;
   const state = join(work, 'state');
   mkdirSync(state, { recursive: true });
@@ -226,7 +226,6 @@ export async function runTorture(o: TortureOptions, out: (line: string) => void,
     clearInterval(ticker);
     if (tty) err.write('\n');
     await server.stop('SIGTERM');
-    void out;
   }
 }
 
@@ -237,7 +236,7 @@ export async function torture(argv: readonly string[]): Promise<void> {
     return;
   }
   const o = parseTortureArgs(argv);
-  const report = await runTorture(o, (l) => process.stdout.write(`${l}\n`), process.stderr);
+  const report = await runTorture(o, process.stderr);
   process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatReport(report));
   process.exitCode = report.pass ? 0 : 1;
 }

@@ -141,11 +141,10 @@ async function main(): Promise<void> {
   });
   // The parent going away (killed, crashed) ends this worker too.
   process.on('disconnect', () => w.stop());
-  const stats = await w.run();
+  await w.run();
   await client.close();
   w.report('final');
   process.disconnect?.();
-  void stats;
 }
 
 main().catch((err: unknown) => {

@@ -29,7 +29,7 @@ describe('lockscope torture', () => {
     expect(report.operations).toBeGreaterThan(100);
     expect(report.grace.count).toBeGreaterThanOrEqual(5);
     expect(report.grace.ended).toEqual({ 'all-reclaimed': report.grace.count });
-    expect(report.reclaimPasses.count).toBeGreaterThanOrEqual(4 * 5);
+    expect(report.reclaimPasses.count).toBeGreaterThanOrEqual(4 * 3); // a client still reconnecting at the next kill skips a pass
     expect(r.stderr).toMatch(/torture \d+s: \d+ ops/); // progress while it runs
   }, 90_000);
 
