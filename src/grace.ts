@@ -79,6 +79,7 @@ export class Grace implements TimerEntry {
   refuseReclaim(client: string | null): string | null {
     if (!this.active) return 'no grace period is in force';
     if (client === null) return 'only a client known from before the restart can reclaim';
+    if (!this.expected.has(client)) return `client ${client} held no locks before the restart`;
     if (this.completed.has(client)) return `client ${client} already said it finished reclaiming`;
     return null;
   }

@@ -74,6 +74,8 @@ describe('grace period', () => {
   it('an operator can lift it; reclaims outside grace and from unknown clients get ENOGRACE; up-conversions wait for grace', async () => {
     const { lm } = restarted();
     expect(await codeOf(lm.owner('anon').lock('lin', 'r', 'PR', { reclaim: true }))).toBe('ENOGRACE');
+    expect(await codeOf(lm.owner('stranger', { client: 'c9' }).lock('lin', 'r', 'PR', { reclaim: true }))).toBe('ENOGRACE');
+    expect(await codeOf(lm.owner('stranger', { client: 'c9' }).setlk('adv', 'f', { type: 'read', start: 0, len: 1 }, { reclaim: true }))).toBe('ENOGRACE');
     const l = await lm.owner('a', { client: 'c1' }).lock('lin', 'r', 'PR', { reclaim: true });
     expect(await codeOf(l.convert('EX'))).toBe('EGRACE');
     await l.convert('NL');
