@@ -41,9 +41,12 @@ export interface ServerLimits {
   reclaimItemsMax: number;
   /** Longest grace period a configuration may ask for. */
   graceMsMax: number;
+  /** How long a hang-dump waits for each connected client's own report (below the collector's 5 s deadline). */
+  clientReportMs: number;
 }
 
 export const serverLimits: Readonly<ServerLimits> = Object.freeze({
+  clientReportMs: 3_000,
   messageBytesMax: 64 * 1024,
   httpBodyBytesMax: 16 * 1024,
   stringCharsMax: 1024,

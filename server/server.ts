@@ -9,6 +9,7 @@ import os from 'node:os';
 import express from 'express';
 import { Server } from 'socket.io';
 import { HangDumper, type HangDumperOptions } from '../collectors/index.js';
+import { clientReports } from './client-reports.js';
 import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
@@ -99,7 +100,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
   logManagerEvents(lm, log);
-  const dumper = options.dumps == null ? null : new HangDumper(lm, options.dumps);
+  const dumper = options.dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...options.dumps });
 
   const app = express();
   app.disable('x-powered-by');

@@ -23,7 +23,7 @@
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../errors.js';
-import type { ClientToServerEvents, Reply, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
+import type { ClientSelfReport, ClientToServerEvents, Reply, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
 import { fromWire } from './wire.js';
 
 export type ConnectionState = 'connecting' | 'ready' | 'reclaiming' | 'away' | 'closed';
@@ -66,6 +66,8 @@ export interface ConnectionHooks {
   restarted(epoch: number): void;
   /** The server's grace period started or ended. */
   grace(active: boolean): void;
+  /** A hang-dump on the server asks for this client's own report. */
+  report(): ClientSelfReport;
 }
 
 const RECONNECT_DELAY_MS = 100;
@@ -118,6 +120,14 @@ export class Connection {
     s.on('blocking', (m) => hooks.blocking(m.id, m.mode));
     s.on('lost', (m) => hooks.lost(m.id, m.reason));
     s.on('update', (m) => hooks.update(m));
+    s.on('report', (_m, ack) => {
+      // Never throw into socket.io: a failed report is still an answer the dump can record.
+      try {
+        ack(hooks.report());
+      } catch (err) {
+        ack({ client: options.name, error: String(err) } as never);
+      }
+    });
     s.on('grace', (m) => this.setGrace(m.active === true));
   }
 
@@ -300,6 +310,11 @@ export class Connection {
     }
     c.cancelled = true;
     if (this.state === 'ready' || this.state === 'reclaiming') this.socket.emit('cancel', { req }, () => {});
+  }
+
+  /** Calls sent or queued and not answered yet. */
+  get pendingCount(): number {
+    return this.calls.size;
   }
 
   nextReq(): number {

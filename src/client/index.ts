@@ -13,12 +13,13 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { OwnerOptions } from '../api.js';
 import { invalid, LockError, type LossReason } from '../errors.js';
 import type { DlmMode } from '../modes.js';
 import { checkName } from '../validate.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import type { ClientToServerEvents, WireLock } from './protocol.js';
+import type { ClientSelfReport, ClientToServerEvents, WireLock } from './protocol.js';
 import { replay, type ReclaimReport } from './reclaim.js';
 import { RemoteLock } from './remote-lock.js';
 import { RemoteOwner } from './remote-owner.js';
@@ -99,7 +100,27 @@ export class LockClient {
         if (active) return;
         for (const wake of [...this.graceWaiters]) wake();
       },
+      report: () => this.selfReport(name),
     });
+  }
+
+  /**
+   * This client's side of a hang-dump: the locks its handles hold and its own
+   * process report. Environment variables and network interfaces are left out
+   * here, before anything leaves the process (the server redacts again).
+   */
+  private selfReport(name: string): ClientSelfReport {
+    const locks = [...this.handles.values()].map((h) => ({
+      owner: h.owner.name, id: h.id, domain: h.domain, resource: h.resource, mode: h.mode, state: h.state, token: String(h.token),
+    }));
+    const full = process.report.getReport() as unknown as Record<string, unknown>;
+    const { environmentVariables: _env, ...rest } = full;
+    const header = { ...(rest.header as Record<string, unknown> | undefined) };
+    delete header.networkInterfaces;
+    return {
+      client: name, clientId: this.clientId, host: os.hostname(), pid: process.pid, locks,
+      pendingCalls: this.conn.pendingCount, process: { ...rest, header },
+    };
   }
 
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this {

@@ -206,6 +206,22 @@ export interface ServerToClientEvents {
   reply(msg: { req: number; reply: Reply<unknown> }): void;
   /** The grace period started or ended: requests refused with EGRACE may go again. */
   grace(msg: { active: boolean }): void;
+  /** A hang-dump is being taken: send this client's own report (its owners, its process), within the deadline. */
+  report(msg: Record<string, never>, ack: (report: ClientSelfReport) => void): void;
+}
+
+/** What a client tells a hang-dump about itself. Its process report has no environment or network interfaces. */
+export interface ClientSelfReport {
+  client: string;
+  clientId: string;
+  host: string;
+  pid: number;
+  /** The locks this client holds, as its handles know them. */
+  locks: Array<{ owner: string; id: number; domain: string; resource: string; mode: string; state: string; token: string }>;
+  /** Requests sent and not answered yet. */
+  pendingCalls: number;
+  /** Node's diagnostic report of the client process, without environment variables and network interfaces. */
+  process: unknown;
 }
 
 /** What a client presents when it connects (socket.io `auth`). */
