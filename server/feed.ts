@@ -9,13 +9,16 @@
  */
 
 import type { Namespace } from 'socket.io';
-import type { LockManager, LockEvents } from '../src/index.js';
+import type { LockManager, LockEvents, Snapshot } from '../src/index.js';
 import { Auth, bearer, type Principal } from './auth.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { FeedBatch, FeedClientEvents, FeedEvents, FeedGraph, LockServerIo, SessionSummary } from './protocol.js';
 
-type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal }>;
+type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
+
+const ALL = 'all';
+const room = (domain: string): string => `d:${domain}`;
 
 const FORWARDED = [
   'granted', 'waiting', 'failed', 'converted', 'demoted', 'released', 'deadlock', 'hang', 'hang-persistent', 'hang-resolved',
@@ -39,6 +42,46 @@ function liveGraph(lm: LockManager): FeedGraph {
     };
   });
   return { edges, cycles: edges.length === 0 ? [] : lm.detector.currentCycles(), owners: [...owners.values()] };
+}
+
+/** `{ domains: null | string[] }` naming known domains, else undefined. */
+function parseDomains(msg: unknown, lm: LockManager): Set<string> | null | undefined {
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || Object.keys(msg).some((k) => k !== 'domains')) return undefined;
+  const d = (msg as { domains?: unknown }).domains;
+  if (d === null) return null;
+  if (!Array.isArray(d) || d.length > lm.domains.size || !d.every((x) => typeof x === 'string' && lm.domains.has(x))) return undefined;
+  return new Set(d as string[]);
+}
+
+/** The snapshot for a filtered dashboard: every domain listed (the filter menu needs them), only the chosen ones' resources. */
+function snapshotFor(lm: LockManager, domains: Set<string> | null): Snapshot {
+  const snap = lm.snapshot();
+  if (domains === null) return snap;
+  return {
+    ...snap,
+    domains: snap.domains.map((d) => (domains.has(d.name) ? d : { ...d, resources: [] })),
+    edges: snap.edges.filter((e) => domains.has(e.domain)),
+    cycles: snap.cycles.filter((c) => c.entries.some((x) => domains.has(x.domain))),
+    hangs: snap.hangs.filter((h) => domains.has(h.domain)),
+  };
+}
+
+/** The part of a batch that concerns `domains`: their lock events and edges, and what belongs to no domain (grace). */
+function batchFor(b: FeedBatch, domains: Set<string>): FeedBatch {
+  const keep = (e: FeedBatch['events'][number]): boolean => {
+    const p = e.payload as { domain?: string; cycle?: Array<{ domain: string }>; classes?: [string, string] };
+    if (typeof p.domain === 'string') return domains.has(p.domain);
+    if (Array.isArray(p.cycle)) return p.cycle.some((c) => domains.has(c.domain));
+    if (Array.isArray(p.classes)) return p.classes.some((c) => domains.has(c.split(':')[0]!));
+    return true;
+  };
+  const out: FeedBatch = { events: b.events.filter(keep), overflow: b.overflow };
+  if (b.graph !== undefined) {
+    const edges = b.graph.edges.filter((e) => domains.has(e.domain));
+    const ids = new Set(edges.flatMap((e) => [e.from, e.to]));
+    out.graph = { edges, cycles: b.graph.cycles.filter((c) => c.entries.some((x) => domains.has(x.domain))), owners: b.graph.owners.filter((o) => ids.has(o.id)) };
+  }
+  return out;
 }
 
 export function startFeed(io: LockServerIo, lm: LockManager, auth: Auth, sessions: () => SessionSummary[], internalError: (err: unknown) => void): () => void {
@@ -66,7 +109,12 @@ export function startFeed(io: LockServerIo, lm: LockManager, auth: Auth, session
     const out = batch;
     batch = { events: [], overflow: false };
     out.graph = liveGraph(lm);
-    nsp.emit('batch', out);
+    nsp.to(ALL).emit('batch', out);
+    // Rooms per domain: a dashboard filtered to one domain gets that domain's events and edges only.
+    for (const name of lm.domains.keys()) {
+      if ((nsp.adapter.rooms.get(room(name))?.size ?? 0) === 0) continue;
+      nsp.to(room(name)).emit('batch', batchFor(out, new Set([name])));
+    }
   };
   const subscribe = (on: boolean): void => {
     for (const { event, listener } of listeners) {
@@ -94,12 +142,24 @@ export function startFeed(io: LockServerIo, lm: LockManager, auth: Auth, session
   });
   nsp.on('connection', (socket) => {
     if (nsp.sockets.size === 1) subscribe(true);
+    socket.data.domains = null;
+    void socket.join(ALL);
     socket.emit('snapshot', lm.snapshot());
     socket.emit('sessions', sessions());
     // A dashboard that saw `overflow` asks for the state again.
     socket.on('refresh', () => {
-      socket.emit('snapshot', lm.snapshot());
+      socket.emit('snapshot', snapshotFor(lm, socket.data.domains));
       socket.emit('sessions', sessions());
+    });
+    socket.on('subscribe', (msg: unknown) => {
+      const domains = parseDomains(msg, lm);
+      // Bad input changes nothing: the subscription stays as it was.
+      if (domains === undefined) return;
+      for (const r of socket.rooms) if (r !== socket.id) void socket.leave(r);
+      socket.data.domains = domains;
+      if (domains === null) void socket.join(ALL);
+      else for (const d of domains) void socket.join(room(d));
+      socket.emit('snapshot', snapshotFor(lm, domains));
     });
     socket.on('disconnect', () => {
       if (nsp.sockets.size === 0) subscribe(false);

@@ -97,4 +97,10 @@ export interface FeedEvents {
 
 export interface FeedClientEvents {
   refresh(): void;
+  /**
+   * Receive only these domains' locks, events and graph edges (null: all).
+   * Filtering happens on the server: each domain is a room. Answered with a
+   * snapshot in which the other domains are listed without their resources.
+   */
+  subscribe(msg: { domains: string[] | null }): void;
 }

@@ -51,3 +51,39 @@ it('a client token or no token cannot subscribe', async () => {
     expect(err.data?.code).toBe('EPERM');
   }
 });
+
+it('a dashboard filtered to one domain gets that domain only: the server filters (a room per domain)', async () => {
+  server = await startServer();
+  const c = await client(server, 'feeder');
+  await c.owner('a').lock('lin', 'held-before', 'EX');
+  await c.owner('p').setlk('adv', 'f-before', { type: 'write', start: 0, len: 1 });
+  const f = feed(TOKENS.viewer);
+  await new Promise((resolve) => f.once('snapshot', resolve));
+  const filtered = new Promise<{ domains: { name: string; resources: { name: string }[] }[] }>((resolve) => f.once('snapshot', resolve));
+  f.emit('subscribe', { domains: ['adv'] });
+  const snap = await filtered;
+  expect(snap.domains.map((d) => [d.name, d.resources.map((r) => r.name)])).toEqual([
+    ['lin', []], ['data', []], ['adv', ['f-before']],
+  ]);
+  const seen: string[] = [];
+  f.on('batch', (b: { events: { payload: { domain?: string; resource?: string } }[]; graph?: { edges: { domain: string }[] } }) => {
+    for (const e of b.events) seen.push(`${e.payload.domain}:${e.payload.resource}`);
+    for (const e of b.graph?.edges ?? []) seen.push(`edge:${e.domain}`);
+  });
+  const held = await c.owner('b').lock('lin', 'r', 'EX');
+  void c.owner('w').lock('lin', 'r', 'EX').catch(() => {});
+  await c.owner('q').setlk('adv', 'g', { type: 'write', start: 0, len: 5 });
+  await until(() => seen.includes('adv:g'));
+  await held.release();
+  await c.ping();
+  await new Promise((r) => setTimeout(r, 600));
+  expect(seen.filter((x) => !x.startsWith('adv:'))).toEqual([]);
+  // Bad input changes nothing: still filtered.
+  f.emit('subscribe', { domains: ['no-such-domain'] });
+  f.emit('subscribe', { domains: 'adv', extra: 1 });
+  await c.owner('c').lock('lin', 'r2', 'EX');
+  await c.owner('q').setlk('adv', 'h', { type: 'read', start: 0, len: 5 });
+  await until(() => seen.includes('adv:h'));
+  expect(seen.filter((x) => !x.startsWith('adv:'))).toEqual([]);
+  await c.close();
+});

@@ -53,7 +53,11 @@ function connect(): void {
   const s: Socket<FeedEvents, FeedClientEvents> = io('/feed', { auth: { token: session.token ?? undefined }, transports: ['websocket'] });
   socket = s;
   const conn = $('conn');
-  s.on('connect', () => { conn.textContent = 'live'; conn.className = 'pill live'; });
+  s.on('connect', () => {
+    conn.textContent = 'live';
+    conn.className = 'pill live';
+    subscribeToFilter();
+  });
   s.on('disconnect', () => { conn.textContent = 'disconnected'; conn.className = 'pill down'; });
   s.on('connect_error', (err) => {
     const code = (err as Error & { data?: { code?: string } }).data?.code;
@@ -70,6 +74,12 @@ function connect(): void {
     // Events were dropped on the server: the state is no longer exact, so ask for all of it again.
     if (b.overflow) s.emit('refresh');
   });
+}
+
+/** The domain filter is applied on the server (a room per domain): only that domain's locks and events come. */
+function subscribeToFilter(): void {
+  const domain = $<HTMLSelectElement>('f-domain').value;
+  socket?.emit('subscribe', { domains: domain === '' ? null : [domain] });
 }
 
 async function identify(): Promise<void> {
@@ -90,6 +100,7 @@ function start(): void {
     history.replaceState(null, '', location.pathname + location.search);
   }
   session.token = localStorage.getItem(TOKEN_KEY);
+  $('f-domain').addEventListener('change', subscribeToFilter);
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const t = $<HTMLInputElement>('token').value.trim();
