@@ -55,6 +55,17 @@ function* stacksText(s: Snapshot, cwd: string): Generator<string> {
   yield 'Paths are relative to the process\'s working directory when under it.\n';
   const byOwner = locksByOwner(s);
   const owners = new Map<number, OwnerSnapshot>(s.owners.map((o) => [o.id, o]));
+  // Most locks share a handful of call sites: format each distinct stack once.
+  const formatted = new Map<string | null, string>();
+  const framesText = (stack: string | null): string => {
+    let text = formatted.get(stack);
+    if (text === undefined) {
+      const frames = shortStack(stack, cwd, Number.MAX_SAFE_INTEGER);
+      text = frames.length === 0 ? '     (no stack captured)\n' : frames.map((f) => `     ${f}\n`).join('');
+      formatted.set(stack, text);
+    }
+    return text;
+  };
   const out: string[] = [];
   for (const [id, held] of byOwner) {
     const o = owners.get(id);
@@ -62,8 +73,7 @@ function* stacksText(s: Snapshot, cwd: string): Generator<string> {
     out.push(`\n== owner ${o?.name ?? held[0]!.lock.owner} (id ${id})${meta}\n`);
     for (const h of held) {
       out.push(`-- ${describeLock(h)} (lock ${h.lock.id})\n`);
-      const frames = shortStack(h.lock.stack, cwd, Number.MAX_SAFE_INTEGER);
-      out.push(frames.length === 0 ? '     (no stack captured)\n' : frames.map((f) => `     ${f}\n`).join(''));
+      out.push(framesText(h.lock.stack));
     }
     if (out.length >= 512) yield out.splice(0).join('');
   }
