@@ -110,15 +110,17 @@ it('filters and the search narrow the lock table', async () => {
   void s.manager.owner('waiter').lock('lin', 'res-0', 'EX').catch(() => {});
   const page = await openDashboard(browser, s.url, TOKENS.viewer);
   await waitCount(page, '31 of 31');
+  // The domain filter is applied on the server (a room per domain): the page then holds that domain's locks only.
   await page.selectOption('#f-domain', 'lin');
-  expect(await tableCount(page)).toBe('16 of 31');
+  await waitCount(page, '16 of 16');
   await page.fill('#f-owner', 'task-1');
-  expect(await tableCount(page)).toBe('5 of 31');
+  expect(await tableCount(page)).toBe('5 of 16');
   await page.fill('#f-owner', '');
   await page.selectOption('#f-state', 'waiting');
-  expect(await tableCount(page)).toBe('1 of 31');
+  expect(await tableCount(page)).toBe('1 of 16');
   await page.selectOption('#f-state', '');
   await page.selectOption('#f-domain', '');
+  await waitCount(page, '31 of 31');
   await page.fill('#f-search', 'res-1');
   // res-1 and res-10 … res-19
   expect(await tableCount(page)).toBe('11 of 31');
