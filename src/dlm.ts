@@ -11,106 +11,21 @@ import { DeadlockError, invalid, LockError, type CycleEntry, type LossReason } f
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList } from './list.js';
 import type { LockManager } from './manager.js';
-import { compatible, CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb, type DlmMode } from './modes.js';
+import { compatible, EX, isDownConversion, modeIndex, modeName, NL, PW, writesLvb } from './modes.js';
 import type { Owner } from './owner.js';
 import { captureStack, formatStack, type RequestSite } from './stacks.js';
-import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOffset, checkOptions, checkSignal } from './validate.js';
-import { Waiter } from './waiter.js';
+import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOptions, checkSignal } from './validate.js';
+import { DlmResource, DlmWait, overlaps, parseMode, parseRange } from './dlm-resource.js';
+import { checkLvbWrite, readLvb, writeLvb } from './lvb.js';
 
-interface LvbState {
-  bytes: Uint8Array;
-  seq: number;
-  valid: boolean;
-  /** Written at least once: the resource is kept while it holds a value. */
-  written: boolean;
-}
-
-/**
- * A dlm resource. It is its own granted queue (it extends the list class)
- * rather than holding one: with a million resources, one object header less
- * each is 24 MB.
- */
-export class DlmResource extends LinkedList<DlmLock> {
-  converting: LinkedList<DlmLock> | null = null;
-  waiting: LinkedList<DlmLock> | null = null;
-  lvb: LvbState | null = null;
-  idle = false;
-
-  constructor(
-    readonly name: string,
-    readonly table: ResourceTable<DlmResource>,
-  ) {
-    super();
-  }
-
-  /** The granted queue (granted locks, in no particular order). */
-  get granted(): LinkedList<DlmLock> {
-    return this;
-  }
-
-  get queued(): number {
-    return (this.converting?.size ?? 0) + (this.waiting?.size ?? 0);
-  }
-}
-
-/** A queued new request or conversion. */
-export class DlmWait extends Waiter {
-  constructor(
-    id: number,
-    owner: Owner,
-    requestedAt: number,
-    stack: object | null,
-    readonly lock: DlmLock,
-    readonly conversion: boolean,
-  ) {
-    super(id, owner, requestedAt, stack);
-  }
-  get res(): DlmResource {
-    return this.lock.res;
-  }
-  get domain(): string {
-    return this.lock.res.table.policy.name;
-  }
-  get resource(): string {
-    return this.lock.res.name;
-  }
-  get wanted(): string {
-    return modeName(this.lock.rqMode);
-  }
-  unqueue(): void {
-    this.owner.manager.dlm.unqueue(this);
-  }
-  afterUnqueue(): void {
-    this.owner.manager.dlm.afterChange(this.lock.res);
-  }
-}
+// The resource and request classes live in dlm-resource.ts; most of the core imports them from here.
+export { DlmResource, DlmWait, overlaps, parseMode };
 
 const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb']);
 const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
-const RANGE_KEYS = new Set(['start', 'end']);
 const ALT_MODES = ['PR', 'CW'] as const;
 const CONV_POLICIES = ['error', 'demote', 'notify'] as const;
-
-export function overlaps(a: Range | null, b: Range | null): boolean {
-  return a === null || b === null || (a.start < b.end && b.start < a.end);
-}
-
-export function parseMode(mode: unknown, argument = 'mode'): number {
-  const m = typeof mode === 'string' ? modeIndex(mode) : -1;
-  if (m < 0) throw invalid(argument, 'one of NL, CR, CW, PR, PW, EX', mode);
-  return m;
-}
-
-function parseRange(value: unknown, allowed: boolean, domain: string): Range | null {
-  if (value === undefined) return null;
-  if (!allowed) throw invalid('options.range', `absent: domain ${domain} was not created with ranges: true`);
-  const r = checkOptions(value, 'options.range', RANGE_KEYS);
-  const start = checkOffset(r?.start, 'options.range.start');
-  const end = checkOffset(r?.end, 'options.range.end');
-  if (end <= start) throw invalid('options.range', `a half-open range with start < end <= ${OFFSET_MAX}`, `[${start}, ${end})`);
-  return { start, end };
-}
 
 export class DlmEngine {
   constructor(private readonly m: LockManager) {}
@@ -214,7 +129,7 @@ export class DlmEngine {
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.captureFor(false, site));
     if (table.policy.lvbBytes > 0) lock.ensureExtra();
-    if (lvb !== null && !(res.lvb?.written ?? false)) this.writeLvb(res, lvb);
+    if (lvb !== null && !(res.lvb?.written ?? false)) writeLvb(res, lvb);
     this.grant(lock, rq, this.m.clock.now());
     this.m.grace.reclaimed();
     return Promise.resolve(lock);
@@ -246,11 +161,11 @@ export class DlmEngine {
       throw new LockError('EINVAL', `cannot convert: ${why}`, this.m.context(lock.owner, policy.name, res.name));
     }
     const from = lock.grMode;
-    const lvb = this.checkLvbWrite(lock, o.lvb, writesLvb(from, to), 'options.lvb');
+    const lvb = checkLvbWrite(lock, o.lvb, writesLvb(from, to), 'options.lvb');
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', lock.owner, policy.name, res.name);
     // An up-conversion is new state: not during grace. Giving up access always is.
     if (!isDownConversion(from, to) && this.m.grace.active) this.m.checkGrace(lock.owner, false, policy.name, res.name);
-    if (lvb !== null) this.writeLvb(res, lvb);
+    if (lvb !== null) writeLvb(res, lvb);
     if (isDownConversion(from, to)) {
       this.applyConversion(lock, to, false);
       this.afterChange(res);
@@ -317,8 +232,8 @@ export class DlmEngine {
     if (lock.st === St.Released || lock.st === St.Lost) return;
     if (lock.st === St.Waiting) throw invalid('lock', 'a granted lock (this request is still waiting)');
     const o = checkOptions(options, 'options', RELEASE_KEYS);
-    const lvb = o === undefined ? null : this.checkLvbWrite(lock, o.lvb, lock.grMode === PW || lock.grMode === EX, 'options.lvb');
-    if (lvb !== null) this.writeLvb(lock.res, lvb);
+    const lvb = o === undefined ? null : checkLvbWrite(lock, o.lvb, lock.grMode === PW || lock.grMode === EX, 'options.lvb');
+    if (lvb !== null) writeLvb(lock.res, lvb);
     this.drop(lock, 'released');
   }
 
@@ -503,7 +418,7 @@ export class DlmEngine {
     lock.owner.addDlmLock(lock);
     if (lock.extra !== null) {
       lock.extra.highBast = -1;
-      if (res.table.policy.lvbBytes > 0) this.readLvb(lock);
+      if (res.table.policy.lvbBytes > 0) readLvb(lock);
     }
     if (wait !== null) this.m.settleWait(wait, lock);
     this.m.lockGranted(lock, wait);
@@ -524,7 +439,7 @@ export class DlmEngine {
     lock.st = St.Granted;
     if (up && mode !== from) {
       lock.tokenN = this.m.nextToken();
-      if (lock.extra !== null && res.table.policy.lvbBytes > 0 && !isDownConversion(from, mode)) this.readLvb(lock);
+      if (lock.extra !== null && res.table.policy.lvbBytes > 0 && !isDownConversion(from, mode)) readLvb(lock);
     }
     if (lock.extra !== null) {
       lock.extra.highBast = -1;
@@ -532,36 +447,6 @@ export class DlmEngine {
     }
     if (wait !== null) this.m.settleWait(wait, lock);
     this.m.lockConverted(lock, from, wait);
-  }
-
-  private checkLvbWrite(lock: DlmLock, value: unknown, allowed: boolean, argument: string): Uint8Array | null {
-    if (value === undefined) return null;
-    const size = lock.res.table.policy.lvbBytes;
-    if (size === 0) throw invalid(argument, `absent: domain ${lock.domain} has no value block (lvbBytes: 0)`);
-    if (!(value instanceof Uint8Array) || value.length > size) throw invalid(argument, `a Uint8Array of at most ${size} bytes`, value);
-    if (!allowed) throw invalid(argument, `written only when leaving PW or EX (the lock holds ${lock.mode})`);
-    return value;
-  }
-
-  private lvbState(res: DlmResource): LvbState {
-    return (res.lvb ??= { bytes: new Uint8Array(res.table.policy.lvbBytes), seq: 0, valid: true, written: false });
-  }
-
-  private writeLvb(res: DlmResource, value: Uint8Array): void {
-    const s = this.lvbState(res);
-    s.bytes.fill(0);
-    s.bytes.set(value);
-    s.seq++;
-    s.valid = true;
-    s.written = true;
-  }
-
-  private readLvb(lock: DlmLock): void {
-    const s = this.lvbState(lock.res);
-    const x = lock.ensureExtra();
-    x.lvb = s.bytes.slice();
-    x.lvbSeq = s.seq;
-    x.lvbValid = s.valid;
   }
 
   /** Tell holders that `mode` waits for them (the blocking AST), once per highest mode. */
@@ -600,5 +485,3 @@ function anyOverlap(queue: LinkedList<DlmLock> | null, range: Range | null): boo
   return false;
 }
 
-export const DLM_MODES: readonly DlmMode[] = ['NL', 'CR', 'CW', 'PR', 'PW', 'EX'];
-export { CW, PR };

@@ -11,7 +11,10 @@
  * from a client that already said it is done, fails with ENOGRACE.
  */
 
+import { invalid } from './errors.js';
+import type { Limits } from './limits.js';
 import type { LockManager } from './manager.js';
+import { checkDuration, checkName, checkOptions } from './validate.js';
 import type { TimerEntry } from './timers.js';
 
 export interface GraceOptions {
@@ -23,6 +26,19 @@ export interface GraceOptions {
   clients: readonly string[];
   /** Each reclaim pushes the deadline to at least now + this. Default 1000 ms. */
   extendMs?: number;
+}
+
+const GRACE_KEYS = new Set(['durationMs', 'maxMs', 'clients', 'extendMs']);
+
+export function parseGraceOptions(options: unknown, limits: Limits): GraceOptions {
+  const o = checkOptions(options, 'options', GRACE_KEYS);
+  const durationMs = checkDuration(o?.durationMs, 'options.durationMs', limits.timeoutMsMax);
+  const maxMs = checkDuration(o?.maxMs, 'options.maxMs', limits.timeoutMsMax);
+  if (durationMs === undefined || maxMs === undefined) throw invalid('options', 'an object with durationMs, maxMs and clients');
+  if (!Array.isArray(o!.clients)) throw invalid('options.clients', 'an array of client names', o!.clients);
+  const clients = o!.clients.map((c, i) => checkName(c, `options.clients[${i}]`, limits.nameBytesMax));
+  const extendMs = checkDuration(o!.extendMs, 'options.extendMs', limits.timeoutMsMax);
+  return { durationMs, maxMs, clients, ...(extendMs === undefined ? {} : { extendMs }) };
 }
 
 export interface GraceState {

@@ -11,19 +11,22 @@ import { St, type DlmLock } from './dlm-lock.js';
 import { parseDomainConfig, ResourceTable, type DomainConfig, type DomainPolicy } from './domain.js';
 import { invalid, LockError, type LockErrorCode, type LockErrorContext, type LossReason } from './errors.js';
 import { TypedEmitter } from './events.js';
-import { defaultLimits, type Limits } from './limits.js';
-import type { DeadlockRecord, LockEventBase, LockEvents, ReportedRange } from './lock-events.js';
+import type { Limits } from './limits.js';
+import type { DeadlockRecord, LockEventBase, LockEvents } from './lock-events.js';
 import { modeName } from './modes.js';
-import { Owner, type OwnerMeta } from './owner.js';
+import { Owner } from './owner.js';
+import { parseDeadlock, parseLimits, parseLockOrder, parseMeta } from './options.js';
+import { heldMode, lockBase, reportRange, waitBase } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
-import { captureStack, formatStack, type RequestSite, type StackMode } from './stacks.js';
+import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
-import { checkBoolean, checkDuration, checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
-import { DeadlockDetector, type DeadlockOptions } from './deadlock.js';
-import { defaultClassifier, LockOrder, type Classifier, type LockOrderOptions } from './lockorder.js';
+import { checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
+import type { DeadlockDetector, DeadlockOptions } from './deadlock.js';
+import { LockOrder, type LockOrderOptions } from './lockorder.js';
 import { Watchdog } from './watchdog.js';
-import { Grace, type GraceOptions } from './grace.js';
+import { Grace, parseGraceOptions, type GraceOptions } from './grace.js';
+import { TokenCounter, type TokenOptions } from './tokens.js';
 import type { AnyResource } from './waitfor.js';
 import type { Waiter } from './waiter.js';
 
@@ -39,19 +42,12 @@ export interface LockManagerOptions {
   deadlock?: DeadlockOptions;
   /** Lock-order (lockdep-style) checking: on by default; `false` turns it off. */
   lockOrder?: boolean | LockOrderOptions;
-  /**
-   * Fencing tokens across restarts: issue tokens above `start`, and before
-   * issuing past a reserved block call `reserve(upTo)`, which must record
-   * `upTo` durably before it returns; a restart resumes at the recorded value.
-   */
-  tokens?: { start?: number; block?: number; reserve?: (upTo: number) => void };
+  /** Fencing tokens across restarts (tokens.ts): start above a durably recorded block. */
+  tokens?: TokenOptions;
 }
 
 const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens']);
-const DEADLOCK_KEYS = new Set(['detect', 'delayMs', 'victim', 'searchBudget', 'fullPassMs']);
-const LOCK_ORDER_KEYS = new Set(['classify']);
 const OWNER_KEYS = new Set(['meta', 'priority', 'client']);
-const TOKEN_KEYS = new Set(['start', 'block', 'reserve']);
 
 export type DomainEntry =
   | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
@@ -73,12 +69,9 @@ export class LockManager extends TypedEmitter<LockEvents> {
   /** Requests waiting now, in every domain. */
   pendingWaits = 0;
   readonly grace: Grace;
-  private tokenReservedTo = Infinity;
-  private tokenBlock = 0;
-  private tokenReserve: ((upTo: number) => void) | null = null;
   private readonly history: DeadlockRecord[] = [];
   private idSeq = 0;
-  private tokenSeq = 0;
+  private readonly tokens: TokenCounter;
   private ownerSeq = 0;
   private deadlockSeq = 0;
   private readonly wallOffset: number;
@@ -98,7 +91,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.posix = new PosixEngine(this);
     this.detector = parseDeadlock(this, o.deadlock);
     this.grace = new Grace(this);
-    this.parseTokens(o.tokens);
+    this.tokens = new TokenCounter(o.tokens);
     this.watchdog = new Watchdog(this, this.limits.hangHistoryMax);
     const classify = parseLockOrder(o.lockOrder);
     this.lockOrder = classify === null ? null : new LockOrder(
@@ -142,31 +135,16 @@ export class LockManager extends TypedEmitter<LockEvents> {
     checkName(name, 'name', this.limits.nameBytesMax);
     const o = checkOptions(options, 'options', OWNER_KEYS) ?? {};
     const priority = o.priority === undefined ? 0 : checkInteger(o.priority, 'options.priority', -1_000_000, 1_000_000);
-    const meta = o.meta === undefined ? null : this.checkMeta(o.meta);
+    const meta = o.meta === undefined ? null : parseMeta(o.meta, this.limits);
     const client = o.client === undefined ? null : checkName(o.client, 'options.client', this.limits.nameBytesMax);
     return new Owner(this, ++this.ownerSeq, name, meta, priority, this.ownerSeq, client);
-  }
-
-  private parseTokens(value: unknown): void {
-    const t = checkOptions(value, 'options.tokens', TOKEN_KEYS) ?? {};
-    this.tokenSeq = t.start === undefined ? 0 : checkInteger(t.start, 'options.tokens.start', 0, Number.MAX_SAFE_INTEGER - 1);
-    this.tokenReserve = checkFunction<(upTo: number) => void>(t.reserve, 'options.tokens.reserve') ?? null;
-    this.tokenBlock = t.block === undefined ? 10_000 : checkInteger(t.block, 'options.tokens.block', 1, 1e9);
-    this.tokenReservedTo = this.tokenReserve === null ? Infinity : this.tokenSeq;
   }
 
   // --- grace period (grace.ts) ---
 
   /** Start a grace period: only reclaims from `clients` are granted until it ends or is lifted. */
   beginGrace(options: GraceOptions): void {
-    const o = checkOptions(options, 'options', new Set(['durationMs', 'maxMs', 'clients', 'extendMs']));
-    const durationMs = checkDuration(o?.durationMs, 'options.durationMs', this.limits.timeoutMsMax);
-    const maxMs = checkDuration(o?.maxMs, 'options.maxMs', this.limits.timeoutMsMax);
-    if (durationMs === undefined || maxMs === undefined) throw invalid('options', 'an object with durationMs, maxMs and clients');
-    if (!Array.isArray(o!.clients)) throw invalid('options.clients', 'an array of client names', o!.clients);
-    const clients = o!.clients.map((c, i) => checkName(c, `options.clients[${i}]`, this.limits.nameBytesMax));
-    const extendMs = checkDuration(o!.extendMs, 'options.extendMs', this.limits.timeoutMsMax);
-    this.grace.start({ durationMs, maxMs, clients, ...(extendMs === undefined ? {} : { extendMs }) });
+    this.grace.start(parseGraceOptions(options, this.limits));
   }
 
   /** A client finished reclaiming; grace lifts early once every expected client has. */
@@ -188,20 +166,6 @@ export class LockManager extends TypedEmitter<LockEvents> {
     } else if (this.grace.active) {
       throw this.error('EGRACE', 'the lock manager is in its grace period after a restart: only reclaims are granted; retry after it', owner, domain, resource);
     }
-  }
-
-  private checkMeta(value: unknown): OwnerMeta {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('options.meta', 'a plain object', value);
-    const entries = Object.entries(value);
-    const json = JSON.stringify(value);
-    if (entries.length > this.limits.metaKeysMax || json.length > this.limits.metaBytesMax) {
-      throw invalid('options.meta', `at most ${this.limits.metaKeysMax} keys and ${this.limits.metaBytesMax} bytes of JSON`);
-    }
-    for (const [k, v] of entries) {
-      const ok = ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
-      if (!ok) throw invalid(`options.meta.${k}`, 'a string, number, boolean or array of strings', v);
-    }
-    return JSON.parse(json) as OwnerMeta;
   }
 
   /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. */
@@ -290,21 +254,12 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   /** Fencing tokens come from one counter, so they strictly increase per resource too. */
   nextToken(): number {
-    const t = ++this.tokenSeq;
-    if (t > this.tokenReservedTo) this.reserveTokens(t);
-    return t;
+    return this.tokens.next();
   }
 
-  /** Record a new block durably before issuing from it, so no token is ever issued twice across a crash. */
-  private reserveTokens(t: number): void {
-    const upTo = t + this.tokenBlock - 1;
-    this.tokenReserve!(upTo);
-    this.tokenReservedTo = upTo;
-  }
-
-  /** Highest token issued; a restarted server resumes above it (issue: recovery). */
+  /** Highest token issued; a restarted server resumes above it (tokens.ts). */
   get tokenHighWater(): number {
-    return this.tokenSeq;
+    return this.tokens.highWater;
   }
 
   dlmTable(domain: unknown): ResourceTable<DlmResource> {
@@ -398,7 +353,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     w.owner.addWait(w);
     this.pendingWaits++;
     w.res.table.waiting++;
-    if (this.has('waiting')) this.emit('waiting', { ...this.waitBase(w), waitId: w.id, held: this.heldMode(w) });
+    if (this.has('waiting')) this.emit('waiting', { ...waitBase(this.node, w), waitId: w.id, held: heldMode(w) });
     this.watchdog.onWait(w);
     this.detector.onWait(w, w.res);
     return promise;
@@ -435,7 +390,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (w.settled) return;
     w.unqueue();
     this.finishWait(w, err.code);
-    if (this.has('failed')) this.emit('failed', { ...this.waitBase(w), waitId: w.id, code: err.code });
+    if (this.has('failed')) this.emit('failed', { ...waitBase(this.node, w), waitId: w.id, code: err.code });
     w.reject(err);
     if (!deferAfter) w.afterUnqueue();
   }
@@ -498,24 +453,24 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onGrant(lock);
     if (!this.has('granted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
-    this.emit('granted', { ...this.lockBase(lock), token: String(lock.tokenN), waitedMs });
+    this.emit('granted', { ...lockBase(this.node, lock), token: String(lock.tokenN), waitedMs });
   }
 
   lockConverted(lock: DlmLock, from: number, wait: Waiter | null): void {
     if (!this.has('converted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
-    this.emit('converted', { ...this.lockBase(lock), from: modeName(from), token: String(lock.tokenN), waitedMs });
+    this.emit('converted', { ...lockBase(this.node, lock), from: modeName(from), token: String(lock.tokenN), waitedMs });
   }
 
   /** A conversion deadlock under `demote` dropped the lock's granted mode to NL; its conversion stays queued. */
   lockDemoted(lock: DlmLock, from: number): void {
-    if (this.has('demoted')) this.emit('demoted', { ...this.lockBase(lock), mode: 'NL', from: modeName(from), requested: modeName(lock.rqMode) });
+    if (this.has('demoted')) this.emit('demoted', { ...lockBase(this.node, lock), mode: 'NL', from: modeName(from), requested: modeName(lock.rqMode) });
   }
 
   lockReleased(lock: DlmLock, reason: LossReason): void {
     if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onRelease(lock);
     if (!this.has('released')) return;
-    this.emit('released', { ...this.lockBase(lock), reason, heldMs: this.clock.now() - lock.grantedAt });
+    this.emit('released', { ...lockBase(this.node, lock), reason, heldMs: this.clock.now() - lock.grantedAt });
   }
 
   posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason, id: number): void {
@@ -526,78 +481,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
       id, mode: write === null ? 'unlock' : write ? 'write' : 'read', range: reportRange(start, end),
     };
     if (write === null) this.emit('released', { ...base, reason, heldMs: 0 });
-    else this.emit('granted', { ...base, token: String(this.tokenSeq), waitedMs: 0 });
+    else this.emit('granted', { ...base, token: String(this.tokens.highWater), waitedMs: 0 });
   }
 
-  private lockBase(lock: DlmLock): LockEventBase {
-    return {
-      node: this.node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
-      id: lock.id, mode: lock.mode, range: lock.range === null ? null : reportRange(lock.range.start, lock.range.end),
-    };
-  }
-
-  private waitBase(w: Waiter): LockEventBase {
-    const posix = w as Partial<{ start: number; end: number }>;
-    const lock = (w as Partial<{ lock: DlmLock }>).lock;
-    const range = lock !== undefined ? lock.range : posix.start !== undefined ? { start: posix.start, end: posix.end! } : null;
-    return {
-      node: this.node, domain: w.domain, resource: w.resource, owner: w.owner.name, ownerId: w.owner.id,
-      // A conversion is reported under its lock's id, like the `converted` that ends it.
-      id: lock !== undefined ? lock.id : w.id, mode: w.wanted, range: range === null ? null : reportRange(range.start, range.end),
-    };
-  }
-
-  private heldMode(w: Waiter): string | null {
-    const lock = (w as Partial<{ lock: DlmLock; conversion: boolean }>).lock;
-    return lock !== undefined && lock.grMode >= 0 ? modeName(lock.grMode) : null;
-  }
-}
-
-/** Build an error without capturing a stack trace. */
-export function noStack<E extends Error>(make: () => E): E {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
-
-/** Give an error the stack of the request it concerns, when one was captured. */
-export function withRequestStack<E extends Error>(err: E, w: Waiter): E {
-  const site = formatStack(w.stack);
-  err.stack = site === null ? `${err.name}: ${err.message}` : `${err.name}: ${err.message}\n    ${site.split('\n').join('\n    ')}`;
-  return err;
-}
-
-export function reportRange(start: number, end: number): ReportedRange {
-  return { start, end: end === Infinity ? null : end };
-}
-
-function parseDeadlock(m: LockManager, value: unknown): DeadlockDetector {
-  const o = checkOptions(value, 'options.deadlock', DEADLOCK_KEYS) ?? {};
-  const detect = checkEnum(o.detect, 'options.deadlock.detect', ['immediate', 'deferred', 'off'] as const) ?? 'immediate';
-  const victim = checkEnum(o.victim, 'options.deadlock.victim', ['requester', 'youngest', 'least-locks', 'priority'] as const) ?? 'requester';
-  const delayMs = checkDuration(o.delayMs, 'options.deadlock.delayMs', m.limits.timeoutMsMax) ?? 1000;
-  const budget = o.searchBudget === undefined ? 10_000 : checkInteger(o.searchBudget, 'options.deadlock.searchBudget', 1, 100_000_000);
-  const fullPassMs = checkDuration(o.fullPassMs, 'options.deadlock.fullPassMs', 1000) ?? 1000;
-  return new DeadlockDetector(m, detect, victim, delayMs, budget, Math.max(1, fullPassMs));
-}
-
-function parseLockOrder(value: unknown): Classifier | null {
-  if (value === undefined) return defaultClassifier;
-  if (typeof value === 'boolean') return value ? defaultClassifier : null;
-  const o = checkOptions(value, 'options.lockOrder', LOCK_ORDER_KEYS) ?? {};
-  return checkFunction<Classifier>(o.classify, 'options.lockOrder.classify') ?? defaultClassifier;
-}
-
-function parseLimits(value: unknown): Limits {
-  const keys = new Set(Object.keys(defaultLimits));
-  const given = checkOptions(value, 'options.limits', keys) ?? {};
-  const out: Limits = { ...defaultLimits };
-  for (const [k, v] of Object.entries(given)) {
-    (out as unknown as Record<string, number>)[k] = checkInteger(v, `options.limits.${k}`, 0, Number.MAX_SAFE_INTEGER);
-  }
-  return out;
 }

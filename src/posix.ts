@@ -6,7 +6,7 @@
  * re-examined, in arrival order, only when some owner's set loosened.
  */
 
-import type { PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from './api.js';
+import type { PosixLockInfo, SetlkOptions, SetlkResult } from './api.js';
 import type { ResourceTable } from './domain.js';
 import { invalid, type LockError, type LossReason } from './errors.js';
 import { OFFSET_MAX } from './limits.js';

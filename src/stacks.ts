@@ -4,6 +4,8 @@
  * someone reads it (a snapshot, a dump, a deadlock report).
  */
 
+import type { Waiter } from './waiter.js';
+
 export type StackMode = 'all' | 'waits' | 'off';
 
 interface StackHolder {
@@ -38,4 +40,22 @@ export function formatStack(holder: object | null): string | null {
   const lines = raw.split('\n').slice(1).map((l) => l.trim());
   h.formatted = lines.filter((l) => !INTERNAL.test(l)).join('\n');
   return h.formatted;
+}
+
+/** Build an error without capturing a stack trace. */
+export function noStack<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** Give an error the stack of the request it concerns, when one was captured. */
+export function withRequestStack<E extends Error>(err: E, w: Waiter): E {
+  const site = formatStack(w.stack);
+  err.stack = site === null ? `${err.name}: ${err.message}` : `${err.name}: ${err.message}\n    ${site.split('\n').join('\n    ')}`;
+  return err;
 }

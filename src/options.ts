@@ -1,0 +1,57 @@
+/**
+ * Parsing the LockManager's options that build its parts (deadlock
+ * detection, lock-order checking, limits, owner metadata): each checks its
+ * input at the boundary and throws EINVAL naming the option.
+ */
+
+import { DeadlockDetector } from './deadlock.js';
+import { invalid } from './errors.js';
+import { defaultLimits, type Limits } from './limits.js';
+import { defaultClassifier, type Classifier } from './lockorder.js';
+import type { LockManager } from './manager.js';
+import type { OwnerMeta } from './owner.js';
+import { checkDuration, checkEnum, checkFunction, checkInteger, checkOptions } from './validate.js';
+
+const DEADLOCK_KEYS = new Set(['detect', 'delayMs', 'victim', 'searchBudget', 'fullPassMs']);
+const LOCK_ORDER_KEYS = new Set(['classify']);
+
+export function parseDeadlock(m: LockManager, value: unknown): DeadlockDetector {
+  const o = checkOptions(value, 'options.deadlock', DEADLOCK_KEYS) ?? {};
+  const detect = checkEnum(o.detect, 'options.deadlock.detect', ['immediate', 'deferred', 'off'] as const) ?? 'immediate';
+  const victim = checkEnum(o.victim, 'options.deadlock.victim', ['requester', 'youngest', 'least-locks', 'priority'] as const) ?? 'requester';
+  const delayMs = checkDuration(o.delayMs, 'options.deadlock.delayMs', m.limits.timeoutMsMax) ?? 1000;
+  const budget = o.searchBudget === undefined ? 10_000 : checkInteger(o.searchBudget, 'options.deadlock.searchBudget', 1, 100_000_000);
+  const fullPassMs = checkDuration(o.fullPassMs, 'options.deadlock.fullPassMs', 1000) ?? 1000;
+  return new DeadlockDetector(m, detect, victim, delayMs, budget, Math.max(1, fullPassMs));
+}
+
+export function parseLockOrder(value: unknown): Classifier | null {
+  if (value === undefined) return defaultClassifier;
+  if (typeof value === 'boolean') return value ? defaultClassifier : null;
+  const o = checkOptions(value, 'options.lockOrder', LOCK_ORDER_KEYS) ?? {};
+  return checkFunction<Classifier>(o.classify, 'options.lockOrder.classify') ?? defaultClassifier;
+}
+
+export function parseLimits(value: unknown): Limits {
+  const keys = new Set(Object.keys(defaultLimits));
+  const given = checkOptions(value, 'options.limits', keys) ?? {};
+  const out: Limits = { ...defaultLimits };
+  for (const [k, v] of Object.entries(given)) {
+    (out as unknown as Record<string, number>)[k] = checkInteger(v, `options.limits.${k}`, 0, Number.MAX_SAFE_INTEGER);
+  }
+  return out;
+}
+
+export function parseMeta(value: unknown, limits: Limits): OwnerMeta {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('options.meta', 'a plain object', value);
+  const entries = Object.entries(value);
+  const json = JSON.stringify(value);
+  if (entries.length > limits.metaKeysMax || json.length > limits.metaBytesMax) {
+    throw invalid('options.meta', `at most ${limits.metaKeysMax} keys and ${limits.metaBytesMax} bytes of JSON`);
+  }
+  for (const [k, v] of entries) {
+    const ok = ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+    if (!ok) throw invalid(`options.meta.${k}`, 'a string, number, boolean or array of strings', v);
+  }
+  return JSON.parse(json) as OwnerMeta;
+}
