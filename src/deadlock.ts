@@ -9,7 +9,7 @@
  *   (PostgreSQL's deadlock_timeout), armed on the manager's one timer queue.
  * - the full pass: strongly connected components of the whole graph, at
  *   least once a second while anything waits, and at once after a search ran
- *   out of budget. It feeds `cycles` for the dashboard.
+ *   out of budget.
  *
  * A cycle is revalidated (every edge recomputed from the lock tables) before
  * anything is done. A cycle with a soft edge is first resolved by moving the
@@ -28,7 +28,7 @@ import type { Owner } from './owner.js';
 import { cyclicComponents } from './scc.js';
 import { formatStack, noStack, withRequestStack } from './stacks.js';
 import type { TimerEntry } from './timers.js';
-import { TimerLane, type LaneNode } from './lane.js';
+import { LaneItem, TimerLane } from './lane.js';
 import type { Waiter } from './waiter.js';
 import { WaitForGraph, type AnyResource, type Step } from './waitfor.js';
 
@@ -63,18 +63,11 @@ export interface CurrentCycle {
 }
 
 /** A wait's place in the deferred-detection lane (all waits share one delay). */
-class DelayNode implements LaneNode<DelayNode> {
-  laneStart = 0;
-  lanePrev: DelayNode | null = null;
-  laneNext: DelayNode | null = null;
-  lane: TimerLane<DelayNode> | null = null;
-  constructor(readonly wait: Waiter) {}
-}
+type DelayNode = LaneItem<Waiter>;
 
 export class DeadlockDetector {
   readonly graph: WaitForGraph;
   readonly stats: DeadlockStats = { searches: 0, exhausted: 0, fullPasses: 0, falsePositives: 0, reorders: 0, victims: 0 };
-  cycles: CurrentCycle[] = [];
   private readonly pending = new Set<Waiter>();
   private drainScheduled = false;
   private readonly delays = new Map<Waiter, DelayNode>();
@@ -104,7 +97,7 @@ export class DeadlockDetector {
     if (this.mode === 'off') return;
     if (this.passEntry.heapIndex === -1) this.m.timers.add(this.passEntry, this.m.clock.now() + this.fullPassMs);
     if (this.mode === 'deferred') {
-      const node = new DelayNode(w);
+      const node = new LaneItem(w);
       this.delays.set(w, node);
       this.delayLane.arm(node, w.requestedAt);
       return;
@@ -143,10 +136,10 @@ export class DeadlockDetector {
   }
 
   private delayPassed(node: DelayNode): void {
-    this.delays.delete(node.wait);
-    if (node.wait.settled) return;
-    this.eligible.add(node.wait);
-    this.consider(node.wait);
+    this.delays.delete(node.item);
+    if (node.item.settled) return;
+    this.eligible.add(node.item);
+    this.consider(node.item);
   }
 
   /** Queue a check of `w` if a cycle through it is possible at all. */
@@ -180,7 +173,7 @@ export class DeadlockDetector {
     }
   }
 
-  /** The safety net: every cycle in the whole graph. Also refreshes `cycles`. */
+  /** The safety net: every cycle in the whole graph. */
   fullPass(): void {
     this.stats.fullPasses++;
     for (let round = 0; round < 16; round++) {
@@ -192,9 +185,7 @@ export class DeadlockDetector {
 
   private passOnce(): boolean {
     let resolvedAny = false;
-    const found = this.findCycles();
-    this.cycles = found.map((steps) => ({ owners: steps.map((s) => s.wait.owner.name), entries: steps.map(entryOf) }));
-    for (const steps of found) {
+    for (const steps of this.findCycles()) {
       const latest = steps.reduce((a, s) => (s.wait.id > a.wait.id ? s : a)).wait;
       if (this.resolve(steps, latest)) resolvedAny = true;
     }

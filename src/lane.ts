@@ -88,3 +88,12 @@ export class TimerLane<N extends LaneNode<N>> implements TimerEntry {
     this.size--;
   }
 }
+
+/** A lane node that carries one item (a wait, a lock) for the lanes whose items cannot be nodes themselves. */
+export class LaneItem<T> implements LaneNode<LaneItem<T>> {
+  laneStart = 0;
+  lanePrev: LaneItem<T> | null = null;
+  laneNext: LaneItem<T> | null = null;
+  lane: TimerLane<LaneItem<T>> | null = null;
+  constructor(readonly item: T) {}
+}

@@ -15,7 +15,7 @@ import type { LockManager } from './manager.js';
 import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { formatStack } from './stacks.js';
-import { TimerLane, type LaneNode } from './lane.js';
+import { LaneItem, TimerLane } from './lane.js';
 import type { Waiter } from './waiter.js';
 import type { ResourceTable } from './domain.js';
 import type { DlmResource } from './dlm.js';
@@ -74,13 +74,7 @@ export interface LongHold {
 const CHAIN_OWNERS_MAX = 1000;
 
 /** A granted lock's place in its domain's hold-warning lane (only in domains with holdWarnMs). */
-class HoldNode implements LaneNode<HoldNode> {
-  laneStart = 0;
-  lanePrev: HoldNode | null = null;
-  laneNext: HoldNode | null = null;
-  lane: TimerLane<HoldNode> | null = null;
-  constructor(readonly lock: DlmLock) {}
-}
+type HoldNode = LaneItem<DlmLock>;
 
 /** Per domain: soft timeouts, persistence deadlines and hold warnings, each a FIFO lane. */
 export interface DomainLanes {
@@ -108,7 +102,7 @@ export class Watchdog {
     return (table.lanes = {
       soft: new TimerLane<Waiter>(t, p.softTimeoutMs, (w) => this.softPassed(w), this.m.has('hang')),
       persistent: new TimerLane<Waiter>(t, p.persistentAfterMs, (w) => this.persistentPassed(w)),
-      hold: p.holdWarnMs === null ? null : new TimerLane<HoldNode>(t, p.holdWarnMs, (n) => this.heldTooLong(n.lock)),
+      hold: p.holdWarnMs === null ? null : new TimerLane<HoldNode>(t, p.holdWarnMs, (n) => this.heldTooLong(n.item)),
     });
   }
 
@@ -148,7 +142,7 @@ export class Watchdog {
   onGrant(lock: DlmLock): void {
     const lane = this.lanes(lock.res.table).hold;
     if (lane === null) return;
-    const node = new HoldNode(lock);
+    const node = new LaneItem(lock);
     this.holds.set(lock, node);
     lane.arm(node, lock.grantedAt);
   }
