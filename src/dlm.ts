@@ -69,7 +69,7 @@ export class DlmEngine {
     }
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
     this.m.checkGrace(owner, reclaim, table.policy.name, name);
-    this.m.checkCanAdd(owner, table.policy.name, name, false);
+    this.m.checkCanAdd(owner, table.policy.name, name);
     if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, site);
     this.m.lockOrder?.onRequest(owner, table.policy.name, name, site);
     const res = table.getOrCreate(name);

@@ -286,7 +286,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
   /** Limits checked before a new lock or wait is created. */
-  checkCanAdd(owner: Owner, domain: string, resource: string, _conversion: boolean): void {
+  checkCanAdd(owner: Owner, domain: string, resource: string): void {
     if (owner.lockCount + owner.waiting >= this.limits.locksPerOwnerMax) {
       throw this.limitError('locksPerOwnerMax', this.limits.locksPerOwnerMax, owner, domain, resource);
     }
