@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type LockClient } from '../../src/client/index.js';
+import { sleep, until as untilIn } from '../server/support.js';
 
 export const CLI = join(import.meta.dirname, '../../dist/server/cli.js');
 export const ADMIN = 'admin-token-for-recovery-tests';
@@ -116,12 +117,9 @@ export function client(server: ServerProcess, name: string): Promise<LockClient>
   return connect(server.url, { token: CLIENT, name });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
-export async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await sleep(10);
-  }
+/** Poll until `check` returns true; restarts take longer than the server tests' default allows. */
+export function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  return untilIn(check, ms);
 }
