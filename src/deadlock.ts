@@ -20,7 +20,7 @@
 
 import { blockersOf } from './blockers.js';
 import { DlmWait } from './dlm.js';
-import { St } from './dlm-lock.js';
+import { St, type DlmLock } from './dlm-lock.js';
 import { DeadlockError, type CycleEntry } from './errors.js';
 import type { LockManager } from './manager.js';
 import { compatible, modeName } from './modes.js';
@@ -328,16 +328,19 @@ function anyBlockerWaits(w: Waiter): boolean {
       // Behind another owner's request (or new behind conversions): that one waits by definition.
       if ((l.prev !== null && l.prev.owner !== l.owner) || (l.st === St.Waiting && (res.converting?.size ?? 0) > 0)) return true;
       if (l.prev !== null) return blockersOf(w).some((b) => b.to.waitCount > 0);
-      for (const q of [res.granted, res.converting]) {
-        if (q === null) continue;
-        for (let g = q.head; g !== null; g = g.next) {
-          if (g !== l && g.owner.waitCount > 0 && !compatible(g.grMode, l.rqMode)) return true;
-        }
-      }
-      return false;
+      // At the head: runs on every handover, so no array of the two queues.
+      return waitingHolder(res.granted.head, l) || waitingHolder(res.converting?.head ?? null, l);
     }
   }
   return blockersOf(w).some((b) => b.to.waitCount > 0);
+}
+
+/** A lock from `g` on, other than `l`, whose granted mode blocks `l` and whose owner waits. */
+function waitingHolder(g: DlmLock | null, l: DlmLock): boolean {
+  for (; g !== null; g = g.next) {
+    if (g !== l && g.owner.waitCount > 0 && !compatible(g.grMode, l.rqMode)) return true;
+  }
+  return false;
 }
 
 function revalidate(steps: Step[]): boolean {

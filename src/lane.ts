@@ -3,15 +3,18 @@
  * its hold warning, the deferred-detection delay) fall due in the order they
  * were armed, so a FIFO list holds them sorted for free. Arming is a push,
  * disarming an unlink: O(1), nothing allocated (the node carries its links).
- * Only the lane's head sits in the manager's TimerQueue, so there is still
- * one timer structure and one clock timer, however many waits are armed.
+ * Only the lane itself sits in the manager's TimerQueue, at a deadline no
+ * later than its head's, so there is still one timer structure and one clock
+ * timer, however many waits are armed.
  *
  * Precondition: `start` values passed to `arm` never decrease (the clock is
  * monotonic and entries are armed as events happen).
- * Invariant: node.lane === this exactly while the node is in this lane.
+ * Invariants: node.lane === this exactly while the node is in this lane; the
+ * lane is queued in the TimerQueue exactly while it is not empty, with
+ * `deadline <= head.laneStart + delayMs` (equal unless the head left since).
  */
 
-import assert from 'node:assert';
+import { assert } from './assert.js';
 import type { TimerEntry, TimerQueue } from './timers.js';
 
 export interface LaneNode<N extends LaneNode<N>> {
@@ -65,9 +68,11 @@ export class TimerLane<N extends LaneNode<N>> implements TimerEntry {
     node.lanePrev = node.laneNext = null;
     node.lane = null;
     this.size--;
-    if (!wasHead) return;
-    if (this.head === null) this.timers.remove(this);
-    else this.timers.add(this, this.head.laneStart + this.delayMs);
+    // Taking the head out leaves the lane's heap entry at the old, earlier
+    // deadline: on a hot queue the head leaves at every handover, and moving
+    // the entry each time was a heap operation per grant. The early entry
+    // fires at most once per delay and re-arms at the new head (fire).
+    if (wasHead && this.head === null) this.timers.remove(this);
   }
 
   /** TimerEntry: the head fell due. */

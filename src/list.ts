@@ -7,7 +7,7 @@
  * is in none, and then prev === next === null.
  */
 
-import assert from 'node:assert';
+import { assert } from './assert.js';
 
 export interface ListNode<T extends ListNode<T>> {
   prev: T | null;

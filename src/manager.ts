@@ -340,15 +340,15 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   /** Queue bookkeeping shared by every kind: hard timeout, abort signal, owner, event. */
   startWait<T>(w: Waiter, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<T> {
-    const promise = new Promise<T>((resolve, reject) => {
-      w.resolve = resolve as (v: never) => void;
-      w.reject = reject;
-    });
-    if (timeoutMs !== undefined) this.timers.add(w, this.clock.now() + timeoutMs);
+    const promise = new Promise<T>(takeSettlers);
+    w.resolve = settlers.resolve;
+    w.reject = settlers.reject;
+    settlers.resolve = settlers.reject = noop;
+    if (timeoutMs !== undefined) this.timers.add(w.ensureExtra(), this.clock.now() + timeoutMs);
     if (signal !== undefined) {
-      w.signal = signal;
-      w.abortListener = () => this.failWait(w, this.waitError(w, 'ECANCELED', 'the signal was aborted'));
-      signal.addEventListener('abort', w.abortListener, { once: true });
+      const x = w.ensureExtra();
+      x.signal = signal;
+      signal.addEventListener('abort', x, { once: true });
     }
     w.owner.addWait(w);
     this.pendingWaits++;
@@ -370,11 +370,13 @@ export class LockManager extends TypedEmitter<LockEvents> {
     w.res.table.waiting--;
     this.detector.onWaitEnd(w);
     this.watchdog.onWaitEnd(w, outcome);
-    this.timers.remove(w);
-    if (w.signal !== null) {
-      w.signal.removeEventListener('abort', w.abortListener!);
-      w.signal = null;
-      w.abortListener = null;
+    const x = w.extra;
+    if (x !== null) {
+      this.timers.remove(x);
+      if (x.signal !== null) {
+        x.signal.removeEventListener('abort', x);
+        x.signal = null;
+      }
     }
     w.owner.removeWait(w);
   }
@@ -413,6 +415,10 @@ export class LockManager extends TypedEmitter<LockEvents> {
       done.add(w.res);
       w.afterUnqueue();
     }
+  }
+
+  abortWait(w: Waiter): void {
+    this.failWait(w, this.waitError(w, 'ECANCELED', 'the signal was aborted'));
   }
 
   timeOutWait(w: Waiter): void {
@@ -485,3 +491,12 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
 }
+
+// The executor of every wait's promise stores its settle functions here and
+// startWait takes them at once: no executor closure allocated per request.
+const settlers: { resolve: (v: never) => void; reject: (err: LockError) => void } = { resolve: noop, reject: noop };
+function takeSettlers(resolve: (v: never) => void, reject: (err: LockError) => void): void {
+  settlers.resolve = resolve;
+  settlers.reject = reject;
+}
+function noop(): void {}

@@ -10,7 +10,7 @@
  * heap[entry.heapIndex] === entry otherwise.
  */
 
-import assert from 'node:assert';
+import { assert } from './assert.js';
 import type { Clock, TimerHandle } from './clock.js';
 
 export interface TimerEntry {

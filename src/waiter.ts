@@ -13,25 +13,24 @@ import type { Owner } from './owner.js';
 import type { DlmResource } from './dlm.js';
 import type { PosixResource } from './posix.js';
 
-export abstract class Waiter implements TimerEntry, LaneNode<Waiter> {
-  deadline = 0;
-  heapIndex = -1;
-  keepAlive = true;
+export abstract class Waiter implements LaneNode<Waiter> {
   settled = false;
   resolve: (value: never) => void = noop;
   reject: (err: LockError) => void = noop;
-  signal: AbortSignal | null = null;
-  abortListener: (() => void) | null = null;
   /** The watchdog's lane (soft timeout, then persistence) while armed. */
   laneStart = 0;
   lanePrev: Waiter | null = null;
   laneNext: Waiter | null = null;
   lane: TimerLane<Waiter> | null = null;
-  /** The hang this wait became, once past its soft timeout. */
-  hang: Hang | null = null;
   /** Links in the owner's list of pending requests. */
   ownerPrev: Waiter | null = null;
   ownerNext: Waiter | null = null;
+  /**
+   * What only some waits need (a hard timeout, an abort signal, the hang it
+   * became), in a second object made on first use: a queue of 200,000
+   * plain waits then carries none of it.
+   */
+  extra: WaitExtra | null = null;
 
   constructor(
     readonly id: number,
@@ -52,8 +51,41 @@ export abstract class Waiter implements TimerEntry, LaneNode<Waiter> {
   /** After unqueue: let the requests behind it move up. */
   abstract afterUnqueue(): void;
 
+  /** The hang this wait became, once past its soft timeout. */
+  get hang(): Hang | null {
+    return this.extra?.hang ?? null;
+  }
+  set hang(hang: Hang | null) {
+    this.ensureExtra().hang = hang;
+  }
+
+  ensureExtra(): WaitExtra {
+    return (this.extra ??= new WaitExtra(this));
+  }
+}
+
+/**
+ * A wait's rarely used parts. It is the hard timeout's entry in the timer
+ * queue and the abort signal's listener (`handleEvent`), so neither needs a
+ * closure per wait.
+ */
+export class WaitExtra implements TimerEntry {
+  deadline = 0;
+  heapIndex = -1;
+  readonly keepAlive = true;
+  signal: AbortSignal | null = null;
+  hang: Hang | null = null;
+
+  constructor(readonly wait: Waiter) {}
+
+  /** TimerEntry: the hard timeout passed. */
   fire(): void {
-    this.owner.manager.timeOutWait(this);
+    this.wait.owner.manager.timeOutWait(this.wait);
+  }
+
+  /** EventListener: the request's signal was aborted. */
+  handleEvent(): void {
+    this.wait.owner.manager.abortWait(this.wait);
   }
 }
 

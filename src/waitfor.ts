@@ -4,7 +4,8 @@
  * and the dashboard, and runs the bounded search from one waiter.
  *
  * The graphology graph is synced lazily: a lock operation only marks its
- * resource dirty (one Set insert on the hot path), and `sync()` recomputes
+ * resource dirty (one Set insert, skipped when it is the resource marked
+ * last: a hot resource is marked three times per handover), and `sync()` recomputes
  * the edges of the waiters of dirty resources. Everything that reads the
  * graph syncs first, so readers never see a stale edge.
  *
@@ -40,6 +41,8 @@ export type SearchResult = { found: Step[] } | { found: null; exhausted: boolean
 export class WaitForGraph {
   readonly graph: MultiDirectedGraph<NodeAttributes, EdgeAttributes> = new MultiDirectedGraph<NodeAttributes, EdgeAttributes>();
   private readonly dirty = new Set<AnyResource>();
+  /** The resource last added to `dirty` (so it is in it), or null. */
+  private lastDirty: AnyResource | null = null;
   /** Per resource, per wait synced: that wait's edge keys in the graph. */
   private readonly synced = new Map<AnyResource, Map<Waiter, string[]>>();
   /** Search stamp: owners visited by the current search carry it. */
@@ -48,13 +51,16 @@ export class WaitForGraph {
   constructor(private readonly participates: (w: Waiter) => boolean) {}
 
   touch(res: AnyResource): void {
+    if (res === this.lastDirty) return;
     this.dirty.add(res);
+    this.lastDirty = res;
   }
 
   /** Bring the graphology graph up to date with the lock tables. */
   sync(): void {
     for (const res of this.dirty) this.syncResource(res);
     this.dirty.clear();
+    this.lastDirty = null;
   }
 
   private syncResource(res: AnyResource): void {
