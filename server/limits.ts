@@ -41,6 +41,8 @@ export interface ServerLimits {
   reclaimItemsMax: number;
   /** Longest grace period a configuration may ask for. */
   graceMsMax: number;
+  /** Requests one `m` batch may carry (the client sends at most 256; the message must also fit messageBytesMax). */
+  batchItemsMax: number;
   /** How long a hang-dump waits for each connected client's own report (below the collector's 5 s deadline). */
   clientReportMs: number;
 }
@@ -65,6 +67,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   clientRecordsMax: 100_000,
   reclaimItemsMax: 256,
   graceMsMax: 60 * 60 * 1000,
+  batchItemsMax: 512,
 });
 
 export const DEFAULT_LEASE_MS = 30_000;

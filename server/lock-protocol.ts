@@ -8,12 +8,13 @@
 
 import type { ConvertOptions, DlmLock, LockManager, LockOptions, SetlkOptions } from '../src/index.js';
 import { LockError } from '../src/index.js';
-import type { Reply, WireLock } from '../src/client/protocol.js';
+import type { BatchedEvent, Reply, WireLock } from '../src/client/protocol.js';
 import { Auth } from './auth.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { Logger } from './log.js';
 import * as M from './messages.js';
+import { outboxOf } from './outbox.js';
 import type { LockSocket } from './protocol.js';
 import { reclaim, reclaimComplete, reclaimMessage } from './reclaim.js';
 import type { Recovery } from './recovery.js';
@@ -62,6 +63,9 @@ class LockProtocol {
     this.lm = ctx.lm;
   }
 
+  /** The handlers by event; `m` batches reach the same ones. */
+  private readonly handlers = new Map<string, (raw: unknown, ack: AckFn | null) => void>();
+
   bind(): void {
     this.on('owner', M.ownerMessage, (m, ack) => this.owner(m, ack));
     this.on('lock', M.lockMessage, (m, ack) => this.lock(m, ack));
@@ -94,19 +98,48 @@ class LockProtocol {
       ack?.({ ok: null });
       this.ctx.end(this.session);
     }, null);
+    const outbox = outboxOf(this.socket);
+    const socket = this.socket as unknown as { on(e: string, l: (...a: unknown[]) => void): void };
+    for (const [event, handle] of this.handlers) {
+      socket.on(event, (raw: unknown, maybeAck: unknown) => {
+        const fn = typeof maybeAck === 'function' ? (maybeAck as AckFn) : null;
+        handle(raw, fn === null ? null : (r) => outbox.ack(fn, r));
+      });
+    }
+    socket.on('m', (raw: unknown) => this.batch(raw));
     // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
     this.socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && KNOWN.has(event)) return;
+      if (typeof event === 'string' && (this.handlers.has(event) || event === 'm')) return;
       const ack = args.at(-1);
-      if (typeof ack === 'function') (ack as AckFn)(errorReply(new LockError('EINVAL', 'unknown message'), this.ctx.internalError));
+      if (typeof ack === 'function') outbox.ack(ack as AckFn, errorReply(new LockError('EINVAL', 'unknown message'), this.ctx.internalError));
     });
+  }
+
+  /**
+   * A batch: each item goes to its handler as if sent alone, in order, and
+   * is answered under its key (0: no answer). A malformed batch is dropped
+   * whole (it has no key to answer under); a malformed item gets EINVAL.
+   */
+  private batch(raw: unknown): void {
+    if (!Array.isArray(raw) || raw.length > serverLimits.batchItemsMax) {
+      this.ctx.log('warn', 'bad batch', { session: this.session.id, reason: Array.isArray(raw) ? `over ${serverLimits.batchItemsMax} items` : 'not an array' });
+      return;
+    }
+    const outbox = outboxOf(this.socket);
+    for (const item of raw as unknown[]) {
+      if (!Array.isArray(item) || item.length !== 3 || !Number.isSafeInteger(item[0]) || (item[0] as number) < 0) continue;
+      const [key, event, msg] = item as [number, unknown, unknown];
+      const ack: AckFn | null = key === 0 ? null : (r) => outbox.reply(key, r);
+      const handle = typeof event === 'string' && BATCHED.has(event) ? this.handlers.get(event) : undefined;
+      if (handle === undefined) ack?.(errorReply(new LockError('EINVAL', `not a message that can be batched: ${String(event).slice(0, 40)}`), this.ctx.internalError));
+      else handle(msg, ack);
+    }
   }
 
   /** Validate, authorize, run; any failure becomes the `{ error }` reply. */
   private on<T>(event: string, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
     const fail = (ack: AckFn | null) => (err: unknown): void => ack?.(errorReply(err, this.ctx.internalError));
-    (this.socket as unknown as { on(e: string, l: (...a: unknown[]) => void): void }).on(event, (raw: unknown, maybeAck: unknown) => {
-      const ack = typeof maybeAck === 'function' ? (maybeAck as AckFn) : null;
+    this.handlers.set(event, (raw, ack) => {
       try {
         const msg = schema(raw, event);
         if (action !== null) Auth.require(this.socket.data.principal, action);
@@ -249,9 +282,8 @@ class LockProtocol {
   }
 }
 
-const KNOWN = new Set([
-  'owner', 'lock', 'convert', 'release', 'setlk', 'getlk', 'releaseAll', 'dropOwner', 'cancel', 'sync', 'ping', 'bye', 'reclaim', 'reclaimComplete',
-]);
+/** What may travel in a batch: the frequent, small messages (a batch must stay under messageBytesMax). */
+const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel']);
 
 export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
   new LockProtocol(socket, session, ctx).bind();

@@ -10,6 +10,7 @@ import type { ClientToServerEvents, ServerToClientEvents } from '../src/client/p
 import type { EdgeSnapshot, LockEvents, OwnerSnapshot, Snapshot } from '../src/index.js';
 import type { DumpRecord } from '../collectors/types.js';
 import type { Principal } from './auth.js';
+import type { Outbox } from './outbox.js';
 
 export type * from '../src/client/protocol.js';
 /** The state's shapes, re-exported so the dashboard needs this one file. */
@@ -24,6 +25,8 @@ export interface SocketData {
   sessionId: string;
   resumed: boolean;
   expired: string | null;
+  /** What the server sends this connection, in order, a batch per turn (made on first use). */
+  outbox?: Outbox;
 }
 
 export type LockServerIo = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;

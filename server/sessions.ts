@@ -16,8 +16,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DlmLock, LockManager, LossReason, Owner } from '../src/index.js';
 import { LockError } from '../src/index.js';
-import type { Reply, ServerToClientEvents } from '../src/client/protocol.js';
+import type { Reply, ServerItem, ServerToClientEvents } from '../src/client/protocol.js';
 import type { Principal } from './auth.js';
+import { outboxOf } from './outbox.js';
 import { serverLimits } from './limits.js';
 import type { LockSocket } from './protocol.js';
 
@@ -59,9 +60,9 @@ export class Session {
   ) {}
 
   /** A message to the client, if it is connected now (pushes are not kept while it is away). */
-  push<E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>): void {
+  push<E extends ServerItem[0] & keyof ServerToClientEvents>(event: E, msg: Parameters<ServerToClientEvents[E]>[0]): void {
     const s = this.socket;
-    if (s !== null && s.connected) s.emit(event, ...args);
+    if (s !== null && s.connected) outboxOf(s).push([event, msg] as ServerItem);
   }
 
   /**
@@ -76,7 +77,7 @@ export class Session {
     if (this.socket === origin && origin.connected) {
       ack?.(reply);
     } else if (this.socket !== null && this.socket.connected) {
-      this.socket.emit('reply', { req, reply });
+      outboxOf(this.socket).push(['reply', { req, reply }]);
     } else if (this.outbox.length < serverLimits.pendingPerSessionMax) {
       this.outbox.push({ req, reply });
     }
@@ -85,7 +86,7 @@ export class Session {
   /** A lock of this session was taken away: tell the client now, or when it comes back. */
   lost(id: number, reason: LossReason): void {
     const s = this.socket;
-    if (s !== null && s.connected) s.emit('lost', { id, reason });
+    if (s !== null && s.connected) outboxOf(s).push(['lost', { id, reason }]);
     else if (this.state !== 'expired' && this.lostAway.length < serverLimits.pendingPerSessionMax) this.lostAway.push({ id, reason });
   }
 

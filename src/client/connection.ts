@@ -23,13 +23,15 @@
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../errors.js';
-import type { ClientSelfReport, ClientToServerEvents, Reply, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
+import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
 import { fromWire } from './wire.js';
 
 export type ConnectionState = 'connecting' | 'ready' | 'reclaiming' | 'away' | 'closed';
 
 /** One message the client is waiting on a reply for. */
 interface Call {
+  /** Its number on this client: a batched request's reply comes back under it. */
+  key: number;
   event: keyof ClientToServerEvents;
   /** Built at send time, so an owner registration can go first on a new session. */
   message: () => unknown;
@@ -76,6 +78,11 @@ const RECONNECT_DELAY_MAX_MS = 2_000;
 /** Bound on calls waiting for a connection, like the server's pending table. */
 const QUEUED_CALLS_MAX = 10_000;
 
+/** Requests sent in one turn leave together (one `m` message), up to these bounds (the server's: 512 items, 64 KiB). */
+const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel']);
+const BATCH_ITEMS_MAX = 256;
+const BATCH_BYTES_MAX = 48 * 1024;
+
 export class Connection {
   state: ConnectionState = 'connecting';
   sessionId: string | null = null;
@@ -92,6 +99,14 @@ export class Connection {
   private readonly byReq = new Map<number, Call>();
   private readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   private firstSession: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Requests of this turn, sent as one `m` message at its end (or when a bound is reached). */
+  private batch: ClientItem[] = [];
+  private batchBytes = 0;
+  private flushScheduled = false;
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   constructor(url: string, private readonly options: ConnectionOptions, private readonly hooks: ConnectionHooks) {
     this.socket = io(url, {
@@ -116,10 +131,9 @@ export class Connection {
       if (this.state === 'ready' || this.state === 'reclaiming') this.state = 'away';
     });
     s.on('connect_error', (err) => this.onConnectError(err));
-    s.on('reply', (m) => this.byReq.get(m.req)?.settle(m.reply));
-    s.on('blocking', (m) => hooks.blocking(m.id, m.mode));
-    s.on('lost', (m) => hooks.lost(m.id, m.reason));
-    s.on('update', (m) => hooks.update(m));
+    s.on('m', (items) => {
+      for (const item of items) this.receive(item);
+    });
     s.on('report', (_m, ack) => {
       // Never throw into socket.io: a failed report is still an answer the dump can record.
       try {
@@ -128,7 +142,18 @@ export class Connection {
         ack({ client: options.name, error: String(err) } as never);
       }
     });
-    s.on('grace', (m) => this.setGrace(m.active === true));
+  }
+
+  /** One item of the server's batch, in order. */
+  private receive(item: ServerItem): void {
+    switch (item[0]) {
+      case 'ack': this.calls.get(item[1])?.settle(item[2]); break;
+      case 'reply': this.byReq.get(item[1].req)?.settle(item[1].reply); break;
+      case 'blocking': this.hooks.blocking(item[1].id, item[1].mode); break;
+      case 'lost': this.hooks.lost(item[1].id, item[1].reason); break;
+      case 'update': this.hooks.update(item[1]); break;
+      case 'grace': this.setGrace(item[1].active === true); break;
+    }
   }
 
   private setGrace(active: boolean): void {
@@ -192,7 +217,7 @@ export class Connection {
     }
     if (unanswered.length > 0) this.sync(unanswered);
     // Given up while away: the server still holds them; the cancel goes after the sync, in order.
-    for (const c of unanswered) if (c.cancelled) this.socket.emit('cancel', { req: c.req! }, () => {});
+    for (const c of unanswered) if (c.cancelled) this.enqueue([0, 'cancel', { req: c.req! }]);
     this.firstSession?.resolve();
     this.firstSession = null;
     if (this.reclaimEpoch === this.epoch && !info.resumed) this.hooks.restarted(this.epoch);
@@ -232,6 +257,7 @@ export class Connection {
   private sync(calls: Call[]): void {
     const conn = this.conn;
     const byReq = new Map(calls.map((c) => [c.req!, c]));
+    this.flush();
     this.socket.emit('sync', { reqs: [...byReq.keys()] }, (reply) => {
       if (!('ok' in reply) || this.conn !== conn) return;
       for (const req of reply.ok.unknown) {
@@ -265,7 +291,7 @@ export class Connection {
     return new Promise<T>((resolve, reject) => {
       const key = ++this.seq;
       const call: Call = {
-        event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null, cancelled: false, early: opts.early ?? false,
+        key, event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null, cancelled: false, early: opts.early ?? false,
         settle: (reply) => {
           if (!this.calls.delete(key)) return;
           if (call.req !== null) this.byReq.delete(call.req);
@@ -290,11 +316,38 @@ export class Connection {
     let message: unknown;
     try {
       message = c.message();
-      (this.socket.emit as (e: string, m: unknown, ack: (r: Reply<unknown>) => void) => void)(c.event, message, (r) => c.settle(r));
-      if (c.cancelled && c.req !== null) this.socket.emit('cancel', { req: c.req }, () => {});
+      if (BATCHED.has(c.event)) {
+        this.enqueue([c.key, c.event as BatchedEvent, message]);
+      } else {
+        this.flush();
+        (this.socket.emit as (e: string, m: unknown, ack: (r: Reply<unknown>) => void) => void)(c.event, message, (r) => c.settle(r));
+      }
+      if (c.cancelled && c.req !== null) this.enqueue([0, 'cancel', { req: c.req }]);
     } catch (err) {
       c.settle({ error: (err instanceof LockError ? err : new LockError('EINVAL', String(err))).toJSON() as never });
     }
+  }
+
+  /** Add to this turn's batch; it leaves when the turn ends or a bound is reached. */
+  private enqueue(item: ClientItem): void {
+    const bytes = Buffer.byteLength(JSON.stringify(item[2]));
+    if (this.batch.length > 0 && (this.batch.length >= BATCH_ITEMS_MAX || this.batchBytes + bytes > BATCH_BYTES_MAX)) this.flush();
+    this.batch.push(item);
+    this.batchBytes += bytes;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  /** Send this turn's batch now (also before any message sent outside it, to keep the order). */
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    const items = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    // Not connected: the calls go again on the next session (onSession), so socket.io must not buffer a stale copy.
+    if (this.socket.connected) this.socket.emit('m', items);
   }
 
   /**
@@ -309,7 +362,7 @@ export class Connection {
       return;
     }
     c.cancelled = true;
-    if (this.state === 'ready' || this.state === 'reclaiming') this.socket.emit('cancel', { req }, () => {});
+    if (this.state === 'ready' || this.state === 'reclaiming') this.enqueue([0, 'cancel', { req }]);
   }
 
   /** Calls sent or queued and not answered yet. */
@@ -326,7 +379,10 @@ export class Connection {
     if (this.state === 'closed') return;
     if (this.state === 'ready' || this.state === 'reclaiming') {
       await Promise.race([
-        new Promise<void>((resolve) => this.socket.emit('bye', {}, () => resolve())),
+        new Promise<void>((resolve) => {
+          this.flush();
+          this.socket.emit('bye', {}, () => resolve());
+        }),
         new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),
       ]);
     }

@@ -147,7 +147,26 @@ export interface ReclaimedLock {
 /** Per item, in order: the re-established dlm lock (its new id), the posix grant's token, or why it was refused. */
 export type ReclaimResult = { lock: ReclaimedLock } | { token: string } | { error: WireError };
 
+/**
+ * Messages a client batches: what it sends in one turn of its event loop
+ * leaves as one `m` message of [key, event, message] items. The server
+ * answers each item under its key (an `ack` item); key 0 asks for no answer.
+ */
+export type BatchedEvent = 'lock' | 'convert' | 'release' | 'setlk' | 'cancel';
+export type ClientItem = [key: number, event: BatchedEvent, msg: unknown];
+
+/** What the server sends in one `m` message, in the order it happened. */
+export type ServerItem =
+  | [event: 'ack', key: number, reply: Reply<unknown>]
+  | [event: 'blocking', msg: Parameters<ServerToClientEvents['blocking']>[0]]
+  | [event: 'lost', msg: Parameters<ServerToClientEvents['lost']>[0]]
+  | [event: 'update', msg: Parameters<ServerToClientEvents['update']>[0]]
+  | [event: 'reply', msg: Parameters<ServerToClientEvents['reply']>[0]]
+  | [event: 'grace', msg: Parameters<ServerToClientEvents['grace']>[0]];
+
 export interface ClientToServerEvents {
+  /** Several requests at once (see ClientItem); answered by `ack` items, each under its key. */
+  m(items: ClientItem[]): void;
   owner(msg: OwnerMessage, ack: Ack<null>): void;
   lock(msg: LockMessage, ack: Ack<WireLock>): void;
   convert(msg: ConvertMessage, ack: Ack<WireLock>): void;
@@ -196,6 +215,8 @@ export interface SessionInfo {
 
 export interface ServerToClientEvents {
   session(info: SessionInfo): void;
+  /** Everything below except `session` and `report` travels in these batches, in order. */
+  m(items: ServerItem[]): void;
   /** A lock of this session blocks a request for `mode` (the blocking AST). */
   blocking(msg: { id: number; mode: DlmMode }): void;
   /** A lock of this session was taken away (operator break, deadlock victim, ...). */

@@ -128,6 +128,56 @@ describe('fuzz', () => {
     expect((await api(server, '/healthz', null)).status).toBe(200);
   });
 
+  it('2000 hostile batches (`m`): malformed items refused under their key, bad batches dropped, nothing changes', async () => {
+    const before = await lockState();
+    const r = rng(20_261_121);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    const answered = new Map<number, string>();
+    raw.on('m' as never, ((items: unknown[][]) => {
+      for (const [event, key, reply] of items) {
+        if (event === 'ack') answered.set(key as number, (reply as { error?: { code: string } }).error?.code ?? 'ok');
+      }
+    }) as never);
+    let key = 1_000_000;
+    const expected: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const choice = r();
+      let batch: unknown;
+      if (choice < 0.1) batch = pick([null, 1, 'x', {}, { 0: [1, 'lock', {}] }, deep(300)]);
+      else if (choice < 0.15) batch = Array.from({ length: serverLimits.batchItemsMax + 1 }, () => [++key, 'release', { id: 1 }]);
+      else {
+        const items: unknown[] = [];
+        // Under the message size cap (a bigger message drops the connection, tested below).
+        let bytes = 0;
+        for (let n = 1 + Math.floor(r() * 20); n > 0; n--) {
+          const kind = r();
+          let item: unknown[];
+          if (kind < 0.15) item = pick([[], [1], ['x', 'lock', {}], [-1, 'lock', {}], [1.5, 'lock', {}], [null, 'lock', {}]]);
+          // Not batchable (owner, bye, reclaim...) or unknown: EINVAL; a known one with a hostile body: refused as alone.
+          else if (kind < 0.3) item = [++key, pick(['owner', 'bye', 'reclaim', 'sync', 'm', 'nope', '__proto__', 'constructor']), {}];
+          else {
+            const { event, args } = hostile(r);
+            item = [++key, ['lock', 'convert', 'release', 'setlk'].includes(event) ? event : 'release', args[0]];
+          }
+          const size = Buffer.byteLength(JSON.stringify(item));
+          if (bytes + size > serverLimits.messageBytesMax - 1024) continue;
+          bytes += size;
+          if (typeof item[0] === 'number' && item[0] > 1_000_000) expected.push(item[0]);
+          items.push(item);
+        }
+        batch = items;
+      }
+      raw.emit('m' as never, batch as never);
+    }
+    await until(() => expected.every((k) => answered.has(k)), 20_000);
+    const codes = new Set(expected.map((k) => answered.get(k)));
+    expect([...codes].filter((c) => !['EINVAL', 'ENOENT', 'EPERM'].includes(c!))).toEqual([]);
+    expect(raw.connected).toBe(true);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(await lockState()).toEqual(before);
+    await holder.ping();
+  });
+
   it('a message over the size cap drops only that connection', async () => {
     const big = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.other, name: 'big' }, reconnection: false, forceNew: true });
     await new Promise<void>((resolve) => big.once('session', () => resolve()));

@@ -259,7 +259,10 @@ describe('replies lost with a connection', () => {
     const resumed = await new Promise<{ id: string; resumed: boolean }>((resolve) => second.once('session', resolve));
     expect(resumed).toMatchObject({ id: info.id, resumed: true });
     const replies: unknown[] = [];
-    second.on('reply', (m) => replies.push(m));
+    // Late replies travel in the server's `m` batches, in order, before the sync's own reply.
+    second.on('m', (items: unknown[][]) => {
+      for (const [event, m] of items) if (event === 'reply') replies.push(m);
+    });
     expect(await emit(second, 'sync', { reqs: [5, 6] })).toEqual({ ok: { unknown: [6] } });
     expect(replies).toEqual([{ req: 5, reply: granted }]);
     // The owner registration sent again is not an error; the lock is still this session's.

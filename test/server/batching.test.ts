@@ -1,0 +1,116 @@
+/**
+ * Batching on one connection: what a client sends in one turn of its event
+ * loop leaves as one `m` message, and what the server sends in one turn comes
+ * back as one; order is kept both ways (a cancel after its request, a push
+ * after the reply that made the lock known).
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LockClient } from '../../src/client/index.js';
+import type { LockServer } from '../../server/index.js';
+import { LockError } from '../../src/index.js';
+import { client, socketOf, startServer } from './support.js';
+
+let server: LockServer;
+let a: LockClient;
+let b: LockClient;
+
+beforeAll(async () => {
+  server = await startServer();
+  a = await client(server, 'a');
+  b = await client(server, 'b');
+});
+
+afterAll(async () => {
+  await a.close();
+  await b.close();
+  await server.close();
+});
+
+/** Socket.io messages this client writes and reads while `fn` runs (its engine's packets). */
+async function packets(c: LockClient, fn: () => Promise<void>): Promise<{ out: string[]; in: string[] }> {
+  const engine = socketOf(c).io.engine;
+  const seen = { out: [] as string[], in: [] as string[] };
+  const onOut = (p: { type: string; data?: unknown }): void => {
+    if (p.type === 'message') seen.out.push(String(p.data));
+  };
+  const onIn = (p: { type: string; data?: unknown }): void => {
+    if (p.type === 'message') seen.in.push(String(p.data));
+  };
+  engine.on('packetCreate', onOut);
+  engine.on('packet', onIn);
+  try {
+    await fn();
+  } finally {
+    engine.off('packetCreate', onOut);
+    engine.off('packet', onIn);
+  }
+  return seen;
+}
+
+describe('batching', () => {
+  it('100 owners locking in one turn: one message out, their grants in one message back', async () => {
+    const owners = Array.from({ length: 100 }, (_, i) => a.owner(`batch-${i}`));
+    // Owner registrations go alone (they are not batched); do them first.
+    await Promise.all(owners.map((o) => o.lock('lin', `warm-${o.name}`, 'NL').then((l) => l.release())));
+    let locks: Awaited<ReturnType<(typeof owners)[0]['lock']>>[] = [];
+    const seen = await packets(a, async () => {
+      locks = await Promise.all(owners.map((o, i) => o.lock('lin', `batch-${i}`, 'EX')));
+    });
+    expect(locks.map((l) => l.state)).toEqual(owners.map(() => 'granted'));
+    expect(seen.out).toHaveLength(1);
+    expect(seen.out[0]).toMatch(/^2\["m",\[\[/);
+    expect(seen.in).toHaveLength(1);
+    expect(JSON.parse(seen.in[0]!.slice(1))[1]).toHaveLength(100);
+    const released = await packets(a, async () => {
+      await Promise.all(locks.map((l) => l.release()));
+    });
+    expect(released.out).toHaveLength(1);
+    expect(released.in).toHaveLength(1);
+  });
+
+  it('a request aborted in the turn it was made: its cancel goes after it, in the same message', async () => {
+    const holder = await b.owner('holder').lock('lin', 'cancel-same-turn', 'EX');
+    const ac = new AbortController();
+    const p = a.owner('aborter').lock('lin', 'cancel-same-turn', 'EX', { signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ECANCELED' });
+    // Nothing of it is left on the server: the holder's release grants nobody, a new request goes straight in.
+    await holder.release();
+    const again = await a.owner('aborter').lock('lin', 'cancel-same-turn', 'EX', { noQueue: true });
+    await again.release();
+  });
+
+  it('a lock and its blocking notification: the push comes after the grant that made the lock known', async () => {
+    const blocked: string[] = [];
+    const held = await a.owner('blk-holder').lock('lin', 'blocking-order', 'PR', { onBlocking: (m) => blocked.push(m) });
+    const waiter = b.owner('blk-waiter').lock('lin', 'blocking-order', 'EX');
+    await expect.poll(() => blocked).toEqual(['EX']);
+    await held.release();
+    await (await waiter).release();
+  });
+
+  it('a release and the next request of the same client are handled in order', async () => {
+    const o = a.owner('in-order');
+    for (let i = 0; i < 50; i++) {
+      const l = await o.lock('lin', 'in-order', 'EX');
+      const release = l.release();
+      // Sent in the same turn as the release: the server must see the release first.
+      const next = await a.owner('in-order-2').lock('lin', 'in-order', 'EX', { noQueue: true });
+      await release;
+      await next.release();
+    }
+  });
+
+  it('errors come back under their own key, the other requests of the batch are unaffected', async () => {
+    const o = a.owner('mixed');
+    const results = await Promise.allSettled([
+      o.lock('lin', 'mixed-1', 'EX'),
+      o.lock('no-such-domain', 'x', 'EX'),
+      o.lock('lin', 'mixed-2', 'EX'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(LockError);
+    for (const r of results) if (r.status === 'fulfilled') await r.value.release();
+  });
+});
