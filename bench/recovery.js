@@ -7,8 +7,11 @@
 // under 3 s.
 //
 //   npm run build && node bench/recovery.js [--quick]
+//
+// LOCKSCOPE_BENCH_PROF=DIR writes CPU profiles (.cpuprofile) of the restarted
+// server and of the client processes to DIR.
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +25,8 @@ const PROCESSES = 4;
 const GOAL_MS = 3000;
 const CLI = fileURLToPath(new URL('../dist/server/cli.js', import.meta.url));
 const self = fileURLToPath(import.meta.url);
+const PROF = process.env.LOCKSCOPE_BENCH_PROF;
+const profArgs = (name) => (PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-interval', '5000', '--cpu-prof-dir', PROF, '--cpu-prof-name', `${name}.cpuprofile`]);
 
 // --- a client process: its share of the clients take their locks, then wait for the reclaims ---
 async function clientProcess([url, first, count]) {
@@ -50,6 +55,16 @@ async function clientProcess([url, first, count]) {
   });
 }
 
+/** CPU time (user + system) a process has used so far, in ms; null where /proc is not there. */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return null;
+  }
+}
+
 function freePort() {
   return new Promise((resolve) => {
     const s = createServer();
@@ -61,8 +76,8 @@ function freePort() {
 }
 
 /** Start the server; resolves when it logs `listening`, with its log lines collected in `lines`. */
-function startServer(port, config, state, lines) {
-  const child = spawn(process.execPath, [CLI, 'serve', '--no-demo', '--port', String(port), '--config', config, '--state-dir', state], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startServer(port, config, state, lines, execArgv = []) {
+  const child = spawn(process.execPath, [...execArgv, CLI, 'serve', '--no-demo', '--port', String(port), '--config', config, '--state-dir', state], { stdio: ['ignore', 'pipe', 'inherit'] });
   let buf = '';
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
@@ -104,7 +119,7 @@ async function main() {
   let allReclaimed;
   const reclaimedP = new Promise((r) => (allReclaimed = r));
   for (let p = 0; p < PROCESSES; p++) {
-    const child = fork(self, ['client', url, String(p * per), String(Math.min(per, CLIENTS - p * per))]);
+    const child = fork(self, ['client', url, String(p * per), String(Math.min(per, CLIENTS - p * per))], { execArgv: profArgs(`client-${p}`) });
     child.on('message', (m) => {
       if (m.type === 'ready' && ++ready === PROCESSES) allReady();
       if (m.type === 'reclaimed') {
@@ -124,17 +139,25 @@ async function main() {
   await new Promise((r) => server.once('exit', r));
   lines.length = 0;
   const restart = Date.now();
-  server = await startServer(port, config, state, lines);
+  server = await startServer(port, config, state, lines, profArgs('server'));
   const listening = Date.now() - restart;
+  const cpuListening = cpuMs(server.pid);
+  const clientCpu0 = procs.map((c) => cpuMs(c.pid));
   // The probe asks as soon as it can; EGRACE is retried by the client until grace lifts.
   await new Promise((r) => { const t = setInterval(() => { if (probe.conn.connected) { clearInterval(t); r(); } }, 5); });
   await probeOwner.lock('lin', 'new-resource', 'EX');
   const firstGrant = Date.now() - restart;
+  const cpuGrant = cpuMs(server.pid);
+  const clientCpu = procs.reduce((sum, c, i) => sum + (cpuMs(c.pid) ?? 0) - (clientCpu0[i] ?? 0), 0);
   await reclaimedP;
   const grace = lines.find((l) => l.event === 'grace' && l.phase === 'end');
 
   console.log(`restart → listening           ${listening} ms`);
   console.log(`restart → first new grant     ${firstGrant} ms   (goal < ${GOAL_MS} ms: ${firstGrant < GOAL_MS ? 'met' : 'NOT met'})`);
+  if (cpuGrant !== null) {
+    console.log(`server CPU                    ${cpuListening} ms to listening, ${cpuGrant} ms to the first grant; clients' CPU meanwhile ${clientCpu} ms`);
+  }
+  console.log(`load average                  ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`grace                         ${grace.deadline - grace.startedAt} ms, ended ${grace.ended}, ${grace.reclaims} reclaims`);
   console.log(`clients' reclaims             ${reclaims.reclaimed} reclaimed, ${reclaims.lost} lost`);
   const at = (l) => Date.parse(l.time) - restart;
