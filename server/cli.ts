@@ -14,11 +14,12 @@ import { join } from 'node:path';
 import { LockError } from '../src/index.js';
 import { parseServeArgs, serveOptions } from './config.js';
 import { errorFields, makeLogger } from './log.js';
-import { DEMO, DEMO_DOMAINS, startDemo, type Demo } from './demo.js';
-import { createServer, type ServerOptions } from './server.js';
-import { torture } from './torture.js';
-import { runDump, runInspect } from '../collectors/cli.js';
-import { dumpServer } from './remote-dump.js';
+import { DEMO, DEMO_DOMAINS } from './demo/config.js';
+import type { Demo } from './demo.js';
+import { createServer, type LockServer, type ServerOptions } from './server.js';
+
+// Each command loads only what it runs: a restarted server is waited for by every client (the
+// demo pulls in the client library, inspect and dump the archive readers, torture its workers).
 
 const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]
        lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm]
@@ -70,16 +71,15 @@ async function serve(argv: readonly string[]): Promise<void> {
   const { demo: demoOn, dumps, rest } = demoArgs(argv);
   const base = serveOptions(parseServeArgs(rest), process.env);
   const options = demoOn ? withDemo(base, dumps) : { ...base, dumps: { dir: dumps ?? 'hangdumps' } };
-  const server = await createServer({ ...options, log: sink });
-  const token = (options.tokens ?? []).find((t) => t.role === 'client' || t.role === 'admin')?.token;
-  const demo: Demo | null = demoOn ? await startDemo(server.url, token === undefined ? {} : { token }) : null;
-  process.stderr.write(`lockscope dashboard: ${server.url}/${demoOn ? ' (demo workload running; --no-demo for a bare server)' : ''}\n`);
+  // Handlers first: a signal that arrives while the server starts (it has logged `listening`) must still
+  // close it, which releases the state directory, instead of killing the process with the default action.
   let stopping = false;
+  let started: Promise<{ server: LockServer; demo: Demo | null }> | null = null;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log('info', 'signal', { signal });
-    Promise.resolve(demo?.stop()).then(() => server.close()).then(
+    started!.then(({ server, demo }) => Promise.resolve(demo?.stop()).then(() => server.close())).then(
       () => process.exit(0),
       (err: unknown) => {
         log('error', 'close-failed', errorFields(err));
@@ -89,18 +89,28 @@ async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  started = (async () => {
+    const server = await createServer({ ...options, log: sink });
+    const token = (options.tokens ?? []).find((t) => t.role === 'client' || t.role === 'admin')?.token;
+    const demo: Demo | null = demoOn ? await (await import('./demo.js')).startDemo(server.url, token === undefined ? {} : { token }) : null;
+    process.stderr.write(`lockscope dashboard: ${server.url}/${demoOn ? ' (demo workload running; --no-demo for a bare server)' : ''}\n`);
+    return { server, demo };
+  })();
+  await started;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serve(rest);
-  if (command === 'torture') return torture(rest);
+  if (command === 'torture') return (await import('./torture.js')).torture(rest);
   const io = { out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t) };
   if (command === 'inspect') {
+    const { runInspect } = await import('../collectors/cli.js');
     process.exitCode = await runInspect(rest, io);
     return;
   }
   if (command === 'dump') {
+    const [{ runDump }, { dumpServer }] = await Promise.all([import('../collectors/cli.js'), import('./remote-dump.js')]);
     process.exitCode = await runDump(rest, io, { server: (url, dir) => dumpServer(url, dir) });
     return;
   }
