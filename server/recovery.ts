@@ -85,6 +85,11 @@ export class Recovery {
     this.store.remove([id]);
   }
 
+  /** Server shutdown: the record's pending removals are written and the state directory released. */
+  close(): void {
+    this.store.close();
+  }
+
   private hasSession(id: string, except: Session | null): boolean {
     for (const s of this.sessions()) if (s !== except && s.who.clientId === id) return true;
     return false;

@@ -90,10 +90,17 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
   let sessions: SessionTable;
   const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), log);
-  const lm = new LockManager({
-    node: options.node ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
-    ...(recovery === null ? {} : { tokens: recovery.tokens() }),
-  });
+  let lm: LockManager;
+  try {
+    lm = new LockManager({
+      node: options.node ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
+      ...(recovery === null ? {} : { tokens: recovery.tokens() }),
+    });
+  } catch (err) {
+    // Bad options: the state directory is not kept from the next attempt.
+    recovery?.close();
+    throw err;
+  }
   const metrics = new ServerMetrics(lm, () => sessions);
   sessions = sessionTable(lm, leaseMs, log, metrics, recovery);
   recovery?.begin(lm);
@@ -130,6 +137,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       http.closeAllConnections();
       await ioClosed;
       lm.close();
+      recovery?.close();
       log('info', 'closed', {});
     })());
   try {

@@ -8,18 +8,25 @@
  * Files (JSON, one object each):
  *   clients.json  { version, clients: [{ id, principal, since }] }
  *   tokens.json   { version, reservedTo }
+ *   server.lock   { pid, start, host }: the running server's (state-lock.ts)
  *
  * Every write is crash-safe: a temporary file is written and fsynced, then
  * renamed over the old one, then the directory is fsynced so the rename
  * itself is durable. A crash leaves either the old file or the new one,
- * never a torn one. Writes are synchronous: the caller (a grant, the core's
- * token reservation) must not go on before the record is on disk.
+ * never a torn one. A write that something relies on is synchronous: a
+ * client is on disk before its first request reaches the core, and a token
+ * block before a token is issued from it. Forgetting a client relies on
+ * nothing (a record that outlives its client's locks only makes a grace
+ * period wait for it), so removals are written together, a little later: a
+ * thousand sessions ending cost one fsync, not a thousand writes of the whole
+ * file in the event loop.
  */
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LockError } from '../src/index.js';
 import { serverLimits } from './limits.js';
+import { StateDirLock } from './state-lock.js';
 
 const FORMAT_VERSION = 1;
 const CLIENTS_FILE = 'clients.json';
@@ -92,8 +99,13 @@ function parseTokens(raw: unknown, path: string): number {
   return t.reservedTo as number;
 }
 
+/** How long removals wait to be written together. */
+const REMOVAL_FLUSH_MS = 200;
+
 export class StateStore {
   private readonly records = new Map<string, ClientRecord>();
+  /** Removals not written yet: the file still names these clients (harmless, see above). */
+  private flushTimer: NodeJS.Timeout | null = null;
   /** Tokens up to here may have been issued by an earlier run. */
   readonly tokenStart: number;
   /** Clients recorded by the previous run: whom a grace period waits for. */
@@ -101,13 +113,28 @@ export class StateStore {
   /** Durable writes done (for tests and the benchmark). */
   writes = 0;
 
+  private readonly lock: StateDirLock;
+
+  /** Takes the directory (EAGAIN while another server runs on it), then reads what the last run left. */
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
-    const clientsPath = join(dir, CLIENTS_FILE);
-    this.recovered = parseClients(readJson(clientsPath), clientsPath);
-    for (const r of this.recovered) this.records.set(r.id, r);
-    const tokensPath = join(dir, TOKENS_FILE);
-    this.tokenStart = parseTokens(readJson(tokensPath), tokensPath);
+    this.lock = StateDirLock.acquire(dir);
+    try {
+      const clientsPath = join(dir, CLIENTS_FILE);
+      this.recovered = parseClients(readJson(clientsPath), clientsPath);
+      for (const r of this.recovered) this.records.set(r.id, r);
+      const tokensPath = join(dir, TOKENS_FILE);
+      this.tokenStart = parseTokens(readJson(tokensPath), tokensPath);
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
+  }
+
+  /** Server shutdown: pending removals written, the directory free for the next server. */
+  close(): void {
+    this.flush();
+    this.lock.release();
   }
 
   has(id: string): boolean {
@@ -129,14 +156,24 @@ export class StateStore {
       throw new LockError('ENOLCK', `limit clientRecordsMax (${serverLimits.clientRecordsMax}) reached`, { limit: 'clientRecordsMax' });
     }
     this.records.set(id, { id, principal, since: Date.now() });
+    // Written now, with any removals still waiting: the caller goes on only once this is on disk.
     this.writeClients();
   }
 
-  /** Forget clients that hold nothing any more (one write for the lot). */
+  /** Forget clients that hold nothing any more: written with the next write, or within REMOVAL_FLUSH_MS. */
   remove(ids: Iterable<string>): void {
     let changed = false;
     for (const id of ids) changed = this.records.delete(id) || changed;
-    if (changed) this.writeClients();
+    if (!changed || this.flushTimer !== null) return;
+    this.flushTimer = setTimeout(() => this.flush(), REMOVAL_FLUSH_MS);
+    // A process that exits first leaves records that only make the next grace period wait for them.
+    this.flushTimer.unref();
+  }
+
+  /** Write pending removals now (server shutdown). */
+  flush(): void {
+    if (this.flushTimer === null) return;
+    this.writeClients();
   }
 
   /** The core's token reservation: durable before any token up to `upTo` is issued. */
@@ -146,6 +183,8 @@ export class StateStore {
   }
 
   private writeClients(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     const clients = [...this.records.values()];
     writeFileDurably(this.dir, CLIENTS_FILE, JSON.stringify({ version: FORMAT_VERSION, clients }));
     this.writes++;
