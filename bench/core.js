@@ -1,24 +1,27 @@
 // Core benchmark: lockscope's in-process lock manager against async-lock and
 // async-mutex, the libraries a Node.js user would reach for instead.
 //
-//   npm run build && node --expose-gc bench/core.js [--quick] [--peers-only]
+//   npm run build && node --expose-gc bench/core.js [--quick] [--peers-only] [--only=contended,...]
 //
 // Every figure is the median over rounds in which the implementations take
 // turns (see harness.alternate), with ±half the min–max range.
 import os from 'node:os';
 import { alternate, compareOps, stat, printTable, anomalies, describeError } from './lib/harness.js';
 import { asyncLockImpl, asyncMutexImpl } from './lib/peers.js';
-import { loadLockscope, lockscopeImpl, makeManager, droppedOptions } from './lib/lockscope.js';
+import { loadLockscope, lockscopeImpl, makeManager, droppedOptions, NO_DETECTION } from './lib/lockscope.js';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const PEERS_ONLY = args.has('--peers-only');
+// --only=contended,deep (of uncontended, contended, deep, memory): a part of the run.
+const ONLY = [...args].find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
+const wanted = (part) => ONLY === null || ONLY.includes(part);
 
 const CONFIG = QUICK
   ? { targetMs: 100, rounds: 3, probeOps: 1000, keyCount: 1000, tasks: 100,
       queues: [1000, 20_000], h: 5000, sideN: 5000, cancelN: 100, deepRounds: 2, memN: 100_000 }
-  : { targetMs: 1500, rounds: 5, probeOps: 2000, keyCount: 1000, tasks: 100,
-      queues: [1000, 200_000], h: 10_000, sideN: 20_000, cancelN: 100, deepRounds: 3, memN: 1_000_000 };
+  : { targetMs: 1500, rounds: 7, probeOps: 2000, keyCount: 1000, tasks: 100,
+      queues: [1000, 200_000], h: 30_000, sideN: 20_000, cancelN: 100, deepRounds: 3, memN: 1_000_000 };
 const MEMORY_GOAL_BYTES = 300;
 
 const LS = 'lockscope';
@@ -32,7 +35,7 @@ async function loadImpls() {
   if (PEERS_ONLY) return { peers, ls: null, lsStacks: null };
   try {
     await loadLockscope();
-    makeManager({ node: 'probe', domains: [{ name: 'd', kind: 'dlm' }], stacks: 'all', deadlock: { detect: 'off' }, lockOrder: false })
+    makeManager({ node: 'probe', domains: [{ name: 'd', kind: 'dlm' }], stacks: 'all', ...NO_DETECTION })
       .close?.();
   } catch (err) {
     console.error(`lockscope core unavailable: ${describeError(err)}`);
@@ -52,12 +55,21 @@ function cells(results, lsName, pick) {
   return out;
 }
 
+/**
+ * One comparison per row: lockscope (stacks off) with the peers, then
+ * lockscope with stacks:'all' with the peers again. Each group alternates
+ * only the implementations its row compares, so a slow variant's rounds
+ * (and its garbage) do not sit between the rounds of the row's
+ * contenders, and the peers' figures in each row come from the same rounds.
+ */
 async function throughputRows(impls, label, run) {
-  const all = [impls.ls, impls.lsStacks, ...impls.peers].filter(Boolean);
-  progress(`${label}: ${CONFIG.rounds} rounds of ~${CONFIG.targetMs} ms each`);
-  const results = await compareOps(all, CONFIG, run);
-  const rows = [{ label, unit: 'ops/s', cells: cells(results, LS) }];
-  if (impls.lsStacks) rows.push({ label: `${label}, stacks:'all'`, unit: 'ops/s', cells: cells(results, LS_STACKS) });
+  const rows = [];
+  for (const [lsName, lsImpl, rowLabel] of [[LS, impls.ls, label], [LS_STACKS, impls.lsStacks, `${label}, stacks:'all'`]]) {
+    if (!lsImpl && rows.length > 0) continue;
+    const group = [lsImpl, ...impls.peers].filter(Boolean);
+    progress(`${rowLabel}: ${CONFIG.rounds} rounds of ~${CONFIG.targetMs} ms each`);
+    rows.push({ label: rowLabel, unit: 'ops/s', cells: cells(await compareOps(group, CONFIG, run), lsName) });
+  }
   return rows;
 }
 
@@ -145,9 +157,11 @@ async function abortReferenceNote() {
   anomalies.push(`reference: AbortController.abort() with one listener costs ${s.median.toFixed(2)} µs in this process`);
 }
 
+const loadText = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
 function printHeader() {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
-  console.log(`lockscope core bench — node ${process.version}, ${os.cpus().length} × ${cpu}`);
+  console.log(`lockscope core bench — node ${process.version}, ${os.cpus().length} × ${cpu}, load average ${loadText()}`);
   console.log(`mode: ${QUICK ? 'quick' : 'full'}${PEERS_ONLY ? ', peers only' : ''}; ` +
     `gc ${typeof globalThis.gc === 'function' ? 'exposed' : 'enabled at run time'}`);
 }
@@ -159,13 +173,19 @@ for (const [name, message] of droppedOptions) {
     (name === 'stacks' ? ", so the stacks:'all' rows measure the default too" : ''));
 }
 const rows = [];
-rows.push(...await throughputRows(impls, `uncontended EX acquire+release, ${CONFIG.keyCount} keys`,
-  (impl, n) => impl.uncontended(n, keys)));
-rows.push(...await throughputRows(impls, `contended EX, ${CONFIG.tasks} tasks on one key`,
-  (impl, n) => impl.contended(n, CONFIG.tasks)));
-rows.push(...await deepQueueRows(impls));
-if (impls.ls) await abortReferenceNote();
-rows.push(...await memoryRows(impls));
+if (wanted('uncontended')) {
+  rows.push(...await throughputRows(impls, `uncontended EX acquire+release, ${CONFIG.keyCount} keys`,
+    (impl, n) => impl.uncontended(n, keys)));
+}
+if (wanted('contended')) {
+  rows.push(...await throughputRows(impls, `contended EX, ${CONFIG.tasks} tasks on one key`,
+    (impl, n) => impl.contended(n, CONFIG.tasks)));
+}
+if (wanted('deep')) {
+  rows.push(...await deepQueueRows(impls));
+  if (impls.ls) await abortReferenceNote();
+}
+if (wanted('memory')) rows.push(...await memoryRows(impls));
 
 console.log('');
 printTable(rows, COLUMNS);
@@ -173,6 +193,7 @@ console.log('');
 console.log('ratio columns: lockscope ÷ peer in the row\'s unit (ops/s: higher is better; µs, bytes: lower is better).');
 console.log('n/a: the library has no such operation; ERR: the run failed (see notes).');
 console.log('enqueue: for lockscope it includes creating the waiter\'s owner (one per task); the peers have no owners.');
+anomalies.push(`load average at the end: ${loadText()} (1, 5, 15 min; ${os.cpus().length} CPUs): above ~1, figures are noisy`);
 if (anomalies.length) {
   console.log('\nnotes:');
   for (const a of anomalies) console.log(`  - ${a}`);
