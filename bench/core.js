@@ -85,7 +85,7 @@ async function deepQueueRows(impls) {
     byQ.push({ q, results: await alternate(all, CONFIG.deepRounds, (impl) => impl.deepQueue(q, cfg)) });
   }
   const metrics = [
-    ['handoverUs', `handover down a Q-deep queue (${CONFIG.h})`],
+    ['handoverUs', `handover down a Q-deep queue (${CONFIG.h}; lockscope: detection off)`],
     ['sideUs', 'acquire+release on other keys'],
     ['enqueueUs', 'enqueue a waiter behind Q'],
     ['cancelUs', `abort a mid-queue waiter (${CONFIG.cancelN})`],
