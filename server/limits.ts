@@ -41,6 +41,8 @@ export interface ServerLimits {
   reclaimItemsMax: number;
   /** Longest grace period a configuration may ask for. */
   graceMsMax: number;
+  /** Request sites one connection may number (siteId); the client sends the text again past this. */
+  sitesPerConnectionMax: number;
   /** Requests one `m` batch may carry (the client sends at most 256; the message must also fit messageBytesMax). */
   batchItemsMax: number;
   /** How long a hang-dump waits for each connected client's own report (below the collector's 5 s deadline). */
@@ -68,6 +70,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   reclaimItemsMax: 256,
   graceMsMax: 60 * 60 * 1000,
   batchItemsMax: 512,
+  sitesPerConnectionMax: 4096,
 });
 
 export const DEFAULT_LEASE_MS = 30_000;

@@ -65,6 +65,8 @@ class LockProtocol {
 
   /** The handlers by event; `m` batches reach the same ones. */
   private readonly handlers = new Map<string, (raw: unknown, ack: AckFn | null) => void>();
+  /** Request sites this connection numbered (siteId → text): a program asks from a few places, over and over. */
+  private readonly sites = new Map<number, string>();
 
   bind(): void {
     this.on('owner', M.ownerMessage, (m, ack) => this.owner(m, ack));
@@ -139,8 +141,11 @@ class LockProtocol {
   /** Validate, authorize, run; any failure becomes the `{ error }` reply. */
   private on<T>(event: string, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
     const fail = (ack: AckFn | null) => (err: unknown): void => ack?.(errorReply(err, this.ctx.internalError));
+    const numbersSites = SITED.has(event);
     this.handlers.set(event, (raw, ack) => {
       try {
+        // Before the message is judged: a site numbered by a refused request is still referred to by later ones.
+        if (numbersSites) this.numberSite(raw);
         const msg = schema(raw, event);
         if (action !== null) Auth.require(this.socket.data.principal, action);
         const r = fn(msg, ack);
@@ -149,6 +154,23 @@ class LockProtocol {
         fail(ack)(err);
       }
     });
+  }
+
+  private numberSite(raw: unknown): void {
+    if (raw === null || typeof raw !== 'object') return;
+    const { site, siteId } = raw as { site?: unknown; siteId?: unknown };
+    if (typeof site !== 'string' || site.length > serverLimits.siteCharsMax) return;
+    if (!Number.isSafeInteger(siteId) || (siteId as number) < 1 || (siteId as number) > serverLimits.sitesPerConnectionMax) return;
+    this.sites.set(siteId as number, site);
+  }
+
+  /** The request's site: its text, or the text its number stands for on this connection. */
+  private siteOf(msg: { site?: string; siteId?: number }): string {
+    if (msg.site !== undefined) return msg.site;
+    if (msg.siteId === undefined) return NO_SITE;
+    const text = this.sites.get(msg.siteId);
+    if (text === undefined) throw new LockError('EINVAL', `siteId ${msg.siteId} was never sent with its text on this connection`);
+    return text;
   }
 
   private ownLock(id: number): DlmLock {
@@ -210,6 +232,7 @@ class LockProtocol {
 
   private lock(msg: Msg<typeof M.lockMessage>, ack: AckFn | null): Promise<void> {
     const owner = this.session.owner(msg.oid);
+    const site = this.siteOf(msg);
     const { blocking, abortable, ...rest } = msg.options ?? {};
     const holder = { id: 0 };
     this.ctx.recovery?.record(this.session);
@@ -218,7 +241,7 @@ class LockProtocol {
       if (signal !== undefined) options.signal = signal;
       // The core calls onBlocking only for a granted lock, after the grant's continuation below has set holder.id.
       if (blocking === true) options.onBlocking = (mode) => holder.id !== 0 && this.session.push('blocking', { id: holder.id, mode });
-      const l = await owner.lockAt(msg.site ?? NO_SITE, msg.domain, msg.resource, msg.mode as never, options);
+      const l = await owner.lockAt(site, msg.domain, msg.resource, msg.mode as never, options);
       holder.id = l.id;
       return this.adopt(l);
     });
@@ -226,13 +249,14 @@ class LockProtocol {
 
   private convert(msg: Msg<typeof M.convertMessage>, ack: AckFn | null): Promise<void> {
     const l = this.ownLock(msg.id);
+    const site = this.siteOf(msg);
     const { lvb, abortable, ...rest } = msg.options ?? {};
     return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: ConvertOptions = { ...rest };
       const bytes = decodeLvb(lvb);
       if (bytes !== undefined) options.lvb = bytes;
       if (signal !== undefined) options.signal = signal;
-      const p = l.convertAt(msg.site ?? NO_SITE, msg.mode as never, options);
+      const p = l.convertAt(site, msg.mode as never, options);
       // A queued conversion (possibly demoted to NL) changes the handle before any reply.
       if (l.state === 'converting') this.session.push('update', { id: l.id, mode: l.mode, state: l.state, demoted: l.demoted });
       return wireLock(await p);
@@ -248,12 +272,13 @@ class LockProtocol {
 
   private setlk(msg: Msg<typeof M.setlkMessage>, ack: AckFn | null): Promise<void> {
     const owner = this.session.owner(msg.oid);
+    const site = this.siteOf(msg);
     const { abortable, ...rest } = msg.options ?? {};
     if (msg.request.type !== 'unlock') this.ctx.recovery?.record(this.session);
     return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: SetlkOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
-      const r = await owner.setlkAt(msg.site ?? NO_SITE, msg.domain, msg.resource, msg.request, options);
+      const r = await owner.setlkAt(site, msg.domain, msg.resource, msg.request, options);
       return r === null ? null : { token: String(r.token) };
     });
   }
@@ -283,6 +308,8 @@ class LockProtocol {
 }
 
 /** What may travel in a batch: the frequent, small messages (a batch must stay under messageBytesMax). */
+/** Messages that carry a request site. */
+const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk']);
 const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel']);
 
 export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {

@@ -16,6 +16,7 @@ const id = int(1, ID_MAX);
 const name = str();
 const mode = str(8);
 const site = str(L.siteCharsMax);
+const siteId = int(1, L.sitesPerConnectionMax);
 const lvb = base64(L.lvbCharsMax);
 const range = obj({ start: num, end: num });
 const alt = oneOf(['PR', 'CW'] as const);
@@ -40,8 +41,8 @@ const lockOptions = obj(
 );
 
 export const lockMessage: Schema<LockMessage> = obj(
-  { req: id, oid: id, domain: name, resource: name, mode, options: lockOptions, site },
-  ['options', 'site'],
+  { req: id, oid: id, domain: name, resource: name, mode, options: lockOptions, site, siteId },
+  ['options', 'site', 'siteId'],
 );
 
 const convertOptions = obj(
@@ -49,15 +50,15 @@ const convertOptions = obj(
   ['timeoutMs', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb', 'abortable'],
 );
 
-export const convertMessage: Schema<ConvertMessage> = obj({ req: id, id, mode, options: convertOptions, site }, ['options', 'site']);
+export const convertMessage: Schema<ConvertMessage> = obj({ req: id, id, mode, options: convertOptions, site, siteId }, ['options', 'site', 'siteId']);
 
 export const releaseMessage: Schema<ReleaseMessage> = obj({ id, lvb }, ['lvb']);
 
 const setlkOptions = obj({ wait: bool, timeoutMs: num, abortable: bool }, ['wait', 'timeoutMs', 'abortable']);
 
 export const setlkMessage: Schema<SetlkMessage> = obj(
-  { req: id, oid: id, domain: name, resource: name, request: posixRequest, options: setlkOptions, site },
-  ['options', 'site'],
+  { req: id, oid: id, domain: name, resource: name, request: posixRequest, options: setlkOptions, site, siteId },
+  ['options', 'site', 'siteId'],
 );
 
 export const getlkMessage: Schema<GetlkMessage> = obj({ oid: id, domain: name, resource: name, request: posixRequest });

@@ -82,6 +82,8 @@ const QUEUED_CALLS_MAX = 10_000;
 const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel']);
 const BATCH_ITEMS_MAX = 256;
 const BATCH_BYTES_MAX = 48 * 1024;
+/** Request sites numbered per connection (the server's sitesPerConnectionMax); past it, the text goes every time. */
+const SITES_MAX = 4096;
 
 export class Connection {
   state: ConnectionState = 'connecting';
@@ -102,7 +104,14 @@ export class Connection {
   /** Requests of this turn, sent as one `m` message at its end (or when a bound is reached). */
   private batch: ClientItem[] = [];
   private batchBytes = 0;
+  /** The socket.io connection the batch was built for (its site numbers are that connection's). */
+  private batchSocketId: string | undefined = undefined;
   private flushScheduled = false;
+  /**
+   * Request sites sent on this connection, by text: the first request from a
+   * site carries its text and a number, later ones the number alone.
+   */
+  private sites = new Map<string, number>();
   private readonly flushNow = (): void => {
     this.flushScheduled = false;
     this.flush();
@@ -200,6 +209,10 @@ export class Connection {
     this.sessionId = info.id;
     this.leaseMs = info.leaseMs;
     this.conn++;
+    // A new connection has no numbered sites on the server; a batch built for the old one is stale (its calls go again below).
+    this.sites = new Map();
+    this.batch = [];
+    this.batchBytes = 0;
     if (!info.resumed) {
       this.epoch++;
       this.reclaimEpoch = 0;
@@ -316,6 +329,7 @@ export class Connection {
     let message: unknown;
     try {
       message = c.message();
+      this.numberSite(message as { site?: string; siteId?: number });
       if (BATCHED.has(c.event)) {
         this.enqueue([c.key, c.event as BatchedEvent, message]);
       } else {
@@ -328,10 +342,23 @@ export class Connection {
     }
   }
 
+  private numberSite(m: { site?: string; siteId?: number }): void {
+    if (typeof m.site !== 'string') return;
+    const known = this.sites.get(m.site);
+    if (known !== undefined) {
+      delete m.site;
+      m.siteId = known;
+    } else if (this.sites.size < SITES_MAX) {
+      m.siteId = this.sites.size + 1;
+      this.sites.set(m.site, m.siteId);
+    }
+  }
+
   /** Add to this turn's batch; it leaves when the turn ends or a bound is reached. */
   private enqueue(item: ClientItem): void {
     const bytes = Buffer.byteLength(JSON.stringify(item[2]));
     if (this.batch.length > 0 && (this.batch.length >= BATCH_ITEMS_MAX || this.batchBytes + bytes > BATCH_BYTES_MAX)) this.flush();
+    if (this.batch.length === 0) this.batchSocketId = this.socket.id;
     this.batch.push(item);
     this.batchBytes += bytes;
     if (!this.flushScheduled) {
@@ -346,8 +373,8 @@ export class Connection {
     const items = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    // Not connected: the calls go again on the next session (onSession), so socket.io must not buffer a stale copy.
-    if (this.socket.connected) this.socket.emit('m', items);
+    // Not connected, or connected anew: the calls go again on the next session (onSession); no stale copy may go.
+    if (this.socket.connected && this.socket.id === this.batchSocketId) this.socket.emit('m', items);
   }
 
   /**

@@ -88,6 +88,8 @@ export interface LockMessage {
   mode: string;
   options?: WireLockOptions;
   site?: string;
+  /** The site's number on this connection: sent with `site` the first time, alone after (see Connection). */
+  siteId?: number;
 }
 
 export interface ConvertMessage {
@@ -97,6 +99,7 @@ export interface ConvertMessage {
   options?: WireConvertOptions;
   /** The client's request-site stack ("at ..." lines). */
   site?: string;
+  siteId?: number;
 }
 
 export interface ReleaseMessage {
@@ -112,6 +115,7 @@ export interface SetlkMessage {
   request: PosixRequest;
   options?: WireSetlkOptions;
   site?: string;
+  siteId?: number;
 }
 
 export interface GetlkMessage {

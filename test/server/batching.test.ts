@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LockClient } from '../../src/client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { LockError } from '../../src/index.js';
-import { client, socketOf, startServer } from './support.js';
+import { io } from 'socket.io-client';
+import { client, socketOf, startServer, TOKENS, until } from './support.js';
 
 let server: LockServer;
 let a: LockClient;
@@ -112,5 +113,70 @@ describe('batching', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(LockError);
     for (const r of results) if (r.status === 'fulfilled') await r.value.release();
+  });
+});
+
+describe('request sites numbered per connection', () => {
+  /** The stack the server recorded for each held lock on `resource`. */
+  const sitesOf = (resource: string): string[] => server.manager.snapshot().domains
+    .flatMap((d) => d.resources).filter((r) => r.name === resource).flatMap((r) => r.granted.map((g) => g.stack ?? ''));
+
+  it('the text goes once per site; later requests from it carry its number, and the server shows the text', async () => {
+    const o = a.owner('sites');
+    const locks: Awaited<ReturnType<typeof o.lock>>[] = [];
+    const seen = await packets(a, async () => {
+      for (let i = 0; i < 5; i++) locks.push(await o.lock('lin', 'sites', 'PR'));
+    });
+    const messages = seen.out.join('\n');
+    const stacks = sitesOf('sites');
+    expect(stacks).toHaveLength(5);
+    // The first call runs before any await (its async frames differ): two distinct sites, two texts sent, five numbers.
+    const distinct = new Set(stacks).size;
+    expect(distinct).toBeLessThan(3);
+    expect(messages.match(/"site":/g)).toHaveLength(distinct);
+    expect(messages.match(/"siteId":\d+/g)).toHaveLength(5);
+    for (const s of stacks) expect(s.split('\n')[0]).toMatch(/batching\.test\.ts:\d+/);
+    for (const l of locks) await l.release();
+  });
+
+  it('a site first sent with a refused request still stands for later ones', async () => {
+    const o = a.owner('sites-refused');
+    const tryLock = (mode: string) => o.lock('lin', 'sites-refused', mode as 'EX');
+    await expect(tryLock('BOGUS-MODE')).rejects.toMatchObject({ code: 'EINVAL' });
+    const l = await tryLock('EX');
+    expect(sitesOf('sites-refused')[0]!.split('\n')[0]).toMatch(/batching\.test\.ts:\d+/);
+    await l.release();
+  });
+
+  it('after a reconnect the numbering starts again and sites still resolve', async () => {
+    const o = a.owner('sites-reconnect');
+    const first = await o.lock('lin', 'sites-reconnect', 'PR');
+    socketOf(a).io.engine.close(); // the transport drops; socket.io reconnects by itself and the session resumes
+    await until(() => a.conn.connected && socketOf(a).connected);
+    const second = await o.lock('lin', 'sites-reconnect', 'PR');
+    const stacks = sitesOf('sites-reconnect');
+    expect(stacks).toHaveLength(2);
+    for (const s of stacks) expect(s.split('\n')[0]).toMatch(/batching\.test\.ts:\d+/);
+    await first.release();
+    await second.release();
+  });
+
+  it('a number never sent with its text, or out of range, is EINVAL and changes nothing', async () => {
+    const raw = io(server.url, { transports: ['websocket'], auth: { token: TOKENS.other, name: 'raw-sites' }, reconnection: false, forceNew: true });
+    await new Promise<void>((resolve) => raw.once('session', () => resolve()));
+    const emit = (event: string, msg: unknown) => new Promise<any>((resolve) => (raw.emit as any)(event, msg, resolve));
+    expect(await emit('owner', { oid: 1, name: 'raw' })).toEqual({ ok: null });
+    for (const siteId of [7, 0, 4097, 1.5, 'x']) {
+      const r = await emit('lock', { req: 1, oid: 1, domain: 'lin', resource: 'raw-sites', mode: 'EX', siteId });
+      expect(r.error.code).toBe('EINVAL');
+    }
+    expect(sitesOf('raw-sites')).toEqual([]);
+    // Numbered, then referred to: granted, with the text.
+    const ok = await emit('lock', { req: 2, oid: 1, domain: 'lin', resource: 'raw-sites', mode: 'PR', site: '    at here (x.js:1:1)', siteId: 7 });
+    expect(ok.ok.state).toBe('granted');
+    const again = await emit('lock', { req: 3, oid: 1, domain: 'lin', resource: 'raw-sites', mode: 'PR', siteId: 7 });
+    expect(again.ok.state).toBe('granted');
+    expect(sitesOf('raw-sites')).toEqual(['at here (x.js:1:1)', 'at here (x.js:1:1)']);
+    raw.disconnect();
   });
 });
