@@ -10,7 +10,7 @@
  * always complete.
  */
 
-import { TarArchive } from 'archiver';
+import type { TarArchive } from 'archiver';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -44,6 +44,9 @@ export async function writeArchive(
 ): Promise<WriteResult> {
   const partial = join(dirname(path), `.${basename(path)}.partial`);
   const spool = `${partial}.spool`;
+  // Loaded when a dump is written, not with the server: archiver is most of what a restarted server would
+  // load before it can listen again, and the clients waiting to reclaim are held up by every millisecond of it.
+  const { TarArchive } = await import('archiver');
   const archive = new TarArchive({ gzip: true, gzipOptions: { level: dumpLimits.gzipLevel } });
   const out = createWriteStream(partial);
   let failure: Error | null = null;

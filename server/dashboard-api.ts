@@ -13,7 +13,7 @@
 
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { HangDumper, type DumpRecord } from '../collectors/index.js';
+import type { DumpRecord, HangDumper } from '../collectors/index.js';
 import { LockError } from '../src/index.js';
 import { Auth, bearer, type Action } from './auth.js';
 import type { LockServerIo } from './protocol.js';
