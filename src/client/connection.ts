@@ -24,6 +24,7 @@ import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../errors.js';
 import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
+import * as reconnect from './reconnect.js';
 import { fromWire } from './wire.js';
 
 export type ConnectionState = 'connecting' | 'ready' | 'reclaiming' | 'away' | 'closed';
@@ -72,9 +73,6 @@ export interface ConnectionHooks {
   report(): ClientSelfReport;
 }
 
-const RECONNECT_DELAY_MS = 100;
-const RECONNECT_DELAY_MAX_MS = 2_000;
-
 /** Bound on calls waiting for a connection, like the server's pending table. */
 const QUEUED_CALLS_MAX = 10_000;
 
@@ -116,17 +114,20 @@ export class Connection {
     this.flushScheduled = false;
     this.flush();
   };
+  /** This connection in its server's shared reconnection probe (reconnect.ts). */
+  private readonly member: reconnect.ReconnectMember;
 
-  constructor(url: string, private readonly options: ConnectionOptions, private readonly hooks: ConnectionHooks) {
+  constructor(private readonly url: string, private readonly options: ConnectionOptions, private readonly hooks: ConnectionHooks) {
+    this.member = { name: options.name, attempt: () => this.attempt() };
     this.socket = io(url, {
       autoConnect: false,
       // One connection per client: socket.io would otherwise share one among clients of the same server,
       // and a session is one client's.
       forceNew: true,
       transports: ['websocket'],
-      // Come back well within a lease (30 s by default): first retry soon, then back off.
-      reconnectionDelay: RECONNECT_DELAY_MS,
-      reconnectionDelayMax: RECONNECT_DELAY_MAX_MS,
+      // Retries are driven by the probe this process shares among the clients of this server (reconnect.ts),
+      // on socket.io's own backoff (first retry soon, then up to 2 s: well within a lease).
+      reconnection: false,
       auth: (cb) => cb({
         name: options.name, host: options.host ?? os.hostname(), pid: process.pid,
         ...(options.token === undefined ? {} : { token: options.token }),
@@ -136,8 +137,11 @@ export class Connection {
     });
     const s = this.socket;
     s.on('session', (info) => this.onSession(info));
-    s.on('disconnect', () => {
+    s.on('connect', () => reconnect.reached(url, this.member));
+    s.on('disconnect', (reason) => {
       if (this.state === 'ready' || this.state === 'reclaiming') this.state = 'away';
+      // Dropped on purpose (by this client, or by the server, which socket.io never retries either): no retry.
+      if (this.state !== 'closed' && reason !== 'io client disconnect' && reason !== 'io server disconnect') reconnect.unreachable(url, this.member);
     });
     s.on('connect_error', (err) => this.onConnectError(err));
     s.on('m', (items) => {
@@ -175,6 +179,7 @@ export class Connection {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.firstSession = null;
+        reconnect.leave(this.url, this.member);
         this.socket.disconnect();
         reject(new LockError('ETIMEDOUT', `no session from the server within ${timeoutMs} ms`));
       }, timeoutMs);
@@ -186,10 +191,21 @@ export class Connection {
     });
   }
 
+  /** Try to connect now (the shared probe's call; a no-op while an attempt is under way). */
+  private attempt(): void {
+    if (this.state !== 'closed' && !this.socket.connected) this.socket.connect();
+  }
+
   private onConnectError(err: Error & { data?: unknown }): void {
     const data = err.data as { code?: unknown } | undefined;
-    // A refusal by the server (bad token, limit) is final; a network error is retried by socket.io.
-    if (data === undefined || typeof data.code !== 'string') return;
+    // A network error: the server is not there (yet); retried through the shared probe.
+    if (data === undefined || typeof data.code !== 'string') {
+      if (this.state !== 'closed') reconnect.unreachable(this.url, this.member);
+      return;
+    }
+    // A refusal by the server (bad token, limit) is final for this client, but the server is up: the others go.
+    reconnect.reached(this.url, this.member);
+    reconnect.leave(this.url, this.member);
     const e = fromWire(data as never);
     if (this.firstSession !== null) {
       this.firstSession.reject(e);
@@ -414,6 +430,7 @@ export class Connection {
       ]);
     }
     this.state = 'closed';
+    reconnect.leave(this.url, this.member);
     this.socket.disconnect();
     for (const c of [...this.calls.values()]) c.settle({ error: new LockError('ECANCELED', 'the client closed').toJSON() as never });
   }
