@@ -65,6 +65,8 @@ class LockProtocol {
 
   /** The handlers by event; `m` batches reach the same ones. */
   private readonly handlers = new Map<string, (raw: unknown, ack: AckFn | null) => void>();
+  /** The reclaims of this connection, run one after another (see reclaimInOrder). */
+  private reclaimTail: Promise<unknown> = Promise.resolve();
   /** Request sites this connection numbered (siteId → text): a program asks from a few places, over and over. */
   private readonly sites = new Map<number, string>();
 
@@ -86,10 +88,8 @@ class LockProtocol {
     });
     this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
     this.on('reclaim', reclaimMessage, (m, ack) => {
-      const ctx = this.ctx;
-      const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => void this.adopt(l) };
       // Tracked like a request, so a reply lost with the connection is sent again on `sync`, not the locks reclaimed twice.
-      return this.pending(m.req, ack, false, () => reclaim(this.session, m.items, rc));
+      return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, m.done === true));
     });
     this.on('reclaimComplete', M.empty, (_m, ack) => {
       reclaimComplete(this.session, this.lm);
@@ -171,6 +171,24 @@ class LockProtocol {
     const text = this.sites.get(msg.siteId);
     if (text === undefined) throw new LockError('EINVAL', `siteId ${msg.siteId} was never sent with its text on this connection`);
     return text;
+  }
+
+  /**
+   * One reclaim message, after the ones before it on this connection: each
+   * item waits for the core (a microtask), so messages run side by side
+   * would interleave, and `done` on the last one could arrive before an
+   * earlier message's items and get them refused (ENOGRACE: already done).
+   */
+  private reclaimInOrder(items: Msg<typeof reclaimMessage>['items'], done: boolean): Promise<unknown> {
+    const ctx = this.ctx;
+    const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => void this.adopt(l) };
+    const run = this.reclaimTail.then(async () => {
+      const results = await reclaim(this.session, items, rc);
+      if (done) reclaimComplete(this.session, this.lm);
+      return results;
+    });
+    this.reclaimTail = run.catch(() => {});
+    return run;
   }
 
   private ownLock(id: number): DlmLock {

@@ -1,7 +1,7 @@
 /**
  * The `reclaim` and `reclaimComplete` messages: a client back after a server
  * restart re-establishes what it held, in the grace period, then says it is
- * done. Each item is granted at once or refused on its own (ENOGRACE: not a
+ * done (`done: true` on its last reclaim message, or a `reclaimComplete`). Each item is granted at once or refused on its own (ENOGRACE: not a
  * recorded client, or grace is over; EINVAL: it conflicts with another
  * client's reclaim); a refusal is logged, since it means a lock was lost.
  */
@@ -14,7 +14,7 @@ import { serverLimits as L } from './limits.js';
 import type { Logger } from './log.js';
 import type { Recovery } from './recovery.js';
 import type { Session } from './sessions.js';
-import { array, base64, int, num, obj, oneOf, str, union, type Schema } from './validate.js';
+import { array, base64, bool, int, num, obj, oneOf, str, union, type Schema } from './validate.js';
 
 /** Where a reclaimed lock says it was requested (the original request site is in the dead server). */
 export const RECLAIM_SITE = '    at <reclaimed after a server restart>';
@@ -28,10 +28,11 @@ const dlmItem = obj(
 );
 const posixItem = obj({ kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest });
 
-export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[] }> = obj({
+export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[]; done?: boolean }> = obj({
   req: id,
   items: array(union(dlmItem, posixItem) as Schema<ReclaimItem>, L.reclaimItemsMax),
-});
+  done: bool,
+}, ['done']);
 
 export interface ReclaimContext {
   lm: LockManager;

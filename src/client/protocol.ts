@@ -134,6 +134,12 @@ export interface ReclaimMessage {
   /** Request number: a reply lost with a connection is asked for again (sync), not the reclaim sent twice. */
   req: number;
   items: ReclaimItem[];
+  /**
+   * This is the client's last reclaim message: once its items (and those of
+   * every reclaim sent before it on this connection) are handled, the client
+   * is done, as if it sent `reclaimComplete` (one message and reply less).
+   */
+  done?: boolean;
 }
 
 /**

@@ -2,8 +2,10 @@
  * The client's replay after a server restart (NFSv4's reclaim, REFERENCE.md):
  * every dlm lock it holds (same mode, range, and value block from PW/EX)
  * and every piece of every owner's posix lock set is sent as a reclaim, in
- * batches, while the connection holds everything else back; then the client
- * says it is done (`reclaimComplete`) and the held-back calls go.
+ * batches, while the connection holds everything else back; the last batch
+ * says the client is done (`done: true`; a client with nothing to reclaim,
+ * or a server that does not know `done`, sends `reclaimComplete` instead),
+ * and the held-back calls go.
  *
  * A reclaimed handle keeps working: the server gave it a new id, which the
  * handle takes (its messages are built when sent, so a release or convert
@@ -97,19 +99,32 @@ function batches(items: ReclaimItem[]): [number, number][] {
   return out;
 }
 
-/** One batch; null when the pass was cut short; a whole-batch refusal becomes each item's. */
-async function send(client: LockClient, refs: Ref[], items: ReclaimItem[]): Promise<ReclaimResult[] | null> {
+interface Sent {
+  results: ReclaimResult[];
+  /** The server took `done` with this batch. */
+  done: boolean;
+}
+
+/**
+ * One batch (the last says `done`); null when the pass was cut short; a
+ * whole-batch refusal becomes each item's. A server that refuses `done`
+ * itself (EINVAL: an unknown key, from before it existed) reclaims nothing
+ * of the batch, which goes again without it.
+ */
+async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean): Promise<Sent | null> {
   const owners = new Set<RemoteOwner>(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner)));
   const req = client.conn.nextReq();
   try {
-    return await client.conn.call<ReclaimResult[]>('reclaim', () => {
+    const results = await client.conn.call<ReclaimResult[]>('reclaim', () => {
       for (const o of owners) o.ensureRegistered();
-      return { req, items };
+      return done ? { req, items, done } : { req, items };
     }, { req, early: true, onSessionLost: ABANDONED });
+    return { results, done };
   } catch (err) {
     const code = (err as { code?: LockErrorCode }).code ?? 'EINVAL';
     if (code === 'ECANCELED') return null;
-    return items.map(() => ({ error: { code, message: String((err as Error).message) } }));
+    if (done && code === 'EINVAL') return send(client, refs, items, false);
+    return { results: items.map(() => ({ error: { code, message: String((err as Error).message) } })), done: false };
   }
 }
 
@@ -152,14 +167,18 @@ export async function replay(client: LockClient, epoch: number): Promise<Reclaim
   if (conn.epoch !== epoch) return null;
   const started = Date.now();
   const { refs, items } = collect(client);
-  const parts = await Promise.all(batches(items).map(([a, b]) => send(client, refs.slice(a, b), items.slice(a, b))));
+  const slices = batches(items);
+  // Sent together; the server handles a connection's reclaims in order, so `done` on the last counts after all of them.
+  const parts = await Promise.all(slices.map(([a, b], i) => send(client, refs.slice(a, b), items.slice(a, b), i === slices.length - 1)));
   if (conn.epoch !== epoch || parts.some((p) => p === null)) return null;
   const report: ReclaimReport = { epoch, reclaimed: 0, lost: [], durationMs: 0 };
-  settle(client, refs, parts.flatMap((p) => p!), report);
-  try {
-    await conn.call<null>('reclaimComplete', () => ({}), { early: true, onSessionLost: ABANDONED });
-  } catch {
-    if (conn.epoch !== epoch) return null;
+  settle(client, refs, parts.flatMap((p) => p!.results), report);
+  if (!parts.some((p) => p!.done)) {
+    try {
+      await conn.call<null>('reclaimComplete', () => ({}), { early: true, onSessionLost: ABANDONED });
+    } catch {
+      if (conn.epoch !== epoch) return null;
+    }
   }
   if (conn.epoch !== epoch) return null;
   report.durationMs = Date.now() - started;

@@ -1,0 +1,100 @@
+/**
+ * The reclaim protocol spoken directly (socket.io, no client library) to a
+ * server restarted with SIGKILL: `done: true` on a client's last reclaim
+ * message finishes it, after every reclaim it sent before on the connection;
+ * the separate `reclaimComplete` still works; and the reclaims are counted by
+ * the grace state, not as acquisitions in the acquire-wait histogram.
+ */
+
+import { io, type Socket } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ReclaimItem, ReclaimResult, Reply, SessionInfo } from '../../src/client/protocol.js';
+import { ADMIN, CLIENT, ServerProcess, until } from './support.js';
+
+let server: ServerProcess | null = null;
+const sockets: Socket[] = [];
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.close();
+  await server?.kill();
+  server = null;
+});
+
+async function raw(url: string, clientId: string, session?: string): Promise<{ socket: Socket; info: SessionInfo }> {
+  const socket = io(url, {
+    forceNew: true, transports: ['websocket'], reconnection: false,
+    auth: { token: CLIENT, name: clientId, clientId, ...(session === undefined ? {} : { session }) },
+  });
+  sockets.push(socket);
+  const info = await new Promise<SessionInfo>((resolve, reject) => {
+    socket.once('session', resolve);
+    socket.once('connect_error', reject);
+  });
+  return { socket, info };
+}
+
+function call<T>(s: Socket, event: string, msg: unknown): Promise<Reply<T>> {
+  return new Promise((resolve) => s.emit(event, msg, resolve));
+}
+
+/** A client that holds `n` EX locks on lin, named prefix0..; returns its session id. */
+async function holder(url: string, clientId: string, prefix: string, n: number): Promise<string> {
+  const { socket, info } = await raw(url, clientId);
+  expect(await call(socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
+  const replies = await Promise.all(Array.from({ length: n }, (_, i) => call(socket, 'lock', { req: i + 1, oid: 1, domain: 'lin', resource: `${prefix}${i}`, mode: 'EX' })));
+  expect(replies.every((r) => 'ok' in r)).toBe(true);
+  return info.id;
+}
+
+const items = (prefix: string, from: number, to: number): ReclaimItem[] =>
+  Array.from({ length: to - from }, (_, i) => ({ kind: 'dlm', oid: 1, domain: 'lin', resource: `${prefix}${from + i}`, mode: 'EX' }));
+
+async function metric(url: string, line: string): Promise<number | null> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? null : Number(found.slice(line.length + 1));
+}
+
+describe('the last reclaim message says the client is done', () => {
+  it('done: true finishes the client after its earlier reclaims on the connection; reclaimComplete still works; reclaims are no acquisitions in the metrics', async () => {
+    server = await ServerProcess.create({ graceMs: 60_000 });
+    await server.start();
+    const sessionA = await holder(server.url, 'client-a', 'a', 300);
+    const sessionB = await holder(server.url, 'client-b', 'b', 1);
+    await server.kill();
+    for (const s of sockets.splice(0)) s.close();
+    await server.start();
+
+    const a = await raw(server.url, 'client-a', sessionA);
+    const b = await raw(server.url, 'client-b', sessionB);
+    expect([a.info.reclaim, b.info.reclaim]).toEqual([true, true]);
+    expect(await call(a.socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
+    expect(await call(b.socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
+
+    // Sent back to back: the short last message must not finish the client before the long first one is handled.
+    const [first, last] = await Promise.all([
+      call<ReclaimResult[]>(a.socket, 'reclaim', { req: 1000, items: items('a', 0, 256) }),
+      call<ReclaimResult[]>(a.socket, 'reclaim', { req: 1001, items: items('a', 256, 300), done: true }),
+    ]);
+    for (const r of [first, last]) expect('ok' in r && r.ok.every((x) => 'lock' in x)).toBe(true);
+    expect(((first as { ok: ReclaimResult[] }).ok.length) + ((last as { ok: ReclaimResult[] }).ok.length)).toBe(300);
+    const mid = await server.api('/api/grace');
+    expect(mid.body).toMatchObject({ active: true, completed: ['client-a'], reclaims: 300 });
+
+    // The old way: reclaim, then reclaimComplete.
+    const rb = await call<ReclaimResult[]>(b.socket, 'reclaim', { req: 1, items: items('b', 0, 1) });
+    expect('ok' in rb && rb.ok.every((x) => 'lock' in x)).toBe(true);
+    expect(await call(b.socket, 'reclaimComplete', {})).toEqual({ ok: null });
+    await until(async () => (await server!.api('/api/grace')).body.active === false);
+    expect((await server.api('/api/grace')).body).toMatchObject({ ended: 'all-reclaimed', reclaims: 301 });
+
+    // A reclaim after done: refused.
+    const late = await call<ReclaimResult[]>(a.socket, 'reclaim', { req: 1002, items: items('late', 0, 1) });
+    expect('ok' in late && late.ok.map((x) => ('error' in x ? x.error.code : 'granted'))).toEqual(['ENOGRACE']);
+
+    // One new grant after grace: the acquire-wait histogram counts it and none of the 301 reclaims.
+    expect(await call(a.socket, 'lock', { req: 2000, oid: 1, domain: 'lin', resource: 'new', mode: 'EX' })).toMatchObject({ ok: { state: 'granted' } });
+    expect(await metric(server.url, 'lockscope_acquire_wait_seconds_count{domain="lin",mode="EX"}')).toBe(1);
+    expect(await metric(server.url, 'lockscope_grace_reclaims')).toBe(301);
+  });
+});
