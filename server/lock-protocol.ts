@@ -181,7 +181,7 @@ class LockProtocol {
    */
   private reclaimInOrder(items: Msg<typeof reclaimMessage>['items'], done: boolean): Promise<unknown> {
     const ctx = this.ctx;
-    const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => void this.adopt(l) };
+    const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.own(l) };
     const run = this.reclaimTail.then(async () => {
       const results = await reclaim(this.session, items, rc);
       if (done) reclaimComplete(this.session, this.lm);
@@ -224,9 +224,14 @@ class LockProtocol {
     session.deliver(this.socket, req, ack, reply);
   }
 
-  private adopt(l: DlmLock): WireLock {
+  /** The lock becomes this session's: its `lost` is routed here, and its id is the client's to use. */
+  private own(l: DlmLock): void {
     this.session.locks.set(l.id, l);
     this.ctx.lockIndex.set(l.id, this.session);
+  }
+
+  private adopt(l: DlmLock): WireLock {
+    this.own(l);
     return wireLock(l);
   }
 

@@ -202,6 +202,13 @@ function lockServerIo(
   const io: LockServerIo = new Server(http, {
     maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
   });
+  // An upgrade's 101 response and engine.io's open packet (written after an await in engine.io's handshake,
+  // so at the end of the turn, not the tick) leave in one write instead of two: writes to loopback are much of
+  // what a thousand clients coming back at once cost.
+  http.prependListener('upgrade', (_req, socket) => {
+    socket.cork();
+    setImmediate(() => socket.uncork());
+  });
   io.use((socket, next) => {
     try {
       admit(socket, auth, sessions, ctx.recovery);
