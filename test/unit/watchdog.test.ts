@@ -26,6 +26,30 @@ function setup(extra: { holdWarnMs?: number } = {}) {
 }
 
 describe('the watchdog', () => {
+  it('after the oldest wait is granted, the next one hangs exactly at its own soft timeout, and an emptied lane leaves no timer', async () => {
+    const { clock, lm, events } = setup();
+    const holder = await lm.owner('holder').lock('lin', 'hot', 'EX');
+    const first = track(lm.owner('first').lock('lin', 'hot', 'EX'));
+    clock.advance(300);
+    const second = track(lm.owner('second').lock('lin', 'hot', 'EX'));
+    clock.advance(100);
+    holder.release(); // first leaves the soft-timeout lane's head at t = 400
+    await flush();
+    expect(first.done).toBe(true);
+    clock.advance(600); // t = 1000: first's old deadline; second's is 1300
+    expect(events).toEqual([]);
+    clock.advance(299);
+    expect(events).toEqual([]);
+    clock.advance(1); // t = 1300
+    expect(events.map(([e, p]) => [e, (p as Hang).owner])).toEqual([['hang', 'second']]);
+    (await first.promise).release();
+    await flush();
+    expect(second.done).toBe(true);
+    (await second.promise).release();
+    lm.close();
+    expect(clock.pending).toBe(0);
+  });
+
   it('reports a hang at the soft timeout with the chain and the root blocker, and never fails the wait', async () => {
     const { clock, lm, events } = setup();
     const root = lm.owner('job-4', { meta: { pid: 4 } });
