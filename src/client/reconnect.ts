@@ -18,12 +18,18 @@
  * URL is the probe (so every client still comes back within its lease:
  * none waits on a probe that no longer tries). A probe that leaves (its
  * client closed) hands the role to a waiting client, keeping the backoff.
+ * A probe whose attempt gets no answer for PROBE_STALL_MS (a SYN lost on the
+ * way, a server that accepts and hangs: socket.io gives an attempt 20 s)
+ * stops holding the others back: it goes on trying alone, and a waiting
+ * client becomes the probe.
  */
 
 /** First retry, and the longest wait between two attempts of the probe (socket.io's backoff, as before). */
 export const RECONNECT_DELAY_MS = 100;
 export const RECONNECT_DELAY_MAX_MS = 2_000;
 const JITTER = 0.5;
+/** How long the others wait on one attempt of the probe before another client probes. */
+export const PROBE_STALL_MS = 5_000;
 
 export interface ReconnectMember {
   /** Shown by probeStates(). */
@@ -44,6 +50,7 @@ class Probe {
   readonly waiting = new Set<ReconnectMember>();
   prober: ReconnectMember | null = null;
   private attempts = 0;
+  /** The probe's next attempt, or (once it is under way) the end of the others' patience with it. */
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly url: string) {}
@@ -92,9 +99,19 @@ class Probe {
   private schedule(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.timer = null;
-      this.prober?.attempt();
+      const p = this.prober!;
+      this.timer = setTimeout(() => this.stalled(p), PROBE_STALL_MS);
+      p.attempt();
     }, backoff(this.attempts++));
+  }
+
+  /** The probe's attempt has had no answer for PROBE_STALL_MS: it tries on alone, another client probes. */
+  private stalled(p: ReconnectMember): void {
+    this.timer = null;
+    if (this.prober !== p) return;
+    this.prober = null;
+    if (this.waiting.size > 0) this.elect();
+    else this.drop();
   }
 
   private stopProbing(): void {

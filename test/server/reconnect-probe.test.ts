@@ -10,7 +10,7 @@
 import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type LockClient } from '../../src/client/index.js';
-import { probeStates } from '../../src/client/reconnect.js';
+import { PROBE_STALL_MS, probeStates } from '../../src/client/reconnect.js';
 import type { LockServer } from '../../server/index.js';
 import { startServer, TOKENS, until } from './support.js';
 
@@ -117,6 +117,21 @@ describe('reconnection shared by the clients of a server', () => {
     // The probe's attempt, then one attempt per waiting client.
     expect(proxy.accepted - before).toBe(N);
     expect(stateOf(proxy.url)).toBeUndefined();
+  });
+
+  it('a probe whose attempt gets no answer stops holding the others back: another client probes as well', async () => {
+    const { proxy, sessions } = await setUp();
+    const before = proxy.accepted;
+    proxy.cut();
+    await until(() => stateOf(proxy.url)?.waiting === N - 1 && proxy.heldCount === 1);
+    const first = stateOf(proxy.url)!.prober!;
+    // The held attempt never answers: after PROBE_STALL_MS a waiting client probes (and is held too).
+    await until(() => proxy.heldCount === 2 && stateOf(proxy.url)?.waiting === N - 2 && stateOf(proxy.url)!.prober !== first, PROBE_STALL_MS + 5_000);
+    expect(proxy.accepted - before).toBe(2);
+
+    proxy.restore();
+    await allBack(sessions);
+    expect(proxy.accepted - before).toBe(N);
   });
 
   it('a probe whose client closes hands the probing to a waiting client, and the rest still come back', async () => {
