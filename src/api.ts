@@ -42,8 +42,14 @@ export interface LockOptions extends WaitOptions {
    * must belong to a client known from before). Granted at once or refused.
    */
   reclaim?: boolean;
-  /** With `reclaim` from PW or EX: the value block to restore. */
+  /**
+   * With `reclaim`: the holder's valid copy of the value block. A PW/EX
+   * copy restores it; failing that, a PR/CW copy (the highest `lvbSeq`); a
+   * CR/NL copy may be stale and is not used (the value stays invalid).
+   */
   lvb?: Uint8Array;
+  /** With `reclaim` and `lvb`: the copy's sequence number, kept across the restart. */
+  lvbSeq?: number;
 }
 
 export interface ConvertOptions extends WaitOptions {

@@ -23,6 +23,8 @@ export interface LvbState {
   valid: boolean;
   /** Written at least once: the resource is kept while it holds a value. */
   written: boolean;
+  /** After a restart: the value came back with a reclaim, from a writer's (PW/EX) copy or a reader's (PR/CW). */
+  restored: 'writer' | 'reader' | null;
 }
 
 /**

@@ -11,17 +11,17 @@ import { DeadlockError, invalid, LockError, type CycleEntry, type LossReason } f
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList } from './list.js';
 import type { LockManager } from './manager.js';
-import { compatible, EX, isDownConversion, modeIndex, modeName, NL, PW, writesLvb } from './modes.js';
+import { compatible, CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb } from './modes.js';
 import type { Owner } from './owner.js';
 import { captureStack, formatStack, type RequestSite } from './stacks.js';
 import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOptions, checkSignal } from './validate.js';
 import { DlmResource, DlmWait, overlaps, parseMode, parseRange } from './dlm-resource.js';
-import { checkLvbWrite, readLvb, writeLvb } from './lvb.js';
+import { checkLvbWrite, readLvb, restoreLvb, writeLvb } from './lvb.js';
 
 // The resource and request classes live in dlm-resource.ts; most of the core imports them from here.
 export { DlmResource, DlmWait, overlaps, parseMode };
 
-const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb']);
+const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb', 'lvbSeq']);
 const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
 const ALT_MODES = ['PR', 'CW'] as const;
@@ -45,14 +45,20 @@ export class DlmEngine {
     let expedite = false;
     let reclaim = false;
     let reclaimLvb: Uint8Array | null = null;
+    let reclaimSeq: number | null = null;
     if (o !== undefined) {
       reclaim = checkBoolean(o.reclaim, 'options.reclaim');
       if (o.lvb !== undefined) {
-        if (!reclaim || (rq !== PW && rq !== EX)) throw invalid('options.lvb', 'given only with reclaim: true from PW or EX');
+        if (!reclaim) throw invalid('options.lvb', 'given only with reclaim: true (the holder\'s copy of the value block)');
         if (!(o.lvb instanceof Uint8Array) || o.lvb.length > table.policy.lvbBytes) {
           throw invalid('options.lvb', `a Uint8Array of at most ${table.policy.lvbBytes} bytes`, o.lvb);
         }
         reclaimLvb = o.lvb;
+      }
+      if (o.lvbSeq !== undefined) {
+        if (reclaimLvb === null) throw invalid('options.lvbSeq', 'given only with reclaim: true and lvb');
+        if (!Number.isSafeInteger(o.lvbSeq) || (o.lvbSeq as number) < 0) throw invalid('options.lvbSeq', 'a whole number >= 0', o.lvbSeq);
+        reclaimSeq = o.lvbSeq as number;
       }
       range = parseRange(o.range, table.policy.ranges, table.policy.name);
       noQueue = checkBoolean(o.noQueue, 'options.noQueue');
@@ -70,7 +76,7 @@ export class DlmEngine {
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
     this.m.checkGrace(owner, reclaim, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name);
-    if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, site);
+    if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, reclaimSeq, site);
     this.m.lockOrder?.onRequest(owner, table.policy.name, name, site);
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(site) : null);
@@ -114,7 +120,7 @@ export class DlmEngine {
    */
   private reclaim(
     owner: Owner, table: ResourceTable<DlmResource>, name: string, rq: number, range: Range | null,
-    lvb: Uint8Array | null, site: RequestSite,
+    lvb: Uint8Array | null, lvbSeq: number | null, site: RequestSite,
   ): Promise<DlmLock> {
     const existing = table.get(name);
     if (existing !== undefined) {
@@ -129,7 +135,7 @@ export class DlmEngine {
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.captureFor(false, site));
     if (table.policy.lvbBytes > 0) lock.ensureExtra();
-    if (lvb !== null && !(res.lvb?.written ?? false)) writeLvb(res, lvb);
+    if (table.policy.lvbBytes > 0) restoreLvb(res, rq === PW || rq === EX ? 'writer' : rq === PR || rq === CW ? 'reader' : 'stale', lvb, lvbSeq);
     this.grant(lock, rq, this.m.clock.now());
     this.m.grace.reclaimed();
     return Promise.resolve(lock);

@@ -19,7 +19,7 @@ export function checkLvbWrite(lock: DlmLock, value: unknown, allowed: boolean, a
 }
 
 function lvbState(res: DlmResource): LvbState {
-  return (res.lvb ??= { bytes: new Uint8Array(res.table.policy.lvbBytes), seq: 0, valid: true, written: false });
+  return (res.lvb ??= { bytes: new Uint8Array(res.table.policy.lvbBytes), seq: 0, valid: true, written: false, restored: null });
 }
 
 export function writeLvb(res: DlmResource, value: Uint8Array): void {
@@ -29,6 +29,31 @@ export function writeLvb(res: DlmResource, value: Uint8Array): void {
   s.seq++;
   s.valid = true;
   s.written = true;
+}
+
+/**
+ * A reclaimed lock's copy of the value block, after a restart (the server
+ * lost it). A PW/EX holder's copy is the value (at most one such holder
+ * exists, and it may have changed it); failing that, a PR or CW holder's copy
+ * is current too (no writer could write while it held), the highest
+ * sequence number winning. A CR or NL holder's copy may be older than a
+ * write made since it was granted, so it is not used: with nothing better
+ * the value is marked invalid, as when a writer is lost.
+ */
+export function restoreLvb(res: DlmResource, mode: 'writer' | 'reader' | 'stale', value: Uint8Array | null, seq: number | null): void {
+  const s = lvbState(res);
+  if (value === null || mode === 'stale') {
+    if (s.restored === null) s.valid = false;
+    return;
+  }
+  if (s.restored === 'writer' || (mode === 'reader' && s.restored === 'reader' && (seq ?? 0) <= s.seq)) return;
+  s.bytes.fill(0);
+  s.bytes.set(value);
+  // Without the copy's sequence number (an older client), a writer's copy counts as one more write.
+  s.seq = seq ?? (mode === 'writer' ? s.seq + 1 : 0);
+  s.valid = true;
+  s.written = true;
+  s.restored = mode;
 }
 
 export function readLvb(lock: DlmLock): void {

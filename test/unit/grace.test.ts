@@ -25,6 +25,36 @@ describe('grace period', () => {
     expect(lm.snapshot().grace).toMatchObject({ active: true, reclaims: 2, expected: ['c1', 'c2'] });
   });
 
+  it('restores the value block from a writer\'s copy, else from the readers\' newest, never from a CR/NL copy', async () => {
+    const bytes = (...b: number[]) => new Uint8Array(b);
+    // Readers only: the highest sequence number wins, and is kept.
+    let { lm } = restarted();
+    const a = lm.owner('a', { client: 'c1' });
+    const b = lm.owner('b', { client: 'c2' });
+    await a.lock('lin', 'r', 'PR', { reclaim: true, lvb: bytes(3), lvbSeq: 3 });
+    await b.lock('lin', 'r', 'PR', { reclaim: true, lvb: bytes(5), lvbSeq: 5 });
+    await a.lock('lin', 'r', 'CW', { reclaim: true, lvb: bytes(4), lvbSeq: 4 }).catch(() => null); // CW conflicts with PR: refused
+    lm.reclaimComplete('c1');
+    lm.reclaimComplete('c2');
+    let l = await lm.owner('later').lock('lin', 'r', 'NL');
+    expect([l.lvb![0], l.lvbSeq, l.lvbValid]).toEqual([5, 5, true]);
+    // A PW copy overrides the readers', whatever their sequence numbers.
+    ({ lm } = restarted());
+    await lm.owner('a', { client: 'c1' }).lock('lin', 'r', 'CR', { reclaim: true, lvb: bytes(9), lvbSeq: 9 });
+    await lm.owner('b', { client: 'c2' }).lock('lin', 'r', 'PW', { reclaim: true, lvb: bytes(7), lvbSeq: 7 });
+    l = await lm.owner('c', { client: 'c2' }).lock('lin', 'r', 'NL', { reclaim: true });
+    expect([l.lvb![0], l.lvbSeq, l.lvbValid]).toEqual([7, 7, true]);
+    // Only a CR copy (it may predate a write): the value is unknown, so invalid.
+    ({ lm } = restarted());
+    l = await lm.owner('a', { client: 'c1' }).lock('lin', 'r', 'CR', { reclaim: true, lvb: bytes(9), lvbSeq: 9 });
+    expect(l.lvbValid).toBe(false);
+    // Bad input changes nothing.
+    expect(await codeOf(lm.owner('b', { client: 'c2' }).lock('lin', 'r2', 'PR', { reclaim: true, lvbSeq: 1 }))).toBe('EINVAL');
+    expect(await codeOf(lm.owner('b', { client: 'c2' }).lock('lin', 'r2', 'PR', { reclaim: true, lvb: bytes(1), lvbSeq: -1 }))).toBe('EINVAL');
+    expect(await codeOf(lm.owner('b', { client: 'c2' }).lock('lin', 'r2', 'PR', { lvb: bytes(1) }))).toBe('EINVAL'); // lvb without reclaim
+    expect(lm.snapshot().domains.find((d) => d.name === 'lin')!.resources.map((r) => r.name)).toEqual(['r']);
+  });
+
   it('refuses a reclaim that conflicts with another reclaim (EINVAL) and changes nothing', async () => {
     const { lm } = restarted();
     await lm.owner('a', { client: 'c1' }).lock('lin', 'r', 'PR', { reclaim: true });
