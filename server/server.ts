@@ -212,6 +212,7 @@ function lockServerIo(
   io.use((socket, next) => {
     try {
       admit(socket, auth, sessions, ctx.recovery);
+      holdConnectPacket(socket);
       next();
     } catch (err) {
       const e = Object.assign(new Error('refused'), { data: errorReply(err, ctx.internalError).error });
@@ -240,6 +241,7 @@ function admit(socket: LockSocket, auth: Auth, sessions: SessionTable, recovery:
 function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolContext, leaseMs: number): void {
   const session = sessions.get(socket.data.sessionId);
   if (session === undefined) {
+    releaseConnectPacket(socket);
     socket.disconnect(true);
     return;
   }
@@ -251,7 +253,42 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   const restarted = expired !== null && !sessions.wasExpired(expired);
   const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session.who.clientId);
   socket.emit('session', { id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim });
+  releaseConnectPacket(socket);
   sessions.flush(session);
+}
+
+/** engine.io's socket and transport, as far as holdConnectPacket uses them (not part of their typed API). */
+interface EngineConn {
+  transport?: { writable?: boolean };
+  flush?: () => void;
+}
+
+const connectHeld = new WeakSet<LockSocket>();
+
+/**
+ * socket.io's CONNECT reply and our `session` message go in one write, not
+ * two: engine.io sends a packet once the previous write has completed, so
+ * the second would be a write of its own (a thousand clients coming back
+ * after a restart pay it a thousand times). The transport is marked busy
+ * from the admitted handshake until `session` is queued behind CONNECT;
+ * then both leave together. Only when engine.io is as expected; otherwise
+ * nothing changes.
+ */
+function holdConnectPacket(socket: LockSocket): void {
+  const conn = socket.conn as unknown as EngineConn;
+  if (typeof conn.flush !== 'function' || conn.transport?.writable !== true) return;
+  conn.transport.writable = false;
+  connectHeld.add(socket);
+}
+
+function releaseConnectPacket(socket: LockSocket): void {
+  if (!connectHeld.delete(socket)) return;
+  const conn = socket.conn as unknown as Required<EngineConn>;
+  const raw = socket.request.socket;
+  raw.cork();
+  conn.transport.writable = true;
+  conn.flush();
+  raw.uncork();
 }
 
 /** A remote lock taken away (not released by its client) is reported to its session. */
