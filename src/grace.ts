@@ -71,6 +71,8 @@ export class Grace implements TimerEntry {
   private extendMs = 1000;
   private expected = new Set<string>();
   private readonly completed = new Set<string>();
+  /** Expected clients not in `completed` yet: grace lifts at 0 (a count, not a scan per completion of a thousand clients). */
+  private missingCount = 0;
   private reclaims = 0;
   private ended: GraceState['ended'] = null;
 
@@ -84,6 +86,7 @@ export class Grace implements TimerEntry {
     this.extendMs = o.extendMs ?? 1000;
     this.expected = new Set(o.clients);
     this.completed.clear();
+    this.missingCount = this.expected.size;
     this.reclaims = 0;
     this.ended = null;
     this.m.timers.add(this, now + o.durationMs);
@@ -113,9 +116,10 @@ export class Grace implements TimerEntry {
 
   /** `client` finished reclaiming (NFS RECLAIM_COMPLETE). Lifts grace when everyone has. */
   complete(client: string): void {
-    if (!this.active) return;
+    if (!this.active || this.completed.has(client)) return;
     this.completed.add(client);
-    if ([...this.expected].every((c) => this.completed.has(c))) this.end('all-reclaimed');
+    if (this.expected.has(client)) this.missingCount--;
+    if (this.missingCount === 0) this.end('all-reclaimed');
   }
 
   /** Operator: end grace now. */
