@@ -330,10 +330,14 @@ class LockProtocol {
   }
 }
 
-/** What may travel in a batch: the frequent, small messages (a batch must stay under messageBytesMax). */
 /** Messages that carry a request site. */
 const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk']);
-const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel']);
+/**
+ * What may travel in a batch: requests, an owner's registration (it goes with the owner's first request) and a
+ * reclaim (with its owners' registrations: after a restart a client's owners, reclaim and done in one message,
+ * answered in one). socket.io's maxHttpBufferSize bounds the whole batch as it did each message.
+ */
+const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim']);
 
 export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
   new LockProtocol(socket, session, ctx).bind();

@@ -76,8 +76,11 @@ export interface ConnectionHooks {
 /** Bound on calls waiting for a connection, like the server's pending table. */
 const QUEUED_CALLS_MAX = 10_000;
 
-/** Requests sent in one turn leave together (one `m` message), up to these bounds (the server's: 512 items, 64 KiB). */
-const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel']);
+/**
+ * Requests sent in one turn leave together (one `m` message), up to these bounds (the server's: 512 items, 64 KiB).
+ * An owner's registration goes with its first request; after a restart, with the reclaim (at most 48 KiB, reclaim.ts).
+ */
+const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim']);
 const BATCH_ITEMS_MAX = 256;
 const BATCH_BYTES_MAX = 48 * 1024;
 /** Request sites numbered per connection (the server's sitesPerConnectionMax); past it, the text goes every time. */

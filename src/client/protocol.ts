@@ -162,7 +162,7 @@ export type ReclaimResult = { lock: ReclaimedLock } | { token: string } | { erro
  * leaves as one `m` message of [key, event, message] items. The server
  * answers each item under its key (an `ack` item); key 0 asks for no answer.
  */
-export type BatchedEvent = 'lock' | 'convert' | 'release' | 'setlk' | 'cancel';
+export type BatchedEvent = 'lock' | 'convert' | 'release' | 'setlk' | 'cancel' | 'owner' | 'reclaim';
 export type ClientItem = [key: number, event: BatchedEvent, msg: unknown];
 
 /** What the server sends in one `m` message, in the order it happened. */

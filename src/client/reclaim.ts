@@ -48,9 +48,9 @@ export interface ReclaimReport {
   durationMs: number;
 }
 
-/** Bounds of one reclaim message: the server's reclaimItemsMax, and well under its 64 KiB message bound. */
+/** Bounds of one reclaim message: the server's reclaimItemsMax, and well under its 64 KiB message bound (in bytes: names may be UTF-8). */
 const BATCH_ITEMS_MAX = 256;
-const BATCH_CHARS_MAX = 48 * 1024;
+const BATCH_BYTES_MAX = 48 * 1024;
 
 /** How the calls of a pass cut short by another restart end. */
 const ABANDONED: WireError = { code: 'ECANCELED', message: 'the server restarted again during the reclaim' };
@@ -81,19 +81,19 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
   return { refs, items };
 }
 
-/** Consecutive slices of at most BATCH_ITEMS_MAX items and about BATCH_CHARS_MAX characters. */
+/** Consecutive slices of at most BATCH_ITEMS_MAX items and about BATCH_BYTES_MAX bytes of JSON. */
 function batches(items: ReclaimItem[]): [number, number][] {
   const out: [number, number][] = [];
   let from = 0;
-  let chars = 0;
+  let bytes = 0;
   for (let i = 0; i < items.length; i++) {
-    const size = JSON.stringify(items[i]).length + 1;
-    if (i > from && (i - from >= BATCH_ITEMS_MAX || chars + size > BATCH_CHARS_MAX)) {
+    const size = Buffer.byteLength(JSON.stringify(items[i])) + 1;
+    if (i > from && (i - from >= BATCH_ITEMS_MAX || bytes + size > BATCH_BYTES_MAX)) {
       out.push([from, i]);
       from = i;
-      chars = 0;
+      bytes = 0;
     }
-    chars += size;
+    bytes += size;
   }
   if (from < items.length) out.push([from, items.length]);
   return out;

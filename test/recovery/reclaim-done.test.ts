@@ -2,14 +2,17 @@
  * The reclaim protocol spoken directly (socket.io, no client library) to a
  * server restarted with SIGKILL: `done: true` on a client's last reclaim
  * message finishes it, after every reclaim it sent before on the connection;
- * the separate `reclaimComplete` still works; and the reclaims are counted by
- * the grace state, not as acquisitions in the acquire-wait histogram.
+ * the separate `reclaimComplete` still works; the owners' registrations and
+ * the reclaim travel in one batch (`m`) and are answered in one; and the
+ * reclaims are counted by the grace state, not as acquisitions in the
+ * acquire-wait histogram.
  */
 
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ReclaimItem, ReclaimResult, Reply, SessionInfo } from '../../src/client/protocol.js';
-import { ADMIN, CLIENT, ServerProcess, until } from './support.js';
+import type { ReclaimItem, ReclaimResult, Reply, ServerItem, SessionInfo } from '../../src/client/protocol.js';
+import type { ReclaimReport } from '../../src/client/index.js';
+import { ADMIN, CLIENT, client, ServerProcess, until } from './support.js';
 
 let server: ServerProcess | null = null;
 const sockets: Socket[] = [];
@@ -96,5 +99,50 @@ describe('the last reclaim message says the client is done', () => {
     expect(await call(a.socket, 'lock', { req: 2000, oid: 1, domain: 'lin', resource: 'new', mode: 'EX' })).toMatchObject({ ok: { state: 'granted' } });
     expect(await metric(server.url, 'lockscope_acquire_wait_seconds_count{domain="lin",mode="EX"}')).toBe(1);
     expect(await metric(server.url, 'lockscope_grace_reclaims')).toBe(301);
+  });
+});
+
+describe('a reclaim in a batch', () => {
+  it('the owner registration, the reclaim and done go in one message and are answered in one', async () => {
+    server = await ServerProcess.create({ graceMs: 60_000 });
+    await server.start();
+    const session = await holder(server.url, 'client-c', 'c', 3);
+    await server.kill();
+    for (const s of sockets.splice(0)) s.close();
+    await server.start();
+
+    const c = await raw(server.url, 'client-c', session);
+    expect(c.info.reclaim).toBe(true);
+    const answer = new Promise<ServerItem[]>((resolve) => c.socket.once('m', resolve));
+    c.socket.emit('m', [[1, 'owner', { oid: 1, name: 'o' }], [2, 'reclaim', { req: 10, items: items('c', 0, 3), done: true }]]);
+    const batch = await answer;
+    // In the server's order: the owner registered, grace lifted by done (the only recorded client), then the reclaim's reply.
+    expect(batch.map((i) => (i[0] === 'ack' ? `ack ${i[1]}` : i[0]))).toEqual(['ack 1', 'grace', 'ack 2']);
+    expect(batch[0]).toEqual(['ack', 1, { ok: null }]);
+    expect(batch[1]).toEqual(['grace', { active: false }]);
+    const results = (batch[2] as ['ack', number, { ok: ReclaimResult[] }])[2].ok;
+    expect(results.map((r) => ('lock' in r ? 'granted' : r))).toEqual(['granted', 'granted', 'granted']);
+    expect((await server.api('/api/grace')).body).toMatchObject({ active: false, ended: 'all-reclaimed', reclaims: 3 });
+  });
+});
+
+describe('reclaim batches are bounded in bytes', () => {
+  it('300 locks with two-byte characters in their names (each batch would pass 64 KiB if counted in characters) are all reclaimed', async () => {
+    server = await ServerProcess.create({ graceMs: 60_000 });
+    await server.start();
+    const c = await client(server, 'wide');
+    try {
+      const o = c.owner('o');
+      const name = (i: number): string => `${'é'.repeat(120)}${i}`;
+      await Promise.all(Array.from({ length: 300 }, (_, i) => o.lock('lin', name(i), 'EX')));
+      const report = new Promise<ReclaimReport>((resolve) => c.on('reclaim', resolve));
+      await server.kill();
+      await server.start();
+      const r = await report;
+      expect([r.reclaimed, r.lost.length]).toEqual([300, 0]);
+      expect([...c.handles.values()].filter((h) => h.state === 'granted').length).toBe(300);
+    } finally {
+      await c.close();
+    }
   });
 });
