@@ -217,6 +217,8 @@ class LockProtocol {
     } catch (err) {
       const r = errorReply(err, this.ctx.internalError);
       if (errorContext !== undefined) Object.assign(r.error, errorContext());
+      // The client retries when grace ends: it is told first (recovery.ts).
+      if (r.error.code === 'EGRACE') session.heldByGrace = true;
       reply = r;
     } finally {
       session.pending.delete(req);

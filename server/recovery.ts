@@ -30,6 +30,9 @@ export interface RecoveryOptions {
   leaseMs: number;
 }
 
+/** Sessions told per turn that grace is over, after those waiting for it (see tellGraceOver). */
+const GRACE_NOTICES_PER_TURN = 100;
+
 export class Recovery {
   readonly store: StateStore;
   /** Recorded clients the current grace period waits for. */
@@ -95,6 +98,30 @@ export class Recovery {
     return false;
   }
 
+  /**
+   * Every connected client is told that grace is over: first, at once, those
+   * with requests refused EGRACE (they retry on this), then the others a
+   * hundred per turn, so that a thousand notices (a write each) do not hold
+   * up the retries they are for.
+   */
+  private tellGraceOver(): void {
+    const rest: Session[] = [];
+    for (const s of this.sessions()) {
+      if (!s.heldByGrace) {
+        rest.push(s);
+        continue;
+      }
+      s.heldByGrace = false;
+      s.push('grace', { active: false });
+      s.sendNow();
+    }
+    const next = (): void => {
+      for (const s of rest.splice(0, GRACE_NOTICES_PER_TURN)) s.push('grace', { active: false });
+      if (rest.length > 0) setImmediate(next);
+    };
+    next();
+  }
+
   private onGrace(e: GraceEvent): void {
     // Extended by every reclaim that arrives a millisecond later: not worth a log line each.
     if (e.phase === 'extend') return;
@@ -103,8 +130,9 @@ export class Recovery {
       phase: e.phase, ended: state.ended, startedAt: state.startedAt, deadline: state.deadline, expected: state.expected.length,
       completed: state.completed.length, reclaims: state.reclaims, ...(e.missing === undefined ? {} : { missing: e.missing }),
     });
-    for (const s of this.sessions()) s.push('grace', { active: e.phase === 'start' });
+    if (e.phase === 'start') for (const s of this.sessions()) s.push('grace', { active: true });
     if (e.phase !== 'end') return;
+    this.tellGraceOver();
     // Recorded clients without a session now never came back, or came back and left (their records were kept
     // for this grace period only): gone from the record. Those connected stay, whether or not they finished.
     const gone = [...this.expected].filter((id) => !this.hasSession(id, null));

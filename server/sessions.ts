@@ -51,6 +51,8 @@ export class Session {
   /** Locks taken away while the client was away, told when it returns. */
   lostAway: { id: number; reason: LossReason }[] = [];
   timer: NodeJS.Timeout | null = null;
+  /** A request of this session was refused EGRACE in the current grace period: the client waits for its end. */
+  heldByGrace = false;
   readonly createdAt = Date.now();
 
   constructor(
@@ -63,6 +65,12 @@ export class Session {
   push<E extends ServerItem[0] & keyof ServerToClientEvents>(event: E, msg: Parameters<ServerToClientEvents[E]>[0]): void {
     const s = this.socket;
     if (s !== null && s.connected) outboxOf(s).push([event, msg] as ServerItem);
+  }
+
+  /** Write what is queued for the client now instead of at the end of the turn. */
+  sendNow(): void {
+    const s = this.socket;
+    if (s !== null && s.connected) outboxOf(s).flush();
   }
 
   /**
