@@ -149,9 +149,12 @@ export interface ReclaimMessage {
 export interface ReclaimedLock {
   id: number;
   token: string;
-  lvb: string | null;
-  lvbValid: boolean;
-  lvbSeq: number;
+  /** The value block, base64; absent: none (the server leaves out what most locks have, to keep 100,000 short). */
+  lvb?: string;
+  /** Absent: false (as in a domain without value blocks). */
+  lvbValid?: boolean;
+  /** Absent: 0. */
+  lvbSeq?: number;
 }
 
 /** Per item, in order: the re-established dlm lock (its new id), the posix grant's token, or why it was refused. */

@@ -53,9 +53,9 @@ export class RemoteLock implements LockHandle {
   reclaimed(r: ReclaimedLock): void {
     this.serverId = r.id;
     this.tokenText = r.token;
-    if (r.lvb !== null) this.lvbBytes = fromBase64(r.lvb);
-    this.lvbValid = r.lvbValid;
-    this.lvbSeq = r.lvbSeq;
+    if (r.lvb !== undefined) this.lvbBytes = fromBase64(r.lvb);
+    this.lvbValid = r.lvbValid ?? false;
+    this.lvbSeq = r.lvbSeq ?? 0;
   }
 
   /** A message about this lock is being built: a lock lost or released meanwhile (around a restart) must not send its stale id. */

@@ -114,15 +114,24 @@ describe('a reclaim in a batch', () => {
     const c = await raw(server.url, 'client-c', session);
     expect(c.info.reclaim).toBe(true);
     const answer = new Promise<ServerItem[]>((resolve) => c.socket.once('m', resolve));
-    c.socket.emit('m', [[1, 'owner', { oid: 1, name: 'o' }], [2, 'reclaim', { req: 10, items: items('c', 0, 3), done: true }]]);
+    const lvb = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]).toString('base64');
+    const all: ReclaimItem[] = [
+      ...items('c', 0, 2), { kind: 'dlm', oid: 1, domain: 'lin', resource: 'c2', mode: 'EX', lvb }, { kind: 'dlm', oid: 1, domain: 'data', resource: 'd', mode: 'EX' },
+    ];
+    c.socket.emit('m', [[1, 'owner', { oid: 1, name: 'o' }], [2, 'reclaim', { req: 10, items: all, done: true }]]);
     const batch = await answer;
     // In the server's order: the owner registered, grace lifted by done (the only recorded client), then the reclaim's reply.
     expect(batch.map((i) => (i[0] === 'ack' ? `ack ${i[1]}` : i[0]))).toEqual(['ack 1', 'grace', 'ack 2']);
     expect(batch[0]).toEqual(['ack', 1, { ok: null }]);
     expect(batch[1]).toEqual(['grace', { active: false }]);
     const results = (batch[2] as ['ack', number, { ok: ReclaimResult[] }])[2].ok;
-    expect(results.map((r) => ('lock' in r ? 'granted' : r))).toEqual(['granted', 'granted', 'granted']);
-    expect((await server.api('/api/grace')).body).toMatchObject({ active: false, ended: 'all-reclaimed', reclaims: 3 });
+    expect(results.map((r) => ('lock' in r ? 'granted' : r))).toEqual(['granted', 'granted', 'granted', 'granted']);
+    // A reclaimed lock's reply leaves out what it does not have: no value block in 'data' (id and token only);
+    // the value block given back in 'lin'.
+    const locks = results.map((r) => (r as unknown as { lock: Record<string, unknown> }).lock);
+    expect(Object.keys(locks[3]!).sort()).toEqual(['id', 'token']);
+    expect(locks[2]!.lvb).toBe(lvb);
+    expect((await server.api('/api/grace')).body).toMatchObject({ active: false, ended: 'all-reclaimed', reclaims: 4 });
   });
 });
 
