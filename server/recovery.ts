@@ -2,7 +2,8 @@
  * Restart recovery on the server side (NFSv4's rules, REFERENCE.md): the
  * durable client record kept current as clients come and go, the grace
  * period started when a restart finds records, reclaims admitted only from
- * recorded clients, clients told when grace ends, and `/api/grace`.
+ * recorded clients, clients told when grace ends (`/api/grace` is in
+ * grace-api.ts).
  *
  * The record holds a client from its first lock request (written before the
  * request reaches the core, so no client can hold a lock the record does not
@@ -15,14 +16,12 @@
  * dropped from the record when it ends.
  */
 
-import express from 'express';
 import { LockError, type GraceEvent, type LockManager, type LockManagerOptions } from '../src/index.js';
-import { Auth, bearer, type Principal } from './auth.js';
+import type { Principal } from './auth.js';
 import type { Logger } from './log.js';
 import { TOKEN_BLOCK } from './limits.js';
 import type { Session } from './sessions.js';
 import { StateStore } from './state.js';
-import { obj } from './validate.js';
 
 export interface RecoveryOptions {
   stateDir: string;
@@ -142,30 +141,4 @@ export class Recovery {
     if (neverBack.length > 0) this.log('warn', 'clients-dropped', { clients: neverBack });
     this.store.remove(gone);
   }
-}
-
-const noQuery = obj({});
-
-/** GET /api/grace (viewer): the grace state; POST /api/grace/lift (admin): end it now. */
-export function graceRouter(lm: LockManager, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
-  const r = express.Router();
-  const who = (req: express.Request, action: 'read' | 'admin'): Principal => {
-    const p = auth.identify(bearer(req.get('authorization')));
-    Auth.require(p, action);
-    return p;
-  };
-  r.get('/api/grace', (req, res) => {
-    who(req, 'read');
-    noQuery({ ...(req.query as Record<string, unknown>) }, 'query');
-    res.json(lm.grace.state());
-  });
-  r.post('/api/grace/lift', (req, res) => {
-    const p = who(req, 'admin');
-    if (req.body !== undefined) obj({})(req.body, 'body');
-    const was = lm.grace.active;
-    lm.liftGrace();
-    log('grace-lifted', { by: p.name, was });
-    res.json(lm.grace.state());
-  });
-  return r;
 }

@@ -3,10 +3,9 @@
  * lock protocol (socket.io), with an in-memory LockManager inside.
  */
 
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import express from 'express';
 import { Server } from 'socket.io';
 import { HangDumper } from '../collectors/dumper.js';
 import type { HangDumperOptions } from '../collectors/dumper-options.js';
@@ -15,7 +14,7 @@ import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
 import { Auth, type TokenSpec } from './auth.js';
-import { dumpsRouter, feedDumps } from './dashboard-api.js';
+import { feedDumps } from './dump-feed.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
@@ -23,10 +22,9 @@ import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
-import { graceRouter, Recovery } from './recovery.js';
-import { errorMiddleware, restRouter } from './rest.js';
+import type { HttpAppContext } from './http-app.js';
+import { Recovery } from './recovery.js';
 import { SessionTable, type Session } from './sessions.js';
-import { defaultWebDir, staticRouter } from './static.js';
 import { int, obj, str } from './validate.js';
 
 export interface ServerOptions {
@@ -110,15 +108,9 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   logManagerEvents(lm, log);
   const dumper = options.dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...options.dumps });
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
-  if (options.webDir !== null) app.use(staticRouter(options.webDir ?? defaultWebDir()));
-  app.use(dumpsRouter(dumper, auth, (e, f) => log('info', e, f)));
-  app.use(graceRouter(lm, auth, (e, f) => log('info', e, f)));
-  app.use(restRouter({ lm, auth, metrics, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError }));
-  app.use(errorMiddleware({ internalError }));
-  const http = createHttpServer(app);
+  const http = createHttpServer(lazyHttpApp({
+    lm, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
+  }));
   const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
   const stopDumpFeed = feedDumps(io, dumper);
@@ -155,6 +147,30 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
   if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
   return { url, manager: lm, dumper, close };
+}
+
+/** The express app (http-app.ts), loaded and built by the first HTTP request; the requests meanwhile wait for it. */
+function lazyHttpApp(ctx: HttpAppContext): RequestListener {
+  let app: RequestListener | null = null;
+  let loading: Promise<RequestListener> | null = null;
+  return (req, res) => {
+    if (app !== null) return app(req, res);
+    loading ??= import('./http-app.js').then(
+      (m) => (app = m.httpApp(ctx)),
+      (err: unknown) => {
+        loading = null;
+        throw err;
+      },
+    );
+    loading.then(
+      (a) => a(req, res),
+      (err: unknown) => {
+        ctx.internalError(err);
+        res.statusCode = 500;
+        res.end();
+      },
+    );
+  };
 }
 
 function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
