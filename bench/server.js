@@ -8,6 +8,7 @@
 //
 // Needs redis-server and etcd on PATH (Debian: apt-get install redis-server
 // etcd-server) and the ioredis and etcd3 packages.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { systems } from './lib/server-peers.js';
 
@@ -33,7 +34,22 @@ const SYSTEMS = [
   ...(args.has('--no-etcd') ? [] : [{ name: 'etcd', start: () => systems.etcd({ retryMs: RETRY_MS }) }]),
 ];
 
-/** Cycles per second of `workers` concurrent loops, each lock → unlock on its key, for RUN_MS after a warm-up. */
+/** CPU time (user + system) of a process so far, in µs, from /proc (Linux); null elsewhere. */
+function cpuOf(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // clock ticks of 10 ms
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Cycles per second of `workers` concurrent loops, each lock → unlock on its
+ * key, for RUN_MS after a warm-up; and the CPU the service's process and this
+ * (the clients') process spent per cycle meanwhile: steadier than the rate on
+ * a noisy machine, and it says which side is the limit.
+ */
 async function measure(sys, wl) {
   const workers = [];
   for (let i = 0; i < wl.workers; i++) workers.push(await sys.newWorker(wl.key(i)));
@@ -55,17 +71,27 @@ async function measure(sys, wl) {
   await new Promise((r) => setTimeout(r, WARM_MS));
   counting = true;
   const t0 = performance.now();
+  const server0 = cpuOf(sys.pid);
+  const client0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, RUN_MS));
   const elapsed = performance.now() - t0;
   const counted = cycles;
+  const server1 = cpuOf(sys.pid);
+  const client = process.cpuUsage(client0);
   stop = true;
   await Promise.all(loops);
   await Promise.all(workers.map((w) => w.close()));
   if (failure !== null) throw failure;
-  return (counted * 1000) / elapsed;
+  return {
+    ops: (counted * 1000) / elapsed,
+    serverCpu: server0 === null || server1 === null || counted === 0 ? null : (server1 - server0) / counted,
+    clientCpu: counted === 0 ? null : (client.user + client.system) / counted,
+  };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+/** `${system}|${workload}` → [{ serverCpu, clientCpu }] per round. */
+const cpuSamples = new Map();
 const fmt = (x) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
 
 async function main() {
@@ -83,8 +109,9 @@ async function main() {
       try {
         for (const wl of WORKLOADS) {
           let ops;
+          let cpu;
           try {
-            ops = await measure(sys, wl);
+            ({ ops, ...cpu } = await measure(sys, wl));
           } catch (err) {
             console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} failed: ${err.message}`);
             continue;
@@ -92,7 +119,10 @@ async function main() {
           const bySys = results.get(s.name) ?? new Map();
           results.set(s.name, bySys);
           bySys.set(wl.id, [...(bySys.get(wl.id) ?? []), ops]);
-          console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} ${fmt(ops)} cycles/s`);
+          const cpuKey = `${s.name}|${wl.id}`;
+          cpuSamples.set(cpuKey, [...(cpuSamples.get(cpuKey) ?? []), cpu]);
+          const us = (x) => (x === null ? 'n/a' : `${x.toFixed(0)} µs`);
+          console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} ${fmt(ops).padStart(6)} cycles/s   CPU per cycle: service ${us(cpu.serverCpu)}, clients ${us(cpu.clientCpu)}`);
         }
       } finally {
         await sys.stop();
@@ -121,6 +151,19 @@ function report(results) {
     const goal = ISSUE_GOALS[wl.id];
     const met = ls !== null && redis !== null ? (ls / redis >= goal ? 'met' : 'MISSED') : 'n/a';
     console.log(`${wl.label.padEnd(28)}${cells}${ratio(ls, redis).padStart(10)}${ratio(ls, etcd).padStart(10)}${`≥${goal}× ${met}`.padStart(14)}`);
+  }
+  console.log('\nCPU per cycle, µs (median): the service\'s process / the clients\' process');
+  console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(18)).join('')}`);
+  for (const wl of WORKLOADS) {
+    const cells = SYSTEMS.map((s) => {
+      const xs = cpuSamples.get(`${s.name}|${wl.id}`) ?? [];
+      const m = (k) => {
+        const v = xs.map((x) => x[k]).filter((x) => x !== null);
+        return v.length === 0 ? 'n/a' : median(v).toFixed(0);
+      };
+      return `${m('serverCpu')} / ${m('clientCpu')}`.padStart(18);
+    }).join('');
+    console.log(`${wl.label.padEnd(28)}${cells}`);
   }
 }
 

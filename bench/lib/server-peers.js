@@ -79,6 +79,7 @@ export const systems = {
           },
         };
       },
+      pid: proc.child.pid,
       async stop() {
         await common?.close();
         await proc.stop();
@@ -110,6 +111,7 @@ export const systems = {
           close: () => r.quit(),
         };
       },
+      pid: proc.child.pid,
       stop: () => proc.stop(),
     };
   },
@@ -126,6 +128,7 @@ export const systems = {
     await waitForPort(port, 15_000, 'etcd');
     const { Etcd3, EtcdLockFailedError } = await import('etcd3');
     return {
+      pid: proc.child.pid,
       async newWorker(key) {
         const client = new Etcd3({ hosts: url });
         let lock = null;
