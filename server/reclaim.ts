@@ -23,8 +23,8 @@ const id = int(1, Number.MAX_SAFE_INTEGER);
 const range = obj({ start: num, end: num });
 const posixRequest = obj({ type: oneOf(['read', 'write'] as const), start: num, len: num });
 const dlmItem = obj(
-  { kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax) },
-  ['range', 'lvb'],
+  { kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax), lvbSeq: int(0, Number.MAX_SAFE_INTEGER) },
+  ['range', 'lvb', 'lvbSeq'],
 );
 const posixItem = obj({ kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest });
 
@@ -70,9 +70,10 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
     const r = await owner.setlkAt(RECLAIM_SITE, item.domain, item.resource, item.request, { reclaim: true });
     return { token: String(r!.token) };
   }
-  const options: { reclaim: true; range?: { start: number; end: number }; lvb?: Uint8Array } = { reclaim: true };
+  const options: { reclaim: true; range?: { start: number; end: number }; lvb?: Uint8Array; lvbSeq?: number } = { reclaim: true };
   if (item.range !== undefined) options.range = item.range;
   if (item.lvb !== undefined) options.lvb = new Uint8Array(Buffer.from(item.lvb, 'base64'));
+  if (item.lvbSeq !== undefined) options.lvbSeq = item.lvbSeq;
   const l = await owner.lockAt(RECLAIM_SITE, item.domain, item.resource, item.mode as never, options);
   ctx.adopt(l);
   const lvb = l.lvb;

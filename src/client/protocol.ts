@@ -127,7 +127,7 @@ export interface GetlkMessage {
 
 /** One lock held before a server restart, replayed in a grace period (a dlm lock or a piece of a posix lock set). */
 export type ReclaimItem =
-  | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string }
+  | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string; lvbSeq?: number }
   | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest };
 
 export interface ReclaimMessage {

@@ -67,8 +67,12 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
     const item: ReclaimItem = { kind: 'dlm', oid: h.owner.oid, domain: h.domain, resource: h.resource, mode: h.mode };
     if (h.range !== null) item.range = h.range;
     const lvb = h.lvb;
-    // The value block is restored only from a writer's copy (the core takes it with PW/EX alone).
-    if ((h.mode === 'PW' || h.mode === 'EX') && h.lvbValid && lvb !== null && lvb.length > 0) item.lvb = toBase64(lvb, 'lvb');
+    // The holder's valid copy of the value block, with its sequence number: the server restores it from a PW/EX copy,
+    // else from the newest PR/CW copy (a CR/NL copy may predate a write and is not used, so it is not sent).
+    if (h.mode !== 'NL' && h.mode !== 'CR' && h.lvbValid && lvb !== null && lvb.length > 0) {
+      item.lvb = toBase64(lvb, 'lvb');
+      item.lvbSeq = h.lvbSeq;
+    }
     refs.push({ kind: 'dlm', handle: h });
     items.push(item);
   }

@@ -96,6 +96,31 @@ describe('restart with clients that come back', () => {
     expect(await oc.setlk('adv', 'f', { type: 'write', start: 0, len: 100 })).not.toBeNull();
   });
 
+  it('the value block comes back from readers\' copies (with its sequence number), and is invalid when only a CR copy was left', async () => {
+    const s = await server();
+    const [a, b] = [await open(s, 'a'), await open(s, 'b')];
+    const w = await a.owner('writer').lock('lin', 'read-lvb', 'EX');
+    await w.release({ lvb: new Uint8Array([9, 8, 7]) });
+    const [r1, r2] = [await a.owner('r1').lock('lin', 'read-lvb', 'PR'), await b.owner('r2').lock('lin', 'read-lvb', 'PR')];
+    const seq = r1.lvbSeq;
+    expect([r1.lvbValid, seq > 0]).toEqual([true, true]);
+    const cw = await a.owner('w2').lock('lin', 'cr-lvb', 'EX');
+    await cw.release({ lvb: new Uint8Array([5]) });
+    const cr = await b.owner('cr').lock('lin', 'cr-lvb', 'CR');
+
+    const reports = [nextReport(a), nextReport(b)];
+    await s.kill();
+    await s.start();
+    expect((await Promise.all(reports)).map((r) => r.lost)).toEqual([[], []]);
+    const c = await open(s, 'c');
+    const seen = await c.owner('c1').lock('lin', 'read-lvb', 'NL');
+    expect([[...seen.lvb!.slice(0, 3)], seen.lvbSeq, seen.lvbValid]).toEqual([[9, 8, 7], seq, true]);
+    // A CR holder's copy may predate a write made since: not trusted, the value is unknown.
+    const unknown = await c.owner('c2').lock('lin', 'cr-lvb', 'NL');
+    expect(unknown.lvbValid).toBe(false);
+    for (const h of [r1, r2, cr, seen, unknown]) await h.release();
+  });
+
   it('a request made in grace waits, retried by the client, and is granted once the last client has reclaimed', async () => {
     const s = await server();
     const [a, late] = [await open(s, 'a'), await open(s, 'late')];
