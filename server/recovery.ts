@@ -40,6 +40,8 @@ export class Recovery {
   constructor(
     private readonly options: RecoveryOptions,
     private readonly sessions: () => Iterable<Session>,
+    /** Whether the session table holds a session of this client (SessionTable.hasClient). */
+    private readonly hasClient: (clientId: string) => boolean,
     private readonly log: Logger,
   ) {
     this.store = new StateStore(options.stateDir);
@@ -79,9 +81,10 @@ export class Recovery {
   }
 
   /** A session ended or expired: its client's record goes unless another session of it remains. */
+  /** `s` has left the session table (it ended or expired). */
   forget(s: Session): void {
     const id = s.who.clientId;
-    if (id === null || !this.store.has(id) || this.hasSession(id, s)) return;
+    if (id === null || !this.store.has(id) || this.hasClient(id)) return;
     // Still owed a reclaim in this grace period: it may come back on another connection.
     if (this.expected.has(id)) return;
     this.store.remove([id]);
@@ -90,11 +93,6 @@ export class Recovery {
   /** Server shutdown: the record's pending removals are written and the state directory released. */
   close(): void {
     this.store.close();
-  }
-
-  private hasSession(id: string, except: Session | null): boolean {
-    for (const s of this.sessions()) if (s !== except && s.who.clientId === id) return true;
-    return false;
   }
 
   /**
@@ -134,7 +132,7 @@ export class Recovery {
     this.tellGraceOver();
     // Recorded clients without a session now never came back, or came back and left (their records were kept
     // for this grace period only): gone from the record. Those connected stay, whether or not they finished.
-    const gone = [...this.expected].filter((id) => !this.hasSession(id, null));
+    const gone = [...this.expected].filter((id) => !this.hasClient(id));
     this.expected.clear();
     const missing = new Set(e.missing ?? []);
     const neverBack = gone.filter((id) => missing.has(id));

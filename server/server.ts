@@ -88,7 +88,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const log = makeLogger(options.log ?? null);
   const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
   let sessions: SessionTable;
-  const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), log);
+  const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), (id) => sessions.hasClient(id), log);
   let lm: LockManager;
   try {
     lm = new LockManager({

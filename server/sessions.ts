@@ -117,6 +117,8 @@ export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   /** Expired ids, oldest first (a Map keeps insertion order). */
   private readonly expiredIds = new Map<string, true>();
+  /** Sessions in the table per client id (a client may have an old one not yet expired beside a new one). */
+  private readonly perClient = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -161,6 +163,7 @@ export class SessionTable {
     }
     const s = new Session(randomUUID(), principal, who);
     this.sessions.set(s.id, s);
+    if (who.clientId !== null) this.perClient.set(who.clientId, (this.perClient.get(who.clientId) ?? 0) + 1);
     this.events.created(s);
     return { session: s, resumed: false, expired: presented ?? null };
   }
@@ -226,7 +229,17 @@ export class SessionTable {
     if (s.timer !== null) clearTimeout(s.timer);
     s.timer = null;
     s.socket = null;
-    this.sessions.delete(s.id);
+    if (!this.sessions.delete(s.id)) return;
+    const id = s.who.clientId;
+    if (id === null) return;
+    const n = (this.perClient.get(id) ?? 1) - 1;
+    if (n > 0) this.perClient.set(id, n);
+    else this.perClient.delete(id);
+  }
+
+  /** Whether a session of this client is in the table (live or within its lease). O(1): recovery asks per ended session. */
+  hasClient(clientId: string): boolean {
+    return this.perClient.has(clientId);
   }
 
   /** Server shutdown: stop every lease timer (the manager is closed after). */
@@ -234,5 +247,6 @@ export class SessionTable {
     this.closed = true;
     for (const s of this.sessions.values()) if (s.timer !== null) clearTimeout(s.timer);
     this.sessions.clear();
+    this.perClient.clear();
   }
 }
