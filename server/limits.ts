@@ -4,6 +4,8 @@
  * ENOLCK naming the limit.
  */
 
+import { SITES_PER_CONNECTION_MAX } from '../src/client/protocol.js';
+
 export interface ServerLimits {
   /** Bytes of one socket.io message (socket.io closes a connection that sends more). */
   messageBytesMax: number;
@@ -70,7 +72,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   reclaimItemsMax: 256,
   graceMsMax: 60 * 60 * 1000,
   batchItemsMax: 512,
-  sitesPerConnectionMax: 4096,
+  sitesPerConnectionMax: SITES_PER_CONNECTION_MAX,
 });
 
 export const DEFAULT_LEASE_MS = 30_000;

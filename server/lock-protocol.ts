@@ -8,7 +8,8 @@
 
 import type { ConvertOptions, DlmLock, LockManager, LockOptions, SetlkOptions } from '../src/index.js';
 import { LockError } from '../src/index.js';
-import type { BatchedEvent, Reply, WireLock } from '../src/client/protocol.js';
+import { BATCHED_EVENTS } from '../src/client/protocol.js';
+import type { Reply, WireLock } from '../src/client/protocol.js';
 import { Auth } from './auth.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
@@ -339,7 +340,7 @@ const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk']);
  * reclaim (with its owners' registrations: after a restart a client's owners, reclaim and done in one message,
  * answered in one). socket.io's maxHttpBufferSize bounds the whole batch as it did each message.
  */
-const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim']);
+const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
 
 export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
   new LockProtocol(socket, session, ctx).bind();

@@ -1,7 +1,8 @@
 /**
  * The `reclaim` and `reclaimComplete` messages: a client back after a server
  * restart re-establishes what it held, in the grace period, then says it is
- * done (`done: true` on its last reclaim message, or a `reclaimComplete`). Each item is granted at once or refused on its own (ENOGRACE: not a
+ * done (`done: true` on its last reclaim message, or a `reclaimComplete`).
+ * Each item is granted at once or refused on its own (ENOGRACE: not a
  * recorded client, or grace is over; EINVAL: it conflicts with another
  * client's reclaim); a refusal is logged, since it means a lock was lost.
  */

@@ -80,8 +80,10 @@ export class Recovery {
     if (id !== null) this.store.add(id, s.principal.name);
   }
 
-  /** A session ended or expired: its client's record goes unless another session of it remains. */
-  /** `s` has left the session table (it ended or expired). */
+  /**
+   * A session ended or expired (it has left the session table): its client's
+   * record goes unless another session of it remains.
+   */
   forget(s: Session): void {
     const id = s.who.clientId;
     if (id === null || !this.store.has(id) || this.hasClient(id)) return;

@@ -41,7 +41,7 @@ export class Session {
   /** Pending requests by the client's request number; the controller when the client may cancel. */
   readonly pending = new Map<number, AbortController | null>();
   /** Replies to requests that completed while the client was away. */
-  outbox: { req: number; reply: Reply<unknown> }[] = [];
+  repliesAway: { req: number; reply: Reply<unknown> }[] = [];
   /**
    * The latest replies sent, by request number: a reply can be lost with the
    * connection that carried it, and the client asks again (`sync`) after it
@@ -86,8 +86,8 @@ export class Session {
       ack?.(reply);
     } else if (this.socket !== null && this.socket.connected) {
       outboxOf(this.socket).push(['reply', { req, reply }]);
-    } else if (this.outbox.length < serverLimits.pendingPerSessionMax) {
-      this.outbox.push({ req, reply });
+    } else if (this.repliesAway.length < serverLimits.pendingPerSessionMax) {
+      this.repliesAway.push({ req, reply });
     }
   }
 
@@ -183,9 +183,9 @@ export class SessionTable {
 
   /** Send what completed while the client was away. */
   flush(s: Session): void {
-    const out = s.outbox;
+    const out = s.repliesAway;
     const lost = s.lostAway;
-    s.outbox = [];
+    s.repliesAway = [];
     s.lostAway = [];
     for (const item of out) s.push('reply', item);
     for (const item of lost) s.push('lost', item);

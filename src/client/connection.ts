@@ -23,6 +23,7 @@
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../errors.js';
+import { BATCHED_EVENTS, SITES_PER_CONNECTION_MAX } from './protocol.js';
 import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire } from './wire.js';
@@ -80,11 +81,9 @@ const QUEUED_CALLS_MAX = 10_000;
  * Requests sent in one turn leave together (one `m` message), up to these bounds (the server's: 512 items, 64 KiB).
  * An owner's registration goes with its first request; after a restart, with the reclaim (at most 48 KiB, reclaim.ts).
  */
-const BATCHED: ReadonlySet<string> = new Set<BatchedEvent>(['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim']);
+const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
 const BATCH_ITEMS_MAX = 256;
 const BATCH_BYTES_MAX = 48 * 1024;
-/** Request sites numbered per connection (the server's sitesPerConnectionMax); past it, the text goes every time. */
-const SITES_MAX = 4096;
 
 export class Connection {
   state: ConnectionState = 'connecting';
@@ -367,7 +366,7 @@ export class Connection {
     if (known !== undefined) {
       delete m.site;
       m.siteId = known;
-    } else if (this.sites.size < SITES_MAX) {
+    } else if (this.sites.size < SITES_PER_CONNECTION_MAX) {
       m.siteId = this.sites.size + 1;
       this.sites.set(m.site, m.siteId);
     }

@@ -1,9 +1,10 @@
 /**
  * The lock protocol between the remote client (this directory) and the lock
- * server, as types only. The server re-exports these from server/protocol.ts
- * (with the dashboard feed), so the client, the server and the dashboard
- * agree on one definition. Every message a client sends carries a callback
- * (socket.io acknowledgement) that receives a Reply.
+ * server: its types, and the two constants both sides must agree on. The
+ * server re-exports the types from server/protocol.ts (with the dashboard
+ * feed), so the client, the server and the dashboard agree on one
+ * definition. Every request is answered with a Reply: under its key in an
+ * `m` batch (BATCHED_EVENTS), or through its socket.io acknowledgement.
  *
  * Encoding: fencing tokens travel as decimal strings, value blocks as base64,
  * byte ranges as { start, end } numbers. A request-site stack (`site`) is the
@@ -165,7 +166,10 @@ export type ReclaimResult = { lock: ReclaimedLock } | { token: string } | { erro
  * leaves as one `m` message of [key, event, message] items. The server
  * answers each item under its key (an `ack` item); key 0 asks for no answer.
  */
-export type BatchedEvent = 'lock' | 'convert' | 'release' | 'setlk' | 'cancel' | 'owner' | 'reclaim';
+export const BATCHED_EVENTS = ['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim'] as const;
+export type BatchedEvent = (typeof BATCHED_EVENTS)[number];
+/** Request sites one connection may number (`siteId` 1..this); past it, the client sends the text every time. */
+export const SITES_PER_CONNECTION_MAX = 4096;
 export type ClientItem = [key: number, event: BatchedEvent, msg: unknown];
 
 /** What the server sends in one `m` message, in the order it happened. */
