@@ -72,23 +72,49 @@ describe('batching', () => {
 
   it('a request aborted in the turn it was made: its cancel goes after it, in the same message', async () => {
     const holder = await b.owner('holder').lock('lin', 'cancel-same-turn', 'EX');
-    const ac = new AbortController();
-    const p = a.owner('aborter').lock('lin', 'cancel-same-turn', 'EX', { signal: ac.signal });
-    ac.abort();
-    await expect(p).rejects.toMatchObject({ code: 'ECANCELED' });
+    const aborter = a.owner('aborter');
+    await aborter.lock('lin', 'cancel-warm', 'NL').then((l) => l.release()); // registered: not part of the message below
+    let p: Promise<unknown> = Promise.resolve();
+    const seen = await packets(a, async () => {
+      const ac = new AbortController();
+      p = aborter.lock('lin', 'cancel-same-turn', 'EX', { signal: ac.signal });
+      ac.abort();
+      // Were the cancel to reach the server before the request, the request would wait for the holder (released below).
+      await expect(p).rejects.toMatchObject({ code: 'ECANCELED' });
+    });
+    const items = JSON.parse(seen.out[0]!.slice(1))[1] as [number, string, unknown][];
+    expect(seen.out).toHaveLength(1);
+    expect(items.map(([, event]) => event)).toEqual(['lock', 'cancel']);
     // Nothing of it is left on the server: the holder's release grants nobody, a new request goes straight in.
     await holder.release();
-    const again = await a.owner('aborter').lock('lin', 'cancel-same-turn', 'EX', { noQueue: true });
+    const again = await aborter.lock('lin', 'cancel-same-turn', 'EX', { noQueue: true });
     await again.release();
   });
 
-  it('a lock and its blocking notification: the push comes after the grant that made the lock known', async () => {
+  it('a blocking notification that overtakes its lock\'s grant in one message still reaches the holder', async () => {
     const blocked: string[] = [];
-    const held = await a.owner('blk-holder').lock('lin', 'blocking-order', 'PR', { onBlocking: (m) => blocked.push(m) });
-    const waiter = b.owner('blk-waiter').lock('lin', 'blocking-order', 'EX');
-    await expect.poll(() => blocked).toEqual(['EX']);
-    await held.release();
-    await (await waiter).release();
+    const [h, w] = [a.owner('blk-holder'), a.owner('blk-waiter')];
+    await Promise.all([h, w].map((o) => o.lock('lin', `warm-${o.name}`, 'NL').then((l) => l.release())));
+    // One message: the holder's request is granted and the waiter's queues behind it in the same server turn.
+    let held: Awaited<ReturnType<typeof h.lock>> | null = null;
+    let waiter: ReturnType<typeof w.lock> | null = null;
+    const seen = await packets(a, async () => {
+      const heldP = h.lock('lin', 'blocking-order', 'PR', { onBlocking: (m) => blocked.push(m) });
+      waiter = w.lock('lin', 'blocking-order', 'EX');
+      held = await heldP;
+      await expect.poll(() => blocked).toEqual(['EX']);
+    });
+    // Both in one message, and the notification first: the core calls onBlocking in the microtask after the grant,
+    // before the grant's reply has made its way through the request's promise chain. The client keeps a push for
+    // a lock it does not know yet and applies it when the grant arrives, so the holder's callback still runs.
+    const items = seen.in.flatMap((p) => JSON.parse(p.slice(1))[1] as unknown[][]);
+    const grant = items.findIndex((i) => i[0] === 'ack' && (i[2] as { ok?: { id?: number } }).ok?.id === held!.id);
+    const push = items.findIndex((i) => i[0] === 'blocking' && (i[1] as { id: number }).id === held!.id);
+    expect(seen.in).toHaveLength(1);
+    expect([push, grant].every((i) => i >= 0)).toBe(true);
+    expect(push).toBeLessThan(grant);
+    await held!.release();
+    await (await waiter!).release();
   });
 
   it('a release and the next request of the same client are handled in order', async () => {
