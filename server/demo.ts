@@ -23,8 +23,9 @@ export async function startDemo(url: string, options: { token?: string } = {}): 
   const sleepers = new Set<() => void>();
   const ctx: Ctx = {
     stopped: () => stopped,
-    // Sleeps end early when the demo stops, so stop() does not wait out a long hold.
-    sleep: (ms) => new Promise<void>((resolve) => {
+    // Sleeps end early when the demo stops, and one begun after it stopped ends at once (an incident that ends
+    // after stop() would otherwise sleep out its 15-30 s interval before its loop sees `stopped`).
+    sleep: (ms) => stopped ? Promise.resolve() : new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(t);
         sleepers.delete(done);
