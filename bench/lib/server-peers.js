@@ -88,6 +88,19 @@ export const systems = {
     };
   },
 
+  /** The reference rows: bench/lib/bare-lock-server.js over plain TCP or bare socket.io, a connection per worker. */
+  async bare({ transport }) {
+    const port = await freePort();
+    const proc = start(process.execPath, [path.join(root, 'bench/lib/bare-lock-server.js'), transport, String(port)], `bare ${transport} server`);
+    await waitForPort(port, 10_000, `bare ${transport} server`);
+    const connectWorker = transport === 'tcp' ? bareTcpWorker : bareSocketioWorker;
+    return {
+      newWorker: (key) => connectWorker(port, key),
+      pid: proc.child.pid,
+      stop: () => proc.stop(),
+    };
+  },
+
   async redis({ retryMs }) {
     const port = await freePort();
     const proc = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'redis-server');
@@ -157,3 +170,52 @@ export const systems = {
     };
   },
 };
+
+/** A worker of the bare TCP lock server: one JSON message per line, answered by id. */
+async function bareTcpWorker(port, key) {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  socket.setEncoding('utf8');
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const waiting = new Map();
+  let seq = 0;
+  let buffered = '';
+  socket.on('data', (chunk) => {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const { id } = JSON.parse(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+      waiting.get(id)?.();
+      waiting.delete(id);
+    }
+  });
+  const send = (op) => new Promise((resolve) => {
+    const id = ++seq;
+    waiting.set(id, resolve);
+    socket.write(`${JSON.stringify({ op, id, key })}\n`);
+  });
+  return {
+    lock: () => send('lock'),
+    unlock: () => send('unlock'),
+    close: () => new Promise((resolve) => socket.end(resolve)),
+  };
+}
+
+/** A worker of the bare socket.io lock server: one event per request, answered by its acknowledgement. */
+async function bareSocketioWorker(port, key) {
+  const { io } = await import('socket.io-client');
+  const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false });
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  return {
+    lock: () => socket.emitWithAck('lock', key),
+    unlock: () => socket.emitWithAck('unlock', key),
+    close: async () => socket.close(),
+  };
+}
