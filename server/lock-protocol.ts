@@ -36,7 +36,8 @@ export interface ProtocolContext {
   log: Logger;
 }
 
-type AckFn = (r: Reply<unknown>) => void;
+/** Answers a request; `ended`: the answer ends a wait (a grant or a failure), sent before other answers (outbox.ts). */
+type AckFn = (r: Reply<unknown>, ended?: boolean) => void;
 
 export function wireLock(l: DlmLock): WireLock {
   const lvb = l.lvb;
@@ -132,7 +133,7 @@ class LockProtocol {
     for (const item of raw as unknown[]) {
       if (!Array.isArray(item) || item.length !== 3 || !Number.isSafeInteger(item[0]) || (item[0] as number) < 0) continue;
       const [key, event, msg] = item as [number, unknown, unknown];
-      const ack: AckFn | null = key === 0 ? null : (r) => outbox.reply(key, r);
+      const ack: AckFn | null = key === 0 ? null : (r, ended) => outbox.reply(key, r, ended);
       const handle = typeof event === 'string' && BATCHED.has(event) ? this.handlers.get(event) : undefined;
       if (handle === undefined) ack?.(errorReply(new LockError('EINVAL', `not a message that can be batched: ${String(event).slice(0, 40)}`), this.ctx.internalError));
       else handle(msg, ack);

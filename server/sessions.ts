@@ -78,12 +78,12 @@ export class Session {
    * while that connection lasts, else on the current connection, else kept
    * for the client's return (bounded like the pending table it came from).
    */
-  deliver(origin: LockSocket, req: number, ack: ((r: Reply<unknown>) => void) | null, reply: Reply<unknown>): void {
+  deliver(origin: LockSocket, req: number, ack: ((r: Reply<unknown>, ended?: boolean) => void) | null, reply: Reply<unknown>): void {
     if (this.state === 'expired') return;
     this.recent.set(req, reply);
     if (this.recent.size > serverLimits.recentRepliesMax) this.recent.delete(this.recent.keys().next().value!);
     if (this.socket === origin && origin.connected) {
-      ack?.(reply);
+      ack?.(reply, true);
     } else if (this.socket !== null && this.socket.connected) {
       outboxOf(this.socket).push(['reply', { req, reply }]);
     } else if (this.repliesAway.length < serverLimits.pendingPerSessionMax) {

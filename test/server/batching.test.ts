@@ -117,6 +117,32 @@ describe('batching', () => {
     await (await waiter!).release();
   });
 
+  it('a release that hands a lock on: the next holder\'s grant is written before the releaser\'s acknowledgement', async () => {
+    const [ha, hb] = [a.owner('handover-a'), b.owner('handover-b')];
+    for (let round = 0; round < 5; round++) {
+      const held = await ha.lock('lin', 'handover', 'EX');
+      const next = hb.lock('lin', 'handover', 'EX');
+      await until(() => server.manager.snapshot().domains.flatMap((d) => d.resources).some((r) => r.name === 'handover' && r.waiting.length === 1));
+      // Both clients live in this process: the order their messages arrive in is the order the server wrote them.
+      const order: string[] = [];
+      const record = (who: string) => (p: { type: string }): void => {
+        if (p.type === 'message') order.push(who);
+      };
+      const [ea, eb] = [socketOf(a).io.engine, socketOf(b).io.engine];
+      const [ra, rb] = [record('a: release acknowledged'), record('b: granted')];
+      ea.on('packet', ra);
+      eb.on('packet', rb);
+      try {
+        await held.release();
+        await (await next).release();
+      } finally {
+        ea.off('packet', ra);
+        eb.off('packet', rb);
+      }
+      expect(order.slice(0, 2)).toEqual(['b: granted', 'a: release acknowledged']);
+    }
+  });
+
   it('a release and the next request of the same client are handled in order', async () => {
     const o = a.owner('in-order');
     for (let i = 0; i < 50; i++) {
