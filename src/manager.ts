@@ -12,11 +12,12 @@ import { parseDomainConfig, ResourceTable, type DomainConfig, type DomainPolicy 
 import { invalid, LockError, type LockErrorCode, type LockErrorContext, type LossReason } from './errors.js';
 import { TypedEmitter } from './events.js';
 import type { Limits } from './limits.js';
-import type { DeadlockRecord, LockEventBase, LockEvents } from './lock-events.js';
-import { modeName } from './modes.js';
+import type { DeadlockRecord, LockEvents } from './lock-events.js';
 import { Owner } from './owner.js';
 import { parseDeadlock, parseLimits, parseLockOrder, parseMeta } from './options.js';
-import { heldMode, lockBase, reportRange, waitBase } from './payloads.js';
+import {
+  convertedPayload, demotedPayload, failedPayload, grantedPayload, releasedPayload, reportRange, waitingPayload,
+} from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
 import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
@@ -353,7 +354,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     w.owner.addWait(w);
     this.pendingWaits++;
     w.res.table.waiting++;
-    if (this.has('waiting')) this.emit('waiting', { ...waitBase(this.node, w), waitId: w.id, held: heldMode(w) });
+    if (this.has('waiting')) this.emit('waiting', waitingPayload(this.node, w));
     this.watchdog.onWait(w);
     this.detector.onWait(w, w.res);
     return promise;
@@ -392,7 +393,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (w.settled) return;
     w.unqueue();
     this.finishWait(w, err.code);
-    if (this.has('failed')) this.emit('failed', { ...waitBase(this.node, w), waitId: w.id, code: err.code });
+    if (this.has('failed')) this.emit('failed', failedPayload(this.node, w, err.code));
     w.reject(err);
     if (!deferAfter) w.afterUnqueue();
   }
@@ -459,35 +460,40 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onGrant(lock);
     if (!this.has('granted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
-    this.emit('granted', { ...lockBase(this.node, lock), token: String(lock.tokenN), waitedMs });
+    this.emit('granted', grantedPayload(this.node, lock, waitedMs));
   }
 
   lockConverted(lock: DlmLock, from: number, wait: Waiter | null): void {
     if (!this.has('converted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
-    this.emit('converted', { ...lockBase(this.node, lock), from: modeName(from), token: String(lock.tokenN), waitedMs });
+    this.emit('converted', convertedPayload(this.node, lock, from, waitedMs));
   }
 
   /** A conversion deadlock under `demote` dropped the lock's granted mode to NL; its conversion stays queued. */
   lockDemoted(lock: DlmLock, from: number): void {
-    if (this.has('demoted')) this.emit('demoted', { ...lockBase(this.node, lock), mode: 'NL', from: modeName(from), requested: modeName(lock.rqMode) });
+    if (this.has('demoted')) this.emit('demoted', demotedPayload(this.node, lock, from));
   }
 
   lockReleased(lock: DlmLock, reason: LossReason): void {
     if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onRelease(lock);
     if (!this.has('released')) return;
-    this.emit('released', { ...lockBase(this.node, lock), reason, heldMs: this.clock.now() - lock.grantedAt });
+    this.emit('released', releasedPayload(this.node, lock, reason, this.clock.now() - lock.grantedAt));
   }
 
   posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason, id: number): void {
     const event = write === null ? 'released' : 'granted';
     if (!this.has(event)) return;
-    const base: LockEventBase = {
-      node: this.node, domain: res.table.policy.name, resource: res.name, owner: owner.name, ownerId: owner.id,
-      id, mode: write === null ? 'unlock' : write ? 'write' : 'read', range: reportRange(start, end),
-    };
-    if (write === null) this.emit('released', { ...base, reason, heldMs: 0 });
-    else this.emit('granted', { ...base, token: String(this.tokens.highWater), waitedMs: 0 });
+    // One literal per event (see payloads.ts for why not a spread).
+    const domain = res.table.policy.name;
+    const range = reportRange(start, end);
+    if (write === null) {
+      this.emit('released', { node: this.node, domain, resource: res.name, owner: owner.name, ownerId: owner.id, id, mode: 'unlock', range, reason, heldMs: 0 });
+    } else {
+      this.emit('granted', {
+        node: this.node, domain, resource: res.name, owner: owner.name, ownerId: owner.id, id, mode: write ? 'write' : 'read', range,
+        token: String(this.tokens.highWater), waitedMs: 0,
+      });
+    }
   }
 
 }

@@ -4,7 +4,8 @@
  */
 
 import type { DlmLock } from './dlm-lock.js';
-import type { LockEventBase, ReportedRange } from './lock-events.js';
+import type { LossReason } from './errors.js';
+import type { ConvertedEvent, DemotedEvent, FailedEvent, GrantedEvent, ReleasedEvent, ReportedRange, WaitingEvent } from './lock-events.js';
 import { modeName } from './modes.js';
 import type { Waiter } from './waiter.js';
 
@@ -12,21 +13,67 @@ export function reportRange(start: number, end: number): ReportedRange {
   return { start, end: end === Infinity ? null : end };
 }
 
-export function lockBase(node: string, lock: DlmLock): LockEventBase {
+// Each payload is one object literal. `{ ...base, more }` reads better, but V8 (Node 20) builds an object
+// spread followed by more properties on a slow path: measured, ~2 µs per event against ~20 ns for the
+// literal. With a listener on \`granted\` and \`released\` (the server always has one, for its metrics), a
+// lock + release cost 5.5 µs that way; built as literals, 0.6–1.2 µs (0.45 µs with no listener).
+
+function lockRange(lock: DlmLock): ReportedRange | null {
+  return lock.range === null ? null : reportRange(lock.range.start, lock.range.end);
+}
+
+export function grantedPayload(node: string, lock: DlmLock, waitedMs: number): GrantedEvent {
   return {
     node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
-    id: lock.id, mode: lock.mode, range: lock.range === null ? null : reportRange(lock.range.start, lock.range.end),
+    id: lock.id, mode: lock.mode, range: lockRange(lock), token: String(lock.tokenN), waitedMs,
   };
 }
 
-export function waitBase(node: string, w: Waiter): LockEventBase {
-  const posix = w as Partial<{ start: number; end: number }>;
+export function convertedPayload(node: string, lock: DlmLock, from: number, waitedMs: number): ConvertedEvent {
+  return {
+    node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
+    id: lock.id, mode: lock.mode, range: lockRange(lock), from: modeName(from), token: String(lock.tokenN), waitedMs,
+  };
+}
+
+export function demotedPayload(node: string, lock: DlmLock, from: number): DemotedEvent {
+  return {
+    node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
+    id: lock.id, mode: 'NL', range: lockRange(lock), from: modeName(from), requested: modeName(lock.rqMode),
+  };
+}
+
+export function releasedPayload(node: string, lock: DlmLock, reason: LossReason, heldMs: number): ReleasedEvent {
+  return {
+    node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
+    id: lock.id, mode: lock.mode, range: lockRange(lock), reason, heldMs,
+  };
+}
+
+/** A pending request's range as reported: its lock's (dlm) or its own (posix). */
+function waitRange(w: Waiter): ReportedRange | null {
   const lock = (w as Partial<{ lock: DlmLock }>).lock;
-  const range = lock !== undefined ? lock.range : posix.start !== undefined ? { start: posix.start, end: posix.end! } : null;
+  if (lock !== undefined) return lockRange(lock);
+  const posix = w as Partial<{ start: number; end: number }>;
+  return posix.start === undefined ? null : reportRange(posix.start, posix.end!);
+}
+
+/** A conversion is reported under its lock's id, like the `converted` that ends it. */
+function waitLockId(w: Waiter): number {
+  return (w as Partial<{ lock: DlmLock }>).lock?.id ?? w.id;
+}
+
+export function waitingPayload(node: string, w: Waiter): WaitingEvent {
   return {
     node, domain: w.domain, resource: w.resource, owner: w.owner.name, ownerId: w.owner.id,
-    // A conversion is reported under its lock's id, like the `converted` that ends it.
-    id: lock !== undefined ? lock.id : w.id, mode: w.wanted, range: range === null ? null : reportRange(range.start, range.end),
+    id: waitLockId(w), mode: w.wanted, range: waitRange(w), waitId: w.id, held: heldMode(w),
+  };
+}
+
+export function failedPayload(node: string, w: Waiter, code: string): FailedEvent {
+  return {
+    node, domain: w.domain, resource: w.resource, owner: w.owner.name, ownerId: w.owner.id,
+    id: waitLockId(w), mode: w.wanted, range: waitRange(w), waitId: w.id, code,
   };
 }
 

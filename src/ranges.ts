@@ -42,6 +42,11 @@ export function firstEndingAfter(pieces: PieceList, start: number): number {
   return lo;
 }
 
+/** The part [start, end) of piece p: a literal, not `{ ...p, end }` (V8's slow path, see payloads.ts). */
+function piece(p: Piece, start: number, end: number): Piece {
+  return { start, end, write: p.write, token: p.token, stack: p.stack, at: p.at };
+}
+
 /**
  * Set [start, end) to `write` (true/false), or unlock it (null), replacing
  * what the owner held there: pieces are split at the edges and neighbours of
@@ -58,8 +63,8 @@ export function applyRange(
   for (; j < pieces.length && pieces[j]!.start < end; j++) {
     const p = pieces[j]!;
     if (write === null || (p.write && !write)) loosened = true;
-    if (p.start < start) middle.push({ ...p, end: start });
-    if (p.end > end) middle.push({ ...p, start: end });
+    if (p.start < start) middle.push(piece(p, p.start, start));
+    if (p.end > end) middle.push(piece(p, end, p.end));
   }
   const covered = coveredExactly(pieces, i, j, start, end, write);
   if (write !== null) {
