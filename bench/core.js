@@ -26,13 +26,14 @@ const MEMORY_GOAL_BYTES = 300;
 
 const LS = 'lockscope';
 const LS_STACKS = "lockscope stacks:'all'";
+const LS_EVENTS = 'lockscope listened';
 const COLUMNS = [LS, 'async-lock', 'async-mutex'];
 const keys = Array.from({ length: CONFIG.keyCount }, (_, i) => `res-${i}`);
 const progress = (text) => console.log(`· ${text}`);
 
 async function loadImpls() {
   const peers = [asyncLockImpl(), asyncMutexImpl()];
-  if (PEERS_ONLY) return { peers, ls: null, lsStacks: null };
+  if (PEERS_ONLY) return { peers, ls: null, lsStacks: null, lsEvents: null };
   try {
     await loadLockscope();
     makeManager({ node: 'probe', domains: [{ name: 'd', kind: 'dlm' }], stacks: 'all', ...NO_DETECTION })
@@ -42,7 +43,10 @@ async function loadImpls() {
     console.error('Build it first (npm run build), or pass --peers-only to measure the peers alone.');
     process.exit(1);
   }
-  return { peers, ls: lockscopeImpl(LS), lsStacks: lockscopeImpl(LS_STACKS, { stacks: 'all' }) };
+  return {
+    peers, ls: lockscopeImpl(LS), lsStacks: lockscopeImpl(LS_STACKS, { stacks: 'all' }),
+    lsEvents: lockscopeImpl(LS_EVENTS, {}, { listen: true }),
+  };
 }
 
 /** Cells for one table row: the lockscope column taken from lsName, the peers as measured. */
@@ -57,14 +61,21 @@ function cells(results, lsName, pick) {
 
 /**
  * One comparison per row: lockscope (stacks off) with the peers, then
- * lockscope with stacks:'all' with the peers again. Each group alternates
+ * lockscope with stacks:'all', then with listeners on its events, each with
+ * the peers again. Each group alternates
  * only the implementations its row compares, so a slow variant's rounds
  * (and its garbage) do not sit between the rounds of the row's
  * contenders, and the peers' figures in each row come from the same rounds.
  */
 async function throughputRows(impls, label, run) {
   const rows = [];
-  for (const [lsName, lsImpl, rowLabel] of [[LS, impls.ls, label], [LS_STACKS, impls.lsStacks, `${label}, stacks:'all'`]]) {
+  const variants = [
+    [LS, impls.ls, label],
+    [LS_STACKS, impls.lsStacks, `${label}, stacks:'all'`],
+    // As in the lock server, whose metrics listen: every grant and release builds its event.
+    [LS_EVENTS, impls.lsEvents, `${label}, granted+released listened`],
+  ];
+  for (const [lsName, lsImpl, rowLabel] of variants) {
     if (!lsImpl && rows.length > 0) continue;
     const group = [lsImpl, ...impls.peers].filter(Boolean);
     progress(`${rowLabel}: ${CONFIG.rounds} rounds of ~${CONFIG.targetMs} ms each`);

@@ -86,8 +86,23 @@ async function closeManager(lm) {
   return undefined;
 }
 
-export function lockscopeImpl(name, extra = {}) {
-  const open = (more = {}) => makeManager({ ...BASE_OPTIONS, ...extra, ...more });
+// What the listeners of the `listen` variant read, so their work is not optimised away.
+let listened = 0;
+
+/**
+ * extra: manager options on top of BASE_OPTIONS. listen: a listener on
+ * `granted` and `released` reading the payload, as the lock server's metrics
+ * have: the events are then built for every lock and release.
+ */
+export function lockscopeImpl(name, extra = {}, { listen = false } = {}) {
+  const open = (more = {}) => {
+    const lm = makeManager({ ...BASE_OPTIONS, ...extra, ...more });
+    if (listen) {
+      lm.on('granted', (e) => { listened += e.waitedMs; });
+      lm.on('released', (e) => { listened += e.heldMs; });
+    }
+    return lm;
+  };
   return {
     name,
     async uncontended(n, keys) {
