@@ -103,6 +103,7 @@ export class Connection {
   private firstSession: { resolve: () => void; reject: (e: Error) => void } | null = null;
   /** Requests of this turn, sent as one `m` message at its end (or when a bound is reached). */
   private batch: ClientItem[] = [];
+  /** UTF-8 bytes of the batch's messages; UNSIZED while it holds one item not measured yet. */
   private batchBytes = 0;
   /** The socket.io connection the batch was built for (its site numbers are that connection's). */
   private batchSocketId: string | undefined = undefined;
@@ -372,13 +373,26 @@ export class Connection {
     }
   }
 
-  /** Add to this turn's batch; it leaves when the turn ends or a bound is reached. */
+  /**
+   * Add to this turn's batch; it leaves when the turn ends or a bound is
+   * reached. Items are sized only once a second one joins: most turns send
+   * one, and sizing means encoding the message once more.
+   */
   private enqueue(item: ClientItem): void {
-    const bytes = Buffer.byteLength(JSON.stringify(item[2]));
-    if (this.batch.length > 0 && (this.batch.length >= BATCH_ITEMS_MAX || this.batchBytes + bytes > BATCH_BYTES_MAX)) this.flush();
-    if (this.batch.length === 0) this.batchSocketId = this.socket.id;
+    if (this.batch.length > 0) {
+      if (this.batchBytes === UNSIZED) this.batchBytes = itemBytes(this.batch[0]!);
+      const bytes = itemBytes(item);
+      if (this.batch.length >= BATCH_ITEMS_MAX || this.batchBytes + bytes > BATCH_BYTES_MAX) {
+        this.flush();
+      } else {
+        this.batch.push(item);
+        this.batchBytes += bytes;
+        return; // the flush is scheduled already
+      }
+    }
+    this.batchSocketId = this.socket.id;
     this.batch.push(item);
-    this.batchBytes += bytes;
+    this.batchBytes = UNSIZED;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushNow);
@@ -440,4 +454,12 @@ export class Connection {
   get connected(): boolean {
     return this.state === 'ready';
   }
+}
+
+/** batchBytes of a batch with one item, not measured yet. */
+const UNSIZED = -1;
+
+/** The UTF-8 size of an item's message as sent. */
+function itemBytes(item: ClientItem): number {
+  return Buffer.byteLength(JSON.stringify(item[2]));
 }
