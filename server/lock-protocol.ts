@@ -91,7 +91,7 @@ class LockProtocol {
     this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
     this.on('reclaim', reclaimMessage, (m, ack) => {
       // Tracked like a request, so a reply lost with the connection is sent again on `sync`, not the locks reclaimed twice.
-      return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, m.done === true));
+      return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, m.sites, m.done === true));
     });
     this.on('reclaimComplete', M.empty, (_m, ack) => {
       reclaimComplete(this.session, this.lm);
@@ -181,11 +181,11 @@ class LockProtocol {
    * would interleave, and `done` on the last one could arrive before an
    * earlier message's items and get them refused (ENOGRACE: already done).
    */
-  private reclaimInOrder(items: Msg<typeof reclaimMessage>['items'], done: boolean): Promise<unknown> {
+  private reclaimInOrder(items: Msg<typeof reclaimMessage>['items'], sites: string[] | undefined, done: boolean): Promise<unknown> {
     const ctx = this.ctx;
     const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.own(l) };
     const run = this.reclaimTail.then(async () => {
-      const results = await reclaim(this.session, items, rc);
+      const results = await reclaim(this.session, items, sites, rc);
       if (done) reclaimComplete(this.session, this.lm);
       return results;
     });

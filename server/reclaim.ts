@@ -15,25 +15,46 @@ import { serverLimits as L } from './limits.js';
 import type { Logger } from './log.js';
 import type { Recovery } from './recovery.js';
 import type { Session } from './sessions.js';
+import { invalid } from '../src/errors.js';
 import { array, base64, bool, int, num, obj, oneOf, str, union, type Schema } from './validate.js';
 
-/** Where a reclaimed lock says it was requested (the original request site is in the dead server). */
+/**
+ * The line that marks a reclaimed lock's request site: below the stack the
+ * client sent with the reclaim (where the lock was first requested), or alone
+ * when it sent none (a client without stacks, a posix piece, an older client).
+ */
 export const RECLAIM_SITE = '    at <reclaimed after a server restart>';
 
 const id = int(1, Number.MAX_SAFE_INTEGER);
 const range = obj({ start: num, end: num });
 const posixRequest = obj({ type: oneOf(['read', 'write'] as const), start: num, len: num });
 const dlmItem = obj(
-  { kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax), lvbSeq: int(0, Number.MAX_SAFE_INTEGER) },
-  ['range', 'lvb', 'lvbSeq'],
+  {
+    kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax), lvbSeq: int(0, Number.MAX_SAFE_INTEGER),
+    site: int(0, L.reclaimItemsMax - 1),
+  },
+  ['range', 'lvb', 'lvbSeq', 'site'],
 );
 const posixItem = obj({ kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest });
 
-export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[]; done?: boolean }> = obj({
+const checkedMessage: Schema<{ req: number; items: ReclaimItem[]; sites?: string[]; done?: boolean }> = obj({
   req: id,
   items: array(union(dlmItem, posixItem) as Schema<ReclaimItem>, L.reclaimItemsMax),
+  sites: array(str(L.siteCharsMax), L.reclaimItemsMax),
   done: bool,
-}, ['done']);
+}, ['sites', 'done']);
+
+/** A reclaim message; an item's site must name one of the message's sites. */
+export const reclaimMessage: typeof checkedMessage = (value, path) => {
+  const m = checkedMessage(value, path);
+  const count = m.sites?.length ?? 0;
+  m.items.forEach((item, i) => {
+    if (item.kind === 'dlm' && item.site !== undefined && item.site >= count) {
+      throw invalid(`${path}.items[${i}].site`, `an index into sites (${count} of them)`, item.site);
+    }
+  });
+  return m;
+};
 
 export interface ReclaimContext {
   lm: LockManager;
@@ -45,11 +66,13 @@ export interface ReclaimContext {
 }
 
 /** Every item in order; never throws (a refusal is that item's result). */
-export async function reclaim(session: Session, items: ReclaimItem[], ctx: ReclaimContext): Promise<ReclaimResult[]> {
+export async function reclaim(session: Session, items: ReclaimItem[], sites: string[] | undefined, ctx: ReclaimContext): Promise<ReclaimResult[]> {
+  // One string per site for all the locks that name it, marked as reclaimed.
+  const texts = (sites ?? []).map((site) => (site === '' ? RECLAIM_SITE : `${site}\n${RECLAIM_SITE}`));
   const out: ReclaimResult[] = [];
   for (const item of items) {
     try {
-      out.push(await reclaimOne(session, item, ctx));
+      out.push(await reclaimOne(session, item, ctx, item.kind === 'dlm' && item.site !== undefined ? texts[item.site]! : RECLAIM_SITE));
     } catch (err) {
       const e = toWireError(err, ctx.internalError);
       ctx.log('warn', 'reclaim-refused', {
@@ -61,7 +84,7 @@ export async function reclaim(session: Session, items: ReclaimItem[], ctx: Recla
   return out;
 }
 
-async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimContext): Promise<ReclaimResult> {
+async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimContext, site: string): Promise<ReclaimResult> {
   const owner: Owner = session.owner(item.oid);
   // The core admits any client's reclaim in grace; only clients the record knows from before the restart may.
   if (ctx.recovery === null || !ctx.recovery.mayReclaim(ctx.lm, session.who.clientId)) {
@@ -75,7 +98,7 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
   if (item.range !== undefined) options.range = item.range;
   if (item.lvb !== undefined) options.lvb = new Uint8Array(Buffer.from(item.lvb, 'base64'));
   if (item.lvbSeq !== undefined) options.lvbSeq = item.lvbSeq;
-  const l = await owner.lockAt(RECLAIM_SITE, item.domain, item.resource, item.mode as never, options);
+  const l = await owner.lockAt(site, item.domain, item.resource, item.mode as never, options);
   ctx.adopt(l);
   const lvb = l.lvb;
   const lock: ReclaimedLock = { id: l.id, token: String(l.token) };

@@ -272,9 +272,10 @@ export class LockClient {
   }
 
   /** A granted lock's reply becomes a handle (with any notice that outran it). */
-  adopt(owner: RemoteOwner, w: WireLock, onBlocking: ((mode: DlmMode) => void) | null): RemoteLock {
+  adopt(owner: RemoteOwner, w: WireLock, onBlocking: ((mode: DlmMode) => void) | null, site: string | null): RemoteLock {
     const h = new RemoteLock(owner, w);
     h.onBlocking = onBlocking;
+    h.site = site;
     this.handles.set(h.id, h);
     owner.handles.add(h);
     const notice = this.early.get(h.id);

@@ -21,7 +21,7 @@
 import type { PosixRequest, Range } from '../api.js';
 import type { LockErrorCode } from '../errors.js';
 import type { LockClient } from './index.js';
-import type { ReclaimItem, ReclaimResult, WireError } from './protocol.js';
+import type { ReclaimItem, ReclaimMessage, ReclaimResult, WireError } from './protocol.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { toBase64 } from './wire.js';
@@ -85,22 +85,64 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
   return { refs, items };
 }
 
-/** Consecutive slices of at most BATCH_ITEMS_MAX items and about BATCH_BYTES_MAX bytes of JSON. */
-function batches(items: ReclaimItem[]): [number, number][] {
+/** The request site a reclaim sends for ref: a dlm lock's own, when it was captured. */
+function siteOf(ref: Ref): string | null {
+  return ref.kind === 'dlm' ? ref.handle.site : null;
+}
+
+/**
+ * Consecutive slices of at most BATCH_ITEMS_MAX items and about
+ * BATCH_BYTES_MAX bytes of JSON, counting each site text once per slice
+ * (the message carries it once; its items name it by index).
+ */
+function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
   const out: [number, number][] = [];
   let from = 0;
   let bytes = 0;
+  let sites = new Set<string>();
   for (let i = 0; i < items.length; i++) {
-    const size = Buffer.byteLength(JSON.stringify(items[i])) + 1;
+    const site = siteOf(refs[i]!);
+    const own = Buffer.byteLength(JSON.stringify(items[i])) + 1 + (site === null ? 0 : SITE_INDEX_BYTES);
+    const text = (): number => (site === null ? 0 : Buffer.byteLength(JSON.stringify(site)) + 1);
+    let size = own + (site === null || sites.has(site) ? 0 : text());
     if (i > from && (i - from >= BATCH_ITEMS_MAX || bytes + size > BATCH_BYTES_MAX)) {
       out.push([from, i]);
       from = i;
       bytes = 0;
+      sites = new Set();
+      size = own + text();
     }
+    if (site !== null) sites.add(site);
     bytes += size;
   }
   if (from < items.length) out.push([from, items.length]);
   return out;
+}
+
+/** `,"site":255` at most (an index below BATCH_ITEMS_MAX). */
+const SITE_INDEX_BYTES = 11;
+
+/** The message's site table, and each dlm item's index into it (set on the item; removed when sent without). */
+function withSites(refs: Ref[], items: ReclaimItem[], on: boolean): string[] {
+  const table: string[] = [];
+  const index = new Map<string, number>();
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    if (item.kind !== 'dlm') continue;
+    const site = on ? siteOf(refs[i]!) : null;
+    if (site === null) {
+      delete item.site;
+      continue;
+    }
+    let at = index.get(site);
+    if (at === undefined) {
+      at = table.length;
+      index.set(site, at);
+      table.push(site);
+    }
+    item.site = at;
+  }
+  return table;
 }
 
 interface Sent {
@@ -111,23 +153,28 @@ interface Sent {
 
 /**
  * One batch (the last says `done`); null when the pass was cut short; a
- * whole-batch refusal becomes each item's. A server that refuses `done`
- * itself (EINVAL: an unknown key, from before it existed) reclaims nothing
- * of the batch, which goes again without it.
+ * whole-batch refusal becomes each item's. A server that refuses `sites` or
+ * `done` (EINVAL: an unknown key, from a version before it) reclaims
+ * nothing of the batch, which goes again without them, `sites` first.
  */
-async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean): Promise<Sent | null> {
+async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean, sitesOn = true): Promise<Sent | null> {
   const owners = new Set<RemoteOwner>(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner)));
   const req = client.conn.nextReq();
+  const sites = withSites(refs, items, sitesOn);
   try {
     const results = await client.conn.call<ReclaimResult[]>('reclaim', () => {
       for (const o of owners) o.ensureRegistered();
-      return done ? { req, items, done } : { req, items };
+      const msg: ReclaimMessage = { req, items };
+      if (sites.length > 0) msg.sites = sites;
+      if (done) msg.done = true;
+      return msg;
     }, { req, early: true, onSessionLost: ABANDONED });
     return { results, done };
   } catch (err) {
     const code = (err as { code?: LockErrorCode }).code ?? 'EINVAL';
     if (code === 'ECANCELED') return null;
-    if (done && code === 'EINVAL') return send(client, refs, items, false);
+    if (sites.length > 0 && code === 'EINVAL') return send(client, refs, items, done, false);
+    if (done && code === 'EINVAL') return send(client, refs, items, false, false);
     return { results: items.map(() => ({ error: { code, message: String((err as Error).message) } })), done: false };
   }
 }
@@ -171,7 +218,7 @@ export async function replay(client: LockClient, epoch: number): Promise<Reclaim
   if (conn.epoch !== epoch) return null;
   const started = Date.now();
   const { refs, items } = collect(client);
-  const slices = batches(items);
+  const slices = batches(refs, items);
   // Sent together; the server handles a connection's reclaims in order, so `done` on the last counts after all of them.
   const parts = await Promise.all(slices.map(([a, b], i) => send(client, refs.slice(a, b), items.slice(a, b), i === slices.length - 1)));
   if (conn.epoch !== epoch || parts.some((p) => p === null)) return null;

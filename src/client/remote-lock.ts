@@ -30,6 +30,8 @@ export class RemoteLock implements LockHandle {
   demoted = false;
   lostReason: LossReason | null = null;
   onBlocking: ((mode: DlmMode) => void) | null = null;
+  /** Where the lock was requested (the stack sent with it), sent again with a reclaim; null without stacks. */
+  site: string | null = null;
   private releasing: Promise<void> | null = null;
 
   constructor(readonly owner: RemoteOwner, w: WireLock) {

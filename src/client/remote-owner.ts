@@ -71,7 +71,7 @@ export class RemoteOwner implements LockOwner {
           this.ensureRegistered();
           return { req, oid: this.oid, domain, resource, mode, options: o, ...(site === undefined ? {} : { site }) };
         })
-        .then((w) => this.client.adopt(this, w, onBlocking ?? null), (err: unknown) => this.failed(err));
+        .then((w) => this.client.adopt(this, w, onBlocking ?? null, site ?? null), (err: unknown) => this.failed(err));
     } catch (err) {
       return Promise.reject(err);
     }
