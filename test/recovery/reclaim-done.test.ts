@@ -135,6 +135,30 @@ describe('a reclaim in a batch', () => {
   });
 });
 
+describe('request sites sent with a reclaim', () => {
+  it('an item naming a site the message does not carry is EINVAL for the whole message, and nothing of it is reclaimed', async () => {
+    server = await ServerProcess.create({ graceMs: 60_000 });
+    await server.start();
+    const session = await holder(server.url, 'client-s', 's', 2);
+    await server.kill();
+    for (const s of sockets.splice(0)) s.close();
+    await server.start();
+
+    const c = await raw(server.url, 'client-s', session);
+    expect(await call(c.socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
+    const [first, second] = items('s', 0, 2) as [ReclaimItem & { site?: number }, ReclaimItem & { site?: number }];
+    const bad = await call(c.socket, 'reclaim', { req: 1, items: [{ ...first, site: 0 }, { ...second, site: 1 }], sites: ['    at here (/app/x.js:1:1)'] });
+    expect(bad).toMatchObject({ error: { code: 'EINVAL' } });
+    expect((bad as { error: { message: string } }).error.message).toContain('items[1].site');
+    expect((await server.api('/api/grace')).body).toMatchObject({ active: true, reclaims: 0 });
+    // Sent right, both come back, each under the site it names.
+    const good = await call<ReclaimResult[]>(c.socket, 'reclaim', {
+      req: 2, items: [{ ...first, site: 0 }, { ...second, site: 0 }], sites: ['    at here (/app/x.js:1:1)'], done: true,
+    });
+    expect('ok' in good && good.ok.every((r) => 'lock' in r)).toBe(true);
+  });
+});
+
 describe('reclaim batches are bounded in bytes', () => {
   it('300 locks with two-byte characters in their names (each batch would pass 64 KiB if counted in characters) are all reclaimed', async () => {
     server = await ServerProcess.create({ graceMs: 60_000 });

@@ -5,11 +5,15 @@
  * ends early, at its deadline, or survives a second crash.
  */
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LockClient, ReclaimReport } from '../../src/client/index.js';
 import { codeOf, track } from '../spec/harness.js';
 import { socketOf } from '../server/support.js';
-import { client, ServerProcess, sleep, until } from './support.js';
+import { connect } from '../../src/client/index.js';
+import { ADMIN, CLIENT, client, ServerProcess, sleep, until } from './support.js';
+import { readTarGz } from '../dumps/support.js';
 
 const servers: ServerProcess[] = [];
 const clients: LockClient[] = [];
@@ -94,6 +98,36 @@ describe('restart with clients that come back', () => {
     const got = await oc.lock('lin', 'lvb', 'EX', { noQueue: true });
     expect(got.token > before).toBe(true);
     expect(await oc.setlk('adv', 'f', { type: 'write', start: 0, len: 100 })).not.toBeNull();
+  });
+
+  it('a reclaimed lock keeps the site it was first requested from, marked as reclaimed; without stacks, the mark alone', async () => {
+    const s = await server();
+    const a = await open(s, 'a');
+    const plain = await connect(s.url, { token: CLIENT, name: 'plain', stacks: false });
+    clients.push(plain);
+    const o = a.owner('sited');
+    const held = [];
+    for (const r of ['sited-1', 'sited-2']) held.push(await o.lock('lin', r, 'EX'));
+    await plain.owner('unsited').lock('lin', 'unsited', 'EX');
+    const reports = [nextReport(a), nextReport(plain)];
+    await s.kill();
+    await s.start();
+    expect((await Promise.all(reports)).map((r) => r.lost)).toEqual([[], []]);
+    // Read as a support engineer would: a dump taken after the restart, its lock state and its stacks.txt.
+    const taken = await s.api('/api/dumps', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const archive = join(s.dumps, 'downloaded.tar.gz');
+    const download = await fetch(`${s.url}/api/dumps/${taken.body.id}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    writeFileSync(archive, Buffer.from(await download.arrayBuffer()));
+    const files = await readTarGz(archive);
+    const lin = JSON.parse(files.get('locks/lin.json')!.toString('utf8')) as { resources: { name: string; granted: { stack: string | null }[] }[] };
+    const stackOf = (resource: string): string[] => lin.resources.find((r) => r.name === resource)!.granted[0]!.stack!.split('\n');
+    for (const r of ['sited-1', 'sited-2']) {
+      expect(stackOf(r)[0]).toMatch(/restart\.test\.ts:\d+/);
+      expect(stackOf(r).at(-1)).toBe('at <reclaimed after a server restart>');
+    }
+    expect(stackOf('unsited')).toEqual(['at <reclaimed after a server restart>']);
+    expect(files.get('stacks.txt')!.toString('utf8')).toMatch(/-- holds EX on lin:sited-1 .*\n.*restart\.test\.ts:\d+/);
+    for (const h of held) await h.release();
   });
 
   it('the value block comes back from readers\' copies (with its sequence number), and is invalid when only a CR copy was left', async () => {

@@ -44,10 +44,13 @@ export class ServerProcess {
   readonly lines: LogLine[] = [];
   readonly url: string;
   readonly config: string;
+  /** Where its hang-dumps go (not the working directory's ./hangdumps). */
+  readonly dumps: string;
 
   constructor(readonly port: number, readonly stateDir: string, options: { graceMs?: number; leaseMs?: number } = {}) {
     this.url = `http://127.0.0.1:${port}`;
     this.config = join(stateDir, '..', `config-${port}.json`);
+    this.dumps = join(stateDir, '..', 'dumps');
     writeFileSync(this.config, JSON.stringify({
       domains: DOMAINS, leaseMs: options.leaseMs ?? 10_000, graceMs: options.graceMs ?? 20_000,
       tokens: [{ token: ADMIN, role: 'admin', name: 'admin' }, { token: CLIENT, role: 'client', name: 'app' }],
@@ -61,7 +64,9 @@ export class ServerProcess {
 
   /** Start it and wait for its `listening` line. */
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [CLI, 'serve', '--no-demo', '--port', String(this.port), '--config', this.config, '--state-dir', this.stateDir], {
+    const child = spawn(process.execPath, [
+      CLI, 'serve', '--no-demo', '--port', String(this.port), '--config', this.config, '--state-dir', this.stateDir, '--dumps', this.dumps,
+    ], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
