@@ -31,8 +31,9 @@ const SYSTEMS = [
   { name: 'lockscope', start: () => systems.lockscope({ stacks: true, shared: false }) },
   { name: 'lockscope 1 conn', start: () => systems.lockscope({ stacks: true, shared: true }) },
   { name: 'redis', start: () => systems.redis({ retryMs: RETRY_MS }) },
-  // References: a FIFO lock server with no features, over bare socket.io and over plain TCP (bench/lib/bare-lock-server.js).
+  // References: a FIFO lock server with no features, over bare socket.io, a plain WebSocket and plain TCP (bench/lib/bare-lock-server.js).
   { name: 'bare socket.io', start: () => systems.bare({ transport: 'socketio' }) },
+  { name: 'bare ws', start: () => systems.bare({ transport: 'ws' }) },
   { name: 'bare TCP', start: () => systems.bare({ transport: 'tcp' }) },
   ...(args.has('--no-etcd') ? [] : [{ name: 'etcd', start: () => systems.etcd({ retryMs: RETRY_MS }) }]),
 ];
@@ -156,14 +157,14 @@ function report(results) {
     console.log(`${wl.label.padEnd(28)}${cells}${ratio(ls, redis).padStart(10)}${ratio(ls, etcd).padStart(10)}${`≥${goal}× ${met}`.padStart(14)}`);
   }
   console.log('\nAgainst the references (bare: a FIFO lock server and nothing else, in Node, a connection per worker):');
-  console.log(`${'workload'.padEnd(28)}${'lockscope ÷ bare socket.io'.padStart(28)}${'bare socket.io ÷ redis'.padStart(24)}${'bare TCP ÷ redis'.padStart(18)}`);
+  console.log(`${'workload'.padEnd(28)}${'lockscope ÷ bare socket.io'.padStart(28)}${'bare socket.io ÷ redis'.padStart(24)}${'bare ws ÷ redis'.padStart(18)}${'bare TCP ÷ redis'.padStart(18)}`);
   for (const wl of WORKLOADS) {
     const r = (a, b) => {
       const x = get(a, wl.id);
       const y = get(b, wl.id);
       return x === null || y === null || y === 0 ? 'n/a' : `${(x / y).toFixed(2)}×`;
     };
-    console.log(`${wl.label.padEnd(28)}${r('lockscope', 'bare socket.io').padStart(28)}${r('bare socket.io', 'redis').padStart(24)}${r('bare TCP', 'redis').padStart(18)}`);
+    console.log(`${wl.label.padEnd(28)}${r('lockscope', 'bare socket.io').padStart(28)}${r('bare socket.io', 'redis').padStart(24)}${r('bare ws', 'redis').padStart(18)}${r('bare TCP', 'redis').padStart(18)}`);
   }
   console.log('\nCPU per cycle, µs (median): the service\'s process / the clients\' process');
   console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(18)).join('')}`);

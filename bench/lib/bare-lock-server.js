@@ -1,12 +1,13 @@
 // The least a Node lock server can be, for the server benchmark's reference
 // rows: a FIFO queue per key and nothing else (no sessions, leases,
 // validation, detection, metrics or stacks), over plain TCP (one JSON
-// message per line) or over bare socket.io (one event per request, answered
-// by its acknowledgement). lockscope's server on the same machine cannot go
-// faster than the socket.io one does, and no Node server faster than the TCP
-// one: the rows say what the transport and the machine allow.
+// message per line), a plain WebSocket (`ws`, one JSON message per frame) or
+// bare socket.io (one event per request, answered by its acknowledgement).
+// lockscope's server on the same machine cannot go faster than the socket.io
+// one does, and no Node server faster than the TCP one: the rows say what
+// the transport and the machine allow.
 //
-//   node bench/lib/bare-lock-server.js tcp|socketio PORT
+//   node bench/lib/bare-lock-server.js tcp|ws|socketio PORT
 //
 // Protocol: lock(key) is answered when granted, unlock(key) at once. A
 // connection that closes gives up what it held and its place in queues.
@@ -81,6 +82,19 @@ if (kind === 'tcp') {
     socket.on('error', () => {});
   });
   server.listen(port, '127.0.0.1');
+} else if (kind === 'ws') {
+  const { WebSocketServer } = await import('ws');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port });
+  wss.on('connection', (ws) => {
+    const conn = { closed: false };
+    ws.on('message', (data) => {
+      const { op, id, key } = JSON.parse(String(data));
+      const reply = () => ws.send(JSON.stringify({ id }));
+      if (op === 'lock') lock(conn, key, reply);
+      else reply(unlock(conn, key));
+    });
+    ws.on('close', () => closed(conn));
+  });
 } else if (kind === 'socketio') {
   const { Server } = await import('socket.io');
   const { createServer } = await import('node:http');
@@ -94,6 +108,6 @@ if (kind === 'tcp') {
     socket.on('disconnect', () => closed(conn));
   });
 } else {
-  console.error(`usage: bare-lock-server.js tcp|socketio PORT (got ${kind})`);
+  console.error(`usage: bare-lock-server.js tcp|ws|socketio PORT (got ${kind})`);
   process.exit(2);
 }

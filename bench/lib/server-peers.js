@@ -88,12 +88,12 @@ export const systems = {
     };
   },
 
-  /** The reference rows: bench/lib/bare-lock-server.js over plain TCP or bare socket.io, a connection per worker. */
+  /** The reference rows: bench/lib/bare-lock-server.js over plain TCP, a plain WebSocket or bare socket.io, a connection per worker. */
   async bare({ transport }) {
     const port = await freePort();
     const proc = start(process.execPath, [path.join(root, 'bench/lib/bare-lock-server.js'), transport, String(port)], `bare ${transport} server`);
     await waitForPort(port, 10_000, `bare ${transport} server`);
-    const connectWorker = transport === 'tcp' ? bareTcpWorker : bareSocketioWorker;
+    const connectWorker = { tcp: bareTcpWorker, ws: bareWsWorker, socketio: bareSocketioWorker }[transport];
     return {
       newWorker: (key) => connectWorker(port, key),
       pid: proc.child.pid,
@@ -202,6 +202,36 @@ async function bareTcpWorker(port, key) {
     lock: () => send('lock'),
     unlock: () => send('unlock'),
     close: () => new Promise((resolve) => socket.end(resolve)),
+  };
+}
+
+/** A worker of the bare WebSocket lock server: one JSON message per frame, answered by id. */
+async function bareWsWorker(port, key) {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const waiting = new Map();
+  let seq = 0;
+  ws.on('message', (data) => {
+    const { id } = JSON.parse(String(data));
+    waiting.get(id)?.();
+    waiting.delete(id);
+  });
+  const send = (op) => new Promise((resolve) => {
+    const id = ++seq;
+    waiting.set(id, resolve);
+    ws.send(JSON.stringify({ op, id, key }));
+  });
+  return {
+    lock: () => send('lock'),
+    unlock: () => send('unlock'),
+    close: () => new Promise((resolve) => {
+      ws.once('close', resolve);
+      ws.close();
+    }),
   };
 }
 
