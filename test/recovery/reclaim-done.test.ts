@@ -49,6 +49,22 @@ async function holder(url: string, clientId: string, prefix: string, n: number):
   return info.id;
 }
 
+/**
+ * A server whose clients (id → how many EX locks, named by the id's last letter) took their locks,
+ * then killed with SIGKILL and started again; returns each client's old session id.
+ */
+async function restartedAfter(holders: Record<string, number>): Promise<{ srv: ServerProcess; sessions: Record<string, string> }> {
+  const srv = await ServerProcess.create({ graceMs: 60_000 });
+  server = srv;
+  await srv.start();
+  const sessions: Record<string, string> = {};
+  for (const [clientId, n] of Object.entries(holders)) sessions[clientId] = await holder(srv.url, clientId, clientId.slice(-1), n);
+  await srv.kill();
+  for (const s of sockets.splice(0)) s.close();
+  await srv.start();
+  return { srv, sessions };
+}
+
 const items = (prefix: string, from: number, to: number): ReclaimItem[] =>
   Array.from({ length: to - from }, (_, i) => ({ kind: 'dlm', oid: 1, domain: 'lin', resource: `${prefix}${from + i}`, mode: 'EX' }));
 
@@ -60,16 +76,10 @@ async function metric(url: string, line: string): Promise<number | null> {
 
 describe('the last reclaim message says the client is done', () => {
   it('done: true finishes the client after its earlier reclaims on the connection; reclaimComplete still works; reclaims are no acquisitions in the metrics', async () => {
-    server = await ServerProcess.create({ graceMs: 60_000 });
-    await server.start();
-    const sessionA = await holder(server.url, 'client-a', 'a', 300);
-    const sessionB = await holder(server.url, 'client-b', 'b', 1);
-    await server.kill();
-    for (const s of sockets.splice(0)) s.close();
-    await server.start();
+    const { srv, sessions: { 'client-a': sessionA, 'client-b': sessionB } } = await restartedAfter({ 'client-a': 300, 'client-b': 1 });
 
-    const a = await raw(server.url, 'client-a', sessionA);
-    const b = await raw(server.url, 'client-b', sessionB);
+    const a = await raw(srv.url, 'client-a', sessionA);
+    const b = await raw(srv.url, 'client-b', sessionB);
     expect([a.info.reclaim, b.info.reclaim]).toEqual([true, true]);
     expect(await call(a.socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
     expect(await call(b.socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
@@ -81,15 +91,15 @@ describe('the last reclaim message says the client is done', () => {
     ]);
     for (const r of [first, last]) expect('ok' in r && r.ok.every((x) => 'lock' in x)).toBe(true);
     expect(((first as { ok: ReclaimResult[] }).ok.length) + ((last as { ok: ReclaimResult[] }).ok.length)).toBe(300);
-    const mid = await server.api('/api/grace');
+    const mid = await srv.api('/api/grace');
     expect(mid.body).toMatchObject({ active: true, completed: ['client-a'], reclaims: 300 });
 
     // The old way: reclaim, then reclaimComplete.
     const rb = await call<ReclaimResult[]>(b.socket, 'reclaim', { req: 1, items: items('b', 0, 1) });
     expect('ok' in rb && rb.ok.every((x) => 'lock' in x)).toBe(true);
     expect(await call(b.socket, 'reclaimComplete', {})).toEqual({ ok: null });
-    await until(async () => (await server!.api('/api/grace')).body.active === false);
-    expect((await server.api('/api/grace')).body).toMatchObject({ ended: 'all-reclaimed', reclaims: 301 });
+    await until(async () => (await srv.api('/api/grace')).body.active === false);
+    expect((await srv.api('/api/grace')).body).toMatchObject({ ended: 'all-reclaimed', reclaims: 301 });
 
     // A reclaim after done: refused.
     const late = await call<ReclaimResult[]>(a.socket, 'reclaim', { req: 1002, items: items('late', 0, 1) });
@@ -97,21 +107,16 @@ describe('the last reclaim message says the client is done', () => {
 
     // One new grant after grace: the acquire-wait histogram counts it and none of the 301 reclaims.
     expect(await call(a.socket, 'lock', { req: 2000, oid: 1, domain: 'lin', resource: 'new', mode: 'EX' })).toMatchObject({ ok: { state: 'granted' } });
-    expect(await metric(server.url, 'lockscope_acquire_wait_seconds_count{domain="lin",mode="EX"}')).toBe(1);
-    expect(await metric(server.url, 'lockscope_grace_reclaims')).toBe(301);
+    expect(await metric(srv.url, 'lockscope_acquire_wait_seconds_count{domain="lin",mode="EX"}')).toBe(1);
+    expect(await metric(srv.url, 'lockscope_grace_reclaims')).toBe(301);
   });
 });
 
 describe('a reclaim in a batch', () => {
   it('the owner registration, the reclaim and done go in one message and are answered in one', async () => {
-    server = await ServerProcess.create({ graceMs: 60_000 });
-    await server.start();
-    const session = await holder(server.url, 'client-c', 'c', 3);
-    await server.kill();
-    for (const s of sockets.splice(0)) s.close();
-    await server.start();
+    const { srv, sessions: { 'client-c': session } } = await restartedAfter({ 'client-c': 3 });
 
-    const c = await raw(server.url, 'client-c', session);
+    const c = await raw(srv.url, 'client-c', session);
     expect(c.info.reclaim).toBe(true);
     const answer = new Promise<ServerItem[]>((resolve) => c.socket.once('m', resolve));
     const lvb = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]).toString('base64');
@@ -131,26 +136,21 @@ describe('a reclaim in a batch', () => {
     const locks = results.map((r) => (r as unknown as { lock: Record<string, unknown> }).lock);
     expect(Object.keys(locks[3]!).sort()).toEqual(['id', 'token']);
     expect(locks[2]!.lvb).toBe(lvb);
-    expect((await server.api('/api/grace')).body).toMatchObject({ active: false, ended: 'all-reclaimed', reclaims: 4 });
+    expect((await srv.api('/api/grace')).body).toMatchObject({ active: false, ended: 'all-reclaimed', reclaims: 4 });
   });
 });
 
 describe('request sites sent with a reclaim', () => {
   it('an item naming a site the message does not carry is EINVAL for the whole message, and nothing of it is reclaimed', async () => {
-    server = await ServerProcess.create({ graceMs: 60_000 });
-    await server.start();
-    const session = await holder(server.url, 'client-s', 's', 2);
-    await server.kill();
-    for (const s of sockets.splice(0)) s.close();
-    await server.start();
+    const { srv, sessions: { 'client-s': session } } = await restartedAfter({ 'client-s': 2 });
 
-    const c = await raw(server.url, 'client-s', session);
+    const c = await raw(srv.url, 'client-s', session);
     expect(await call(c.socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
     const [first, second] = items('s', 0, 2) as [ReclaimItem & { site?: number }, ReclaimItem & { site?: number }];
     const bad = await call(c.socket, 'reclaim', { req: 1, items: [{ ...first, site: 0 }, { ...second, site: 1 }], sites: ['    at here (/app/x.js:1:1)'] });
     expect(bad).toMatchObject({ error: { code: 'EINVAL' } });
     expect((bad as { error: { message: string } }).error.message).toContain('items[1].site');
-    expect((await server.api('/api/grace')).body).toMatchObject({ active: true, reclaims: 0 });
+    expect((await srv.api('/api/grace')).body).toMatchObject({ active: true, reclaims: 0 });
     // Sent right, both come back, each under the site it names.
     const good = await call<ReclaimResult[]>(c.socket, 'reclaim', {
       req: 2, items: [{ ...first, site: 0 }, { ...second, site: 0 }], sites: ['    at here (/app/x.js:1:1)'], done: true,

@@ -13,50 +13,54 @@ import { CLI, freePort, until } from '../recovery/support.js';
 
 const ROOT = join(dirname(CLI), '../..');
 
+/** A process whose stdout is collected; `stop` sends SIGTERM and resolves with its exit code (failing after ms). */
+function run(cmd: string, args: string[], cwd?: string): { out: () => string; stop: (ms: number) => Promise<number | null>; kill: () => void } {
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  let code: number | null | 'running' = 'running';
+  child.once('exit', (c) => (code = c));
+  return {
+    out: () => stdout,
+    async stop(ms) {
+      child.kill('SIGTERM');
+      await until(() => code !== 'running', ms);
+      return code as number | null;
+    },
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
 describe('lockscope serve with the demo', () => {
   it('stops on SIGTERM in the middle of an incident, closed cleanly, exit code 0', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const server = run(process.execPath, [CLI, 'serve', '--port', String(port)]);
     try {
       // The slow holder's incident: a hang is reported while it still holds (it lets go seconds later).
-      await until(() => stdout.includes('"event":"hang"'), 20_000);
-      child.kill('SIGTERM');
+      await until(() => server.out().includes('"event":"hang"'), 20_000);
       // Before the fix the incident ended after the signal and then slept out its 25 s interval.
-      let code: number | null | 'running' = 'running';
-      void exited.then((c) => (code = c));
-      await until(() => code !== 'running', 5_000);
-      expect(code).toBe(0);
-      const events = stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event);
+      expect(await server.stop(5_000)).toBe(0);
+      const events = server.out().trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event);
       expect(events).toContain('signal');
       expect(events.at(-1)).toBe('closed');
     } finally {
-      child.kill('SIGKILL');
+      server.kill();
     }
   }, 30_000);
 
   it('npm start sent SIGTERM stops its server (the script execs node, so the signal reaches it), exit code 0', async () => {
     const port = await freePort();
     // --ignore-scripts skips prestart (the build: npm test has just built); start itself still runs.
-    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    npm.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const exited = new Promise<number | null>((resolve) => npm.once('exit', resolve));
+    const npm = run('npm', ['start', '--ignore-scripts', '--', '--port', String(port)], ROOT);
     try {
-      await until(() => stdout.includes('"event":"listening"'), 20_000);
-      npm.kill('SIGTERM');
-      let code: number | null | 'running' = 'running';
-      void exited.then((c) => (code = c));
-      await until(() => code !== 'running', 10_000);
-      expect(code).toBe(0);
+      await until(() => npm.out().includes('"event":"listening"'), 20_000);
+      expect(await npm.stop(10_000)).toBe(0);
       // Before the fix npm's shell died and the server kept running, parentless, on the port.
-      await until(() => stdout.includes('"event":"closed"'), 5_000);
+      await until(() => npm.out().includes('"event":"closed"'), 5_000);
       const stillServing = await fetch(`http://127.0.0.1:${port}/healthz`).then(() => true, () => false);
       expect(stillServing).toBe(false);
     } finally {
-      npm.kill('SIGKILL');
+      npm.kill();
     }
   }, 40_000);
 });
