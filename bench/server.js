@@ -1,13 +1,16 @@
 // Server benchmark: lock + unlock cycles per second over loopback, lockscope's
 // lock server against Redis (SET NX PX + compare-and-delete, the standard
-// single-instance lock) and etcd (the etcd3 client's lock). Each system runs
-// as its own process, started and stopped here; every worker has its own
-// connection, as separate processes would.
+// single-instance lock) and etcd (the etcd3 client's lock), and against three
+// references: a FIFO lock server with no features over bare socket.io, a
+// plain WebSocket and plain TCP (lib/bare-lock-server.js), which show what
+// the transport and the machine allow. Each system runs as its own process,
+// started and stopped here; every worker has its own connection, as
+// separate processes would.
 //
 //   npm run build && node bench/server.js [--quick] [--no-etcd]
 //
 // Needs redis-server and etcd on PATH (Debian: apt-get install redis-server
-// etcd-server) and the ioredis and etcd3 packages.
+// etcd-server) and the ioredis, etcd3 and ws packages (dev dependencies).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { systems } from './lib/server-peers.js';
