@@ -71,7 +71,11 @@ function printWhole(dump: Dump, json: boolean, io: CliIO): void {
   if (classification !== null) {
     const r = dump.record;
     const how = r?.waitedMs === undefined ? '' : ` (the wait ended after ${Math.round(r.waitedMs / 100) / 10} s: ${r.outcome ?? 'ended'})`;
-    lines.push(`classification: ${classification}${how}`);
+    // An archive read without its directory's index (downloaded, say) knows only what was known when it was taken.
+    const when = r === null && classification === 'pending'
+      ? ' when this dump was taken (decided once the wait ends: the server\'s dump list, GET /api/dumps, has it)'
+      : '';
+    lines.push(`classification: ${classification}${how}${when}`);
   }
   for (const e of m.errors) lines.push(`collector ${e.collector} failed (${e.kind}): ${e.message}`);
   io.out((lines.length > 0 ? lines.join('\n') + '\n\n' : '') + summary);

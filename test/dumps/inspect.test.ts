@@ -3,8 +3,10 @@
  * it runs), and refuses damaged or foreign files with stable exit codes.
  */
 
+import { copyFileSync, mkdtempSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { create } from 'tar';
 import { describe, expect, it } from 'vitest';
 import { EXIT_STATUS, runDump, runInspect } from '../../collectors/index.js';
@@ -50,6 +52,17 @@ describe('inspect answers questions from the archive alone', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('classification: pending');
     expect(r.stdout).toContain(`* job-4 {"pid":4} blocks 1 request directly and 2 owners in all.\n  holds EX on lin:inode:12 since 00:00:00 (for 1.0 s), requested at test/dumps/${rootSite}`);
+  });
+
+  it('an archive alone (downloaded, no index beside it) says its classification is the one known when it was taken', async () => {
+    const { path } = await chainDump();
+    const alone = join(mkdtempSync(join(tmpdir(), 'ls-alone-')), basename(path));
+    copyFileSync(path, alone);
+    const r = await inspect(alone);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('classification: pending when this dump was taken (decided once the wait ends: the server\'s dump list, GET /api/dumps, has it)');
+    // With the index beside it, pending means pending now: no such remark.
+    expect((await inspect(path)).stdout).not.toContain('when this dump was taken');
   });
 
   it('--owner: what it holds, what it waits for and who blocks it, as text and --json', async () => {
