@@ -43,7 +43,7 @@ export async function runInspect(argv: readonly string[], io: CliIO): Promise<nu
     else io.out(answers.map((a) => a.text.join('\n')).join('\n\n') + '\n');
     return answers !== null && answers.some((a) => !a.found) ? EXIT_STATUS.ENOMATCH : 0;
   } catch (err) {
-    return fail(err, json, io);
+    return fail(err, json, io, INSPECT_USAGE);
   }
 }
 
@@ -81,10 +81,11 @@ function printWhole(dump: Dump, json: boolean, io: CliIO): void {
   io.out((lines.length > 0 ? lines.join('\n') + '\n\n' : '') + summary);
 }
 
-function fail(err: unknown, json: boolean, io: CliIO): number {
+/** Report err on stderr (JSON with --json); bad arguments get the command's own usage. */
+function fail(err: unknown, json: boolean, io: CliIO, usage: string): number {
   const e = isDumpError(err) ? err : argError(err);
   if (json) io.err(JSON.stringify({ error: e.toJSON() }) + '\n');
-  else io.err(`lockscope: ${e.message}\n${e.code === 'EINVAL' ? INSPECT_USAGE + '\n' : ''}`);
+  else io.err(`lockscope: ${e.message}\n${e.code === 'EINVAL' ? usage + '\n' : ''}`);
   return EXIT_STATUS[e.code];
 }
 
@@ -132,6 +133,6 @@ export async function runDump(argv: readonly string[], io: CliIO, target: DumpTa
     io.out(json ? JSON.stringify(result) + '\n' : `dump ${result.id} written to ${result.path}\n`);
     return 0;
   } catch (err) {
-    return fail(err, json, io);
+    return fail(err, json, io, DUMP_USAGE);
   }
 }

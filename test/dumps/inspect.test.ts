@@ -209,4 +209,12 @@ describe('dump', () => {
     expect(await runDump(['--server', 'http://127.0.0.1:7070', '--json'], remote)).toBe(EXIT_STATUS.ENOTSUP);
     await flush();
   });
+
+  it('a bad option is EINVAL with dump\'s own usage, not inspect\'s', async () => {
+    const io = capture();
+    expect(await runDump(['--out', '/tmp/x'], io)).toBe(EXIT_STATUS.EINVAL);
+    expect(io.stderr).toContain("Unknown option '--out'");
+    expect(io.stderr).toContain('usage: lockscope dump');
+    expect(io.stderr).not.toContain('lockscope inspect');
+  });
 });
