@@ -21,8 +21,10 @@ import { createServer, type LockServer, type ServerOptions } from './server.js';
 // Each command loads only what it runs: a restarted server is waited for by every client (the
 // demo pulls in the client library, inspect and dump the archive readers, torture its workers).
 
-const USAGE = `usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]
-       lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm]
+const SERVE_USAGE = 'usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]';
+
+const USAGE = `${SERVE_USAGE}
+       lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
        lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
        lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
 
@@ -153,7 +155,19 @@ async function main(argv: readonly string[]): Promise<void> {
   process.exitCode = command === '--help' ? 0 : 2;
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
+main(process.argv.slice(2)).catch(async (err: unknown) => {
+  if (err instanceof LockError && err.code === 'EINVAL') {
+    // Bad arguments or configuration, before anything started: what is wrong and how to call it, without a
+    // stack, exit status 2 (as inspect and dump).
+    if (process.argv.includes('--json')) {
+      process.stderr.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
+    } else {
+      const command = process.argv[2];
+      const usage = command === 'serve' ? SERVE_USAGE : command === 'torture' ? (await import('./torture.js')).TORTURE_USAGE : null;
+      process.stderr.write(`lockscope: ${err.message}${usage === null || err.message.includes(usage) ? '' : `\n${usage}`}\n`);
+    }
+    process.exit(2);
+  }
   const code = err instanceof LockError ? err.code : 'EIO';
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'fatal', code, ...errorFields(err) })}\n`);
   process.exit(1);

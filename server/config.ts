@@ -82,14 +82,14 @@ export function parseServeArgs(argv: readonly string[]): CliArgs {
     };
     if (flag === '--port') {
       const v = value();
-      out.port = int(0, 65535)(/^\d{1,5}$/.test(v) ? Number(v) : NaN, '--port');
+      out.port = int(0, 65535)(/^\d{1,5}$/.test(v) ? Number(v) : v, '--port');
     } else if (flag === '--host') out.host = value();
     else if (flag === '--config') out.config = value();
     else if (flag === '--state-dir') out.stateDir = value();
     else if (flag === '--grace-ms') {
       const v = value();
-      out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(v) ? Number(v) : NaN, '--grace-ms');
-    } else throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config, --state-dir, --grace-ms)`);
+      out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(v) ? Number(v) : v, '--grace-ms');
+    } else throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms)`);
   }
   return out;
 }

@@ -33,7 +33,7 @@ export interface TortureOptions {
   json: boolean;
 }
 
-const USAGE = `usage: lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]`;
+export const TORTURE_USAGE = `usage: lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]`;
 
 function duration(v: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
@@ -50,7 +50,7 @@ export function parseTortureArgs(argv: readonly string[]): TortureOptions {
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
-      if (v === undefined) throw new LockError('EINVAL', `${flag} needs a value\n${USAGE}`);
+      if (v === undefined) throw new LockError('EINVAL', `${flag} needs a value\n${TORTURE_USAGE}`);
       return v;
     };
     if (flag === '--clients') {
@@ -65,7 +65,7 @@ export function parseTortureArgs(argv: readonly string[]): TortureOptions {
       if (m !== 'posix' && m !== 'dlm' && m !== 'mixed') throw new LockError('EINVAL', '--mode must be posix, dlm or mixed');
       o.mode = m;
     } else if (flag === '--json') o.json = true;
-    else throw new LockError('EINVAL', `unknown option ${flag}\n${USAGE}`);
+    else throw new LockError('EINVAL', `unknown option ${flag}\n${TORTURE_USAGE}`);
   }
   return o;
 }
@@ -232,7 +232,7 @@ export async function runTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
 /** The command: run, print the report, exit status 1 on any failure. */
 export async function torture(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${TORTURE_USAGE}\n`);
     return;
   }
   const o = parseTortureArgs(argv);

@@ -33,9 +33,13 @@ describe('lockscope torture', () => {
     expect(r.stderr).toMatch(/torture \d+s: \d+ ops/); // progress while it runs
   }, 90_000);
 
-  it('refuses bad options with a usage error', async () => {
+  it('refuses bad options with a usage error: exit status 2, as text, or as JSON with --json', async () => {
     const r = await run(['--clients', '0']);
-    expect(r.code).toBe(1);
-    expect(JSON.parse(r.stderr.trim().split('\n').at(-1)!)).toMatchObject({ code: 'EINVAL' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^lockscope: EINVAL: .*clients/);
+    expect(r.stderr).toContain('usage: lockscope torture');
+    const j = await run(['--clients', '0', '--json']);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stderr.trim().split('\n').at(-1)!)).toMatchObject({ error: { code: 'EINVAL' } });
   });
 });

@@ -1,10 +1,12 @@
 /** `lockscope serve` configuration: flags, file and environment, and what they refuse. */
 
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs, serveOptions, tokensFromEnv } from '../../server/config.js';
+import { CLI } from '../recovery/support.js';
 
 const codeOfSync = (fn: () => unknown): string => {
   try {
@@ -45,6 +47,31 @@ describe('lockscope serve configuration', () => {
       const file = path.join(dir, `${name}.json`);
       writeFileSync(file, text);
       expect([name, codeOfSync(() => serveOptions(parseServeArgs(['--config', file]), {}))]).toEqual([name, 'EINVAL']);
+    }
+  });
+});
+
+describe('lockscope on the command line, with bad arguments or configuration', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });
+
+  it('says what is wrong and how to call it, without a stack, exit status 2; nothing starts', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-cli-'));
+    const badConfig = path.join(dir, 'bad.json');
+    writeFileSync(badConfig, JSON.stringify({ bogus: 1 }));
+    const cases: [string[], string, string][] = [
+      [['serve', '--bogus'], 'lockscope: EINVAL: unknown option --bogus (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms)', 'usage: lockscope serve'],
+      [['serve', '--port', 'abc'], 'lockscope: EINVAL: --port must be an integer from 0 to 65535 (got "abc")', 'usage: lockscope serve'],
+      [['serve', '--no-demo', '--config', badConfig], 'lockscope: EINVAL: config.bogus must be absent', 'usage: lockscope serve'],
+      [['torture', '--bogus'], 'lockscope: EINVAL: unknown option --bogus', 'usage: lockscope torture'],
+      [['dump', '--out', dir], "lockscope: EINVAL: Unknown option '--out'", 'usage: lockscope dump'],
+    ];
+    for (const [args, first, usage] of cases) {
+      const r = cli(...args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.startsWith(first), `${args.join(' ')}: ${r.stderr}`).toBe(true);
+      expect(r.stderr).toContain(usage);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.stdout).toBe('');
     }
   });
 });
