@@ -91,7 +91,9 @@ class LockProtocol {
     this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
     this.on('reclaim', reclaimMessage, (m, ack) => {
       // Tracked like a request, so a reply lost with the connection is sent again on `sync`, not the locks reclaimed twice.
-      return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, m.sites, m.done === true));
+      // Each dlm item's site, resolved now: a number never sent with its text makes the whole message EINVAL.
+      const sites = m.items.map((item) => (item.kind === 'dlm' && (item.site !== undefined || item.siteId !== undefined) ? this.siteOf(item) : null));
+      return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, sites, m.done === true));
     });
     this.on('reclaimComplete', M.empty, (_m, ack) => {
       reclaimComplete(this.session, this.lm);
@@ -147,7 +149,7 @@ class LockProtocol {
     this.handlers.set(event, (raw, ack) => {
       try {
         // Before the message is judged: a site numbered by a refused request is still referred to by later ones.
-        if (numbersSites) this.numberSite(raw);
+        if (numbersSites) this.numberSites(raw);
         const msg = schema(raw, event);
         if (action !== null) Auth.require(this.socket.data.principal, action);
         const r = fn(msg, ack);
@@ -156,6 +158,13 @@ class LockProtocol {
         fail(ack)(err);
       }
     });
+  }
+
+  /** The message's own site, and a reclaim's one per item. */
+  private numberSites(raw: unknown): void {
+    this.numberSite(raw);
+    const items = (raw as { items?: unknown } | null)?.items;
+    if (Array.isArray(items)) for (const item of items.slice(0, serverLimits.reclaimItemsMax)) this.numberSite(item);
   }
 
   private numberSite(raw: unknown): void {
@@ -181,7 +190,7 @@ class LockProtocol {
    * would interleave, and `done` on the last one could arrive before an
    * earlier message's items and get them refused (ENOGRACE: already done).
    */
-  private reclaimInOrder(items: Msg<typeof reclaimMessage>['items'], sites: string[] | undefined, done: boolean): Promise<unknown> {
+  private reclaimInOrder(items: Msg<typeof reclaimMessage>['items'], sites: (string | null)[], done: boolean): Promise<unknown> {
     const ctx = this.ctx;
     const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.own(l) };
     const run = this.reclaimTail.then(async () => {
@@ -334,8 +343,8 @@ class LockProtocol {
   }
 }
 
-/** Messages that carry a request site. */
-const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk']);
+/** Messages that carry a request site (a reclaim, one per item). */
+const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk', 'reclaim']);
 /**
  * What may travel in a batch: requests, an owner's registration (it goes with the owner's first request) and a
  * reclaim (with its owners' registrations: after a restart a client's owners, reclaim and done in one message,

@@ -15,7 +15,6 @@ import { serverLimits as L } from './limits.js';
 import type { Logger } from './log.js';
 import type { Recovery } from './recovery.js';
 import type { Session } from './sessions.js';
-import { invalid } from '../src/errors.js';
 import { array, base64, bool, int, num, obj, oneOf, str, union, type Schema } from './validate.js';
 
 /**
@@ -31,30 +30,18 @@ const posixRequest = obj({ type: oneOf(['read', 'write'] as const), start: num, 
 const dlmItem = obj(
   {
     kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax), lvbSeq: int(0, Number.MAX_SAFE_INTEGER),
-    site: int(0, L.reclaimItemsMax - 1),
+    // Where the lock was first requested, numbered on the connection like a lock request's (lock-protocol.ts).
+    site: str(L.siteCharsMax), siteId: int(1, L.sitesPerConnectionMax),
   },
-  ['range', 'lvb', 'lvbSeq', 'site'],
+  ['range', 'lvb', 'lvbSeq', 'site', 'siteId'],
 );
 const posixItem = obj({ kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest });
 
-const checkedMessage: Schema<{ req: number; items: ReclaimItem[]; sites?: string[]; done?: boolean }> = obj({
+export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[]; done?: boolean }> = obj({
   req: id,
   items: array(union(dlmItem, posixItem) as Schema<ReclaimItem>, L.reclaimItemsMax),
-  sites: array(str(L.siteCharsMax), L.reclaimItemsMax),
   done: bool,
-}, ['sites', 'done']);
-
-/** A reclaim message; an item's site must name one of the message's sites. */
-export const reclaimMessage: typeof checkedMessage = (value, path) => {
-  const m = checkedMessage(value, path);
-  const count = m.sites?.length ?? 0;
-  m.items.forEach((item, i) => {
-    if (item.kind === 'dlm' && item.site !== undefined && item.site >= count) {
-      throw invalid(`${path}.items[${i}].site`, `an index into sites (${count} of them)`, item.site);
-    }
-  });
-  return m;
-};
+}, ['done']);
 
 export interface ReclaimContext {
   lm: LockManager;
@@ -65,14 +52,24 @@ export interface ReclaimContext {
   adopt(l: DlmLock): void;
 }
 
-/** Every item in order; never throws (a refusal is that item's result). */
-export async function reclaim(session: Session, items: ReclaimItem[], sites: string[] | undefined, ctx: ReclaimContext): Promise<ReclaimResult[]> {
+/**
+ * Every item in order; never throws (a refusal is that item's result).
+ * `sites[i]`: item i's request site as the client sent it, or null.
+ */
+export async function reclaim(session: Session, items: ReclaimItem[], sites: (string | null)[], ctx: ReclaimContext): Promise<ReclaimResult[]> {
   // One string per site for all the locks that name it, marked as reclaimed.
-  const texts = (sites ?? []).map((site) => (site === '' ? RECLAIM_SITE : `${site}\n${RECLAIM_SITE}`));
+  const marked = new Map<string, string>();
+  const markedSite = (site: string | null): string => {
+    if (site === null || site === '') return RECLAIM_SITE;
+    let text = marked.get(site);
+    if (text === undefined) marked.set(site, (text = `${site}\n${RECLAIM_SITE}`));
+    return text;
+  };
   const out: ReclaimResult[] = [];
-  for (const item of items) {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
     try {
-      out.push(await reclaimOne(session, item, ctx, item.kind === 'dlm' && item.site !== undefined ? texts[item.site]! : RECLAIM_SITE));
+      out.push(await reclaimOne(session, item, ctx, markedSite(sites[i] ?? null)));
     } catch (err) {
       const e = toWireError(err, ctx.internalError);
       ctx.log('warn', 'reclaim-refused', {

@@ -348,7 +348,7 @@ export class Connection {
     let message: unknown;
     try {
       message = c.message();
-      this.numberSite(message as { site?: string; siteId?: number });
+      this.numberSites(message);
       if (BATCHED.has(c.event)) {
         this.enqueue([c.key, c.event as BatchedEvent, message]);
       } else {
@@ -359,6 +359,13 @@ export class Connection {
     } catch (err) {
       c.settle({ error: (err instanceof LockError ? err : new LockError('EINVAL', String(err))).toJSON() as never });
     }
+  }
+
+  /** The message's own site, and a reclaim's one per item. */
+  private numberSites(message: unknown): void {
+    this.numberSite(message as { site?: string; siteId?: number });
+    const items = (message as { items?: unknown }).items;
+    if (Array.isArray(items)) for (const item of items) this.numberSite(item as { site?: string; siteId?: number });
   }
 
   private numberSite(m: { site?: string; siteId?: number }): void {

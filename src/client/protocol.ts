@@ -128,20 +128,14 @@ export interface GetlkMessage {
 
 /** One lock held before a server restart, replayed in a grace period (a dlm lock or a piece of a posix lock set). */
 export type ReclaimItem =
-  /** site: index into the message's `sites`, where the lock was first requested. */
-  | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string; lvbSeq?: number; site?: number }
+  /** site, siteId: where the lock was first requested, numbered on the connection as in a LockMessage. */
+  | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string; lvbSeq?: number; site?: string; siteId?: number }
   | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest };
 
 export interface ReclaimMessage {
   /** Request number: a reply lost with a connection is asked for again (sync), not the reclaim sent twice. */
   req: number;
   items: ReclaimItem[];
-  /**
-   * The request sites (stack texts) of the message's dlm items, each once;
-   * an item names its own by index. A reclaimed lock shows where it was
-   * first requested, not only that it came back after a restart.
-   */
-  sites?: string[];
   /**
    * This is the client's last reclaim message: once its items (and those of
    * every reclaim sent before it on this connection) are handled, the client

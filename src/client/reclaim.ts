@@ -93,7 +93,7 @@ function siteOf(ref: Ref): string | null {
 /**
  * Consecutive slices of at most BATCH_ITEMS_MAX items and about
  * BATCH_BYTES_MAX bytes of JSON, counting each site text once per slice
- * (the message carries it once; its items name it by index).
+ * (the connection sends a text once and its number after: an upper bound).
  */
 function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
   const out: [number, number][] = [];
@@ -102,8 +102,8 @@ function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
   let sites = new Set<string>();
   for (let i = 0; i < items.length; i++) {
     const site = siteOf(refs[i]!);
-    const own = Buffer.byteLength(JSON.stringify(items[i])) + 1 + (site === null ? 0 : SITE_INDEX_BYTES);
-    const text = (): number => (site === null ? 0 : Buffer.byteLength(JSON.stringify(site)) + 1);
+    const own = Buffer.byteLength(JSON.stringify(items[i])) + 1 + (site === null ? 0 : SITE_ID_BYTES);
+    const text = (): number => (site === null ? 0 : Buffer.byteLength(JSON.stringify(site)) + SITE_KEY_BYTES);
     let size = own + (site === null || sites.has(site) ? 0 : text());
     if (i > from && (i - from >= BATCH_ITEMS_MAX || bytes + size > BATCH_BYTES_MAX)) {
       out.push([from, i]);
@@ -119,30 +119,24 @@ function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
   return out;
 }
 
-/** `,"site":255` at most (an index below BATCH_ITEMS_MAX). */
-const SITE_INDEX_BYTES = 11;
+/** `,"siteId":4096` at most, and `,"site":` before a text. */
+const SITE_ID_BYTES = 14;
+const SITE_KEY_BYTES = 8;
 
-/** The message's site table, and each dlm item's index into it (set on the item; removed when sent without). */
-function withSites(refs: Ref[], items: ReclaimItem[], on: boolean): string[] {
-  const table: string[] = [];
-  const index = new Map<string, number>();
+/**
+ * Each dlm item's site, as its text: set anew for every send (the connection
+ * replaces a text it has sent before by its number, and a resend on a new
+ * connection starts the numbering again), or left out.
+ */
+function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     if (item.kind !== 'dlm') continue;
+    delete item.siteId;
     const site = on ? siteOf(refs[i]!) : null;
-    if (site === null) {
-      delete item.site;
-      continue;
-    }
-    let at = index.get(site);
-    if (at === undefined) {
-      at = table.length;
-      index.set(site, at);
-      table.push(site);
-    }
-    item.site = at;
+    if (site === null) delete item.site;
+    else item.site = site;
   }
-  return table;
 }
 
 interface Sent {
@@ -153,19 +147,19 @@ interface Sent {
 
 /**
  * One batch (the last says `done`); null when the pass was cut short; a
- * whole-batch refusal becomes each item's. A server that refuses `sites` or
- * `done` (EINVAL: an unknown key, from a version before it) reclaims
- * nothing of the batch, which goes again without them, `sites` first.
+ * whole-batch refusal becomes each item's. A server that refuses the items'
+ * sites or `done` (EINVAL: an unknown key, from a version before it)
+ * reclaims nothing of the batch, which goes again without them, sites first.
  */
 async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean, sitesOn = true): Promise<Sent | null> {
   const owners = new Set<RemoteOwner>(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner)));
   const req = client.conn.nextReq();
-  const sites = withSites(refs, items, sitesOn);
+  const withSites = sitesOn && refs.some((r) => siteOf(r) !== null);
   try {
     const results = await client.conn.call<ReclaimResult[]>('reclaim', () => {
       for (const o of owners) o.ensureRegistered();
+      setSites(refs, items, withSites);
       const msg: ReclaimMessage = { req, items };
-      if (sites.length > 0) msg.sites = sites;
       if (done) msg.done = true;
       return msg;
     }, { req, early: true, onSessionLost: ABANDONED });
@@ -173,7 +167,7 @@ async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done:
   } catch (err) {
     const code = (err as { code?: LockErrorCode }).code ?? 'EINVAL';
     if (code === 'ECANCELED') return null;
-    if (sites.length > 0 && code === 'EINVAL') return send(client, refs, items, done, false);
+    if (withSites && code === 'EINVAL') return send(client, refs, items, done, false);
     if (done && code === 'EINVAL') return send(client, refs, items, false, false);
     return { results: items.map(() => ({ error: { code, message: String((err as Error).message) } })), done: false };
   }

@@ -8,11 +8,14 @@
  * acquire-wait histogram.
  */
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReclaimItem, ReclaimResult, Reply, ServerItem, SessionInfo } from '../../src/client/protocol.js';
 import type { ReclaimReport } from '../../src/client/index.js';
 import { ADMIN, CLIENT, client, ServerProcess, until } from './support.js';
+import { readTarGz } from '../dumps/support.js';
 
 let server: ServerProcess | null = null;
 const sockets: Socket[] = [];
@@ -141,21 +144,28 @@ describe('a reclaim in a batch', () => {
 });
 
 describe('request sites sent with a reclaim', () => {
-  it('an item naming a site the message does not carry is EINVAL for the whole message, and nothing of it is reclaimed', async () => {
+  it('items carry their sites numbered on the connection, as lock requests do; a number never sent with its text is EINVAL for the whole message', async () => {
     const { srv, sessions: { 'client-s': session } } = await restartedAfter({ 'client-s': 2 });
 
     const c = await raw(srv.url, 'client-s', session);
     expect(await call(c.socket, 'owner', { oid: 1, name: 'o' })).toEqual({ ok: null });
-    const [first, second] = items('s', 0, 2) as [ReclaimItem & { site?: number }, ReclaimItem & { site?: number }];
-    const bad = await call(c.socket, 'reclaim', { req: 1, items: [{ ...first, site: 0 }, { ...second, site: 1 }], sites: ['    at here (/app/x.js:1:1)'] });
+    const [first, second] = items('s', 0, 2) as [ReclaimItem, ReclaimItem];
+    const site = '    at here (/app/x.js:1:1)';
+    const bad = await call(c.socket, 'reclaim', { req: 1, items: [{ ...first, site, siteId: 1 }, { ...second, siteId: 2 }] });
     expect(bad).toMatchObject({ error: { code: 'EINVAL' } });
-    expect((bad as { error: { message: string } }).error.message).toContain('items[1].site');
+    expect((bad as { error: { message: string } }).error.message).toContain('siteId 2 was never sent with its text');
     expect((await srv.api('/api/grace')).body).toMatchObject({ active: true, reclaims: 0 });
-    // Sent right, both come back, each under the site it names.
-    const good = await call<ReclaimResult[]>(c.socket, 'reclaim', {
-      req: 2, items: [{ ...first, site: 0 }, { ...second, site: 0 }], sites: ['    at here (/app/x.js:1:1)'], done: true,
-    });
+    // Site 1 was numbered by the refused message (as with a refused lock request): later items may name it alone.
+    const good = await call<ReclaimResult[]>(c.socket, 'reclaim', { req: 2, items: [{ ...first, siteId: 1 }, { ...second, siteId: 1 }], done: true });
     expect('ok' in good && good.ok.every((r) => 'lock' in r)).toBe(true);
+    // Both locks show the site, marked as reclaimed (read from a dump, as a support engineer would).
+    const taken = await srv.api('/api/dumps', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const archive = join(srv.dumps, 'downloaded.tar.gz');
+    writeFileSync(archive, Buffer.from(await (await fetch(`${srv.url}/api/dumps/${taken.body.id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).arrayBuffer()));
+    const lin = JSON.parse((await readTarGz(archive)).get('locks/lin.json')!.toString('utf8')) as { resources: { name: string; granted: { stack: string }[] }[] };
+    for (const r of ['s0', 's1']) {
+      expect(lin.resources.find((x) => x.name === r)!.granted[0]!.stack).toBe('at here (/app/x.js:1:1)\nat <reclaimed after a server restart>');
+    }
   });
 });
 
