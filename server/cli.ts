@@ -164,7 +164,7 @@ main(process.argv.slice(2)).catch(async (err: unknown) => {
     } else {
       const command = process.argv[2];
       const usage = command === 'serve' ? SERVE_USAGE : command === 'torture' ? (await import('./torture.js')).TORTURE_USAGE : null;
-      process.stderr.write(`lockscope: ${err.message}${usage === null || err.message.includes(usage) ? '' : `\n${usage}`}\n`);
+      process.stderr.write(`lockscope: ${err.message}${usage === null ? '' : `\n${usage}`}\n`);
     }
     process.exit(2);
   }

@@ -50,7 +50,7 @@ export function parseTortureArgs(argv: readonly string[]): TortureOptions {
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
-      if (v === undefined) throw new LockError('EINVAL', `${flag} needs a value\n${TORTURE_USAGE}`);
+      if (v === undefined) throw new LockError('EINVAL', `${flag} needs a value`);
       return v;
     };
     if (flag === '--clients') {
@@ -65,7 +65,7 @@ export function parseTortureArgs(argv: readonly string[]): TortureOptions {
       if (m !== 'posix' && m !== 'dlm' && m !== 'mixed') throw new LockError('EINVAL', '--mode must be posix, dlm or mixed');
       o.mode = m;
     } else if (flag === '--json') o.json = true;
-    else throw new LockError('EINVAL', `unknown option ${flag}\n${TORTURE_USAGE}`);
+    else throw new LockError('EINVAL', `unknown option ${flag}`);
   }
   return o;
 }
