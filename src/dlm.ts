@@ -316,7 +316,7 @@ export class DlmEngine {
       }
       const wq = res.waiting;
       if (wq !== null && (conv === null || conv.size === 0)) {
-        // The clock is read once, and only if something is granted (a reading is ~70 ns).
+        // The clock is read once, and only if something is granted (a reading is 50–60 ns).
         let now: number | undefined;
         for (let l = wq.head; l !== null; l = wq.head) {
           const mode = this.grantableMode(res, l);

@@ -78,6 +78,9 @@ export class LockManager extends TypedEmitter<LockEvents> {
   private readonly wallOffset: number;
   /** Owners that hold or wait for something. */
   activeOwners = 0;
+  /** domainEntry's last answer. */
+  private lastDomain = '';
+  private lastEntry: DomainEntry | null = null;
 
   constructor(options: LockManagerOptions = {}) {
     super();
@@ -276,8 +279,16 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
   private domainEntry(domain: unknown): DomainEntry {
+    // Most programs use one domain over and over: the last one found is kept
+    // (domains are only ever added, so it stays right), sparing a Map lookup
+    // per request (~2% of an uncontended lock + release).
+    if (domain === this.lastDomain && this.lastEntry !== null) return this.lastEntry;
     const entry = typeof domain === 'string' ? this.domains.get(domain) : undefined;
-    if (entry !== undefined) return entry;
+    if (entry !== undefined) {
+      this.lastDomain = domain as string;
+      this.lastEntry = entry;
+      return entry;
+    }
     if (typeof domain !== 'string') throw invalid('domain', 'a domain name (string)', domain);
     throw new LockError('ENOENT', `no domain named ${JSON.stringify(domain)}`, { node: this.node, domain });
   }
