@@ -7,7 +7,7 @@
 // turns (see harness.alternate), with ±half the min–max range.
 import os from 'node:os';
 import { alternate, compareOps, stat, printTable, anomalies, describeError } from './lib/harness.js';
-import { asyncLockImpl, asyncMutexImpl } from './lib/peers.js';
+import { asyncLockImpl, asyncMutexImpl, promiseFifoImpl } from './lib/peers.js';
 import { loadLockscope, lockscopeImpl, makeManager, droppedOptions, NO_DETECTION } from './lib/lockscope.js';
 
 const args = new Set(process.argv.slice(2));
@@ -88,15 +88,17 @@ const fmtQ = (q) => (q >= 1e6 ? `${q / 1e6}M` : q >= 1000 ? `${q / 1000}k` : Str
 
 /** Per-Q rows for the deep-queue measurements, then how each grew from the smallest Q to the largest. */
 async function deepQueueRows(impls) {
-  const all = [impls.ls, ...impls.peers].filter(Boolean);
+  const reference = promiseFifoImpl();
+  const all = [impls.ls, ...impls.peers, reference].filter(Boolean);
   const cfg = { h: CONFIG.h, sideN: CONFIG.sideN, cancelN: CONFIG.cancelN, keys };
   const byQ = [];
   for (const q of CONFIG.queues) {
     progress(`deep queue Q=${fmtQ(q)}: ${CONFIG.deepRounds} rounds, ${CONFIG.h} handovers each`);
     byQ.push({ q, results: await alternate(all, CONFIG.deepRounds, (impl) => impl.deepQueue(q, cfg)) });
   }
+  referenceNote(reference.name, byQ);
   const metrics = [
-    ['handoverUs', `handover down a Q-deep queue (${CONFIG.h}; lockscope: detection off)`],
+    ['handoverUs', `handover down a Q-deep queue (last ${CONFIG.h - Math.floor(CONFIG.h / 2)} of ${CONFIG.h}; lockscope: detection off)`],
     ['sideUs', 'acquire+release on other keys'],
     ['enqueueUs', 'enqueue a waiter behind Q'],
     ['cancelUs', `abort a mid-queue waiter (${CONFIG.cancelN})`],
@@ -109,6 +111,15 @@ async function deepQueueRows(impls) {
     rows.push(growthRow(what, rows.slice(-byQ.length)));
   }
   return rows;
+}
+
+/** The reference lock's handover per Q and its growth, as a note (it is not a library a user would pick). */
+function referenceNote(name, byQ) {
+  const per = byQ.map(({ q, results }) => ({ q, s: stat(results.get(name), (x) => x.handoverUs) }));
+  if (per.some((p) => !p.s || p.s.error)) return;
+  const figures = per.map((p) => `Q=${fmtQ(p.q)} ${p.s.median.toFixed(2)} µs`).join(', ');
+  const growth = per.at(-1).s.median / per[0].s.median;
+  anomalies.push(`reference: ${name} (bench/lib/peers.js), the least a promise lock can be: handover ${figures}, growth ${growth.toFixed(1)}×`);
 }
 
 function growthRow(what, perQ) {

@@ -175,12 +175,13 @@ export function printTable(rows, columns) {
  * with the rest still queued; nothing after the measurement runs on.
  */
 export function handoverChain() {
-  const st = { grants: 0, h: Infinity, stopped: false, t1: 0, errors: [] };
+  const st = { grants: 0, h: Infinity, half: Infinity, stopped: false, tHalf: 0, t1: 0, errors: [] };
   st.done = new Promise((resolve) => { st.finish = resolve; });
   /** Call on every grant; true means "keep the lock and stop looping". */
   st.granted = () => {
     if (st.stopped) return true;
-    if (++st.grants < st.h) return false;
+    if (++st.grants === st.half) st.tHalf = now();
+    if (st.grants < st.h) return false;
     st.t1 = now();
     st.stopped = true;
     st.finish();
@@ -196,14 +197,21 @@ export function handoverChain() {
   return st;
 }
 
-/** Releases the initial holder and returns µs per handover until grant number h. */
+/**
+ * Releases the initial holder, lets the chain run to grant number h, and
+ * returns µs per handover over its second half. The first half is the
+ * warm-up: right after the gc() every waiter starts out tenured and cold,
+ * the JIT settles, and at Q = 1,000 each waiter has only h / Q turns, so
+ * timing from the start measured mostly the start (at Q = 1,000, 2.1–3.0 µs
+ * per handover over h = 30,000, against 1.4–1.5 over 300,000).
+ */
 export async function timeChain(st, h, releaseHolder) {
   if (st.errors.length) throw st.errors[0]; // a waiter failed while queueing (e.g. a limit)
   st.h = h;
+  st.half = Math.floor(h / 2);
   gc();
-  const t0 = now();
   releaseHolder();
   await st.done;
   if (st.errors.length) throw st.errors[0];
-  return ((st.t1 - t0) * 1000) / h;
+  return ((st.t1 - st.tHalf) * 1000) / (h - st.half);
 }

@@ -147,3 +147,66 @@ export function asyncMutexImpl() {
     },
   };
 }
+
+/**
+ * Not a library: the least a promise-based lock can be (a flag and an array
+ * of resolvers with a head index, no owners, no bookkeeping), measured in the
+ * deep-queue rows only. How its handover grows with Q shows what the runtime
+ * itself charges for 200,000 waiters parked on promises: each one's awaiting
+ * async function and promise, tenured and cold by the time its turn comes.
+ */
+export function promiseFifoImpl() {
+  class FifoLock {
+    held = false;
+    waiters = [];
+    head = 0;
+    acquire() {
+      if (!this.held) {
+        this.held = true;
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => { this.waiters.push(resolve); });
+    }
+    release() {
+      if (this.head === this.waiters.length) {
+        this.held = false;
+        return;
+      }
+      const next = this.waiters[this.head];
+      this.waiters[this.head++] = undefined;
+      if (this.head > 1024 && this.head * 2 > this.waiters.length) {
+        this.waiters = this.waiters.slice(this.head);
+        this.head = 0;
+      }
+      next(); // handed on: `held` stays true
+    }
+  }
+  return {
+    name: 'promise FIFO',
+    async deepQueue(q, cfg) {
+      const lock = new FifoLock();
+      await lock.acquire();
+      const st = handoverChain();
+      const loop = async () => {
+        for (;;) {
+          await lock.acquire();
+          if (st.granted()) return; // keep it: the chain ends here
+          lock.release();
+        }
+      };
+      const t0 = now();
+      for (let i = 0; i < q; i++) loop().catch(st.fail);
+      const enqueueUs = ((now() - t0) * 1000) / q;
+      await settle();
+      const side = new Map(cfg.keys.map((key) => [key, new FifoLock()]));
+      const k = cfg.keys.length;
+      const sideUs = await timeSideOps(cfg.sideN, async (i) => {
+        const l = side.get(cfg.keys[i % k]);
+        await l.acquire();
+        l.release();
+      });
+      const handoverUs = await timeChain(st, cfg.h, () => lock.release());
+      return { enqueueUs, sideUs, cancelUs: undefined, handoverUs };
+    },
+  };
+}
