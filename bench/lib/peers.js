@@ -13,8 +13,9 @@ const noop = () => {};
 // holds the key until the function's promise settles).
 const NEVER = new Promise(noop);
 
-/** µs per acquire+release on other keys while something else is queued. */
+/** µs per acquire+release on other keys while something else is queued, timed after n untimed ones. */
 async function timeSideOps(n, op) {
+  for (let i = 0; i < n; i++) await op(i); // warm-up, as in lockscope.js
   const t0 = now();
   for (let i = 0; i < n; i++) await op(i);
   return ((now() - t0) * 1000) / n;
