@@ -91,8 +91,8 @@ class LockProtocol {
     this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
     this.on('reclaim', reclaimMessage, (m, ack) => {
       // Tracked like a request, so a reply lost with the connection is sent again on `sync`, not the locks reclaimed twice.
-      // Each dlm item's site, resolved now: a number never sent with its text makes the whole message EINVAL.
-      const sites = m.items.map((item) => (item.kind === 'dlm' && (item.site !== undefined || item.siteId !== undefined) ? this.siteOf(item) : null));
+      // Each item's site, resolved now: a number never sent with its text makes the whole message EINVAL.
+      const sites = m.items.map((item) => (item.site !== undefined || item.siteId !== undefined ? this.siteOf(item) : null));
       return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, sites, m.done === true));
     });
     this.on('reclaimComplete', M.empty, (_m, ack) => {

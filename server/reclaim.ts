@@ -35,7 +35,14 @@ const dlmItem = obj(
   },
   ['range', 'lvb', 'lvbSeq', 'site', 'siteId'],
 );
-const posixItem = obj({ kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest });
+const posixItem = obj(
+  {
+    kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest,
+    // The site of the setlk that set the piece, numbered like a dlm item's.
+    site: str(L.siteCharsMax), siteId: int(1, L.sitesPerConnectionMax),
+  },
+  ['site', 'siteId'],
+);
 
 export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[]; done?: boolean }> = obj({
   req: id,
@@ -88,7 +95,7 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
     throw new LockError('ENOGRACE', 'no grace period lets this client reclaim', { domain: item.domain, resource: item.resource });
   }
   if (item.kind === 'posix') {
-    const r = await owner.setlkAt(RECLAIM_SITE, item.domain, item.resource, item.request, { reclaim: true });
+    const r = await owner.setlkAt(site, item.domain, item.resource, item.request, { reclaim: true });
     return { token: String(r!.token) };
   }
   const options: { reclaim: true; range?: { start: number; end: number }; lvb?: Uint8Array; lvbSeq?: number } = { reclaim: true };

@@ -130,7 +130,7 @@ export interface GetlkMessage {
 export type ReclaimItem =
   /** site, siteId: where the lock was first requested, numbered on the connection as in a LockMessage. */
   | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string; lvbSeq?: number; site?: string; siteId?: number }
-  | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest };
+  | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest; site?: string; siteId?: number };
 
 export interface ReclaimMessage {
   /** Request number: a reply lost with a connection is asked for again (sync), not the reclaim sent twice. */

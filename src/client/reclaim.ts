@@ -55,7 +55,9 @@ const BATCH_BYTES_MAX = 48 * 1024;
 /** How the calls of a pass cut short by another restart end. */
 const ABANDONED: WireError = { code: 'ECANCELED', message: 'the server restarted again during the reclaim' };
 
-type Ref = { kind: 'dlm'; handle: RemoteLock } | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest };
+type Ref =
+  | { kind: 'dlm'; handle: RemoteLock }
+  | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest; site: string | null };
 
 function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
   const refs: Ref[] = [];
@@ -77,17 +79,17 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
     items.push(item);
   }
   for (const o of client.posixOwners) {
-    for (const { domain, resource, request } of o.posix.requests()) {
-      refs.push({ kind: 'posix', owner: o, domain, resource, request });
+    for (const { domain, resource, request, site } of o.posix.requests()) {
+      refs.push({ kind: 'posix', owner: o, domain, resource, request, site });
       items.push({ kind: 'posix', oid: o.oid, domain, resource, request });
     }
   }
   return { refs, items };
 }
 
-/** The request site a reclaim sends for ref: a dlm lock's own, when it was captured. */
+/** The request site a reclaim sends for ref, when it was captured: a dlm lock's own, a posix piece's setlk's. */
 function siteOf(ref: Ref): string | null {
-  return ref.kind === 'dlm' ? ref.handle.site : null;
+  return ref.kind === 'dlm' ? ref.handle.site : ref.site;
 }
 
 /**
@@ -124,14 +126,13 @@ const SITE_ID_BYTES = 14;
 const SITE_KEY_BYTES = 8;
 
 /**
- * Each dlm item's site, as its text: set anew for every send (the connection
+ * Each item's site, as its text: set anew for every send (the connection
  * replaces a text it has sent before by its number, and a resend on a new
  * connection starts the numbering again), or left out.
  */
 function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    if (item.kind !== 'dlm') continue;
     delete item.siteId;
     const site = on ? siteOf(refs[i]!) : null;
     if (site === null) delete item.site;

@@ -87,7 +87,7 @@ export class RemoteOwner implements LockOwner {
           return { req, oid: this.oid, domain, resource, request, options: o, ...(site === undefined ? {} : { site }) };
         })
         .then((r) => {
-          this.posixApply(domain, resource, request);
+          this.posixApply(domain, resource, request, site ?? null);
           return r === null ? null : { token: BigInt(r.token) };
         }, (err: unknown) => this.failed(err));
     } catch (err) {
@@ -119,9 +119,9 @@ export class RemoteOwner implements LockOwner {
       });
   }
 
-  /** The server applied a setlk of this owner (or refused its reclaim: an unlock here). */
-  posixApply(domain: string, resource: string, request: PosixRequest): void {
-    this.posix.apply(domain, resource, request);
+  /** The server applied a setlk of this owner (or refused its reclaim: an unlock here); `site`: the setlk's. */
+  posixApply(domain: string, resource: string, request: PosixRequest, site: string | null = null): void {
+    this.posix.apply(domain, resource, request, site);
     // Owners holding posix ranges are kept reachable, as the server keeps them.
     if (this.posix.empty) this.client.posixOwners.delete(this);
     else this.client.posixOwners.add(this);

@@ -156,16 +156,23 @@ describe('request sites sent with a reclaim', () => {
     expect((bad as { error: { message: string } }).error.message).toContain('siteId 2 was never sent with its text');
     expect((await srv.api('/api/grace')).body).toMatchObject({ active: true, reclaims: 0 });
     // Site 1 was numbered by the refused message (as with a refused lock request): later items may name it alone.
-    const good = await call<ReclaimResult[]>(c.socket, 'reclaim', { req: 2, items: [{ ...first, siteId: 1 }, { ...second, siteId: 1 }], done: true });
-    expect('ok' in good && good.ok.every((r) => 'lock' in r)).toBe(true);
+    // A posix piece's item carries its site the same way.
+    const piece: ReclaimItem = { kind: 'posix', oid: 1, domain: 'adv', resource: 'p0', request: { type: 'write', start: 0, len: 5 } };
+    const good = await call<ReclaimResult[]>(c.socket, 'reclaim', {
+      req: 2, items: [{ ...first, siteId: 1 }, { ...second, siteId: 1 }, { ...piece, siteId: 1 }], done: true,
+    });
+    expect('ok' in good && good.ok.map((r) => ('lock' in r ? 'lock' : 'token' in r ? 'piece' : r))).toEqual(['lock', 'lock', 'piece']);
     // Both locks show the site, marked as reclaimed (read from a dump, as a support engineer would).
     const taken = await srv.api('/api/dumps', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     const archive = join(srv.dumps, 'downloaded.tar.gz');
     writeFileSync(archive, Buffer.from(await (await fetch(`${srv.url}/api/dumps/${taken.body.id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).arrayBuffer()));
-    const lin = JSON.parse((await readTarGz(archive)).get('locks/lin.json')!.toString('utf8')) as { resources: { name: string; granted: { stack: string }[] }[] };
+    const files = await readTarGz(archive);
+    const lin = JSON.parse(files.get('locks/lin.json')!.toString('utf8')) as { resources: { name: string; granted: { stack: string }[] }[] };
     for (const r of ['s0', 's1']) {
       expect(lin.resources.find((x) => x.name === r)!.granted[0]!.stack).toBe('at here (/app/x.js:1:1)\nat <reclaimed after a server restart>');
     }
+    const adv = JSON.parse(files.get('locks/adv.json')!.toString('utf8')) as { resources: { name: string; granted: { stack: string }[] }[] };
+    expect(adv.resources.find((x) => x.name === 'p0')!.granted[0]!.stack).toBe('at here (/app/x.js:1:1)\nat <reclaimed after a server restart>');
   });
 });
 

@@ -109,6 +109,13 @@ describe('restart with clients that come back', () => {
     const held = [];
     for (const r of ['sited-1', 'sited-2']) held.push(await o.lock('lin', r, 'EX'));
     await plain.owner('unsited').lock('lin', 'unsited', 'EX');
+    // Posix pieces keep the site of the setlk that set each; where two merge, the newer one's (as on the server).
+    const line = (): string => /restart\.test\.ts:\d+/.exec(new Error().stack!.split('\n')[2]!)![0];
+    const firstLine = line(); await o.setlk('adv', 'sited-px', { type: 'write', start: 0, len: 10 });
+    const secondLine = line(); await o.setlk('adv', 'sited-px', { type: 'read', start: 20, len: 0 });
+    const mergedLine = line(); await o.setlk('adv', 'sited-px', { type: 'write', start: 10, len: 5 });
+    expect(new Set([firstLine, secondLine, mergedLine]).size).toBe(3);
+    await plain.owner('unsited').setlk('adv', 'unsited-px', { type: 'write', start: 0, len: 5 });
     const reports = [nextReport(a), nextReport(plain)];
     await s.kill();
     await s.start();
@@ -126,8 +133,18 @@ describe('restart with clients that come back', () => {
       expect(stackOf(r).at(-1)).toBe('at <reclaimed after a server restart>');
     }
     expect(stackOf('unsited')).toEqual(['at <reclaimed after a server restart>']);
+    type Piece = { range: { start: number }; stack: string | null };
+    const adv = JSON.parse(files.get('locks/adv.json')!.toString('utf8')) as { resources: { name: string; granted: Piece[] }[] };
+    const pieces = (resource: string): Piece[] => adv.resources.find((r) => r.name === resource)!.granted;
+    const px = new Map(pieces('sited-px').map((p) => [p.range.start, p.stack!.split('\n')]));
+    expect([...px.keys()].sort((x, y) => x - y)).toEqual([0, 20]);
+    expect(px.get(0)![0]).toContain(mergedLine);
+    expect(px.get(20)![0]).toContain(secondLine);
+    for (const stack of px.values()) expect(stack.at(-1)).toBe('at <reclaimed after a server restart>');
+    expect(pieces('unsited-px').map((p) => p.stack)).toEqual(['at <reclaimed after a server restart>']);
     expect(files.get('stacks.txt')!.toString('utf8')).toMatch(/-- holds EX on lin:sited-1 .*\n.*restart\.test\.ts:\d+/);
     for (const h of held) await h.release();
+    await o.setlk('adv', 'sited-px', { type: 'unlock', start: 0, len: 0 });
   });
 
   it('the value block comes back from readers\' copies (with its sequence number), and is invalid when only a CR copy was left', async () => {
