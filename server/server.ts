@@ -6,6 +6,7 @@
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { Server } from 'socket.io';
 import { HangDumper } from '../collectors/dumper.js';
 import type { HangDumperOptions } from '../collectors/dumper-options.js';
@@ -149,14 +150,23 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   return { url, manager: lm, dumper, close };
 }
 
-/** The express app (http-app.ts), loaded and built by the first HTTP request; the requests meanwhile wait for it. */
+/**
+ * The express app (http-app.ts), loaded and built by the first HTTP request;
+ * the requests meanwhile wait for it. Logged once built (`http-ready`, with
+ * how long the first request waited for it).
+ */
 function lazyHttpApp(ctx: HttpAppContext): RequestListener {
   let app: RequestListener | null = null;
   let loading: Promise<RequestListener> | null = null;
   return (req, res) => {
     if (app !== null) return app(req, res);
+    const t0 = performance.now();
     loading ??= import('./http-app.js').then(
-      (m) => (app = m.httpApp(ctx)),
+      (m) => {
+        app = m.httpApp(ctx);
+        ctx.log('http-ready', { ms: Math.round(performance.now() - t0) });
+        return app;
+      },
       (err: unknown) => {
         loading = null;
         throw err;
