@@ -23,12 +23,8 @@ import { createServer, type LockServer, type ServerOptions } from './server.js';
 
 const SERVE_USAGE = 'usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]';
 
-const USAGE = `${SERVE_USAGE}
-       lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
-       lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
-       lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
-
-  --port    port to listen on (default 7070; 0 picks a free one)
+/** What serve's options mean (shown by `lockscope --help` and `lockscope serve --help`). */
+const SERVE_OPTIONS = `  --port    port to listen on (default 7070; 0 picks a free one)
   --host    address to listen on (default 127.0.0.1; tokens are required elsewhere)
   --config  JSON file: { port, host, node, leaseMs, domains, limits, tokens }
   --demo    run a demo workload in the same process (the default); --no-demo for a bare server
@@ -36,6 +32,16 @@ const USAGE = `${SERVE_USAGE}
   --state-dir  durable client records and token high-water: a restart starts a grace period for reclaims
   --grace-ms   how long that grace period lasts unless every client reclaims sooner (default 90000)
   environment: LOCKSCOPE_TOKENS="role:token,..." LOCKSCOPE_ADMIN_TOKEN=token`;
+
+const USAGE = `${SERVE_USAGE}
+       lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
+       lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
+       lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
+       lockscope <command> --help
+
+${SERVE_OPTIONS}`;
+
+const HELP = new Set(['--help', '-h']);
 
 /** The flags only the command itself knows (the rest are the server's, see config.ts). */
 function demoArgs(argv: readonly string[]): { demo: boolean; dumps: string | null; rest: string[] } {
@@ -138,7 +144,11 @@ async function serve(argv: readonly string[]): Promise<void> {
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === 'serve') return serve(rest);
+  if (command === 'serve') {
+    // Help is asked for, not a bad argument: stdout, exit status 0, as the other commands do.
+    if (rest.some((a) => HELP.has(a))) return void process.stdout.write(`${SERVE_USAGE}\n\n${SERVE_OPTIONS}\n`);
+    return serve(rest);
+  }
   if (command === 'torture') return (await import('./torture.js')).torture(rest);
   const io = { out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t) };
   if (command === 'inspect') {
@@ -151,8 +161,12 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = await runDump(rest, io, { server: (url, dir) => dumpServer(url, dir) });
     return;
   }
-  process.stderr.write(`${command === undefined || command === '--help' ? '' : `unknown command: ${command}\n`}${USAGE}\n`);
-  process.exitCode = command === '--help' ? 0 : 2;
+  if (command !== undefined && (HELP.has(command) || command === 'help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  process.stderr.write(`${command === undefined ? '' : `unknown command: ${command}\n`}${USAGE}\n`);
+  process.exitCode = 2;
 }
 
 main(process.argv.slice(2)).catch(async (err: unknown) => {

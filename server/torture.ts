@@ -231,7 +231,7 @@ export async function runTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
 
 /** The command: run, print the report, exit status 1 on any failure. */
 export async function torture(argv: readonly string[]): Promise<void> {
-  if (argv.includes('--help')) {
+  if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${TORTURE_USAGE}\n`);
     return;
   }

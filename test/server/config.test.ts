@@ -51,7 +51,7 @@ describe('lockscope serve configuration', () => {
   });
 });
 
-describe('lockscope on the command line, with bad arguments or configuration', () => {
+describe('lockscope on the command line: bad arguments or configuration, and help', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });
 
   it('says what is wrong and how to call it, without a stack, exit status 2; nothing starts', () => {
@@ -73,5 +73,27 @@ describe('lockscope on the command line, with bad arguments or configuration', (
       expect(r.stderr).not.toMatch(/^\s+at /m);
       expect(r.stdout).toBe('');
     }
+  });
+
+  it('--help (or -h) on any command prints its usage on stdout, exit status 0; serve starts nothing', () => {
+    const cases: [string[], string][] = [
+      [['--help'], 'usage: lockscope serve'],
+      [['-h'], 'usage: lockscope serve'],
+      [['help'], 'usage: lockscope serve'],
+      [['serve', '--help'], 'usage: lockscope serve'],
+      [['serve', '--port', '0', '-h'], 'usage: lockscope serve'],
+      [['torture', '-h'], 'usage: lockscope torture'],
+      [['inspect', '--help'], 'usage: lockscope inspect'],
+      [['dump', '-h'], 'usage: lockscope dump'],
+    ];
+    for (const [args, usage] of cases) {
+      const r = cli(...args);
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.startsWith(usage), `${args.join(' ')}: ${r.stdout}`).toBe(true);
+      expect(r.stderr).toBe('');
+    }
+    expect(cli('serve', '--help').stdout).toContain('--grace-ms');
+    // Without a command it is still a mistake: the usage on stderr, exit status 2.
+    expect(cli().status).toBe(2);
   });
 });
