@@ -57,7 +57,7 @@ const ABANDONED: WireError = { code: 'ECANCELED', message: 'the server restarted
 
 type Ref =
   | { kind: 'dlm'; handle: RemoteLock }
-  | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest; site: string | null };
+  | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest; site: string | null; at: number | null };
 
 function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
   const refs: Ref[] = [];
@@ -76,12 +76,13 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
       item.lvbSeq = h.lvbSeq;
     }
     refs.push({ kind: 'dlm', handle: h });
+    if (h.grantedAt !== null) item.heldSince = h.grantedAt;
     items.push(item);
   }
   for (const o of client.posixOwners) {
-    for (const { domain, resource, request, site } of o.posix.requests()) {
-      refs.push({ kind: 'posix', owner: o, domain, resource, request, site });
-      items.push({ kind: 'posix', oid: o.oid, domain, resource, request });
+    for (const { domain, resource, request, site, at } of o.posix.requests()) {
+      refs.push({ kind: 'posix', owner: o, domain, resource, request, site, at });
+      items.push(at === null ? { kind: 'posix', oid: o.oid, domain, resource, request } : { kind: 'posix', oid: o.oid, domain, resource, request, heldSince: at });
     }
   }
   return { refs, items };
@@ -90,6 +91,11 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
 /** The request site a reclaim sends for ref, when it was captured: a dlm lock's own, a posix piece's setlk's. */
 function siteOf(ref: Ref): string | null {
   return ref.kind === 'dlm' ? ref.handle.site : ref.site;
+}
+
+/** When the server granted ref before its restart, when it said (wall-clock ms). */
+function heldSinceOf(ref: Ref): number | null {
+  return ref.kind === 'dlm' ? ref.handle.grantedAt : ref.at;
 }
 
 /**
@@ -126,9 +132,10 @@ const SITE_ID_BYTES = 14;
 const SITE_KEY_BYTES = 8;
 
 /**
- * Each item's site, as its text: set anew for every send (the connection
- * replaces a text it has sent before by its number, and a resend on a new
- * connection starts the numbering again), or left out.
+ * Each item's site, as its text, and grant time: set anew for every send
+ * (the connection replaces a text it has sent before by its number, and a
+ * resend on a new connection starts the numbering again), or left out for
+ * a server that does not know them.
  */
 function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
   for (let i = 0; i < items.length; i++) {
@@ -137,6 +144,9 @@ function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
     const site = on ? siteOf(refs[i]!) : null;
     if (site === null) delete item.site;
     else item.site = site;
+    const held = on ? heldSinceOf(refs[i]!) : null;
+    if (held === null) delete item.heldSince;
+    else item.heldSince = held;
   }
 }
 
@@ -149,13 +159,14 @@ interface Sent {
 /**
  * One batch (the last says `done`); null when the pass was cut short; a
  * whole-batch refusal becomes each item's. A server that refuses the items'
- * sites or `done` (EINVAL: an unknown key, from a version before it)
- * reclaims nothing of the batch, which goes again without them, sites first.
+ * sites and grant times, or `done` (EINVAL: an unknown key, from a version
+ * before it) reclaims nothing of the batch, which goes again without them,
+ * sites and times first.
  */
 async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean, sitesOn = true): Promise<Sent | null> {
   const owners = new Set<RemoteOwner>(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner)));
   const req = client.conn.nextReq();
-  const withSites = sitesOn && refs.some((r) => siteOf(r) !== null);
+  const withSites = sitesOn && refs.some((r) => siteOf(r) !== null || heldSinceOf(r) !== null);
   try {
     const results = await client.conn.call<ReclaimResult[]>('reclaim', () => {
       for (const o of owners) o.ensureRegistered();
