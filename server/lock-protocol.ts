@@ -41,13 +41,10 @@ type AckFn = (r: Reply<unknown>, ended?: boolean) => void;
 
 export function wireLock(l: DlmLock): WireLock {
   const lvb = l.lvb;
-  const w: WireLock = {
+  return {
     id: l.id, domain: l.domain, resource: l.resource, mode: l.mode, range: l.range, state: l.state, token: String(l.token),
     lvb: lvb === null ? null : Buffer.from(lvb).toString('base64'), lvbValid: l.lvbValid, lvbSeq: l.lvbSeq, demoted: l.demoted,
   };
-  // When it was granted, for the client to send back with a reclaim after a restart (hold times survive it).
-  if (l.state === 'granted' || l.state === 'converting') w.grantedAt = l.owner.manager.toWall(l.grantedAt);
-  return w;
 }
 
 function decodeLvb(b64: string | undefined): Uint8Array | undefined {
@@ -318,7 +315,7 @@ class LockProtocol {
       const options: SetlkOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       const r = await owner.setlkAt(site, msg.domain, msg.resource, msg.request, options);
-      return r === null ? null : { token: String(r.token), grantedAt: this.lm.toWall(this.lm.clock.now()) };
+      return r === null ? null : { token: String(r.token) };
     });
   }
 

@@ -32,18 +32,16 @@ const dlmItem = obj(
     kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax), lvbSeq: int(0, Number.MAX_SAFE_INTEGER),
     // Where the lock was first requested, numbered on the connection like a lock request's (lock-protocol.ts).
     site: str(L.siteCharsMax), siteId: int(1, L.sitesPerConnectionMax),
-    // When it was granted, as this server said before its restart (wall-clock ms).
-    heldSince: int(0, Number.MAX_SAFE_INTEGER),
   },
-  ['range', 'lvb', 'lvbSeq', 'site', 'siteId', 'heldSince'],
+  ['range', 'lvb', 'lvbSeq', 'site', 'siteId'],
 );
 const posixItem = obj(
   {
     kind: oneOf(['posix'] as const), oid: id, domain: str(), resource: str(), request: posixRequest,
-    // The site of the setlk that set the piece, numbered like a dlm item's, and when it was granted.
-    site: str(L.siteCharsMax), siteId: int(1, L.sitesPerConnectionMax), heldSince: int(0, Number.MAX_SAFE_INTEGER),
+    // The site of the setlk that set the piece, numbered like a dlm item's.
+    site: str(L.siteCharsMax), siteId: int(1, L.sitesPerConnectionMax),
   },
-  ['site', 'siteId', 'heldSince'],
+  ['site', 'siteId'],
 );
 
 export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[]; done?: boolean }> = obj({
@@ -97,11 +95,10 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
     throw new LockError('ENOGRACE', 'no grace period lets this client reclaim', { domain: item.domain, resource: item.resource });
   }
   if (item.kind === 'posix') {
-    const r = await owner.setlkAt(site, item.domain, item.resource, item.request, item.heldSince === undefined ? { reclaim: true } : { reclaim: true, heldSince: item.heldSince });
+    const r = await owner.setlkAt(site, item.domain, item.resource, item.request, { reclaim: true });
     return { token: String(r!.token) };
   }
-  const options: { reclaim: true; range?: { start: number; end: number }; lvb?: Uint8Array; lvbSeq?: number; heldSince?: number } = { reclaim: true };
-  if (item.heldSince !== undefined) options.heldSince = item.heldSince;
+  const options: { reclaim: true; range?: { start: number; end: number }; lvb?: Uint8Array; lvbSeq?: number } = { reclaim: true };
   if (item.range !== undefined) options.range = item.range;
   if (item.lvb !== undefined) options.lvb = new Uint8Array(Buffer.from(item.lvb, 'base64'));
   if (item.lvbSeq !== undefined) options.lvbSeq = item.lvbSeq;

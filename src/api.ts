@@ -50,13 +50,6 @@ export interface LockOptions extends WaitOptions {
   lvb?: Uint8Array;
   /** With `reclaim` and `lvb`: the copy's sequence number, kept across the restart. */
   lvbSeq?: number;
-  /**
-   * With `reclaim`: when the lock was first granted, in wall-clock ms as
-   * snapshots and events report times (a server gets it from its client,
-   * which got it from the server before the restart). Hold times count from
-   * then; a time later than now counts as now. Absent: now.
-   */
-  heldSince?: number;
 }
 
 export interface ConvertOptions extends WaitOptions {
@@ -113,8 +106,6 @@ export interface SetlkOptions extends WaitOptions {
   wait?: boolean;
   /** Re-establish a range held before a restart (grace period only). */
   reclaim?: boolean;
-  /** With `reclaim`: when the range was granted, as for a dlm reclaim (LockOptions.heldSince). */
-  heldSince?: number;
 }
 
 /** One piece of an owner's posix lock set, as held. */

@@ -14,14 +14,14 @@ import type { LockManager } from './manager.js';
 import { compatible, CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb } from './modes.js';
 import type { Owner } from './owner.js';
 import { captureStack, formatStack, type RequestSite } from './stacks.js';
-import { checkBoolean, checkDuration, checkEnum, checkFunction, checkHeldSince, checkOptions, checkSignal } from './validate.js';
+import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOptions, checkSignal } from './validate.js';
 import { DlmResource, DlmWait, overlaps, parseMode, parseRange } from './dlm-resource.js';
 import { checkLvbWrite, readLvb, restoreLvb, writeLvb } from './lvb.js';
 
 // The resource and request classes live in dlm-resource.ts; most of the core imports them from here.
 export { DlmResource, DlmWait, overlaps, parseMode };
 
-const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb', 'lvbSeq', 'heldSince']);
+const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb', 'lvbSeq']);
 const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
 const ALT_MODES = ['PR', 'CW'] as const;
@@ -46,10 +46,8 @@ export class DlmEngine {
     let reclaim = false;
     let reclaimLvb: Uint8Array | null = null;
     let reclaimSeq: number | null = null;
-    let heldSince: number | undefined;
     if (o !== undefined) {
       reclaim = checkBoolean(o.reclaim, 'options.reclaim');
-      heldSince = checkHeldSince(o.heldSince, reclaim);
       if (o.lvb !== undefined) {
         if (!reclaim) throw invalid('options.lvb', 'given only with reclaim: true (the holder\'s copy of the value block)');
         if (!(o.lvb instanceof Uint8Array) || o.lvb.length > table.policy.lvbBytes) {
@@ -78,7 +76,7 @@ export class DlmEngine {
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
     this.m.checkGrace(owner, reclaim, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name);
-    if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, reclaimSeq, site, heldSince);
+    if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, reclaimSeq, site);
     this.m.lockOrder?.onRequest(owner, table.policy.name, name, site);
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(site) : null);
@@ -122,7 +120,7 @@ export class DlmEngine {
    */
   private reclaim(
     owner: Owner, table: ResourceTable<DlmResource>, name: string, rq: number, range: Range | null,
-    lvb: Uint8Array | null, lvbSeq: number | null, site: RequestSite, heldSince: number | undefined,
+    lvb: Uint8Array | null, lvbSeq: number | null, site: RequestSite,
   ): Promise<DlmLock> {
     const existing = table.get(name);
     if (existing !== undefined) {
@@ -138,7 +136,7 @@ export class DlmEngine {
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.captureFor(false, site));
     if (table.policy.lvbBytes > 0) lock.ensureExtra();
     if (table.policy.lvbBytes > 0) restoreLvb(res, rq === PW || rq === EX ? 'writer' : rq === PR || rq === CW ? 'reader' : 'stale', lvb, lvbSeq);
-    this.grant(lock, rq, this.m.reclaimedAt(heldSince));
+    this.grant(lock, rq, this.m.clock.now());
     this.m.grace.reclaimed();
     return Promise.resolve(lock);
   }
@@ -490,7 +488,6 @@ export class DlmEngine {
 }
 
 type LockExtra = import('./dlm-lock.js').LockExtra;
-
 
 function anyOverlap(queue: LinkedList<DlmLock> | null, range: Range | null): boolean {
   if (queue === null) return false;

@@ -461,15 +461,6 @@ export class LockManager extends TypedEmitter<LockEvents> {
    * taken once, when the manager starts, so a lock's times read the same in
    * every snapshot (reading both clocks per call made them drift).
    */
-  /**
-   * A reclaim's `heldSince` (wall-clock ms, validated) on this manager's
-   * clock, in whole ms: no later than now. Undefined: now.
-   */
-  reclaimedAt(heldSince: number | undefined): number {
-    const now = Math.floor(this.clock.now());
-    return heldSince === undefined ? now : Math.min(now, Math.floor(heldSince - this.wallOffset));
-  }
-
   toWall(t: number): number {
     return Math.round(this.wallOffset + t);
   }

@@ -14,7 +14,7 @@ import { LinkedList, type ListNode } from './list.js';
 import type { LockManager } from './manager.js';
 import type { Owner } from './owner.js';
 import { applyRange, firstConflict, type Piece, type PieceList } from './ranges.js';
-import { checkBoolean, checkDuration, checkEnum, checkHeldSince, checkInteger, checkOptions, checkSignal } from './validate.js';
+import { checkBoolean, checkDuration, checkEnum, checkInteger, checkOptions, checkSignal } from './validate.js';
 import type { RequestSite } from './stacks.js';
 import { Waiter } from './waiter.js';
 
@@ -60,7 +60,7 @@ export class PosixWait extends Waiter implements ListNode<PosixWait> {
 }
 
 const REQUEST_KEYS = new Set(['type', 'start', 'len']);
-const SETLK_KEYS = new Set(['wait', 'timeoutMs', 'signal', 'reclaim', 'heldSince']);
+const SETLK_KEYS = new Set(['wait', 'timeoutMs', 'signal', 'reclaim']);
 const TYPES = ['read', 'write', 'unlock'] as const;
 
 interface ParsedRequest {
@@ -99,7 +99,6 @@ export class PosixEngine {
     const timeoutMs = checkDuration(o.timeoutMs, 'options.timeoutMs', this.m.limits.timeoutMsMax);
     const signal = checkSignal(o.signal, 'options.signal');
     const reclaim = checkBoolean(o.reclaim, 'options.reclaim');
-    const heldSince = checkHeldSince(o.heldSince, reclaim);
     const policy = table.policy;
     if (rq.type === 'unlock') {
       const res = table.get(name);
@@ -118,7 +117,7 @@ export class PosixEngine {
         this.freeIfUnused(res);
         throw this.m.error('EINVAL', `reclaim of ${rq.type} on ${name} conflicts with ${clash.owner.name}'s reclaimed lock`, owner, policy.name, name);
       }
-      const token = this.set(res, owner, rq.start, rq.end, write, 'released', this.m.captureFor(false, site), this.m.nextId(), this.m.reclaimedAt(heldSince));
+      const token = this.set(res, owner, rq.start, rq.end, write, 'released', this.m.captureFor(false, site), this.m.nextId());
       this.m.grace.reclaimed();
       return Promise.resolve({ token: BigInt(token) });
     }
@@ -172,9 +171,9 @@ export class PosixEngine {
   /** Apply one change to an owner's set, then wake waiters if it loosened anything. Returns the token used. */
   private set(
     res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null,
-    reason: LossReason, stack: object | null, id: number, at?: number,
+    reason: LossReason, stack: object | null, id: number,
   ): number {
-    const { token, loosened } = this.apply(res, owner, start, end, write, reason, stack, id, at);
+    const { token, loosened } = this.apply(res, owner, start, end, write, reason, stack, id);
     if (loosened) this.wake(res);
     else this.freeIfUnused(res);
     // A new or widened lock can block waiters that were not blocked by it before.
@@ -184,11 +183,11 @@ export class PosixEngine {
 
   private apply(
     res: PosixResource, owner: Owner, start: number, end: number, write: boolean | null,
-    reason: LossReason, stack: object | null, id: number, at?: number,
+    reason: LossReason, stack: object | null, id: number,
   ): { token: number; loosened: boolean } {
     const before = res.holders.get(owner) ?? [];
     const token = write === null ? 0 : this.m.nextToken();
-    const { pieces, loosened, changed } = applyRange(before, start, end, write, token, stack, write === null ? 0 : (at ?? Math.floor(this.m.clock.now())));
+    const { pieces, loosened, changed } = applyRange(before, start, end, write, token, stack, write === null ? 0 : Math.floor(this.m.clock.now()));
     if (changed) {
       const delta = pieces.length - before.length;
       if (delta > 0) this.m.checkLockCount(owner, delta, res.table.policy.name, res.name);

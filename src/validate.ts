@@ -82,11 +82,3 @@ export function checkEnum<T extends string>(value: unknown, argument: string, al
 export function checkOffset(value: unknown, argument: string): number {
   return checkInteger(value, argument, 0, OFFSET_MAX);
 }
-
-/** A reclaim's `heldSince`: wall-clock ms, given only with `reclaim: true`. */
-export function checkHeldSince(value: unknown, reclaim: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  if (!reclaim) throw invalid('options.heldSince', 'given only with reclaim: true (when the reclaimed lock was first granted)');
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw invalid('options.heldSince', 'wall-clock milliseconds, a whole number >= 0', value);
-  return value;
-}

@@ -3,8 +3,8 @@
  * per resource, the same piece list the core keeps (ranges.ts, so splitting
  * and merging agree with the server's). Nothing reads it while the server is
  * up; after a restart it is what the owner reclaims, piece by piece, each
- * with the request site of the setlk that set it and the server's time of
- * that grant (where pieces merge, the newer one's, as on the server).
+ * with the request site of the setlk that set it (where pieces merge, the
+ * newer one's, as on the server).
  */
 
 import type { PosixRequest } from '../api.js';
@@ -16,11 +16,9 @@ export interface MirroredResource {
   pieces: PieceList;
 }
 
-/** A piece's `stack` in the mirror: the site text the client captured (not a V8 holder) and the grant's time. */
+/** A piece's `stack` in the mirror: the site text the client captured, not a V8 holder. */
 interface SiteHolder {
-  site: string | null;
-  /** Wall-clock ms, the server's; null: not told. */
-  at: number | null;
+  site: string;
 }
 
 export class PosixMirror {
@@ -32,14 +30,14 @@ export class PosixMirror {
     return this.byResource.size === 0;
   }
 
-  /** A setlk the server granted (or an unlock it did); `site`: where it was requested, if captured; `at`: when granted. */
-  apply(domain: string, resource: string, r: PosixRequest, site: string | null = null, at: number | null = null): void {
+  /** A setlk the server granted (or an unlock it did); `site`: where it was requested, if captured. */
+  apply(domain: string, resource: string, r: PosixRequest, site: string | null = null): void {
     const key = `${domain}\u0000${resource}`;
     const entry = this.byResource.get(key);
     const end = r.len === 0 ? Infinity : r.start + r.len;
     const write = r.type === 'unlock' ? null : r.type === 'write';
     if (entry === undefined && write === null) return;
-    const holder: SiteHolder | null = site === null && at === null ? null : { site, at };
+    const holder: SiteHolder | null = site === null ? null : { site };
     const pieces = applyRange(entry?.pieces ?? [], r.start, end, write, ++this.seq, holder).pieces;
     if (pieces.length === 0) this.byResource.delete(key);
     else if (entry === undefined) this.byResource.set(key, { domain, resource, pieces });
@@ -50,14 +48,13 @@ export class PosixMirror {
     this.byResource.clear();
   }
 
-  /** Every held piece as the setlk request that re-establishes it, with its site and grant time (null: unknown). */
-  requests(): { domain: string; resource: string; request: PosixRequest; site: string | null; at: number | null }[] {
-    const out: { domain: string; resource: string; request: PosixRequest; site: string | null; at: number | null }[] = [];
+  /** Every held piece as the setlk request that re-establishes it, with its site (null: none captured). */
+  requests(): { domain: string; resource: string; request: PosixRequest; site: string | null }[] {
+    const out: { domain: string; resource: string; request: PosixRequest; site: string | null }[] = [];
     for (const { domain, resource, pieces } of this.byResource.values()) {
       for (const p of pieces) {
         const request: PosixRequest = { type: p.write ? 'write' : 'read', start: p.start, len: p.end === Infinity ? 0 : p.end - p.start };
-        const h = p.stack as SiteHolder | null;
-        out.push({ domain, resource, request, site: h?.site ?? null, at: h?.at ?? null });
+        out.push({ domain, resource, request, site: (p.stack as SiteHolder | null)?.site ?? null });
       }
     }
     return out;

@@ -39,8 +39,6 @@ export interface WireLock {
   lvbValid: boolean;
   lvbSeq: number;
   demoted: boolean;
-  /** When it was granted (wall-clock ms, the server's): sent back with a reclaim. Absent from older servers. */
-  grantedAt?: number;
 }
 
 /** LockOptions without the parts that cannot travel (signal, onBlocking), plus flags that stand for them. */
@@ -131,8 +129,8 @@ export interface GetlkMessage {
 /** One lock held before a server restart, replayed in a grace period (a dlm lock or a piece of a posix lock set). */
 export type ReclaimItem =
   /** site, siteId: where the lock was first requested, numbered on the connection as in a LockMessage. */
-  | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string; lvbSeq?: number; site?: string; siteId?: number; heldSince?: number }
-  | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest; site?: string; siteId?: number; heldSince?: number };
+  | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string; lvbSeq?: number; site?: string; siteId?: number }
+  | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest; site?: string; siteId?: number };
 
 export interface ReclaimMessage {
   /** Request number: a reply lost with a connection is asked for again (sync), not the reclaim sent twice. */
@@ -191,8 +189,7 @@ export interface ClientToServerEvents {
   lock(msg: LockMessage, ack: Ack<WireLock>): void;
   convert(msg: ConvertMessage, ack: Ack<WireLock>): void;
   release(msg: ReleaseMessage, ack: Ack<null>): void;
-  /** grantedAt: wall-clock ms, the server's (absent from older servers). */
-  setlk(msg: SetlkMessage, ack: Ack<{ token: string; grantedAt?: number } | null>): void;
+  setlk(msg: SetlkMessage, ack: Ack<{ token: string } | null>): void;
   getlk(msg: GetlkMessage, ack: Ack<PosixLockInfo | null>): void;
   releaseAll(msg: { oid: number }, ack: Ack<null>): void;
   /** The client's owner object was garbage collected: the server forgets it unless it still holds or waits. */

@@ -57,7 +57,7 @@ const ABANDONED: WireError = { code: 'ECANCELED', message: 'the server restarted
 
 type Ref =
   | { kind: 'dlm'; handle: RemoteLock }
-  | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest; site: string | null; at: number | null };
+  | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest; site: string | null };
 
 function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
   const refs: Ref[] = [];
@@ -76,13 +76,12 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
       item.lvbSeq = h.lvbSeq;
     }
     refs.push({ kind: 'dlm', handle: h });
-    if (h.grantedAt !== null) item.heldSince = h.grantedAt;
     items.push(item);
   }
   for (const o of client.posixOwners) {
-    for (const { domain, resource, request, site, at } of o.posix.requests()) {
-      refs.push({ kind: 'posix', owner: o, domain, resource, request, site, at });
-      items.push(at === null ? { kind: 'posix', oid: o.oid, domain, resource, request } : { kind: 'posix', oid: o.oid, domain, resource, request, heldSince: at });
+    for (const { domain, resource, request, site } of o.posix.requests()) {
+      refs.push({ kind: 'posix', owner: o, domain, resource, request, site });
+      items.push({ kind: 'posix', oid: o.oid, domain, resource, request });
     }
   }
   return { refs, items };
@@ -91,11 +90,6 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
 /** The request site a reclaim sends for ref, when it was captured: a dlm lock's own, a posix piece's setlk's. */
 function siteOf(ref: Ref): string | null {
   return ref.kind === 'dlm' ? ref.handle.site : ref.site;
-}
-
-/** When the server granted ref before its restart, when it said (wall-clock ms). */
-function heldSinceOf(ref: Ref): number | null {
-  return ref.kind === 'dlm' ? ref.handle.grantedAt : ref.at;
 }
 
 /**
@@ -132,10 +126,9 @@ const SITE_ID_BYTES = 14;
 const SITE_KEY_BYTES = 8;
 
 /**
- * Each item's site, as its text, and grant time: set anew for every send
- * (the connection replaces a text it has sent before by its number, and a
- * resend on a new connection starts the numbering again), or left out for
- * a server that does not know them.
+ * Each item's site, as its text: set anew for every send (the connection
+ * replaces a text it has sent before by its number, and a resend on a new
+ * connection starts the numbering again), or left out.
  */
 function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
   for (let i = 0; i < items.length; i++) {
@@ -144,9 +137,6 @@ function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
     const site = on ? siteOf(refs[i]!) : null;
     if (site === null) delete item.site;
     else item.site = site;
-    const held = on ? heldSinceOf(refs[i]!) : null;
-    if (held === null) delete item.heldSince;
-    else item.heldSince = held;
   }
 }
 
@@ -159,14 +149,13 @@ interface Sent {
 /**
  * One batch (the last says `done`); null when the pass was cut short; a
  * whole-batch refusal becomes each item's. A server that refuses the items'
- * sites and grant times, or `done` (EINVAL: an unknown key, from a version
- * before it) reclaims nothing of the batch, which goes again without them,
- * sites and times first.
+ * sites or `done` (EINVAL: an unknown key, from a version before it)
+ * reclaims nothing of the batch, which goes again without them, sites first.
  */
 async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean, sitesOn = true): Promise<Sent | null> {
   const owners = new Set<RemoteOwner>(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner)));
   const req = client.conn.nextReq();
-  const withSites = sitesOn && refs.some((r) => siteOf(r) !== null || heldSinceOf(r) !== null);
+  const withSites = sitesOn && refs.some((r) => siteOf(r) !== null);
   try {
     const results = await client.conn.call<ReclaimResult[]>('reclaim', () => {
       for (const o of owners) o.ensureRegistered();

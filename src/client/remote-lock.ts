@@ -32,8 +32,6 @@ export class RemoteLock implements LockHandle {
   onBlocking: ((mode: DlmMode) => void) | null = null;
   /** Where the lock was requested (the stack sent with it), sent again with a reclaim; null without stacks. */
   site: string | null = null;
-  /** When the server granted it (wall-clock ms, the server's), sent back with a reclaim; null: not told (an older server). */
-  grantedAt: number | null = null;
   private releasing: Promise<void> | null = null;
 
   constructor(readonly owner: RemoteOwner, w: WireLock) {
@@ -88,7 +86,6 @@ export class RemoteLock implements LockHandle {
     this.lvbValid = w.lvbValid;
     this.lvbSeq = w.lvbSeq;
     this.demoted = w.demoted;
-    if (w.grantedAt !== undefined) this.grantedAt = w.grantedAt;
   }
 
   /** A change pushed by the server without a reply (a queued or demoted conversion). */

@@ -82,12 +82,12 @@ export class RemoteOwner implements LockOwner {
       const site = this.client.stacks ? captureSite(RemoteOwner.prototype.setlk) : undefined;
       const wire = checkWireable(options, 'options', SETLK_LOCAL) ?? {};
       return this.client
-        .request<{ token: string; grantedAt?: number } | null>('setlk', options?.signal, options?.timeoutMs, wire, (req, o) => {
+        .request<{ token: string } | null>('setlk', options?.signal, options?.timeoutMs, wire, (req, o) => {
           this.ensureRegistered();
           return { req, oid: this.oid, domain, resource, request, options: o, ...(site === undefined ? {} : { site }) };
         })
         .then((r) => {
-          this.posixApply(domain, resource, request, site ?? null, r?.grantedAt ?? null);
+          this.posixApply(domain, resource, request, site ?? null);
           return r === null ? null : { token: BigInt(r.token) };
         }, (err: unknown) => this.failed(err));
     } catch (err) {
@@ -119,9 +119,9 @@ export class RemoteOwner implements LockOwner {
       });
   }
 
-  /** The server applied a setlk of this owner (or refused its reclaim: an unlock here); `site` and `at`: the setlk's. */
-  posixApply(domain: string, resource: string, request: PosixRequest, site: string | null = null, at: number | null = null): void {
-    this.posix.apply(domain, resource, request, site, at);
+  /** The server applied a setlk of this owner (or refused its reclaim: an unlock here); `site`: the setlk's. */
+  posixApply(domain: string, resource: string, request: PosixRequest, site: string | null = null): void {
+    this.posix.apply(domain, resource, request, site);
     // Owners holding posix ranges are kept reachable, as the server keeps them.
     if (this.posix.empty) this.client.posixOwners.delete(this);
     else this.client.posixOwners.add(this);

@@ -100,7 +100,7 @@ describe('restart with clients that come back', () => {
     expect(await oc.setlk('adv', 'f', { type: 'write', start: 0, len: 100 })).not.toBeNull();
   });
 
-  it('a reclaimed lock keeps the site it was first requested from (marked as reclaimed; without stacks, the mark alone) and when it was granted', async () => {
+  it('a reclaimed lock keeps the site it was first requested from, marked as reclaimed; without stacks, the mark alone', async () => {
     const s = await server();
     const a = await open(s, 'a');
     const plain = await connect(s.url, { token: CLIENT, name: 'plain', stacks: false });
@@ -116,11 +116,6 @@ describe('restart with clients that come back', () => {
     const mergedLine = line(); await o.setlk('adv', 'sited-px', { type: 'write', start: 10, len: 5 });
     expect(new Set([firstLine, secondLine, mergedLine]).size).toBe(3);
     await plain.owner('unsited').setlk('adv', 'unsited-px', { type: 'write', start: 0, len: 5 });
-    // When each was granted, as the server says before the crash: the reclaims keep it (hold times survive).
-    type Row = { resource: string; grantedAt: number; range: { start: number } | null };
-    const rowsBefore = [...(await s.api('/api/locks?domain=lin')).body, ...(await s.api('/api/locks?domain=adv')).body] as Row[];
-    const grantedBefore = new Map(rowsBefore.map((r) => [`${r.resource}@${r.range?.start ?? ''}`, r.grantedAt]));
-    await new Promise((resolve) => setTimeout(resolve, 50)); // so that a grant at the reclaim could not look the same
     const reports = [nextReport(a), nextReport(plain)];
     await s.kill();
     await s.start();
@@ -147,17 +142,6 @@ describe('restart with clients that come back', () => {
     expect(px.get(20)![0]).toContain(secondLine);
     for (const stack of px.values()) expect(stack.at(-1)).toBe('at <reclaimed after a server restart>');
     expect(pieces('unsited-px').map((p) => p.stack)).toEqual(['at <reclaimed after a server restart>']);
-    type Held = { range: { start: number } | null; grantedAt: number };
-    const after = new Map<string, number>();
-    for (const [domain, file] of [['lin', lin], ['adv', adv]] as const) {
-      for (const r of (file as unknown as { resources: { name: string; granted: Held[] }[] }).resources) {
-        for (const g of r.granted) after.set(`${r.name}@${domain === 'adv' ? g.range!.start : ''}`, g.grantedAt);
-      }
-    }
-    for (const key of ['sited-1@', 'sited-2@', 'unsited@', 'sited-px@0', 'sited-px@20', 'unsited-px@0']) {
-      expect(grantedBefore.get(key), key).toBeGreaterThan(0);
-      expect(Math.abs(after.get(key)! - grantedBefore.get(key)!), key).toBeLessThanOrEqual(1);
-    }
     expect(files.get('stacks.txt')!.toString('utf8')).toMatch(/-- holds EX on lin:sited-1 .*\n.*restart\.test\.ts:\d+/);
     for (const h of held) await h.release();
     await o.setlk('adv', 'sited-px', { type: 'unlock', start: 0, len: 0 });
