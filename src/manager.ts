@@ -16,7 +16,7 @@ import type { DeadlockRecord, LockEvents } from './lock-events.js';
 import { Owner } from './owner.js';
 import { parseDeadlock, parseLimits, parseLockOrder, parseMeta } from './options.js';
 import {
-  convertedPayload, demotedPayload, failedPayload, grantedPayload, releasedPayload, reportRange, waitingPayload,
+  convertedPayload, demotedPayload, failedPayload, grantedPayload, posixGrantedPayload, posixReleasedPayload, releasedPayload, waitingPayload,
 } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
@@ -494,17 +494,8 @@ export class LockManager extends TypedEmitter<LockEvents> {
   posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason, id: number): void {
     const event = write === null ? 'released' : 'granted';
     if (!this.has(event)) return;
-    // One literal per event (see payloads.ts for why not a spread).
-    const domain = res.table.policy.name;
-    const range = reportRange(start, end);
-    if (write === null) {
-      this.emit('released', { node: this.node, domain, resource: res.name, owner: owner.name, ownerId: owner.id, id, mode: 'unlock', range, reason, heldMs: 0 });
-    } else {
-      this.emit('granted', {
-        node: this.node, domain, resource: res.name, owner: owner.name, ownerId: owner.id, id, mode: write ? 'write' : 'read', range,
-        token: String(this.tokens.highWater), waitedMs: 0,
-      });
-    }
+    if (write === null) this.emit('released', posixReleasedPayload(this.node, owner, res, start, end, reason, id));
+    else this.emit('granted', posixGrantedPayload(this.node, owner, res, start, end, write, this.tokens.highWater, id));
   }
 
 }

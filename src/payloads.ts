@@ -7,6 +7,8 @@ import type { DlmLock } from './dlm-lock.js';
 import type { LossReason } from './errors.js';
 import type { ConvertedEvent, DemotedEvent, FailedEvent, GrantedEvent, ReleasedEvent, ReportedRange, WaitingEvent } from './lock-events.js';
 import { modeName } from './modes.js';
+import type { Owner } from './owner.js';
+import type { PosixResource } from './posix.js';
 import type { Waiter } from './waiter.js';
 
 export function reportRange(start: number, end: number): ReportedRange {
@@ -47,6 +49,26 @@ export function releasedPayload(node: string, lock: DlmLock, reason: LossReason,
   return {
     node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
     id: lock.id, mode: lock.mode, range: lockRange(lock), reason, heldMs,
+  };
+}
+
+/** A posix setlk applied: the range set (a piece may have merged with its neighbours), under the grant's token. */
+export function posixGrantedPayload(
+  node: string, owner: Owner, res: PosixResource, start: number, end: number, write: boolean, token: number, id: number,
+): GrantedEvent {
+  return {
+    node, domain: res.table.policy.name, resource: res.name, owner: owner.name, ownerId: owner.id,
+    id, mode: write ? 'write' : 'read', range: reportRange(start, end), token: String(token), waitedMs: 0,
+  };
+}
+
+/** A posix range unlocked (or dropped with its owner): a posix piece has no single hold to time, so heldMs is 0. */
+export function posixReleasedPayload(
+  node: string, owner: Owner, res: PosixResource, start: number, end: number, reason: LossReason, id: number,
+): ReleasedEvent {
+  return {
+    node, domain: res.table.policy.name, resource: res.name, owner: owner.name, ownerId: owner.id,
+    id, mode: 'unlock', range: reportRange(start, end), reason, heldMs: 0,
   };
 }
 
