@@ -20,7 +20,7 @@ import { array, base64, bool, int, num, obj, oneOf, str, union, type Schema } fr
 /**
  * The line that marks a reclaimed lock's request site: below the stack the
  * client sent with the reclaim (where the lock was first requested), or alone
- * when it sent none (a client without stacks, a posix piece, an older client).
+ * when it sent none (a client without stacks, an older client).
  */
 export const RECLAIM_SITE = '    at <reclaimed after a server restart>';
 

@@ -128,7 +128,7 @@ export interface GetlkMessage {
 
 /** One lock held before a server restart, replayed in a grace period (a dlm lock or a piece of a posix lock set). */
 export type ReclaimItem =
-  /** site, siteId: where the lock was first requested, numbered on the connection as in a LockMessage. */
+  /** site, siteId: where the lock was first requested (a posix piece: its setlk), numbered on the connection as in a LockMessage. */
   | { kind: 'dlm'; oid: number; domain: string; resource: string; mode: string; range?: Range; lvb?: string; lvbSeq?: number; site?: string; siteId?: number }
   | { kind: 'posix'; oid: number; domain: string; resource: string; request: PosixRequest; site?: string; siteId?: number };
 
