@@ -158,10 +158,9 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
 function lazyHttpApp(ctx: HttpAppContext): RequestListener {
   let app: RequestListener | null = null;
   let loading: Promise<RequestListener> | null = null;
-  return (req, res) => {
-    if (app !== null) return app(req, res);
+  const load = (): Promise<RequestListener> => {
     const t0 = performance.now();
-    loading ??= import('./http-app.js').then(
+    return import('./http-app.js').then(
       (m) => {
         app = m.httpApp(ctx);
         ctx.log('http-ready', { ms: Math.round(performance.now() - t0) });
@@ -172,6 +171,10 @@ function lazyHttpApp(ctx: HttpAppContext): RequestListener {
         throw err;
       },
     );
+  };
+  return (req, res) => {
+    if (app !== null) return app(req, res);
+    loading ??= load();
     loading.then(
       (a) => a(req, res),
       (err: unknown) => {
