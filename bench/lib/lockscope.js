@@ -1,7 +1,7 @@
 // lockscope's side of the core benchmark: loading the built core, building a
 // manager that works before and after the optional features land, and the
 // same measurement shape as peers.js.
-import { now, settle, gc, heapAfterGc, handoverChain, timeChain, note, withTimeout } from './harness.js';
+import { now, settle, gc, heapAfterGc, handoverChain, timeChain, timeSideOps, note, withTimeout } from './harness.js';
 import { HOT } from './peers.js';
 
 const DOMAIN = 'd';
@@ -166,13 +166,7 @@ async function deepQueue(lm, q, cfg) {
   const side = lm.owner('side');
   const k = cfg.keys.length;
   gc();
-  // Untimed first: sideN operations alone are over in tens of milliseconds,
-  // and timed from cold they measured mostly the warm-up (2.3 µs at Q = 1,000
-  // against ~0.5 in a long loop, with or without 200,000 queued).
-  for (let i = 0; i < cfg.sideN; i++) (await side.lock(DOMAIN, cfg.keys[i % k], 'EX')).release();
-  const t1 = now();
-  for (let i = 0; i < cfg.sideN; i++) (await side.lock(DOMAIN, cfg.keys[i % k], 'EX')).release();
-  const sideUs = ((now() - t1) * 1000) / cfg.sideN;
+  const sideUs = await timeSideOps(cfg.sideN, async (i) => (await side.lock(DOMAIN, cfg.keys[i % k], 'EX')).release());
   await warmCancelPath(lm, CANCEL_WARMUP);
   const cancelUs = await cancelAll(cancels);
   const handoverUs = await timeChain(st, cfg.h, () => holder.release());

@@ -5,7 +5,7 @@
 //   memory(n, keys, slots, extra) → { heldBytes, retainedBytes } per lock
 import AsyncLock from 'async-lock';
 import { Mutex } from 'async-mutex';
-import { now, settle, heapAfterGc, handoverChain, timeChain } from './harness.js';
+import { now, settle, heapAfterGc, handoverChain, timeChain, timeSideOps } from './harness.js';
 
 export const HOT = 'hot';
 const noop = () => {};
@@ -13,13 +13,6 @@ const noop = () => {};
 // holds the key until the function's promise settles).
 const NEVER = new Promise(noop);
 
-/** µs per acquire+release on other keys while something else is queued, timed after n untimed ones. */
-async function timeSideOps(n, op) {
-  for (let i = 0; i < n; i++) await op(i); // warm-up, as in lockscope.js
-  const t0 = now();
-  for (let i = 0; i < n; i++) await op(i);
-  return ((now() - t0) * 1000) / n;
-}
 
 export function asyncLockImpl() {
   return {
