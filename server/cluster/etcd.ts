@@ -1,0 +1,96 @@
+/**
+ * The cluster's use of etcd: where its keys live, a client whose every call
+ * has a deadline, and the one error a caller sees when etcd does not answer.
+ *
+ * Keys, under `/lockscope/<cluster>/`:
+ *   members/<node>   one per live node, attached to the node's lease (JSON MemberRecord)
+ *   view             the membership view every node acts on (JSON ViewRecord); its
+ *                    mod revision is the view's generation
+ *   grace            the cluster's grace record (grace-record.ts)
+ */
+
+import { Etcd3, type IOptions } from 'etcd3';
+import { LockError } from '../../src/index.js';
+import { clusterLimits, ETCD_CALL_TIMEOUT_MS } from './limits.js';
+
+/** Raised when etcd cannot be reached or does not answer within the deadline. */
+export class EtcdUnavailableError extends Error {
+  readonly code = 'EETCD';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`EETCD: ${message}`, options);
+    this.name = 'EtcdUnavailableError';
+  }
+}
+
+export interface ClusterKeys {
+  readonly prefix: string;
+  readonly members: string;
+  member(node: string): string;
+  readonly view: string;
+  readonly grace: string;
+}
+
+export function clusterKeys(cluster: string): ClusterKeys {
+  const prefix = `/lockscope/${cluster}/`;
+  return {
+    prefix,
+    members: `${prefix}members/`,
+    member: (node) => `${prefix}members/${node}`,
+    view: `${prefix}view`,
+    grace: `${prefix}grace`,
+  };
+}
+
+/** `http://h:p[,http://h2:p2]` → endpoints; EINVAL names what is wrong. */
+export function parseEndpoints(value: string): string[] {
+  const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (parts.length === 0) throw new LockError('EINVAL', 'etcd: at least one endpoint URL is needed');
+  if (parts.length > clusterLimits.endpointsMax) {
+    throw new LockError('EINVAL', `etcd: at most ${clusterLimits.endpointsMax} endpoints`);
+  }
+  for (const p of parts) {
+    let url: URL;
+    try {
+      url = new URL(p);
+    } catch {
+      throw new LockError('EINVAL', `etcd: ${JSON.stringify(p)} is not a URL (expected http://host:port)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new LockError('EINVAL', `etcd: ${JSON.stringify(p)} must be http:// or https://`);
+    }
+    if (url.pathname !== '/' || url.search !== '' || url.username !== '') {
+      throw new LockError('EINVAL', `etcd: ${JSON.stringify(p)} must be just scheme://host:port`);
+    }
+  }
+  return parts;
+}
+
+/** A cluster or node name: what etcd keys and the wire can carry unescaped. */
+export function checkName(what: string, name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    throw new LockError('EINVAL', `${what} must be letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  if (Buffer.byteLength(name) > clusterLimits.nameBytesMax) {
+    throw new LockError('EINVAL', `${what} is longer than ${clusterLimits.nameBytesMax} bytes`, { limit: 'nameBytesMax' });
+  }
+  return name;
+}
+
+/** An etcd client whose unary calls all have a deadline (streams — watches, keepalive streams — have none). */
+export function openEtcd(endpoints: string[], callTimeoutMs = ETCD_CALL_TIMEOUT_MS): Etcd3 {
+  const options: IOptions = {
+    hosts: endpoints,
+    dialTimeout: callTimeoutMs,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+  };
+  return new Etcd3(options);
+}
+
+/** Runs one etcd call; a failure to reach etcd becomes EtcdUnavailableError, naming what was being done. */
+export async function etcdCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new EtcdUnavailableError(`${what}: ${(err as Error).message}`, { cause: err });
+  }
+}

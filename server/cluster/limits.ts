@@ -1,0 +1,48 @@
+/**
+ * Every bound and default of the cluster layer, in one place (the server's
+ * are in server/limits.ts, the core's in src/limits.ts).
+ */
+
+export interface ClusterLimits {
+  /** Shortest lease a node may ask for: below ~2 s on two cores, CPU starvation looks like a failure. */
+  leaseTtlSecMin: number;
+  /** Longest lease a node may ask for (a dead node's resources wait this long). */
+  leaseTtlSecMax: number;
+  /** Members in one cluster (each is a score per lookup). */
+  membersMax: number;
+  /** Largest member weight. */
+  weightMax: number;
+  /** Bytes of a node or cluster name. */
+  nameBytesMax: number;
+  /** Characters of an advertised URL. */
+  urlCharsMax: number;
+  /** etcd endpoints given to one node. */
+  endpointsMax: number;
+  /** Compare-and-swap attempts on one record before giving up for this round (others are changing it). */
+  casAttemptsMax: number;
+}
+
+export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
+  leaseTtlSecMin: 2,
+  leaseTtlSecMax: 60,
+  membersMax: 64,
+  weightMax: 1000,
+  nameBytesMax: 64,
+  urlCharsMax: 512,
+  endpointsMax: 16,
+  casAttemptsMax: 50,
+});
+
+/** Lease TTL unless configured: a dead node's resources are remastered about this long after it died. */
+export const DEFAULT_LEASE_TTL_SEC = 5;
+/**
+ * Deadline of every unary etcd call. The etcd3 client sets none, and a call to
+ * a stopped leader then hangs; with a deadline the client retries another
+ * endpoint. A timed-out write's outcome is unknown: every write is a
+ * compare-guarded transaction, so a retry can neither double nor undo it.
+ */
+export const ETCD_CALL_TIMEOUT_MS = 1000;
+/** How long a start waits for etcd before failing with EETCD. */
+export const ETCD_CONNECT_TIMEOUT_MS = 5000;
+/** Name of the cluster when none is configured (several clusters can share one etcd). */
+export const DEFAULT_CLUSTER = 'default';

@@ -1,0 +1,379 @@
+/**
+ * One node's membership in a cluster: its etcd lease, kept alive by its own
+ * loop so that it can fence itself in time, and the membership view every
+ * node acts on.
+ *
+ * States (rule M1): `joining → member → fenced → joining → …`, and `closed`
+ * from any of them. Only a `member` whose fence deadline has not passed may
+ * grant, convert or accept reclaims (`mayGrant()`).
+ *
+ * Rules, and why each is safe:
+ *
+ * M2. The fence deadline is the send time of the last keepalive etcd
+ *     acknowledged, plus the TTL it granted, minus a margin, on the monotonic
+ *     clock. etcd starts counting a lease's TTL when it receives a keepalive,
+ *     which is after it was sent, so etcd cannot expire the lease (and let a
+ *     survivor remaster this node's resources) before the deadline. The
+ *     etcd3 client's own `lost` event comes about one TTL later than that
+ *     (it counts from the answer and waits two TTLs): it is not used.
+ * M3. `mayGrant()` reads the clock itself rather than trusting a timer, so a
+ *     process stopped (SIGSTOP) or starved past its deadline grants nothing
+ *     when it runs again, even before its timer callbacks run. The monotonic
+ *     clock keeps counting while the process is stopped.
+ * M4. A fenced node never becomes a member again under the same lease: it
+ *     revokes it (best effort), drops its lock state (the server's job, on
+ *     `fenced`) and joins afresh with a new lease, so survivors that already
+ *     took over its resources are never contradicted by stale state.
+ * M5. The view is one etcd key (`view`), written only by compare-and-swap
+ *     on its mod revision, holding the sorted list of live members (those
+ *     with a key under `members/`). Its mod revision is the view's
+ *     generation. Every node reads the same view under the same generation,
+ *     so every node and client computes the same master for a resource.
+ *     Any node that sees the live members and the view disagree rewrites the
+ *     view (reconcile); concurrent rewrites are serialized by the CAS and
+ *     converge on the live set.
+ * M6. A member key is created only if absent (CAS on create revision), so
+ *     two live processes never share a node name.
+ */
+
+import { EventEmitter } from 'node:events';
+import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { LockError } from '../../src/index.js';
+import { clusterKeys, etcdCall, EtcdUnavailableError, type ClusterKeys } from './etcd.js';
+import { clusterLimits, ETCD_CALL_TIMEOUT_MS } from './limits.js';
+
+export interface MemberRecord {
+  node: string;
+  weight: number;
+  /** URL clients use to reach this node. */
+  advertise: string;
+}
+
+export interface View {
+  /** The etcd revision at which this view was written (decimal). Increases with every change. */
+  generation: string;
+  /** Live members, sorted by name. */
+  members: MemberRecord[];
+}
+
+export type MembershipState = 'joining' | 'member' | 'fenced' | 'closed';
+
+export interface MembershipOptions {
+  etcd: Etcd3;
+  cluster: string;
+  node: string;
+  weight: number;
+  advertise: string;
+  ttlSec: number;
+  /** Monotonic milliseconds (tests of the fence may pass their own). */
+  now?: () => number;
+  /** One line per state change or etcd trouble (rate limited by the caller's logger). */
+  log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+interface MembershipEvents {
+  view: [View];
+  fenced: [{ reason: string }];
+  member: [View];
+}
+
+const monotonic = (): number => performance.now();
+
+/** Margin kept below the lease's TTL: covers the clock rates of two machines and a grant in progress. */
+export function fenceMarginMs(ttlSec: number): number {
+  return Math.max(250, ttlSec * 100);
+}
+
+function sameMembers(a: MemberRecord[], b: MemberRecord[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.node !== y.node || x.weight !== y.weight || x.advertise !== y.advertise) return false;
+  }
+  return true;
+}
+
+function parseMember(value: Buffer): MemberRecord | null {
+  try {
+    const v = JSON.parse(value.toString()) as MemberRecord;
+    if (typeof v.node !== 'string' || typeof v.weight !== 'number' || typeof v.advertise !== 'string') return null;
+    return { node: v.node, weight: v.weight, advertise: v.advertise };
+  } catch {
+    return null;
+  }
+}
+
+export class Membership extends EventEmitter<MembershipEvents> {
+  private stateValue: MembershipState = 'joining';
+  private lease: Lease | null = null;
+  private fenceDeadline = -Infinity;
+  private fenceTimer: NodeJS.Timeout | null = null;
+  private loopTimer: NodeJS.Timeout | null = null;
+  private watcher: Watcher | null = null;
+  private current: View = { generation: '0', members: [] };
+  private reconciling: Promise<void> | null = null;
+  private reconcileAgain = false;
+  private readonly keys: ClusterKeys;
+  private readonly now: () => number;
+  private readonly self: MemberRecord;
+
+  constructor(private readonly o: MembershipOptions) {
+    super();
+    this.keys = clusterKeys(o.cluster);
+    this.now = o.now ?? monotonic;
+    this.self = { node: o.node, weight: o.weight, advertise: o.advertise };
+  }
+
+  get state(): MembershipState {
+    return this.stateValue;
+  }
+
+  get view(): View {
+    return this.current;
+  }
+
+  /** Milliseconds until this node must stop granting (negative: already past). */
+  get fenceInMs(): number {
+    return this.fenceDeadline - this.now();
+  }
+
+  /** Rule M3: a member, and its deadline not passed, by the clock read now. */
+  mayGrant(): boolean {
+    return this.stateValue === 'member' && this.now() < this.fenceDeadline;
+  }
+
+  /**
+   * Join: a new lease, this node's member key, the view rewritten to include
+   * it. Resolves with the first view that contains this node; fails with
+   * EETCD when etcd does not answer, EEXIST-like EINVAL when the name is held
+   * by another live process for longer than two TTLs.
+   */
+  async join(): Promise<View> {
+    this.stateValue = 'joining';
+    const sentAt = this.now();
+    const lease = this.o.etcd.lease(this.o.ttlSec, { autoKeepAlive: false });
+    lease.on('lost', () => {}); // rule M2: our own loop decides; the client's late `lost` is ignored
+    this.lease = lease;
+    await etcdCall('grant a lease', () => lease.grant());
+    this.extend(sentAt + this.o.ttlSec * 1000);
+    await this.claimName(lease);
+    await this.startWatch();
+    this.keepaliveSoon();
+    await this.reconcile();
+    const view = await this.untilInView();
+    if (this.stateValue === 'joining') {
+      this.stateValue = 'member';
+      this.o.log?.('cluster-member', { node: this.o.node, generation: view.generation, members: view.members.length });
+      this.emit('member', view);
+    }
+    return view;
+  }
+
+  /** Leave: revoke the lease (the member key goes with it) and stop. */
+  async close(): Promise<void> {
+    const was = this.stateValue;
+    this.stateValue = 'closed';
+    this.clearTimers();
+    await this.watcher?.cancel().catch(() => {});
+    this.watcher = null;
+    if (was !== 'fenced') await this.lease?.revoke().catch(() => {});
+    this.lease = null;
+  }
+
+  /** Rule M6: create our member key only if no live process holds the name. */
+  private async claimName(lease: Lease): Promise<void> {
+    const key = this.keys.member(this.o.node);
+    const giveUpAt = this.now() + 2 * this.o.ttlSec * 1000 + ETCD_CALL_TIMEOUT_MS;
+    for (;;) {
+      const res = await etcdCall('register this node', () => this.o.etcd.if(key, 'Create', '==', 0)
+        .then(lease.put(key).value(JSON.stringify(this.self)))
+        .commit());
+      if (res.succeeded) return;
+      if (this.now() > giveUpAt) {
+        throw new LockError('EINVAL', `node name ${this.o.node} is held by another live member of cluster ${this.o.cluster}`);
+      }
+      // A previous life of this node (killed, or fenced) may hold it until its lease expires.
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  private async startWatch(): Promise<void> {
+    if (this.watcher) return;
+    const w = await etcdCall('watch the membership', () => this.o.etcd.watch().prefix(this.keys.prefix).create());
+    this.watcher = w;
+    w.on('put', (kv) => this.onChange(kv.key.toString(), kv.value, kv.mod_revision));
+    w.on('delete', (kv) => this.onChange(kv.key.toString(), null, kv.mod_revision));
+    w.on('connected', () => this.reconcileSoon());
+    w.on('error', (err) => this.o.log?.('cluster-watch-error', { error: (err as Error).message }));
+  }
+
+  private onChange(key: string, value: Buffer | null, modRevision: string): void {
+    if (key === this.keys.view && value) this.acceptView(value, modRevision);
+    else if (key.startsWith(this.keys.members)) this.reconcileSoon();
+  }
+
+  private acceptView(value: Buffer, modRevision: string): void {
+    if (BigInt(modRevision) <= BigInt(this.current.generation)) return;
+    let members: MemberRecord[];
+    try {
+      members = (JSON.parse(value.toString()) as { members: MemberRecord[] }).members;
+    } catch {
+      return;
+    }
+    this.current = { generation: modRevision, members };
+    this.emit('view', this.current);
+  }
+
+  private reconcileSoon(): void {
+    if (this.stateValue === 'closed') return;
+    this.reconcile().catch((err) => this.o.log?.('cluster-reconcile-failed', { error: (err as Error).message }));
+  }
+
+  /** Rule M5: make the view the sorted live members, by CAS on its mod revision. */
+  private async reconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return this.reconciling;
+    }
+    this.reconciling = (async () => {
+      try {
+        do {
+          this.reconcileAgain = false;
+          await this.reconcileOnce();
+        } while (this.reconcileAgain);
+      } finally {
+        this.reconciling = null;
+      }
+    })();
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    for (let attempt = 0; attempt < clusterLimits.casAttemptsMax; attempt++) {
+      const live = await etcdCall('list members', () => this.o.etcd.getAll().prefix(this.keys.members).exec());
+      const members = live.kvs.map((kv) => parseMember(kv.value)).filter((m): m is MemberRecord => m !== null)
+        .sort((a, b) => (a.node < b.node ? -1 : 1)).slice(0, clusterLimits.membersMax);
+      const viewRes = await etcdCall('read the view', () => this.o.etcd.get(this.keys.view).exec());
+      const kv = viewRes.kvs[0];
+      if (kv) this.acceptView(kv.value, kv.mod_revision);
+      if (kv && sameMembers(this.current.members, members)) return;
+      const guard = kv
+        ? this.o.etcd.if(this.keys.view, 'Mod', '==', kv.mod_revision)
+        : this.o.etcd.if(this.keys.view, 'Create', '==', 0);
+      const res = await etcdCall('write the view', () => guard.then(this.o.etcd.put(this.keys.view).value(JSON.stringify({ members }))).commit());
+      if (res.succeeded) {
+        const written = res.responses[0]?.response_put?.header?.revision ?? res.header.revision;
+        this.acceptView(Buffer.from(JSON.stringify({ members })), String(written));
+        return;
+      }
+    }
+  }
+
+  private async untilInView(): Promise<View> {
+    const has = (): boolean => this.current.members.some((m) => m.node === this.o.node);
+    if (has()) return this.current;
+    return new Promise((resolve, reject) => {
+      const onView = (v: View): void => {
+        if (!has()) return;
+        this.off('view', onView);
+        resolve(v);
+      };
+      this.on('view', onView);
+      setTimeout(() => {
+        this.off('view', onView);
+        if (has()) resolve(this.current);
+        else reject(new EtcdUnavailableError('the membership view did not take this node in time'));
+      }, this.o.ttlSec * 1000).unref();
+    });
+  }
+
+  /** Rule M2: a new deadline from an acknowledged keepalive sent at `sentAt`. */
+  private extend(expiresAt: number): void {
+    const deadline = expiresAt - fenceMarginMs(this.o.ttlSec);
+    if (deadline <= this.fenceDeadline) return;
+    this.fenceDeadline = deadline;
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.fenceTimer = setTimeout(() => this.checkFence(), Math.max(0, deadline - this.now()) + 1);
+  }
+
+  private checkFence(): void {
+    this.fenceTimer = null;
+    if (this.stateValue !== 'member' && this.stateValue !== 'joining') return;
+    if (this.now() < this.fenceDeadline) {
+      this.fenceTimer = setTimeout(() => this.checkFence(), this.fenceDeadline - this.now() + 1);
+      return;
+    }
+    this.fence('keepalive-deadline');
+  }
+
+  /** Rule M4: stop, give the lease up, and join again as a new member. */
+  fence(reason: string): void {
+    if (this.stateValue === 'fenced' || this.stateValue === 'closed') return;
+    this.stateValue = 'fenced';
+    this.clearTimers();
+    this.o.log?.('cluster-fenced', { node: this.o.node, reason });
+    this.emit('fenced', { reason });
+    const old = this.lease;
+    this.lease = null;
+    void old?.revoke({ deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }).catch(() => {});
+    this.rejoinSoon(0);
+  }
+
+  private rejoinSoon(attempt: number): void {
+    const delay = Math.min(2000, 100 * 2 ** attempt);
+    this.loopTimer = setTimeout(() => {
+      this.loopTimer = null;
+      if (this.stateValue !== 'fenced') return;
+      this.fenceDeadline = -Infinity;
+      this.join().catch((err) => {
+        this.o.log?.('cluster-rejoin-failed', { node: this.o.node, error: (err as Error).message });
+        if (this.stateValue === 'joining') this.stateValue = 'fenced';
+        this.rejoinSoon(attempt + 1);
+      });
+    }, delay);
+  }
+
+  private keepaliveSoon(): void {
+    const interval = (this.o.ttlSec * 1000) / 3;
+    this.loopTimer = setTimeout(() => {
+      this.loopTimer = null;
+      void this.keepaliveOnce().finally(() => {
+        if (this.stateValue === 'member' || this.stateValue === 'joining') this.keepaliveSoon();
+      });
+    }, interval);
+  }
+
+  private async keepaliveOnce(): Promise<void> {
+    const lease = this.lease;
+    if (!lease) return;
+    const sentAt = this.now();
+    const timeoutMs = Math.min(ETCD_CALL_TIMEOUT_MS, (this.o.ttlSec * 1000) / 3);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const res = await Promise.race([
+        lease.keepaliveOnce({ deadline: Date.now() + timeoutMs }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('keepalive unanswered')), timeoutMs);
+        }),
+      ]);
+      if (this.lease !== lease) return;
+      const ttl = Number(res.TTL);
+      if (ttl > 0) this.extend(sentAt + ttl * 1000);
+      else this.fence('lease-expired');
+    } catch (err) {
+      if (this.lease !== lease) return;
+      if ((err as Error).name === 'EtcdLeaseInvalidError') this.fence('lease-expired');
+      else this.o.log?.('cluster-keepalive-failed', { node: this.o.node, error: (err as Error).message, fenceInMs: Math.round(this.fenceInMs) });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private clearTimers(): void {
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    if (this.loopTimer) clearTimeout(this.loopTimer);
+    this.fenceTimer = null;
+    this.loopTimer = null;
+  }
+}
