@@ -34,6 +34,11 @@
  *     converge on the live set.
  * M6. A member key is created only if absent (CAS on create revision), so
  *     two live processes never share a node name.
+ * M7. A member says which view it has adopted by rewriting its own key
+ *     (`adopted`, under its lease). A node that waits for every member of a
+ *     view to have adopted it (`allAdopted`) knows that none of them still
+ *     acts on an older view: it is the barrier before a resource that moved
+ *     is granted or reclaimed on its new master.
  */
 
 import { EventEmitter } from 'node:events';
@@ -47,6 +52,11 @@ export interface MemberRecord {
   weight: number;
   /** URL clients use to reach this node. */
   advertise: string;
+}
+
+/** A live member's key: its record, and the newest view generation it has adopted (rule M7). */
+export interface LiveMember extends MemberRecord {
+  adopted: string;
 }
 
 export interface View {
@@ -73,6 +83,8 @@ export interface MembershipOptions {
 
 interface MembershipEvents {
   view: [View];
+  /** A member's key changed (joined, left, or adopted a view). */
+  members: [ReadonlyMap<string, LiveMember>];
   fenced: [{ reason: string }];
   member: [View];
 }
@@ -94,11 +106,11 @@ function sameMembers(a: MemberRecord[], b: MemberRecord[]): boolean {
   return true;
 }
 
-function parseMember(value: Buffer): MemberRecord | null {
+function parseMember(value: Buffer): LiveMember | null {
   try {
-    const v = JSON.parse(value.toString()) as MemberRecord;
+    const v = JSON.parse(value.toString()) as LiveMember;
     if (typeof v.node !== 'string' || typeof v.weight !== 'number' || typeof v.advertise !== 'string') return null;
-    return { node: v.node, weight: v.weight, advertise: v.advertise };
+    return { node: v.node, weight: v.weight, advertise: v.advertise, adopted: typeof v.adopted === 'string' ? v.adopted : '0' };
   } catch {
     return null;
   }
@@ -114,6 +126,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private current: View = { generation: '0', members: [] };
   private reconciling: Promise<void> | null = null;
   private reconcileAgain = false;
+  private readonly live = new Map<string, LiveMember>();
+  private adopted = '0';
   private readonly keys: ClusterKeys;
   private readonly now: () => number;
   private readonly self: MemberRecord;
@@ -131,6 +145,35 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
   get view(): View {
     return this.current;
+  }
+
+  /** Live member keys as last seen (joined, not yet expired), with the view each adopted. */
+  get liveMembers(): ReadonlyMap<string, LiveMember> {
+    return this.live;
+  }
+
+  /** Rule M7: whether every member of `view` has adopted it (or a newer one). */
+  allAdopted(view: View): boolean {
+    const g = BigInt(view.generation);
+    return view.members.every((m) => {
+      const l = this.live.get(m.node);
+      return l !== undefined && BigInt(l.adopted) >= g;
+    });
+  }
+
+  /** Rule M7: say that this node now acts on `generation`. */
+  async adopt(generation: string): Promise<void> {
+    if (BigInt(generation) <= BigInt(this.adopted)) return;
+    const lease = this.lease;
+    if (!lease || (this.stateValue !== 'member' && this.stateValue !== 'joining')) return;
+    this.adopted = generation;
+    const record: LiveMember = { ...this.self, adopted: generation };
+    const key = this.keys.member(this.o.node);
+    // Guarded by our lease: a key that expired is not written again by a fenced node (rule M4).
+    const id = await etcdCall('read the lease', () => lease.grant());
+    await etcdCall('record the adopted view', () => this.o.etcd.if(key, 'Lease', '==', id)
+      .then(lease.put(key).value(JSON.stringify(record)))
+      .commit());
   }
 
   /** Milliseconds until this node must stop granting (negative: already past). */
@@ -186,8 +229,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const key = this.keys.member(this.o.node);
     const giveUpAt = this.now() + 2 * this.o.ttlSec * 1000 + ETCD_CALL_TIMEOUT_MS;
     for (;;) {
+      this.adopted = '0';
       const res = await etcdCall('register this node', () => this.o.etcd.if(key, 'Create', '==', 0)
-        .then(lease.put(key).value(JSON.stringify(this.self)))
+        .then(lease.put(key).value(JSON.stringify({ ...this.self, adopted: '0' })))
         .commit());
       if (res.succeeded) return;
       if (this.now() > giveUpAt) {
@@ -210,7 +254,14 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
   private onChange(key: string, value: Buffer | null, modRevision: string): void {
     if (key === this.keys.view && value) this.acceptView(value, modRevision);
-    else if (key.startsWith(this.keys.members)) this.reconcileSoon();
+    else if (key.startsWith(this.keys.members)) {
+      const node = key.slice(this.keys.members.length);
+      const rec = value ? parseMember(value) : null;
+      if (rec) this.live.set(node, rec);
+      else this.live.delete(node);
+      this.emit('members', this.live);
+      this.reconcileSoon();
+    }
   }
 
   private acceptView(value: Buffer, modRevision: string): void {
@@ -252,8 +303,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private async reconcileOnce(): Promise<void> {
     for (let attempt = 0; attempt < clusterLimits.casAttemptsMax; attempt++) {
       const live = await etcdCall('list members', () => this.o.etcd.getAll().prefix(this.keys.members).exec());
-      const members = live.kvs.map((kv) => parseMember(kv.value)).filter((m): m is MemberRecord => m !== null)
+      const records = live.kvs.map((kv) => parseMember(kv.value)).filter((m): m is LiveMember => m !== null)
         .sort((a, b) => (a.node < b.node ? -1 : 1)).slice(0, clusterLimits.membersMax);
+      this.live.clear();
+      for (const r of records) this.live.set(r.node, r);
+      this.emit('members', this.live);
+      const members: MemberRecord[] = records.map((r) => ({ node: r.node, weight: r.weight, advertise: r.advertise }));
       const viewRes = await etcdCall('read the view', () => this.o.etcd.get(this.keys.view).exec());
       const kv = viewRes.kvs[0];
       if (kv) this.acceptView(kv.value, kv.mod_revision);

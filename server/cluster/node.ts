@@ -1,0 +1,373 @@
+/**
+ * One node of a cluster, as the lock server sees it: is this request mine to
+ * grant now? `ClusterNode` puts membership (membership.ts), the grace record
+ * (grace-record.ts) and token blocks (token-blocks.ts) together and answers
+ * the server's two questions, `refuseNew` and `refuseReclaim`, from the view
+ * it has adopted. It does no locking itself: the server drops the locks of
+ * resources it lost (`view` event) and feeds token blocks to the core
+ * (`tokens` event).
+ *
+ * Rules (numbered in README.md, "Failover"):
+ *
+ * N1. A request is served only by a member whose fence deadline has not
+ *     passed (M3), under the view its client routed it by (same generation),
+ *     and only if this node masters the resource under that view; otherwise
+ *     ESTALE with the view, and the client routes again.
+ * N2. A resource is in recovery while a cluster grace is in force and its
+ *     master changed in a view this node adopted since the grace began (or
+ *     this node joined during it). A resource in recovery takes reclaims and
+ *     refuses new locks (EGRACE); every other resource keeps granting.
+ * N3. A reclaim, or any grant on a resource this node gained, waits until
+ *     every member of the view has adopted it (M7) and this node holds a
+ *     token block reserved after that (T2).
+ * N4. A node that gained resources in a view sets `need` in the grace record;
+ *     it lifts it when every client expected to reclaim there said it is
+ *     done, or when the grace's bound passes. The expected clients are those
+ *     recorded for a departed node (`clients/<node>/…`) and those a live
+ *     node listed when it handed resources over (`moved/<generation>/<node>`).
+ */
+
+import { EventEmitter } from 'node:events';
+import type { Etcd3, Watcher } from 'etcd3';
+import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
+import { clusterKeys, etcdCall, openEtcd, type ClusterKeys } from './etcd.js';
+import { GraceStore, inGrace, lift, remove, settle, start, join, type GraceRecord } from './grace-record.js';
+import { Membership, type View } from './membership.js';
+import { TokenBlocks, type TokenBlock } from './token-blocks.js';
+
+export interface ClusterNodeOptions {
+  endpoints: string[];
+  cluster: string;
+  node: string;
+  weight: number;
+  advertise: string;
+  ttlSec: number;
+  /** Longest a node keeps its `need` waiting for clients that do not come back. */
+  graceMs: number;
+  /** Tokens per block reserved from etcd. */
+  tokenBlock: number;
+  callTimeoutMs?: number;
+  log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+export interface Refusal {
+  code: 'ESTALE' | 'EGRACE' | 'ENOGRACE';
+  reason: 'fenced' | 'generation' | 'not-master' | 'in-recovery' | 'adopting' | 'not-in-recovery';
+  generation: string;
+}
+
+export interface ViewChange {
+  view: View;
+  previous: View;
+  /** Whether this node masters the resource no more (the server drops its locks there and tells their holders). */
+  lost: (domain: string, resource: string) => boolean;
+  /** The resource's master under the new view. */
+  movedTo: (domain: string, resource: string) => string | null;
+  /** The server names the clients holding locks it lost to `node` (called during the event). */
+  holders: (node: string, clients: Iterable<string>) => void;
+}
+
+interface NodeEvents {
+  view: [ViewChange];
+  fenced: [{ reason: string }];
+  tokens: [TokenBlock];
+  grace: [GraceRecord];
+}
+
+export class ClusterNode extends EventEmitter<NodeEvents> {
+  readonly etcd: Etcd3;
+  readonly membership: Membership;
+  readonly grace: GraceStore;
+  private readonly tokens: TokenBlocks;
+  private readonly keys: ClusterKeys;
+  private handoverWatcher: Watcher | null = null;
+  private ring = new Rendezvous([]);
+  private adoptedView: View = { generation: '0', members: [] };
+  /** Views (as rings) adopted since the cluster grace began; `null` stands for "before this node joined". */
+  private recoveryRings: (Rendezvous | null)[] = [];
+  /** Generation whose barrier passed and whose fresh token block is held (N3). */
+  private readyGeneration = '0';
+  /** False from a gain until the clients to wait for have been read (N4): no lift before. */
+  private expectationsRead = true;
+  private reservingFor = '0';
+  private needSince = 0;
+  private needTimer: NodeJS.Timeout | null = null;
+  private readonly expected = new Set<string>();
+  private readonly done = new Set<string>();
+  private record: GraceRecord = { current: 1, recovery: 0, nodes: {} };
+  /** The generation at which this node joined, and the members whose handover list it still waits for (N4). */
+  private joinedAt = '0';
+  private awaitingHandover = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly o: ClusterNodeOptions) {
+    super();
+    this.keys = clusterKeys(o.cluster);
+    this.etcd = openEtcd(o.endpoints, o.callTimeoutMs);
+    this.membership = new Membership({
+      etcd: this.etcd, cluster: o.cluster, node: o.node, weight: o.weight, advertise: o.advertise, ttlSec: o.ttlSec,
+      ...(o.log ? { log: o.log } : {}),
+    });
+    this.grace = new GraceStore(this.etcd, this.keys.grace);
+    this.tokens = new TokenBlocks(this.etcd, `${this.keys.prefix}tokens`, o.tokenBlock);
+  }
+
+  get node(): string {
+    return this.o.node;
+  }
+
+  get view(): View {
+    return this.adoptedView;
+  }
+
+  get graceRecord(): GraceRecord {
+    return this.record;
+  }
+
+  /** Join the cluster and adopt the first view; fails with EETCD when etcd does not answer. */
+  async start(): Promise<void> {
+    this.watchHandovers();
+    this.membership.on('view', (v) => this.adoptSoon(v));
+    this.membership.on('members', () => this.checkBarrier());
+    this.membership.on('fenced', (e) => {
+      this.readyGeneration = '0';
+      this.emit('fenced', e);
+    });
+    this.membership.on('member', (v) => this.adoptSoon(v));
+    await this.grace.watch((r) => this.onRecord(r));
+    await this.membership.join();
+    this.adoptSoon(this.membership.view);
+    await this.adopting;
+  }
+
+  private watchHandovers(): void {
+    const prefix = `${this.keys.prefix}moved/${this.o.node}/`;
+    this.etcd.watch().prefix(prefix).create().then((w) => {
+      this.handoverWatcher = w;
+      w.on('put', (kv) => {
+        this.acceptHandover(kv.key.toString().slice(prefix.length), kv.value);
+        this.maybeLift();
+      });
+    }).catch((err) => this.o.log?.('cluster-watch-error', { error: (err as Error).message }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.handoverWatcher?.cancel().catch(() => {});
+    if (this.needTimer) clearTimeout(this.needTimer);
+    await this.grace.close();
+    await this.membership.close();
+    this.etcd.close();
+  }
+
+  /** The master of a resource under the adopted view. */
+  master(domain: string, resource: string): string | null {
+    return this.ring.master(resourceKey(domain, resource));
+  }
+
+  /** N1, N2: may a new lock (or conversion) on this resource be granted here now? */
+  refuseNew(domain: string, resource: string, generation?: string): Refusal | null {
+    const base = this.refuseRouting(domain, resource, generation);
+    if (base) return base;
+    if (this.inRecovery(domain, resource)) return this.refusal('EGRACE', 'in-recovery');
+    return null;
+  }
+
+  /** N1, N2, N3: may a reclaim of a lock on this resource be granted here now? */
+  refuseReclaim(domain: string, resource: string, generation?: string): Refusal | null {
+    const base = this.refuseRouting(domain, resource, generation);
+    if (base) return base;
+    if (!this.inRecovery(domain, resource)) return this.refusal('ENOGRACE', 'not-in-recovery');
+    if (this.readyGeneration !== this.adoptedView.generation) return this.refusal('EGRACE', 'adopting');
+    return null;
+  }
+
+  /** The cluster's token high-water mark: no node has issued a token above it. */
+  tokenMark(): Promise<number> {
+    return this.tokens.highWater();
+  }
+
+  /** N4: a client that had to reclaim here says it is done. */
+  reclaimDone(client: string): void {
+    this.done.add(client);
+    this.maybeLift();
+  }
+
+  /** Record that `client` holds locks mastered here (before its first lock request reaches the core). */
+  async recordClient(client: string): Promise<void> {
+    const key = `${this.keys.prefix}clients/${this.o.node}/${client}`;
+    await etcdCall('record a client', () => this.etcd.put(key).value('1').exec());
+  }
+
+  async forgetClient(client: string): Promise<void> {
+    await etcdCall('forget a client', () => this.etcd.delete().key(`${this.keys.prefix}clients/${this.o.node}/${client}`).exec());
+  }
+
+  /** N4: a live node that lost resources to `to` lists their holders for it (an empty list too). */
+  private async handOver(to: string, generation: string, clients: string[]): Promise<void> {
+    const key = `${this.keys.prefix}moved/${to}/${this.o.node}`;
+    await etcdCall('list handed-over clients', () => this.etcd.put(key).value(JSON.stringify({ generation, clients })).exec());
+  }
+
+  private refusal(code: Refusal['code'], reason: Refusal['reason']): Refusal {
+    return { code, reason, generation: this.adoptedView.generation };
+  }
+
+  private refuseRouting(domain: string, resource: string, generation?: string): Refusal | null {
+    if (!this.membership.mayGrant()) return this.refusal('EGRACE', 'fenced');
+    if (generation !== undefined && generation !== this.adoptedView.generation) return this.refusal('ESTALE', 'generation');
+    if (this.master(domain, resource) !== this.o.node) return this.refusal('ESTALE', 'not-master');
+    return null;
+  }
+
+  private inRecovery(domain: string, resource: string): boolean {
+    if (this.recoveryRings.length === 0) return false;
+    const key = resourceKey(domain, resource);
+    return this.recoveryRings.some((r) => r === null || r.master(key) !== this.o.node);
+  }
+
+  /** Views are adopted one at a time, in generation order. */
+  private adopting: Promise<void> = Promise.resolve();
+
+  private adoptSoon(v: View): void {
+    this.adopting = this.adopting.then(() => this.adopt(v)).catch((err) => {
+      this.o.log?.('cluster-adopt-failed', { generation: v.generation, error: (err as Error).message });
+    });
+  }
+
+  /** Act on a new view: rings, recovery, lost resources, and say so in etcd (M7). */
+  private async adopt(v: View): Promise<void> {
+    if (this.closed || BigInt(v.generation) <= BigInt(this.adoptedView.generation)) return;
+    if (!v.members.some((m) => m.node === this.o.node)) return; // not in it (yet, or any more): nothing to master
+    const previous = this.adoptedView;
+    const prevRing = this.ring;
+    const ring = new Rendezvous(v.members.map((m) => ({ name: m.node, weight: m.weight })));
+    const prevNames = new Set(previous.members.map((m) => m.node));
+    const nowNames = new Set(v.members.map((m) => m.node));
+    const departed = [...prevNames].filter((n) => !nowNames.has(n));
+    const joinedNow = !prevNames.has(this.o.node);
+    const arrived = joinedNow ? [] : [...nowNames].filter((n) => !prevNames.has(n));
+    // Gains: a member left (its share comes to the survivors), or this node joined a cluster with other members.
+    const gained = departed.length > 0 || (joinedNow && v.members.length > 1);
+    this.ring = ring;
+    this.adoptedView = v;
+    if (gained) {
+      if (joinedNow) this.recoveryRings = [null];
+      else this.recoveryRings.push(prevRing);
+      // Held from now (before any await), so no record seen meanwhile can end this node's recovery early.
+      if (this.needSince === 0) this.needSince = Date.now();
+      this.expectationsRead = false;
+    }
+    this.o.log?.('cluster-view', { node: this.o.node, generation: v.generation, members: v.members.map((m) => m.node), departed, arrived, gained });
+    const lostHolders = new Map<string, Set<string>>(arrived.map((n) => [n, new Set<string>()]));
+    this.emit('view', {
+      view: v,
+      previous,
+      lost: (domain, resource) => {
+        const key = resourceKey(domain, resource);
+        return prevRing.master(key) === this.o.node && ring.master(key) !== this.o.node;
+      },
+      movedTo: (domain, resource) => ring.master(resourceKey(domain, resource)),
+      holders: (node, clients) => {
+        const set = lostHolders.get(node);
+        if (set) for (const c of clients) set.add(c);
+      },
+    });
+    await this.membership.adopt(v.generation);
+    // N4: every member that arrived learns whom it must wait for from each older member, even "nobody".
+    for (const [node, clients] of lostHolders) await this.handOver(node, v.generation, [...clients]);
+    if (gained) await this.beginNeed(v, departed, joinedNow);
+    for (const d of departed) await this.grace.update((r) => remove(r, d));
+    this.checkBarrier();
+  }
+
+  /** N4: this node gained resources: take part in (or start) the grace, and learn whom to wait for. */
+  private async beginNeed(v: View, departed: string[], joinedNow: boolean): Promise<void> {
+    await this.grace.update((r) => (inGrace(r) ? join(r, this.o.node) : start(r, this.o.node)));
+    for (const d of departed) {
+      const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).keys());
+      for (const k of res) this.expected.add(k.slice(k.lastIndexOf('/') + 1));
+    }
+    if (joinedNow) {
+      this.joinedAt = v.generation;
+      this.awaitingHandover = new Set(v.members.map((m) => m.node).filter((n) => n !== this.o.node));
+      await this.readHandovers();
+    }
+    if (this.needTimer) clearTimeout(this.needTimer);
+    this.needTimer = setTimeout(() => this.liftNow('grace-bound'), this.o.graceMs);
+    this.expectationsRead = true;
+    this.o.log?.('cluster-need', { node: this.o.node, generation: v.generation, expected: this.expected.size });
+    this.maybeLift();
+  }
+
+  /** Handover lists written for this node since it joined; a member that left owes none. */
+  private async readHandovers(): Promise<void> {
+    const prefix = `${this.keys.prefix}moved/${this.o.node}/`;
+    const res = await etcdCall('read handover lists', () => this.etcd.getAll().prefix(prefix).exec());
+    for (const kv of res.kvs) this.acceptHandover(kv.key.toString().slice(prefix.length), kv.value);
+    for (const n of this.awaitingHandover) if (!this.adoptedView.members.some((m) => m.node === n)) this.awaitingHandover.delete(n);
+  }
+
+  private acceptHandover(from: string, value: Buffer): void {
+    try {
+      const h = JSON.parse(value.toString()) as { generation: string; clients: string[] };
+      if (BigInt(h.generation) < BigInt(this.joinedAt)) return; // for an earlier life of this node
+      for (const c of h.clients) this.expected.add(c);
+      this.awaitingHandover.delete(from);
+    } catch {
+      // not ours: ignored
+    }
+  }
+
+  private maybeLift(): void {
+    if (this.needSince === 0 || !this.expectationsRead) return;
+    for (const n of this.awaitingHandover) if (!this.adoptedView.members.some((m) => m.node === n)) this.awaitingHandover.delete(n);
+    if (this.awaitingHandover.size > 0) return;
+    for (const c of this.expected) if (!this.done.has(c)) return;
+    if (this.readyGeneration !== this.adoptedView.generation) return; // clients cannot have reclaimed before the barrier
+    this.liftNow('all-reclaimed');
+  }
+
+  private liftNow(why: string): void {
+    if (this.needSince === 0) return;
+    this.needSince = 0;
+    if (this.needTimer) clearTimeout(this.needTimer);
+    this.needTimer = null;
+    this.expected.clear();
+    this.done.clear();
+    this.awaitingHandover.clear();
+    this.o.log?.('cluster-lift', { node: this.o.node, why });
+    this.grace.update((r) => lift(r, this.o.node)).catch((err) => this.o.log?.('cluster-lift-failed', { error: (err as Error).message }));
+  }
+
+  private onRecord(r: GraceRecord): void {
+    this.record = r;
+    // Recovery ends for this node when the cluster's grace has ended and its own need is lifted (N2, N4).
+    if (!inGrace(r) && this.needSince === 0) {
+      this.recoveryRings = [];
+      if (r.nodes[this.o.node]?.enforcing) {
+        this.grace.update((x) => settle(x, this.o.node)).catch(() => {});
+      }
+    }
+    this.emit('grace', r);
+  }
+
+  /** N3: when every member adopted the view, reserve a fresh token block and open reclaims. */
+  private checkBarrier(): void {
+    const v = this.adoptedView;
+    if (this.closed || v.generation === this.readyGeneration || v.generation === this.reservingFor) return;
+    if (!this.membership.allAdopted(v)) return;
+    const generation = v.generation;
+    this.reservingFor = generation;
+    this.tokens.reserve().then((block) => {
+      if (this.adoptedView.generation !== generation) return; // a newer view came meanwhile: its barrier decides
+      this.emit('tokens', block);
+      this.readyGeneration = generation;
+      this.o.log?.('cluster-ready', { node: this.o.node, generation, tokens: `${block.first}-${block.last}` });
+      this.maybeLift();
+    }).catch((err) => this.o.log?.('cluster-tokens-failed', { error: (err as Error).message }))
+      .finally(() => {
+        if (this.reservingFor === generation) this.reservingFor = '0';
+      });
+  }
+}

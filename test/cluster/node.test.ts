@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterNode } from '../../server/cluster/node.js';
+import type { TokenBlock } from '../../server/cluster/token-blocks.js';
+import { EtcdCluster, etcdAvailable } from './etcd.js';
+import { Relay } from './proxy.js';
+import { until } from '../server/support.js';
+
+const run = etcdAvailable() ? describe : describe.skip;
+
+/** Resource names, enough that every node masters several in every view. */
+const NAMES = Array.from({ length: 60 }, (_, i) => `inode:${i}`);
+
+run('cluster nodes: routing, recovery of a departed node\'s share, barrier and tokens (real etcd)', () => {
+  let etcd: EtcdCluster;
+  const nodes: ClusterNode[] = [];
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(1);
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const n of nodes) await n.close().catch(() => {});
+    await etcd?.stop();
+  });
+
+  function node(cluster: string, name: string, endpoints = etcd.urls, graceMs = 30_000): ClusterNode {
+    const n = new ClusterNode({
+      endpoints, cluster, node: name, weight: 1, advertise: `http://127.0.0.1:1/${name}`, ttlSec: 2, graceMs, tokenBlock: 1000,
+      callTimeoutMs: 500, ...(process.env.CLUSTER_LOG ? { log: (e: string, f: Record<string, unknown>) => console.log(name, e, JSON.stringify(f)) } : {}),
+    });
+    nodes.push(n);
+    return n;
+  }
+
+  const sameView = (ns: ClusterNode[]): boolean =>
+    ns.every((n) => n.view.generation === ns[0]!.view.generation && n.view.members.length === ns.length);
+  const noGrace = (ns: ClusterNode[]): boolean => ns.every((n) => n.graceRecord.recovery === 0);
+
+  it('routes every resource to one master that all nodes agree on, and refuses the rest as stale', async () => {
+    const ns = [node('r1', 'a'), node('r1', 'b'), node('r1', 'c')];
+    for (const n of ns) await n.start();
+    await until(() => sameView(ns), 10_000);
+    // Formation: each joiner waited only for the (empty) handover lists of the older members.
+    await until(() => noGrace(ns), 10_000);
+    const g = ns[0]!.view.generation;
+    for (const name of NAMES) {
+      const master = ns[0]!.master('lin', name);
+      expect(ns.map((n) => n.master('lin', name))).toEqual([master, master, master]);
+      for (const n of ns) {
+        const r = n.refuseNew('lin', name, g);
+        if (n.node === master) expect(r).toBeNull();
+        else expect(r).toMatchObject({ code: 'ESTALE', reason: 'not-master', generation: g });
+      }
+    }
+    const mine = NAMES.find((x) => ns[0]!.master('lin', x) === 'a')!;
+    expect(ns[0]!.refuseNew('lin', mine, '1')).toMatchObject({ code: 'ESTALE', reason: 'generation' });
+    expect(new Set(NAMES.map((x) => ns[0]!.master('lin', x))).size).toBe(3);
+  }, 40_000);
+
+  it('keeps unaffected resources granting while a departed node\'s share waits for its clients to reclaim', async () => {
+    const [a, b, c] = [node('r2', 'a'), node('r2', 'b'), node('r2', 'c')];
+    for (const n of [a, b, c]) await n.start();
+    await until(() => sameView([a, b, c]) && noGrace([a, b, c]), 10_000);
+    await c.recordClient('client-7');
+    const blocks: TokenBlock[] = [];
+    for (const n of [a, b]) n.on('tokens', (t) => blocks.push(t));
+    const before = a.view.generation;
+    // Every token any node may have issued so far lies at or below the mark.
+    const markBefore = await c.tokenMark();
+    const ofC = NAMES.filter((x) => a.master('lin', x) === 'c');
+    const ofA = NAMES.filter((x) => a.master('lin', x) === 'a');
+
+    await c.close();
+    await until(() => sameView([a, b]) && a.view.generation !== before, 10_000);
+    await until(() => blocks.length >= 2 && a.graceRecord.recovery !== 0, 10_000);
+    const g = a.view.generation;
+
+    // Only c's share is in recovery: a's own resources keep granting on a.
+    for (const x of ofA) expect(a.refuseNew('lin', x, g)).toBeNull();
+    for (const x of ofC) {
+      const master = a.master('lin', x)!;
+      const m = master === 'a' ? a : b;
+      expect(m.refuseNew('lin', x, g)).toMatchObject({ code: 'EGRACE', reason: 'in-recovery' });
+      expect(m.refuseReclaim('lin', x, g)).toBeNull();
+    }
+    // A reclaim of a resource that did not move is refused: nothing of it was lost.
+    expect(a.refuseReclaim('lin', ofA[0]!, g)).toMatchObject({ code: 'ENOGRACE' });
+
+    // The survivors' fresh token blocks lie above every block reserved before the failover (c's included).
+    for (const bk of blocks) expect(bk.first).toBeGreaterThan(markBefore);
+
+    // The recorded client reclaims and says so on both survivors; the grace ends and c's share grants again.
+    a.reclaimDone('client-7');
+    b.reclaimDone('client-7');
+    await until(() => noGrace([a, b]), 10_000);
+    for (const x of ofC) {
+      const m = a.master('lin', x) === 'a' ? a : b;
+      expect(m.refuseNew('lin', x, g)).toBeNull();
+    }
+  }, 40_000);
+
+  it('ends a grace at its bound when a recorded client never comes back', async () => {
+    const [a, b] = [node('r3', 'a', etcd.urls, 1500), node('r3', 'b', etcd.urls, 1500)];
+    for (const n of [a, b]) await n.start();
+    await until(() => sameView([a, b]) && noGrace([a, b]), 10_000);
+    await b.recordClient('died-with-its-node');
+    await b.close();
+    await until(() => a.view.members.length === 1 && a.graceRecord.recovery !== 0, 10_000);
+    await until(() => noGrace([a]), 10_000);
+    for (const x of NAMES) expect(a.refuseNew('lin', x, a.view.generation)).toBeNull();
+  }, 30_000);
+
+  it('refuses everything on a node cut off from etcd once its fence deadline passes', async () => {
+    const relay = new Relay(Number(new URL(etcd.urls[0]!).port));
+    const via = await relay.start();
+    try {
+      const a = node('r4', 'a');
+      const cut = node('r4', 'cut', [via]);
+      await a.start();
+      await cut.start();
+      await until(() => sameView([a, cut]) && noGrace([a, cut]), 10_000);
+      const own = NAMES.find((x) => cut.master('lin', x) === 'cut')!;
+      expect(cut.refuseNew('lin', own, cut.view.generation)).toBeNull();
+      relay.blackhole();
+      await until(() => cut.refuseNew('lin', own, cut.view.generation)?.reason === 'fenced', 10_000);
+      expect(cut.refuseReclaim('lin', own, cut.view.generation)).toMatchObject({ code: 'EGRACE', reason: 'fenced' });
+    } finally {
+      await relay.stop();
+    }
+  }, 30_000);
+});
