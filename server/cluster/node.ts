@@ -34,6 +34,7 @@ import { clusterKeys, etcdCall, openEtcd, type ClusterKeys } from './etcd.js';
 import { GraceStore, inGrace, lift, remove, settle, start, join, type GraceRecord } from './grace-record.js';
 import { Membership, type View } from './membership.js';
 import { TokenBlocks, type TokenBlock } from './token-blocks.js';
+import { buildStatus, type ClusterStatus } from './status.js';
 
 export interface ClusterNodeOptions {
   endpoints: string[];
@@ -180,6 +181,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     if (!this.inRecovery(domain, resource)) return this.refusal('ENOGRACE', 'not-in-recovery');
     if (this.readyGeneration !== this.adoptedView.generation) return this.refusal('EGRACE', 'adopting');
     return null;
+  }
+
+  /** What `GET /api/cluster` answers: this node's view of the cluster, and a resource's master when asked. */
+  async status(query?: { domain: string; resource: string }): Promise<ClusterStatus> {
+    return buildStatus(this.o.cluster, this.adoptedView, this.membership.liveMembers, this.record, await this.tokens.highWater(), query);
   }
 
   /** The cluster's token high-water mark: no node has issued a token above it. */
