@@ -19,6 +19,8 @@ export const HTTP_STATUS: Readonly<Record<LockErrorCode, number>> = Object.freez
   EREVOKED: 410,
   ENOGRACE: 410,
   ENOLCK: 429,
+  // Misdirected Request: this node does not master the resource under the client's view.
+  ESTALE: 421,
   EGRACE: 503,
 });
 

@@ -170,7 +170,7 @@ export class DlmEngine {
     const lvb = checkLvbWrite(lock, o.lvb, writesLvb(from, to), 'options.lvb');
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', lock.owner, policy.name, res.name);
     // An up-conversion is new state: not during grace. Giving up access always is.
-    if (!isDownConversion(from, to) && this.m.grace.active) this.m.checkGrace(lock.owner, false, policy.name, res.name);
+    if (!isDownConversion(from, to) && this.m.gated) this.m.checkGrace(lock.owner, false, policy.name, res.name);
     if (lvb !== null) writeLvb(res, lvb);
     if (isDownConversion(from, to)) {
       this.applyConversion(lock, to, false);
@@ -409,6 +409,8 @@ export class DlmEngine {
 
   /** Grant a queued or brand-new request in `mode`. */
   private grant(lock: DlmLock, mode: number, now: number): void {
+    // First, before anything changes: in a cluster with no token block left this throws ENOLCK (tokens.ts).
+    const token = this.m.nextToken();
     const res = lock.res;
     const wait = lock.wait;
     if (wait !== null) {
@@ -418,7 +420,7 @@ export class DlmEngine {
     lock.grMode = mode;
     lock.rqMode = mode;
     lock.st = St.Granted;
-    lock.tokenN = this.m.nextToken();
+    lock.tokenN = token;
     // Whole milliseconds: a Smi field, where a fractional double would be boxed per lock.
     lock.grantedAt = Math.floor(now);
     res.granted.push(lock);
@@ -435,6 +437,8 @@ export class DlmEngine {
   private applyConversion(lock: DlmLock, mode: number, up: boolean): void {
     const res = lock.res;
     const from = lock.grMode;
+    // Before anything changes, as in grant().
+    const token = up && mode !== from ? this.m.nextToken() : 0;
     const wait = lock.wait;
     if (wait !== null) {
       lock.wait = null;
@@ -445,7 +449,7 @@ export class DlmEngine {
     lock.rqMode = mode;
     lock.st = St.Granted;
     if (up && mode !== from) {
-      lock.tokenN = this.m.nextToken();
+      lock.tokenN = token;
       if (lock.extra !== null && res.table.policy.lvbBytes > 0 && !isDownConversion(from, mode)) readLvb(lock);
     }
     if (lock.extra !== null) {

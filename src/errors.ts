@@ -12,13 +12,14 @@ export type LockErrorCode =
   | 'ENOGRACE'
   | 'EREVOKED'
   | 'ENOLCK'
+  | 'ESTALE'
   | 'EINVAL'
   | 'ENOENT'
   | 'EPERM';
 
 export const LOCK_ERROR_CODES: readonly LockErrorCode[] = [
   'EDEADLK', 'ETIMEDOUT', 'EAGAIN', 'ECANCELED', 'EGRACE', 'ENOGRACE',
-  'EREVOKED', 'ENOLCK', 'EINVAL', 'ENOENT', 'EPERM',
+  'EREVOKED', 'ENOLCK', 'ESTALE', 'EINVAL', 'ENOENT', 'EPERM',
 ];
 
 /** Why a lock stopped being held. `released` is the only voluntary one. */
@@ -34,6 +35,8 @@ export interface LockErrorContext {
   reason?: LossReason;
   /** For ENOLCK: the name of the limit in limits.ts that was reached. */
   limit?: string;
+  /** For ESTALE (a cluster): the generation of the membership view the refusing node acts on. */
+  generation?: string;
 }
 
 export class LockError extends Error {
@@ -44,6 +47,7 @@ export class LockError extends Error {
   readonly owner?: string;
   readonly reason?: LossReason;
   readonly limit?: string;
+  readonly generation?: string;
 
   constructor(code: LockErrorCode, message: string, context: LockErrorContext = {}, options?: { cause?: unknown }) {
     super(`${code}: ${message}`, options);
@@ -55,12 +59,13 @@ export class LockError extends Error {
     if (context.owner !== undefined) this.owner = context.owner;
     if (context.reason !== undefined) this.reason = context.reason;
     if (context.limit !== undefined) this.limit = context.limit;
+    if (context.generation !== undefined) this.generation = context.generation;
   }
 
   /** Plain JSON, for the wire and for dumps. */
   toJSON(): Record<string, unknown> {
     const out: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
-    for (const key of ['node', 'domain', 'resource', 'owner', 'reason', 'limit'] as const) {
+    for (const key of ['node', 'domain', 'resource', 'owner', 'reason', 'limit', 'generation'] as const) {
       if (this[key] !== undefined) out[key] = this[key];
     }
     return out;

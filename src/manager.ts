@@ -22,7 +22,7 @@ import { PosixEngine, PosixResource } from './posix.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
 import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
-import { checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
+import { checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
 import type { DeadlockDetector, DeadlockOptions } from './deadlock.js';
 import { LockOrder, type LockOrderOptions } from './lockorder.js';
 import { Watchdog } from './watchdog.js';
@@ -45,9 +45,19 @@ export interface LockManagerOptions {
   lockOrder?: boolean | LockOrderOptions;
   /** Fencing tokens across restarts (tokens.ts): start above a durably recorded block. */
   tokens?: TokenOptions;
+  /**
+   * A cluster's say on every request that creates state (server/cluster):
+   * throws ESTALE (another node masters the resource), EGRACE (the resource
+   * is in recovery, or this node is fenced) or ENOGRACE (a reclaim with
+   * nothing to recover). It replaces the manager's own grace check, for
+   * in-process owners as for remote ones.
+   */
+  admission?: Admission;
 }
 
-const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens']);
+export type Admission = (domain: string, resource: string, reclaim: boolean, client: string | null) => void;
+
+const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens', 'admission']);
 const OWNER_KEYS = new Set(['meta', 'priority', 'client']);
 
 export type DomainEntry =
@@ -73,6 +83,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   private readonly history: DeadlockRecord[] = [];
   private idSeq = 0;
   private readonly tokens: TokenCounter;
+  private readonly admission: Admission | null;
   private ownerSeq = 0;
   private deadlockSeq = 0;
   private readonly wallOffset: number;
@@ -96,6 +107,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.detector = parseDeadlock(this, o.deadlock);
     this.grace = new Grace(this);
     this.tokens = new TokenCounter(o.tokens);
+    this.admission = checkFunction<Admission>(o.admission, 'options.admission') ?? null;
     this.watchdog = new Watchdog(this, this.limits.hangHistoryMax);
     const classify = parseLockOrder(o.lockOrder);
     this.lockOrder = classify === null ? null : new LockOrder(
@@ -162,8 +174,20 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.grace.lift();
   }
 
+  /** Whether an up-conversion must be checked against grace (checkGrace): in a grace, or always in a cluster. */
+  get gated(): boolean {
+    return this.grace.active || this.admission !== null;
+  }
+
   /** Checks every request makes against grace: EGRACE for new state in grace, ENOGRACE for a misplaced reclaim. */
   checkGrace(owner: Owner, reclaim: boolean, domain: string, resource: string): void {
+    if (this.tokens.exhausted) {
+      throw new LockError('ENOLCK', 'no fencing-token block is reserved on this node yet: retry shortly', { ...this.context(owner, domain, resource), limit: 'tokenBlock' });
+    }
+    if (this.admission !== null) {
+      this.admission(domain, resource, reclaim, owner.client);
+      return;
+    }
     if (reclaim) {
       const why = this.grace.refuseReclaim(owner.client);
       if (why !== null) throw this.error('ENOGRACE', why, owner, domain, resource);
@@ -257,6 +281,16 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
   /** Fencing tokens come from one counter, so they strictly increase per resource too. */
+  /** A cluster's token block (tokens.ts, external mode): issued after the current one. */
+  advanceTokens(first: number, last: number): void {
+    this.tokens.advanceTo(first, last);
+  }
+
+  /** Tokens left before another block is needed (a cluster reserves the next one in time). */
+  get tokensRemaining(): number {
+    return this.tokens.remaining;
+  }
+
   nextToken(): number {
     return this.tokens.next();
   }

@@ -7,7 +7,7 @@
 import { DeadlockError, invalid, LockError, LOCK_ERROR_CODES, type CycleEntry, type LockErrorCode, type LockErrorContext } from '../errors.js';
 import type { WireError } from './protocol.js';
 
-const CONTEXT_KEYS = ['node', 'domain', 'resource', 'owner', 'reason', 'limit'] as const;
+const CONTEXT_KEYS = ['node', 'domain', 'resource', 'owner', 'reason', 'limit', 'generation'] as const;
 
 /** The LockError (DeadlockError for EDEADLK) a wire error stands for, with the same code and context. */
 export function fromWire(e: WireError): LockError {
