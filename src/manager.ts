@@ -244,6 +244,42 @@ export class LockManager extends TypedEmitter<LockEvents> {
     this.dlm.revoke(found.lock, reason);
   }
 
+  /**
+   * Take away every lock and fail every pending request on the resources
+   * `which` selects (a cluster node that no longer masters them, or is
+   * fenced): handles end `lost` with `reason`, waits fail EREVOKED. Returns
+   * the clients (owner.client) that held or waited there.
+   */
+  revokeResources(which: (domain: string, resource: string) => boolean, reason: Exclude<LossReason, 'released'>): Set<string> {
+    const clients = new Set<string>();
+    const note = (o: Owner): void => {
+      if (o.client !== null) clients.add(o.client);
+    };
+    for (const [domain, entry] of this.domains) {
+      const chosen = [...entry.table.live()].filter((res) => which(domain, res.name));
+      for (const res of chosen) {
+        if (res instanceof DlmResource) {
+          // Waits first: a holder revoked first would hand the resource to its next waiter.
+          const locks = [res.waiting, res.converting, res.granted].flatMap((q) => (q === null ? [] : [...q]));
+          for (const l of locks) {
+            note(l.owner);
+            this.dlm.revoke(l, reason);
+          }
+        } else {
+          const p = res as PosixResource;
+          const waits = [...p.waiters];
+          for (const w of waits) note(w.owner);
+          this.failMany(waits, (w) => this.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
+          for (const o of [...p.holders.keys()]) {
+            note(o);
+            this.posix.dropOwner(p, o, reason);
+          }
+        }
+      }
+    }
+    return clients;
+  }
+
   /** Operator cancel: the pending request fails with ECANCELED. ENOENT if no such request. */
   cancelWait(id: number): void {
     const found = this.find(id);

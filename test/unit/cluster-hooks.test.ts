@@ -75,3 +75,27 @@ describe('external fencing-token blocks', () => {
     expect(() => lm.advanceTokens(4000, 4100)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 });
+
+describe('revoking the resources a node no longer masters', () => {
+  it('takes away locks and waits on the chosen resources only, and names their clients', async () => {
+    const lm = new LockManager({ domains: DOMAINS });
+    const a = lm.owner('a', { client: 'ca' });
+    const b = lm.owner('b', { client: 'cb' });
+    const local = lm.owner('local');
+    const moving = await a.lock('lin', 'moving', 'EX');
+    const waiter = codeOf(b.lock('lin', 'moving', 'PR'));
+    const staying = await local.lock('lin', 'staying', 'EX');
+    await b.setlk('adv', 'moving-file', { type: 'write', start: 0, len: 10 });
+    const posixWait = codeOf(a.setlk('adv', 'moving-file', { type: 'read', start: 5, len: 1 }, { wait: true }));
+
+    const clients = lm.revokeResources((_d, r) => r.startsWith('moving'), 'node-failed');
+    expect([...clients].sort()).toEqual(['ca', 'cb']);
+    expect(moving.state).toBe('lost');
+    expect(moving.lostReason).toBe('node-failed');
+    expect(await waiter).toBe('EREVOKED');
+    expect(await posixWait).toBe('EREVOKED');
+    expect(await b.getlk('adv', 'moving-file', { type: 'write', start: 0, len: 0 })).toBeNull();
+    expect(staying.state).toBe('granted');
+    expect(lm.stats()['lin']).toMatchObject({ held: 1, waiting: 0 });
+  });
+});
