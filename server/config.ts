@@ -10,6 +10,17 @@ import { LockError } from '../src/index.js';
 import { ROLES, type Role, type TokenSpec } from './auth.js';
 import { DEFAULT_HOST, DEFAULT_PORT, serverLimits } from './limits.js';
 import type { ServerOptions } from './server.js';
+import { clusterLimits } from './cluster/limits.js';
+
+/** The cluster keys of a config file or the command line (all but etcd optional). */
+export interface ClusterArgs {
+  etcd?: string;
+  node?: string;
+  weight?: number;
+  advertise?: string;
+  cluster?: string;
+  leaseTtlSec?: number;
+}
 import { array, bool, int, num, obj, oneOf, record, str } from './validate.js';
 
 const tokenSchema = obj({ token: str(512), role: oneOf(ROLES), name: str(128) }, ['name']);
@@ -19,11 +30,13 @@ const fileSchema = obj(
     port: int(0, 65535), host: str(256), node: str(128), leaseMs: int(1, serverLimits.leaseMsMax),
     domains: array(domainSchema, 256), limits: record(num, 64, 64), tokens: array(tokenSchema, serverLimits.tokensMax), log: bool,
     stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax),
+    etcd: str(4096), weight: num, advertise: str(clusterLimits.urlCharsMax), cluster: str(clusterLimits.nameBytesMax),
+    leaseTtlSec: int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax),
   },
-  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs'],
+  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'etcd', 'weight', 'advertise', 'cluster', 'leaseTtlSec'],
 );
 
-export function readConfigFile(path: string): ServerOptions {
+export function readConfigFile(path: string): ServerOptions & { clusterArgs?: ClusterArgs } {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -31,7 +44,14 @@ export function readConfigFile(path: string): ServerOptions {
     throw new LockError('EINVAL', `cannot read config file ${path}: ${(err as Error).message}`);
   }
   const c = fileSchema(raw, 'config');
-  const out: ServerOptions = {};
+  const out: ServerOptions & { clusterArgs?: ClusterArgs } = {};
+  const ca: ClusterArgs = {};
+  if (c.etcd !== undefined) ca.etcd = c.etcd;
+  if (c.weight !== undefined) ca.weight = c.weight;
+  if (c.advertise !== undefined) ca.advertise = c.advertise;
+  if (c.cluster !== undefined) ca.cluster = c.cluster;
+  if (c.leaseTtlSec !== undefined) ca.leaseTtlSec = c.leaseTtlSec;
+  if (Object.keys(ca).length > 0) out.clusterArgs = ca;
   if (c.port !== undefined) out.port = c.port;
   if (c.host !== undefined) out.host = c.host;
   if (c.node !== undefined) out.node = c.node;
@@ -62,7 +82,7 @@ export function tokensFromEnv(env: NodeJS.ProcessEnv): TokenSpec[] {
   return out;
 }
 
-export interface CliArgs {
+export interface CliArgs extends ClusterArgs {
   port?: number;
   host?: string;
   config?: string;
@@ -89,22 +109,56 @@ export function parseServeArgs(argv: readonly string[]): CliArgs {
     else if (flag === '--grace-ms') {
       const v = value();
       out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(v) ? Number(v) : v, '--grace-ms');
-    } else throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms)`);
+    } else if (flag === '--etcd') out.etcd = value();
+    else if (flag === '--node') out.node = value();
+    else if (flag === '--advertise') out.advertise = value();
+    else if (flag === '--cluster') out.cluster = value();
+    else if (flag === '--weight') {
+      const v = value();
+      out.weight = num(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v, '--weight');
+    } else if (flag === '--lease-ttl') {
+      const v = value();
+      out.leaseTtlSec = int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax)(/^\d{1,3}$/.test(v) ? Number(v) : v, '--lease-ttl');
+    } else {
+      throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`);
+    }
   }
   return out;
 }
 
 /** File, then environment tokens (added), then flags; defaults last. */
 export function serveOptions(args: CliArgs, env: NodeJS.ProcessEnv): ServerOptions {
-  const file = args.config === undefined ? {} : readConfigFile(args.config);
+  const { clusterArgs: fileCluster, ...file } = args.config === undefined ? { clusterArgs: undefined } : readConfigFile(args.config);
   const tokens = [...(file.tokens ?? []), ...tokensFromEnv(env)];
+  const c = { ...fileCluster, ...definedOnly(args) };
+  const cluster = c.etcd === undefined ? null : clusterOptions(c, args.node ?? file.node);
   return {
     ...file,
+    ...(cluster === null ? {} : { cluster }),
+    ...(args.node ?? file.node) === undefined ? {} : { node: args.node ?? file.node },
     port: args.port ?? file.port ?? DEFAULT_PORT,
     ...(args.stateDir ?? file.stateDir) === undefined ? {} : { stateDir: args.stateDir ?? file.stateDir },
     ...(args.graceMs ?? file.graceMs) === undefined ? {} : { graceMs: args.graceMs ?? file.graceMs },
     host: args.host ?? file.host ?? DEFAULT_HOST,
     domains: file.domains ?? [{ name: 'default', kind: 'dlm' }, { name: 'posix', kind: 'posix' }],
     tokens,
+  };
+}
+
+function definedOnly(args: CliArgs): ClusterArgs {
+  const out: ClusterArgs = {};
+  for (const k of ['etcd', 'weight', 'advertise', 'cluster', 'leaseTtlSec'] as const) if (args[k] !== undefined) (out as Record<string, unknown>)[k] = args[k];
+  return out;
+}
+
+/** `--etcd` makes a cluster node; it needs a node name (`--node` or the file's `node`). */
+function clusterOptions(c: ClusterArgs, node: string | undefined): NonNullable<ServerOptions['cluster']> {
+  if (node === undefined) throw new LockError('EINVAL', '--etcd needs --node NAME (or "node" in the config file): each member needs its own name');
+  return {
+    etcd: c.etcd!, node,
+    ...(c.weight === undefined ? {} : { weight: c.weight }),
+    ...(c.advertise === undefined ? {} : { advertise: c.advertise }),
+    ...(c.cluster === undefined ? {} : { cluster: c.cluster }),
+    ...(c.leaseTtlSec === undefined ? {} : { ttlSec: c.leaseTtlSec }),
   };
 }

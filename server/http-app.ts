@@ -19,6 +19,8 @@ import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
 import { errorMiddleware, restRouter } from './rest.js';
 import { defaultWebDir, staticRouter } from './static.js';
+import type { ClusterBinding } from './cluster/binding.js';
+import { clusterRouter } from './cluster/api.js';
 
 export interface HttpAppContext {
   lm: LockManager;
@@ -30,6 +32,8 @@ export interface HttpAppContext {
   sessions(): SessionSummary[];
   log(event: string, fields: Record<string, unknown>): void;
   internalError(err: unknown): void;
+  /** The cluster this node belongs to, or null for a single node. */
+  cluster: ClusterBinding | null;
 }
 
 export function httpApp(ctx: HttpAppContext): RequestListener {
@@ -40,6 +44,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   if (ctx.webDir !== null) app.use(staticRouter(ctx.webDir ?? defaultWebDir()));
   app.use(dumpsRouter(ctx.dumper, auth, log));
   app.use(graceRouter(lm, auth, log));
+  app.use(clusterRouter(ctx.cluster, auth));
   app.use(restRouter({ lm, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
   app.use(errorMiddleware({ internalError }));
   return app;

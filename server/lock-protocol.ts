@@ -19,6 +19,7 @@ import { outboxOf } from './outbox.js';
 import type { LockSocket } from './protocol.js';
 import { reclaim, reclaimComplete, reclaimMessage } from './reclaim.js';
 import type { Recovery } from './recovery.js';
+import type { ClusterBinding } from './cluster/binding.js';
 import type { Session } from './sessions.js';
 import type { Schema } from './validate.js';
 
@@ -33,6 +34,8 @@ export interface ProtocolContext {
   end(session: Session): void;
   /** Restart recovery, when the server keeps a state directory. */
   recovery: Recovery | null;
+  /** The cluster this node belongs to (client records in etcd), or null. */
+  cluster: ClusterBinding | null;
   log: Logger;
 }
 
@@ -272,7 +275,9 @@ class LockProtocol {
     const { blocking, abortable, ...rest } = msg.options ?? {};
     const holder = { id: 0 };
     this.ctx.recovery?.record(this.session);
+    const recorded = this.ctx.cluster?.recordClient(this.session.who.clientId) ?? null;
     return this.pending(msg.req, ack, abortable, async (signal) => {
+      if (recorded !== null) await recorded;
       const options: LockOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       // The core calls onBlocking only for a granted lock, after the grant's continuation below has set holder.id.
@@ -311,7 +316,9 @@ class LockProtocol {
     const site = this.siteOf(msg);
     const { abortable, ...rest } = msg.options ?? {};
     if (msg.request.type !== 'unlock') this.ctx.recovery?.record(this.session);
+    const recorded = msg.request.type === 'unlock' ? null : this.ctx.cluster?.recordClient(this.session.who.clientId) ?? null;
     return this.pending(msg.req, ack, abortable, async (signal) => {
+      if (recorded !== null) await recorded;
       const options: SetlkOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       const r = await owner.setlkAt(site, msg.domain, msg.resource, msg.request, options);

@@ -27,6 +27,7 @@ import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
 import { SessionTable, type Session } from './sessions.js';
 import { int, obj, str } from './validate.js';
+import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
 
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -58,6 +59,8 @@ export interface ServerOptions {
   stateDir?: string | null;
   /** How long a grace period lasts unless every recorded client reclaims sooner. */
   graceMs?: number;
+  /** Join (or form) a cluster through etcd (server/cluster/README.md); without it, a single node. */
+  cluster?: ClusterOptions | null;
 }
 
 export interface LockServer {
@@ -89,20 +92,26 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const log = makeLogger(options.log ?? null);
   const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
   let sessions: SessionTable;
+  if (options.cluster != null && options.stateDir != null) {
+    throw invalid('options.stateDir', 'left out in a cluster (its recovery state lives in etcd)', options.stateDir);
+  }
+  const cluster = options.cluster == null ? null : new ClusterBinding(checkClusterOptions(options.cluster), graceMs, (e, f) => log('info', e, f));
   const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), (id) => sessions.hasClient(id), log);
   let lm: LockManager;
   try {
     lm = new LockManager({
-      node: options.node ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
+      node: options.node ?? cluster?.name ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
       ...(recovery === null ? {} : { tokens: recovery.tokens() }),
+      ...(cluster === null ? {} : { tokens: { external: true }, admission: cluster.admission }),
     });
   } catch (err) {
     // Bad options: the state directory is not kept from the next attempt.
     recovery?.close();
     throw err;
   }
+  cluster?.attach(lm);
   const metrics = new ServerMetrics(lm, () => sessions);
-  sessions = sessionTable(lm, leaseMs, log, metrics, recovery);
+  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, cluster);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
@@ -111,8 +120,9 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
 
   const http = createHttpServer(lazyHttpApp({
     lm, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
+    cluster,
   }));
-  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log }, log);
+  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
   const stopDumpFeed = feedDumps(io, dumper);
 
@@ -132,6 +142,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       await ioClosed;
       lm.close();
       recovery?.close();
+      await cluster?.close();
       log('info', 'closed', {});
     })());
   try {
@@ -145,6 +156,15 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   }
   const addr = http.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  if (cluster !== null) {
+    // Listening first: requests that come before the join are refused EGRACE (not yet a member) and retried.
+    try {
+      await cluster.start(url);
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  }
   log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
   if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
   return { url, manager: lm, dumper, close };
@@ -204,7 +224,9 @@ function checkServerOptions(options: ServerOptions): { host: string; port: numbe
   return { host, port, leaseMs, graceMs };
 }
 
-function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null): SessionTable {
+function sessionTable(
+  lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, cluster: ClusterBinding | null,
+): SessionTable {
   return new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
     resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
@@ -213,10 +235,12 @@ function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: Se
       metrics.expired.inc();
       log('warn', 'session-expired', sessionFields(s));
       recovery?.forget(s);
+      cluster?.forgetClient(s.who.clientId);
     },
     ended: (s) => {
       log('info', 'session-ended', sessionFields(s));
       recovery?.forget(s);
+      cluster?.forgetClient(s.who.clientId);
     },
   });
 }

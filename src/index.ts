@@ -1,6 +1,6 @@
 /** lockscope: the in-process lock manager. */
 
-export { LockManager, type LockManagerOptions } from './manager.js';
+export { LockManager, type LockManagerOptions, type Admission } from './manager.js';
 export { Owner } from './owner.js';
 export { DlmLock } from './dlm-lock.js';
 export { LockError, DeadlockError, LOCK_ERROR_CODES, isLockError } from './errors.js';

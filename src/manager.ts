@@ -317,9 +317,9 @@ export class LockManager extends TypedEmitter<LockEvents> {
   }
 
   /** Fencing tokens come from one counter, so they strictly increase per resource too. */
-  /** A cluster's token block (tokens.ts, external mode): issued after the current one. */
-  advanceTokens(first: number, last: number): void {
-    this.tokens.advanceTo(first, last);
+  /** A cluster's token block (tokens.ts, external mode): issued after the current one, or from the next grant with `now`. */
+  advanceTokens(first: number, last: number, now = false): void {
+    this.tokens.advanceTo(first, last, now);
   }
 
   /** Tokens left before another block is needed (a cluster reserves the next one in time). */

@@ -63,14 +63,20 @@ export class TokenCounter {
     return t;
   }
 
-  /** External mode: tokens first..last (inclusive) may be issued, after the current block's. */
-  advanceTo(first: number, last: number): void {
+  /**
+   * External mode: tokens first..last (inclusive) may be issued — after the
+   * current block's, or at once with `now` (the rest of the current block is
+   * skipped: a cluster's block reserved after a view change must be used
+   * from the next grant on).
+   */
+  advanceTo(first: number, last: number, now = false): void {
     if (!(Number.isSafeInteger(first) && Number.isSafeInteger(last) && first <= last && first > this.seq)) {
       throw new LockError('EINVAL', `a token block must lie above the tokens issued (${this.seq}): got ${first}..${last}`);
     }
-    if (this.seq >= this.reservedTo) {
+    if (now || this.seq >= this.reservedTo) {
       this.seq = first - 1;
       this.reservedTo = last;
+      if (now && this.queued !== null && this.queued.first <= last) this.queued = null;
     } else {
       this.queued = { first, last };
     }

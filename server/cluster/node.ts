@@ -188,6 +188,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     return buildStatus(this.o.cluster, this.adoptedView, this.membership.liveMembers, this.record, await this.tokens.highWater(), query);
   }
 
+  /** A block for the current view (its barrier already passed): the next one before the current runs out (B2). */
+  reserveTokens(): Promise<TokenBlock> {
+    return this.tokens.reserve();
+  }
+
   /** The cluster's token high-water mark: no node has issued a token above it. */
   tokenMark(): Promise<number> {
     return this.tokens.highWater();

@@ -1,0 +1,233 @@
+/**
+ * A lock server as a cluster node: the ClusterNode (node.ts) joined to the
+ * server's LockManager. The manager asks the node before every request that
+ * creates state (`admission`), issues fencing tokens only from the node's
+ * blocks, and gives up the locks of resources the node stops mastering.
+ *
+ * B1. Admission: a refusal from the node (ESTALE, EGRACE, ENOGRACE) fails
+ *     the request before the core changes anything; ESTALE carries the
+ *     node's generation so the client routes again under the newer view.
+ * B2. Tokens: the manager runs in external mode (src/tokens.ts); the node
+ *     hands it a fresh block after each view's barrier (T2), and the binding
+ *     reserves the next block when the current one is half used, so a
+ *     handover never finds none.
+ * B3. A view in which this node stops mastering a resource (another node
+ *     joined) revokes every lock and wait there (`node-failed`) and lists
+ *     their clients for the new master, which waits for them to reclaim.
+ * B4. A fenced node revokes everything it holds (`node-failed`) at once: its
+ *     state may already be taken over on the survivors.
+ * B5. A client is recorded in etcd (`clients/<node>/<client>`) before its
+ *     first lock request on this node reaches the core, and forgotten when
+ *     its session ends: the survivors of this node wait for exactly the
+ *     clients that may hold locks here.
+ */
+
+import type { Admission, LockManager } from '../../src/index.js';
+import { LockError } from '../../src/index.js';
+import { checkName, parseEndpoints } from './etcd.js';
+import { clusterLimits, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL_SEC, ETCD_CONNECT_TIMEOUT_MS } from './limits.js';
+import { ClusterNode, type Refusal } from './node.js';
+import { EtcdUnavailableError } from './etcd.js';
+import type { TokenBlock } from './token-blocks.js';
+
+export interface ClusterOptions {
+  /** etcd endpoints: `http://host:port[,…]` or a list. */
+  etcd: string | string[];
+  /** This node's name, unique in the cluster. */
+  node: string;
+  /** Capacity relative to the other members (default 1). */
+  weight?: number;
+  /** The URL clients reach this node at (default: the URL it listens on). */
+  advertise?: string;
+  /** Several clusters can share one etcd (default `default`). */
+  cluster?: string;
+  /** Lease TTL in seconds (default 5). */
+  ttlSec?: number;
+  /** Tokens reserved per block (default 1,000,000). */
+  tokenBlock?: number;
+}
+
+export const DEFAULT_TOKEN_BLOCK = 1_000_000;
+
+/** The options checked at the boundary: EINVAL names what is wrong. */
+export function checkClusterOptions(o: ClusterOptions): Required<Omit<ClusterOptions, 'advertise' | 'etcd'>> & { etcd: string[]; advertise: string | null } {
+  if (o === null || typeof o !== 'object') throw new LockError('EINVAL', 'options.cluster must be an object');
+  const etcd = Array.isArray(o.etcd) ? parseEndpoints(o.etcd.join(',')) : parseEndpoints(String(o.etcd ?? ''));
+  const node = checkName('options.cluster.node', o.node);
+  const cluster = checkName('options.cluster.cluster', o.cluster ?? DEFAULT_CLUSTER);
+  const weight = o.weight ?? 1;
+  if (!Number.isFinite(weight) || weight <= 0 || weight > clusterLimits.weightMax) {
+    throw new LockError('EINVAL', `options.cluster.weight must be a number above 0 and at most ${clusterLimits.weightMax}`);
+  }
+  const ttlSec = o.ttlSec ?? DEFAULT_LEASE_TTL_SEC;
+  if (!Number.isInteger(ttlSec) || ttlSec < clusterLimits.leaseTtlSecMin || ttlSec > clusterLimits.leaseTtlSecMax) {
+    throw new LockError('EINVAL', `options.cluster.ttlSec must be an integer from ${clusterLimits.leaseTtlSecMin} to ${clusterLimits.leaseTtlSecMax}`);
+  }
+  const tokenBlock = o.tokenBlock ?? DEFAULT_TOKEN_BLOCK;
+  if (!Number.isSafeInteger(tokenBlock) || tokenBlock < 2) throw new LockError('EINVAL', 'options.cluster.tokenBlock must be an integer of at least 2');
+  let advertise: string | null = null;
+  if (o.advertise !== undefined) {
+    if (typeof o.advertise !== 'string' || o.advertise.length > clusterLimits.urlCharsMax || !/^https?:\/\/[^/\s]+\/?$/.test(o.advertise)) {
+      throw new LockError('EINVAL', 'options.cluster.advertise must be a URL like http://host:port');
+    }
+    advertise = o.advertise.replace(/\/$/, '');
+  }
+  return { etcd, node, cluster, weight, ttlSec, tokenBlock, advertise };
+}
+
+function refusalError(r: Refusal, node: string, domain: string, resource: string): LockError {
+  const why: Record<Refusal['reason'], string> = {
+    fenced: `node ${node} is not a cluster member right now (its lease could not be renewed): retry`,
+    generation: `the request was routed under another membership view than node ${node}'s`,
+    'not-master': `node ${node} does not master this resource under generation ${r.generation}`,
+    'in-recovery': 'the resource is in recovery after a membership change: only reclaims are granted; retry after it',
+    adopting: 'the cluster is adopting a new membership view: retry shortly',
+    'not-in-recovery': 'nothing of this resource is being recovered: a reclaim is not allowed',
+  };
+  return new LockError(r.code, why[r.reason], { node, domain, resource, generation: r.generation });
+}
+
+export class ClusterBinding {
+  private nodeValue: ClusterNode | null = null;
+  private lm: LockManager | null = null;
+  private prefetching = false;
+  private firstBlock: TokenBlock | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: ReturnType<typeof checkClusterOptions>,
+    private readonly graceMs: number,
+    private readonly log: (event: string, f: Record<string, unknown>) => void,
+  ) {
+    this.timer = setInterval(() => this.prefetch(), 100);
+    this.timer.unref();
+  }
+
+  get name(): string {
+    return this.options.node;
+  }
+
+  /** The joined node (null before start() resolved). */
+  get node(): ClusterNode | null {
+    return this.nodeValue;
+  }
+
+  /**
+   * Join the cluster, advertising `listenUrl` unless an address was
+   * configured; resolves once this node holds its first token block. Fails
+   * with EETCD when etcd does not answer.
+   */
+  async start(listenUrl: string): Promise<void> {
+    const o = this.options;
+    const node = new ClusterNode({
+      endpoints: o.etcd, cluster: o.cluster, node: o.node, weight: o.weight, advertise: o.advertise ?? listenUrl,
+      ttlSec: o.ttlSec, graceMs: this.graceMs, tokenBlock: o.tokenBlock, log: this.log,
+    });
+    // A view's block is used from the next grant on (T2): the rest of the block before it is skipped.
+    node.on('tokens', (t) => {
+      if (this.lm !== null) this.lm.advanceTokens(t.first, t.last, true);
+      else this.firstBlock = t;
+    });
+    const first = new Promise<void>((resolve, reject) => {
+      node.once('tokens', () => resolve());
+      setTimeout(() => reject(new EtcdUnavailableError('no fencing-token block within the connect deadline')), ETCD_CONNECT_TIMEOUT_MS * 2).unref();
+    });
+    first.catch(() => {});
+    try {
+      await node.start();
+      await first;
+    } catch (err) {
+      await node.close().catch(() => {});
+      throw err;
+    }
+    this.nodeValue = node;
+    if (this.lm !== null) this.wire(this.lm, node);
+  }
+
+  /** Clients recorded in etcd as holding locks mastered here (N4), and the writes in flight. */
+  private readonly recorded = new Map<string, Promise<void>>();
+
+  /**
+   * B5: a client is recorded in etcd before its first lock request reaches
+   * the core, so that if this node dies the survivors know to wait for it.
+   * Null when already recorded (the request goes on at once).
+   */
+  recordClient(client: string | null): Promise<void> | null {
+    const node = this.nodeValue;
+    if (client === null || node === null) return null;
+    const known = this.recorded.get(client);
+    if (known !== undefined) return known;
+    const p = node.recordClient(client).catch((err: unknown) => {
+      throw new LockError('EGRACE', `the cluster could not record this client in etcd (${(err as Error).message}): retry`, { node: node.node });
+    });
+    this.recorded.set(client, p);
+    p.then(() => this.recorded.set(client, Promise.resolve()), () => this.recorded.delete(client));
+    return p;
+  }
+
+  /** The client's session ended: nobody needs to wait for it (best effort; a stale record only lengthens a grace). */
+  forgetClient(client: string | null): void {
+    const node = this.nodeValue;
+    if (client === null || node === null || !this.recorded.delete(client)) return;
+    node.forgetClient(client).catch((err) => this.log('cluster-forget-failed', { error: (err as Error).message }));
+  }
+
+  /** B1: the manager's admission function. */
+  readonly admission: Admission = (domain, resource, reclaim, client) => {
+    const node = this.nodeValue;
+    if (node === null) {
+      throw new LockError('EGRACE', `node ${this.options.node} is joining its cluster: retry shortly`, { node: this.options.node, domain, resource });
+    }
+    const r = reclaim ? node.refuseReclaim(domain, resource) : node.refuseNew(domain, resource);
+    if (r !== null) throw refusalError(r, node.node, domain, resource);
+    if (reclaim && client === null) throw new LockError('ENOGRACE', 'only a remote client reclaims', { node: node.node, domain, resource });
+  };
+
+  /** Connect the manager: tokens (B2), lost resources (B3), fencing (B4). */
+  attach(lm: LockManager): void {
+    this.lm = lm;
+    if (this.nodeValue !== null) this.wire(lm, this.nodeValue);
+  }
+
+  private wire(lm: LockManager, node: ClusterNode): void {
+    if (this.firstBlock !== null) lm.advanceTokens(this.firstBlock.first, this.firstBlock.last, true);
+    this.firstBlock = null;
+    node.on('view', (change) => {
+      const byNode = new Map<string, Set<string>>();
+      const revoked = lm.revokeResources((domain, resource) => {
+        if (!change.lost(domain, resource)) return false;
+        const to = change.movedTo(domain, resource);
+        if (to !== null && !byNode.has(to)) byNode.set(to, new Set());
+        return true;
+      }, 'node-failed');
+      // Every client that held anything moved is listed for each gainer (a superset is safe: it only waits longer).
+      for (const to of byNode.keys()) change.holders(to, revoked);
+      if (revoked.size > 0) this.log('cluster-handover', { generation: change.view.generation, clients: revoked.size, to: [...byNode.keys()] });
+    });
+    node.on('fenced', ({ reason }) => {
+      const clients = lm.revokeResources(() => true, 'node-failed');
+      this.log('cluster-fenced-revoked', { reason, clients: clients.size });
+    });
+  }
+
+  /** B2: the next block before the current one runs out. */
+  private prefetch(): void {
+    const lm = this.lm;
+    const node = this.nodeValue;
+    if (lm === null || node === null || this.prefetching || lm.tokensRemaining > this.options.tokenBlock / 2) return;
+    if (!node.membership.mayGrant()) return;
+    this.prefetching = true;
+    node.reserveTokens()
+      .then((t) => lm.advanceTokens(t.first, t.last))
+      .catch((err) => this.log('cluster-tokens-failed', { error: (err as Error).message }))
+      .finally(() => {
+        this.prefetching = false;
+      });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.nodeValue?.close();
+    this.nodeValue = null;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Real `lockscope serve` nodes of a cluster, as child processes on free
+ * ports, started against a real etcd (etcd.ts), killed with SIGKILL or
+ * paused with SIGSTOP by the tests.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type LockClient } from '../../src/client/index.js';
+import { CLI, freePort, type LogLine } from '../recovery/support.js';
+
+export const ADMIN = 'admin-token-for-cluster-tests';
+export const CLIENT = 'client-token-for-cluster-tests';
+export const DOMAINS = [{ name: 'lin', kind: 'dlm' }, { name: 'adv', kind: 'posix' }];
+
+export interface NodeOptions {
+  weight?: number;
+  graceMs?: number;
+  leaseTtl?: number;
+  cluster?: string;
+}
+
+export class NodeProcess {
+  child: ChildProcess | null = null;
+  readonly lines: LogLine[] = [];
+  readonly url: string;
+  stderr = '';
+
+  private constructor(readonly name: string, readonly port: number, private readonly config: string, private readonly etcd: string, private readonly o: NodeOptions) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  static async create(name: string, etcd: string, o: NodeOptions = {}): Promise<NodeProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'lockscope-cluster-'));
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({
+      domains: DOMAINS, leaseMs: 5_000,
+      tokens: [{ token: ADMIN, role: 'admin', name: 'admin' }, { token: CLIENT, role: 'client', name: 'app' }],
+    }));
+    return new NodeProcess(name, await freePort(), config, etcd, o);
+  }
+
+  /** Arguments of `lockscope serve` for this node. */
+  args(): string[] {
+    return [
+      CLI, 'serve', '--no-demo', '--port', String(this.port), '--config', this.config, '--etcd', this.etcd, '--node', this.name,
+      '--lease-ttl', String(this.o.leaseTtl ?? 2), '--grace-ms', String(this.o.graceMs ?? 20_000),
+      ...(this.o.weight === undefined ? [] : ['--weight', String(this.o.weight)]),
+      ...(this.o.cluster === undefined ? [] : ['--cluster', this.o.cluster]),
+    ];
+  }
+
+  /** Start it and wait until it listens and holds its first token block. */
+  async start(): Promise<void> {
+    this.lines.length = 0;
+    const child = spawn(process.execPath, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let buf = '';
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          try {
+            const l = JSON.parse(line) as LogLine;
+            this.lines.push(l);
+            if (l.event === 'listening') resolve();
+          } catch {
+            // not a log line
+          }
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`node ${this.name} exited (${code}) before listening: ${this.stderr}`)));
+    });
+  }
+
+  async kill(): Promise<void> {
+    const c = this.child;
+    if (c === null || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGCONT');
+    c.kill('SIGKILL');
+    await gone;
+    this.child = null;
+  }
+
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  events(name: string): LogLine[] {
+    return this.lines.filter((l) => l.event === name);
+  }
+
+  async cluster(query = ''): Promise<any> {
+    const res = await fetch(`${this.url}/api/cluster${query}`, { headers: { authorization: `Bearer ${ADMIN}` }, signal: AbortSignal.timeout(3000) });
+    return res.json();
+  }
+
+  client(name: string): Promise<LockClient> {
+    return connect(this.url, { token: CLIENT, name });
+  }
+}
+
+/** Runs `lockscope serve` to its exit; returns the status and what it printed. */
+export function runServe(args: string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}

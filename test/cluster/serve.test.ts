@@ -1,0 +1,153 @@
+/**
+ * Three real `lockscope serve` nodes on a real etcd: they agree on the view
+ * and on every resource's master, a node grants only what it masters, a
+ * killed node's share is recovered on the survivors while the rest keeps
+ * granting, tokens keep increasing across the failover, and a node paused
+ * past its lease grants nothing when it runs again.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LockClient } from '../../src/client/index.js';
+import { LockError } from '../../src/index.js';
+import { EtcdCluster, etcdAvailable } from './etcd.js';
+import { NodeProcess, runServe } from './nodes.js';
+import { until } from '../server/support.js';
+import { freePort } from '../recovery/support.js';
+
+const run = etcdAvailable() ? describe : describe.skip;
+
+async function masterOf(n: NodeProcess, resource: string): Promise<string> {
+  const s = await n.cluster(`?domain=lin&resource=${encodeURIComponent(resource)}`);
+  return s.master.node as string;
+}
+
+/** A resource name that `node` masters under the current view, the first of `inode:0…`. */
+async function mastered(n: NodeProcess, node: string, skip = new Set<string>()): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const r = `inode:${i}`;
+    if (!skip.has(r) && (await masterOf(n, r)) === node) return r;
+  }
+  throw new Error(`no resource mastered by ${node}`);
+}
+
+run('a cluster of lockscope serve processes (real etcd)', () => {
+  let etcd: EtcdCluster;
+  const nodes: NodeProcess[] = [];
+  const clients: LockClient[] = [];
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(1);
+    for (const name of ['n1', 'n2', 'n3']) {
+      const n = await NodeProcess.create(name, etcd.endpoints, { graceMs: 4000 });
+      nodes.push(n);
+    }
+    await Promise.all(nodes.map((n) => n.start()));
+    await until(async () => {
+      const s = await Promise.all(nodes.map((n) => n.cluster()));
+      return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === 3
+        && x.generation === s[0].generation && !x.grace.inGrace);
+    }, 20_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.close().catch(() => {});
+    for (const n of nodes) await n.kill();
+    await etcd?.stop();
+  });
+
+  async function client(n: NodeProcess, name: string): Promise<LockClient> {
+    const c = await n.client(name);
+    clients.push(c);
+    return c;
+  }
+
+  it('agrees on members and masters on every node, and grants only what a node masters', async () => {
+    const views = await Promise.all(nodes.map((n) => n.cluster('?domain=lin&resource=inode:5')));
+    expect(views.map((v) => v.node)).toEqual(['n1', 'n2', 'n3']);
+    for (const v of views) {
+      expect(v.members.map((m: { node: string; inView: boolean; live: boolean }) => [m.node, m.inView, m.live])).toEqual([
+        ['n1', true, true], ['n2', true, true], ['n3', true, true],
+      ]);
+      expect(v.generation).toBe(views[0].generation);
+      expect(v.master).toEqual(views[0].master);
+    }
+
+    const r1 = await mastered(nodes[0]!, 'n1');
+    const r2 = await mastered(nodes[0]!, 'n2');
+    const c1 = await client(nodes[0]!, 'app-on-n1');
+    const held = await c1.owner('job').lock('lin', r1, 'EX');
+    expect(held.state).toBe('granted');
+    const err = await c1.owner('job').lock('lin', r2, 'EX').catch((e: LockError) => e);
+    expect(err).toBeInstanceOf(LockError);
+    expect(err).toMatchObject({ code: 'ESTALE', generation: views[0].generation, node: 'n1' });
+    held.release();
+  }, 30_000);
+
+  it('recovers a killed node\'s share on the survivors while their own resources keep granting; tokens keep increasing', async () => {
+    const [n1, n2, n3] = nodes as [NodeProcess, NodeProcess, NodeProcess];
+    const onN3 = await mastered(n1, 'n3');
+    const onN1 = await mastered(n1, 'n1');
+    const victim = await client(n3, 'app-on-n3');
+    const before = await victim.owner('holder').lock('lin', onN3, 'EX');
+    const tokenBefore = before.token;
+    const { generation: g0, tokenMark: markBefore } = await n1.cluster();
+    // Every token n3 could ever issue lies at or below the cluster's mark.
+    expect(tokenBefore).toBeLessThanOrEqual(BigInt(markBefore));
+
+    await n3.kill();
+    await until(async () => (await n1.cluster()).members.filter((m: { inView: boolean }) => m.inView).length === 2, 15_000);
+    const after = await n1.cluster(`?domain=lin&resource=${onN3}`);
+    expect(BigInt(after.generation)).toBeGreaterThan(BigInt(g0));
+    const newMaster = after.master.node === 'n1' ? n1 : n2;
+    expect(['n1', 'n2']).toContain(after.master.node);
+
+    // n3's resource is in recovery on its new master: a rival is not granted it meanwhile (its holder's client
+    // was recorded; it died with its node, so the grace runs to its bound).
+    const rival = await client(newMaster, 'rival');
+    const early = await rival.owner('r').lock('lin', onN3, 'EX', { timeoutMs: 300 }).catch((e: LockError) => e);
+    expect(early).toMatchObject({ code: 'ETIMEDOUT' });
+    // A resource n1 mastered all along keeps granting during the failover.
+    const local = await client(n1, 'unaffected');
+    const t0 = Date.now();
+    const unaffected = await local.owner('u').lock('lin', onN1, 'EX');
+    expect(unaffected.state).toBe('granted');
+    expect(Date.now() - t0).toBeLessThan(2000);
+
+    // When the grace ends the rival gets it, with a token above the dead master's.
+    const later = await rival.owner('r').lock('lin', onN3, 'EX', { timeoutMs: 15_000 });
+    expect(later.token).toBeGreaterThan(tokenBefore);
+    expect(later.token).toBeGreaterThan(BigInt(markBefore));
+    later.release();
+    unaffected.release();
+  }, 60_000);
+
+  it('a node paused past its lease grants nothing when it runs again, and comes back as a new member', async () => {
+    const [n1, n2] = nodes as [NodeProcess, NodeProcess];
+    const onN2 = await mastered(n1, 'n2');
+    const c = await client(n2, 'app-on-n2');
+    const g0 = (await n1.cluster()).generation;
+    n2.pause();
+    await until(async () => (await n1.cluster()).members.filter((m: { inView: boolean }) => m.inView).length === 1, 15_000);
+    n2.resume();
+    // The first thing the resumed node does with this request: refuse it (fenced, or no longer its resource).
+    const err = await c.owner('o').lock('lin', onN2, 'EX', { timeoutMs: 200 }).catch((e: LockError) => e);
+    expect(err).toBeInstanceOf(LockError);
+    expect(['ETIMEDOUT', 'ESTALE']).toContain((err as LockError).code);
+    await until(async () => (await n2.cluster()).members?.filter((m: { inView: boolean }) => m.inView).length === 2, 20_000);
+    const fenced = n2.events('cluster-fenced');
+    expect(fenced.length).toBeGreaterThan(0);
+    expect(BigInt((await n2.cluster()).generation)).toBeGreaterThan(BigInt(g0));
+  }, 60_000);
+
+  it('refuses a bad --etcd at once (exit 2) and an unreachable etcd with EETCD (exit 1), without hanging', async () => {
+    const bad = await runServe(['--no-demo', '--port', '0', '--etcd', 'not a url', '--node', 'x'], 20_000);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('EINVAL');
+    const noName = await runServe(['--no-demo', '--port', '0', '--etcd', 'http://127.0.0.1:1'], 20_000);
+    expect(noName.status).toBe(2);
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const down = await runServe(['--no-demo', '--port', '0', '--etcd', nobody, '--node', 'x'], 30_000);
+    expect(down.status).toBe(1);
+    expect(down.stderr + down.stdout).toContain('EETCD');
+  }, 90_000);
+});
