@@ -103,6 +103,7 @@ class LockProtocol {
       ack?.({ ok: null });
     });
     this.on('ping', M.empty, (_m, ack) => ack?.({ ok: { time: Date.now() } }), null);
+    this.on('view', M.empty, (_m, ack) => ack?.({ ok: this.ctx.cluster?.clientView() ?? null }), null);
     this.on('bye', M.empty, (_m, ack) => {
       ack?.({ ok: null });
       this.ctx.end(this.session);

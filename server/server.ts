@@ -305,7 +305,10 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   // A session presented that this server never expired: it was made by an earlier run of the server.
   const restarted = expired !== null && !sessions.wasExpired(expired);
   const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session.who.clientId);
-  socket.emit('session', { id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim });
+  socket.emit('session', {
+    id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim,
+    ...(ctx.cluster === null ? {} : { cluster: ctx.cluster.clientView() }),
+  });
   releaseConnectPacket(socket);
   sessions.flush(session);
 }

@@ -29,6 +29,7 @@ import { clusterLimits, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL_SEC, ETCD_CONNECT_TIM
 import { ClusterNode, type Refusal } from './node.js';
 import { EtcdUnavailableError } from './etcd.js';
 import type { TokenBlock } from './token-blocks.js';
+import type { ClusterView } from '../../src/client/protocol.js';
 
 export interface ClusterOptions {
   /** etcd endpoints: `http://host:port[,…]` or a list. */
@@ -170,6 +171,14 @@ export class ClusterBinding {
     const node = this.nodeValue;
     if (client === null || node === null || !this.recorded.delete(client)) return;
     node.forgetClient(client).catch((err) => this.log('cluster-forget-failed', { error: (err as Error).message }));
+  }
+
+  /** The membership view as clients need it (null before the join). */
+  clientView(): ClusterView | null {
+    const node = this.nodeValue;
+    if (node === null) return null;
+    const v = node.view;
+    return { generation: v.generation, node: node.node, members: v.members.map((m) => ({ node: m.node, weight: m.weight, advertise: m.advertise })) };
   }
 
   /** B1: the manager's admission function. */

@@ -24,7 +24,7 @@ import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../errors.js';
 import { BATCHED_EVENTS, SITES_PER_CONNECTION_MAX } from './protocol.js';
-import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError } from './protocol.js';
+import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire } from './wire.js';
 
@@ -119,6 +119,9 @@ export class Connection {
   };
   /** This connection in its server's shared reconnection probe (reconnect.ts). */
   private readonly member: reconnect.ReconnectMember;
+
+  /** The membership view a cluster node sent when the session opened (null from a single server). */
+  clusterView: ClusterView | null = null;
 
   constructor(private readonly url: string, private readonly options: ConnectionOptions, private readonly hooks: ConnectionHooks) {
     this.member = { name: options.name, attempt: () => this.attempt() };
@@ -225,6 +228,7 @@ export class Connection {
 
   private onSession(info: SessionInfo): void {
     const wasKnown = this.sessionId !== null;
+    if (info.cluster !== undefined) this.clusterView = info.cluster;
     this.sessionId = info.id;
     this.leaseMs = info.leaseMs;
     this.conn++;

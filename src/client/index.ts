@@ -23,6 +23,7 @@ import type { ClientSelfReport, ClientToServerEvents, WireLock } from './protoco
 import { replay, type ReclaimReport } from './reclaim.js';
 import { RemoteLock } from './remote-lock.js';
 import { RemoteOwner } from './remote-owner.js';
+import { ClusterRouter } from './cluster.js';
 
 export interface ConnectOptions {
   /** A token of role `client` (or `admin`); may be absent when the server has no tokens. */
@@ -163,11 +164,21 @@ export class LockClient {
   }
 
   owner(name: string, options?: OwnerOptions): RemoteOwner {
-    checkName(name, 'name', 128);
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalid('options', 'an options object', options);
-    const o = new RemoteOwner(this, ++this.oidSeq, name, options);
+    const o = this.directOwner(name, options);
+    // In a cluster the application's owner sends nothing itself: each request goes to its resource's master.
+    o.router = this.router;
     return o;
   }
+
+  /** An owner whose requests go to this client's own server (the router's owner on one node). */
+  directOwner(name: string, options?: OwnerOptions): RemoteOwner {
+    checkName(name, 'name', 128);
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw invalid('options', 'an options object', options);
+    return new RemoteOwner(this, ++this.oidSeq, name, options);
+  }
+
+  /** In a cluster: routes each request to its resource's master (cluster.ts); null with a single server. */
+  router: ClusterRouter | null = null;
 
   /** Called when an owner registers on a session, so its collection can be reported to that session. */
   watchOwner(o: RemoteOwner): void {
@@ -179,8 +190,8 @@ export class LockClient {
     await this.conn.call('ping', () => ({}));
   }
 
-  close(): Promise<void> {
-    return this.conn.close();
+  async close(): Promise<void> {
+    await Promise.all([this.conn.close(), this.router?.close()]);
   }
 
   /**
@@ -315,7 +326,30 @@ export class LockClient {
 }
 
 /** Connect to a lock server; resolves once the server has opened a session. */
-export async function connect(url: string, options: ConnectOptions = {}): Promise<LockClient> {
+/**
+ * A client of a lock server, or of a cluster: give it any node's URL (or
+ * several: the first that answers is used). A cluster node says so when the
+ * session opens, with its membership view; the client then sends each
+ * request to its resource's master (cluster.ts), with the same owner API.
+ */
+export async function connect(url: string | readonly string[], options: ConnectOptions = {}): Promise<LockClient> {
+  const urls = typeof url === 'string' ? [url] : [...url];
+  if (urls.length === 0 || urls.some((u) => typeof u !== 'string')) throw invalid('url', 'a URL or a non-empty list of URLs', url);
+  let last: unknown = null;
+  for (const u of urls) {
+    try {
+      const client = await connectOne(u, options);
+      const view = client.conn.clusterView;
+      if (view !== null) client.router = new ClusterRouter(client, view, options, connectOne);
+      return client;
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
+async function connectOne(url: string, options: ConnectOptions): Promise<LockClient> {
   const client = new LockClient(url, options);
   await client.conn.open();
   return client;

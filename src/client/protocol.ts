@@ -213,6 +213,17 @@ export interface ClientToServerEvents {
   ping(msg: Record<string, never>, ack: Ack<{ time: number }>): void;
   /** The client is closing: end the session now instead of at lease expiry. */
   bye(msg: Record<string, never>, ack: Ack<null>): void;
+  /** A cluster node's membership view (null from a single node): where to send each resource's requests. */
+  view(msg: Record<string, never>, ack: Ack<ClusterView | null>): void;
+}
+
+/** A cluster's membership view as a client needs it: the masters follow from it (src/rendezvous.ts). */
+export interface ClusterView {
+  /** The view's generation (an etcd revision, decimal): higher is newer. */
+  generation: string;
+  /** The node that sent it. */
+  node: string;
+  members: { node: string; weight: number; advertise: string }[];
 }
 
 /** Sent once per connection, before anything else. */
@@ -229,6 +240,8 @@ export interface SessionInfo {
   grace: boolean;
   /** This client may reclaim what it held (it is in the server's durable record and has not said it is done). */
   reclaim: boolean;
+  /** A cluster node: its membership view (absent or null from a single node). */
+  cluster?: ClusterView | null;
 }
 
 export interface ServerToClientEvents {

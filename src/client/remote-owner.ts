@@ -11,6 +11,7 @@ import type { LockClient } from './index.js';
 import { PosixMirror } from './posix-mirror.js';
 import type { WireLock } from './protocol.js';
 import { RemoteLock } from './remote-lock.js';
+import type { ClusterRouter } from './cluster.js';
 import { captureSite, checkWireable } from './wire.js';
 
 const LOCK_LOCAL = new Set(['signal', 'onBlocking']);
@@ -24,6 +25,8 @@ export class RemoteOwner implements LockOwner {
   readonly handles = new Set<RemoteLock>();
   /** The posix ranges the server confirmed this owner holds: what it reclaims after a restart. */
   readonly posix = new PosixMirror();
+  /** In a cluster: the router that sends this owner's requests to each resource's master (cluster.ts). */
+  router: ClusterRouter | null = null;
 
   constructor(
     readonly client: LockClient,
@@ -60,6 +63,7 @@ export class RemoteOwner implements LockOwner {
   }
 
   lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock> {
+    if (this.router !== null) return this.router.lock(this, this.options, domain, resource, mode, options);
     try {
       const site = this.client.stacks ? captureSite(RemoteOwner.prototype.lock) : undefined;
       const wire = checkWireable(options, 'options', LOCK_LOCAL) ?? {};
@@ -78,6 +82,7 @@ export class RemoteOwner implements LockOwner {
   }
 
   setlk(domain: string, resource: string, request: PosixRequest, options?: SetlkOptions): Promise<SetlkResult | null> {
+    if (this.router !== null) return this.router.setlk(this, this.options, domain, resource, request, options);
     try {
       const site = this.client.stacks ? captureSite(RemoteOwner.prototype.setlk) : undefined;
       const wire = checkWireable(options, 'options', SETLK_LOCAL) ?? {};
@@ -96,6 +101,7 @@ export class RemoteOwner implements LockOwner {
   }
 
   getlk(domain: string, resource: string, request: PosixRequest): Promise<PosixLockInfo | null> {
+    if (this.router !== null) return this.router.getlk(this, this.options, domain, resource, request);
     return this.client.conn
       .call<PosixLockInfo | null>('getlk', () => {
         this.ensureRegistered();
@@ -106,6 +112,7 @@ export class RemoteOwner implements LockOwner {
 
   /** Everything this owner holds is released; its pending requests fail with ECANCELED (on the server). */
   releaseAll(): Promise<void> {
+    if (this.router !== null) return this.router.releaseAll(this);
     if (this.epoch === 0) return Promise.resolve();
     return this.client.conn
       .call<null>('releaseAll', () => {
