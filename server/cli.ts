@@ -21,7 +21,8 @@ import { createServer, type LockServer, type ServerOptions } from './server.js';
 // Each command loads only what it runs: a restarted server is waited for by every client (the
 // demo pulls in the client library, inspect and dump the archive readers, torture its workers).
 
-const SERVE_USAGE = 'usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]';
+const SERVE_USAGE = 'usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]\n'
+  + '                       [--etcd URL[,URL] --node NAME [--weight N] [--advertise URL] [--cluster NAME] [--lease-ttl S]]';
 
 /** What serve's options mean (shown by `lockscope --help` and `lockscope serve --help`). */
 const SERVE_OPTIONS = `  --port    port to listen on (default 7070; 0 picks a free one)
@@ -31,12 +32,18 @@ const SERVE_OPTIONS = `  --port    port to listen on (default 7070; 0 picks a fr
   --dumps   directory for hang-dumps (default ./hangdumps; with the demo, a temporary directory)
   --state-dir  durable client records and token high-water: a restart starts a grace period for reclaims
   --grace-ms   how long that grace period lasts unless every client reclaims sooner (default 90000)
+  --etcd    join (or form) a cluster through these etcd endpoints; needs --node, a name unique in the cluster
+  --weight  this node's capacity relative to the others (default 1): it masters a share of resources in proportion
+  --advertise  the URL clients reach this node at (default the URL it listens on)
+  --cluster    the cluster's name, for several clusters on one etcd (default "default")
+  --lease-ttl  seconds of etcd lease (default 5, at least 2): a dead node's resources move to the others after it
   environment: LOCKSCOPE_TOKENS="role:token,..." LOCKSCOPE_ADMIN_TOKEN=token`;
 
 const USAGE = `${SERVE_USAGE}
        lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
        lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
        lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
+       lockscope cluster status (--etcd URL[,URL] [--cluster NAME] | --server URL) [--domain D --resource R] [--json]
        lockscope <command> --help
 
 ${SERVE_OPTIONS}`;
@@ -151,6 +158,10 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   if (command === 'torture') return (await import('./torture.js')).torture(rest);
   const io = { out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t) };
+  if (command === 'cluster') {
+    process.exitCode = await (await import('./cluster/cli.js')).runCluster(rest, io);
+    return;
+  }
   if (command === 'inspect') {
     const { runInspect } = await import('../collectors/cli.js');
     process.exitCode = await runInspect(rest, io);
@@ -182,7 +193,8 @@ main(process.argv.slice(2)).catch(async (err: unknown) => {
     }
     process.exit(2);
   }
-  const code = err instanceof LockError ? err.code : 'EIO';
+  const own = (err as { code?: unknown } | null)?.code;
+  const code = err instanceof LockError ? err.code : typeof own === 'string' && /^E[A-Z]+$/.test(own) ? own : 'EIO';
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'fatal', code, ...errorFields(err) })}\n`);
   process.exit(1);
 });

@@ -101,9 +101,14 @@ export class NodeProcess {
     return this.lines.filter((l) => l.event === name);
   }
 
+  /** GET /api/cluster; a node that does not answer (killed, paused, starved) gives `{ unreachable }`. */
   async cluster(query = ''): Promise<any> {
-    const res = await fetch(`${this.url}/api/cluster${query}`, { headers: { authorization: `Bearer ${ADMIN}` }, signal: AbortSignal.timeout(3000) });
-    return res.json();
+    try {
+      const res = await fetch(`${this.url}/api/cluster${query}`, { headers: { authorization: `Bearer ${ADMIN}` }, signal: AbortSignal.timeout(5000) });
+      return await res.json();
+    } catch (err) {
+      return { unreachable: String(err) };
+    }
   }
 
   client(name: string): Promise<LockClient> {
@@ -113,8 +118,13 @@ export class NodeProcess {
 
 /** Runs `lockscope serve` to its exit; returns the status and what it printed. */
 export function runServe(args: string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+  return runCli(['serve', ...args], {}, timeoutMs);
+}
+
+/** Runs `lockscope <args>` to its exit. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LockClient } from '../../src/client/index.js';
 import { LockError } from '../../src/index.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { NodeProcess, runServe } from './nodes.js';
+import { ADMIN, NodeProcess, runCli, runServe } from './nodes.js';
 import { until } from '../server/support.js';
 import { freePort } from '../recovery/support.js';
 
@@ -81,6 +81,28 @@ run('a cluster of lockscope serve processes (real etcd)', () => {
     expect(err).toBeInstanceOf(LockError);
     expect(err).toMatchObject({ code: 'ESTALE', generation: views[0].generation, node: 'n1' });
     held.release();
+  }, 30_000);
+
+  it('lockscope cluster status prints the cluster from etcd or from a node, for a person or as JSON', async () => {
+    const fromEtcd = await runCli(['cluster', 'status', '--etcd', etcd.endpoints, '--domain', 'lin', '--resource', 'inode:5']);
+    expect(fromEtcd.status).toBe(0);
+    const g = (await nodes[0]!.cluster()).generation;
+    expect(fromEtcd.stdout).toContain(`cluster default: 3 members, generation ${g}`);
+    expect(fromEtcd.stdout).toMatch(/^n1 +1 +member/m);
+    expect(fromEtcd.stdout).toContain('grace: none');
+    const master = await masterOf(nodes[0]!, 'inode:5');
+    expect(fromEtcd.stdout).toContain(`lin/inode:5 is mastered by ${master}`);
+
+    const fromNode = await runCli(['cluster', 'status', '--server', nodes[1]!.url, '--json'], { LOCKSCOPE_TOKEN: ADMIN });
+    expect(fromNode.status).toBe(0);
+    const s = JSON.parse(fromNode.stdout);
+    expect(s).toMatchObject({ cluster: 'default', generation: g, node: 'n2' });
+    expect(s.members.map((m: { node: string }) => m.node)).toEqual(['n1', 'n2', 'n3']);
+
+    expect((await runCli(['cluster', 'status'])).status).toBe(2);
+    expect((await runCli(['cluster', 'status', '--etcd', etcd.endpoints, '--domain', 'lin'])).status).toBe(2);
+    const down = await runCli(['cluster', 'status', '--server', `http://127.0.0.1:${await freePort()}`]);
+    expect(down.status).toBe(1);
   }, 30_000);
 
   it('recovers a killed node\'s share on the survivors while their own resources keep granting; tokens keep increasing', async () => {

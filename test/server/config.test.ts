@@ -59,7 +59,7 @@ describe('lockscope on the command line: bad arguments or configuration, and hel
     const badConfig = path.join(dir, 'bad.json');
     writeFileSync(badConfig, JSON.stringify({ bogus: 1 }));
     const cases: [string[], string, string][] = [
-      [['serve', '--bogus'], 'lockscope: EINVAL: unknown option --bogus (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms)', 'usage: lockscope serve'],
+      [['serve', '--bogus'], 'lockscope: EINVAL: unknown option --bogus (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)', 'usage: lockscope serve'],
       [['serve', '--port', 'abc'], 'lockscope: EINVAL: --port must be an integer from 0 to 65535 (got "abc")', 'usage: lockscope serve'],
       [['serve', '--no-demo', '--config', badConfig], 'lockscope: EINVAL: config.bogus must be absent', 'usage: lockscope serve'],
       [['torture', '--bogus'], 'lockscope: EINVAL: unknown option --bogus', 'usage: lockscope torture'],
@@ -85,6 +85,7 @@ describe('lockscope on the command line: bad arguments or configuration, and hel
       [['torture', '-h'], 'usage: lockscope torture'],
       [['inspect', '--help'], 'usage: lockscope inspect'],
       [['dump', '-h'], 'usage: lockscope dump'],
+      [['cluster', '--help'], 'usage: lockscope cluster'],
     ];
     for (const [args, usage] of cases) {
       const r = cli(...args);
