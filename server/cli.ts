@@ -37,6 +37,8 @@ const USAGE = `${SERVE_USAGE}
        lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
        lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
        lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
+       lockscope lockfiles scan DIR [--older-than 1h] [--recursive] [--json]
+       lockscope lockfiles clean DIR --older-than 1h [--dry-run] [--json]
        lockscope <command> --help
 
 ${SERVE_OPTIONS}`;
@@ -154,6 +156,11 @@ async function main(argv: readonly string[]): Promise<void> {
   if (command === 'inspect') {
     const { runInspect } = await import('../collectors/cli.js');
     process.exitCode = await runInspect(rest, io);
+    return;
+  }
+  if (command === 'lockfiles') {
+    const { runLockfiles } = await import('../collectors/lockfiles/cli.js');
+    process.exitCode = await runLockfiles(rest, io);
     return;
   }
   if (command === 'dump') {
