@@ -14,9 +14,8 @@ import { existsSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs
 import { join } from 'node:path';
 import { DumpError } from '../errors.js';
 import { lockFileLimits } from '../limits.js';
-import { devString } from '../os-locks.js';
-import { fileKey, readProcTable, type ProcTable } from './proc-table.js';
-import { checkScanOptions, scanEach, statDir } from './scan.js';
+import { fileKey, readKernelLocks, readProcTable, type ProcTable } from './proc-table.js';
+import { checkScanOptions, scanEach } from './scan.js';
 
 /** Names clean gives files it has moved aside; a later clean removes leftovers (of a crash) once unused. */
 export const QUARANTINE_PREFIX = '.lockscope-quarantine.';
@@ -115,23 +114,24 @@ export async function cleanLockFiles(dir: string, options: CleanOptions): Promis
   if (summary.unreadableProcesses > 0 && options.allowUnreadable !== true) {
     throw new DumpError('EACCES', `the open files of ${summary.unreadableProcesses} processes cannot be read, so files they use would look unused: run as root or as the only user of ${o.dir}, or allow it explicitly`);
   }
-  const dev = devString(BigInt(statDir(o.dir).dev));
   for (let i = 0; i < candidates.length; i += lockFileLimits.cleanBatchMax) {
-    await cleanBatch(o.dir, dev, candidates.slice(i, i + lockFileLimits.cleanBatchMax), report, options, o.procRoot, tell);
+    await cleanBatch(o.dir, candidates.slice(i, i + lockFileLimits.cleanBatchMax), report, options, o.procRoot, tell);
   }
   report.tookMs = Math.round(performance.now() - started);
   return report;
 }
 
 /** Rules C1–C5 for one batch: walk 1, re-check and rename each, walk 2, unlink or put back each. */
-async function cleanBatch(dir: string, dev: string, batch: Candidate[], report: CleanReport, options: CleanOptions, procRoot: string,
+async function cleanBatch(dir: string, batch: Candidate[], report: CleanReport, options: CleanOptions, procRoot: string,
   tell: (o: CleanOutcome) => void): Promise<void> {
-  const devs = new Set([dev]);
   const walk1 = performance.now();
-  const before = await readProcTable(procRoot, devs, options.signal);
+  const before = await readProcTable(procRoot, dir, options.signal);
   const moved: Array<Moved & { renamedAt: number }> = [];
   for (const c of batch) {
     const leftover = c.name.startsWith(QUARANTINE_PREFIX);
+    // Rule C2: /proc/locks again right before the rename (0.3 ms): a process that opened the file during walk 1,
+    // after its descriptors were read, has usually locked it by now.
+    before.locks = readKernelLocks(procRoot).locks;
     const why = recheck(dir, c, before, leftover ? null : options.olderThanMs, options.now ?? Date.now);
     if (why !== null) {
       tell({ path: c.name, action: 'kept', ...why });
@@ -155,7 +155,7 @@ async function cleanBatch(dir: string, dev: string, batch: Candidate[], report: 
     moved.push({ candidate: c, quarantine, restorable: !leftover, renamedAt });
   }
   if (moved.length === 0) return;
-  const after = await readProcTable(procRoot, devs, options.signal);
+  const after = await readProcTable(procRoot, dir, options.signal);
   const walk2End = performance.now();
   for (const m of moved) {
     report.maxRecheckMs = Math.max(report.maxRecheckMs, walk2End - m.renamedAt);

@@ -12,7 +12,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { lstatSync, opendirSync, statSync, type Dir, type Stats } from 'node:fs';
+import { lstatSync, opendirSync, realpathSync, statSync, type Dir, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DumpError } from '../errors.js';
 import { lockFileLimits } from '../limits.js';
@@ -109,7 +109,16 @@ export function checkScanOptions(dir: unknown, o: ScanOptions): Checked {
   if (!Number.isSafeInteger(staleAfterMs) || staleAfterMs < 0) throw new DumpError('EINVAL', `staleAfterMs: an integer >= 0 (got ${String(o.staleAfterMs)})`);
   if (o.recursive !== undefined && typeof o.recursive !== 'boolean') throw new DumpError('EINVAL', 'recursive: a boolean');
   if (o.onFile !== undefined && typeof o.onFile !== 'function') throw new DumpError('EINVAL', 'onFile: a function');
-  return { dir: resolve(dir), staleAfterMs, recursive: o.recursive === true, now: o.now ?? Date.now, procRoot: o.procRoot ?? '/proc' };
+  return { dir: realDir(resolve(dir)), staleAfterMs, recursive: o.recursive === true, now: o.now ?? Date.now, procRoot: o.procRoot ?? '/proc' };
+}
+
+/** The directory's real path (what /proc/<pid>/fd links show), or the path as given when it cannot be resolved (statDir says why). */
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
 }
 
 /** The directory's own stat; ENOENT, EACCES or EINVAL (not a directory) at the boundary. */
@@ -148,7 +157,7 @@ export async function scanEach(o: Checked, emit: (e: LockFileEntry) => void, sig
   const started = performance.now();
   const root = statDir(o.dir);
   const dev = devString(BigInt(root.dev));
-  const table = await readProcTable(o.procRoot, new Set([dev]), signal);
+  const table = await readProcTable(o.procRoot, o.dir, signal);
   const time = o.now();
   const names = new ProcessNames(o.procRoot);
   const s: LockFileSummary = {
