@@ -81,6 +81,8 @@ export const lockFileLimits = Object.freeze({
   collectorEntriesMax: 20_000,
   collectorDeadlineMs: 4_000,
   collectorBytesMax: 16 * 1024 * 1024,
+  /** Files one GET /api/lockfiles answer lists (held and open first), for the dashboard. */
+  apiEntriesMax: 2_000,
   /** Default threshold between `young` and `stale` when none is given to a scan. */
   staleAfterMsDefault: 3_600_000,
 });
