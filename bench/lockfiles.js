@@ -12,7 +12,7 @@
 // memory bounded. Needs /usr/bin/python3, lslocks, find, /usr/bin/time.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -90,7 +90,7 @@ async function main() {
     }
     const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: import.meta.dirname, encoding: 'utf8' }).trim();
-    console.log(`lock-file scan: ${FILES} files, ${HELD} held by ${HOLDERS} processes; ${ROUNDS} alternating rounds, medians (range); ${new Date().toISOString().slice(0, 10)}, commit ${commit}`);
+    console.log(`lock-file scan: ${FILES} files, ${HELD} held by ${HOLDERS} processes; ${ROUNDS} alternating rounds, medians (range); ${new Date().toISOString().slice(0, 10)}, commit ${commit}, load average ${loadavg()[0].toFixed(1)}`);
     for (const [who, rs] of Object.entries(lines)) {
       const ms = rs.map((x) => x.ms);
       const mb = rs.map((x) => x.mb);

@@ -73,6 +73,8 @@ export const lockFileLimits = Object.freeze({
   commandCharsMax: 200,
   /** A person's table shows at most this many rows (the JSON lines have every file). */
   tableRowsMax: 5_000,
+  /** Characters of CLI output gathered before one write to stdout. */
+  outputChunkChars: 64 * 1024,
   /** Progress on stderr every this many files. */
   progressEveryFiles: 10_000,
   /** Files `clean` quarantines between two /proc walks (each walk costs a few ms on a busy machine). */

@@ -49,17 +49,29 @@ export interface ProcTable {
   truncated: boolean;
 }
 
-/** The key of an inode as stat() gives it. */
+/** The key of an inode as stat() gives it. The device's string is cached: every file of a directory has the same one. */
+let lastDev = -1;
+let lastDevString = '';
 export function fileKey(dev: number, ino: number): string {
-  return `${devString(BigInt(dev))}:${ino}`;
+  if (dev !== lastDev) {
+    lastDevString = devString(BigInt(dev));
+    lastDev = dev;
+  }
+  return `${lastDevString}:${ino}`;
 }
 
-/** Gives the event loop a turn every `syncStepsMax` calls of `step()`. */
+/**
+ * Gives the event loop a turn every `syncStepsMax` calls of `step()`:
+ * `if (pacer.due()) await pacer.pause()`, so the calls in between cost no
+ * promise (a scan of 100,000 files calls it once per file).
+ */
 export class Pacer {
   private steps = 0;
   constructor(private readonly signal?: AbortSignal) {}
-  async step(): Promise<void> {
-    if (++this.steps % lockFileLimits.syncStepsMax !== 0) return;
+  due(): boolean {
+    return ++this.steps % lockFileLimits.syncStepsMax === 0;
+  }
+  async pause(): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     this.signal?.throwIfAborted();
   }
@@ -130,7 +142,7 @@ export async function readProcTable(procRoot: string, dir: string, signal?: Abor
         table.truncated = true;
         return table;
       }
-      await pacer.step();
+      if (pacer.due()) await pacer.pause();
       const key = descriptorKey(join(procRoot, name, 'fd', fd), prefix);
       if (key === null) continue;
       add(table.openers, key, pid);
