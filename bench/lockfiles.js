@@ -6,8 +6,9 @@
 //
 //   npm run build && node bench/lockfiles.js [--files N] [--held N] [--rounds N]
 //
-// Each figure is one command run in its own process (node's start included),
-// wall time and peak resident memory (/usr/bin/time -f %M). The alternative's
+// Each figure is one command run in its own process (node's start included):
+// wall time, CPU time (user + system, which a loaded machine distorts less) and
+// peak resident memory (/usr/bin/time). The alternative's
 // join is done in this process and timed with it. Goal (issue 18): scan under 5 s,
 // memory bounded. Needs /usr/bin/python3, lslocks, find, /usr/bin/time.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -33,18 +34,18 @@ sys.stdin.read()
 
 function timed(cmd, args) {
   const t = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: status ${r.status}: ${r.stderr.slice(-500)}`);
-  const kb = Number(r.stderr.trim().split('\n').at(-1));
-  return { ms, mb: kb / 1024, out: r.stdout };
+  const [kb, user, sys] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number);
+  return { ms, cpuMs: (user + sys) * 1000, mb: kb / 1024, out: r.stdout };
 }
 
 function lockscope(dir) {
   const r = timed(process.execPath, [CLI, 'lockfiles', 'scan', dir, '--json']);
   const summary = JSON.parse(r.out.trimEnd().split('\n').at(-1));
   if (summary.files !== FILES || summary.held !== HELD) throw new Error(`lockscope saw ${summary.files} files, ${summary.held} held`);
-  return { ms: r.ms, mb: r.mb };
+  return { ms: r.ms, cpuMs: r.cpuMs, mb: r.mb };
 }
 
 /** lslocks for the holders, find for the files, joined on the path: which file is held by whom. */
@@ -63,7 +64,7 @@ function alternative(dir) {
   }
   const joinMs = performance.now() - t;
   if (n !== FILES || held !== HELD) throw new Error(`lslocks + find saw ${n} files, ${held} held`);
-  return { ms: locks.ms + files.ms + joinMs, mb: Math.max(locks.mb, files.mb) };
+  return { ms: locks.ms + files.ms + joinMs, cpuMs: locks.cpuMs + files.cpuMs + joinMs, mb: Math.max(locks.mb, files.mb) };
 }
 
 async function main() {
@@ -93,8 +94,10 @@ async function main() {
     console.log(`lock-file scan: ${FILES} files, ${HELD} held by ${HOLDERS} processes; ${ROUNDS} alternating rounds, medians (range); ${new Date().toISOString().slice(0, 10)}, commit ${commit}, load average ${loadavg()[0].toFixed(1)}`);
     for (const [who, rs] of Object.entries(lines)) {
       const ms = rs.map((x) => x.ms);
+      const cpu = rs.map((x) => x.cpuMs);
       const mb = rs.map((x) => x.mb);
-      console.log(`${who.padEnd(12)} ${(med(ms) / 1000).toFixed(2)} s (${(Math.min(...ms) / 1000).toFixed(2)}–${(Math.max(...ms) / 1000).toFixed(2)}), peak RSS ${med(mb).toFixed(0)} MB (max ${Math.max(...mb).toFixed(0)})`);
+      console.log(`${who.padEnd(12)} wall ${(med(ms) / 1000).toFixed(2)} s (${(Math.min(...ms) / 1000).toFixed(2)}–${(Math.max(...ms) / 1000).toFixed(2)}), ` +
+        `CPU ${(med(cpu) / 1000).toFixed(2)} s (${(Math.min(...cpu) / 1000).toFixed(2)}–${(Math.max(...cpu) / 1000).toFixed(2)}), peak RSS ${med(mb).toFixed(0)} MB (max ${Math.max(...mb).toFixed(0)})`);
     }
   } finally {
     for (const c of holders) c.kill();

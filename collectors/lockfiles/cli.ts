@@ -13,7 +13,7 @@ import { DumpError, EXIT_STATUS, isDumpError } from '../errors.js';
 import { lockFileLimits } from '../limits.js';
 import { cleanLockFiles, type CleanOutcome, type CleanReport } from './clean.js';
 import { describeLocks, describeUsers, duration, parseDuration } from './format.js';
-import { scanLockFiles, type LockFileEntry, type LockFileSummary } from './scan.js';
+import { checkScanOptions, scanEach, type LockFileEntry, type LockFileSummary } from './scan.js';
 
 export const LOCKFILES_USAGE = `usage: lockscope lockfiles scan DIR [--older-than 1h] [--recursive] [--json]
        lockscope lockfiles clean DIR --older-than 1h [--dry-run] [--allow-unreadable] [--json]
@@ -93,13 +93,12 @@ async function scan(dir: string, staleAfterMs: number | undefined, recursive: bo
   let rows = 0;
   const out = chunked(io);
   if (!json) out.line(COLUMNS.join('\t'));
-  const { summary } = await scanLockFiles(dir, {
-    recursive, ...(staleAfterMs === undefined ? {} : { staleAfterMs }),
-    onFile: (e) => {
-      if (++seen % lockFileLimits.progressEveryFiles === 0) io.err(`lockscope: ${seen} files scanned…\n`);
-      if (json) out.line(JSON.stringify({ type: 'file', ...e }));
-      else if (++rows <= lockFileLimits.tableRowsMax) out.line(row(e));
-    },
+  // scanEach, not scanLockFiles: the CLI prints each file and keeps none.
+  const o = checkScanOptions(dir, { recursive, ...(staleAfterMs === undefined ? {} : { staleAfterMs }) });
+  const summary = await scanEach(o, (e) => {
+    if (++seen % lockFileLimits.progressEveryFiles === 0) io.err(`lockscope: ${seen} files scanned…\n`);
+    if (json) out.line(JSON.stringify({ type: 'file', ...e }));
+    else if (++rows <= lockFileLimits.tableRowsMax) out.line(row(e));
   });
   out.flush();
   if (json) io.out(JSON.stringify({ type: 'summary', ...summary }) + '\n');

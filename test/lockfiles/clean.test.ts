@@ -34,7 +34,8 @@ async function populated(): Promise<{ dir: string; outside: string; pids: Record
 
 const KEPT = ['cron.lock', 'link-out', 'neutron-iptables', 'nova-compute', 'offsets.db', 'ofd.lock', 'opened', 'young'].sort();
 
-describe('lockfiles clean', () => {
+// Python holders start slowly on a loaded machine (oslo.concurrency's imports alone take seconds).
+describe('lockfiles clean', { timeout: 60_000 }, () => {
   it('deletes exactly the stale files and keeps every held, open and young one, naming why', async () => {
     const { dir, outside, pids } = await populated();
     const outcomes: CleanOutcome[] = [];

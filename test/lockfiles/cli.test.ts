@@ -26,7 +26,8 @@ function lockscope(args: string[], asNobody = false): Promise<{ status: number |
   });
 }
 
-describe('lockscope lockfiles', () => {
+// Python holders start slowly on a loaded machine (oslo.concurrency's imports alone take seconds).
+describe('lockscope lockfiles', { timeout: 60_000 }, () => {
   it('scan --json: one line per file with its holder, then the summary', async () => {
     const dir = await lockDir();
     const h = await hold('flock', join(dir, 'cron.lock'));

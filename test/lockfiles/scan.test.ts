@@ -15,7 +15,8 @@ import { HOUR, age, hold, lockDir, oldFile } from './support.js';
 
 const byPath = (files: LockFileEntry[]): Map<string, LockFileEntry> => new Map(files.map((f) => [f.path, f]));
 
-describe('lockfiles scan', () => {
+// Python holders start slowly on a loaded machine (oslo.concurrency's imports alone take seconds).
+describe('lockfiles scan', { timeout: 60_000 }, () => {
   it('names each holder, its mechanism and byte ranges, the mere openers, and the stale and young files', async () => {
     const dir = await lockDir();
     const fasteners = await hold('fasteners', join(dir, 'nova-compute'));

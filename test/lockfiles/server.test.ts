@@ -33,7 +33,8 @@ async function directory(): Promise<{ dir: string; pid: number }> {
   return { dir, pid: h.pid };
 }
 
-describe('lock files on the server', () => {
+// Python holders start slowly on a loaded machine (oslo.concurrency's imports alone take seconds).
+describe('lock files on the server', { timeout: 60_000 }, () => {
   it('GET /api/lockfiles names the holder (viewer role), and says when no directory is configured or it is missing', async () => {
     const { dir, pid } = await directory();
     const s = await start({ lockFiles: { dir, staleAfterMs: HOUR } });
