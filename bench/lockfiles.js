@@ -4,7 +4,7 @@
 // the obvious alternative a user has: `lslocks` (util-linux) joined with `find`
 // on the path, in the same run, taking turns.
 //
-//   npm run build && node bench/lockfiles.js [--files N] [--held N] [--rounds N]
+//   npm run build && node bench/lockfiles.js [--files N] [--held N] [--rounds N] [--quick]
 //
 // Each figure is one command run in its own process (node's start included):
 // wall time, CPU time (user + system, which a loaded machine distorts less) and
@@ -18,8 +18,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { files: { type: 'string', default: '100000' }, held: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' } } });
-const FILES = Number(values.files);
+// --quick and --peers-only are bench/run.js's arguments for every bench: --quick scans a tenth of the files.
+const { values } = parseArgs({
+  options: { files: { type: 'string' }, held: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, quick: { type: 'boolean' }, 'peers-only': { type: 'boolean' } },
+});
+const FILES = Number(values.files ?? (values.quick ? 10_000 : 100_000));
 const HELD = Number(values.held);
 const ROUNDS = Number(values.rounds);
 const HOLDERS = 10;
