@@ -21,7 +21,9 @@ export type DumpErrorCode =
   /** A mode that needs something not available here (e.g. `dump --server` before the server exists). */
   | 'ENOTSUP'
   /** Writing the archive failed. */
-  | 'EIO';
+  | 'EIO'
+  /** A directory (or file) exists but this process may not read it (lockfiles scan/clean). */
+  | 'EACCES';
 
 export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freeze({
   ENOMATCH: 1,
@@ -33,6 +35,7 @@ export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freez
   EVERSION: 7,
   ENOTSUP: 8,
   EIO: 9,
+  EACCES: 10,
 });
 
 export class DumpError extends Error {

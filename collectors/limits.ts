@@ -50,3 +50,43 @@ export const dumpLimits = Object.freeze({
 });
 
 export type DumpLimits = typeof dumpLimits;
+
+/**
+ * Bounds of the lock-file scan and clean (collectors/lockfiles/README.md).
+ * The scan runs inside a server (dumps, dashboard), so it gives the event
+ * loop back every `syncStepsMax` system calls and stops at these sizes.
+ */
+export const lockFileLimits = Object.freeze({
+  /** Files one scan looks at (all directories together); the rest are counted as `truncated`. */
+  filesMax: 1_000_000,
+  /** Entries of one scan kept in memory by the library call (the CLI streams and keeps none). */
+  entriesKeptMax: 200_000,
+  /** Directories one recursive scan enters (an explicit stack, no recursion). */
+  dirsMax: 10_000,
+  /** /proc/locks lines read (a machine with more file locks than this is reported as truncated). */
+  procLockLinesMax: 1_000_000,
+  /** Descriptors looked at in all of /proc/<pid>/fd together, per walk. */
+  fdsMax: 2_000_000,
+  /** Synchronous system calls between two turns of the event loop (about 1-3 ms of work). */
+  syncStepsMax: 512,
+  /** Characters of a process's command line kept. */
+  commandCharsMax: 200,
+  /** A person's table shows at most this many rows (the JSON lines have every file). */
+  tableRowsMax: 5_000,
+  /** Characters of CLI output gathered before one write to stdout. */
+  outputChunkChars: 64 * 1024,
+  /** Progress on stderr every this many files. */
+  progressEveryFiles: 10_000,
+  /** Files `clean` quarantines between two /proc walks (each walk costs a few ms on a busy machine). */
+  cleanBatchMax: 256,
+  /** Files listed in a dump's os/lockfiles.json, and its deadline and size cap. */
+  collectorEntriesMax: 20_000,
+  collectorDeadlineMs: 4_000,
+  collectorBytesMax: 16 * 1024 * 1024,
+  /** Files one GET /api/lockfiles answer lists (held and open first), for the dashboard. */
+  apiEntriesMax: 2_000,
+  /** Default threshold between `young` and `stale` when none is given to a scan. */
+  staleAfterMsDefault: 3_600_000,
+});
+
+export type LockFileLimits = typeof lockFileLimits;

@@ -28,9 +28,13 @@ export interface OsLock {
 
 const LINE = /^(\d+):\s+(->\s+)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s+(\S+)\s+(\S+)/i;
 
-/** The lines of /proc/locks that parse; the rest are kept as they are by the caller. */
-export function parseProcLocks(text: string): Array<OsLock | string> {
-  return text.split('\n').filter((l) => l.trim() !== '').slice(0, dumpLimits.osLockLinesMax).map((line) => {
+/**
+ * The lines of /proc/locks that parse; the rest are kept as they are by the
+ * caller. At most `max` lines (the dump's small bound by default; the
+ * lock-file scan, collectors/lockfiles, reads the whole table).
+ */
+export function parseProcLocks(text: string, max: number = dumpLimits.osLockLinesMax): Array<OsLock | string> {
+  return text.split('\n').filter((l) => l.trim() !== '').slice(0, max).map((line) => {
     const m = LINE.exec(line.trim());
     if (m === null) return line;
     return {

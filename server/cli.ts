@@ -44,6 +44,8 @@ const USAGE = `${SERVE_USAGE}
        lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
        lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
        lockscope cluster status (--etcd URL[,URL] [--cluster NAME] | --server URL) [--domain D --resource R] [--json]
+       lockscope lockfiles scan DIR [--older-than 1h] [--recursive] [--json]
+       lockscope lockfiles clean DIR --older-than 1h [--dry-run] [--json]
        lockscope <command> --help
 
 ${SERVE_OPTIONS}`;
@@ -165,6 +167,11 @@ async function main(argv: readonly string[]): Promise<void> {
   if (command === 'inspect') {
     const { runInspect } = await import('../collectors/cli.js');
     process.exitCode = await runInspect(rest, io);
+    return;
+  }
+  if (command === 'lockfiles') {
+    const { runLockfiles } = await import('../collectors/lockfiles/cli.js');
+    process.exitCode = await runLockfiles(rest, io);
     return;
   }
   if (command === 'dump') {

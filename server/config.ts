@@ -1,5 +1,6 @@
 /**
- * Server configuration from a JSON file, the environment and the command
+ * Server configuration from a JSON file (lockFiles: { dir, staleAfterMs,
+ * recursive } names an application lock directory to show), the environment and the command
  * line, in that order of precedence (later wins). Tokens come from the file
  * (`tokens: [{ token, role, name }]`) or the environment:
  * LOCKSCOPE_TOKENS="role:token,role:token" and LOCKSCOPE_ADMIN_TOKEN.
@@ -25,15 +26,16 @@ import { array, bool, int, num, obj, oneOf, record, str } from './validate.js';
 
 const tokenSchema = obj({ token: str(512), role: oneOf(ROLES), name: str(128) }, ['name']);
 const domainSchema = record((v) => v, 16, 64);
+const lockFilesSchema = obj({ dir: str(4096), staleAfterMs: int(0, Number.MAX_SAFE_INTEGER), recursive: bool }, ['staleAfterMs', 'recursive']);
 const fileSchema = obj(
   {
     port: int(0, 65535), host: str(256), node: str(128), leaseMs: int(1, serverLimits.leaseMsMax),
     domains: array(domainSchema, 256), limits: record(num, 64, 64), tokens: array(tokenSchema, serverLimits.tokensMax), log: bool,
-    stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax),
+    stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax), lockFiles: lockFilesSchema,
     etcd: str(4096), weight: num, advertise: str(clusterLimits.urlCharsMax), cluster: str(clusterLimits.nameBytesMax),
     leaseTtlSec: int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax),
   },
-  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'etcd', 'weight', 'advertise', 'cluster', 'leaseTtlSec'],
+  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'lockFiles', 'etcd', 'weight', 'advertise', 'cluster', 'leaseTtlSec'],
 );
 
 export function readConfigFile(path: string): ServerOptions & { clusterArgs?: ClusterArgs } {
@@ -61,6 +63,7 @@ export function readConfigFile(path: string): ServerOptions & { clusterArgs?: Cl
   if (c.limits !== undefined) out.limits = c.limits;
   if (c.stateDir !== undefined) out.stateDir = c.stateDir;
   if (c.graceMs !== undefined) out.graceMs = c.graceMs;
+  if (c.lockFiles !== undefined) out.lockFiles = c.lockFiles;
   if (c.tokens !== undefined) out.tokens = c.tokens.map((t) => ({ token: t.token, role: t.role, ...(t.name === undefined ? {} : { name: t.name }) }));
   return out;
 }

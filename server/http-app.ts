@@ -14,6 +14,8 @@ import type { LockManager } from '../src/index.js';
 import type { Auth } from './auth.js';
 import { dumpsRouter } from './dashboard-api.js';
 import { graceRouter } from './grace-api.js';
+import type { LockFilesOptions } from '../collectors/lockfiles/collector.js';
+import { lockFilesRouter } from './lockfiles-api.js';
 import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
@@ -27,6 +29,8 @@ export interface HttpAppContext {
   auth: Auth;
   metrics: ServerMetrics;
   dumper: HangDumper | null;
+  /** The application lock directory GET /api/lockfiles scans, if one is configured. */
+  lockFiles: LockFilesOptions | null;
   /** The built dashboard; null serves none; undefined the default (dist/web). */
   webDir: string | null | undefined;
   sessions(): SessionSummary[];
@@ -45,6 +49,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   app.use(dumpsRouter(ctx.dumper, auth, log));
   app.use(graceRouter(lm, auth, log));
   app.use(clusterRouter(ctx.cluster, auth));
+  app.use(lockFilesRouter(ctx.lockFiles, auth));
   app.use(restRouter({ lm, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
   app.use(errorMiddleware({ internalError }));
   return app;

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Server } from 'socket.io';
 import { HangDumper } from '../collectors/dumper.js';
 import type { HangDumperOptions } from '../collectors/dumper-options.js';
+import { lockFilesCollector, type LockFilesOptions } from '../collectors/lockfiles/collector.js';
 import { clientReports } from './client-reports.js';
 import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
@@ -61,6 +62,12 @@ export interface ServerOptions {
   graceMs?: number;
   /** Join (or form) a cluster through etcd (server/cluster/README.md); without it, a single node. */
   cluster?: ClusterOptions | null;
+  /**
+   * An application lock directory (oslo.concurrency's lock_path, say) shown
+   * beside lockscope's own locks: scanned into every hang-dump
+   * (os/lockfiles.json) and served at GET /api/lockfiles for the dashboard.
+   */
+  lockFiles?: LockFilesOptions | null;
 }
 
 export interface LockServer {
@@ -116,10 +123,14 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
   logManagerEvents(lm, log);
-  const dumper = options.dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...options.dumps });
+  // Built (and so checked) even without dumps: a bad lock directory option fails here, not on the first dashboard poll.
+  const lockFiles = options.lockFiles == null ? null : lockFilesCollector(options.lockFiles);
+  const dumps = options.dumps == null || lockFiles === null ? options.dumps
+    : { ...options.dumps, collectors: [...(options.dumps.collectors ?? []), lockFiles] };
+  const dumper = dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...dumps });
 
   const http = createHttpServer(lazyHttpApp({
-    lm, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
+    lm, auth, metrics, dumper, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
     cluster,
   }));
   const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log }, log);

@@ -16,4 +16,6 @@ export const webLimits = Object.freeze({
   /** Owners listed in the who-blocks-whom tree under one root. */
   treeChildrenMax: 50,
   treeRootsMax: 100,
+  /** How often the lock-file panel asks for a new scan (the kernel sends no events for file locks). */
+  lockFilesPollMs: 5_000,
 });

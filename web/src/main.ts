@@ -13,6 +13,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { FeedClientEvents, FeedEvents } from '../../server/protocol.js';
 import { adminAction, getJson, session } from './api.js';
 import { GraphView } from './graph-view.js';
+import { mountLockFilesPanel } from './lockfiles-view.js';
 import { webLimits } from './limits.js';
 import { Model } from './model.js';
 import { showOwner } from './owner-view.js';
@@ -114,6 +115,7 @@ function start(): void {
   });
   $('dump-now').addEventListener('click', () => void adminAction('Take a hang-dump of this node now?', '/api/dumps'));
   wireDumpLinks(document.body);
+  mountLockFilesPanel(document.querySelector('main')!);
   void identify().then(connect);
   // Durations keep growing without events, so the views redraw on a timer too, never more often than this.
   setInterval(() => { if (model.version !== drawnVersion || document.visibilityState === 'visible') render(); }, webLimits.renderIntervalMs);
