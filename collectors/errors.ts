@@ -21,7 +21,9 @@ export type DumpErrorCode =
   /** A mode that needs something not available here (e.g. `dump --server` before the server exists). */
   | 'ENOTSUP'
   /** Writing the archive failed. */
-  | 'EIO';
+  | 'EIO'
+  /** A server's answer broke the protocol (`dump --server`: an id that is not a dump id, an archive past any dump's size). */
+  | 'EPROTO';
 
 export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freeze({
   ENOMATCH: 1,
@@ -33,6 +35,7 @@ export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freez
   EVERSION: 7,
   ENOTSUP: 8,
   EIO: 9,
+  EPROTO: 10,
 });
 
 export class DumpError extends Error {

@@ -32,7 +32,7 @@ describe('redaction', () => {
     expect(out.header.networkInterfaces).toBeUndefined();
     expect(out.header.commandLine).toEqual(['node', 'server.js', `--token=${REDACTED}`, '--password', REDACTED, '--port', '7070', `https://u:${REDACTED}@host/x`]);
     expect(out.header.cwd).toBe('/srv/app');
-    expect(out.javascriptStack.message).toBe(`connect with Authorization: ${REDACTED}`);
+    expect(out.javascriptStack.message).toBe(`connect with Authorization: Bearer ${REDACTED}`);
     expect(out.javascriptStack.stack).toEqual([`at f (/srv/${REDACTED}/x.js:1:1)`]);
     expect(out.custom).toEqual({ apiKey: REDACTED, nested: [{ sessionId: REDACTED, fine: 'PLAIN=visible-value' }] });
     expect(JSON.stringify(out)).not.toContain('tok-123456789');
