@@ -137,6 +137,8 @@ export function redactValue(value: unknown, secrets: readonly string[], options:
       const obj: Record<string, unknown> = {};
       set(obj);
       for (const [k, item] of Object.entries(src)) {
+        // Placed now, filled when popped: the copy keeps the original's key order.
+        obj[k] = undefined;
         if (keys && isSecretName(k) && item !== null && typeof item !== 'boolean') obj[k] = REDACTED;
         // In a snapshot only owner metadata is free-form: its schema's own keys (a lock's fencing `token`) are not secrets.
         else stack.push({ src: item, keys: keys || k === 'meta', set: (v) => (obj[k] = v) });
