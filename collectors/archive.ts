@@ -7,7 +7,8 @@
  *
  * Crash safety: the archive is written under a hidden `.partial` name,
  * fsynced, and only then renamed into place, so a dump that is listed is
- * always complete.
+ * always complete. Every file it creates is the owner's only (mode 0600,
+ * rule R5), like the server's state files.
  */
 
 import type { TarArchive } from 'archiver';
@@ -17,6 +18,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream/promises';
+import { toJson } from './escape.js';
 import { dumpLimits } from './limits.js';
 import type { CollectorError, DumpFile, Manifest, ManifestFile } from './types.js';
 
@@ -48,7 +50,7 @@ export async function writeArchive(
   // load before it can listen again, and the clients waiting to reclaim are held up by every millisecond of it.
   const { TarArchive } = await import('archiver');
   const archive = new TarArchive({ gzip: true, gzipOptions: { level: dumpLimits.gzipLevel } });
-  const out = createWriteStream(partial);
+  const out = createWriteStream(partial, { mode: 0o600 });
   let failure: Error | null = null;
   archive.on('error', (err) => (failure ??= err));
   archive.on('warning', (err) => (failure ??= err));
@@ -70,7 +72,7 @@ export async function writeArchive(
       written.push(entry);
     }
     const manifest = finish(written, errors);
-    archive.append(JSON.stringify(manifest, null, 2) + '\n', { name: 'manifest.json', date, mode: 0o644 });
+    archive.append(toJson(manifest, 2) + '\n', { name: 'manifest.json', date, mode: 0o600 });
     await archive.finalize();
     await finished(out);
     if (failure !== null) throw failure;
@@ -93,20 +95,20 @@ async function addFile(archive: TarArchive, planned: PlannedFile, budget: number
   if (typeof data === 'string' || data instanceof Uint8Array) {
     const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (buf.length > budget) throw new TooBig(`${path} is ${buf.length} bytes, over the ${budget} bytes left for it`);
-    archive.append(buf, { name: path, date, mode: 0o644 });
+    archive.append(buf, { name: path, date, mode: 0o600 });
     return { path, size: buf.length, sha256: createHash('sha256').update(buf).digest('hex'), collector: planned.collector };
   }
   const { size, sha256 } = await spoolChunks(data, spoolPath, budget, path);
   // With its stats given, archiver queues the file in call order (without, it stats it first and may reorder).
-  archive.file(spoolPath, { name: path, date, mode: 0o644, stats: await stat(spoolPath) });
+  archive.file(spoolPath, { name: path, date, mode: 0o600, stats: await stat(spoolPath) });
   return { path, size, sha256, collector: planned.collector };
 }
 
 /** Write chunks to `file`, hashing and counting as they go; stop at `budget` bytes. */
 async function spoolChunks(chunks: Iterable<string> | AsyncIterable<string>, file: string, budget: number, path: string): Promise<{ size: number; sha256: string }> {
-  await mkdir(dirname(file), { recursive: true });
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const hash = createHash('sha256');
-  const out = createWriteStream(file);
+  const out = createWriteStream(file, { mode: 0o600 });
   let size = 0;
   try {
     for await (const chunk of chunks) {

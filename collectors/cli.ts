@@ -3,12 +3,14 @@
  * (server/cli.ts) and collectors/inspect-main.ts call them with the
  * arguments after the command name and an output sink; they return the
  * exit status (errors.ts, EXIT_STATUS) instead of exiting, so they can be
- * tested and embedded.
+ * tested and embedded. Everything they print is escaped (rule E1, E2):
+ * a dump's names, and an archive's own summary.txt, are anyone's text.
  */
 
 import { parseArgs } from 'node:util';
 import { HangDumper, type DumpResult, type DumpSource } from './dumper.js';
 import { DumpError, EXIT_STATUS, isDumpError } from './errors.js';
+import { escapeLines, escapeText, toJson } from './escape.js';
 import { GraphView } from './graph-view.js';
 import { cyclesAnswer, ownerAnswer, resourceAnswer, snapshotOf, type Answer } from './inspect.js';
 import { readDump, type Dump } from './read-archive.js';
@@ -39,8 +41,8 @@ export async function runInspect(argv: readonly string[], io: CliIO): Promise<nu
     const dump = await readDump(positionals[0]!);
     const answers = answer(dump, values.owner ?? [], values.resource ?? [], values.cycles === true);
     if (answers === null) printWhole(dump, json, io);
-    else if (json) io.out(JSON.stringify(answers.length === 1 ? answers[0]!.data : answers.map((a) => a.data), null, 2) + '\n');
-    else io.out(answers.map((a) => a.text.join('\n')).join('\n\n') + '\n');
+    else if (json) io.out(toJson(answers.length === 1 ? answers[0]!.data : answers.map((a) => a.data), 2) + '\n');
+    else io.out(answers.map((a) => escapeLines(a.text)).join('\n\n') + '\n');
     return answers !== null && answers.some((a) => !a.found) ? EXIT_STATUS.ENOMATCH : 0;
   } catch (err) {
     return fail(err, json, io, INSPECT_USAGE);
@@ -64,7 +66,7 @@ function printWhole(dump: Dump, json: boolean, io: CliIO): void {
   const classification = dump.record?.classification ?? m.classification;
   const summary = dump.files.get('summary.txt')?.toString('utf8') ?? '(summary.txt is missing: see the manifest errors)\n';
   if (json) {
-    io.out(JSON.stringify({ manifest: m, classification, record: dump.record, summary }, null, 2) + '\n');
+    io.out(toJson({ manifest: m, classification, record: dump.record, summary }, 2) + '\n');
     return;
   }
   const lines: string[] = [];
@@ -78,14 +80,15 @@ function printWhole(dump: Dump, json: boolean, io: CliIO): void {
     lines.push(`classification: ${classification}${how}${when}`);
   }
   for (const e of m.errors) lines.push(`collector ${e.collector} failed (${e.kind}): ${e.message}`);
-  io.out((lines.length > 0 ? lines.join('\n') + '\n\n' : '') + summary);
+  // summary.txt was escaped when written, but this archive may not be one we wrote.
+  io.out((lines.length > 0 ? escapeLines(lines) + '\n\n' : '') + escapeLines(summary.split('\n')));
 }
 
 /** Report err on stderr (JSON with --json); bad arguments get the command's own usage. */
 function fail(err: unknown, json: boolean, io: CliIO, usage: string): number {
   const e = isDumpError(err) ? err : argError(err);
-  if (json) io.err(JSON.stringify({ error: e.toJSON() }) + '\n');
-  else io.err(`lockscope: ${e.message}\n${e.code === 'EINVAL' ? usage + '\n' : ''}`);
+  if (json) io.err(toJson({ error: e.toJSON() }) + '\n');
+  else io.err(`lockscope: ${escapeText(e.message)}\n${e.code === 'EINVAL' ? usage + '\n' : ''}`);
   return EXIT_STATUS[e.code];
 }
 
@@ -130,7 +133,7 @@ export async function runDump(argv: readonly string[], io: CliIO, target: DumpTa
         await dumper.close();
       }
     }
-    io.out(json ? JSON.stringify(result) + '\n' : `dump ${result.id} written to ${result.path}\n`);
+    io.out(json ? toJson(result) + '\n' : `${escapeText(`dump ${result.id} written to ${result.path}`)}\n`);
     return 0;
   } catch (err) {
     return fail(err, json, io, DUMP_USAGE);

@@ -7,18 +7,32 @@
  * directory; a reader sees the old index or the new one, never half of one.
  * Writes are serialized in this process. If the index is lost or damaged,
  * it is rebuilt from the archive names (classification unknown) rather than
- * failing every later dump.
+ * failing every later dump. Written 0600 (rule R5).
+ *
+ * Ids are file names (rule I1): `isDumpId` is the one definition of a good
+ * one, checked where an id is made, where the index is read back (a
+ * record whose `file` is not `<id>.tar.gz` is dropped, so an edited index
+ * cannot point a download elsewhere), by the server for a requested id, and
+ * by `dump --server` for the id a server answers.
  */
 
 import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncPath } from './archive.js';
+import { toJson } from './escape.js';
 import { dumpLimits } from './limits.js';
 import type { DumpRecord } from './types.js';
 
 export const INDEX_FILE = 'index.json';
 const INDEX_FORMAT = 'lockscope-dump-index';
 export const ARCHIVE_SUFFIX = '.tar.gz';
+
+/** One path segment of safe characters, not hidden (no `.`, `..`, `.partial`), of bounded length. */
+const DUMP_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+
+export function isDumpId(id: unknown): id is string {
+  return typeof id === 'string' && DUMP_ID.test(id);
+}
 
 interface IndexFile {
   format: typeof INDEX_FORMAT;
@@ -41,7 +55,7 @@ export class DumpIndex {
   /** Persist `records` (a copy is taken now; writes happen in call order). */
   save(records: readonly DumpRecord[]): Promise<void> {
     const body: IndexFile = { format: INDEX_FORMAT, formatVersion: 1, dumps: records.slice(-dumpLimits.indexRecordsMax).map((r) => ({ ...r })) };
-    const run = this.chain.then(() => writeAtomically(join(this.dir, INDEX_FILE), JSON.stringify(body, null, 2) + '\n'));
+    const run = this.chain.then(() => writeAtomically(join(this.dir, INDEX_FILE), toJson(body, 2) + '\n'));
     this.chain = run.catch(() => {});
     return run;
   }
@@ -58,7 +72,7 @@ export async function readIndex(dir: string): Promise<DumpRecord[] | null> {
   try {
     const body = JSON.parse(text) as Partial<IndexFile>;
     if (body.format !== INDEX_FORMAT || !Array.isArray(body.dumps)) return null;
-    return body.dumps.filter((r) => typeof r?.id === 'string' && typeof r.file === 'string');
+    return body.dumps.filter((r) => isDumpId(r?.id) && r.file === `${r.id}${ARCHIVE_SUFFIX}`);
   } catch {
     return null;
   }
@@ -72,7 +86,7 @@ async function rebuild(dir: string): Promise<DumpRecord[]> {
     return [];
   }
   const records: DumpRecord[] = [];
-  for (const file of names.filter((n) => n.endsWith(ARCHIVE_SUFFIX) && !n.startsWith('.'))) {
+  for (const file of names.filter((n) => n.endsWith(ARCHIVE_SUFFIX) && isDumpId(n.slice(0, -ARCHIVE_SUFFIX.length)))) {
     const st = await stat(join(dir, file)).catch(() => null);
     if (st === null || !st.isFile()) continue;
     records.push({
@@ -84,7 +98,7 @@ async function rebuild(dir: string): Promise<DumpRecord[]> {
 
 export async function writeAtomically(path: string, text: string): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
+  await writeFile(tmp, text, { mode: 0o600 });
   await fsyncPath(tmp);
   await rename(tmp, path);
   await fsyncPath(join(path, '..'));

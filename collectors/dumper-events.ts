@@ -12,7 +12,7 @@ export interface HangDumperEvents {
   /** An automatic dump was not taken: the previous one is less than `rateLimitMs` old. */
   'dump-skipped': { trigger: DumpTrigger; reason: 'rate-limited'; hangId: number | null; nextAllowedInMs: number };
   /** Writing a dump failed (the disk, the directory); nothing was listed. */
-  'dump-failed': { id: string; trigger: DumpTrigger; error: Error };
+  'dump-failed': { id: string; trigger: DumpTrigger; path: string; error: Error };
   /** An archive was deleted to keep the directory within its retention bounds. */
   'dump-removed': { id: string; reason: 'retention' };
 }

@@ -28,6 +28,8 @@ export interface HangDumperOptions {
   clientReports?: () => Promise<ClientReport[]>;
   /** Stack paths are shown relative to this. Default process.cwd(). */
   cwd?: string;
+  /** Values scrubbed from every file of a dump wherever they appear (the server's tokens), besides the secret-named environment variables. */
+  secrets?: readonly string[];
 }
 
 export interface CheckedOptions {
@@ -41,9 +43,10 @@ export interface CheckedOptions {
   exclude: string[];
   clientReports: (() => Promise<ClientReport[]>) | null;
   cwd: string;
+  secrets: string[];
 }
 
-const KEYS = new Set(['dir', 'rateLimitMs', 'onDeadlock', 'signal', 'retention', 'clock', 'collectors', 'exclude', 'clientReports', 'cwd']);
+const KEYS = new Set(['dir', 'rateLimitMs', 'onDeadlock', 'signal', 'retention', 'clock', 'collectors', 'exclude', 'clientReports', 'cwd', 'secrets']);
 
 export function checkDumperOptions(value: unknown): CheckedOptions {
   if (value === null || typeof value !== 'object') throw invalid('options', 'an object with at least { dir }', value);
@@ -69,10 +72,13 @@ export function checkDumperOptions(value: unknown): CheckedOptions {
   }
   if (o.clientReports !== undefined && typeof o.clientReports !== 'function') throw invalid('options.clientReports', 'a function', o.clientReports);
   if (o.cwd !== undefined && typeof o.cwd !== 'string') throw invalid('options.cwd', 'a directory path', o.cwd);
+  const secrets = (o.secrets ?? []) as string[];
+  if (!Array.isArray(secrets) || secrets.some((s) => typeof s !== 'string')) throw invalid('options.secrets', 'an array of strings');
   return {
     dir: o.dir, rateLimitMs, onDeadlock: o.onDeadlock === true, signal: (o.signal ?? false) as 'SIGUSR2' | false, retention,
     clock: (o.clock as Clock | undefined) ?? null, collectors, exclude,
     clientReports: (o.clientReports as (() => Promise<ClientReport[]>) | undefined) ?? null, cwd: (o.cwd as string | undefined) ?? process.cwd(),
+    secrets: [...secrets],
   };
 }
 

@@ -15,15 +15,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { realClock, type Clock, type DeadlockRecord, type Hang, type LockEvents, type Snapshot } from '../src/index.js';
+import { assert } from '../src/assert.js';
 import { invalid } from '../src/errors.js';
 import { TypedEmitter } from '../src/events.js';
 import { writeArchive, type PlannedFile } from './archive.js';
-import { ARCHIVE_SUFFIX, DumpIndex } from './dump-index.js';
+import { ARCHIVE_SUFFIX, DumpIndex, isDumpId } from './dump-index.js';
 import type { HangDumperEvents } from './dumper-events.js';
 import { checkDumperOptions, type HangDumperOptions } from './dumper-options.js';
 import { startEventLoopMonitor, type EventLoopMonitor } from './eventloop.js';
 import { builtinCollectors } from './builtins.js';
 import { isoTime, pathSegment } from './format.js';
+import { Redactor, redactText, secretValues } from './redact.js';
 import { expired, type Retention } from './retention.js';
 import { runCollectors } from './run.js';
 import { buildSummary } from './summary.js';
@@ -62,6 +64,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
   private readonly collectors: Collector[];
   private readonly clientReports: (() => Promise<ClientReport[]>) | null;
   private readonly cwd: string;
+  private readonly secrets: readonly string[];
   private readonly index: DumpIndex;
   private readonly loaded: Promise<DumpRecord[]>;
   private readonly monitor: EventLoopMonitor;
@@ -84,6 +87,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     this.clock = o.clock ?? source.clock ?? realClock;
     this.clientReports = o.clientReports;
     this.cwd = o.cwd;
+    this.secrets = o.secrets;
     this.index = new DumpIndex(this.dir);
     this.loaded = this.index.load();
     this.monitor = startEventLoopMonitor(() => this.clock.wallNow());
@@ -105,6 +109,15 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     if (trigger !== 'manual' && trigger !== 'signal') return Promise.reject(invalid('trigger', "'manual' or 'signal'", trigger));
     if (this.closed) return Promise.reject(invalid('dumper', 'open (close() was called)'));
     return this.start(trigger, null, null);
+  }
+
+  /**
+   * The id of the dump this dumper took for a hang (the latest, if several),
+   * or null: none was taken (rate limited) or the hang is not ours. Known as
+   * soon as the `hang` event's dumper listener ran, before the archive is written.
+   */
+  dumpOfHang(hangId: number): string | null {
+    return this.byHang.get(hangId)?.at(-1) ?? null;
   }
 
   /** Every dump in the directory, oldest first, with its classification. */
@@ -154,14 +167,16 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
   /** The synchronous part (snapshot, id, event), then the writing. */
   private start(trigger: DumpTrigger, hang: Hang | null, deadlock: DeadlockRecord | null): Promise<DumpResult> {
     const snapshot = this.source.snapshot();
-    const id = `${pathSegment(snapshot.node)}-${isoTime(snapshot.time).replace(/[-:]/g, '').replace(/\.\d+/, '')}-${++this.seq}${randomBytes(3).toString('hex')}`;
+    // The node name is the embedder's, but the id is a file name and goes into logs: redacted all the same (R1).
+    const id = `${pathSegment(redactText(snapshot.node, this.secrets))}-${isoTime(snapshot.time).replace(/[-:]/g, '').replace(/\.\d+/, '')}-${++this.seq}${randomBytes(3).toString('hex')}`;
+    assert(isDumpId(id), `dump id ${id} is a safe file name (rule I1)`);
     const started: Started = { id, trigger, snapshot, hang, deadlock, startedAt: performance.now() };
     if (hang !== null) this.byHang.set(hang.id, [...(this.byHang.get(hang.id) ?? []), id]);
     const path = join(this.dir, `${id}${ARCHIVE_SUFFIX}`);
     this.emit('dump-started', { id, trigger, path, time: snapshot.time, hangId: hang?.id ?? null });
     const work = this.write(started, path).catch((err: unknown) => {
       const error = err instanceof Error ? err : new Error(String(err));
-      this.emit('dump-failed', { id, trigger, error });
+      this.emit('dump-failed', { id, trigger, path, error });
       throw error;
     });
     this.inFlight.add(work);
@@ -169,12 +184,22 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     return work;
   }
 
-  private async write(s: Started, path: string): Promise<DumpResult> {
-    await mkdir(this.dir, { recursive: true });
-    const { planned, errors } = await runCollectors(this.collectors, { snapshot: s.snapshot, hang: s.hang, cwd: this.cwd, clientReports: this.clientReports });
+  /** Rule R1: one Redactor per dump, and nothing of the manager's state reaches a writer unredacted. */
+  private redacted(s: Started): { redact: Redactor; snapshot: Snapshot; hang: Hang | null; deadlock: DeadlockRecord | null; cwd: string } {
+    const secrets = [...new Set([...this.secrets.filter((x) => x.length > 0), ...secretValues(process.env)])].sort((a, b) => b.length - a.length);
+    const redact = new Redactor(secrets);
+    return { redact, snapshot: redact.snapshot(s.snapshot), hang: redact.data(s.hang), deadlock: redact.data(s.deadlock), cwd: redact.text(this.cwd) };
+  }
+
+  private async write(started: Started, path: string): Promise<DumpResult> {
+    // Owner only (R5): a dump holds the program's names, stacks and reports.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const { redact, ...r } = this.redacted(started);
+    const s = { ...started, ...r };
+    const { planned, errors } = await runCollectors(this.collectors, { snapshot: s.snapshot, hang: s.hang, cwd: s.cwd, clientReports: this.clientReports, redact });
     const files: PlannedFile[] = [];
     try {
-      const text = buildSummary({ id: s.id, trigger: s.trigger, snapshot: s.snapshot, hang: s.hang, deadlock: s.deadlock, cwd: this.cwd });
+      const text = buildSummary({ id: s.id, trigger: s.trigger, snapshot: s.snapshot, hang: s.hang, deadlock: s.deadlock, cwd: s.cwd });
       files.push({ collector: 'summary', maxBytes: Number.MAX_SAFE_INTEGER, file: { path: 'summary.txt', data: text } });
     } catch (err) {
       errors.push({ collector: 'summary', kind: 'error', message: err instanceof Error ? err.message : String(err) });
@@ -183,7 +208,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     const finish = (written: Manifest['files'], errs: Manifest['errors']): Manifest => ({
       format: DUMP_FORMAT, formatVersion: DUMP_FORMAT_VERSION, id: s.id, trigger: s.trigger, node: s.snapshot.node, nodes: [s.snapshot.node],
       time: s.snapshot.time, hang: s.hang, deadlock: s.deadlock, classification: s.hang === null ? null : s.hang.classification,
-      files: written, errors: errs, cwd: this.cwd, tookMs: Math.round(performance.now() - s.startedAt), generator: { name: 'lockscope', node: s.snapshot.node, pid: process.pid },
+      files: written, errors: errs.map((e) => ({ ...e, message: redact.text(e.message), ...(e.path === undefined ? {} : { path: redact.text(e.path) }) })), cwd: s.cwd, tookMs: Math.round(performance.now() - s.startedAt), generator: { name: 'lockscope', node: s.snapshot.node, pid: process.pid },
     });
     const { bytes, manifest } = await writeArchive(path, files, finish, errors, new Date(s.snapshot.time));
     const record: DumpRecord = {

@@ -23,7 +23,9 @@ export type DumpErrorCode =
   /** Writing the archive failed. */
   | 'EIO'
   /** A directory (or file) exists but this process may not read it (lockfiles scan/clean). */
-  | 'EACCES';
+  | 'EACCES'
+  /** A server's answer broke the protocol (`dump --server`: an id that is not a dump id, an archive past any dump's size). */
+  | 'EPROTO';
 
 export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freeze({
   ENOMATCH: 1,
@@ -36,6 +38,7 @@ export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freez
   ENOTSUP: 8,
   EIO: 9,
   EACCES: 10,
+  EPROTO: 11,
 });
 
 export class DumpError extends Error {

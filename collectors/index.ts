@@ -16,8 +16,10 @@ export { lockFilesCollector, lockFilesView, type LockFilesOptions, type LockFile
 export { runLockfiles } from './lockfiles/cli.js';
 export type { Mechanism, ProcessInfo } from './lockfiles/proc-table.js';
 export { buildSummary } from './summary.js';
-export { redactValue, redactText, redactArgs, REDACTED } from './redact.js';
+export { redactValue, redactText, redactArgs, Redactor, REDACTED } from './redact.js';
 export { readDump, type Dump } from './read-archive.js';
+export { isDumpId } from './dump-index.js';
+export { escapeText, safeJson } from './escape.js';
 export { runInspect, runDump, type CliIO } from './cli.js';
 export { DumpError, EXIT_STATUS, isDumpError, type DumpErrorCode } from './errors.js';
 export { dumpLimits, lockFileLimits } from './limits.js';

@@ -34,6 +34,14 @@ export const dumpLimits = Object.freeze({
   /** /proc/locks lines read, and file descriptors looked at per process, by the OS lock scan. */
   osLockLinesMax: 10_000,
   fdsPerProcessMax: 4_096,
+  /**
+   * Of a lock holder's command line: bytes read, arguments shown, characters
+   * per argument. The program and its first arguments identify a process; a
+   * browser's 37 KB of flags identify nothing more and may hold secrets.
+   */
+  osLockCmdlineBytesMax: 4_096,
+  osLockArgsMax: 6,
+  osLockArgCharsMax: 80,
   /** gzip level of archives: 1 compresses dumps' repetitive JSON almost as well as 6 at a quarter of the time. */
   gzipLevel: 1,
   /** Summary: lines of the who-waits-for-whom tree, longest waits listed, cycles and deadlocks shown, stack frames per site. */

@@ -3,12 +3,19 @@
  * each joined with the owning process's command line and, when one of its
  * open descriptors points at the locked inode, the file's path. This is
  * what shows a lockscope hang that is really an flock() held by a cron job.
+ *
+ * The processes are the machine's, not ours: of each only what identifies
+ * it is written (rule R6), its first few arguments, each cut short, and
+ * redacted: a browser's 37 KB of flags or another program's password
+ * have no place in our dump. Lines are escaped (E1): paths and arguments
+ * are anyone's text.
  */
 
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { escapeText } from './escape.js';
 import { dumpLimits } from './limits.js';
-import { redactArgs, secretValues } from './redact.js';
+import { Redactor, secretValues } from './redact.js';
 import type { Collector } from './types.js';
 
 export interface OsLock {
@@ -57,11 +64,38 @@ interface ProcessInfo {
   paths: Map<string, string>;
 }
 
-async function processInfo(procRoot: string, pid: number, signal: AbortSignal): Promise<ProcessInfo> {
+/** The start of a command line, at most `osLockCmdlineBytesMax` of it read. */
+async function readCmdline(file: string): Promise<{ args: string[]; cut: boolean }> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(dumpLimits.osLockCmdlineBytesMax + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const cut = bytesRead > dumpLimits.osLockCmdlineBytesMax;
+    const args = buf.subarray(0, Math.min(bytesRead, dumpLimits.osLockCmdlineBytesMax)).toString('utf8').split('\0');
+    // A cut read ends inside an argument: that piece is not a whole one.
+    if (cut) args.pop();
+    return { args: args.filter((a) => a !== ''), cut };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What identifies a process: its first arguments, redacted whole (a flag's value is the next argument), then each cut short. */
+export function holderCommand(args: readonly string[], cut: boolean, redact: Redactor): string {
+  const shown = redact.args(args).slice(0, dumpLimits.osLockArgsMax).map((a) => {
+    const chars = [...a];
+    return chars.length <= dumpLimits.osLockArgCharsMax ? a : `${chars.slice(0, dumpLimits.osLockArgCharsMax).join('')}…`;
+  });
+  const more = args.length - shown.length;
+  if (more > 0 || cut) shown.push(`… (${more > 0 ? `${more}${cut ? '+' : ''} more arguments` : 'more'})`);
+  return shown.join(' ');
+}
+
+async function processInfo(procRoot: string, pid: number, signal: AbortSignal, redact: Redactor): Promise<ProcessInfo> {
   const info: ProcessInfo = { command: '?', paths: new Map() };
   try {
-    const raw = await readFile(join(procRoot, String(pid), 'cmdline'), 'utf8');
-    info.command = redactArgs(raw.split('\0').filter((a) => a !== ''), secretValues(process.env)).join(' ');
+    const { args, cut } = await readCmdline(join(procRoot, String(pid), 'cmdline'));
+    info.command = holderCommand(args, cut, redact);
   } catch {
     info.command = '(process gone or not readable)';
   }
@@ -77,7 +111,7 @@ async function processInfo(procRoot: string, pid: number, signal: AbortSignal): 
     try {
       const st = await stat(link, { bigint: true });
       const key = `${devString(st.dev)}:${st.ino}`;
-      if (!info.paths.has(key)) info.paths.set(key, await readlink(link));
+      if (!info.paths.has(key)) info.paths.set(key, redact.text(await readlink(link)));
     } catch {
       // Descriptors close while we look; a missing one just has no path.
     }
@@ -86,7 +120,7 @@ async function processInfo(procRoot: string, pid: number, signal: AbortSignal): 
 }
 
 /** The report text for a /proc-like root (a parameter so tests can build one). */
-export async function osLocksText(procRoot: string, signal: AbortSignal): Promise<string> {
+export async function osLocksText(procRoot: string, signal: AbortSignal, redact: Redactor = new Redactor(secretValues(process.env))): Promise<string> {
   let text: string;
   try {
     text = await readFile(join(procRoot, 'locks'), 'utf8');
@@ -99,17 +133,17 @@ export async function osLocksText(procRoot: string, signal: AbortSignal): Promis
     'id type access pid (command) path [start, end] dev inode; "->" marks a lock that waits for the one above it.', ''];
   for (const e of entries) {
     if (typeof e === 'string') {
-      out.push(`(unparsed) ${e}`);
+      out.push(escapeText(`(unparsed) ${redact.text(e)}`));
       continue;
     }
     let info: ProcessInfo | undefined;
     if (e.pid > 0 && !signal.aborted) {
       info = infos.get(e.pid);
-      if (info === undefined) infos.set(e.pid, (info = await processInfo(procRoot, e.pid, signal)));
+      if (info === undefined) infos.set(e.pid, (info = await processInfo(procRoot, e.pid, signal, redact)));
     }
     const owner = e.pid > 0 ? `pid ${e.pid} (${info?.command ?? '?'})` : 'no pid (open file description lock)';
     const path = info?.paths.get(`${e.dev}:${e.inode}`) ?? '(path not found among the process\'s open files)';
-    out.push(`${e.id}${e.blocked ? ' ->' : ''} ${e.type} ${e.advisory} ${e.access} ${owner} ${path} [${e.start}, ${e.end}] dev ${e.dev} inode ${e.inode}`);
+    out.push(escapeText(`${e.id}${e.blocked ? ' ->' : ''} ${e.type} ${e.advisory} ${e.access} ${owner} ${path} [${e.start}, ${e.end}] dev ${e.dev} inode ${e.inode}`));
   }
   return out.join('\n') + '\n';
 }
@@ -118,7 +152,7 @@ export const osLocksCollector: Collector = {
   name: 'os-locks',
   deadlineMs: dumpLimits.osLocksDeadlineMs,
   maxBytes: dumpLimits.osLocksBytesMax,
-  async collect({ signal }) {
-    return [{ path: 'os/locks.txt', data: await osLocksText('/proc', signal) }];
+  async collect({ signal, redact }) {
+    return [{ path: 'os/locks.txt', data: await osLocksText('/proc', signal, redact) }];
   },
 };

@@ -3,9 +3,11 @@
  * by owner. An idle Node process has no thread stacks worth reading (every
  * task waits on a promise), so the stack captured when each lock was
  * requested is what tells where in the caller's code it was taken.
+ * Every line is escaped (rule E1); the snapshot is redacted already (R1).
  */
 
 import type { LockSnapshot, OwnerSnapshot, Snapshot } from '../src/index.js';
+import { escapeText } from './escape.js';
 import { clockTime, shortStack } from './format.js';
 import { dumpLimits } from './limits.js';
 import type { Collector } from './types.js';
@@ -51,7 +53,7 @@ export function describeLock(h: Held): string {
 }
 
 function* stacksText(s: Snapshot, cwd: string): Generator<string> {
-  yield `Request-site stacks of every holder and waiter on ${s.node} at ${new Date(s.time).toISOString()} (times UTC), by owner.\n`;
+  yield `Request-site stacks of every holder and waiter on ${escapeText(s.node)} at ${new Date(s.time).toISOString()} (times UTC), by owner.\n`;
   yield 'Paths are relative to the process\'s working directory when under it.\n';
   const byOwner = locksByOwner(s);
   const owners = new Map<number, OwnerSnapshot>(s.owners.map((o) => [o.id, o]));
@@ -61,7 +63,7 @@ function* stacksText(s: Snapshot, cwd: string): Generator<string> {
     let text = formatted.get(stack);
     if (text === undefined) {
       const frames = shortStack(stack, cwd, Number.MAX_SAFE_INTEGER);
-      text = frames.length === 0 ? '     (no stack captured)\n' : frames.map((f) => `     ${f}\n`).join('');
+      text = frames.length === 0 ? '     (no stack captured)\n' : frames.map((f) => `     ${escapeText(f)}\n`).join('');
       formatted.set(stack, text);
     }
     return text;
@@ -70,9 +72,9 @@ function* stacksText(s: Snapshot, cwd: string): Generator<string> {
   for (const [id, held] of byOwner) {
     const o = owners.get(id);
     const meta = o?.meta === null || o?.meta === undefined ? '' : ` ${JSON.stringify(o.meta)}`;
-    out.push(`\n== owner ${o?.name ?? held[0]!.lock.owner} (id ${id})${meta}\n`);
+    out.push(`\n${escapeText(`== owner ${o?.name ?? held[0]!.lock.owner} (id ${id})${meta}`)}\n`);
     for (const h of held) {
-      out.push(`-- ${describeLock(h)} (lock ${h.lock.id})\n`);
+      out.push(`${escapeText(`-- ${describeLock(h)} (lock ${h.lock.id})`)}\n`);
       out.push(framesText(h.lock.stack));
     }
     if (out.length >= 512) yield out.splice(0).join('');

@@ -2,10 +2,12 @@
  * `summary.txt`: what a person reads first. Root blockers first (who to
  * look at), then who waits for whom as an indented tree, the longest waits
  * in plain sentences, cycles and broken deadlocks, each with the place in
- * the caller's code where the lock was requested.
+ * the caller's code where the lock was requested. Every line is escaped
+ * (rule E1) when the text is made: names cannot forge lines or drive the terminal.
  */
 
 import type { CycleEntry, DeadlockRecord, EdgeSnapshot, Hang, Snapshot } from '../src/index.js';
+import { escapeLines } from './escape.js';
 import { clockTime, duration, isoTime, shortStack, siteOf } from './format.js';
 import { GraphView, type BlockedBy, type PendingWait } from './graph-view.js';
 import { dumpLimits } from './limits.js';
@@ -52,7 +54,7 @@ class Writer {
     for (const f of shortStack(stack, this.cwd, dumpLimits.summaryStackLinesMax)) this.lines.push(`${indent}${f}`);
   }
   text(): string {
-    return this.lines.join('\n') + '\n';
+    return escapeLines(this.lines) + '\n';
   }
 }
 

@@ -5,6 +5,7 @@
  */
 
 import type { DeadlockRecord, Hang, Snapshot } from '../src/index.js';
+import type { Redactor } from './redact.js';
 
 export const DUMP_FORMAT = 'lockscope-hang-dump';
 export const DUMP_FORMAT_VERSION = 1;
@@ -27,11 +28,17 @@ export interface ClientReport {
   report: unknown;
 }
 
-/** What a collector may read. Narrow on purpose: no collector gets the manager. */
+/**
+ * What a collector may read. Narrow on purpose: no collector gets the
+ * manager. The snapshot and the hang are redacted already (rule R1); anything
+ * else a collector writes goes through `redact` first.
+ */
 export interface CollectContext {
   snapshot: Snapshot;
   /** The wait that triggered the dump, if a hang did. */
   hang: Hang | null;
+  /** This dump's redaction: its text(), value() and args() (collectors/redact.ts). */
+  redact: Redactor;
   /** Where paths in stacks are shown relative to. */
   cwd: string;
   /** Aborted when the collector's deadline passes: stop early. */

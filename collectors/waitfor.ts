@@ -1,10 +1,12 @@
 /**
  * `waitfor.json` (the wait-for graph with its cycles, the deadlock history
  * and the hangs, as data) and `waitfor.dot` (the same graph for Graphviz:
- * cycles in red, root blockers as bold boxes).
+ * cycles in red, root blockers as bold boxes). Names in the .dot are
+ * escaped (rule E3): a name cannot add a label line or end its string.
  */
 
 import type { EdgeSnapshot, Snapshot } from '../src/index.js';
+import { dotString as quote, safeJson } from './escape.js';
 import { dumpLimits } from './limits.js';
 import type { Collector } from './types.js';
 
@@ -22,10 +24,10 @@ export const waitForCollector: Collector = {
 
 function* graphJson(s: Snapshot): Generator<string> {
   const { edges, domains: _domains, ...rest } = s;
-  yield `${JSON.stringify(rest).slice(0, -1)},"edges":[\n`;
+  yield `${safeJson(JSON.stringify(rest)).slice(0, -1)},"edges":[\n`;
   for (let i = 0; i < edges.length; i += 256) {
     const part = edges.slice(i, i + 256).map((e) => JSON.stringify(e));
-    yield part.join(',\n') + (i + 256 < edges.length ? ',\n' : '\n');
+    yield safeJson(part.join(',\n')) + (i + 256 < edges.length ? ',\n' : '\n');
   }
   yield ']}\n';
 }
@@ -51,8 +53,6 @@ export function rootOwnerIds(edges: readonly EdgeSnapshot[]): Set<number> {
   for (const e of edges) if (!waiting.has(e.to)) roots.add(e.to);
   return roots;
 }
-
-const quote = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 
 function* graphDot(s: Snapshot): Generator<string> {
   const marks = cycleMarks(s);

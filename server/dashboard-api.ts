@@ -8,18 +8,18 @@
  *
  * A download is looked up by id in the dumper's own index, never by a path
  * taken from the request, so no request can name a file outside the dump
- * directory.
+ * directory; the id is checked first with the one definition of a dump id
+ * (isDumpId), and the index itself drops a record whose file is not `<id>.tar.gz`.
  */
 
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { isDumpId } from '../collectors/dump-index.js';
 import type { DumpRecord, HangDumper } from '../collectors/index.js';
 import { LockError } from '../src/index.js';
 import { Auth, bearer, type Action } from './auth.js';
 import type { LockServerIo } from './protocol.js';
 import { obj } from './validate.js';
-
-const DUMP_ID = /^[A-Za-z0-9._-]{1,200}$/;
 
 export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
   const r = express.Router();
@@ -47,7 +47,7 @@ export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: 
   });
   r.get('/api/dumps/:id', allow('read'), async (req, res) => {
     const id = String(req.params.id);
-    if (!DUMP_ID.test(id)) throw new LockError('EINVAL', 'id: a dump id');
+    if (!isDumpId(id)) throw new LockError('EINVAL', 'id: a dump id');
     const d = need();
     const rec = (await d.list()).find((x) => x.id === id);
     if (rec === undefined) throw new LockError('ENOENT', `no dump ${id}`);

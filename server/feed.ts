@@ -9,7 +9,7 @@
  */
 
 import type { Namespace } from 'socket.io';
-import type { LockManager, LockEvents, Snapshot } from '../src/index.js';
+import type { Hang, LockManager, LockEvents, Snapshot } from '../src/index.js';
 import { Auth, bearer, type Principal } from './auth.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
@@ -84,13 +84,23 @@ function batchFor(b: FeedBatch, domains: Set<string>): FeedBatch {
   return out;
 }
 
-export function startFeed(io: LockServerIo, lm: LockManager, auth: Auth, sessions: () => SessionSummary[], internalError: (err: unknown) => void): () => void {
+const HANG_EVENTS: ReadonlySet<string> = new Set(['hang', 'hang-persistent', 'hang-resolved']);
+
+/**
+ * `dumpOf`: the dump a hang started (null: none, rate limited), added to the
+ * hang events as `dump`. The dumper listens before the feed does, so the id is known.
+ */
+export function startFeed(
+  io: LockServerIo, lm: LockManager, auth: Auth, sessions: () => SessionSummary[], internalError: (err: unknown) => void,
+  dumpOf: (hangId: number) => string | null = () => null,
+): () => void {
   const nsp = io.of('/feed') as unknown as FeedNamespace;
   let batch: FeedBatch = { events: [], overflow: false };
   let timer: NodeJS.Timeout | null = null;
   const listeners = FORWARDED.map((event) => {
     const listener = (payload: unknown): void => {
       if (batch.events.length >= serverLimits.feedBatchMax) batch.overflow = true;
+      else if (HANG_EVENTS.has(event)) batch.events.push({ event, payload: { ...(payload as Hang), dump: dumpOf((payload as Hang).id) } } as FeedBatch['events'][number]);
       else batch.events.push({ event, payload } as FeedBatch['events'][number]);
     };
     return { event, listener };

@@ -69,8 +69,11 @@ export type FeedEventName =
   | 'granted' | 'waiting' | 'failed' | 'converted' | 'demoted' | 'released' | 'deadlock'
   | 'hang' | 'hang-persistent' | 'hang-resolved' | 'long-hold' | 'order-inversion' | 'grace';
 
+/** The hang events carry the id of the hang-dump the hang started (null: none was taken, e.g. rate limited). */
+type FeedPayload<K extends FeedEventName> = K extends 'hang' | 'hang-persistent' | 'hang-resolved' ? LockEvents[K] & { dump: string | null } : LockEvents[K];
+
 /** One forwarded manager event. */
-export type FeedEvent = { [K in FeedEventName]: { event: K; payload: LockEvents[K] } }[FeedEventName];
+export type FeedEvent = { [K in FeedEventName]: { event: K; payload: FeedPayload<K> } }[FeedEventName];
 
 /** Events since the last batch, oldest first. `overflow`: some were dropped; ask for a new snapshot (`refresh`). */
 export interface FeedBatch {

@@ -17,6 +17,7 @@ import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type
 import type { HandshakeAuth } from '../src/client/protocol.js';
 import { Auth, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
+import { logDumps } from './dump-log.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
@@ -122,19 +123,26 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
-  logManagerEvents(lm, log);
   // Built (and so checked) even without dumps: a bad lock directory option fails here, not on the first dashboard poll.
   const lockFiles = options.lockFiles == null ? null : lockFilesCollector(options.lockFiles);
   const dumps = options.dumps == null || lockFiles === null ? options.dumps
     : { ...options.dumps, collectors: [...(options.dumps.collectors ?? []), lockFiles] };
-  const dumper = dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...dumps });
+  // The dumper before the log's and the feed's listeners: a `hang` line names the dump the hang just started.
+  const dumper = dumps == null ? null : new HangDumper(lm, {
+    clientReports: clientReports(() => sessions.values()), ...dumps,
+    // The server's tokens are scrubbed from every dump, wherever a client may have put one.
+    secrets: [...(dumps.secrets ?? []), ...(options.tokens ?? []).map((t) => t.token)],
+  });
+  const dumpOf = (hangId: number): string | null => dumper?.dumpOfHang(hangId) ?? null;
+  logManagerEvents(lm, log, dumpOf);
+  const stopDumpLog = dumper === null ? () => {} : logDumps(dumper, log);
 
   const http = createHttpServer(lazyHttpApp({
     lm, auth, metrics, dumper, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
     cluster,
   }));
   const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log }, log);
-  const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
+  const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError, dumpOf);
   const stopDumpFeed = feedDumps(io, dumper);
 
   let closing: Promise<void> | null = null;
@@ -146,6 +154,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       stopFeed();
       stopDumpFeed();
       await dumper?.close();
+      stopDumpLog();
       // io.close() closes the HTTP server, which waits for every keep-alive connection (a browser holds
       // some) to end by itself: drop them now, or closing waits for their idle timeouts.
       const ioClosed = io.close();
@@ -370,19 +379,19 @@ function watchLosses(lm: LockManager, lockIndex: Map<number, Session>): void {
   });
 }
 
-/** What an operator wants in the log: deadlocks, hangs and lock-order inversions, one line each. */
-function logManagerEvents(lm: LockManager, log: Logger): void {
+/** What an operator wants in the log: deadlocks, hangs (with the dump each started, if any) and lock-order inversions, one line each. */
+function logManagerEvents(lm: LockManager, log: Logger, dumpOf: (hangId: number) => string | null): void {
   lm.on('deadlock', (d) => log('warn', 'deadlock', {
     kind: d.kind, victim: d.victim, policy: d.policy,
     cycle: d.cycle.map((c) => ({ owner: c.owner, domain: c.domain, resource: c.resource, held: c.held, wanted: c.wanted })),
   }));
   const hang = (level: 'warn' | 'error', event: string) => (h: Hang): void => log(level, event, {
     owner: h.owner, domain: h.domain, resource: h.resource, wanted: h.wanted, since: h.since,
-    rootBlockers: h.rootBlockers.map((b) => b.owner), classification: h.classification,
+    rootBlockers: h.rootBlockers.map((b) => b.owner), classification: h.classification, dump: dumpOf(h.id),
   });
   lm.on('hang', hang('warn', 'hang'));
   lm.on('hang-persistent', hang('error', 'hang-persistent'));
-  lm.on('hang-resolved', (h) => log('info', 'hang-resolved', { owner: h.owner, domain: h.domain, resource: h.resource, outcome: h.outcome, waitedMs: h.waitedMs }));
+  lm.on('hang-resolved', (h) => log('info', 'hang-resolved', { owner: h.owner, domain: h.domain, resource: h.resource, outcome: h.outcome, waitedMs: h.waitedMs, dump: dumpOf(h.id) }));
   lm.on('order-inversion', (o) => log('warn', 'order-inversion', { classes: o.classes }));
 }
 
