@@ -6,8 +6,17 @@ export const webLimits = Object.freeze({
   waitSamplesMax: 20_000,
   seriesWindowMs: 5 * 60_000,
   seriesBucketMs: 5_000,
-  /** Owners drawn in the wait-for graph (the ones with the most edges first). */
+  /** Owners drawn in the wait-for graph (the ones with the most edges first), and edges among them. */
   graphOwnersMax: 400,
+  graphEdgesMax: 1_500,
+  /** A broken deadlock stays drawn (red, its victim marked) this long after it was found, so a person sees it. */
+  deadlockLingerMs: 60_000,
+  /** Deadlocks drawn at once while they linger (the newest). */
+  deadlocksDrawnMax: 5,
+  /** Force layout: simulation steps per redraw (run to rest at once, never animated). */
+  forceTicksMax: 300,
+  /** Fit-to-view never magnifies past this (a lone edge would fill the panel otherwise). */
+  graphFitScaleMax: 1.6,
   /** Lock table row height (px) and rows rendered beyond the visible ones. */
   rowHeightPx: 22,
   rowOverscan: 10,

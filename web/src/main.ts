@@ -26,7 +26,7 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 const TOKEN_KEY = 'lockscope-token';
 
 const model = new Model();
-const graph = new GraphView($<SVGSVGElement & HTMLElement>('graph'), (id) => void showOwner($('owner-detail'), model, id, Date.now()));
+const graph = new GraphView($<SVGSVGElement & HTMLElement>('graph'), $('graph-empty'), $('graph-note'), (id) => void showOwner($('owner-detail'), model, id, Date.now()));
 const table = new TableView(model, () => Date.now());
 let socket: Socket<FeedEvents, FeedClientEvents> | null = null;
 let drawnVersion = -1;
@@ -34,7 +34,7 @@ let lastApplyMs = 0;
 
 function render(): void {
   const now = Date.now();
-  graph.render(model);
+  graph.render(model, now);
   table.render();
   renderTree($('tree'), model, now);
   renderDeadlocks($('deadlocks'), model);
@@ -111,7 +111,9 @@ function start(): void {
   });
   $('layout-toggle').addEventListener('click', () => {
     $('layout-toggle').textContent = graph.toggleLayout() ? 'force layout' : 'layered layout';
+    render();
   });
+  $('graph-fit').addEventListener('click', () => graph.fit());
   $('dump-now').addEventListener('click', () => void adminAction('Take a hang-dump of this node now?', '/api/dumps'));
   wireDumpLinks(document.body);
   void identify().then(connect);
