@@ -81,7 +81,10 @@ export function graphInput(m: Model, now: number): { nodes: VNode[]; links: VLin
 /** A deadlock's cycle as red links; a live edge it shares (the survivor still waits) is drawn once, in red. */
 function addDeadlock(d: DeadlockRecord, edges: readonly EdgeSnapshot[], links: VLink[], nodeOf: (name: string) => VNode): void {
   d.cycle.forEach((c, i) => {
-    const blocker = c.blocker?.owner ?? d.cycle[(i + 1) % d.cycle.length]!.owner;
+    // A conversion deadlock's entries name no blocker: each is blocked by the next one's held mode.
+    const next = d.cycle[(i + 1) % d.cycle.length]!;
+    const blocker = c.blocker?.owner ?? next.owner;
+    const blockerMode = c.blocker?.mode ?? next.held ?? '?';
     const from = nodeOf(c.owner);
     const to = nodeOf(blocker);
     from.inCycle = true;
@@ -90,7 +93,7 @@ function addDeadlock(d: DeadlockRecord, edges: readonly EdgeSnapshot[], links: V
     const same = links.find((l) => l.from === from.key && l.to === to.key && l.label.startsWith(`${c.domain}:${c.resource} `));
     if (same !== undefined) return void (same.inCycle = true);
     const kind = c.blocker?.hard === false ? 'soft' : 'hard';
-    links.push({ key: `dl${d.seq}:${i}`, from: from.key, to: to.key, label: edgeLabel(c.domain, c.resource, c.wanted, c.blocker?.mode ?? '?', kind), kind, inCycle: true, broken: true });
+    links.push({ key: `dl${d.seq}:${i}`, from: from.key, to: to.key, label: edgeLabel(c.domain, c.resource, c.wanted, blockerMode, kind), kind, inCycle: true, broken: true });
   });
 }
 

@@ -20,6 +20,7 @@ import { renderDeadlocks, renderDumps, renderGrace, renderHangs, setAdminControl
 import { renderSeries } from './series-view.js';
 import { TableView } from './table-view.js';
 import { renderTree } from './tree-view.js';
+import { readView, writeView } from './url-state.js';
 import './style.css';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -27,7 +28,7 @@ const TOKEN_KEY = 'lockscope-token';
 
 const model = new Model();
 const graph = new GraphView($<SVGSVGElement & HTMLElement>('graph'), $('graph-empty'), $('graph-note'), (id) => void showOwner($('owner-detail'), model, id, Date.now()));
-const table = new TableView(model, () => Date.now());
+const table = new TableView(model, () => Date.now(), () => writeView(table.filters()));
 let socket: Socket<FeedEvents, FeedClientEvents> | null = null;
 let drawnVersion = -1;
 let lastApplyMs = 0;
@@ -100,6 +101,7 @@ function start(): void {
     history.replaceState(null, '', location.pathname + location.search);
   }
   session.token = localStorage.getItem(TOKEN_KEY);
+  table.setFilters(readView(location.search));
   $('f-domain').addEventListener('change', subscribeToFilter);
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
