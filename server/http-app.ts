@@ -14,6 +14,8 @@ import type { LockManager } from '../src/index.js';
 import type { Auth } from './auth.js';
 import { dumpsRouter } from './dashboard-api.js';
 import { graceRouter } from './grace-api.js';
+import type { History } from './history.js';
+import { historyRouter } from './history-api.js';
 import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
@@ -25,6 +27,7 @@ export interface HttpAppContext {
   auth: Auth;
   metrics: ServerMetrics;
   dumper: HangDumper | null;
+  history: History | null;
   /** The built dashboard; null serves none; undefined the default (dist/web). */
   webDir: string | null | undefined;
   sessions(): SessionSummary[];
@@ -40,6 +43,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   if (ctx.webDir !== null) app.use(staticRouter(ctx.webDir ?? defaultWebDir()));
   app.use(dumpsRouter(ctx.dumper, auth, log));
   app.use(graceRouter(lm, auth, log));
+  app.use(historyRouter(ctx.history, auth));
   app.use(restRouter({ lm, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
   app.use(errorMiddleware({ internalError }));
   return app;

@@ -107,3 +107,38 @@ export interface FeedClientEvents {
    */
   subscribe(msg: { domains: string[] | null }): void;
 }
+
+/** What a timeline marks. `failover` is kept for the cluster (not emitted yet). */
+export type MarkerKind = 'deadlock' | 'hang' | 'hang-persistent' | 'dump' | 'grace' | 'failover';
+
+export interface HistoryMarker {
+  /** Wall-clock ms. */
+  time: number;
+  kind: MarkerKind;
+  label: string;
+}
+
+/** `GET /api/history`: the kept window (`from` null when nothing is kept yet) and its markers. */
+export interface HistoryIndex {
+  from: number | null;
+  to: number;
+  bytes: number;
+  bytesMax: number;
+  windowMs: number;
+  markers: HistoryMarker[];
+}
+
+/** One stored flush: a batch of events (with the graph after it) and/or the session list when it changed. */
+export interface HistoryEntry {
+  time: number;
+  batch?: FeedBatch;
+  sessions?: SessionSummary[];
+}
+
+/** `GET /api/history/moment?at=ms`: the state at a moment, as a keyframe and the entries after it up to that moment. */
+export interface HistoryMoment {
+  time: number;
+  keyframeTime: number;
+  state: { snapshot: Snapshot; sessions: SessionSummary[] };
+  entries: HistoryEntry[];
+}

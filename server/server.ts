@@ -18,6 +18,7 @@ import { Auth, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
+import { History } from './history.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
@@ -109,8 +110,12 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   logManagerEvents(lm, log);
   const dumper = options.dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...options.dumps });
 
+  // Recorded from the start, whether or not a dashboard is open: the moment worth scrubbing back to comes first.
+  const history = new History(lm, () => summaries(sessions));
+  const stopHistory = history.start();
+  dumper?.on('dump-written', (d) => history.marker('dump', d.record.time, `dump ${d.record.file} (${d.trigger})`));
   const http = createHttpServer(lazyHttpApp({
-    lm, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
+    lm, auth, metrics, dumper, history, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
   }));
   const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
@@ -123,6 +128,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       // Sessions first: once closed, the sockets' disconnects start no lease timers that would outlive the server.
       sessions.close();
       stopFeed();
+      stopHistory();
       stopDumpFeed();
       await dumper?.close();
       // io.close() closes the HTTP server, which waits for every keep-alive connection (a browser holds
