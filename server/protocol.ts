@@ -116,6 +116,8 @@ export interface HistoryMarker {
   time: number;
   kind: MarkerKind;
   label: string;
+  /** The first kept moment whose state includes it (the flush that stored its batch); absent until then. */
+  at?: number;
 }
 
 /** `GET /api/history`: the kept window (`from` null when nothing is kept yet) and its markers. */

@@ -130,3 +130,47 @@ it('a hang with a crowd of waiters and a chain behind them: no two labels overla
   for (const o of owners) o.releaseAll();
   await Promise.all(pending);
 });
+
+it('scrubbing back: a deadlock marker shows the broken cycle and the table as they were; the link reproduces it; live returns', async () => {
+  const s = await start();
+  const page = await openDashboard(browser, s.url, TOKENS.admin);
+  const a = s.manager.owner('mover-a');
+  const b = s.manager.owner('mover-b');
+  await a.lock('lin', 'dir:a', 'EX');
+  await b.lock('lin', 'dir:b', 'EX');
+  const wa = a.lock('lin', 'dir:b', 'PR').catch((e: unknown) => e);
+  expect(((await b.lock('lin', 'dir:a', 'EX').catch((e: unknown) => e)) as { code: string }).code).toBe('EDEADLK');
+  // Hold the survivor's wait until the server's history has stored the deadlock's batch, then end everything.
+  await page.waitForFunction(`fetch('/api/history/moment?at=' + Date.now(), { headers: { authorization: 'Bearer ${TOKENS.admin}' } })
+    .then((r) => r.json()).then((m) => m.entries.some((e) => e.batch?.events.some((x) => x.event === 'deadlock')))`, undefined, { timeout: 5000, polling: 100 });
+  b.releaseAll();
+  await wa;
+  a.releaseAll();
+  await page.waitForFunction(`document.getElementById('table-count')?.textContent === '0 of 0'`);
+
+  // Pausing fetches the kept window with its markers; the deadlock's marker shows the moment just after it.
+  const marker = page.locator('#tl-markers .marker.deadlock');
+  await page.click('#tl-pause');
+  await marker.first().waitFor({ timeout: 5000 });
+  await marker.first().click();
+  await page.waitForFunction(`/^paused at /.test(document.getElementById('tl-at').textContent) && document.getElementById('table-count').textContent === '3 of 3'`, undefined, { timeout: 15_000 });
+  await page.locator('#graph g.node.victim[data-owner="mover-b"]').waitFor();
+  expect(await page.locator('#graph g.link[data-from="mover-a"][data-to="mover-b"]').count()).toBe(1);
+  const waiting = page.locator('#table .row.waiting', { hasText: 'mover-a' });
+  expect(await waiting.locator('span').nth(1).innerText()).toBe('dir:b');
+  // A past moment cannot be acted on, even by an admin.
+  expect(await waiting.locator('button').isDisabled()).toBe(true);
+  const link = page.url();
+  const at = Number(new URL(link).searchParams.get('at'));
+  expect(at).toBeGreaterThan(0);
+
+  const other = await browser.context.newPage();
+  await other.goto(link);
+  await other.waitForFunction(`document.getElementById('table-count')?.textContent === '3 of 3'`, undefined, { timeout: 15_000 });
+  await other.locator('#graph g.node.victim[data-owner="mover-b"]').waitFor();
+  expect(await other.locator('#tl-at').innerText()).toMatch(/^paused at /);
+
+  await page.click('#tl-live');
+  await page.waitForFunction(`document.getElementById('table-count')?.textContent === '0 of 0'`);
+  expect(new URL(page.url()).searchParams.get('at')).toBeNull();
+}, 60_000);

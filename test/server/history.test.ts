@@ -12,6 +12,7 @@ import { LockManager } from '../../src/index.js';
 import { History, type HistoryLimits } from '../../server/history.js';
 import type { HistoryMoment, LockServer } from '../../server/index.js';
 import { Model } from '../../web/src/model.js';
+import { replayMoment } from '../../web/src/replay.js';
 import { api, startServer, TOKENS } from './support.js';
 
 const LIMITS: HistoryLimits = {
@@ -28,20 +29,8 @@ afterEach(async () => {
   server = null;
 });
 
-/** What the page shows from a moment, built exactly as the page builds it. */
-function replay(json: string): Model {
-  const m = JSON.parse(json) as HistoryMoment;
-  let cursor = m.keyframeTime;
-  const model = new Model(() => cursor);
-  model.applySnapshot(m.state.snapshot);
-  model.setSessions(m.state.sessions);
-  for (const e of m.entries) {
-    cursor = e.time;
-    if (e.batch !== undefined) model.applyBatch(e.batch);
-    if (e.sessions !== undefined) model.setSessions(e.sessions);
-  }
-  return model;
-}
+/** What the page shows from a moment, built by the page's own code. */
+const replay = (json: string): Model => replayMoment(JSON.parse(json) as HistoryMoment);
 
 function rows(m: Model): string[] {
   return [...m.rows.values()].map((r) => `${r.domain} ${r.resource} ${r.owner} ${r.state} ${r.mode} ${r.requested}`).sort();

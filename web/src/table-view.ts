@@ -61,7 +61,10 @@ export class TableView {
   /** Filters asked for (a shared link) before the options they name exist. */
   private wanted: Partial<Filters> = {};
 
-  constructor(private readonly model: Model, private readonly now: () => number, private readonly onChange: () => void = () => {}) {
+  /** A past moment is shown: nothing in it can be acted on. */
+  private past = false;
+
+  constructor(private model: Model, private readonly now: () => number, private readonly onChange: () => void = () => {}) {
     for (const id of ['f-domain', 'f-node', 'f-state']) $(id).addEventListener('change', () => this.changed());
     for (const id of ['f-owner', 'f-search']) $(id).addEventListener('input', () => this.changed());
     this.box.addEventListener('scroll', () => this.paint());
@@ -79,6 +82,14 @@ export class TableView {
   filters(): Filters {
     const v = (id: string): string => ($<HTMLInputElement>(id).value ?? '').trim();
     return { domain: v('f-domain'), node: v('f-node'), owner: v('f-owner'), state: v('f-state'), search: v('f-search'), sort: this.sort };
+  }
+
+  /** Show another model (a past moment, or live again). */
+  show(model: Model, past: boolean): void {
+    this.model = model;
+    this.past = past;
+    this.knownDomains = '';
+    this.render(true);
   }
 
   /** Apply filters from a link; those naming a domain or node not known yet wait for the first snapshot. */
@@ -142,7 +153,7 @@ export class TableView {
     const from = Math.max(0, Math.floor(this.box.scrollTop / h) - webLimits.rowOverscan);
     const to = Math.min(this.filtered.length, Math.ceil((this.box.scrollTop + (this.box.clientHeight || 400)) / h) + webLimits.rowOverscan);
     const now = this.now();
-    const admin = isAdmin();
+    const admin = isAdmin() && !this.past;
     const frag = document.createDocumentFragment();
     for (let i = from; i < to; i++) frag.append(this.rowEl(this.filtered[i]!, i * h, now, admin));
     this.spacer.replaceChildren(frag);

@@ -1,7 +1,8 @@
 /**
  * The view in the page's address, so a link shows a colleague the same
  * thing: the table's filters and sort in the query string (`domain`,
- * `node`, `owner`, `state`, `q`, `sort`). The token never goes here (it is
+ * `node`, `owner`, `state`, `q`, `sort`), and the moment shown when paused
+ * (`at`, wall-clock ms; absent: live). The token never goes here (it is
  * read from the fragment and removed from the address at once).
  */
 
@@ -19,15 +20,21 @@ export function readView(search: string): Partial<Filters> {
   return out;
 }
 
-export function viewQuery(f: Filters): string {
+export function readMoment(search: string): number | null {
+  const at = new URLSearchParams(search).get('at');
+  return at !== null && /^[0-9]{1,16}$/.test(at) ? Number(at) : null;
+}
+
+export function viewQuery(f: Filters, at: number | null = null): string {
   const p = new URLSearchParams();
   for (const [field, param] of KEYS) if (f[field] !== '') p.set(param, f[field]);
+  if (at !== null) p.set('at', String(Math.round(at)));
   const s = p.toString();
   return s === '' ? '' : `?${s}`;
 }
 
 /** Replace (not push) the address: a filter typed letter by letter is not a page of history each. */
-export function writeView(f: Filters): void {
-  const q = viewQuery(f);
+export function writeView(f: Filters, at: number | null): void {
+  const q = viewQuery(f, at);
   if (q !== location.search) history.replaceState(null, '', `${location.pathname}${q}`);
 }
