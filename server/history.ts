@@ -18,9 +18,10 @@
  */
 
 import type { LockManager } from '../src/index.js';
+import { Tally, topOf } from './contention.js';
 import { FORWARDED, liveGraph } from './feed.js';
 import { serverLimits } from './limits.js';
-import type { FeedBatch, HistoryIndex, HistoryMarker, MarkerKind, SessionSummary } from './protocol.js';
+import type { EdgeSnapshot, FeedBatch, HistoryIndex, HistoryMarker, MarkerKind, SessionSummary, TopLists } from './protocol.js';
 
 interface Entry {
   time: number;
@@ -34,9 +35,11 @@ interface Segment {
   keyframe: string;
   entries: Entry[];
   bytes: number;
+  /** Waiting charged to resources and blockers while this segment was the newest. */
+  tally: Tally;
 }
 
-export type HistoryLimits = Pick<typeof serverLimits, 'historyBytesMax' | 'historyWindowMs' | 'historyKeyframeEveryMs' | 'historySegmentBytesMax' | 'historyMarkersMax' | 'feedBatchMax' | 'feedIntervalMs'>;
+export type HistoryLimits = Pick<typeof serverLimits, 'historyBytesMax' | 'historyWindowMs' | 'historyKeyframeEveryMs' | 'historySegmentBytesMax' | 'historyMarkersMax' | 'feedBatchMax' | 'feedIntervalMs' | 'contentionKeysMax'>;
 
 export class History {
   private readonly segments: Segment[] = [];
@@ -45,6 +48,9 @@ export class History {
   private batch: FeedBatch = { events: [], overflow: false };
   private needKeyframe = true;
   private lastSessions = '';
+  /** The wait-for edges at the last flush and when it was, charged to the tally at the next. */
+  private edges: EdgeSnapshot[] = [];
+  private lastFlush = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners: Array<{ event: (typeof FORWARDED)[number]; listener: (p: unknown) => void }>;
 
@@ -107,9 +113,17 @@ export class History {
     return `{"time":${time},"keyframeTime":${seg.start},"state":${seg.keyframe},"entries":[${entries.join(',')}]}`;
   }
 
+  /** The resources waited on longest and the owners that made others wait longest, over the segments overlapping [from, to]. */
+  top(from: number, to: number, n: number): TopLists {
+    const tallies = this.segments.filter((s, i) => s.start <= to && (this.segments[i + 1]?.start ?? Infinity) >= from).map((s) => s.tally);
+    return { from, to, ...topOf(tallies, n) };
+  }
+
   /** Take the batch of events since the last flush (rule H1), and the sessions when they changed. */
   flush(): void {
     const now = this.now();
+    this.segments[this.segments.length - 1]?.tally.charge(this.edges, Math.max(0, now - this.lastFlush));
+    this.lastFlush = now;
     // Rule H4: a marker points at the first moment whose state includes what it marks.
     for (let i = this.markers.length - 1; i >= 0 && this.markers[i]!.at === undefined; i--) this.markers[i]!.at = now;
     const seg = this.segments[this.segments.length - 1];
@@ -122,6 +136,7 @@ export class History {
       const out = this.batch;
       this.batch = { events: [], overflow: false };
       out.graph = liveGraph(this.lm);
+      this.edges = out.graph.edges;
       parts.push(`"batch":${JSON.stringify(out)}`);
       if (out.overflow) this.needKeyframe = true;
     }
@@ -144,8 +159,10 @@ export class History {
     this.needKeyframe = false;
     const sessions = JSON.stringify(this.sessions());
     this.lastSessions = sessions;
-    const keyframe = `{"snapshot":${JSON.stringify(this.lm.snapshot())},"sessions":${sessions}}`;
-    this.segments.push({ start: now, keyframe, entries: [], bytes: keyframe.length });
+    const snapshot = this.lm.snapshot();
+    this.edges = snapshot.edges;
+    const keyframe = `{"snapshot":${JSON.stringify(snapshot)},"sessions":${sessions}}`;
+    this.segments.push({ start: now, keyframe, entries: [], bytes: keyframe.length, tally: new Tally(this.limits.contentionKeysMax) });
     this.bytes += keyframe.length;
     this.evict(now);
   }

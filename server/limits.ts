@@ -44,6 +44,8 @@ export interface ServerLimits {
   historyKeyframeEveryMs: number;
   historySegmentBytesMax: number;
   historyMarkersMax: number;
+  /** Resources and blockers tallied per history segment for the top lists (contention.ts). */
+  contentionKeysMax: number;
   /** Longest lease a configuration may ask for. */
   leaseMsMax: number;
   /** Tokens configured at once. */
@@ -83,6 +85,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   historyKeyframeEveryMs: 60_000,
   historySegmentBytesMax: 2 * 1024 * 1024,
   historyMarkersMax: 2_000,
+  contentionKeysMax: 1_000,
   leaseMsMax: 24 * 60 * 60 * 1000,
   tokensMax: 1000,
   clientRecordsMax: 100_000,

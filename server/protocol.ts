@@ -144,3 +144,23 @@ export interface HistoryMoment {
   state: { snapshot: Snapshot; sessions: SessionSummary[] };
   entries: HistoryEntry[];
 }
+
+/** One line of a top list (`GET /api/history/top`). */
+export interface TopEntry {
+  /** `domain:resource` for resources, the owner's name for blockers. */
+  key: string;
+  /** Waiting time charged, ms: every waiter's time adds up. */
+  waitMs: number;
+  /** Distinct waits seen. */
+  waits: number;
+  /** Blockers: the owner's id when last seen (to find its session). */
+  ownerId?: number;
+}
+
+/** The resources waited on longest and the owners that made others wait longest, over [from, to]. */
+export interface TopLists {
+  from: number;
+  to: number;
+  resources: TopEntry[];
+  blockers: TopEntry[];
+}

@@ -17,7 +17,7 @@ import { api, startServer, TOKENS } from './support.js';
 
 const LIMITS: HistoryLimits = {
   historyBytesMax: 1024 * 1024, historyWindowMs: 60_000, historyKeyframeEveryMs: 10_000, historySegmentBytesMax: 512 * 1024,
-  historyMarkersMax: 100, feedBatchMax: 5000, feedIntervalMs: 1e9,
+  historyMarkersMax: 100, feedBatchMax: 5000, feedIntervalMs: 1e9, contentionKeysMax: 100,
 };
 
 let lm: LockManager | null = null;
@@ -76,6 +76,36 @@ it('the state at each kept moment is the state a snapshot showed then; a broken 
   expect(rows(replay(h.momentJson(now)!))).toEqual(rows(atEnd));
   expect(h.momentJson(999_999)).toBeNull();
   expect(h.index().markers.map((m) => [m.kind, m.label])).toEqual([['deadlock', 'cycle deadlock: b → a; victim b']]);
+  stop();
+});
+
+it('top lists: waiting time is charged to the resource waited on and to the blocker, for as long as the wait lasts', async () => {
+  let now = 5_000_000;
+  lm = new LockManager({ node: 'h', domains: [{ name: 'lin', kind: 'dlm' }] });
+  const h = new History(lm, () => [], LIMITS, () => now);
+  const stop = h.start();
+  const hog = await lm.owner('hog').lock('lin', 'hot', 'EX');
+  const mild = await lm.owner('mild').lock('lin', 'warm', 'EX');
+  const waits = [lm.owner('w1').lock('lin', 'hot', 'PR'), lm.owner('w2').lock('lin', 'hot', 'PR'), lm.owner('w3').lock('lin', 'warm', 'PR')];
+  now += 250;
+  h.flush();
+  // No event for 3 s: the waits still count.
+  for (let i = 0; i < 12; i++) {
+    now += 250;
+    h.flush();
+  }
+  mild.release();
+  hog.release();
+  await Promise.all(waits);
+  now += 250;
+  h.flush();
+  now += 1000;
+  h.flush();
+  const top = h.top(0, now, 10);
+  expect(top.resources.map((e) => [e.key, e.waitMs, e.waits])).toEqual([['lin:hot', 2 * 3250, 2], ['lin:warm', 3250, 1]]);
+  // w2 is queued behind w1's earlier request (a soft edge), so w1 is charged for w2's wait, not hog.
+  expect(top.blockers.map((e) => [e.key, e.waitMs, e.waits]).sort()).toEqual([['hog', 3250, 1], ['mild', 3250, 1], ['w1', 3250, 1]]);
+  expect(h.top(0, now, 1).resources).toHaveLength(1);
   stop();
 });
 
