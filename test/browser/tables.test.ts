@@ -209,3 +209,21 @@ it('at 1024 and 2560 px wide nothing overflows (long names, a dump listed), and 
     for (let i = 1; i < sorted.length; i++) expect(sorted[i]![0]).toBeGreaterThanOrEqual(sorted[i - 1]![1]);
   }
 });
+
+it('top lists: the resource waited on longest and the owner that made others wait, with where it runs', async () => {
+  const s = await start();
+  const hog = await s.manager.owner('hog').lock('data', 'hot-file', 'EX');
+  const waits = [s.manager.owner('w1').lock('data', 'hot-file', 'EX'), s.manager.owner('w2').lock('data', 'hot-file', 'EX')].map((w) => w.then((l) => l.release(), () => {}));
+  const page = await openDashboard(browser, s.url, TOKENS.viewer);
+  // The page asks again every few seconds while live; the waits go on meanwhile.
+  const first = page.locator('#top ol').first().locator('li').first();
+  await page.waitForFunction(`/hot-file/.test(document.querySelector('#top ol li')?.textContent ?? '')`, undefined, { timeout: 15_000 });
+  expect(await first.innerText()).toMatch(/^data:hot-file /);
+  const blocker = page.locator('#top ol').nth(1).locator('li').first();
+  const text = await blocker.innerText();
+  expect(text.startsWith('hog ')).toBe(true);
+  expect(await blocker.locator('.where').innerText()).toBe('in-process · node tables-test');
+  expect(await page.locator('#tree .where').first().innerText()).toBe('in-process · node tables-test');
+  hog.release();
+  await Promise.all(waits);
+}, 40_000);

@@ -10,7 +10,7 @@
  */
 
 import { io, type Socket } from 'socket.io-client';
-import type { FeedClientEvents, FeedEvents } from '../../server/protocol.js';
+import type { FeedClientEvents, FeedEvents, TopLists } from '../../server/protocol.js';
 import { adminAction, getJson, session } from './api.js';
 import { GraphView } from './graph-view.js';
 import { webLimits } from './limits.js';
@@ -21,6 +21,7 @@ import { renderSeries } from './series-view.js';
 import { TableView } from './table-view.js';
 import { renderTree } from './tree-view.js';
 import { Timeline } from './timeline.js';
+import { fetchTop, renderTop } from './top-view.js';
 import { readMoment, readView, writeView } from './url-state.js';
 import './style.css';
 
@@ -31,6 +32,12 @@ const model = new Model();
 /** What the views draw: the live model, or a past moment's while paused. */
 let shown: Model = model;
 let shownAt: number | null = null;
+let top: TopLists | null = null;
+/** The top lists for what is shown: the kept window live, up to the moment when paused. */
+async function refreshTop(): Promise<void> {
+  top = await fetchTop(null, shownAt);
+  renderTop($('top'), top, shown);
+}
 const viewNow = (): number => shownAt ?? Date.now();
 const graph = new GraphView($<SVGSVGElement & HTMLElement>('graph'), $('graph-empty'), $('graph-note'), (id) => void showOwner($('owner-detail'), shown, id, viewNow()));
 const table = new TableView(model, viewNow, () => writeView(table.filters(), shownAt));
@@ -42,6 +49,7 @@ const timeline = new Timeline((s) => {
   table.show(shown, shownAt !== null);
   writeView(table.filters(), shownAt);
   render();
+  void refreshTop();
 });
 let socket: Socket<FeedEvents, FeedClientEvents> | null = null;
 let drawnVersion = -1;
@@ -58,6 +66,7 @@ function render(): void {
   renderDumps($('dumps'), m);
   renderGrace($('grace'), $('sessions'), m, now);
   renderSeries($<SVGSVGElement & HTMLElement>('series'), $('series-legend'), m, now);
+  renderTop($('top'), top, m);
   const waiting = [...m.rows.values()].filter((r) => r.state !== 'granted').length;
   $('counts').textContent = `${m.rows.size} locks · ${waiting} waiting · ${m.edges.length} wait-for edges · ${m.deadlocks.length} deadlocks`;
   $('node').textContent = model.node;
@@ -138,8 +147,13 @@ function start(): void {
     connect();
     // A link to a moment opens paused there; otherwise the timeline's window is fetched now and again while live.
     void (at === null ? timeline.refresh() : timeline.show(at));
+    void refreshTop();
   });
-  setInterval(() => { if (shownAt === null && document.visibilityState === 'visible') void timeline.refresh(); }, webLimits.timelineRefreshMs);
+  setInterval(() => {
+    if (shownAt !== null || document.visibilityState !== 'visible') return;
+    void timeline.refresh();
+    void refreshTop();
+  }, webLimits.timelineRefreshMs);
   // Durations keep growing without events, so the views redraw on a timer too, never more often than this.
   setInterval(() => { if (model.version !== drawnVersion || document.visibilityState === 'visible') render(); }, webLimits.renderIntervalMs);
 }
