@@ -1,5 +1,7 @@
-// Takes docs/dashboard.png: the dashboard under the demo workload, after it has run long enough
-// for every panel to fill. Run after `npm run build`: node docs/screenshot.js [seconds]
+// Takes the README's screenshots of the dashboard under the demo workload, after it has run long
+// enough for every panel to fill: docs/dashboard.png (live), docs/dashboard-paused.png (paused a
+// moment ago) and docs/dashboard-scrubbed.png (scrubbed back to the latest deadlock's marker).
+// Run after `npm run build`: node docs/screenshot.js [seconds]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +10,7 @@ import { createServer } from '../dist/server/index.js';
 import { DEMO, DEMO_DOMAINS, startDemo } from '../dist/server/demo.js';
 
 const seconds = Number(process.argv[2] ?? 40);
+const out = (name) => new URL(`./${name}`, import.meta.url).pathname;
 const dumps = mkdtempSync(join(tmpdir(), 'lockscope-shot-dumps-'));
 const server = await createServer({
   port: 0, node: 'demo-node', domains: DEMO_DOMAINS, leaseMs: DEMO.leaseMs,
@@ -22,10 +25,16 @@ const context = await chromium.launchPersistentContext(profile, {
 const page = await context.newPage();
 await page.goto(`${server.url}/`);
 await new Promise((r) => setTimeout(r, seconds * 1000));
-await page.screenshot({ path: new URL('./dashboard.png', import.meta.url).pathname, fullPage: true });
+await page.screenshot({ path: out('dashboard.png'), fullPage: true });
+await page.click('#tl-pause');
+await page.waitForFunction(`/^paused at /.test(document.getElementById('tl-at').textContent)`);
+await page.screenshot({ path: out('dashboard-paused.png'), fullPage: false });
+await page.locator('#tl-markers .marker.deadlock').last().click();
+await page.waitForFunction(`document.querySelector('#graph g.node.victim') !== null`);
+await page.screenshot({ path: out('dashboard-scrubbed.png'), fullPage: false });
 await context.close();
 await demo.stop();
 await server.close();
 rmSync(profile, { recursive: true, force: true });
 rmSync(dumps, { recursive: true, force: true });
-console.log('docs/dashboard.png written');
+console.log('docs/dashboard.png, docs/dashboard-paused.png, docs/dashboard-scrubbed.png written');

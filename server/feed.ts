@@ -20,7 +20,7 @@ type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, neve
 const ALL = 'all';
 const room = (domain: string): string => `d:${domain}`;
 
-const FORWARDED = [
+export const FORWARDED = [
   'granted', 'waiting', 'failed', 'converted', 'demoted', 'released', 'deadlock', 'hang', 'hang-persistent', 'hang-resolved',
   'long-hold', 'order-inversion', 'grace',
 ] as const satisfies readonly (keyof LockEvents)[];
@@ -28,7 +28,7 @@ const FORWARDED = [
 const SESSIONS_EVERY_FLUSHES = Math.max(1, Math.round(1000 / serverLimits.feedIntervalMs));
 
 /** The wait-for graph without a whole snapshot: a batch carries it, and a snapshot of 10,000 locks a few times a second would not be cheap. */
-function liveGraph(lm: LockManager): FeedGraph {
+export function liveGraph(lm: LockManager): FeedGraph {
   const owners = new Map<number, FeedGraph['owners'][number]>();
   const seen = (o: { id: number; name: string; meta: Record<string, unknown> | null; priority: number; holding: number; waiting: number }): void => {
     if (!owners.has(o.id)) owners.set(o.id, { id: o.id, name: o.name, meta: o.meta, priority: o.priority, holding: o.holding, waiting: o.waiting });

@@ -16,6 +16,8 @@ import { dumpsRouter } from './dashboard-api.js';
 import { graceRouter } from './grace-api.js';
 import type { LockFilesOptions } from '../collectors/lockfiles/collector.js';
 import { lockFilesRouter } from './lockfiles-api.js';
+import type { History } from './history.js';
+import { historyRouter } from './history-api.js';
 import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
@@ -31,6 +33,7 @@ export interface HttpAppContext {
   dumper: HangDumper | null;
   /** The application lock directory GET /api/lockfiles scans, if one is configured. */
   lockFiles: LockFilesOptions | null;
+  history: History | null;
   /** The built dashboard; null serves none; undefined the default (dist/web). */
   webDir: string | null | undefined;
   sessions(): SessionSummary[];
@@ -50,6 +53,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   app.use(graceRouter(lm, auth, log));
   app.use(clusterRouter(ctx.cluster, auth));
   app.use(lockFilesRouter(ctx.lockFiles, auth));
+  app.use(historyRouter(ctx.history, auth));
   app.use(restRouter({ lm, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
   app.use(errorMiddleware({ internalError }));
   return app;

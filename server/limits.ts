@@ -33,6 +33,19 @@ export interface ServerLimits {
   feedBatchMax: number;
   /** How often the feed sends a batch. */
   feedIntervalMs: number;
+  /**
+   * The dashboard's history (history.ts): bytes of serialized snapshots and
+   * batches kept in all (0: no history), how far back, how often a new
+   * snapshot starts a segment, the event bytes after which one starts
+   * sooner (what a scrub replays stays small), and markers kept.
+   */
+  historyBytesMax: number;
+  historyWindowMs: number;
+  historyKeyframeEveryMs: number;
+  historySegmentBytesMax: number;
+  historyMarkersMax: number;
+  /** Resources and blockers tallied per history segment for the top lists (contention.ts). */
+  contentionKeysMax: number;
   /** Longest lease a configuration may ask for. */
   leaseMsMax: number;
   /** Tokens configured at once. */
@@ -66,6 +79,13 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   apiRowsMax: 10_000,
   feedBatchMax: 5000,
   feedIntervalMs: 250,
+  // 64 MiB: ten minutes of the demo workload with 10,000 locks held (bench/dashboard.js) fits with room to spare.
+  historyBytesMax: 64 * 1024 * 1024,
+  historyWindowMs: 10 * 60_000,
+  historyKeyframeEveryMs: 60_000,
+  historySegmentBytesMax: 2 * 1024 * 1024,
+  historyMarkersMax: 2_000,
+  contentionKeysMax: 1_000,
   leaseMsMax: 24 * 60 * 60 * 1000,
   tokensMax: 1000,
   clientRecordsMax: 100_000,

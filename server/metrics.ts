@@ -22,6 +22,9 @@ export class ServerMetrics {
   constructor(lm: LockManager, sessions: () => SessionTable) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'lockscope_' });
+    // prom-client names three gauges `…_total`, which Prometheus keeps for counters (`promtool check metrics`
+    // flags them). The same counts stay, by type, in lockscope_nodejs_active_{handles,requests,resources}: sum those.
+    for (const name of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`lockscope_nodejs_active_${name}_total`);
     // Read at scrape time from the core's counters (lm.stats()), not from a snapshot: a scrape must stay
     // cheap with a million locks held.
     new Gauge({
@@ -56,6 +59,29 @@ export class ServerMetrics {
       },
     });
     this.expired = new Counter({ name: 'lockscope_sessions_expired_total', help: 'Sessions whose lease passed', registers });
+    // Hangs in progress, read from the watchdog's own table at scrape time (bounded: one entry per hung wait).
+    new Gauge({
+      name: 'lockscope_hangs', help: 'Waits past their domain soft timeout right now, by domain and classification (hanging, persistent)',
+      labelNames: ['domain', 'classification'], registers,
+      collect() {
+        const counts = new Map<string, number>();
+        for (const d of lm.domains.keys()) for (const c of ['hanging', 'persistent']) counts.set(`${d}\u0000${c}`, 0);
+        for (const h of lm.watchdog.current.values()) {
+          const key = `${h.domain}\u0000${h.classification === 'persistent' ? 'persistent' : 'hanging'}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+        for (const [key, n] of counts) {
+          const [domain, classification] = key.split('\u0000') as [string, string];
+          this.set({ domain, classification }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'lockscope_grace_active', help: '1 while a grace period after a restart is in force (only reclaims are granted), else 0', registers,
+      collect() {
+        this.set(lm.grace.state().active ? 1 : 0);
+      },
+    });
 
     // A reclaim is no acquisition (the lock was held all along), and grace grants nothing else: while grace is on
     // nobody listens to `granted`, so the core does not even build the event for each of 100,000 reclaims.

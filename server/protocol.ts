@@ -110,3 +110,60 @@ export interface FeedClientEvents {
    */
   subscribe(msg: { domains: string[] | null }): void;
 }
+
+/** What a timeline marks. `failover` is kept for the cluster (not emitted yet). */
+export type MarkerKind = 'deadlock' | 'hang' | 'hang-persistent' | 'dump' | 'grace' | 'failover';
+
+export interface HistoryMarker {
+  /** Wall-clock ms. */
+  time: number;
+  kind: MarkerKind;
+  label: string;
+  /** The first kept moment whose state includes it (the flush that stored its batch); absent until then. */
+  at?: number;
+}
+
+/** `GET /api/history`: the kept window (`from` null when nothing is kept yet) and its markers. */
+export interface HistoryIndex {
+  from: number | null;
+  to: number;
+  bytes: number;
+  bytesMax: number;
+  windowMs: number;
+  markers: HistoryMarker[];
+}
+
+/** One stored flush: a batch of events (with the graph after it) and/or the session list when it changed. */
+export interface HistoryEntry {
+  time: number;
+  batch?: FeedBatch;
+  sessions?: SessionSummary[];
+}
+
+/** `GET /api/history/moment?at=ms`: the state at a moment, as a keyframe and the entries after it up to that moment. */
+export interface HistoryMoment {
+  time: number;
+  keyframeTime: number;
+  state: { snapshot: Snapshot; sessions: SessionSummary[] };
+  entries: HistoryEntry[];
+}
+
+/** One line of a top list (`GET /api/history/top`). */
+export interface TopEntry {
+  /** `domain:resource` for resources, the owner's name for blockers. */
+  key: string;
+  /** Waiting time charged, ms: every waiter's time adds up. */
+  waitMs: number;
+  /** Distinct waits seen. */
+  waits: number;
+  /** Blockers: the owner's id when last seen (to find its session). */
+  ownerId?: number;
+}
+
+/** The resources waited on longest and the owners that made others wait longest, over [from, to]. */
+export interface TopLists {
+  from: number;
+  to: number;
+  resources: TopEntry[];
+  blockers: TopEntry[];
+}

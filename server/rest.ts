@@ -30,6 +30,7 @@ const locksQuery = obj(
   ['domain', 'resource', 'owner', 'node', 'state', 'limit'],
 );
 const noQuery = obj({});
+const posixBreakBody = obj({ domain: str(), resource: str(), owner: int(1, Number.MAX_SAFE_INTEGER) });
 const idParam = (v: unknown): number => int(1, Number.MAX_SAFE_INTEGER)(/^[0-9]{1,16}$/.test(String(v)) ? Number(v) : NaN, 'id');
 
 function query<T>(req: Request, schema: Schema<T>): T {
@@ -107,6 +108,13 @@ export function restRouter(ctx: RestContext): express.Router {
     checkEmptyBody(req);
     ctx.lm.cancelWait(id);
     ctx.log('wait-cancelled', { id, by: principalOf(req) });
+    res.json({ ok: true });
+  });
+  // A posix lock has no id to break by (pieces split and merge): it is named by domain, resource and owner.
+  r.post('/api/posix/break', allow('admin'), (req, res) => {
+    const body = posixBreakBody(req.body, 'body');
+    ctx.lm.breakPosix(body.domain, body.resource, body.owner);
+    ctx.log('posix-lock-broken', { ...body, by: principalOf(req) });
     res.json({ ok: true });
   });
   r.get('/api/grafana/health', allow('read'), (_req, res) => res.json({ ok: true }));

@@ -20,6 +20,7 @@ import { feedDumps } from './dump-feed.js';
 import { logDumps } from './dump-log.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
+import { History } from './history.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
@@ -137,9 +138,13 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   logManagerEvents(lm, log, dumpOf);
   const stopDumpLog = dumper === null ? () => {} : logDumps(dumper, log);
 
+  // Recorded from the start, whether or not a dashboard is open: the moment worth scrubbing back to comes first.
+  const history = new History(lm, () => summaries(sessions));
+  const stopHistory = history.start();
+  dumper?.on('dump-written', (d) => history.marker('dump', d.record.time, `dump ${d.record.file} (${d.trigger})`));
   const http = createHttpServer(lazyHttpApp({
-    lm, auth, metrics, dumper, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
-    cluster,
+    lm, auth, metrics, dumper, history, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions),
+    log: (e, f) => log('info', e, f), internalError, cluster,
   }));
   const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError, dumpOf);
@@ -152,6 +157,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       // Sessions first: once closed, the sockets' disconnects start no lease timers that would outlive the server.
       sessions.close();
       stopFeed();
+      stopHistory();
       stopDumpFeed();
       await dumper?.close();
       stopDumpLog();

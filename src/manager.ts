@@ -280,6 +280,21 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return clients;
   }
 
+  /**
+   * Operator break of a posix lock: every piece owner `ownerId` holds on the
+   * resource is dropped (a `released` event with `reason`), and waiters
+   * behind it are granted as by an unlock. Posix locks have no handle, so
+   * the owner learns nothing (as with fcntl); a remote client's reclaim
+   * mirror still lists the range. ENOENT if the owner holds nothing there.
+   */
+  breakPosix(domain: string, resource: string, ownerId: number, reason: Exclude<LossReason, 'released'> = 'revoked'): void {
+    const res = this.posixTable(domain).get(checkName(resource, 'resource', this.limits.nameBytesMax));
+    const id = checkInteger(ownerId, 'ownerId', 1, Number.MAX_SAFE_INTEGER);
+    const owner = res === undefined ? undefined : [...res.holders.keys()].find((o) => o.id === id);
+    if (res === undefined || owner === undefined) throw new LockError('ENOENT', `owner ${id} holds no posix lock on ${domain}:${resource}`, { node: this.node });
+    this.posix.dropOwner(res, owner, reason);
+  }
+
   /** Operator cancel: the pending request fails with ECANCELED. ENOENT if no such request. */
   cancelWait(id: number): void {
     const found = this.find(id);

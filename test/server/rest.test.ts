@@ -110,6 +110,27 @@ describe('REST', () => {
     expect((await api(server, '/api/hangs')).body).toEqual([]);
   });
 
+  it('POST /api/posix/break drops an owner\'s posix pieces on a resource, the waiter behind them is granted; viewer 403 EPERM, nothing held 404 ENOENT', async () => {
+    const holder = c.owner('posix-holder');
+    await holder.setlk('adv', 'f', { type: 'write', start: 0, len: 100 });
+    await holder.setlk('adv', 'g', { type: 'read', start: 0, len: 10 });
+    const waiter = track(c.owner('posix-waiter').setlk('adv', 'f', { type: 'write', start: 50, len: 10 }, { wait: true }));
+    await c.ping();
+    const ownerId = server.manager.snapshot().owners.find((o) => o.name === 'posix-holder')!.id;
+    const body = JSON.stringify({ domain: 'adv', resource: 'f', owner: ownerId });
+    const post = (token: string, b: string) => api(server, '/api/posix/break', token, { method: 'POST', body: b, headers: { 'content-type': 'application/json' } });
+    const viewer = await post(TOKENS.viewer, body);
+    expect([viewer.status, viewer.body.error.code]).toEqual([403, 'EPERM']);
+    expect((await post(TOKENS.admin, body)).status).toBe(200);
+    await waiter.promise;
+    const held = server.manager.snapshot().domains.find((d) => d.name === 'adv')!.resources.flatMap((r) => r.granted.map((l) => `${r.name} ${l.owner} ${l.mode}`));
+    expect(held.sort()).toEqual(['f posix-waiter write', 'g posix-holder read']);
+    const again = await post(TOKENS.admin, body);
+    expect([again.status, again.body.error.code]).toEqual([404, 'ENOENT']);
+    const extra = await post(TOKENS.admin, JSON.stringify({ domain: 'adv', resource: 'f', owner: ownerId, force: true }));
+    expect([extra.status, extra.body.error.code]).toEqual([400, 'EINVAL']);
+  });
+
   it('errors map to statuses in one place: unknown endpoint 404 ENOENT, bad id 400 EINVAL, bad JSON 400 EINVAL', async () => {
     const unknown = await api(server, '/api/nothing-here');
     expect([unknown.status, unknown.body.error.code]).toEqual([404, 'ENOENT']);

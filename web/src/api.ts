@@ -22,11 +22,16 @@ export async function getJson<T>(path: string): Promise<T> {
 }
 
 /** An admin action; resolves with an error message to show, or null when it worked. */
-export async function post(path: string): Promise<string | null> {
-  const res = await fetch(path, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: '{}' });
+export async function post(path: string, payload: Record<string, unknown> = {}): Promise<string | null> {
+  const res = await fetch(path, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: JSON.stringify(payload) });
   if (res.ok) return null;
   const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-  return `${body?.error?.code ?? res.status}: ${body?.error?.message ?? 'refused'}`;
+  return failureText(body?.error?.code ?? String(res.status), body?.error?.message ?? 'refused');
+}
+
+/** "ENOENT: no pending request 7": a LockError's message already starts with its code, which is then not said twice. */
+export function failureText(code: string, message: string): string {
+  return message.startsWith(`${code}:`) ? message : `${code}: ${message}`;
 }
 
 /** A dump arrives as a blob (the token goes in a header, never in a URL), then is saved under its own name. */
@@ -52,19 +57,24 @@ export function confirmAction(text: string): Promise<boolean> {
 }
 
 /** Confirm, then do; the outcome goes to the status line. */
-export async function adminAction(text: string, path: string): Promise<void> {
+export async function adminAction(text: string, path: string, payload: Record<string, unknown> = {}): Promise<void> {
   if (session.role !== 'admin') return;
   if (!(await confirmAction(text))) return;
-  const err = await post(path);
-  flash(err ?? 'done');
+  const err = await post(path, payload);
+  flash(err ?? 'done', err !== null);
 }
 
-export function flash(text: string): void {
-  const el = document.getElementById('conn') as HTMLElement;
-  el.dataset.flash = text;
-  el.title = text;
-  el.classList.add('flash');
-  setTimeout(() => el.classList.remove('flash'), 3000);
+let flashTimer: ReturnType<typeof setTimeout> | null = null;
+
+/** An action's outcome, in its own status line: the connection pill says only whether the feed is live. */
+export function flash(text: string, failed = false): void {
+  const el = document.getElementById('status') as HTMLElement;
+  el.textContent = text;
+  el.className = failed ? 'status failed' : 'status';
+  el.hidden = false;
+  if (flashTimer !== null) clearTimeout(flashTimer);
+  // A failure stays until the next action or ten seconds: long enough to read a code.
+  flashTimer = setTimeout(() => { el.hidden = true; }, failed ? 10_000 : 3_000);
 }
 
 export const isAdmin = (): boolean => session.role === 'admin';

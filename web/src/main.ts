@@ -10,7 +10,7 @@
  */
 
 import { io, type Socket } from 'socket.io-client';
-import type { FeedClientEvents, FeedEvents } from '../../server/protocol.js';
+import type { FeedClientEvents, FeedEvents, TopLists } from '../../server/protocol.js';
 import { adminAction, getJson, session } from './api.js';
 import { GraphView } from './graph-view.js';
 import { mountLockFilesPanel } from './lockfiles-view.js';
@@ -21,30 +21,55 @@ import { renderDeadlocks, renderDumps, renderGrace, renderHangs, setAdminControl
 import { renderSeries } from './series-view.js';
 import { TableView } from './table-view.js';
 import { renderTree } from './tree-view.js';
+import { Timeline } from './timeline.js';
+import { fetchTop, renderTop } from './top-view.js';
+import { readMoment, readView, writeView } from './url-state.js';
 import './style.css';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const TOKEN_KEY = 'lockscope-token';
 
 const model = new Model();
-const graph = new GraphView($<SVGSVGElement & HTMLElement>('graph'), (id) => void showOwner($('owner-detail'), model, id, Date.now()));
-const table = new TableView(model, () => Date.now());
+/** What the views draw: the live model, or a past moment's while paused. */
+let shown: Model = model;
+let shownAt: number | null = null;
+let top: TopLists | null = null;
+/** The top lists for what is shown: the kept window live, up to the moment when paused. */
+async function refreshTop(): Promise<void> {
+  top = await fetchTop(null, shownAt);
+  renderTop($('top'), top, shown);
+}
+const viewNow = (): number => shownAt ?? Date.now();
+const graph = new GraphView($<SVGSVGElement & HTMLElement>('graph'), $('graph-empty'), $('graph-note'), (id) => void showOwner($('owner-detail'), shown, id, viewNow()));
+const table = new TableView(model, viewNow, () => writeView(table.filters(), shownAt));
+const timeline = new Timeline((s) => {
+  // The dump list is not in the history: a past moment shows the dumps taken by then.
+  s?.model.setDumps(model.dumps.filter((d) => d.time <= s.at!));
+  shown = s?.model ?? model;
+  shownAt = s?.at ?? null;
+  table.show(shown, shownAt !== null);
+  writeView(table.filters(), shownAt);
+  render();
+  void refreshTop();
+});
 let socket: Socket<FeedEvents, FeedClientEvents> | null = null;
 let drawnVersion = -1;
 let lastApplyMs = 0;
 
 function render(): void {
-  const now = Date.now();
-  graph.render(model);
+  const now = viewNow();
+  const m = shown;
+  graph.render(m, now);
   table.render();
-  renderTree($('tree'), model, now);
-  renderDeadlocks($('deadlocks'), model);
-  renderHangs($('hangs'), model, now);
-  renderDumps($('dumps'), model);
-  renderGrace($('grace'), $('sessions'), model, now);
-  renderSeries($<SVGSVGElement & HTMLElement>('series'), $('series-legend'), model, now);
-  const waiting = [...model.rows.values()].filter((r) => r.state !== 'granted').length;
-  $('counts').textContent = `${model.rows.size} locks · ${waiting} waiting · ${model.edges.length} wait-for edges · ${model.deadlocks.length} deadlocks`;
+  renderTree($('tree'), m, now);
+  renderDeadlocks($('deadlocks'), m);
+  renderHangs($('hangs'), m, now);
+  renderDumps($('dumps'), m);
+  renderGrace($('grace'), $('sessions'), m, now);
+  renderSeries($<SVGSVGElement & HTMLElement>('series'), $('series-legend'), m, now);
+  renderTop($('top'), top, m);
+  const waiting = [...m.rows.values()].filter((r) => r.state !== 'granted').length;
+  $('counts').textContent = `${m.rows.size} locks · ${waiting} waiting · ${m.edges.length} wait-for edges · ${m.deadlocks.length} deadlocks`;
   $('node').textContent = model.node;
   drawnVersion = model.version;
 }
@@ -101,6 +126,8 @@ function start(): void {
     history.replaceState(null, '', location.pathname + location.search);
   }
   session.token = localStorage.getItem(TOKEN_KEY);
+  table.setFilters(readView(location.search));
+  const at = readMoment(location.search);
   $('f-domain').addEventListener('change', subscribeToFilter);
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -112,18 +139,30 @@ function start(): void {
   });
   $('layout-toggle').addEventListener('click', () => {
     $('layout-toggle').textContent = graph.toggleLayout() ? 'force layout' : 'layered layout';
+    render();
   });
+  $('graph-fit').addEventListener('click', () => graph.fit());
   $('dump-now').addEventListener('click', () => void adminAction('Take a hang-dump of this node now?', '/api/dumps'));
   wireDumpLinks(document.body);
   mountLockFilesPanel(document.querySelector('main')!);
-  void identify().then(connect);
+  void identify().then(() => {
+    connect();
+    // A link to a moment opens paused there; otherwise the timeline's window is fetched now and again while live.
+    void (at === null ? timeline.refresh() : timeline.show(at));
+    void refreshTop();
+  });
+  setInterval(() => {
+    if (shownAt !== null || document.visibilityState !== 'visible') return;
+    void timeline.refresh();
+    void refreshTop();
+  }, webLimits.timelineRefreshMs);
   // Durations keep growing without events, so the views redraw on a timer too, never more often than this.
   setInterval(() => { if (model.version !== drawnVersion || document.visibilityState === 'visible') render(); }, webLimits.renderIntervalMs);
 }
 
 /** For the tests and the benchmark: the model, and the time the last batch took to apply. */
 declare global {
-  interface Window { lockscope: { model: Model; render: () => void; lastApplyMs: () => number } }
+  interface Window { lockscope: { model: Model; shown: () => Model; render: () => void; lastApplyMs: () => number } }
 }
-window.lockscope = { model, render, lastApplyMs: () => lastApplyMs };
+window.lockscope = { model, shown: () => shown, render, lastApplyMs: () => lastApplyMs };
 start();

@@ -9,6 +9,7 @@ import type { Snapshot } from '../../server/protocol.js';
 import { getJson } from './api.js';
 import { duration, esc, range } from './format.js';
 import type { Model } from './model.js';
+import { whereClass, whereText } from './top-view.js';
 
 export async function showOwner(el: HTMLElement, m: Model, id: number, now: number): Promise<void> {
   const o = m.owners.get(id);
@@ -18,7 +19,7 @@ export async function showOwner(el: HTMLElement, m: Model, id: number, now: numb
   const blocks = m.edges.filter((e) => e.to === id);
   const meta = o?.meta === null || o?.meta === undefined ? '' : Object.entries(o.meta).map(([k, v]) => `${esc(k)}: ${esc(v)}`).join(' · ');
   el.hidden = false;
-  el.innerHTML = `<button type="button" class="close">×</button><h3>${esc(name)}</h3><p class="sub">${meta}</p>` +
+  el.innerHTML = `<button type="button" class="close">×</button><h3>${esc(name)}</h3><p><span class="where ${whereClass(m, id)}">${esc(whereText(m, id))}</span></p><p class="sub">${meta}</p>` +
     `<h4>Locks (${rows.length})</h4><ul>${rows.map((r) => `<li>${esc(r.state)} ${esc(r.mode ?? '')}${r.requested === null ? '' : ` → ${esc(r.requested)}`} ${esc(r.domain)}:${esc(r.resource)} ${range(r.range)} · ${duration(r.since === null ? null : now - r.since)}</li>`).join('')}</ul>` +
     `<h4>Waits for</h4><ul>${waits.map((e) => `<li>${esc(e.toName)}: wants ${esc(e.wanted)} on ${esc(e.domain)}:${esc(e.resource)} (held ${esc(e.blockerMode)}, ${e.kind})</li>`).join('') || '<li>nobody</li>'}</ul>` +
     `<h4>Blocks</h4><ul>${blocks.map((e) => `<li>${esc(e.fromName)} (${esc(e.wanted)} on ${esc(e.resource)})</li>`).join('') || '<li>nobody</li>'}</ul>` +

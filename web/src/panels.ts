@@ -36,8 +36,9 @@ export function renderHangs(el: HTMLElement, m: Model, now: number): void {
   const dumpsOf = new Map<number, DumpRecord[]>();
   for (const d of m.dumps) if (d.hang !== null) dumpsOf.set(d.hang.id, [...(dumpsOf.get(d.hang.id) ?? []), d]);
   const one = (h: Hang, live: boolean): string => {
-    const cls = live ? (h.classification === 'persistent' ? 'persistent' : 'hanging') : (h.classification ?? 'transient');
-    const how = live ? `waiting ${duration(now - h.since)}` : `${esc(h.outcome ?? '')} after ${duration(h.waitedMs ?? null)}`;
+    const cls = hangClass(h, live);
+    const was = !live && h.classification === 'persistent' ? ' (it had been persistent)' : '';
+    const how = live ? `waiting ${duration(now - h.since)}` : `${esc(h.outcome ?? '')} after ${duration(h.waitedMs ?? null)}${was}`;
     const roots = h.rootBlockers.map((b) => `${esc(b.owner)} (${b.holds.map((x) => `${esc(x.mode)} ${esc(x.domain)}:${esc(x.resource)}`).join(', ')})`).join('; ');
     const dumps = (dumpsOf.get(h.id) ?? []).map((d) => dumpLink(d)).join(' ');
     return `<div class="hang ${cls}"><span class="tag">${cls}</span> <b>${esc(h.owner)}</b> wants ${esc(h.wanted)} on ${esc(h.domain)}:${esc(h.resource)} · ${how}` +
@@ -48,15 +49,31 @@ export function renderHangs(el: HTMLElement, m: Model, now: number): void {
   put(el, live.length + ended.length === 0 ? '<p class="empty">No hang yet.</p>' : live.join('') + ended.join(''));
 }
 
+/**
+ * "persistent" means still blocked (README, "Reading a hang-dump"): a wait
+ * that ended is transient whatever it was called while it lasted (the core
+ * keeps the `persistent` mark on the ended hang, and the dump index keeps it
+ * on a dump whose wait later ended).
+ */
+export function hangClass(h: Pick<Hang, 'classification'>, live: boolean): 'persistent' | 'hanging' | 'transient' {
+  if (!live) return 'transient';
+  return h.classification === 'persistent' ? 'persistent' : 'hanging';
+}
+
+export function dumpClass(d: Pick<DumpRecord, 'classification' | 'outcome' | 'waitedMs'>): string {
+  if (d.classification === null) return '—';
+  return d.outcome !== undefined || d.waitedMs !== undefined ? 'transient' : d.classification;
+}
+
 function dumpLink(d: DumpRecord): string {
   return `<a href="#" class="dump-link" data-id="${esc(d.id)}" data-file="${esc(d.file)}">${esc(d.file)}</a>`;
 }
 
 export function renderDumps(el: HTMLElement, m: Model): void {
   if (m.dumps.length === 0) return put(el, '<p class="empty">No hang-dump yet.</p>');
-  put(el, `<table><tr><th>time</th><th>trigger</th><th>hang</th><th>classification</th><th>size</th><th></th></tr>${[...m.dumps].reverse().map((d) =>
+  put(el, `<table class="dumps"><tr><th>time</th><th>trigger</th><th>hang</th><th>classification</th><th>size</th><th></th></tr>${[...m.dumps].reverse().map((d) =>
     `<tr><td>${clock(d.time)}</td><td>${esc(d.trigger)}</td><td>${d.hang === null ? '' : `${esc(d.hang.owner)} on ${esc(d.hang.domain)}:${esc(d.hang.resource)}`}</td>` +
-    `<td class="${esc(d.classification ?? '')}">${esc(d.classification ?? '—')}${d.waitedMs === undefined ? '' : ` (${duration(d.waitedMs)})`}</td><td>${bytes(d.bytes)}</td><td>${dumpLink(d)}</td></tr>`).join('')}</table>`);
+    `<td class="${esc(dumpClass(d))}">${esc(dumpClass(d))}${d.waitedMs === undefined ? '' : ` (${duration(d.waitedMs)})`}</td><td>${bytes(d.bytes)}</td><td class="file">${dumpLink(d)}</td></tr>`).join('')}</table>`);
 }
 
 /** Dump links anywhere on the page download through fetch (the token goes in a header). */

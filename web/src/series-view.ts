@@ -32,10 +32,27 @@ export function buckets(samples: readonly WaitSample[], now: number): Point[] {
   });
 }
 
+/**
+ * Ticks a log scale can space: 0, then powers of ten up to the top (d3's
+ * own ticks on a symlog scale crowd 60, 80, 100 ms into a few pixels).
+ */
+export function yTicks(top: number): number[] {
+  const out = [0];
+  for (let v = 10; v <= top; v *= 10) out.push(v);
+  if (out.length < 3) out.splice(1, 0, 1);
+  return out;
+}
+
+function waitTick(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${ms / 1000} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
 export function renderSeries(svg: SVGSVGElement, legend: HTMLElement, m: Model, now: number): void {
   const w = svg.clientWidth || 500;
   const h = svg.clientHeight || 200;
-  const margin = { l: 48, r: 8, t: 8, b: 20 };
+  const margin = { l: 52, r: 8, t: 8, b: 20 };
   const x = d3.scaleTime().domain([now - webLimits.seriesWindowMs, now]).range([margin.l, w - margin.r]);
   const series = [...m.waits.entries()].map(([domain, samples]) => ({ domain, points: buckets(samples, now) }));
   const top = Math.max(10, ...series.flatMap((s) => s.points.map((p) => p.p99)));
@@ -45,7 +62,7 @@ export function renderSeries(svg: SVGSVGElement, legend: HTMLElement, m: Model, 
   const sel = d3.select(svg);
   sel.selectAll('*').remove();
   sel.append('g').attr('transform', `translate(0,${h - margin.b})`).call(d3.axisBottom(x).ticks(5));
-  sel.append('g').attr('transform', `translate(${margin.l},0)`).call(d3.axisLeft(y).ticks(4, '~s').tickFormat((v) => `${d3.format('~s')(Number(v))}ms`));
+  sel.append('g').attr('class', 'y-axis').attr('transform', `translate(${margin.l},0)`).call(d3.axisLeft(y).tickValues(yTicks(y.domain()[1]!)).tickFormat((v) => waitTick(Number(v))));
   for (const s of series) {
     for (const [q, dash] of [['p50', null], ['p99', '4 3']] as const) {
       const line = d3.line<Point>().x((p) => x(p.t)).y((p) => y(p[q]));

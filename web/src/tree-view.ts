@@ -10,6 +10,7 @@ import type { EdgeSnapshot } from '../../server/protocol.js';
 import { duration, esc } from './format.js';
 import { webLimits } from './limits.js';
 import type { Model } from './model.js';
+import { whereClass, whereText } from './top-view.js';
 
 interface Root {
   id: number;
@@ -42,7 +43,7 @@ export function renderTree(el: HTMLElement, m: Model, now: number): void {
     return;
   }
   const html = roots.slice(0, webLimits.treeRootsMax).map((r) =>
-    `<details class="root" open><summary><b class="blocker">${esc(r.name)}</b> blocks <b>${r.blocked}</b> owner${r.blocked === 1 ? '' : 's'} · oldest wait ${duration(r.oldestMs)}</summary>${subtree(r.id, waitersOf, since, now)}</details>`);
+    `<details class="root" open><summary><b class="blocker">${esc(r.name)}</b> <span class="where ${whereClass(m, r.id)}">${esc(whereText(m, r.id))}</span> blocks <b>${r.blocked}</b> owner${r.blocked === 1 ? '' : 's'} · oldest wait ${duration(r.oldestMs)}</summary>${subtree(r.id, waitersOf, since, now)}</details>`);
   for (const c of m.cycles) html.push(`<p class="cycle">cycle: ${c.owners.map(esc).join(' → ')} → ${esc(c.owners[0])}</p>`);
   el.innerHTML = html.join('');
 }
