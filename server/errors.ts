@@ -20,6 +20,8 @@ export const HTTP_STATUS: Readonly<Record<LockErrorCode, number>> = Object.freez
   ENOGRACE: 410,
   ENOLCK: 429,
   EGRACE: 503,
+  // The state directory cannot be written (full, read-only): retry once it can (state.ts).
+  EIO: 503,
 });
 
 /** An error for the wire; `internal` is called for anything that is not a LockError. */

@@ -14,11 +14,12 @@ export type LockErrorCode =
   | 'ENOLCK'
   | 'EINVAL'
   | 'ENOENT'
-  | 'EPERM';
+  | 'EPERM'
+  | 'EIO';
 
 export const LOCK_ERROR_CODES: readonly LockErrorCode[] = [
   'EDEADLK', 'ETIMEDOUT', 'EAGAIN', 'ECANCELED', 'EGRACE', 'ENOGRACE',
-  'EREVOKED', 'ENOLCK', 'EINVAL', 'ENOENT', 'EPERM',
+  'EREVOKED', 'ENOLCK', 'EINVAL', 'ENOENT', 'EPERM', 'EIO',
 ];
 
 /** Why a lock stopped being held. `released` is the only voluntary one. */

@@ -261,6 +261,11 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return this.tokens.next();
   }
 
+  /** Before a request that may grant: refused now rather than left without a token at its grant (tokens.ts, T2). */
+  checkTokens(): void {
+    this.tokens.check();
+  }
+
   /** Highest token issued; a restarted server resumes above it (tokens.ts). */
   get tokenHighWater(): number {
     return this.tokens.highWater;

@@ -1,16 +1,34 @@
 /**
  * Fencing tokens: one counter for the whole manager, so a token is strictly
  * greater than every token issued before it, per resource included. Across
- * restarts the counter resumes above a durably recorded block: before
- * issuing past its reserved block it calls `reserve(upTo)`, which must record
- * `upTo` durably before returning; a restarted manager starts at the
- * recorded value. At most one block is skipped per crash; no token is ever
- * issued twice.
+ * restarts the counter resumes above a durably recorded block: it calls
+ * `reserve(upTo)`, which must record `upTo` durably before returning, and
+ * never issues past the last `upTo` that returned; a restarted manager starts
+ * at the recorded value. At most one block is skipped per crash; no token is
+ * ever issued twice.
+ *
+ * Token rules (src/README.md, "Fencing tokens"):
+ *   T1. The next block is reserved once half of the current one is used, not
+ *       when it is used up: a reservation that fails (a full or read-only
+ *       disk) leaves half a block to issue from while requests that need a
+ *       new token are refused (`check`) and the reservation is retried.
+ *   T2. A grant never runs out in the middle: `check()` refuses a request
+ *       that may grant (EIO while reservations fail and the headroom is under
+ *       `tokenHeadroomMin`, ENOLCK `tokenMax` at the counter's end) before
+ *       it changes anything; only waiters queued before that can still take
+ *       a token, from the headroom.
+ *   T3. The counter ends at Number.MAX_SAFE_INTEGER: past it `++` would give
+ *       the same double again (2^53 + 1 === 2^53), so it refuses instead of
+ *       repeating a token.
  */
 
+import { LockError } from './errors.js';
 import { checkFunction, checkInteger, checkOptions } from './validate.js';
 
 const TOKEN_KEYS = new Set(['start', 'block', 'reserve']);
+
+/** The last token that can be issued: past it a double no longer counts by one (T3). */
+export const TOKEN_MAX = Number.MAX_SAFE_INTEGER;
 
 export interface TokenOptions {
   start?: number;
@@ -23,27 +41,70 @@ export class TokenCounter {
   private reservedTo: number;
   private readonly block: number;
   private readonly reserve: ((upTo: number) => void) | null;
+  /** The last reservation's failure, until one succeeds (T1). */
+  private reserveError: unknown = null;
 
   constructor(options: unknown) {
     const t = checkOptions(options, 'options.tokens', TOKEN_KEYS) ?? {};
-    this.seq = t.start === undefined ? 0 : checkInteger(t.start, 'options.tokens.start', 0, Number.MAX_SAFE_INTEGER - 1);
+    this.seq = t.start === undefined ? 0 : checkInteger(t.start, 'options.tokens.start', 0, TOKEN_MAX);
     this.reserve = checkFunction<(upTo: number) => void>(t.reserve, 'options.tokens.reserve') ?? null;
     this.block = t.block === undefined ? 10_000 : checkInteger(t.block, 'options.tokens.block', 1, 1e9);
-    this.reservedTo = this.reserve === null ? Infinity : this.seq;
+    this.reservedTo = this.reserve === null ? TOKEN_MAX : this.seq;
+  }
+
+  /**
+   * Before a request that may grant (T2): throws what `next()` would, so the
+   * request is refused before it changes anything. Reserves the next block
+   * first when the headroom is short.
+   */
+  check(): void {
+    if (this.seq >= TOKEN_MAX) throw exhausted();
+    if (this.reservedTo - this.seq >= this.headroomMin()) return;
+    this.tryReserve();
+    if (this.reservedTo - this.seq >= this.headroomMin()) return;
+    throw new LockError('EIO', 'fencing tokens cannot be reserved (the state directory cannot be written): retry later', {}, { cause: this.reserveError });
   }
 
   next(): number {
-    const t = ++this.seq;
-    if (t > this.reservedTo) {
-      const upTo = t + this.block - 1;
-      this.reserve!(upTo);
-      this.reservedTo = upTo;
+    if (this.seq >= TOKEN_MAX) throw exhausted();
+    if (this.reservedTo - this.seq <= this.block / 2) this.tryReserve();
+    if (this.seq >= this.reservedTo) {
+      // Only a waiter queued before check() began refusing gets here, and only once half a block is spent (T2).
+      throw new LockError('EIO', 'no fencing token is reserved (the state directory cannot be written)', {}, { cause: this.reserveError });
     }
-    return t;
+    return ++this.seq;
   }
 
   /** The highest token issued. */
   get highWater(): number {
     return this.seq;
   }
+
+  /** How far tokens are durably reserved (Infinity-like TOKEN_MAX without a `reserve`). */
+  get reserved(): number {
+    return this.reservedTo;
+  }
+
+  /** A quarter block: what check() keeps back for waiters already queued (T2). */
+  private headroomMin(): number {
+    return this.reserve === null ? 1 : Math.max(1, Math.floor(this.block / 4));
+  }
+
+  private tryReserve(): void {
+    if (this.reserve === null || this.reservedTo >= TOKEN_MAX) return;
+    const upTo = Math.min(TOKEN_MAX, Math.max(this.reservedTo, this.seq) + this.block);
+    try {
+      this.reserve(upTo);
+    } catch (err) {
+      // Not durable: nothing past the old block may be issued. Retried on the next token (the store paces its writes).
+      this.reserveError = err;
+      return;
+    }
+    this.reserveError = null;
+    this.reservedTo = upTo;
+  }
+}
+
+function exhausted(): LockError {
+  return new LockError('ENOLCK', `fencing tokens are used up (limit tokenMax, ${TOKEN_MAX}): no token can be issued without repeating one`, { limit: 'tokenMax' });
 }
