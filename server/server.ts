@@ -101,7 +101,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     recovery?.close();
     throw err;
   }
-  const metrics = new ServerMetrics(lm, () => sessions);
+  const metrics = new ServerMetrics(lm, () => sessions, () => recovery?.store.health() ?? null);
   sessions = sessionTable(lm, leaseMs, log, metrics, recovery);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
@@ -132,6 +132,8 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       await ioClosed;
       lm.close();
       recovery?.close();
+      // What the rate limit held back in its current windows (log.ts), before the last line.
+      log.flush?.();
       log('info', 'closed', {});
     })());
   try {
