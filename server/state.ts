@@ -148,7 +148,7 @@ function parseTokens(raw: unknown, path: string): number | null {
 
 /** S4: the record of clients was written after tokens up to `clientsSaw` were reserved; tokens.json must say as much. */
 function crossCheck(dir: string, tokens: number | null, clientsSaw: number): number {
-  if (tokens !== null && tokens >= clientsSaw) return tokens;
+  if (tokens === null ? clientsSaw === 0 : tokens >= clientsSaw) return tokens ?? 0;
   const found = tokens === null ? `${TOKENS_FILE} is missing` : `${TOKENS_FILE} says ${tokens}`;
   throw new LockError(
     'EINVAL',

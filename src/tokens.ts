@@ -59,9 +59,9 @@ export class TokenCounter {
    */
   check(): void {
     if (this.seq >= TOKEN_MAX) throw exhausted();
-    if (this.reservedTo - this.seq >= this.headroomMin()) return;
+    if (this.headroomOk()) return;
     this.tryReserve();
-    if (this.reservedTo - this.seq >= this.headroomMin()) return;
+    if (this.headroomOk()) return;
     throw new LockError('EIO', 'fencing tokens cannot be reserved (the state directory cannot be written): retry later', {}, { cause: this.reserveError });
   }
 
@@ -85,9 +85,10 @@ export class TokenCounter {
     return this.reservedTo;
   }
 
-  /** A quarter block: what check() keeps back for waiters already queued (T2). */
-  private headroomMin(): number {
-    return this.reserve === null ? 1 : Math.max(1, Math.floor(this.block / 4));
+  /** A quarter block reserved and not issued: what check() keeps back for waiters already queued (T2); near the end, what is left. */
+  private headroomOk(): boolean {
+    const min = this.reserve === null ? 1 : Math.max(1, Math.floor(this.block / 4));
+    return this.reservedTo - this.seq >= Math.min(min, TOKEN_MAX - this.seq);
   }
 
   private tryReserve(): void {
