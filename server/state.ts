@@ -262,8 +262,7 @@ export class StateStore {
     try {
       this.writeClients();
     } catch {
-      // S1: kept dirty, tried again (writeClients counted the failure and told the listener).
-      this.schedule(Math.max(0, this.retryAt - Date.now()));
+      // S1: kept dirty; write() has scheduled the next attempt.
     }
   }
 
@@ -289,7 +288,7 @@ export class StateStore {
     try {
       this.reserveTokens(this.tokensReservedTo);
     } catch {
-      this.schedule(Math.max(0, this.retryAt - Date.now()));
+      // write() has scheduled the next attempt.
     }
   }
 
@@ -305,15 +304,22 @@ export class StateStore {
   /** One durable write, paced while writes fail (S3); EIO naming the errno when it fails. */
   private write(name: string, text: string): void {
     const now = Date.now();
-    if (!this.storage.writable && now < this.retryAt) {
-      throw new LockError('EIO', `the state directory cannot be written (${this.storage.code}): retry later`);
+    let cause: unknown = null;
+    if (this.storage.writable || now >= this.retryAt) {
+      try {
+        writeFileDurably(this.dir, name, text);
+      } catch (err) {
+        this.failed(err, now);
+        cause = err;
+      }
+      if (cause === null) return this.succeeded();
     }
-    try {
-      writeFileDurably(this.dir, name, text);
-    } catch (err) {
-      this.failed(err, now);
-      throw new LockError('EIO', `the state directory cannot be written (${this.storage.code}): retry later`, {}, { cause: err });
-    }
+    // S1: whatever failed (the caller may have cancelled the timer), something tries again even if no request comes.
+    this.schedule(Math.max(0, this.retryAt - now));
+    throw new LockError('EIO', `the state directory cannot be written (${this.storage.code}): retry later`, {}, { cause });
+  }
+
+  private succeeded(): void {
     this.writes++;
     if (!this.storage.writable) {
       Object.assign(this.storage, { writable: true, code: null, since: null });
@@ -327,7 +333,5 @@ export class StateStore {
     if (!this.storage.writable) return;
     Object.assign(this.storage, { writable: false, code: (err as NodeJS.ErrnoException).code ?? 'EIO', since: now });
     this.listener(this.health(), err);
-    // S1: whatever failed, something must try again even if no request ever comes.
-    this.schedule(serverLimits.stateRetryMs);
   }
 }
