@@ -3,7 +3,8 @@
  * The `lockscope` command. `lockscope serve [--port 7070] [--host 127.0.0.1]
  * [--config file.json] [--no-demo] [--dumps DIR]` runs one lock server in
  * the foreground, logging one JSON object per line to stdout, and shuts
- * down cleanly on SIGTERM/SIGINT. The dashboard is at the server's URL;
+ * down cleanly on SIGTERM/SIGINT; SIGUSR2 takes a hang-dump and logs where it
+ * went (`signal-dump`). The dashboard is at the server's URL;
  * unless --no-demo, a demo workload runs in the same process.
  */
 
