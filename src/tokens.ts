@@ -13,8 +13,8 @@
  *       disk) leaves half a block to issue from while requests that need a
  *       new token are refused (`check`) and the reservation is retried.
  *   T2. A grant never runs out in the middle: `check()` refuses a request
- *       that may grant (EIO while reservations fail and the headroom is under
- *       `tokenHeadroomMin`, ENOLCK `tokenMax` at the counter's end) before
+ *       that may grant (EIO while reservations fail and taking a token would
+ *       leave no more than a quarter block, ENOLCK `tokenMax` at the counter's end) before
  *       it changes anything; only waiters queued before that can still take
  *       a token, from the headroom.
  *   T3. The counter ends at Number.MAX_SAFE_INTEGER: past it `++` would give
