@@ -3,7 +3,8 @@
  * The `lockscope` command. `lockscope serve [--port 7070] [--host 127.0.0.1]
  * [--config file.json] [--no-demo] [--dumps DIR]` runs one lock server in
  * the foreground, logging one JSON object per line to stdout, and shuts
- * down cleanly on SIGTERM/SIGINT. The dashboard is at the server's URL;
+ * down cleanly on SIGTERM/SIGINT; SIGUSR2 takes a hang-dump and logs where it
+ * went (`signal-dump`). The dashboard is at the server's URL;
  * unless --no-demo, a demo workload runs in the same process.
  */
 
@@ -141,6 +142,11 @@ async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Node's default for SIGUSR2 ends the process (every client's locks gone): installed before the server starts.
+  process.on('SIGUSR2', () => {
+    log('info', 'signal', { signal: 'SIGUSR2' });
+    void started?.then(({ server }) => signalDump(server, log));
+  });
   started = (async () => {
     const server = await createServer({ ...options, log: sink });
     const token = (options.tokens ?? []).find((t) => t.role === 'client' || t.role === 'admin')?.token;
@@ -149,6 +155,17 @@ async function serve(argv: readonly string[]): Promise<void> {
     return { server, demo };
   })();
   await started;
+}
+
+/** SIGUSR2: a hang-dump, logged with where it went (a dump in progress for the server's close is still awaited there). */
+async function signalDump(server: LockServer, log: ReturnType<typeof makeLogger>): Promise<void> {
+  if (server.dumper === null) return log('warn', 'signal-dump-failed', { code: 'ENOENT', error: 'this server takes no hang-dumps' });
+  try {
+    const { id, path } = await server.dumper.dump('signal');
+    log('info', 'signal-dump', { id, path });
+  } catch (err) {
+    log('error', 'signal-dump-failed', { code: err instanceof LockError ? err.code : 'EIO', ...errorFields(err) });
+  }
 }
 
 async function main(argv: readonly string[]): Promise<void> {

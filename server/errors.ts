@@ -22,6 +22,8 @@ export const HTTP_STATUS: Readonly<Record<LockErrorCode, number>> = Object.freez
   // Misdirected Request: this node does not master the resource under the client's view.
   ESTALE: 421,
   EGRACE: 503,
+  // The state directory cannot be written (full, read-only): retry once it can (state.ts).
+  EIO: 503,
 });
 
 /** An error for the wire; `internal` is called for anything that is not a LockError. */

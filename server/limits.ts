@@ -62,6 +62,12 @@ export interface ServerLimits {
   batchItemsMax: number;
   /** How long a hang-dump waits for each connected client's own report (below the collector's 5 s deadline). */
   clientReportMs: number;
+  /** How often a failed write of the state directory is tried again (state.ts): a full disk costs one failed write a second. */
+  stateRetryMs: number;
+  /** Lines of one event kind the log writes per window before it counts the rest (log.ts): a flood costs one summary line. */
+  logLinesPerKindMax: number;
+  /** That window: a suppressed kind gets its `log-suppressed` line at its end. */
+  logWindowMs: number;
 }
 
 export const serverLimits: Readonly<ServerLimits> = Object.freeze({
@@ -93,6 +99,9 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   graceMsMax: 60 * 60 * 1000,
   batchItemsMax: 512,
   sitesPerConnectionMax: SITES_PER_CONNECTION_MAX,
+  stateRetryMs: 1_000,
+  logLinesPerKindMax: 100,
+  logWindowMs: 10_000,
 });
 
 export const DEFAULT_LEASE_MS = 30_000;

@@ -9,6 +9,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GrantedEvent, LockManager } from '../src/index.js';
 import type { SessionTable } from './sessions.js';
+import type { StorageHealth } from './state.js';
 
 const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
 const HOLD_BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 60, 300, 3600];
@@ -19,7 +20,12 @@ export class ServerMetrics {
   /** Incremented by the hang-dump work (issue 4). */
   readonly dumps: Counter;
 
-  constructor(lm: LockManager, sessions: () => SessionTable) {
+  constructor(
+    lm: LockManager,
+    sessions: () => SessionTable,
+    /** Whether the state directory takes writes (state.ts); null without one. Also read by /healthz. */
+    readonly storage: () => StorageHealth | null = () => null,
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'lockscope_' });
     // prom-client names three gauges `…_total`, which Prometheus keeps for counters (`promtool check metrics`
@@ -58,6 +64,7 @@ export class ServerMetrics {
         for (const state of ['live', 'disconnected'] as const) this.set({ state }, t.count(state));
       },
     });
+    this.storageMetrics(registers);
     this.expired = new Counter({ name: 'lockscope_sessions_expired_total', help: 'Sessions whose lease passed', registers });
     // Hangs in progress, read from the watchdog's own table at scrape time (bounded: one entry per hung wait).
     new Gauge({
@@ -109,6 +116,27 @@ export class ServerMetrics {
     for (const kind of ['cycle', 'conversion']) deadlocks.inc({ kind }, 0);
     this.dumps.inc({ trigger: 'manual' }, 0);
     lm.on('hang', (e) => softTimeouts.inc({ domain: e.domain }));
+  }
+
+  /** The state directory's condition, only on a server that has one (a 0 alerts: grants of new clients are refused). */
+  private storageMetrics(registers: Registry[]): void {
+    if (this.storage() === null) return;
+    const storage = this.storage;
+    new Gauge({
+      name: 'lockscope_state_writable', help: '1 while the state directory takes writes, 0 while they fail (full, read-only)', registers,
+      collect() {
+        this.set(storage()?.writable === false ? 0 : 1);
+      },
+    });
+    let counted = 0;
+    new Counter({
+      name: 'lockscope_state_write_failures_total', help: 'Writes of the state directory that failed', registers,
+      collect() {
+        const failures = storage()?.failures ?? 0;
+        this.inc(failures - counted);
+        counted = failures;
+      },
+    });
   }
 
   metrics(): Promise<string> {

@@ -45,6 +45,11 @@ export class Recovery {
     private readonly log: Logger,
   ) {
     this.store = new StateStore(options.stateDir);
+    // Once when writes start failing and once when they work again: a full disk must not fill the log too.
+    this.store.onStorage((h, err) => {
+      if (h.writable) this.log('info', 'state-writable', { stateDir: options.stateDir });
+      else this.log('error', 'state-unwritable', { stateDir: options.stateDir, code: h.code, error: (err as Error)?.message });
+    });
   }
 
   /** The core's fencing-token options: resume above the recorded high-water, record each block before issuing from it. */

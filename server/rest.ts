@@ -65,7 +65,9 @@ export function restRouter(ctx: RestContext): express.Router {
 
   r.get('/healthz', (req, res) => {
     query(req, noQuery);
-    res.json({ ok: true, node: ctx.lm.node });
+    // ok: the server answers. storage (with --state-dir): writable false while new clients' requests are refused EIO.
+    const storage = ctx.metrics.storage();
+    res.json({ ok: true, node: ctx.lm.node, ...(storage === null ? {} : { storage }) });
   });
   r.get('/metrics', allow('read'), async (req, res) => {
     query(req, noQuery);

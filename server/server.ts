@@ -119,7 +119,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     throw err;
   }
   cluster?.attach(lm);
-  const metrics = new ServerMetrics(lm, () => sessions);
+  const metrics = new ServerMetrics(lm, () => sessions, () => recovery?.store.health() ?? null);
   sessions = sessionTable(lm, leaseMs, log, metrics, recovery, cluster);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
@@ -169,6 +169,8 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       lm.close();
       recovery?.close();
       await cluster?.close();
+      // What the rate limit held back in its current windows (log.ts), before the last line.
+      log.flush?.();
       log('info', 'closed', {});
     })());
   try {

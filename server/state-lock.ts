@@ -14,9 +14,14 @@
  * container, does not keep it. A stale lock is renamed away (atomic) and the
  * inode checked, so of two servers taking over the same stale lock neither
  * removes the other's fresh one.
+ *
+ * Nothing is left behind: a temporary file that could not be written (a
+ * full disk) is removed before the error (EIO) is reported, and once the lock
+ * is ours, temporary and set-aside lock files of processes that are gone (a
+ * server killed between writing and removing them) are removed too.
  */
 
-import { linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LockError } from '../src/index.js';
@@ -88,12 +93,19 @@ export class StateDirLock {
     const path = join(dir, LOCK_FILE);
     const me: Holder = { pid: process.pid, start: processStart(process.pid), host: hostname() };
     const tmp = join(dir, `.${LOCK_FILE}.${process.pid}`);
-    writeFileSync(tmp, JSON.stringify(me), { mode: 0o600 });
+    try {
+      writeFileSync(tmp, JSON.stringify(me), { mode: 0o600 });
+    } catch (err) {
+      unlinkQuietly(tmp);
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new LockError('EIO', `state directory ${dir} cannot be written (${code}): cannot take its lock`, {}, { cause: err });
+    }
     try {
       for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
         try {
           linkSync(tmp, path);
           heldHere.add(path);
+          removeStrays(dir);
           return new StateDirLock(path, statSync(path).ino);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -107,7 +119,7 @@ export class StateDirLock {
       }
       throw new LockError('EAGAIN', `state directory ${dir}: its lock kept changing hands; another server is starting on it`);
     } finally {
-      unlinkSync(tmp);
+      unlinkQuietly(tmp);
     }
   }
 
@@ -138,5 +150,40 @@ function removeStale(path: string, ino: number): void {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   } finally {
     unlinkSync(aside);
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone (or removed as a stray by the server that holds the lock).
+  }
+}
+
+/** `.server.lock.<pid>` and `server.lock.stale.<pid>`: another process's files while it takes or takes over the lock. */
+const STRAY = /^(?:\.server\.lock|server\.lock\.stale)\.([0-9]{1,10})$/;
+
+/**
+ * With the lock held: the lock files of processes that are gone. A live
+ * process's are its own (it may be taking the lock right now and will find it
+ * held); on a directory shared between hosts a pid here says nothing, so only
+ * ESRCH, "no such process on this host", removes one.
+ */
+function removeStrays(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(STRAY.exec(name)?.[1] ?? NaN);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') unlinkQuietly(join(dir, name));
+    }
   }
 }

@@ -123,7 +123,10 @@ class ServerChild {
 
   /** One log line; true when it says the server is listening. */
   private onLine(line: string): boolean {
-    let l: { event?: string; phase?: string; startedAt?: number; deadline?: number; ended?: string; reclaims?: number; missing?: string[] };
+    let l: {
+      event?: string; phase?: string; startedAt?: number; deadline?: number; ended?: string; reclaims?: number; missing?: string[];
+      kind?: string; suppressed?: number;
+    };
     try {
       l = JSON.parse(line);
     } catch {
@@ -135,6 +138,8 @@ class ServerChild {
       this.graces.push({ ms: (l.deadline ?? 0) - (l.startedAt ?? 0), ended: l.ended ?? 'unknown', reclaims: l.reclaims ?? 0, missing: l.missing?.length ?? 0 });
     }
     if (l.event === 'reclaim-refused') this.reclaimsRefused++;
+    // Past the log's rate limit the refusals are counted in one line (log.ts).
+    if (l.event === 'log-suppressed' && l.kind === 'reclaim-refused') this.reclaimsRefused += l.suppressed ?? 0;
     return l.event === 'listening';
   }
 

@@ -76,6 +76,7 @@ export class DlmEngine {
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
     this.m.checkGrace(owner, reclaim, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name);
+    this.m.checkTokens();
     if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, reclaimSeq, site);
     this.m.lockOrder?.onRequest(owner, table.policy.name, name, site);
     const res = table.getOrCreate(name);
@@ -171,6 +172,8 @@ export class DlmEngine {
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', lock.owner, policy.name, res.name);
     // An up-conversion is new state: not during grace. Giving up access always is.
     if (!isDownConversion(from, to) && this.m.gated) this.m.checkGrace(lock.owner, false, policy.name, res.name);
+    // An up-conversion takes a new token (tokens.ts, T2); checked before the value block is written.
+    if (!isDownConversion(from, to)) this.m.checkTokens();
     if (lvb !== null) writeLvb(res, lvb);
     if (isDownConversion(from, to)) {
       this.applyConversion(lock, to, false);

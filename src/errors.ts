@@ -15,11 +15,12 @@ export type LockErrorCode =
   | 'ESTALE'
   | 'EINVAL'
   | 'ENOENT'
-  | 'EPERM';
+  | 'EPERM'
+  | 'EIO';
 
 export const LOCK_ERROR_CODES: readonly LockErrorCode[] = [
   'EDEADLK', 'ETIMEDOUT', 'EAGAIN', 'ECANCELED', 'EGRACE', 'ENOGRACE',
-  'EREVOKED', 'ENOLCK', 'ESTALE', 'EINVAL', 'ENOENT', 'EPERM',
+  'EREVOKED', 'ENOLCK', 'ESTALE', 'EINVAL', 'ENOENT', 'EPERM', 'EIO',
 ];
 
 /** Why a lock stopped being held. `released` is the only voluntary one. */

@@ -181,9 +181,6 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   /** Checks every request makes against grace: EGRACE for new state in grace, ENOGRACE for a misplaced reclaim. */
   checkGrace(owner: Owner, reclaim: boolean, domain: string, resource: string): void {
-    if (this.tokens.exhausted) {
-      throw new LockError('ENOLCK', 'no fencing-token block is reserved on this node yet: retry shortly', { ...this.context(owner, domain, resource), limit: 'tokenBlock' });
-    }
     if (this.admission !== null) {
       this.admission(domain, resource, reclaim, owner.client);
       return;
@@ -344,6 +341,11 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   nextToken(): number {
     return this.tokens.next();
+  }
+
+  /** Before a request that may grant: refused now rather than left without a token at its grant (tokens.ts, T2). */
+  checkTokens(): void {
+    this.tokens.check();
   }
 
   /** Highest token issued; a restarted server resumes above it (tokens.ts). */

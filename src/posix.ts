@@ -108,6 +108,7 @@ export class PosixEngine {
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, policy.name, name);
     this.m.checkGrace(owner, reclaim, policy.name, name);
     this.m.checkCanAdd(owner, policy.name, name);
+    this.m.checkTokens();
     if (!reclaim) this.m.lockOrder?.onRequest(owner, policy.name, name, site);
     const res = table.getOrCreate(name);
     const write = rq.type === 'write';

@@ -1,18 +1,34 @@
 /**
  * Fencing tokens: one counter for the whole manager, so a token is strictly
  * greater than every token issued before it, per resource included. Across
- * restarts the counter resumes above a durably recorded block: before
- * issuing past its reserved block it calls `reserve(upTo)`, which must record
- * `upTo` durably before returning; a restarted manager starts at the
- * recorded value. At most one block is skipped per crash; no token is ever
- * issued twice.
+ * restarts the counter resumes above a durably recorded block: it calls
+ * `reserve(upTo)`, which must record `upTo` durably before returning, and
+ * never issues past the last `upTo` that returned; a restarted manager starts
+ * at the recorded value. At most one block is skipped per crash; no token is
+ * ever issued twice.
  *
- * In a cluster (`external: true`) tokens come only from blocks handed in
- * with `advanceTo` (reserved in etcd by server/cluster/token-blocks.ts, each
- * above every block reserved before, by any node). A block handed in while
- * the current one still has tokens is used when the current one runs out;
- * `remaining` tells the cluster when to reserve the next one. With no block
- * left, issuing fails with ENOLCK rather than issue a token nobody reserved.
+ * Token rules (src/README.md, "Fencing tokens"):
+ *   T1. The next block is reserved once half of the current one is used, not
+ *       when it is used up: a reservation that fails (a full or read-only
+ *       disk) leaves half a block to issue from while requests that need a
+ *       new token are refused (`check`) and the reservation is retried.
+ *   T2. A grant never runs out in the middle: `check()` refuses a request
+ *       that may grant (EIO while reservations fail and taking a token would
+ *       leave no more than a quarter block, ENOLCK `tokenMax` at the counter's end) before
+ *       it changes anything; only waiters queued before that can still take
+ *       a token, from the headroom.
+ *   T3. The counter ends at Number.MAX_SAFE_INTEGER: past it `++` would give
+ *       the same double again (2^53 + 1 === 2^53), so it refuses instead of
+ *       repeating a token.
+ *   T4. In a cluster (`external: true`) tokens come only from blocks handed
+ *       in with `advanceTo` (reserved in etcd by server/cluster/token-blocks.ts,
+ *       each above every block reserved before, by any node). A block handed
+ *       in while the current one still has tokens is used when it runs out,
+ *       or at once with `now` (a block reserved after a view change: the rest
+ *       of the older block is skipped). With no token left, `check()` refuses
+ *       with ENOLCK `tokenBlock` rather than issue a token nobody reserved;
+ *       the cluster reserves the next block when half of one is used
+ *       (`remaining`).
  */
 
 import { LockError } from './errors.js';
@@ -20,11 +36,14 @@ import { checkFunction, checkInteger, checkOptions } from './validate.js';
 
 const TOKEN_KEYS = new Set(['start', 'block', 'reserve', 'external']);
 
+/** The last token that can be issued: past it a double no longer counts by one (T3). */
+export const TOKEN_MAX = Number.MAX_SAFE_INTEGER;
+
 export interface TokenOptions {
   start?: number;
   block?: number;
   reserve?: (upTo: number) => void;
-  /** Tokens only from blocks handed in with advanceTo (a cluster). */
+  /** Tokens only from blocks handed in with advanceTo (a cluster, T4). */
   external?: boolean;
 }
 
@@ -33,61 +52,68 @@ export class TokenCounter {
   private reservedTo: number;
   private readonly block: number;
   private readonly reserve: ((upTo: number) => void) | null;
-  /** The next block, handed in before the current one ran out (external mode). */
+  /** The last reservation's failure, until one succeeds (T1). */
+  private reserveError: unknown = null;
+  private readonly external: boolean;
+  /** The next block, handed in before the current one ran out (T4). */
   private queued: { first: number; last: number } | null = null;
 
   constructor(options: unknown) {
     const t = checkOptions(options, 'options.tokens', TOKEN_KEYS) ?? {};
-    this.seq = t.start === undefined ? 0 : checkInteger(t.start, 'options.tokens.start', 0, Number.MAX_SAFE_INTEGER - 1);
+    this.seq = t.start === undefined ? 0 : checkInteger(t.start, 'options.tokens.start', 0, TOKEN_MAX);
     this.reserve = checkFunction<(upTo: number) => void>(t.reserve, 'options.tokens.reserve') ?? null;
     this.block = t.block === undefined ? 10_000 : checkInteger(t.block, 'options.tokens.block', 1, 1e9);
-    this.reservedTo = this.reserve === null && t.external !== true ? Infinity : this.seq;
-  }
-
-  next(): number {
-    let t = ++this.seq;
-    if (t > this.reservedTo) {
-      if (this.reserve !== null) {
-        const upTo = t + this.block - 1;
-        this.reserve(upTo);
-        this.reservedTo = upTo;
-      } else if (this.queued !== null) {
-        t = this.seq = Math.max(t, this.queued.first);
-        this.reservedTo = this.queued.last;
-        this.queued = null;
-      } else {
-        this.seq--;
-        throw new LockError('ENOLCK', 'no fencing-token block is reserved on this node yet: retry shortly', { limit: 'tokenBlock' });
-      }
-    }
-    return t;
+    this.external = t.external === true;
+    this.reservedTo = this.reserve === null && !this.external ? TOKEN_MAX : this.seq;
   }
 
   /**
-   * External mode: tokens first..last (inclusive) may be issued — after the
-   * current block's, or at once with `now` (the rest of the current block is
-   * skipped: a cluster's block reserved after a view change must be used
-   * from the next grant on).
+   * Before a request that may grant (T2): throws what `next()` would, so the
+   * request is refused before it changes anything. Reserves the next block
+   * first when the headroom is short.
    */
+  check(): void {
+    if (this.seq >= TOKEN_MAX) throw exhausted();
+    if (this.external) {
+      if (this.remaining > 0) return;
+      throw new LockError('ENOLCK', 'no fencing-token block is reserved on this node yet: retry shortly', { limit: 'tokenBlock' });
+    }
+    if (this.headroomOk()) return;
+    this.tryReserve();
+    if (this.headroomOk()) return;
+    throw new LockError('EIO', 'fencing tokens cannot be reserved (the state directory cannot be written): retry later', {}, { cause: this.reserveError });
+  }
+
+  next(): number {
+    if (this.seq >= TOKEN_MAX) throw exhausted();
+    if (this.seq >= this.reservedTo && this.queued !== null) {
+      this.seq = Math.max(this.seq, this.queued.first - 1);
+      this.reservedTo = this.queued.last;
+      this.queued = null;
+    }
+    if (this.reservedTo - this.seq <= this.block / 2) this.tryReserve();
+    if (this.seq >= this.reservedTo) {
+      // Only a waiter queued before check() began refusing gets here, and only once half a block is spent (T2).
+      throw new LockError('EIO', 'no fencing token is reserved (the state directory cannot be written)', {}, { cause: this.reserveError });
+    }
+    return ++this.seq;
+  }
+
+  /** T4: tokens first..last (inclusive) may be issued — after the current block's, or from the next one on with `now`. */
   advanceTo(first: number, last: number, now = false): void {
-    if (!(Number.isSafeInteger(first) && Number.isSafeInteger(last) && first <= last && first > this.seq)) {
+    if (!(this.external && Number.isSafeInteger(first) && Number.isSafeInteger(last) && first <= last && first > this.seq)) {
       throw new LockError('EINVAL', `a token block must lie above the tokens issued (${this.seq}): got ${first}..${last}`);
     }
     if (now || this.seq >= this.reservedTo) {
       this.seq = first - 1;
       this.reservedTo = last;
-      if (now && this.queued !== null && this.queued.first <= last) this.queued = null;
+      if (this.queued !== null && this.queued.first <= last) this.queued = null;
     } else {
       this.queued = { first, last };
     }
   }
 
-  /** External mode with no token left: a request is refused before it changes anything (manager.checkGrace). */
-  get exhausted(): boolean {
-    return this.reserve === null && this.reservedTo !== Infinity && this.remaining === 0;
-  }
-
-  /** Tokens that can still be issued without another block. */
+  /** Tokens that can still be issued without another block (external mode). */
   get remaining(): number {
     return this.reservedTo - this.seq + (this.queued === null ? 0 : this.queued.last - this.queued.first + 1);
   }
@@ -96,4 +122,33 @@ export class TokenCounter {
   get highWater(): number {
     return this.seq;
   }
+
+  /** How far tokens are durably reserved (Infinity-like TOKEN_MAX without a `reserve`). */
+  get reserved(): number {
+    return this.reservedTo;
+  }
+
+  /** A quarter block reserved and not issued: what check() keeps back for waiters already queued (T2); near the end, what is left. */
+  private headroomOk(): boolean {
+    const min = this.reserve === null ? 1 : Math.max(1, Math.floor(this.block / 4));
+    return this.reservedTo - this.seq >= Math.min(min, TOKEN_MAX - this.seq);
+  }
+
+  private tryReserve(): void {
+    if (this.reserve === null || this.reservedTo >= TOKEN_MAX) return;
+    const upTo = Math.min(TOKEN_MAX, Math.max(this.reservedTo, this.seq) + this.block);
+    try {
+      this.reserve(upTo);
+    } catch (err) {
+      // Not durable: nothing past the old block may be issued. Retried on the next token (the store paces its writes).
+      this.reserveError = err;
+      return;
+    }
+    this.reserveError = null;
+    this.reservedTo = upTo;
+  }
+}
+
+function exhausted(): LockError {
+  return new LockError('ENOLCK', `fencing tokens are used up (limit tokenMax, ${TOKEN_MAX}): no token can be issued without repeating one`, { limit: 'tokenMax' });
 }
