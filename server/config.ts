@@ -18,9 +18,9 @@ const fileSchema = obj(
   {
     port: int(0, 65535), host: str(256), node: str(128), leaseMs: int(1, serverLimits.leaseMsMax),
     domains: array(domainSchema, 256), limits: record(num, 64, 64), tokens: array(tokenSchema, serverLimits.tokensMax), log: bool,
-    stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax),
+    stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax), budgets: record(num, 32, 64),
   },
-  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs'],
+  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'budgets'],
 );
 
 export function readConfigFile(path: string): ServerOptions {
@@ -39,6 +39,8 @@ export function readConfigFile(path: string): ServerOptions {
   // Domain entries are checked in full by the core (parseDomainConfig).
   if (c.domains !== undefined) out.domains = c.domains as unknown as ServerOptions['domains'];
   if (c.limits !== undefined) out.limits = c.limits;
+  // Checked in full by createServer (checkBudgets).
+  if (c.budgets !== undefined) out.budgets = c.budgets;
   if (c.stateDir !== undefined) out.stateDir = c.stateDir;
   if (c.graceMs !== undefined) out.graceMs = c.graceMs;
   if (c.tokens !== undefined) out.tokens = c.tokens.map((t) => ({ token: t.token, role: t.role, ...(t.name === undefined ? {} : { name: t.name }) }));

@@ -49,10 +49,19 @@ export interface ServerLimits {
   batchItemsMax: number;
   /** How long a hang-dump waits for each connected client's own report (below the collector's 5 s deadline). */
   clientReportMs: number;
+  /** Locks a session's expiry or goodbye drops in one turn before yielding (slices.ts): ~11 µs each, ~20 ms a slice. */
+  releaseSliceLocks: number;
+  /** Snapshot reads (REST, feed refresh) one connection or address may start per second (rest.ts, feed.ts). */
+  snapshotReadsPerSecond: number;
+  /** How long a built snapshot is reused by every reader (rest.ts): readers in that window share one build. */
+  snapshotCacheMs: number;
 }
 
 export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   clientReportMs: 3_000,
+  releaseSliceLocks: 2_000,
+  snapshotReadsPerSecond: 2,
+  snapshotCacheMs: 1_000,
   messageBytesMax: 64 * 1024,
   httpBodyBytesMax: 16 * 1024,
   stringCharsMax: 1024,
@@ -73,6 +82,50 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   graceMsMax: 60 * 60 * 1000,
   batchItemsMax: 512,
   sitesPerConnectionMax: SITES_PER_CONNECTION_MAX,
+});
+
+/**
+ * What every client together, one principal (token) and one session may make
+ * the server keep (budget.ts; server/README.md, "Budgets", has the bytes per
+ * item measured on this machine and the sums). Over one: ENOLCK naming it
+ * in `context.limit`, except request sites, which are kept as a placeholder.
+ * `serve` reads them from the config file's `budgets`; createServer from
+ * `options.budgets`.
+ */
+export interface Budgets {
+  /** Granted locks at once, every client (and in-process owner) together: the core's `locksMax`. */
+  locksMax: number;
+  /** Requests waiting at once: the core's `waitsMax`. */
+  waitsMax: number;
+  /** Locks plus waits of one principal's sessions together. */
+  locksPerPrincipalMax: number;
+  /** Locks plus waits of one session. */
+  locksPerSessionMax: number;
+  /** Owners registered by clients, every session together. */
+  ownersMax: number;
+  /** Owners registered by one principal's sessions together. */
+  ownersPerPrincipalMax: number;
+  /** Bytes of owner names and metadata (JSON) registered by clients, every session together. */
+  metaBytesMax: number;
+  /** Bytes of request-site texts kept, every session together (two bytes a character). */
+  siteBytesMax: number;
+  /** Bytes of request-site texts one session keeps. */
+  siteBytesPerSessionMax: number;
+  /** Wait-for edges the deadlock searches of one principal's waits may follow per second (then left to the full pass). */
+  searchEdgesPerPrincipalPerSecond: number;
+}
+
+export const defaultBudgets: Readonly<Budgets> = Object.freeze({
+  locksMax: 2_000_000,
+  waitsMax: 500_000,
+  locksPerPrincipalMax: 1_000_000,
+  locksPerSessionMax: 500_000,
+  ownersMax: 500_000,
+  ownersPerPrincipalMax: 250_000,
+  metaBytesMax: 128 * 1024 * 1024,
+  siteBytesMax: 128 * 1024 * 1024,
+  siteBytesPerSessionMax: 4 * 1024 * 1024,
+  searchEdgesPerPrincipalPerSecond: 100_000,
 });
 
 export const DEFAULT_LEASE_MS = 30_000;

@@ -19,7 +19,8 @@ import { feedDumps } from './dump-feed.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
-import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits } from './limits.js';
+import { Budget } from './budget.js';
+import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, defaultBudgets, serverLimits, type Budgets } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
@@ -58,6 +59,8 @@ export interface ServerOptions {
   stateDir?: string | null;
   /** How long a grace period lasts unless every recorded client reclaims sooner. */
   graceMs?: number;
+  /** What clients may make the server keep (limits.ts `Budgets`); each unset one has its default. */
+  budgets?: Partial<Budgets>;
 }
 
 export interface LockServer {
@@ -90,10 +93,13 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
   let sessions: SessionTable;
   const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), (id) => sessions.hasClient(id), log);
+  const budget = new Budget(checkBudgets(options.budgets));
   let lm: LockManager;
   try {
     lm = new LockManager({
-      node: options.node ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
+      node: options.node ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['deadlock', 'lockOrder', 'stacks']),
+      // The manager's totals are budgets (B2); `limits` may still lower or raise them.
+      limits: { locksMax: budget.limits.locksMax, waitsMax: budget.limits.waitsMax, ...options.limits },
       ...(recovery === null ? {} : { tokens: recovery.tokens() }),
     });
   } catch (err) {
@@ -102,7 +108,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     throw err;
   }
   const metrics = new ServerMetrics(lm, () => sessions);
-  sessions = sessionTable(lm, leaseMs, log, metrics, recovery);
+  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
@@ -112,7 +118,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const http = createHttpServer(lazyHttpApp({
     lm, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
   }));
-  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log }, log);
+  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log, budget }, log);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
   const stopDumpFeed = feedDumps(io, dumper);
 
@@ -186,6 +192,18 @@ function lazyHttpApp(ctx: HttpAppContext): RequestListener {
   };
 }
 
+function checkBudgets(value: unknown): Partial<Budgets> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('options.budgets', 'an object', value);
+  const out: Partial<Budgets> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!Object.hasOwn(defaultBudgets, k)) throw invalid(`options.budgets.${k}`, `one of ${Object.keys(defaultBudgets).join(', ')}`);
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw invalid(`options.budgets.${k}`, 'a non-negative integer', v);
+    out[k as keyof Budgets] = v as number;
+  }
+  return out;
+}
+
 function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
@@ -204,7 +222,7 @@ function checkServerOptions(options: ServerOptions): { host: string; port: numbe
   return { host, port, leaseMs, graceMs };
 }
 
-function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null): SessionTable {
+function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, budget: Budget): SessionTable {
   return new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
     resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
@@ -212,10 +230,12 @@ function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: Se
     expired: (s) => {
       metrics.expired.inc();
       log('warn', 'session-expired', sessionFields(s));
+      budget.release(s);
       recovery?.forget(s);
     },
     ended: (s) => {
       log('info', 'session-ended', sessionFields(s));
+      budget.release(s);
       recovery?.forget(s);
     },
   });
