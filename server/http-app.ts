@@ -17,11 +17,13 @@ import { graceRouter } from './grace-api.js';
 import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
+import type { SnapshotReads } from './snapshot-reads.js';
 import { errorMiddleware, restRouter } from './rest.js';
 import { defaultWebDir, staticRouter } from './static.js';
 
 export interface HttpAppContext {
   lm: LockManager;
+  reads: SnapshotReads;
   auth: Auth;
   metrics: ServerMetrics;
   dumper: HangDumper | null;
@@ -40,7 +42,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   if (ctx.webDir !== null) app.use(staticRouter(ctx.webDir ?? defaultWebDir()));
   app.use(dumpsRouter(ctx.dumper, auth, log));
   app.use(graceRouter(lm, auth, log));
-  app.use(restRouter({ lm, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
+  app.use(restRouter({ lm, reads: ctx.reads, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
   app.use(errorMiddleware({ internalError }));
   return app;
 }

@@ -51,17 +51,20 @@ export interface ServerLimits {
   clientReportMs: number;
   /** Locks a session's expiry or goodbye drops in one turn before yielding (slices.ts): ~11 µs each, ~20 ms a slice. */
   releaseSliceLocks: number;
-  /** Snapshot reads (REST, feed refresh) one connection or address may start per second (rest.ts, feed.ts). */
+  /** Snapshots one feed connection may be sent per second on `refresh` / `subscribe` (snapshot-reads.ts, R3). */
   snapshotReadsPerSecond: number;
-  /** How long a built snapshot is reused by every reader (rest.ts): readers in that window share one build. */
-  snapshotCacheMs: number;
+  /** A snapshot that took less than this to build is never reused (R2): a small server's readers see the state of now. */
+  snapshotFreshMs: number;
+  /** Locks and waits one snapshot read (REST, feed) carries at most (R1): ~6 µs and ~270 bytes of JSON each. */
+  apiSnapshotLocksMax: number;
 }
 
 export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   clientReportMs: 3_000,
   releaseSliceLocks: 2_000,
   snapshotReadsPerSecond: 2,
-  snapshotCacheMs: 1_000,
+  snapshotFreshMs: 20,
+  apiSnapshotLocksMax: 20_000,
   messageBytesMax: 64 * 1024,
   httpBodyBytesMax: 16 * 1024,
   stringCharsMax: 1024,

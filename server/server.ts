@@ -27,6 +27,7 @@ import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
 import { SessionTable, type Session } from './sessions.js';
+import { SnapshotReads } from './snapshot-reads.js';
 import { int, obj, str } from './validate.js';
 
 export interface ServerOptions {
@@ -115,11 +116,12 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   logManagerEvents(lm, log);
   const dumper = options.dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...options.dumps });
 
+  const reads = new SnapshotReads(lm);
   const http = createHttpServer(lazyHttpApp({
-    lm, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
+    lm, reads, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
   }));
   const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log, budget }, log);
-  const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
+  const stopFeed = startFeed(io, lm, reads, auth, () => summaries(sessions), internalError);
   const stopDumpFeed = feedDumps(io, dumper);
 
   let closing: Promise<void> | null = null;

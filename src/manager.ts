@@ -20,7 +20,7 @@ import {
 } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { Quota } from './quota.js';
-import { buildSnapshot, type Snapshot } from './snapshot.js';
+import { buildSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js';
 import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
 import { checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
@@ -50,6 +50,7 @@ export interface LockManagerOptions {
 
 const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens']);
 const OWNER_KEYS = new Set(['meta', 'priority', 'client', 'quota']);
+const SNAPSHOT_KEYS = new Set(['locksMax']);
 
 export type DomainEntry =
   | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
@@ -176,9 +177,13 @@ export class LockManager extends TypedEmitter<LockEvents> {
     }
   }
 
-  /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. */
-  snapshot(): Snapshot {
-    return buildSnapshot(this);
+  /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. `locksMax`: see SnapshotOptions. */
+  snapshot(options?: SnapshotOptions): Snapshot {
+    if (options !== undefined) {
+      checkOptions(options, 'options', SNAPSHOT_KEYS);
+      if (options.locksMax !== undefined) checkInteger(options.locksMax, 'options.locksMax', 1, Number.MAX_SAFE_INTEGER);
+    }
+    return buildSnapshot(this, options);
   }
 
   /**
