@@ -108,7 +108,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     recovery?.close();
     throw err;
   }
-  const metrics = new ServerMetrics(lm, () => sessions);
+  const metrics = new ServerMetrics(lm, () => sessions, budget);
   sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
