@@ -51,6 +51,19 @@ export function siteBytes(text: string): number {
   return text.length * 2 + SITE_OVERHEAD_BYTES;
 }
 
+/**
+ * Heap bytes each budgeted item costs, measured (`node --expose-gc
+ * bench/security.js measure`, server/README.md "Budgets"), rounded up.
+ * Owner metadata is kept parsed, which costs up to ~3× its JSON.
+ */
+const BYTES_PER = { lock: 500, wait: 800, owner: 300, metaByte: 3, siteByte: 1 } as const;
+
+/** What the budgets allow the server to keep at most, in heap bytes: compared with V8's heap limit at start. */
+export function budgetBytes(b: Readonly<Budgets>): number {
+  return b.locksMax * BYTES_PER.lock + b.waitsMax * BYTES_PER.wait + b.ownersMax * BYTES_PER.owner
+    + b.metaBytesMax * BYTES_PER.metaByte + b.siteBytesMax * BYTES_PER.siteByte;
+}
+
 export const SITE_NOT_KEPT = '    at <site not kept: the server\'s site budget is spent>';
 
 export class Budget {

@@ -6,6 +6,7 @@
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import { Server } from 'socket.io';
 import { HangDumper } from '../collectors/dumper.js';
@@ -19,7 +20,7 @@ import { feedDumps } from './dump-feed.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
-import { Budget } from './budget.js';
+import { Budget, budgetBytes } from './budget.js';
 import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, defaultBudgets, serverLimits, type Budgets } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
@@ -154,6 +155,10 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const addr = http.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
+  // The budgets are meant to stop clients well before the heap is at risk: say so when they cannot.
+  const allowed = budgetBytes(budget.limits);
+  const heapLimit = v8.getHeapStatistics().heap_size_limit;
+  if (allowed > heapLimit / 2) log('warn', 'budgets-over-heap', { budgetBytes: allowed, heapLimitBytes: heapLimit, reason: 'lower options.budgets or raise --max-old-space-size' });
   if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
   return { url, manager: lm, dumper, close };
 }

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import type { LockClient } from '../../src/client/index.js';
 import type { LockServer } from '../../server/index.js';
+import { serverLimits } from '../../server/limits.js';
 import { api, client, sleep, socketOf, startServer, TOKENS, until } from './support.js';
 
 let server: LockServer | null = null;
@@ -91,15 +92,15 @@ describe('snapshot reads (R1–R3)', () => {
     server = await startServer();
     const lm = server.manager;
     const owners = Array.from({ length: 10 }, (_, i) => lm.owner(`local-${i}`));
-    const total = 25_000;
+    const total = serverLimits.apiSnapshotLocksMax + 5_000;
     for (let i = 0; i < total; i++) await owners[i % 10]!.lock('lin', `big-${i}`, 'EX');
     const { status, body } = await api(server, '/api/snapshot');
     expect(status).toBe(200);
     const shown = body.domains.flatMap((d: any) => d.resources).reduce((n: number, r: any) => n + r.granted.length + r.converting.length + r.waiting.length, 0);
-    expect(shown).toBe(20_000);
-    expect(body.truncated).toEqual({ locks: 20_000, total });
+    expect(shown).toBe(serverLimits.apiSnapshotLocksMax);
+    expect(body.truncated).toEqual({ locks: serverLimits.apiSnapshotLocksMax, total });
     const locks = await api(server, '/api/locks');
-    expect(locks.body).toHaveLength(10_000);
+    expect(locks.body).toHaveLength(Math.min(serverLimits.apiRowsMax, serverLimits.apiSnapshotLocksMax));
     const ownersRead = await api(server, '/api/owners');
     expect(ownersRead.body.map((o: any) => o.name).sort()).toEqual(owners.map((o) => o.name).sort());
     // The core's own snapshot, for dumps, is still whole.
