@@ -53,8 +53,8 @@ export interface ServerLimits {
   releaseSliceLocks: number;
   /** Snapshots one feed connection may be sent per second on `refresh` / `subscribe` (snapshot-reads.ts, R3). */
   snapshotReadsPerSecond: number;
-  /** A snapshot that took less than this to build is never reused (R2): a small server's readers see the state of now. */
-  snapshotFreshMs: number;
+  /** A snapshot of at most this many locks and waits is never reused (R2): a small server's readers see the state of now. */
+  snapshotFreshLocksMax: number;
   /** Locks and waits one snapshot read (REST, feed) carries at most (R1): 6–40 µs (GC included) and ~250 bytes of JSON each. */
   apiSnapshotLocksMax: number;
 }
@@ -63,7 +63,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   clientReportMs: 3_000,
   releaseSliceLocks: 2_000,
   snapshotReadsPerSecond: 2,
-  snapshotFreshMs: 20,
+  snapshotFreshLocksMax: 2_000,
   apiSnapshotLocksMax: 10_000,
   messageBytesMax: 64 * 1024,
   httpBodyBytesMax: 16 * 1024,

@@ -10,8 +10,10 @@
  *       unbounded one held the loop for seconds at 200,000 locks.
  *   R2. A snapshot that took T to build is reused, with its JSON text, for
  *       the next 9 T: however many readers poll, snapshots take at most a
- *       tenth of the loop. One that took under `snapshotFreshMs` is never
- *       reused, so a small server's readers always see the state of now.
+ *       tenth of the loop. One of at most `snapshotFreshLocksMax` locks and
+ *       waits is never reused, so a small server's readers always see the
+ *       state of now (decided by size, not by time: a busy machine's pause
+ *       must not make a small server's reads stale).
  *   R3. A feed connection's `refresh` and `subscribe` snapshots are throttled
  *       to `snapshotReadsPerSecond`; one asked for sooner is sent when its
  *       turn comes, once however often it was asked (feed.ts).
@@ -26,6 +28,8 @@ interface Built {
   json: string | null;
   builtAt: number;
   cost: number;
+  /** Locks held plus requests pending when it was built. */
+  size: number;
 }
 
 export class SnapshotReads {
@@ -48,10 +52,11 @@ export class SnapshotReads {
   private current(): Built {
     const now = performance.now();
     const b = this.last;
-    if (b !== null && b.cost >= serverLimits.snapshotFreshMs && now - b.builtAt < 9 * b.cost) return b;
+    if (b !== null && b.size > serverLimits.snapshotFreshLocksMax && now - b.builtAt < 9 * b.cost) return b;
+    const size = this.lm.lockTotal + this.lm.pendingWaits;
     const snap = this.lm.snapshot({ locksMax: serverLimits.apiSnapshotLocksMax });
     const built = performance.now();
-    this.last = { snap, json: null, builtAt: built, cost: built - now };
+    this.last = { snap, json: null, builtAt: built, cost: built - now, size };
     return this.last;
   }
 }
