@@ -92,6 +92,13 @@ async function connection(url, token, name) {
   });
   const waiting = new Map();
   let key = 0;
+  let lost = null;
+  // A dropped connection answers everything still pending, so no scenario hangs on it.
+  socket.on('disconnect', (reason) => {
+    lost = reason;
+    for (const done of waiting.values()) done({ error: { code: 'EDISCONNECTED', message: reason } });
+    waiting.clear();
+  });
   socket.on('m', (items) => {
     for (const it of items) {
       if (it[0] !== 'ack') continue;
@@ -104,6 +111,7 @@ async function connection(url, token, name) {
     socket,
     /** Send items ([event, message]) as one batch; resolves with their replies. */
     batch(items) {
+      if (lost !== null) return Promise.resolve(items.map(() => ({ error: { code: 'EDISCONNECTED', message: lost } })));
       const out = [];
       const replies = items.map(([event, msg]) => {
         const k = ++key;
@@ -114,6 +122,7 @@ async function connection(url, token, name) {
       return Promise.all(replies);
     },
     close: () => socket.disconnect(),
+    lost: () => lost,
   };
 }
 

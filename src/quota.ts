@@ -13,6 +13,7 @@
  * freed: it holds no reference to its owners.
  */
 
+import { assert } from './assert.js';
 import { LockError } from './errors.js';
 
 export class Quota {
@@ -49,7 +50,7 @@ export class Quota {
   static charge(q: Quota | null, delta: number): void {
     for (; q !== null; q = q.parent) {
       q.used += delta;
-      if (q.used < 0) throw new Error(`quota ${q.limit} went negative`);
+      assert(q.used >= 0, `quota ${q.limit} went negative`);
     }
   }
 
