@@ -287,22 +287,24 @@ async function snapshot() {
 }
 
 async function expiry() {
-  const s = await startServer({ leaseMs: 2000 });
+  // A 10 s lease: heartbeats are a third of it, and a loaded machine's client must keep answering them while it takes its locks.
+  const s = await startServer({ leaseMs: 10_000 });
   const c = await connection(s.url, TOKENS.client, 'expiring');
   await c.batch([['owner', { oid: 1, name: 'expiring' }]]);
-  const { granted } = await takeLocks(c, 1, 'e', SIZES.expiryLocks);
-  c.close(); // no goodbye: the lease runs out 2 s later
-  const end = (async () => {
+  const { granted, refused } = await takeLocks(c, 1, 'e', SIZES.expiryLocks);
+  const held = async () => {
+    const m = await (await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })).text();
+    return m.split('\n').filter((l) => l.startsWith('lockscope_locks_held{')).reduce((n, l) => n + Number(l.split(' ')[1]), 0);
+  };
+  const before = await held();
+  // The probe runs first; then the connection goes without goodbye, and the lease runs out 10 s later.
+  const lat = await probe(s.url, async () => {
+    c.close();
     const t0 = Date.now();
-    for (;;) {
-      await sleep(500);
-      const m = await (await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })).text();
-      const held = m.split('\n').filter((l) => l.startsWith('lockscope_locks_held{')).reduce((n, l) => n + Number(l.split(' ')[1]), 0);
-      if (held === 0 || Date.now() - t0 > 120_000) return;
-    }
-  })();
-  const lat = await probe(s.url, () => end.then(() => sleep(500)), 10);
-  console.log(`expiry    a session holding ${granted} locks expires: longest /healthz ${ms(Math.max(...lat))}, median ${ms(median(lat))} (${lat.length} probes)`);
+    while ((await held()) > 0 && Date.now() - t0 < 120_000) await sleep(500);
+    await sleep(500);
+  }, 10);
+  console.log(`expiry    a session holding ${before} locks (${granted} granted${refused ? `, then ${refused}` : ''}) expires: longest /healthz ${ms(Math.max(...lat))}, median ${ms(median(lat))} (${lat.length} probes)`);
   s.stop();
 }
 
