@@ -273,9 +273,13 @@ async function snapshot() {
   let bytes = 0;
   const loop = async () => {
     while (!stop) {
-      const r = await fetch(`${s.url}/api/snapshot`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } });
-      bytes = Math.max(bytes, (await r.text()).length);
-      reads++;
+      try {
+        const r = await fetch(`${s.url}/api/snapshot`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } });
+        bytes = Math.max(bytes, (await r.text()).length);
+        reads++;
+      } catch {
+        // A keep-alive connection the server closed as it was reused (undici's "other side closed"): ask again.
+      }
     }
   };
   const loops = Promise.all(Array.from({ length: 5 }, loop));
