@@ -31,11 +31,11 @@ const fileSchema = obj(
   {
     port: int(0, 65535), host: str(256), node: str(128), leaseMs: int(1, serverLimits.leaseMsMax),
     domains: array(domainSchema, 256), limits: record(num, 64, 64), tokens: array(tokenSchema, serverLimits.tokensMax), log: bool,
-    stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax), lockFiles: lockFilesSchema,
+    stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax), lockFiles: lockFilesSchema, budgets: record(num, 32, 64),
     etcd: str(4096), weight: num, advertise: str(clusterLimits.urlCharsMax), cluster: str(clusterLimits.nameBytesMax),
     leaseTtlSec: int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax),
   },
-  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'lockFiles', 'etcd', 'weight', 'advertise', 'cluster', 'leaseTtlSec'],
+  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'lockFiles', 'budgets', 'etcd', 'weight', 'advertise', 'cluster', 'leaseTtlSec'],
 );
 
 export function readConfigFile(path: string): ServerOptions & { clusterArgs?: ClusterArgs } {
@@ -61,6 +61,8 @@ export function readConfigFile(path: string): ServerOptions & { clusterArgs?: Cl
   // Domain entries are checked in full by the core (parseDomainConfig).
   if (c.domains !== undefined) out.domains = c.domains as unknown as ServerOptions['domains'];
   if (c.limits !== undefined) out.limits = c.limits;
+  // Checked in full by createServer (checkBudgets).
+  if (c.budgets !== undefined) out.budgets = c.budgets;
   if (c.stateDir !== undefined) out.stateDir = c.stateDir;
   if (c.graceMs !== undefined) out.graceMs = c.graceMs;
   if (c.lockFiles !== undefined) out.lockFiles = c.lockFiles;

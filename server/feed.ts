@@ -13,6 +13,7 @@ import type { Hang, LockManager, LockEvents, Snapshot } from '../src/index.js';
 import { Auth, bearer, type Principal } from './auth.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
+import type { SnapshotReads } from './snapshot-reads.js';
 import type { FeedBatch, FeedClientEvents, FeedEvents, FeedGraph, LockServerIo, SessionSummary } from './protocol.js';
 
 type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
@@ -54,8 +55,8 @@ function parseDomains(msg: unknown, lm: LockManager): Set<string> | null | undef
 }
 
 /** The snapshot for a filtered dashboard: every domain listed (the filter menu needs them), only the chosen ones' resources. */
-function snapshotFor(lm: LockManager, domains: Set<string> | null): Snapshot {
-  const snap = lm.snapshot();
+function snapshotFor(reads: SnapshotReads, domains: Set<string> | null): Snapshot {
+  const snap = reads.snapshot();
   if (domains === null) return snap;
   return {
     ...snap,
@@ -87,11 +88,38 @@ function batchFor(b: FeedBatch, domains: Set<string>): FeedBatch {
 const HANG_EVENTS: ReadonlySet<string> = new Set(['hang', 'hang-persistent', 'hang-resolved']);
 
 /**
+ * R3: `fn` at most snapshotReadsPerSecond times a second; an ask within the
+ * interval is done when it ends, once for all the asks meanwhile.
+ */
+function throttled(fn: () => void): { ask(): void; cancel(): void } {
+  const gapMs = 1000 / serverLimits.snapshotReadsPerSecond;
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let timer: NodeJS.Timeout | null = null;
+  const run = (): void => {
+    timer = null;
+    lastAt = Date.now();
+    fn();
+  };
+  return {
+    ask(): void {
+      if (timer !== null) return;
+      const wait = lastAt + gapMs - Date.now();
+      if (wait <= 0) run();
+      else timer = setTimeout(run, wait);
+    },
+    cancel(): void {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}
+
+/**
  * `dumpOf`: the dump a hang started (null: none, rate limited), added to the
  * hang events as `dump`. The dumper listens before the feed does, so the id is known.
  */
 export function startFeed(
-  io: LockServerIo, lm: LockManager, auth: Auth, sessions: () => SessionSummary[], internalError: (err: unknown) => void,
+  io: LockServerIo, lm: LockManager, reads: SnapshotReads, auth: Auth, sessions: () => SessionSummary[], internalError: (err: unknown) => void,
   dumpOf: (hangId: number) => string | null = () => null,
 ): () => void {
   const nsp = io.of('/feed') as unknown as FeedNamespace;
@@ -154,13 +182,15 @@ export function startFeed(
     if (nsp.sockets.size === 1) subscribe(true);
     socket.data.domains = null;
     void socket.join(ALL);
-    socket.emit('snapshot', lm.snapshot());
+    socket.emit('snapshot', reads.snapshot());
     socket.emit('sessions', sessions());
-    // A dashboard that saw `overflow` asks for the state again.
-    socket.on('refresh', () => {
-      socket.emit('snapshot', snapshotFor(lm, socket.data.domains));
+    // R3: snapshots this connection asks for, one per turn of its throttle however often it asks.
+    const send = throttled(() => {
+      socket.emit('snapshot', snapshotFor(reads, socket.data.domains));
       socket.emit('sessions', sessions());
     });
+    // A dashboard that saw `overflow` asks for the state again.
+    socket.on('refresh', send.ask);
     socket.on('subscribe', (msg: unknown) => {
       const domains = parseDomains(msg, lm);
       // Bad input changes nothing: the subscription stays as it was.
@@ -169,9 +199,10 @@ export function startFeed(
       socket.data.domains = domains;
       if (domains === null) void socket.join(ALL);
       else for (const d of domains) void socket.join(room(d));
-      socket.emit('snapshot', snapshotFor(lm, domains));
+      send.ask();
     });
     socket.on('disconnect', () => {
+      send.cancel();
       if (nsp.sockets.size === 0) subscribe(false);
     });
   });

@@ -21,6 +21,7 @@ import { historyRouter } from './history-api.js';
 import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
+import type { SnapshotReads } from './snapshot-reads.js';
 import { errorMiddleware, restRouter } from './rest.js';
 import { defaultWebDir, staticRouter } from './static.js';
 import type { ClusterBinding } from './cluster/binding.js';
@@ -28,6 +29,7 @@ import { clusterRouter } from './cluster/api.js';
 
 export interface HttpAppContext {
   lm: LockManager;
+  reads: SnapshotReads;
   auth: Auth;
   metrics: ServerMetrics;
   dumper: HangDumper | null;
@@ -54,7 +56,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   app.use(clusterRouter(ctx.cluster, auth));
   app.use(lockFilesRouter(ctx.lockFiles, auth));
   app.use(historyRouter(ctx.history, auth));
-  app.use(restRouter({ lm, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
+  app.use(restRouter({ lm, reads: ctx.reads, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
   app.use(errorMiddleware({ internalError }));
   return app;
 }

@@ -68,10 +68,22 @@ export interface ServerLimits {
   logLinesPerKindMax: number;
   /** That window: a suppressed kind gets its `log-suppressed` line at its end. */
   logWindowMs: number;
+  /** Locks a session's expiry or goodbye drops in one turn before yielding (slices.ts): ~11 µs each, ~20 ms a slice. */
+  releaseSliceLocks: number;
+  /** Snapshots one feed connection may be sent per second on `refresh` / `subscribe` (snapshot-reads.ts, R3). */
+  snapshotReadsPerSecond: number;
+  /** A snapshot of at most this many locks and waits is never reused (R2): a small server's readers see the state of now. */
+  snapshotFreshLocksMax: number;
+  /** Locks and waits one snapshot read (REST, feed) carries at most (R1): 6–40 µs (GC included) and ~250 bytes of JSON each. */
+  apiSnapshotLocksMax: number;
 }
 
 export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   clientReportMs: 3_000,
+  releaseSliceLocks: 2_000,
+  snapshotReadsPerSecond: 2,
+  snapshotFreshLocksMax: 2_000,
+  apiSnapshotLocksMax: 10_000,
   messageBytesMax: 64 * 1024,
   httpBodyBytesMax: 16 * 1024,
   stringCharsMax: 1024,
@@ -102,6 +114,50 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   stateRetryMs: 1_000,
   logLinesPerKindMax: 100,
   logWindowMs: 10_000,
+});
+
+/**
+ * What every client together, one principal (token) and one session may make
+ * the server keep (budget.ts; server/README.md, "Budgets", has the bytes per
+ * item measured on this machine and the sums). Over one: ENOLCK naming it
+ * in `context.limit`, except request sites, which are kept as a placeholder.
+ * `serve` reads them from the config file's `budgets`; createServer from
+ * `options.budgets`.
+ */
+export interface Budgets {
+  /** Granted locks at once, every client (and in-process owner) together: the core's `locksMax`. */
+  locksMax: number;
+  /** Requests waiting at once: the core's `waitsMax`. */
+  waitsMax: number;
+  /** Locks plus waits of one principal's sessions together. */
+  locksPerPrincipalMax: number;
+  /** Locks plus waits of one session. */
+  locksPerSessionMax: number;
+  /** Owners registered by clients, every session together. */
+  ownersMax: number;
+  /** Owners registered by one principal's sessions together. */
+  ownersPerPrincipalMax: number;
+  /** Bytes of owner names and metadata (JSON) registered by clients, every session together. */
+  metaBytesMax: number;
+  /** Bytes of request-site texts kept, every session together (two bytes a character). */
+  siteBytesMax: number;
+  /** Bytes of request-site texts one session keeps. */
+  siteBytesPerSessionMax: number;
+  /** Wait-for edges the deadlock searches of one principal's waits may follow per second (then left to the full pass). */
+  searchEdgesPerPrincipalPerSecond: number;
+}
+
+export const defaultBudgets: Readonly<Budgets> = Object.freeze({
+  locksMax: 2_000_000,
+  waitsMax: 500_000,
+  locksPerPrincipalMax: 1_000_000,
+  locksPerSessionMax: 500_000,
+  ownersMax: 500_000,
+  ownersPerPrincipalMax: 250_000,
+  metaBytesMax: 128 * 1024 * 1024,
+  siteBytesMax: 128 * 1024 * 1024,
+  siteBytesPerSessionMax: 4 * 1024 * 1024,
+  searchEdgesPerPrincipalPerSecond: 100_000,
 });
 
 export const DEFAULT_LEASE_MS = 30_000;

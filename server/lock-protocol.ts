@@ -6,16 +6,18 @@
  * client sends can throw out of a handler.
  */
 
-import type { ConvertOptions, DlmLock, LockManager, LockOptions, SetlkOptions } from '../src/index.js';
+import type { ConvertOptions, DlmLock, LockManager, LockOptions, Owner, SetlkOptions } from '../src/index.js';
 import { LockError } from '../src/index.js';
 import { BATCHED_EVENTS } from '../src/client/protocol.js';
 import type { Reply, WireLock } from '../src/client/protocol.js';
 import { Auth } from './auth.js';
+import type { Budget, SessionUse } from './budget.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { Logger } from './log.js';
 import * as M from './messages.js';
 import { outboxOf } from './outbox.js';
+import { dropInSlices } from './slices.js';
 import type { LockSocket } from './protocol.js';
 import { reclaim, reclaimComplete, reclaimMessage } from './reclaim.js';
 import type { Recovery } from './recovery.js';
@@ -37,6 +39,8 @@ export interface ProtocolContext {
   /** The cluster this node belongs to (client records in etcd), or null. */
   cluster: ClusterBinding | null;
   log: Logger;
+  /** The server's budgets and what each session uses (budget.ts). */
+  budget: Budget;
 }
 
 /** Answers a request; `ended`: the answer ends a wait (a grant or a failure), sent before other answers (outbox.ts). */
@@ -66,14 +70,17 @@ class LockProtocol {
     private readonly ctx: ProtocolContext,
   ) {
     this.lm = ctx.lm;
+    this.use = ctx.budget.session(session, socket.data.principal);
   }
 
   /** The handlers by event; `m` batches reach the same ones. */
   private readonly handlers = new Map<string, (raw: unknown, ack: AckFn | null) => void>();
   /** The reclaims of this connection, run one after another (see reclaimInOrder). */
   private reclaimTail: Promise<unknown> = Promise.resolve();
-  /** Request sites this connection numbered (siteId → text): a program asks from a few places, over and over. */
+  /** Request sites this connection numbered (siteId → the session's kept text): a program asks from a few places, over and over. */
   private readonly sites = new Map<number, string>();
+  /** What this session may use and has used (budget.ts). */
+  private readonly use: SessionUse;
 
   bind(): void {
     this.on('owner', M.ownerMessage, (m, ack) => this.owner(m, ack));
@@ -83,8 +90,8 @@ class LockProtocol {
     this.on('setlk', M.setlkMessage, (m, ack) => this.setlk(m, ack));
     this.on('getlk', M.getlkMessage, async (m, ack) => ack?.({ ok: await this.session.owner(m.oid).getlk(m.domain, m.resource, m.request) }));
     this.on('releaseAll', M.ownerRef, (m, ack) => {
-      this.session.owner(m.oid).releaseAll();
-      ack?.({ ok: null });
+      // In slices (rule B5), answered when the last is done; a session expiring meanwhile takes over the rest.
+      dropInSlices([this.session.owner(m.oid)], (o, max) => o.releaseSome(max), () => ack?.({ ok: null }), () => this.session.state === 'expired');
     });
     this.on('dropOwner', M.ownerRef, (m, ack) => this.dropOwner(m.oid, ack));
     this.on('cancel', M.reqRef, (m, ack) => {
@@ -146,16 +153,22 @@ class LockProtocol {
     }
   }
 
-  /** Validate, authorize, run; any failure becomes the `{ error }` reply. */
+  /**
+   * Authorize, keep the request's sites, validate, run; any failure becomes the `{ error }` reply.
+   * Budget rule B1 (budget.ts): nothing is stored for a message its sender's role may not send, so a
+   * viewer's lock request costs nothing after its reply. The sites of a message from a role that may
+   * lock are kept before the message is judged: the client numbers a site once and refers to it after,
+   * so a site first sent with a refused request (a bad field, a full quota) still stands for later ones;
+   * what is kept is charged to the session's site budget (B4), which bounds what refusals can cost.
+   */
   private on<T>(event: string, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
     const fail = (ack: AckFn | null) => (err: unknown): void => ack?.(errorReply(err, this.ctx.internalError));
     const numbersSites = SITED.has(event);
     this.handlers.set(event, (raw, ack) => {
       try {
-        // Before the message is judged: a site numbered by a refused request is still referred to by later ones.
+        if (action !== null) Auth.require(this.socket.data.principal, action);
         if (numbersSites) this.numberSites(raw);
         const msg = schema(raw, event);
-        if (action !== null) Auth.require(this.socket.data.principal, action);
         const r = fn(msg, ack);
         if (r instanceof Promise) r.catch(fail(ack));
       } catch (err) {
@@ -171,12 +184,15 @@ class LockProtocol {
     if (Array.isArray(items)) for (const item of items.slice(0, serverLimits.reclaimItemsMax)) this.numberSite(item);
   }
 
+  /** A well-formed site is replaced by the session's kept copy (or B4's placeholder), which its number then stands for. */
   private numberSite(raw: unknown): void {
     if (raw === null || typeof raw !== 'object') return;
-    const { site, siteId } = raw as { site?: unknown; siteId?: unknown };
-    if (typeof site !== 'string' || site.length > serverLimits.siteCharsMax) return;
-    if (!Number.isSafeInteger(siteId) || (siteId as number) < 1 || (siteId as number) > serverLimits.sitesPerConnectionMax) return;
-    this.sites.set(siteId as number, site);
+    const m = raw as { site?: unknown; siteId?: unknown };
+    if (typeof m.site !== 'string' || m.site.length > serverLimits.siteCharsMax) return;
+    m.site = this.ctx.budget.keepSite(this.use, m.site);
+    const id = m.siteId;
+    if (!Number.isSafeInteger(id) || (id as number) < 1 || (id as number) > serverLimits.sitesPerConnectionMax) return;
+    this.sites.set(id as number, m.site as string);
   }
 
   /** The request's site: its text, or the text its number stands for on this connection. */
@@ -263,9 +279,18 @@ class LockProtocol {
     }
     const { client, host, pid } = session.who;
     const meta = { ...msg.meta, client, host, ...(pid === null ? {} : { clientPid: pid }) };
-    const o = this.lm.owner(msg.name, {
-      meta, ...(msg.priority === undefined ? {} : { priority: msg.priority }), ...(session.who.clientId === null ? {} : { client: session.who.clientId }),
-    });
+    const bytes = ownerBytes(msg.name, meta);
+    this.ctx.budget.addOwner(this.use, bytes); // B3: refused before the owner exists
+    let o: Owner;
+    try {
+      o = this.lm.owner(msg.name, {
+        meta, quota: this.use.quota,
+        ...(msg.priority === undefined ? {} : { priority: msg.priority }), ...(session.who.clientId === null ? {} : { client: session.who.clientId }),
+      });
+    } catch (err) {
+      this.ctx.budget.dropOwner(this.use, bytes);
+      throw err;
+    }
     session.owners.set(msg.oid, o);
     ack?.({ ok: null });
   }
@@ -331,7 +356,10 @@ class LockProtocol {
     const o = this.session.owners.get(oid);
     // An owner that still holds (posix pieces outlive the client's object) stays until the session ends.
     const dropped = o !== undefined && o.holding === 0 && o.waiting === 0;
-    if (dropped) this.session.owners.delete(oid);
+    if (dropped) {
+      this.session.owners.delete(oid);
+      this.ctx.budget.dropOwner(this.use, ownerBytes(o.name, o.meta));
+    }
     ack?.({ ok: { dropped } });
   }
 
@@ -353,12 +381,18 @@ class LockProtocol {
 
 /** Messages that carry a request site (a reclaim, one per item). */
 const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk', 'reclaim']);
+
 /**
  * What may travel in a batch: requests, an owner's registration (it goes with the owner's first request) and a
  * reclaim (with its owners' registrations: after a restart a client's owners, reclaim and done in one message,
  * answered in one). socket.io's maxHttpBufferSize bounds the whole batch as it did each message.
  */
 const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
+
+/** What an owner's registration is charged (B3): its name and metadata as JSON, in UTF-8 bytes. */
+function ownerBytes(name: string, meta: unknown): number {
+  return Buffer.byteLength(name) + Buffer.byteLength(JSON.stringify(meta ?? null));
+}
 
 export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
   new LockProtocol(socket, session, ctx).bind();

@@ -8,6 +8,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GrantedEvent, LockManager } from '../src/index.js';
+import type { Budget } from './budget.js';
 import type { SessionTable } from './sessions.js';
 import type { StorageHealth } from './state.js';
 
@@ -23,6 +24,7 @@ export class ServerMetrics {
   constructor(
     lm: LockManager,
     sessions: () => SessionTable,
+    budget: Budget,
     /** Whether the state directory takes writes (state.ts); null without one. Also read by /healthz. */
     readonly storage: () => StorageHealth | null = () => null,
   ) {
@@ -89,6 +91,7 @@ export class ServerMetrics {
         this.set(lm.grace.state().active ? 1 : 0);
       },
     });
+    budgetGauges(lm, budget, registers);
 
     // A reclaim is no acquisition (the lock was held all along), and grace grants nothing else: while grace is on
     // nobody listens to `granted`, so the core does not even build the event for each of 100,000 reclaims.
@@ -146,4 +149,31 @@ export class ServerMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** What the server's budgets (budget.ts) allow and what is used now, by budget name: an operator sees one filling up. */
+function budgetGauges(lm: LockManager, budget: Budget, registers: Registry[]): void {
+  const used = (): Record<string, number> => ({
+    locksMax: lm.lockTotal, waitsMax: lm.pendingWaits, ownersMax: budget.owners, metaBytesMax: budget.metaBytes, siteBytesMax: budget.siteBytes,
+  });
+  new Gauge({
+    name: 'lockscope_budget_used', help: 'What a server-wide budget counts now, by budget (its name in server/limits.ts)', labelNames: ['budget'], registers,
+    collect() {
+      for (const [name, v] of Object.entries(used())) this.set({ budget: name }, v);
+    },
+  });
+  new Gauge({
+    name: 'lockscope_budget_max', help: 'A server-wide budget, by budget', labelNames: ['budget'], registers,
+    collect() {
+      const l = budget.limits;
+      const max: Record<string, number> = { locksMax: lm.limits.locksMax, waitsMax: lm.limits.waitsMax, ownersMax: l.ownersMax, metaBytesMax: l.metaBytesMax, siteBytesMax: l.siteBytesMax };
+      for (const [name, v] of Object.entries(max)) this.set({ budget: name }, v);
+    },
+  });
+  new Gauge({
+    name: 'lockscope_deadlock_searches_throttled', help: 'Deadlock searches left to the full pass because their principal had spent its search budget', registers,
+    collect() {
+      this.set(lm.detector.stats.throttled);
+    },
+  });
 }

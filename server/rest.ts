@@ -6,17 +6,20 @@
  */
 
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { LockError, type LockManager } from '../src/index.js';
+import { LockError, type LockManager, type Snapshot } from '../src/index.js';
 import { Auth, bearer, type Action, type Principal } from './auth.js';
 import { statusOf, toWireError } from './errors.js';
 import { GRAFANA_FIELDS, grafanaData, waitForGraph } from './graph.js';
 import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
+import type { SnapshotReads } from './snapshot-reads.js';
 import { int, obj, oneOf, str, type Schema } from './validate.js';
 
 export interface RestContext {
   lm: LockManager;
+  /** Every read of the lock state goes through here (snapshot-reads.ts: bounded, shared). */
+  reads: SnapshotReads;
   auth: Auth;
   metrics: ServerMetrics;
   sessions(): SessionSummary[];
@@ -75,12 +78,12 @@ export function restRouter(ctx: RestContext): express.Router {
   });
   r.get('/api/snapshot', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.lm.snapshot());
+    res.type('application/json').send(ctx.reads.json());
   });
-  r.get('/api/locks', allow('read'), (req, res) => res.json(lockRows(ctx.lm, query(req, locksQuery))));
+  r.get('/api/locks', allow('read'), (req, res) => res.json(lockRows(ctx.reads.snapshot(), query(req, locksQuery))));
   r.get('/api/owners', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.lm.snapshot().owners);
+    res.json(ctx.reads.snapshot().owners);
   });
   r.get('/api/sessions', allow('read'), (req, res) => {
     query(req, noQuery);
@@ -88,15 +91,15 @@ export function restRouter(ctx: RestContext): express.Router {
   });
   r.get('/api/graph', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(waitForGraph(ctx.lm.snapshot()));
+    res.json(waitForGraph(ctx.reads.snapshot()));
   });
   r.get('/api/deadlocks', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.lm.snapshot().deadlocks);
+    res.json(ctx.reads.snapshot().deadlocks);
   });
   r.get('/api/hangs', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.lm.snapshot().hangs);
+    res.json(ctx.reads.snapshot().hangs);
   });
   r.post('/api/locks/:id/break', allow('admin'), (req, res) => {
     const id = idParam(req.params.id);
@@ -121,7 +124,7 @@ export function restRouter(ctx: RestContext): express.Router {
   });
   r.get('/api/grafana/health', allow('read'), (_req, res) => res.json({ ok: true }));
   r.get('/api/grafana/graph/fields', allow('read'), (_req, res) => res.json(GRAFANA_FIELDS));
-  r.get('/api/grafana/graph/data', allow('read'), (_req, res) => res.json(grafanaData(waitForGraph(ctx.lm.snapshot()))));
+  r.get('/api/grafana/graph/data', allow('read'), (_req, res) => res.json(grafanaData(waitForGraph(ctx.reads.snapshot()))));
   r.use((_req, _res, next) => next(new LockError('ENOENT', 'no such endpoint')));
   return r;
 }
@@ -135,9 +138,9 @@ function checkEmptyBody(req: Request): void {
   if (req.body !== undefined) obj({})(req.body, 'body');
 }
 
-export function lockRows(lm: LockManager, q: { domain?: string; resource?: string; owner?: string; node?: string; state?: string; limit?: string }): LockRow[] {
+/** The rows of a (bounded, R1) snapshot that match the query. */
+export function lockRows(snap: Snapshot, q: { domain?: string; resource?: string; owner?: string; node?: string; state?: string; limit?: string }): LockRow[] {
   const limit = q.limit === undefined ? serverLimits.apiRowsMax : int(1, serverLimits.apiRowsMax)(Number(q.limit), 'query.limit');
-  const snap = lm.snapshot();
   const rows: LockRow[] = [];
   if (q.node !== undefined && q.node !== snap.node) return rows;
   for (const d of snap.domains) {

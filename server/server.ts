@@ -6,6 +6,7 @@
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import { Server } from 'socket.io';
 import { HangDumper } from '../collectors/dumper.js';
@@ -22,13 +23,15 @@ import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { History } from './history.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
-import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits } from './limits.js';
+import { Budget, budgetBytes } from './budget.js';
+import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, defaultBudgets, serverLimits, type Budgets } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
 import { SessionTable, type Session } from './sessions.js';
+import { SnapshotReads } from './snapshot-reads.js';
 import { int, obj, str } from './validate.js';
 import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
 
@@ -70,6 +73,8 @@ export interface ServerOptions {
    * (os/lockfiles.json) and served at GET /api/lockfiles for the dashboard.
    */
   lockFiles?: LockFilesOptions | null;
+  /** What clients may make the server keep (limits.ts `Budgets`); each unset one has its default. */
+  budgets?: Partial<Budgets>;
 }
 
 export interface LockServer {
@@ -106,10 +111,13 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   }
   const cluster = options.cluster == null ? null : new ClusterBinding(checkClusterOptions(options.cluster), graceMs, (e, f) => log('info', e, f));
   const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), (id) => sessions.hasClient(id), log);
+  const budget = new Budget(checkBudgets(options.budgets));
   let lm: LockManager;
   try {
     lm = new LockManager({
-      node: options.node ?? cluster?.name ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['limits', 'deadlock', 'lockOrder', 'stacks']),
+      node: options.node ?? cluster?.name ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['deadlock', 'lockOrder', 'stacks']),
+      // The manager's totals are budgets (B2); `limits` may still lower or raise them.
+      limits: { locksMax: budget.limits.locksMax, waitsMax: budget.limits.waitsMax, ...options.limits },
       ...(recovery === null ? {} : { tokens: recovery.tokens() }),
       ...(cluster === null ? {} : { tokens: { external: true }, admission: cluster.admission }),
     });
@@ -119,8 +127,8 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     throw err;
   }
   cluster?.attach(lm);
-  const metrics = new ServerMetrics(lm, () => sessions, () => recovery?.store.health() ?? null);
-  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, cluster);
+  const metrics = new ServerMetrics(lm, () => sessions, budget, () => recovery?.store.health() ?? null);
+  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget, cluster);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
@@ -142,12 +150,13 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const history = new History(lm, () => summaries(sessions));
   const stopHistory = history.start();
   dumper?.on('dump-written', (d) => history.marker('dump', d.record.time, `dump ${d.record.file} (${d.trigger})`));
+  const reads = new SnapshotReads(lm);
   const http = createHttpServer(lazyHttpApp({
-    lm, auth, metrics, dumper, history, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions),
+    lm, reads, auth, metrics, dumper, history, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions),
     log: (e, f) => log('info', e, f), internalError, cluster,
   }));
-  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log }, log);
-  const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError, dumpOf);
+  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log, budget }, log);
+  const stopFeed = startFeed(io, lm, reads, auth, () => summaries(sessions), internalError, dumpOf);
   const stopDumpFeed = feedDumps(io, dumper);
 
   let closing: Promise<void> | null = null;
@@ -194,6 +203,10 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     }
   }
   log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
+  // The budgets are meant to stop clients well before the heap is at risk: say so when they cannot.
+  const allowed = budgetBytes(budget.limits);
+  const heapLimit = v8.getHeapStatistics().heap_size_limit;
+  if (allowed > heapLimit / 2) log('warn', 'budgets-over-heap', { budgetBytes: allowed, heapLimitBytes: heapLimit, reason: 'lower options.budgets or raise --max-old-space-size' });
   if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
   return { url, manager: lm, dumper, close };
 }
@@ -234,6 +247,18 @@ function lazyHttpApp(ctx: HttpAppContext): RequestListener {
   };
 }
 
+function checkBudgets(value: unknown): Partial<Budgets> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('options.budgets', 'an object', value);
+  const out: Partial<Budgets> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!Object.hasOwn(defaultBudgets, k)) throw invalid(`options.budgets.${k}`, `one of ${Object.keys(defaultBudgets).join(', ')}`);
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw invalid(`options.budgets.${k}`, 'a non-negative integer', v);
+    out[k as keyof Budgets] = v as number;
+  }
+  return out;
+}
+
 function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
@@ -253,7 +278,7 @@ function checkServerOptions(options: ServerOptions): { host: string; port: numbe
 }
 
 function sessionTable(
-  lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, cluster: ClusterBinding | null,
+  lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, budget: Budget, cluster: ClusterBinding | null,
 ): SessionTable {
   return new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
@@ -262,11 +287,13 @@ function sessionTable(
     expired: (s) => {
       metrics.expired.inc();
       log('warn', 'session-expired', sessionFields(s));
+      budget.release(s);
       recovery?.forget(s);
       cluster?.forgetClient(s.who.clientId);
     },
     ended: (s) => {
       log('info', 'session-ended', sessionFields(s));
+      budget.release(s);
       recovery?.forget(s);
       cluster?.forgetClient(s.who.clientId);
     },

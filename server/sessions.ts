@@ -20,6 +20,7 @@ import type { Reply, ServerItem, ServerToClientEvents } from '../src/client/prot
 import type { Principal } from './auth.js';
 import { outboxOf } from './outbox.js';
 import { serverLimits } from './limits.js';
+import { dropInSlices } from './slices.js';
 import type { LockSocket } from './protocol.js';
 
 export type SessionState = 'live' | 'disconnected' | 'expired';
@@ -204,12 +205,11 @@ export class SessionTable {
     if (s.state === 'expired') return;
     this.forget(s);
     s.state = 'expired';
-    for (const o of s.owners.values()) o.revokeAll('session-expired');
     this.expiredIds.set(s.id, true);
     if (this.expiredIds.size > serverLimits.expiredSessionsRemembered) {
       this.expiredIds.delete(this.expiredIds.keys().next().value!);
     }
-    this.events.expired(s);
+    dropInSlices(s.owners.values(), (o, max) => o.revokeSome('session-expired', max), () => this.events.expired(s), () => this.closed);
   }
 
   /** The client said goodbye: release (not revoke) everything, now. */
@@ -217,8 +217,7 @@ export class SessionTable {
     if (s.state === 'expired') return;
     this.forget(s);
     s.state = 'expired';
-    for (const o of s.owners.values()) o.releaseAll();
-    this.events.ended(s);
+    dropInSlices(s.owners.values(), (o, max) => o.releaseSome(max), () => this.events.ended(s), () => this.closed);
   }
 
   wasExpired(id: string): boolean {

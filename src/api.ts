@@ -5,6 +5,7 @@
  */
 
 import type { DlmMode } from './modes.js';
+import type { Quota } from './quota.js';
 import type { LossReason } from './errors.js';
 
 /** Half-open byte range [start, end) of a dlm lock, in domains created with `ranges: true`. */
@@ -138,4 +139,6 @@ export interface OwnerOptions {
   priority?: number;
   /** The client this owner belongs to: its identity for reclaims after a restart. */
   client?: string;
+  /** What its locks, waits and deadlock searches are charged to (a server's session inside its principal). */
+  quota?: Quota;
 }

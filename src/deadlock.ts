@@ -25,6 +25,7 @@ import { DeadlockError, type CycleEntry } from './errors.js';
 import type { LockManager } from './manager.js';
 import { compatible, modeName } from './modes.js';
 import type { Owner } from './owner.js';
+import { Quota } from './quota.js';
 import { cyclicComponents } from './scc.js';
 import { formatStack, noStack, withRequestStack } from './stacks.js';
 import type { TimerEntry } from './timers.js';
@@ -48,6 +49,8 @@ export interface DeadlockOptions {
 
 export interface DeadlockStats {
   searches: number;
+  /** Searches not run because the owner's quota had no search credit left this second (left to the full pass). */
+  throttled: number;
   exhausted: number;
   fullPasses: number;
   /** Candidate cycles that no longer held when revalidated. */
@@ -67,7 +70,7 @@ type DelayNode = LaneItem<Waiter>;
 
 export class DeadlockDetector {
   readonly graph: WaitForGraph;
-  readonly stats: DeadlockStats = { searches: 0, exhausted: 0, fullPasses: 0, falsePositives: 0, reorders: 0, victims: 0 };
+  readonly stats: DeadlockStats = { searches: 0, throttled: 0, exhausted: 0, fullPasses: 0, falsePositives: 0, reorders: 0, victims: 0 };
   private readonly pending = new Set<Waiter>();
   private drainScheduled = false;
   private readonly delays = new Map<Waiter, DelayNode>();
@@ -77,6 +80,9 @@ export class DeadlockDetector {
   private readonly passEntry: TimerEntry;
   /** Cycles already reported without a victim (e.g. notify conversions), by wait ids. */
   private readonly acknowledged = new Set<string>();
+  /** When the last full pass ended and how long it took (the manager's clock): the next one waits in proportion. */
+  private lastPassEnd = Number.NEGATIVE_INFINITY;
+  private lastPassCost = 0;
 
   constructor(
     private readonly m: LockManager,
@@ -95,7 +101,7 @@ export class DeadlockDetector {
   onWait(w: Waiter, res: AnyResource): void {
     this.graph.touch(res);
     if (this.mode === 'off') return;
-    if (this.passEntry.heapIndex === -1) this.m.timers.add(this.passEntry, this.m.clock.now() + this.fullPassMs);
+    if (this.passEntry.heapIndex === -1) this.schedulePass(this.m.clock.now(), this.fullPassMs);
     if (this.mode === 'deferred') {
       const node = new LaneItem(w);
       this.delays.set(w, node);
@@ -164,23 +170,46 @@ export class DeadlockDetector {
   }
 
   private check(w: Waiter): void {
+    const now = this.m.clock.now();
+    // Rule D1: a search costs its owner's quota; without credit it is left to the full pass, armed while anything waits.
+    if (!Quota.maySearch(w.owner.quota, now)) {
+      this.stats.throttled++;
+      return;
+    }
     this.stats.searches++;
     const result = this.graph.search(w, this.budget);
+    Quota.paySearch(w.owner.quota, result.spent);
     if (result.found !== null) this.resolve(result.found, w);
     else if (result.exhausted) {
       this.stats.exhausted++;
-      this.m.timers.add(this.passEntry, this.m.clock.now());
+      this.schedulePass(now, 0);
     }
+  }
+
+  /**
+   * Rule D2: the full pass comes `delay` from now, but never sooner after the
+   * last one ended than nine times what that one took, so passes (forced by
+   * exhausted searches or periodic) take at most a tenth of the time however
+   * often searches run out of budget. An earlier pass already armed stays.
+   */
+  private schedulePass(now: number, delay: number): void {
+    const at = Math.max(now + delay, this.lastPassEnd + 9 * this.lastPassCost);
+    if (this.passEntry.heapIndex !== -1 && this.passEntry.deadline <= at) return;
+    this.m.timers.add(this.passEntry, at);
   }
 
   /** The safety net: every cycle in the whole graph. */
   fullPass(): void {
     this.stats.fullPasses++;
+    const start = this.m.clock.now();
     for (let round = 0; round < 16; round++) {
       const resolvedAny = this.passOnce();
       if (!resolvedAny) break;
     }
-    if (this.m.pendingWaits > 0 && this.mode !== 'off') this.m.timers.add(this.passEntry, this.m.clock.now() + this.fullPassMs);
+    const end = this.m.clock.now();
+    this.lastPassEnd = end;
+    this.lastPassCost = end - start;
+    if (this.m.pendingWaits > 0 && this.mode !== 'off') this.schedulePass(end, this.fullPassMs);
   }
 
   private passOnce(): boolean {

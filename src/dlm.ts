@@ -105,6 +105,12 @@ export class DlmEngine {
       this.freeIfUnused(res);
       throw this.m.limitError('waitersPerResourceMax', table.policy.waitersPerResourceMax, owner, table.policy.name, name);
     }
+    try {
+      this.m.checkCanWait(owner, table.policy.name, name);
+    } catch (err) {
+      this.freeIfUnused(res);
+      throw err;
+    }
     lock.stack ??= this.m.captureFor(true, site);
     const wait = new DlmWait(lock.id, owner, this.m.clock.now(), lock.stack, lock, false);
     lock.wait = wait;
@@ -196,6 +202,7 @@ export class DlmEngine {
     if (res.queued >= policy.waitersPerResourceMax) {
       throw this.m.limitError('waitersPerResourceMax', policy.waitersPerResourceMax, lock.owner, policy.name, res.name);
     }
+    this.m.checkCanWait(lock.owner, policy.name, res.name);
     const partner = this.conversionDeadlockPartner(res, lock, to);
     if (partner !== null && policyName === 'error') {
       throw this.conversionDeadlock(lock, to, partner, 'error');

@@ -2,6 +2,7 @@
 
 export { LockManager, type LockManagerOptions, type Admission } from './manager.js';
 export { Owner } from './owner.js';
+export { Quota } from './quota.js';
 export { DlmLock } from './dlm-lock.js';
 export { LockError, DeadlockError, LOCK_ERROR_CODES, isLockError } from './errors.js';
 export type { LockErrorCode, CycleEntry, LossReason, LockErrorContext } from './errors.js';

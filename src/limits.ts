@@ -19,6 +19,10 @@ export interface Limits {
   waitersPerResourceMax: number;
   /** Owners that hold or wait at once. */
   ownersMax: number;
+  /** Granted locks (dlm handles plus posix pieces) of every owner at once; a request is counted before it is stored. */
+  locksMax: number;
+  /** Requests waiting at once, in every domain. */
+  waitsMax: number;
   /** Bytes of a lock value block; domains choose a multiple of 8 up to this. */
   lvbBytesMax: number;
   /** Longest `timeoutMs`, soft timeout or delay accepted (setTimeout's own bound). */
@@ -44,6 +48,10 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   locksPerOwnerMax: 1_000_000,
   waitersPerResourceMax: 1_000_000,
   ownersMax: 2_000_000,
+  // Measured ~0.3 KiB of heap per in-process lock and ~1 KiB per wait (server/README.md, "Budgets"): 4 M locks
+  // and 1 M waits stay near 2 GiB, below V8's default heap limit on a 64-bit machine.
+  locksMax: 4_000_000,
+  waitsMax: 1_000_000,
   lvbBytesMax: 64,
   timeoutMsMax: 2_147_483_647,
   metaKeysMax: 32,

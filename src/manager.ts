@@ -19,7 +19,8 @@ import {
   convertedPayload, demotedPayload, failedPayload, grantedPayload, posixGrantedPayload, posixReleasedPayload, releasedPayload, waitingPayload,
 } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
-import { buildSnapshot, type Snapshot } from './snapshot.js';
+import { Quota } from './quota.js';
+import { buildSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js';
 import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
 import { checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
@@ -58,7 +59,8 @@ export interface LockManagerOptions {
 export type Admission = (domain: string, resource: string, reclaim: boolean, client: string | null) => void;
 
 const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens', 'admission']);
-const OWNER_KEYS = new Set(['meta', 'priority', 'client']);
+const OWNER_KEYS = new Set(['meta', 'priority', 'client', 'quota']);
+const SNAPSHOT_KEYS = new Set(['locksMax']);
 
 export type DomainEntry =
   | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
@@ -89,6 +91,8 @@ export class LockManager extends TypedEmitter<LockEvents> {
   private readonly wallOffset: number;
   /** Owners that hold or wait for something. */
   activeOwners = 0;
+  /** Granted locks (dlm handles plus posix pieces) of every owner: what `locksMax` bounds. */
+  lockTotal = 0;
   /** domainEntry's last answer. */
   private lastDomain = '';
   private lastEntry: DomainEntry | null = null;
@@ -153,7 +157,8 @@ export class LockManager extends TypedEmitter<LockEvents> {
     const priority = o.priority === undefined ? 0 : checkInteger(o.priority, 'options.priority', -1_000_000, 1_000_000);
     const meta = o.meta === undefined ? null : parseMeta(o.meta, this.limits);
     const client = o.client === undefined ? null : checkName(o.client, 'options.client', this.limits.nameBytesMax);
-    return new Owner(this, ++this.ownerSeq, name, meta, priority, this.ownerSeq, client);
+    if (o.quota !== undefined && !(o.quota instanceof Quota)) throw invalid('options.quota', 'a Quota', o.quota);
+    return new Owner(this, ++this.ownerSeq, name, meta, priority, this.ownerSeq, client, (o.quota as Quota | undefined) ?? null);
   }
 
   // --- grace period (grace.ts) ---
@@ -193,9 +198,13 @@ export class LockManager extends TypedEmitter<LockEvents> {
     }
   }
 
-  /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. */
-  snapshot(): Snapshot {
-    return buildSnapshot(this);
+  /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. `locksMax`: see SnapshotOptions. */
+  snapshot(options?: SnapshotOptions): Snapshot {
+    if (options !== undefined) {
+      checkOptions(options, 'options', SNAPSHOT_KEYS);
+      if (options.locksMax !== undefined) checkInteger(options.locksMax, 'options.locksMax', 1, Number.MAX_SAFE_INTEGER);
+    }
+    return buildSnapshot(this, options);
   }
 
   /**
@@ -384,7 +393,11 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return checkName(resource, 'resource', this.limits.resourceNameBytesMax);
   }
 
-  /** Limits checked before a new lock or wait is created. */
+  /**
+   * Limits checked before a new lock or wait is created, before anything is
+   * stored for it: the owner's, its quota chain's (quota.ts) and the
+   * manager's total (any request may end up granted, so `locksMax` counts it).
+   */
   checkCanAdd(owner: Owner, domain: string, resource: string): void {
     if (owner.lockCount + owner.waiting >= this.limits.locksPerOwnerMax) {
       throw this.limitError('locksPerOwnerMax', this.limits.locksPerOwnerMax, owner, domain, resource);
@@ -392,11 +405,27 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (!owner.active && this.activeOwners >= this.limits.ownersMax) {
       throw this.limitError('ownersMax', this.limits.ownersMax, owner, domain, resource);
     }
+    if (this.lockTotal >= this.limits.locksMax) throw this.limitError('locksMax', this.limits.locksMax, owner, domain, resource);
+    this.checkQuota(owner, 1, domain, resource);
+  }
+
+  /** Checked where a request is about to queue: the manager's bound on waits at once. */
+  checkCanWait(owner: Owner, domain: string, resource: string): void {
+    if (this.pendingWaits >= this.limits.waitsMax) throw this.limitError('waitsMax', this.limits.waitsMax, owner, domain, resource);
   }
 
   checkLockCount(owner: Owner, delta: number, domain: string, resource: string): void {
     if (owner.lockCount + delta > this.limits.locksPerOwnerMax) {
       throw this.limitError('locksPerOwnerMax', this.limits.locksPerOwnerMax, owner, domain, resource);
+    }
+    if (this.lockTotal + delta > this.limits.locksMax) throw this.limitError('locksMax', this.limits.locksMax, owner, domain, resource);
+    this.checkQuota(owner, delta, domain, resource);
+  }
+
+  private checkQuota(owner: Owner, delta: number, domain: string, resource: string): void {
+    const full = Quota.full(owner.quota, delta);
+    if (full !== null) {
+      throw new LockError('ENOLCK', `limit ${full.limit} (${full.max}) reached`, { ...this.context(owner, domain, resource), limit: full.limit });
     }
   }
 

@@ -12,6 +12,7 @@ import type { LossReason } from './errors.js';
 import type { LockManager } from './manager.js';
 import type { DlmMode } from './modes.js';
 import type { PosixResource } from './posix.js';
+import { Quota } from './quota.js';
 import type { Waiter } from './waiter.js';
 
 export type OwnerMeta = NonNullable<OwnerOptions['meta']>;
@@ -39,6 +40,8 @@ export class Owner implements LockOwner {
     readonly createdAt: number,
     /** The client it belongs to (its reclaim identity), or null for a local owner. */
     readonly client: string | null = null,
+    /** What its locks and waits are charged to (quota.ts), or null: bound only by the manager's limits. */
+    readonly quota: Quota | null = null,
   ) {}
 
   lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<DlmLock> {
@@ -92,22 +95,46 @@ export class Owner implements LockOwner {
    * `lostReason`, posix pieces are dropped.
    */
   revokeAll(reason: Exclude<LossReason, 'released'>): void {
-    const m = this.manager;
-    m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
-    while (this.dlmHead !== null) m.dlm.revoke(this.dlmHead, reason);
-    if (this.posixResources !== null) {
-      for (const res of [...this.posixResources]) m.posix.dropOwner(res, this, reason);
-    }
+    this.revokeSome(reason, Number.POSITIVE_INFINITY);
   }
 
   /** Pending requests fail with ECANCELED first, so nothing is granted to this owner while it lets go. */
   releaseAll(): void {
+    this.releaseSome(Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * revokeAll in slices, for a caller that yields to its event loop between
+   * them (a server expiring a session of millions of locks): every pending
+   * request fails at once, so nothing more is granted to the owner between
+   * slices, then about `max` locks go (a posix resource's pieces go
+   * together). True when the owner holds and waits for nothing.
+   */
+  revokeSome(reason: Exclude<LossReason, 'released'>, max: number): boolean {
     const m = this.manager;
-    m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'ECANCELED', 'the owner released everything'));
-    while (this.dlmHead !== null) m.dlm.release(this.dlmHead, undefined);
+    if (this.waitHead !== null) m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
+    return this.dropSome(max, (l) => m.dlm.revoke(l, reason), (res) => m.posix.dropOwner(res, this, reason));
+  }
+
+  /** releaseAll in slices, as revokeSome. */
+  releaseSome(max: number): boolean {
+    const m = this.manager;
+    if (this.waitHead !== null) m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'ECANCELED', 'the owner released everything'));
+    return this.dropSome(max, (l) => m.dlm.release(l, undefined), (res) => m.posix.dropOwner(res, this));
+  }
+
+  private dropSome(max: number, dropLock: (l: DlmLock) => void, dropPosix: (res: PosixResource) => void): boolean {
+    let n = 0;
+    for (; this.dlmHead !== null && n < max; n++) dropLock(this.dlmHead);
+    // Iterated in place, not copied: a copy per slice would make many slices quadratic. A Set's iteration skips what is deleted.
     if (this.posixResources !== null) {
-      for (const res of [...this.posixResources]) m.posix.dropOwner(res, this);
+      for (const res of this.posixResources) {
+        if (n >= max) break;
+        n += res.holders.get(this)?.length ?? 1;
+        dropPosix(res);
+      }
     }
+    return this.lockCount === 0 && this.waitCount === 0;
   }
 
   /** Locks held (dlm handles and posix pieces) and requests pending. */
@@ -126,6 +153,8 @@ export class Owner implements LockOwner {
     if (this.dlmHead !== null) this.dlmHead.ownerPrev = lock;
     this.dlmHead = lock;
     this.lockCount++;
+    this.manager.lockTotal++;
+    if (this.quota !== null) Quota.charge(this.quota, 1);
     lock.res.table.held++;
     if (!this.active) this.manager.ownerActive(this, true);
   }
@@ -136,12 +165,16 @@ export class Owner implements LockOwner {
     if (lock.ownerNext !== null) lock.ownerNext.ownerPrev = lock.ownerPrev;
     lock.ownerPrev = lock.ownerNext = null;
     this.lockCount--;
+    this.manager.lockTotal--;
+    if (this.quota !== null) Quota.charge(this.quota, -1);
     lock.res.table.held--;
     this.settleActive();
   }
 
   adjustPosix(res: PosixResource, delta: number, holdsThere: boolean): void {
     this.lockCount += delta;
+    this.manager.lockTotal += delta;
+    if (this.quota !== null) Quota.charge(this.quota, delta);
     res.table.held += delta;
     if (holdsThere) (this.posixResources ??= new Set()).add(res);
     else this.posixResources?.delete(res);
@@ -155,6 +188,7 @@ export class Owner implements LockOwner {
     if (this.waitHead !== null) this.waitHead.ownerPrev = w;
     this.waitHead = w;
     this.waitCount++;
+    if (this.quota !== null) Quota.charge(this.quota, 1);
     if (!this.active) this.manager.ownerActive(this, true);
   }
 
@@ -164,6 +198,7 @@ export class Owner implements LockOwner {
     if (w.ownerNext !== null) w.ownerNext.ownerPrev = w.ownerPrev;
     w.ownerPrev = w.ownerNext = null;
     this.waitCount--;
+    if (this.quota !== null) Quota.charge(this.quota, -1);
     this.settleActive();
   }
 

@@ -135,6 +135,12 @@ export class PosixEngine {
       this.freeIfUnused(res);
       throw this.m.limitError('waitersPerResourceMax', policy.waitersPerResourceMax, owner, policy.name, name);
     }
+    try {
+      this.m.checkCanWait(owner, policy.name, name);
+    } catch (err) {
+      this.freeIfUnused(res);
+      throw err;
+    }
     const w = new PosixWait(this.m.nextId(), owner, this.m.clock.now(), this.m.captureFor(true, site), res, rq.start, rq.end, write);
     res.waiters.push(w);
     return this.m.startWait<SetlkResult>(w, timeoutMs, signal);

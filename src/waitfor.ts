@@ -36,7 +36,8 @@ export interface Step {
   blocker: Blocker;
 }
 
-export type SearchResult = { found: Step[] } | { found: null; exhausted: boolean };
+/** `spent`: edges the search followed (what a quota pays for it). */
+export type SearchResult = ({ found: Step[] } | { found: null; exhausted: boolean }) & { spent: number };
 
 export class WaitForGraph {
   readonly graph: MultiDirectedGraph<NodeAttributes, EdgeAttributes> = new MultiDirectedGraph<NodeAttributes, EdgeAttributes>();
@@ -121,18 +122,18 @@ export class WaitForGraph {
     for (const b of blockersOf(start)) stack.push({ owner: b.to, via: { wait: start, blocker: b }, parent: first });
     while (stack.length > 0) {
       const f = stack.pop()!;
-      if (f.owner === origin) return { found: pathOf(f) };
+      if (f.owner === origin) return { found: pathOf(f), spent };
       if (f.owner.searchEpoch === epoch) continue;
       f.owner.searchEpoch = epoch;
       for (let w = f.owner.waitHead; w !== null; w = w.ownerNext) {
         if (!this.participates(w)) continue;
         for (const b of blockersOf(w)) {
-          if (++spent > budget) return { found: null, exhausted: true };
+          if (++spent > budget) return { found: null, exhausted: true, spent };
           stack.push({ owner: b.to, via: { wait: w, blocker: b }, parent: f });
         }
       }
     }
-    return { found: null, exhausted: false };
+    return { found: null, exhausted: false, spent };
 
     function pathOf(end: Frame): Step[] {
       const steps: Step[] = [];

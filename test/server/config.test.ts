@@ -1,12 +1,13 @@
 /** `lockscope serve` configuration: flags, file and environment, and what they refuse. */
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs, serveOptions, tokensFromEnv } from '../../server/config.js';
-import { CLI } from '../recovery/support.js';
+import { connect } from '../../src/client/index.js';
+import { CLI, freePort } from '../recovery/support.js';
 
 const codeOfSync = (fn: () => unknown): string => {
   try {
@@ -29,6 +30,33 @@ describe('lockscope serve configuration', () => {
     const o = serveOptions(parseServeArgs(['--config', file, '--port=9000']), { LOCKSCOPE_ADMIN_TOKEN: 'admin-token-0123456789' });
     expect(o).toMatchObject({ port: 9000, host: '127.0.0.2', leaseMs: 5000, domains: [{ name: 'a', kind: 'dlm' }] });
     expect(o.tokens!.map((t) => t.role)).toEqual(['viewer', 'admin']);
+  });
+
+  it('the file sets budgets; a serve process refuses the lock past one with ENOLCK naming it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-config-'));
+    const file = path.join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ domains: [{ name: 'lin', kind: 'dlm' }], budgets: { locksPerSessionMax: 3 } }));
+    expect(serveOptions(parseServeArgs(['--config', file]), {}).budgets).toEqual({ locksPerSessionMax: 3 });
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, 'serve', '--no-demo', '--port', String(port), '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = { url: `http://127.0.0.1:${port}`, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill(); }) };
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"event":"listening"')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+    });
+    try {
+      const c = await connect(server.url, { name: 'budgeted' });
+      const o = c.owner('o');
+      for (let i = 0; i < 3; i++) await o.lock('lin', `r${i}`, 'EX');
+      await expect(o.lock('lin', 'r3', 'EX')).rejects.toMatchObject({ code: 'ENOLCK', limit: 'locksPerSessionMax' });
+      await c.close();
+    } finally {
+      await server.stop();
+    }
   });
 
   it('LOCKSCOPE_TOKENS is role:token pairs', () => {
