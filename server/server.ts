@@ -14,7 +14,7 @@ import { clientReports } from './client-reports.js';
 import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
-import { Auth, type TokenSpec } from './auth.js';
+import { Auth, verifierOf, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
@@ -25,7 +25,7 @@ import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
-import { SessionTable, type Session } from './sessions.js';
+import { closeConnection, SessionTable, type Session } from './sessions.js';
 import { int, obj, str } from './validate.js';
 
 export interface ServerOptions {
@@ -69,9 +69,16 @@ export interface LockServer {
 }
 
 const handshakeSchema = obj(
-  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(128) },
-  ['token', 'host', 'pid', 'session', 'clientId'],
+  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(128), secret: secretSchema },
+  ['token', 'host', 'pid', 'session', 'clientId', 'secret'],
 );
+
+/** A session secret: its length checked without echoing it in the error (which goes back to the client, and may be logged). */
+function secretSchema(v: unknown, path: string): string {
+  const { secretCharsMin: min, secretCharsMax: max } = serverLimits;
+  if (typeof v !== 'string' || v.length < min || v.length > max) throw new LockError('EINVAL', `${path}: a string of ${min} to ${max} characters`);
+  return v;
+}
 
 const DEFAULT_PING_INTERVAL_MS = 25_000;
 const MIN_HEARTBEAT_MS = 1_000;
@@ -253,14 +260,23 @@ function lockServerIo(
   return io;
 }
 
-/** Check the handshake, then open or resume the session, before the connection counts. */
+/**
+ * Check the handshake, then open or resume the session, before the
+ * connection counts. Sessions rules S1–S4 (README.md): only roles that take
+ * locks get a session; a session id or client id comes with its secret.
+ */
 function admit(socket: LockSocket, auth: Auth, sessions: SessionTable, recovery: Recovery | null): void {
   const raw = socket.handshake.auth as unknown;
   const hs = handshakeSchema(raw, 'auth') as HandshakeAuth;
   const principal = auth.identify(hs.token);
-  recovery?.checkIdentity(hs.clientId, principal);
+  Auth.require(principal, 'lock');
+  if ((hs.session !== undefined || hs.clientId !== undefined) && hs.secret === undefined) {
+    throw new LockError('EINVAL', 'auth.secret: required with auth.session or auth.clientId');
+  }
+  const verifier = hs.secret === undefined ? null : verifierOf(hs.secret);
+  if (hs.clientId !== undefined) recovery?.checkIdentity(hs.clientId, principal, verifier!);
   const who = { client: hs.name, host: hs.host ?? socket.handshake.address, pid: hs.pid ?? null, clientId: hs.clientId ?? null };
-  const { session, resumed, expired } = sessions.open(hs.session, principal, who);
+  const { session, resumed, expired } = sessions.open(hs.session, principal, who, verifier);
   socket.data.principal = principal;
   socket.data.sessionId = session.id;
   socket.data.resumed = resumed;
@@ -271,7 +287,7 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   const session = sessions.get(socket.data.sessionId);
   if (session === undefined) {
     releaseConnectPacket(socket);
-    socket.disconnect(true);
+    closeConnection(socket, 'session-closed');
     return;
   }
   sessions.attach(session, socket, socket.data.resumed);
@@ -280,7 +296,7 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   const { resumed, expired } = socket.data;
   // A session presented that this server never expired: it was made by an earlier run of the server.
   const restarted = expired !== null && !sessions.wasExpired(expired);
-  const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session.who.clientId);
+  const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session);
   socket.emit('session', { id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim });
   releaseConnectPacket(socket);
   sessions.flush(session);
