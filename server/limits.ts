@@ -115,3 +115,7 @@ export const DEFAULT_GRACE_MS = 90_000;
 export const TOKEN_BLOCK = 10_000;
 export const DEFAULT_PORT = 7070;
 export const DEFAULT_HOST = '127.0.0.1';
+
+/** The server bounds a configuration may lower (ServerOptions.serverLimits): a small deployment wants smaller tables. */
+export type AdjustableServerLimits = Pick<ServerLimits, 'sessionsMax' | 'sessionsPerPrincipalMax' | 'connectionsMax'>;
+export const ADJUSTABLE_SERVER_LIMITS: readonly (keyof AdjustableServerLimits)[] = ['sessionsMax', 'sessionsPerPrincipalMax', 'connectionsMax'];

@@ -19,7 +19,7 @@ import { feedDumps } from './dump-feed.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
-import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits } from './limits.js';
+import { ADJUSTABLE_SERVER_LIMITS, DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits, type AdjustableServerLimits } from './limits.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
@@ -58,6 +58,8 @@ export interface ServerOptions {
   stateDir?: string | null;
   /** How long a grace period lasts unless every recorded client reclaims sooner. */
   graceMs?: number;
+  /** Lower some of the server's own bounds (limits.ts); each at most its default. */
+  serverLimits?: Partial<AdjustableServerLimits>;
 }
 
 export interface LockServer {
@@ -89,6 +91,7 @@ export function isLoopback(host: string): boolean {
 
 export async function createServer(options: ServerOptions = {}): Promise<LockServer> {
   const { host, port, leaseMs, graceMs } = checkServerOptions(options);
+  const bounds = checkServerLimits(options.serverLimits);
   const auth = new Auth(options.tokens ?? []);
   if (auth.open && !isLoopback(host)) {
     throw new LockError('EPERM', `refusing to listen on ${host} without tokens: configure tokens or listen on a loopback address`);
@@ -109,7 +112,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     throw err;
   }
   const metrics = new ServerMetrics(lm, () => sessions);
-  sessions = sessionTable(lm, leaseMs, log, metrics, recovery);
+  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, bounds);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
@@ -193,6 +196,19 @@ function lazyHttpApp(ctx: HttpAppContext): RequestListener {
   };
 }
 
+function checkServerLimits(given: unknown): AdjustableServerLimits {
+  const out: AdjustableServerLimits = { sessionsMax: serverLimits.sessionsMax, sessionsPerPrincipalMax: serverLimits.sessionsPerPrincipalMax, connectionsMax: serverLimits.connectionsMax };
+  if (given === undefined) return out;
+  if (given === null || typeof given !== 'object') throw invalid('options.serverLimits', 'an object', given);
+  for (const [k, v] of Object.entries(given)) {
+    if (!(ADJUSTABLE_SERVER_LIMITS as readonly string[]).includes(k)) throw invalid(`options.serverLimits.${k}`, `one of ${ADJUSTABLE_SERVER_LIMITS.join(', ')}`);
+    const max = serverLimits[k as keyof AdjustableServerLimits];
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw invalid(`options.serverLimits.${k}`, `an integer from 1 to ${max}`, v);
+    out[k as keyof AdjustableServerLimits] = v as number;
+  }
+  return out;
+}
+
 function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
@@ -211,7 +227,7 @@ function checkServerOptions(options: ServerOptions): { host: string; port: numbe
   return { host, port, leaseMs, graceMs };
 }
 
-function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null): SessionTable {
+function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, bounds: AdjustableServerLimits): SessionTable {
   return new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
     resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
@@ -225,7 +241,7 @@ function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: Se
       log('info', 'session-ended', sessionFields(s));
       recovery?.forget(s);
     },
-  });
+  }, bounds);
 }
 
 /** socket.io on the HTTP server: the handshake admits a session, then the lock protocol runs on the connection. */

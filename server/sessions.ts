@@ -27,7 +27,7 @@ import type { Reply, ServerItem, ServerToClientEvents } from '../src/client/prot
 import { sameVerifier, type Principal } from './auth.js';
 import { assert } from '../src/assert.js';
 import { outboxOf } from './outbox.js';
-import { serverLimits } from './limits.js';
+import { serverLimits, type AdjustableServerLimits } from './limits.js';
 import type { LockSocket } from './protocol.js';
 
 export type SessionState = 'live' | 'disconnected' | 'expired';
@@ -147,6 +147,7 @@ export class SessionTable {
     readonly lm: LockManager,
     readonly leaseMs: number,
     private readonly events: SessionEvents,
+    private readonly bounds: Pick<AdjustableServerLimits, 'sessionsMax' | 'sessionsPerPrincipalMax'> = serverLimits,
   ) {}
 
   get size(): number {
@@ -209,8 +210,9 @@ export class SessionTable {
    */
   private makeRoom(principal: Principal): void {
     const mine = this.quotaOf(principal);
+    const b = this.bounds;
     const full = (): 'sessionsPerPrincipalMax' | 'sessionsMax' | null =>
-      mine.size >= serverLimits.sessionsPerPrincipalMax ? 'sessionsPerPrincipalMax' : this.sessions.size >= serverLimits.sessionsMax ? 'sessionsMax' : null;
+      mine.size >= b.sessionsPerPrincipalMax ? 'sessionsPerPrincipalMax' : this.sessions.size >= b.sessionsMax ? 'sessionsMax' : null;
     const limit = full();
     if (limit === null) return;
     for (const s of mine) {
@@ -220,7 +222,7 @@ export class SessionTable {
       break;
     }
     const reached = full()!;
-    throw new LockError('ENOLCK', `limit ${reached} (${serverLimits[reached]}) reached`, { limit: reached });
+    throw new LockError('ENOLCK', `limit ${reached} (${b[reached]}) reached`, { limit: reached });
   }
 
   private quotaOf(principal: Principal): Set<Session> {
