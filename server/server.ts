@@ -4,14 +4,13 @@
  */
 
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket as NetSocket } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Server } from 'socket.io';
 import { HangDumper } from '../collectors/dumper.js';
 import type { HangDumperOptions } from '../collectors/dumper-options.js';
 import { clientReports } from './client-reports.js';
-import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
 import { Auth, verifierOf, type TokenSpec } from './auth.js';
@@ -19,7 +18,9 @@ import { feedDumps } from './dump-feed.js';
 import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
-import { ADJUSTABLE_SERVER_LIMITS, DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits, type AdjustableServerLimits } from './limits.js';
+import { serverLimits, type AdjustableServerLimits } from './limits.js';
+import { boundConnections, type ConnectionBound } from './connections.js';
+import { checkServerLimits, checkServerOptions } from './options.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
@@ -119,11 +120,18 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   logManagerEvents(lm, log);
   const dumper = options.dumps == null ? null : new HangDumper(lm, { clientReports: clientReports(() => sessions.values()), ...options.dumps });
 
-  const http = createHttpServer(lazyHttpApp({
+  // Tighter than Node's defaults (60 s for headers, checked every 30 s): a half-sent request holds a descriptor
+  // for seconds, not a minute and a half.
+  const http = createHttpServer({
+    headersTimeout: serverLimits.headersTimeoutMs, requestTimeout: serverLimits.requestTimeoutMs,
+    keepAliveTimeout: serverLimits.keepAliveTimeoutMs, connectionsCheckingInterval: serverLimits.connectionsCheckingIntervalMs,
+  }, lazyHttpApp({
     lm, auth, metrics, dumper, webDir: options.webDir, sessions: () => summaries(sessions), log: (e, f) => log('info', e, f), internalError,
   }));
-  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log }, log);
+  const connections = boundConnections(http, bounds.connectionsMax);
+  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, log }, log, connections);
   const stopFeed = startFeed(io, lm, auth, () => summaries(sessions), internalError);
+  io.of('/feed').on('connection', (socket) => pinAdmitted(socket, connections));
   const stopDumpFeed = feedDumps(io, dumper);
 
   let closing: Promise<void> | null = null;
@@ -196,37 +204,6 @@ function lazyHttpApp(ctx: HttpAppContext): RequestListener {
   };
 }
 
-function checkServerLimits(given: unknown): AdjustableServerLimits {
-  const out: AdjustableServerLimits = { sessionsMax: serverLimits.sessionsMax, sessionsPerPrincipalMax: serverLimits.sessionsPerPrincipalMax, connectionsMax: serverLimits.connectionsMax };
-  if (given === undefined) return out;
-  if (given === null || typeof given !== 'object') throw invalid('options.serverLimits', 'an object', given);
-  for (const [k, v] of Object.entries(given)) {
-    if (!(ADJUSTABLE_SERVER_LIMITS as readonly string[]).includes(k)) throw invalid(`options.serverLimits.${k}`, `one of ${ADJUSTABLE_SERVER_LIMITS.join(', ')}`);
-    const max = serverLimits[k as keyof AdjustableServerLimits];
-    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw invalid(`options.serverLimits.${k}`, `an integer from 1 to ${max}`, v);
-    out[k as keyof AdjustableServerLimits] = v as number;
-  }
-  return out;
-}
-
-function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 0;
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  if (!Number.isInteger(graceMs) || graceMs < 1 || graceMs > serverLimits.graceMsMax) {
-    throw invalid('options.graceMs', `an integer from 1 to ${serverLimits.graceMsMax}`, graceMs);
-  }
-  if (options.stateDir != null && (typeof options.stateDir !== 'string' || options.stateDir === '')) {
-    throw invalid('options.stateDir', 'a directory path', options.stateDir);
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('options.port', 'an integer from 0 to 65535', port);
-  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > serverLimits.leaseMsMax) {
-    throw invalid('options.leaseMs', `an integer from 1 to ${serverLimits.leaseMsMax}`, leaseMs);
-  }
-  return { host, port, leaseMs, graceMs };
-}
-
 function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, bounds: AdjustableServerLimits): SessionTable {
   return new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
@@ -247,12 +224,15 @@ function sessionTable(lm: LockManager, leaseMs: number, log: Logger, metrics: Se
 /** socket.io on the HTTP server: the handshake admits a session, then the lock protocol runs on the connection. */
 function lockServerIo(
   http: ReturnType<typeof createHttpServer>, leaseMs: number, auth: Auth, sessions: SessionTable, ctx: ProtocolContext, log: Logger,
+  connections: ConnectionBound,
 ): LockServerIo {
   // A dead connection must be noticed well within the lease, or a vanished client keeps its locks for
   // socket.io's 45 s of heartbeats plus the lease.
   const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
   const io: LockServerIo = new Server(http, {
     maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
+    // An engine.io connection that joins no namespace (no token shown) is dropped this soon, not after socket.io's 45 s.
+    connectTimeout: serverLimits.headersTimeoutMs,
   });
   // An upgrade's 101 response and engine.io's open packet (written after an await in engine.io's handshake,
   // so at the end of the turn, not the tick) leave in one write instead of two: writes to loopback are much of
@@ -272,7 +252,10 @@ function lockServerIo(
       next(e);
     }
   });
-  io.on('connection', (socket) => onConnection(socket, sessions, ctx, leaseMs));
+  io.on('connection', (socket) => {
+    pinAdmitted(socket, connections);
+    onConnection(socket, sessions, ctx, leaseMs);
+  });
   return io;
 }
 
@@ -316,6 +299,11 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   socket.emit('session', { id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim });
   releaseConnectPacket(socket);
   sessions.flush(session);
+}
+
+/** An admitted WebSocket (the lock protocol's or the feed's) is a client, never closed to make room (connections.ts). */
+function pinAdmitted(socket: { conn: { transport: { name: string } }; request: { socket: NetSocket } }, connections: ConnectionBound): void {
+  if (socket.conn.transport.name === 'websocket') connections.pin(socket.request.socket);
 }
 
 /** engine.io's socket and transport, as far as holdConnectPacket uses them (not part of their typed API). */
