@@ -21,6 +21,7 @@ import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { serverLimits, type AdjustableServerLimits } from './limits.js';
 import { boundConnections, type ConnectionBound } from './connections.js';
 import { checkServerLimits, checkServerOptions } from './options.js';
+import { isLoopback, openModeRefusal } from './origin.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
@@ -86,9 +87,7 @@ function secretSchema(v: unknown, path: string): string {
 const DEFAULT_PING_INTERVAL_MS = 25_000;
 const MIN_HEARTBEAT_MS = 1_000;
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
+export { isLoopback } from './origin.js';
 
 export async function createServer(options: ServerOptions = {}): Promise<LockServer> {
   const { host, port, leaseMs, graceMs } = checkServerOptions(options);
@@ -233,6 +232,12 @@ function lockServerIo(
     maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
     // An engine.io connection that joins no namespace (no token shown) is dropped this soon, not after socket.io's 45 s.
     connectTimeout: serverLimits.headersTimeoutMs,
+    // Open mode: the handshake of every namespace (lock protocol and feed) from a loopback Host and our own Origin
+    // only, so no other web page reaches either (origin.ts, rules O1 and O2).
+    allowRequest: (req, cb) => {
+      const refused = auth.open ? openModeRefusal(req, false) : null;
+      cb(refused === null ? null : refused.code, refused === null);
+    },
   });
   // An upgrade's 101 response and engine.io's open packet (written after an await in engine.io's handshake,
   // so at the end of the turn, not the tick) leave in one write instead of two: writes to loopback are much of
