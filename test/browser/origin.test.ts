@@ -62,7 +62,8 @@ function ws(namespace, onEvent) {
       if (d === '2') return sock.send('3');
       if (d.startsWith('0')) return sock.send('40' + nsp + JSON.stringify({ name: 'evil' }));
       if (d.startsWith('44' + nsp)) return resolve('refused');
-      if (d.startsWith('4')) onEvent(d.slice(1 + nsp.length), (msg) => sock.send(msg), resolve);
+      // '4' (message) + socket.io type + namespace + payload: handed on as type + payload.
+      if (d.startsWith('4') && d.slice(2).startsWith(nsp)) onEvent(d[1] + d.slice(2 + nsp.length), (msg) => sock.send(msg), resolve);
     };
   });
 }
