@@ -7,29 +7,30 @@
  *
  * Every connection is in one of three states:
  *
- *   idle ──request / upgrade──▶ busy ──response done──▶ idle
- *                                 │
- *                                 └──admitted by socket.io (pin)──▶ pinned
+ *   idle ──request──▶ busy ──response done──▶ idle
+ *   idle ──WebSocket upgrade──▶ idle (afresh) ──admitted by socket.io (pin)──▶ pinned
  *
  * idle: accepted, no request in progress (a half-sent request, a keep-alive
  * between requests, or a WebSocket upgraded but not yet admitted: no token
- * shown yet). busy: a request is being answered. pinned: a WebSocket whose
- * lock-protocol or feed connection was admitted (it showed a token, or the
- * server is open). At the bound a new connection closes the connection
- * idle longest, so a flood of idle connections cannot keep out the next
- * request (a `/healthz`, a client's handshake): each new one pushes out the
- * oldest of the flood. With no idle connection to close (every one busy or
- * pinned: real load) the new connection is closed instead.
+ * shown yet). busy: a request is being answered (its body may still be
+ * arriving). pinned: a WebSocket whose lock-protocol or feed connection was
+ * admitted (it showed a token, or the server is open). At the bound a new
+ * connection closes the connection idle longest, else the oldest busy one
+ * whose request has not fully arrived (a body sent a byte at a time is a
+ * half-sent request too), so a flood cannot keep out the next request (a
+ * `/healthz`, a client's handshake): each new one pushes out the oldest of
+ * the flood. With none of those to close (every connection answering a
+ * whole request, or pinned: real load) the new connection is closed instead.
  *
  * Node's own timeouts (headersTimeout, requestTimeout, keepAliveTimeout,
  * set from limits.ts by server.ts) end idle connections by themselves well
  * before the bound matters in ordinary use.
  *
- * Invariant: idle ⊆ open; a connection is in `open` from its accept until
- * its close or eviction.
+ * Invariants: idle and busy are disjoint subsets of open; a connection is
+ * in `open` from its accept until its close or eviction.
  */
 
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { assert } from '../src/assert.js';
 
@@ -48,7 +49,16 @@ export function boundConnections(http: HttpServer, max: number): ConnectionBound
   const open = new Set<Socket>();
   /** Idle connections, idle longest first (a Set keeps insertion order; becoming idle again moves one to the end). */
   const idle = new Set<Socket>();
+  /** Connections answering a request, oldest first, with that request (for `complete`: has all of it arrived?). */
+  const busy = new Map<Socket, IncomingMessage>();
   const stats = { evicted: 0, refused: 0 };
+  /** Whom to close to make room: idle longest, else the oldest request still arriving; null when neither. */
+  const victim = (): Socket | null => {
+    const oldest = idle.values().next();
+    if (oldest.done !== true) return oldest.value;
+    for (const [s, req] of busy) if (!req.complete) return s;
+    return null;
+  };
   const becomeIdle = (s: Socket): void => {
     if (!open.has(s) || s.destroyed) return;
     idle.delete(s);
@@ -57,28 +67,33 @@ export function boundConnections(http: HttpServer, max: number): ConnectionBound
 
   http.on('connection', (s: Socket) => {
     if (open.size >= max) {
-      const oldest = idle.values().next();
-      if (oldest.done === true) {
+      const old = victim();
+      if (old === null) {
         stats.refused++;
         s.destroy();
         return;
       }
-      idle.delete(oldest.value);
-      open.delete(oldest.value);
+      forget(old);
       stats.evicted++;
-      oldest.value.destroy();
+      old.destroy();
     }
     open.add(s);
     idle.add(s);
-    s.once('close', () => {
-      open.delete(s);
-      idle.delete(s);
-    });
+    s.once('close', () => forget(s));
   });
+  const forget = (s: Socket): void => {
+    open.delete(s);
+    idle.delete(s);
+    busy.delete(s);
+  };
   http.on('request', (req, res) => {
     const s = req.socket;
     idle.delete(s);
-    res.once('close', () => becomeIdle(s));
+    busy.set(s, req);
+    res.once('close', () => {
+      busy.delete(s);
+      becomeIdle(s);
+    });
   });
   // An upgrade is not yet a client: it shows its token in socket.io's handshake, after this. Until then it
   // counts as idle, freshly so.
@@ -90,6 +105,7 @@ export function boundConnections(http: HttpServer, max: number): ConnectionBound
     },
     pin(s) {
       idle.delete(s);
+      busy.delete(s);
       assert(!idle.has(s), 'a pinned connection is not idle');
     },
     get evicted() {

@@ -230,6 +230,9 @@ function lockServerIo(
   const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
   const io: LockServerIo = new Server(http, {
     maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
+    // Our clients (the Node client, the dashboard) use WebSockets only. A long-poll is a request held open up to a
+    // heartbeat, which a connection bound could not tell from real load (connections.ts): none are taken.
+    transports: ['websocket'],
     // An engine.io connection that joins no namespace (no token shown) is dropped this soon, not after socket.io's 45 s.
     connectTimeout: serverLimits.headersTimeoutMs,
     // Open mode: the handshake of every namespace (lock protocol and feed) from a loopback Host and our own Origin

@@ -65,3 +65,29 @@ it('at the connection bound the connection idle longest makes room: /healthz ans
   await held.release();
   expect((await c.owner('o').lock('lin', 'r', 'EX')).state).toBe('granted');
 });
+
+it('a request whose body arrives a byte at a time counts as half-sent: at the bound it makes room too', async () => {
+  const max = 10;
+  server = await startServer({ serverLimits: { connectionsMax: max } });
+  const { hostname, port } = new URL(server.url);
+  const trickle: { socket: Socket; closed: Promise<void> }[] = [];
+  for (let i = 0; i < max; i++) {
+    const socket = tcp({ host: hostname, port: Number(port) });
+    sockets.push(socket);
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // The server's `100 Continue` says it has parsed the headers: from then on the request is one being answered.
+    const goOn = new Promise<void>((resolve) => socket.once('data', (d: Buffer) => d.toString().startsWith('HTTP/1.1 100') && resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`POST /api/grace/lift HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
+    await goOn;
+    // Flowing, so that the server's close is seen ('end', then 'close'); then one byte of the 1000.
+    socket.resume();
+    socket.write('{');
+    trickle.push({ socket, closed });
+  }
+  const health = await api(server, '/healthz', null, { headers: { connection: 'close' } });
+  expect(health).toMatchObject({ status: 200, body: { ok: true } });
+  // The oldest request still arriving made room.
+  await trickle[0]!.closed;
+});
