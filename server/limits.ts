@@ -33,6 +33,13 @@ export interface ServerLimits {
    * one is closed (connections.ts).
    */
   connectionsMax: number;
+  /**
+   * At a session bound, how many of the principal's disconnected sessions a
+   * new session looks through for an idle one to end, and how many owners of
+   * each it looks at (more owners: not idle): a handshake's work stays small
+   * whatever the sessions hold.
+   */
+  idleScanMax: number;
   /** Longest wait for a request's headers (Node's headersTimeout): a half-sent request holds a descriptor no longer. */
   headersTimeoutMs: number;
   /** Longest wait for a whole request, body included (Node's requestTimeout). */
@@ -86,6 +93,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   sessionsMax: 10_000,
   sessionsPerPrincipalMax: 2_500,
   connectionsMax: 12_000,
+  idleScanMax: 64,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,

@@ -71,9 +71,13 @@ export class Session {
     readonly verifier: string | null,
   ) {}
 
-  /** Holds, waits for and has pending nothing: ending it loses the client nothing but its session id. */
+  /**
+   * Holds, waits for and has pending nothing: ending it loses the client
+   * nothing but its session id. A session with more than idleScanMax owners
+   * counts as busy, so the answer costs at most that many looks.
+   */
   get idle(): boolean {
-    if (this.pending.size > 0 || this.locks.size > 0) return false;
+    if (this.pending.size > 0 || this.locks.size > 0 || this.owners.size > serverLimits.idleScanMax) return false;
     for (const o of this.owners.values()) if (o.holding > 0 || o.waiting > 0) return false;
     return true;
   }
@@ -215,8 +219,11 @@ export class SessionTable {
       mine.size >= b.sessionsPerPrincipalMax ? 'sessionsPerPrincipalMax' : this.sessions.size >= b.sessionsMax ? 'sessionsMax' : null;
     const limit = full();
     if (limit === null) return;
+    let looked = 0;
     for (const s of mine) {
-      if (s.state !== 'disconnected' || !s.idle) continue;
+      if (s.state !== 'disconnected') continue;
+      if (++looked > serverLimits.idleScanMax) break;
+      if (!s.idle) continue;
       this.expire(s);
       if (full() === null) return;
       break;
