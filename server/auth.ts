@@ -84,6 +84,23 @@ export class Auth {
   }
 }
 
+/**
+ * A session secret's verifier: what the server keeps (in memory, and in the
+ * durable client record) instead of the secret itself. The secret is 256
+ * random bits made by the client, so one SHA-256 is enough: no dictionary
+ * to search, and a verifier read from the state directory does not let
+ * anyone present the secret.
+ */
+export function verifierOf(secret: string): string {
+  return digest(secret).toString('hex');
+}
+
+/** Two verifiers compared in constant time; null (no secret given) matches nothing. */
+export function sameVerifier(a: string | null, b: string | null): boolean {
+  if (a === null || b === null || a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+}
+
 /** The bearer token of an Authorization header, or undefined. */
 export function bearer(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;

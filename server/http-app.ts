@@ -19,6 +19,7 @@ import { lockFilesRouter } from './lockfiles-api.js';
 import type { History } from './history.js';
 import { historyRouter } from './history-api.js';
 import { serverLimits } from './limits.js';
+import { openModeRefusal } from './origin.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
 import type { SnapshotReads } from './snapshot-reads.js';
@@ -49,6 +50,13 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   const { lm, auth, log, internalError } = ctx;
   const app = express();
   app.disable('x-powered-by');
+  // Open mode: no other web page may drive or read this server (origin.ts, rules O1–O3). First, before any route.
+  if (auth.open) {
+    app.use((req, _res, next) => {
+      const refused = openModeRefusal(req, true);
+      next(refused ?? undefined);
+    });
+  }
   app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
   if (ctx.webDir !== null) app.use(staticRouter(ctx.webDir ?? defaultWebDir()));
   app.use(dumpsRouter(ctx.dumper, auth, log));

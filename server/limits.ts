@@ -19,6 +19,38 @@ export interface ServerLimits {
   lvbCharsMax: number;
   /** Sessions that exist at once (live or disconnected). */
   sessionsMax: number;
+  /**
+   * Sessions one principal (token) may have at once: a token, even the
+   * client token every client shares, cannot take the whole table. At the
+   * quota a new session first ends the principal's oldest disconnected
+   * session that holds and waits for nothing (sessions.ts, rule S5).
+   */
+  sessionsPerPrincipalMax: number;
+  /**
+   * TCP connections the HTTP server keeps at once (WebSockets, requests,
+   * idle keep-alives). At the bound a new connection closes the connection
+   * idle longest (no request in progress, not upgraded); with none, the new
+   * one is closed (connections.ts).
+   */
+  connectionsMax: number;
+  /**
+   * At a session bound, how many of the principal's disconnected sessions a
+   * new session looks through for an idle one to end, and how many owners of
+   * each it looks at (more owners: not idle): a handshake's work stays small
+   * whatever the sessions hold.
+   */
+  idleScanMax: number;
+  /** Longest wait for a request's headers (Node's headersTimeout): a half-sent request holds a descriptor no longer. */
+  headersTimeoutMs: number;
+  /** Longest wait for a whole request, body included (Node's requestTimeout). */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept between requests (Node's keepAliveTimeout). */
+  keepAliveTimeoutMs: number;
+  /** How often Node checks requests against the two timeouts above (its default, 30 s, nearly doubles them). */
+  connectionsCheckingIntervalMs: number;
+  /** Characters of a session secret (the client sends 43: 32 random bytes, base64url); fewer is refused. */
+  secretCharsMin: number;
+  secretCharsMax: number;
   /** Owners one session has created. */
   ownersPerSessionMax: number;
   /** Requests of one session pending at once (also bounds replies kept while it is away). */
@@ -90,6 +122,15 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   siteCharsMax: 8 * 1024,
   lvbCharsMax: 88,
   sessionsMax: 10_000,
+  sessionsPerPrincipalMax: 2_500,
+  connectionsMax: 12_000,
+  idleScanMax: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  connectionsCheckingIntervalMs: 1_000,
+  secretCharsMin: 32,
+  secretCharsMax: 128,
   ownersPerSessionMax: 100_000,
   pendingPerSessionMax: 10_000,
   recentRepliesMax: 1024,
@@ -167,3 +208,7 @@ export const DEFAULT_GRACE_MS = 90_000;
 export const TOKEN_BLOCK = 10_000;
 export const DEFAULT_PORT = 7070;
 export const DEFAULT_HOST = '127.0.0.1';
+
+/** The server bounds a configuration may lower (ServerOptions.serverLimits): a small deployment wants smaller tables. */
+export type AdjustableServerLimits = Pick<ServerLimits, 'sessionsMax' | 'sessionsPerPrincipalMax' | 'connectionsMax'>;
+export const ADJUSTABLE_SERVER_LIMITS: readonly (keyof AdjustableServerLimits)[] = ['sessionsMax', 'sessionsPerPrincipalMax', 'connectionsMax'];

@@ -106,7 +106,7 @@ class LockProtocol {
       return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, sites, m.done === true));
     });
     this.on('reclaimComplete', M.empty, (_m, ack) => {
-      reclaimComplete(this.session, this.lm);
+      reclaimComplete(this.session, this.lm, this.ctx.recovery);
       ack?.({ ok: null });
     });
     this.on('ping', M.empty, (_m, ack) => ack?.({ ok: { time: Date.now() } }), null);
@@ -215,7 +215,7 @@ class LockProtocol {
     const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.own(l) };
     const run = this.reclaimTail.then(async () => {
       const results = await reclaim(this.session, items, sites, rc);
-      if (done) reclaimComplete(this.session, this.lm);
+      if (done) reclaimComplete(this.session, this.lm, this.ctx.recovery);
       return results;
     });
     this.reclaimTail = run.catch(() => {});

@@ -91,7 +91,7 @@ export async function reclaim(session: Session, items: ReclaimItem[], sites: (st
 async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimContext, site: string): Promise<ReclaimResult> {
   const owner: Owner = session.owner(item.oid);
   // The core admits any client's reclaim in grace; only clients the record knows from before the restart may.
-  if (ctx.recovery === null || !ctx.recovery.mayReclaim(ctx.lm, session.who.clientId)) {
+  if (ctx.recovery === null || !ctx.recovery.mayReclaim(ctx.lm, session)) {
     throw new LockError('ENOGRACE', 'no grace period lets this client reclaim', { domain: item.domain, resource: item.resource });
   }
   if (item.kind === 'posix') {
@@ -114,8 +114,11 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
   return { lock };
 }
 
-/** The client reclaimed everything it will: grace lifts once every recorded client has said so. */
-export function reclaimComplete(session: Session, lm: LockManager): void {
-  const id = session.who.clientId;
-  if (id !== null && lm.grace.active) lm.reclaimComplete(id);
+/**
+ * The client reclaimed everything it will: grace lifts once every recorded
+ * client has said so. Only the recorded client itself counts (its secret),
+ * so no one else can end the grace it is owed.
+ */
+export function reclaimComplete(session: Session, lm: LockManager, recovery: Recovery | null): void {
+  recovery?.reclaimComplete(lm, session);
 }

@@ -17,7 +17,7 @@
  */
 
 import { LockError, type GraceEvent, type LockManager, type LockManagerOptions } from '../src/index.js';
-import type { Principal } from './auth.js';
+import { sameVerifier, type Principal } from './auth.js';
 import type { Logger } from './log.js';
 import { TOKEN_BLOCK } from './limits.js';
 import type { Session } from './sessions.js';
@@ -67,22 +67,45 @@ export class Recovery {
     lm.beginGrace({ durationMs: this.options.graceMs, maxMs: 2 * this.options.leaseMs, clients });
   }
 
-  /** A connection presents a client id: it must be its recorded principal's. */
-  checkIdentity(clientId: string | undefined, principal: Principal): void {
-    if (clientId === undefined) return;
+  /**
+   * A connection presents a client id with its secret's verifier: a recorded
+   * id must be its recorded principal's, presented with the recorded
+   * secret (Sessions rule S4), or the connection is refused. A record from
+   * before verifiers were kept (null) checks the principal only; such a
+   * client is admitted but may not reclaim (see owns).
+   */
+  checkIdentity(clientId: string, principal: Principal, verifier: string): void {
     const r = this.store.get(clientId);
-    if (r !== undefined && r.principal !== principal.name) throw new LockError('EPERM', 'that client id belongs to another principal');
+    if (r === undefined) return;
+    if (r.principal !== principal.name || (r.verifier !== null && !sameVerifier(r.verifier, verifier))) {
+      throw new LockError('EPERM', 'that client id is in use by another client');
+    }
   }
 
-  /** May this client reclaim now? It must be recorded from before the restart, in grace, and not done. */
-  mayReclaim(lm: LockManager, clientId: string | null): boolean {
-    return clientId !== null && this.expected.has(clientId) && lm.grace.refuseReclaim(clientId) === null;
+  /** The session is the recorded client's own: same id, and the secret the record was made with. */
+  private owns(s: Session): boolean {
+    const id = s.who.clientId;
+    if (id === null) return false;
+    const r = this.store.get(id);
+    return r !== undefined && sameVerifier(r.verifier, s.verifier);
   }
 
-  /** Before a request that may grant: the client is recorded, durably, first. */
+  /** May this session reclaim now? Its client must be recorded from before the restart (with its secret), in grace, and not done. */
+  mayReclaim(lm: LockManager, s: Session): boolean {
+    const id = s.who.clientId;
+    return id !== null && this.expected.has(id) && this.owns(s) && lm.grace.refuseReclaim(id) === null;
+  }
+
+  /** The session's client says it is done reclaiming; only the recorded client itself may end its part of grace. */
+  reclaimComplete(lm: LockManager, s: Session): void {
+    const id = s.who.clientId;
+    if (id !== null && lm.grace.active && this.owns(s)) lm.reclaimComplete(id);
+  }
+
+  /** Before a request that may grant: the client is recorded, durably, first, with its secret's verifier. */
   record(s: Session): void {
     const id = s.who.clientId;
-    if (id !== null) this.store.add(id, s.principal.name);
+    if (id !== null) this.store.add(id, s.principal.name, s.verifier);
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket as NetSocket } from 'node:net';
 import os from 'node:os';
 import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
@@ -16,7 +16,7 @@ import { clientReports } from './client-reports.js';
 import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
 import type { HandshakeAuth } from '../src/client/protocol.js';
-import { Auth, type TokenSpec } from './auth.js';
+import { Auth, verifierOf, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
 import { logDumps } from './dump-log.js';
 import { errorReply } from './errors.js';
@@ -24,13 +24,16 @@ import { startFeed } from './feed.js';
 import { History } from './history.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { Budget, budgetBytes } from './budget.js';
-import { DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, defaultBudgets, serverLimits, type Budgets } from './limits.js';
+import { defaultBudgets, serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
+import { boundConnections, type ConnectionBound } from './connections.js';
+import { checkServerLimits, checkServerOptions } from './options.js';
+import { isLoopback, openModeRefusal } from './origin.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
-import { SessionTable, type Session } from './sessions.js';
+import { closeConnection, SessionTable, type Session } from './sessions.js';
 import { SnapshotReads } from './snapshot-reads.js';
 import { int, obj, str } from './validate.js';
 import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
@@ -75,6 +78,8 @@ export interface ServerOptions {
   lockFiles?: LockFilesOptions | null;
   /** What clients may make the server keep (limits.ts `Budgets`); each unset one has its default. */
   budgets?: Partial<Budgets>;
+  /** Lower some of the server's own bounds (limits.ts); each at most its default. */
+  serverLimits?: Partial<AdjustableServerLimits>;
 }
 
 export interface LockServer {
@@ -86,19 +91,25 @@ export interface LockServer {
 }
 
 const handshakeSchema = obj(
-  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(128) },
-  ['token', 'host', 'pid', 'session', 'clientId'],
+  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(128), secret: secretSchema },
+  ['token', 'host', 'pid', 'session', 'clientId', 'secret'],
 );
+
+/** A session secret: its length checked without echoing it in the error (which goes back to the client, and may be logged). */
+function secretSchema(v: unknown, path: string): string {
+  const { secretCharsMin: min, secretCharsMax: max } = serverLimits;
+  if (typeof v !== 'string' || v.length < min || v.length > max) throw new LockError('EINVAL', `${path}: a string of ${min} to ${max} characters`);
+  return v;
+}
 
 const DEFAULT_PING_INTERVAL_MS = 25_000;
 const MIN_HEARTBEAT_MS = 1_000;
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
+export { isLoopback } from './origin.js';
 
 export async function createServer(options: ServerOptions = {}): Promise<LockServer> {
   const { host, port, leaseMs, graceMs } = checkServerOptions(options);
+  const bounds = checkServerLimits(options.serverLimits);
   const auth = new Auth(options.tokens ?? []);
   if (auth.open && !isLoopback(host)) {
     throw new LockError('EPERM', `refusing to listen on ${host} without tokens: configure tokens or listen on a loopback address`);
@@ -128,7 +139,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   }
   cluster?.attach(lm);
   const metrics = new ServerMetrics(lm, () => sessions, budget, () => recovery?.store.health() ?? null);
-  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget, cluster);
+  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget, cluster, bounds);
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);
@@ -151,12 +162,21 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const stopHistory = history.start();
   dumper?.on('dump-written', (d) => history.marker('dump', d.record.time, `dump ${d.record.file} (${d.trigger})`));
   const reads = new SnapshotReads(lm);
-  const http = createHttpServer(lazyHttpApp({
+  // Tighter than Node's defaults (60 s for headers, checked every 30 s): a half-sent request holds a descriptor
+  // for seconds, not a minute and a half.
+  const http = createHttpServer({
+    headersTimeout: serverLimits.headersTimeoutMs, requestTimeout: serverLimits.requestTimeoutMs,
+    keepAliveTimeout: serverLimits.keepAliveTimeoutMs, connectionsCheckingInterval: serverLimits.connectionsCheckingIntervalMs,
+  }, lazyHttpApp({
     lm, reads, auth, metrics, dumper, history, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions),
     log: (e, f) => log('info', e, f), internalError, cluster,
   }));
-  const io = lockServerIo(http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log, budget }, log);
+  const connections = boundConnections(http, bounds.connectionsMax);
+  const io = lockServerIo(
+    http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log, budget }, log, connections,
+  );
   const stopFeed = startFeed(io, lm, reads, auth, () => summaries(sessions), internalError, dumpOf);
+  io.of('/feed').on('connection', (socket) => pinAdmitted(socket, connections));
   const stopDumpFeed = feedDumps(io, dumper);
 
   let closing: Promise<void> | null = null;
@@ -259,26 +279,9 @@ function checkBudgets(value: unknown): Partial<Budgets> {
   return out;
 }
 
-function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 0;
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  if (!Number.isInteger(graceMs) || graceMs < 1 || graceMs > serverLimits.graceMsMax) {
-    throw invalid('options.graceMs', `an integer from 1 to ${serverLimits.graceMsMax}`, graceMs);
-  }
-  if (options.stateDir != null && (typeof options.stateDir !== 'string' || options.stateDir === '')) {
-    throw invalid('options.stateDir', 'a directory path', options.stateDir);
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid('options.port', 'an integer from 0 to 65535', port);
-  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > serverLimits.leaseMsMax) {
-    throw invalid('options.leaseMs', `an integer from 1 to ${serverLimits.leaseMsMax}`, leaseMs);
-  }
-  return { host, port, leaseMs, graceMs };
-}
-
 function sessionTable(
-  lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, budget: Budget, cluster: ClusterBinding | null,
+  lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, budget: Budget,
+  cluster: ClusterBinding | null, bounds: AdjustableServerLimits,
 ): SessionTable {
   return new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
@@ -297,18 +300,30 @@ function sessionTable(
       recovery?.forget(s);
       cluster?.forgetClient(s.who.clientId);
     },
-  });
+  }, bounds);
 }
 
 /** socket.io on the HTTP server: the handshake admits a session, then the lock protocol runs on the connection. */
 function lockServerIo(
   http: ReturnType<typeof createHttpServer>, leaseMs: number, auth: Auth, sessions: SessionTable, ctx: ProtocolContext, log: Logger,
+  connections: ConnectionBound,
 ): LockServerIo {
   // A dead connection must be noticed well within the lease, or a vanished client keeps its locks for
   // socket.io's 45 s of heartbeats plus the lease.
   const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
   const io: LockServerIo = new Server(http, {
     maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
+    // Our clients (the Node client, the dashboard) use WebSockets only. A long-poll is a request held open up to a
+    // heartbeat, which a connection bound could not tell from real load (connections.ts): none are taken.
+    transports: ['websocket'],
+    // An engine.io connection that joins no namespace (no token shown) is dropped this soon, not after socket.io's 45 s.
+    connectTimeout: serverLimits.headersTimeoutMs,
+    // Open mode: the handshake of every namespace (lock protocol and feed) from a loopback Host and our own Origin
+    // only, so no other web page reaches either (origin.ts, rules O1 and O2).
+    allowRequest: (req, cb) => {
+      const refused = auth.open ? openModeRefusal(req, false) : null;
+      cb(refused === null ? null : refused.code, refused === null);
+    },
   });
   // An upgrade's 101 response and engine.io's open packet (written after an await in engine.io's handshake,
   // so at the end of the turn, not the tick) leave in one write instead of two: writes to loopback are much of
@@ -328,18 +343,30 @@ function lockServerIo(
       next(e);
     }
   });
-  io.on('connection', (socket) => onConnection(socket, sessions, ctx, leaseMs));
+  io.on('connection', (socket) => {
+    pinAdmitted(socket, connections);
+    onConnection(socket, sessions, ctx, leaseMs);
+  });
   return io;
 }
 
-/** Check the handshake, then open or resume the session, before the connection counts. */
+/**
+ * Check the handshake, then open or resume the session, before the
+ * connection counts. Sessions rules S1–S4 (README.md): only roles that take
+ * locks get a session; a session id or client id comes with its secret.
+ */
 function admit(socket: LockSocket, auth: Auth, sessions: SessionTable, recovery: Recovery | null): void {
   const raw = socket.handshake.auth as unknown;
   const hs = handshakeSchema(raw, 'auth') as HandshakeAuth;
   const principal = auth.identify(hs.token);
-  recovery?.checkIdentity(hs.clientId, principal);
+  Auth.require(principal, 'lock');
+  if ((hs.session !== undefined || hs.clientId !== undefined) && hs.secret === undefined) {
+    throw new LockError('EINVAL', 'auth.secret: required with auth.session or auth.clientId');
+  }
+  const verifier = hs.secret === undefined ? null : verifierOf(hs.secret);
+  if (hs.clientId !== undefined) recovery?.checkIdentity(hs.clientId, principal, verifier!);
   const who = { client: hs.name, host: hs.host ?? socket.handshake.address, pid: hs.pid ?? null, clientId: hs.clientId ?? null };
-  const { session, resumed, expired } = sessions.open(hs.session, principal, who);
+  const { session, resumed, expired } = sessions.open(hs.session, principal, who, verifier);
   socket.data.principal = principal;
   socket.data.sessionId = session.id;
   socket.data.resumed = resumed;
@@ -350,7 +377,7 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   const session = sessions.get(socket.data.sessionId);
   if (session === undefined) {
     releaseConnectPacket(socket);
-    socket.disconnect(true);
+    closeConnection(socket, 'session-closed');
     return;
   }
   sessions.attach(session, socket, socket.data.resumed);
@@ -359,13 +386,18 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   const { resumed, expired } = socket.data;
   // A session presented that this server never expired: it was made by an earlier run of the server.
   const restarted = expired !== null && !sessions.wasExpired(expired);
-  const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session.who.clientId);
+  const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session);
   socket.emit('session', {
     id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim,
     ...(ctx.cluster === null ? {} : { cluster: ctx.cluster.clientView() }),
   });
   releaseConnectPacket(socket);
   sessions.flush(session);
+}
+
+/** An admitted WebSocket (the lock protocol's or the feed's) is a client, never closed to make room (connections.ts). */
+function pinAdmitted(socket: { conn: { transport: { name: string } }; request: { socket: NetSocket } }, connections: ConnectionBound): void {
+  if (socket.conn.transport.name === 'websocket') connections.pin(socket.request.socket);
 }
 
 /** engine.io's socket and transport, as far as holdConnectPacket uses them (not part of their typed API). */

@@ -10,16 +10,24 @@
  * (their waits fail EREVOKED); its id is remembered for a while so that a
  * client that comes back is told, instead of silently starting over.
  * Invariants: a session in the table is live or disconnected; `socket` is
- * non-null exactly when it is live; a disconnected session has a timer.
+ * non-null exactly when it is live; a disconnected session has a timer;
+ * a session counts once in its principal's quota and, with a client id,
+ * once in that id's binding.
+ *
+ * Who may resume a session or use a client id: the rules S1–S6 of
+ * server/README.md ("Sessions"). In short, a session is resumed only with
+ * the secret it was opened with, and a client id is bound to the secret of
+ * the session that presented it first.
  */
 
 import { randomUUID } from 'node:crypto';
 import type { DlmLock, LockManager, LossReason, Owner } from '../src/index.js';
 import { LockError } from '../src/index.js';
 import type { Reply, ServerItem, ServerToClientEvents } from '../src/client/protocol.js';
-import type { Principal } from './auth.js';
+import { sameVerifier, type Principal } from './auth.js';
+import { assert } from '../src/assert.js';
 import { outboxOf } from './outbox.js';
-import { serverLimits } from './limits.js';
+import { serverLimits, type AdjustableServerLimits } from './limits.js';
 import { dropInSlices } from './slices.js';
 import type { LockSocket } from './protocol.js';
 
@@ -60,7 +68,20 @@ export class Session {
     readonly id: string,
     readonly principal: Principal,
     readonly who: ClientIdentity,
+    /** The verifier of the secret the session was opened with (auth.ts verifierOf); null: no secret, never resumable. Never shown. */
+    readonly verifier: string | null,
   ) {}
+
+  /**
+   * Holds, waits for and has pending nothing: ending it loses the client
+   * nothing but its session id. A session with more than idleScanMax owners
+   * counts as busy, so the answer costs at most that many looks.
+   */
+  get idle(): boolean {
+    if (this.pending.size > 0 || this.locks.size > 0 || this.owners.size > serverLimits.idleScanMax) return false;
+    for (const o of this.owners.values()) if (o.holding > 0 || o.waiting > 0) return false;
+    return true;
+  }
 
   /** A message to the client, if it is connected now (pushes are not kept while it is away). */
   push<E extends ServerItem[0] & keyof ServerToClientEvents>(event: E, msg: Parameters<ServerToClientEvents[E]>[0]): void {
@@ -118,14 +139,20 @@ export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   /** Expired ids, oldest first (a Map keeps insertion order). */
   private readonly expiredIds = new Map<string, true>();
-  /** Sessions in the table per client id (a client may have an old one not yet expired beside a new one). */
-  private readonly perClient = new Map<string, number>();
+  /**
+   * Per client id: its sessions in the table (a client may have an old one
+   * not yet expired beside a new one) and the verifier it is bound to (S4).
+   */
+  private readonly perClient = new Map<string, { sessions: number; verifier: string | null }>();
+  /** Per principal, its sessions oldest first (a Set keeps insertion order): the quota (S5) and whom to end at it. */
+  private readonly perPrincipal = new Map<string, Set<Session>>();
   private closed = false;
 
   constructor(
     readonly lm: LockManager,
     readonly leaseMs: number,
     private readonly events: SessionEvents,
+    private readonly bounds: Pick<AdjustableServerLimits, 'sessionsMax' | 'sessionsPerPrincipalMax'> = serverLimits,
   ) {}
 
   get size(): number {
@@ -148,25 +175,74 @@ export class SessionTable {
 
   /**
    * The session for a new connection: the one presented, if it is still
-   * here and belongs to the same principal, else a new one (and `expired`
-   * names the presented id whose locks are gone).
+   * here, belongs to the same principal and the secret's verifier matches
+   * (S2), else a new one (and `expired` names the presented id whose locks
+   * are gone). EPERM for a session or client id that is someone else's,
+   * ENOLCK at a quota no idle session can make room in.
    */
-  open(presented: string | undefined, principal: Principal, who: ClientIdentity): { session: Session; resumed: boolean; expired: string | null } {
+  open(
+    presented: string | undefined, principal: Principal, who: ClientIdentity, verifier: string | null,
+  ): { session: Session; resumed: boolean; expired: string | null } {
     if (presented !== undefined) {
       const s = this.sessions.get(presented);
-      if (s !== undefined && s.principal.name === principal.name && s.principal.role === principal.role) {
-        return { session: s, resumed: true, expired: null };
-      }
-      if (s !== undefined) throw new LockError('EPERM', 'that session belongs to another principal');
+      const mine = s !== undefined && s.principal.name === principal.name && s.principal.role === principal.role && s.who.clientId === who.clientId;
+      if (mine && sameVerifier(s.verifier, verifier)) return { session: s, resumed: true, expired: null };
+      // One answer for "another principal's" and "not your secret": which of the two is none of the caller's business.
+      if (s !== undefined) throw new LockError('EPERM', 'that session is not yours to resume');
     }
-    if (this.sessions.size >= serverLimits.sessionsMax) {
-      throw new LockError('ENOLCK', `limit sessionsMax (${serverLimits.sessionsMax}) reached`, { limit: 'sessionsMax' });
+    if (who.clientId !== null) {
+      const bound = this.perClient.get(who.clientId);
+      if (bound !== undefined && !sameVerifier(bound.verifier, verifier)) throw new LockError('EPERM', 'that client id is in use by another client');
     }
-    const s = new Session(randomUUID(), principal, who);
+    this.makeRoom(principal);
+    const s = new Session(randomUUID(), principal, who, verifier);
     this.sessions.set(s.id, s);
-    if (who.clientId !== null) this.perClient.set(who.clientId, (this.perClient.get(who.clientId) ?? 0) + 1);
+    this.quotaOf(principal).add(s);
+    if (who.clientId !== null) {
+      const c = this.perClient.get(who.clientId);
+      if (c === undefined) this.perClient.set(who.clientId, { sessions: 1, verifier });
+      else c.sessions++;
+    }
     this.events.created(s);
     return { session: s, resumed: false, expired: presented ?? null };
+  }
+
+  /**
+   * Below the principal's quota and the table's bound, or made so by ending
+   * the principal's oldest idle disconnected session (S5): a session that
+   * holds nothing keeps only its id, and the client coming back is told it
+   * expired, as after its lease.
+   */
+  private makeRoom(principal: Principal): void {
+    const mine = this.quotaOf(principal);
+    const b = this.bounds;
+    const full = (): 'sessionsPerPrincipalMax' | 'sessionsMax' | null =>
+      mine.size >= b.sessionsPerPrincipalMax ? 'sessionsPerPrincipalMax' : this.sessions.size >= b.sessionsMax ? 'sessionsMax' : null;
+    const limit = full();
+    if (limit === null) return;
+    let looked = 0;
+    for (const s of mine) {
+      if (s.state !== 'disconnected') continue;
+      if (++looked > serverLimits.idleScanMax) break;
+      if (!s.idle) continue;
+      this.expire(s);
+      if (full() === null) return;
+      break;
+    }
+    const reached = full()!;
+    throw new LockError('ENOLCK', `limit ${reached} (${b[reached]}) reached`, { limit: reached });
+  }
+
+  private quotaOf(principal: Principal): Set<Session> {
+    const key = `${principal.role}:${principal.name}`;
+    let set = this.perPrincipal.get(key);
+    if (set === undefined) this.perPrincipal.set(key, (set = new Set()));
+    return set;
+  }
+
+  /** The verifier a client id is bound to while it has a session here (S4); undefined when it has none. */
+  clientVerifier(clientId: string): string | null | undefined {
+    return this.perClient.get(clientId)?.verifier;
   }
 
   /** Attach a connection; a previous one still attached is dropped (the client has moved on). */
@@ -178,7 +254,7 @@ export class SessionTable {
       clearTimeout(s.timer);
       s.timer = null;
     }
-    if (old !== null && old !== socket) old.disconnect(true);
+    if (old !== null && old !== socket) closeConnection(old, 'session-taken-over');
     if (resumed) this.events.resumed(s);
   }
 
@@ -229,11 +305,15 @@ export class SessionTable {
     s.timer = null;
     s.socket = null;
     if (!this.sessions.delete(s.id)) return;
+    const key = `${s.principal.role}:${s.principal.name}`;
+    const mine = this.perPrincipal.get(key);
+    assert(mine?.delete(s) === true, 'a session in the table counts in its principal quota');
+    if (mine!.size === 0) this.perPrincipal.delete(key);
     const id = s.who.clientId;
     if (id === null) return;
-    const n = (this.perClient.get(id) ?? 1) - 1;
-    if (n > 0) this.perClient.set(id, n);
-    else this.perClient.delete(id);
+    const c = this.perClient.get(id);
+    assert(c !== undefined && c.sessions > 0, 'a session with a client id counts in its binding');
+    if (--c!.sessions === 0) this.perClient.delete(id);
   }
 
   /** Whether a session of this client is in the table (live or within its lease). O(1): recovery asks per ended session. */
@@ -247,5 +327,21 @@ export class SessionTable {
     for (const s of this.sessions.values()) if (s.timer !== null) clearTimeout(s.timer);
     this.sessions.clear();
     this.perClient.clear();
+    this.perPrincipal.clear();
   }
+}
+
+/**
+ * The server drops a connection on purpose (its session was resumed
+ * elsewhere, or is gone): the client is told why first, in a message of its
+ * own, since socket.io never reconnects after a server-side disconnect and a
+ * client not told would go on believing it holds its locks (S6). The notice
+ * is written before the disconnect (engine.io drains its buffer first).
+ */
+export function closeConnection(socket: LockSocket, reason: 'session-taken-over' | 'session-closed'): void {
+  if (socket.connected) {
+    outboxOf(socket).flush();
+    socket.emit('closed', { reason });
+  }
+  socket.disconnect(true);
 }

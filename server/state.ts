@@ -6,7 +6,7 @@
  * and never issues a token twice.
  *
  * Files (JSON, one object each):
- *   clients.json  { version, tokensReservedTo, clients: [{ id, principal, since }] }
+ *   clients.json  { version, tokensReservedTo, clients: [{ id, principal, since, verifier }] }
  *   tokens.json   { version, reservedTo }
  *   server.lock   { pid, start, host }: the running server's (state-lock.ts)
  *
@@ -54,6 +54,13 @@ export interface ClientRecord {
   principal: string;
   /** When it was first recorded (wall-clock ms). */
   since: number;
+  /**
+   * The verifier (SHA-256, hex) of the client's session secret, never the
+   * secret: only a client presenting that secret may use this id, and so
+   * reclaim (server/README.md, Sessions rule S4). null in a record written
+   * before verifiers were kept: such a client may not reclaim.
+   */
+  verifier: string | null;
 }
 
 /** Whether the state directory takes writes (S3): shown by /healthz and /metrics. */
@@ -69,6 +76,8 @@ export interface StorageHealth {
 
 /** Told when writes start failing and when they work again (the server logs each once). */
 export type StorageListener = (health: StorageHealth, err: unknown) => void;
+
+const VERIFIER = /^[0-9a-f]{64}$/;
 
 /** Write `text` to `dir/name` so that a crash leaves the old content or the new, whole. */
 export function writeFileDurably(dir: string, name: string, text: string): void {
@@ -129,10 +138,10 @@ function parseClients(raw: unknown, path: string): { clients: ClientRecord[]; to
   const tokensReservedTo = c.tokensReservedTo ?? 0;
   if (!Number.isSafeInteger(tokensReservedTo) || (tokensReservedTo as number) < 0) throw new LockError('EINVAL', `state file ${path} has an unknown format`);
   const clients = c.clients.map((r: Partial<ClientRecord>) => {
-    if (typeof r?.id !== 'string' || typeof r.principal !== 'string' || typeof r.since !== 'number') {
+    if (typeof r?.id !== 'string' || typeof r.principal !== 'string' || typeof r.since !== 'number' || (r.verifier != null && !VERIFIER.test(String(r.verifier)))) {
       throw new LockError('EINVAL', `state file ${path} has a malformed client record`);
     }
-    return { id: r.id, principal: r.principal, since: r.since };
+    return { id: r.id, principal: r.principal, since: r.since, verifier: r.verifier ?? null };
   });
   return { clients, tokensReservedTo: tokensReservedTo as number };
 }
@@ -232,12 +241,12 @@ export class StateStore {
   }
 
   /** Record a client before it is granted anything; a no-op when it already is. EIO when the write fails (S2). */
-  add(id: string, principal: string): void {
+  add(id: string, principal: string, verifier: string | null): void {
     if (this.records.has(id)) return;
     if (this.records.size >= serverLimits.clientRecordsMax) {
       throw new LockError('ENOLCK', `limit clientRecordsMax (${serverLimits.clientRecordsMax}) reached`, { limit: 'clientRecordsMax' });
     }
-    this.records.set(id, { id, principal, since: Date.now() });
+    this.records.set(id, { id, principal, since: Date.now(), verifier });
     // Written now, with any removals still waiting: the caller goes on only once this is on disk.
     try {
       this.writeClients();

@@ -23,8 +23,13 @@ export const LOCK_ERROR_CODES: readonly LockErrorCode[] = [
   'EREVOKED', 'ENOLCK', 'ESTALE', 'EINVAL', 'ENOENT', 'EPERM', 'EIO',
 ];
 
-/** Why a lock stopped being held. `released` is the only voluntary one. */
-export type LossReason = 'released' | 'revoked' | 'session-expired' | 'deadlock-victim' | 'node-failed';
+/**
+ * Why a lock stopped being held. `released` is the only voluntary one.
+ * `session-taken-over`: another connection resumed the remote client's
+ * session (it presented the session's secret); `session-closed`: the lock
+ * server closed the session's connection for another reason.
+ */
+export type LossReason = 'released' | 'revoked' | 'session-expired' | 'session-taken-over' | 'session-closed' | 'deadlock-victim' | 'node-failed';
 
 /** Where the failure happened, when it concerns one lock. */
 export interface LockErrorContext {

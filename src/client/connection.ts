@@ -56,6 +56,8 @@ export interface ConnectionOptions {
   host?: string;
   /** This client's identity for reclaims, the same on every connection. */
   clientId: string;
+  /** The secret that proves the session and the client id are this client's (never shown, never logged). */
+  secret: string;
   /** Longest wait for the first connection. */
   connectTimeoutMs?: number;
 }
@@ -64,8 +66,8 @@ export interface ConnectionHooks {
   blocking(id: number, mode: string): void;
   lost(id: number, reason: string): void;
   update(msg: Parameters<ServerToClientEvents['update']>[0]): void;
-  /** The session expired while away: every handle is gone. */
-  sessionLost(): void;
+  /** The session is gone (expired while away, taken over, closed by the server): every handle is lost with this reason. */
+  sessionLost(reason: 'session-expired' | 'session-taken-over' | 'session-closed'): void;
   /** The server restarted and lets this client reclaim: replay, then call reclaimDone(epoch). */
   restarted(epoch: number): void;
   /** The server's grace period started or ended. */
@@ -101,6 +103,8 @@ export class Connection {
   private readonly byReq = new Map<number, Call>();
   private readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   private firstSession: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Why the server said it is dropping this connection (its `closed` notice), until the disconnect that follows. */
+  private closedBy: 'session-taken-over' | 'session-closed' | null = null;
   /** Requests of this turn, sent as one `m` message at its end (or when a bound is reached). */
   private batch: ClientItem[] = [];
   /** UTF-8 bytes of the batch's messages; UNSIZED while it holds one item not measured yet. */
@@ -139,15 +143,21 @@ export class Connection {
         ...(options.token === undefined ? {} : { token: options.token }),
         ...(this.sessionId === null ? {} : { session: this.sessionId }),
         clientId: options.clientId,
+        secret: options.secret,
       }),
     });
     const s = this.socket;
     s.on('session', (info) => this.onSession(info));
     s.on('connect', () => reconnect.reached(url, this.member));
+    s.on('closed', (m) => {
+      this.closedBy = m?.reason === 'session-taken-over' ? 'session-taken-over' : 'session-closed';
+    });
     s.on('disconnect', (reason) => {
       if (this.state === 'ready' || this.state === 'reclaiming') this.state = 'away';
-      // Dropped on purpose (by this client, or by the server, which socket.io never retries either): no retry.
-      if (this.state !== 'closed' && reason !== 'io client disconnect' && reason !== 'io server disconnect') reconnect.unreachable(url, this.member);
+      // Dropped by the server on purpose: socket.io never retries, and the session is no longer this client's.
+      if (reason === 'io server disconnect') return this.closedByServer();
+      // Dropped by this client: no retry either.
+      if (this.state !== 'closed' && reason !== 'io client disconnect') reconnect.unreachable(url, this.member);
     });
     s.on('connect_error', (err) => this.onConnectError(err));
     s.on('m', (items) => {
@@ -223,7 +233,26 @@ export class Connection {
     // client is finished; its calls fail with the refusal and its handles are lost.
     this.state = 'closed';
     for (const c of [...this.calls.values()]) c.settle({ error: data as WireError });
-    this.hooks.sessionLost();
+    this.hooks.sessionLost('session-closed');
+  }
+
+  /**
+   * The server dropped this connection on purpose, having said why
+   * (`closed`: the session was resumed by another connection, or is gone):
+   * the client is finished, like one refused on a reconnect. Every call
+   * fails EREVOKED with the reason and every handle is lost with it, at once,
+   * instead of a handle saying `granted` for a lock that is no longer ours.
+   */
+  private closedByServer(): void {
+    if (this.state === 'closed') return;
+    const reason = this.closedBy ?? 'session-closed';
+    this.state = 'closed';
+    reconnect.leave(this.url, this.member);
+    const error: WireError = { code: 'EREVOKED', message: `the server closed this client's session (${reason})`, reason };
+    this.firstSession?.reject(fromWire(error));
+    this.firstSession = null;
+    for (const c of [...this.calls.values()]) c.settle({ error });
+    this.hooks.sessionLost(reason);
   }
 
   private onSession(info: SessionInfo): void {
@@ -310,7 +339,7 @@ export class Connection {
       if (c.onSessionLost === 'succeed') c.settle({ ok: null });
       else c.settle({ error: c.onSessionLost });
     }
-    this.hooks.sessionLost();
+    this.hooks.sessionLost('session-expired');
   }
 
   /**

@@ -84,14 +84,17 @@ export class LockClient {
     checkName(name, 'options.name', 128);
     this.stacks = options.stacks ?? true;
     this.clientId = `${name.slice(0, 96)}#${randomBytes(8).toString('hex')}`;
-    const co: ConnectionOptions = { name, clientId: this.clientId, ...(options.token === undefined ? {} : { token: options.token }) };
+    // Proves the session and the client id are this client's (server/README.md, Sessions S2, S4): kept only
+    // in the connection's options, never in a report, an event or a log line.
+    const secret = randomBytes(32).toString('base64url');
+    const co: ConnectionOptions = { name, clientId: this.clientId, secret, ...(options.token === undefined ? {} : { token: options.token }) };
     if (options.connectTimeoutMs !== undefined) co.connectTimeoutMs = options.connectTimeoutMs;
     this.conn = new Connection(url, co, {
       blocking: (id, mode) => this.onBlocking(id, mode as DlmMode),
       lost: (id, reason) => this.onLost(id, reason as LossReason),
       update: (m) => this.handles.get(m.id)?.update(m),
-      sessionLost: () => {
-        for (const h of [...this.handles.values()]) h.lose('session-expired');
+      sessionLost: (reason) => {
+        for (const h of [...this.handles.values()]) h.lose(reason);
         for (const o of this.posixOwners) o.posix.clear();
         this.posixOwners.clear();
         this.early.clear();

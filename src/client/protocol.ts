@@ -258,6 +258,13 @@ export interface ServerToClientEvents {
   reply(msg: { req: number; reply: Reply<unknown> }): void;
   /** The grace period started or ended: requests refused with EGRACE may go again. */
   grace(msg: { active: boolean }): void;
+  /**
+   * The server is about to drop this connection and the session's locks are
+   * no longer this client's (another connection resumed the session, or the
+   * session is gone): sent just before the disconnect, so the client fails
+   * its handles with this reason instead of believing it holds them.
+   */
+  closed(msg: { reason: 'session-taken-over' | 'session-closed' }): void;
   /** A hang-dump is being taken: send this client's own report (its owners, its process), within the deadline. */
   report(msg: Record<string, never>, ack: (report: ClientSelfReport) => void): void;
 }
@@ -287,4 +294,11 @@ export interface HandshakeAuth {
   session?: string;
   /** This client's identity for reclaims: the same on every reconnection, and after a server restart. */
   clientId?: string;
+  /**
+   * A secret only this client knows, made with its client id and presented
+   * with it on every connection: the server resumes a session, lets a client
+   * id connect, and admits its reclaims only with the secret they were first
+   * presented with. Required with `session` or `clientId`. Never shown or logged.
+   */
+  secret?: string;
 }

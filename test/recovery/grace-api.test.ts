@@ -60,7 +60,7 @@ describe('grace in the server process', () => {
     void a.close();
     server = await startServer({ stateDir: dir, graceMs: 60_000 });
     const { io } = await import('socket.io-client');
-    const s = io(server.url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: TOKENS.client, name: 'x', clientId: 'stranger#1' } });
+    const s = io(server.url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: TOKENS.client, name: 'x', clientId: 'stranger#1', secret: 'a-secret-of-the-stranger-at-least-32-chars' } });
     const info = await new Promise<{ grace: boolean; reclaim: boolean }>((resolve) => s.once('session', resolve));
     expect(info).toMatchObject({ grace: true, reclaim: false });
     const emit = (event: string, msg: unknown) => new Promise<any>((resolve) => (s.emit as any)(event, msg, resolve));

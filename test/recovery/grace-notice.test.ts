@@ -30,7 +30,7 @@ function call(s: Socket, event: string, msg: unknown): Promise<Reply<unknown>> {
 async function raw(url: string, session?: string): Promise<{ socket: Socket; info: SessionInfo }> {
   const socket = io(url, {
     forceNew: true, transports: ['websocket'], reconnection: false,
-    auth: { token: CLIENT, name: 'late', clientId: 'late', ...(session === undefined ? {} : { session }) },
+    auth: { token: CLIENT, name: 'late', clientId: 'late', secret: 'the-late-client-secret-of-32-chars-or-more', ...(session === undefined ? {} : { session }) },
   });
   sockets.push(socket);
   const info = await new Promise<SessionInfo>((resolve, reject) => {

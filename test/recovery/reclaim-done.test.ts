@@ -29,7 +29,7 @@ afterEach(async () => {
 async function raw(url: string, clientId: string, session?: string): Promise<{ socket: Socket; info: SessionInfo }> {
   const socket = io(url, {
     forceNew: true, transports: ['websocket'], reconnection: false,
-    auth: { token: CLIENT, name: clientId, clientId, ...(session === undefined ? {} : { session }) },
+    auth: { token: CLIENT, name: clientId, clientId, secret: `secret-of-${clientId}`.padEnd(40, '-'), ...(session === undefined ? {} : { session }) },
   });
   sockets.push(socket);
   const info = await new Promise<SessionInfo>((resolve, reject) => {

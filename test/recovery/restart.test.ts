@@ -262,7 +262,7 @@ describe('clients that do not come back in time', () => {
     const { io } = await import('socket.io-client');
     const raw = (session?: string) => io(s.url, {
       transports: ['websocket'], reconnection: false, forceNew: true,
-      auth: { token: 'client-token-for-recovery-tests', name: 'raw', clientId: 'raw#1', ...(session === undefined ? {} : { session }) },
+      auth: { token: 'client-token-for-recovery-tests', name: 'raw', clientId: 'raw#1', secret: 'the-raw-client-secret-of-32-chars-or-more', ...(session === undefined ? {} : { session }) },
     });
     const emit = (sock: ReturnType<typeof raw>, event: string, msg: unknown) => new Promise<any>((resolve) => (sock.emit as any)(event, msg, resolve));
     const first = raw();
