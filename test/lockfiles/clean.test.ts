@@ -10,7 +10,7 @@ import { readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanLockFiles, type CleanOutcome } from '../../collectors/index.js';
-import { HOUR, age, hold, lockDir, oldFile } from './support.js';
+import { HOUR, UNREADABLE_OK, age, hold, lockDir, oldFile } from './support.js';
 
 async function populated(): Promise<{ dir: string; outside: string; pids: Record<string, number> }> {
   const dir = await lockDir();
@@ -39,7 +39,7 @@ describe('lockfiles clean', { timeout: 60_000 }, () => {
   it('deletes exactly the stale files and keeps every held, open and young one, naming why', async () => {
     const { dir, outside, pids } = await populated();
     const outcomes: CleanOutcome[] = [];
-    const report = await cleanLockFiles(dir, { olderThanMs: HOUR, onFile: (o) => outcomes.push(o) });
+    const report = await cleanLockFiles(dir, { ...UNREADABLE_OK, olderThanMs: HOUR, onFile: (o) => outcomes.push(o) });
     expect((await readdir(dir)).sort()).toEqual(KEPT);
     expect(existsSync(join(outside, 'precious'))).toBe(true);
     const by = new Map(outcomes.map((o) => [o.path, o]));
@@ -60,7 +60,7 @@ describe('lockfiles clean', { timeout: 60_000 }, () => {
     const { dir } = await populated();
     const before = (await readdir(dir)).sort();
     const outcomes: CleanOutcome[] = [];
-    const report = await cleanLockFiles(dir, { olderThanMs: HOUR, dryRun: true, onFile: (o) => outcomes.push(o) });
+    const report = await cleanLockFiles(dir, { ...UNREADABLE_OK, olderThanMs: HOUR, dryRun: true, onFile: (o) => outcomes.push(o) });
     expect((await readdir(dir)).sort()).toEqual(before);
     expect(outcomes.filter((o) => o.action === 'would-delete').map((o) => o.path).sort()).toEqual(['stale-1', 'stale-2', 'stale-3']);
     expect(report.deleted).toBe(3);
@@ -72,7 +72,7 @@ describe('lockfiles clean', { timeout: 60_000 }, () => {
     await oldFile(join(dir, '.lockscope-quarantine.999999.fe-00-1'), 60_000);
     await oldFile(join(dir, '.lockscope-quarantine.999999.fe-00-2'), 60_000);
     const user = await hold('fasteners', join(dir, '.lockscope-quarantine.999999.fe-00-2'));
-    const report = await cleanLockFiles(dir, { olderThanMs: HOUR });
+    const report = await cleanLockFiles(dir, { ...UNREADABLE_OK, olderThanMs: HOUR });
     expect(await readdir(dir)).toEqual(['.lockscope-quarantine.999999.fe-00-2']);
     expect(report).toMatchObject({ deleted: 1, kept: { held: 1 } });
     expect(user.pid).toBeGreaterThan(0);

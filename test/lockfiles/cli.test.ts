@@ -10,12 +10,13 @@ import { chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HOUR, age, hold, lockDir, oldFile } from './support.js';
+import { HOUR, ROOT, age, hold, lockDir, oldFile } from './support.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'server', 'cli.js');
 
-function lockscope(args: string[], asNobody = false): Promise<{ status: number | null; out: string; err: string }> {
-  const [cmd, argv] = asNobody ? ['/usr/sbin/runuser', ['-u', 'nobody', '--', process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
+/** Run the CLI; `unprivileged`: as nobody when we are root, as ourselves otherwise (then root's processes are unreadable already). */
+function lockscope(args: string[], unprivileged = false): Promise<{ status: number | null; out: string; err: string }> {
+  const [cmd, argv] = unprivileged && ROOT ? ['/usr/sbin/runuser', ['-u', 'nobody', '--', process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
   return new Promise((resolve) => {
     const child = spawn(cmd as string, argv as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -51,7 +52,7 @@ describe('lockscope lockfiles', { timeout: 60_000 }, () => {
     expect(table.status).toBe(0);
     expect(table.out.split('\n').find((l) => l.endsWith('\theld'))).toMatch(new RegExp(`^held\\t.*POSIX WRITE 0-EOF\\theld by ${h.pid} `));
     expect(table.out).toContain(`2 files in ${dir}: 1 held, 0 open, 1 stale`);
-    const clean = await lockscope(['lockfiles', 'clean', dir, '--older-than', '1h', '--json']);
+    const clean = await lockscope(['lockfiles', 'clean', dir, '--older-than', '1h', '--json', ...(ROOT ? [] : ['--allow-unreadable'])]);
     expect(clean.status).toBe(0);
     const lines = clean.out.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.type === 'file').map((l) => [l.path, l.action, l.reason ?? null]).sort()).toEqual([['held', 'kept', 'held'], ['old', 'deleted', null]]);
@@ -59,8 +60,14 @@ describe('lockscope lockfiles', { timeout: 60_000 }, () => {
     expect(existsSync(join(dir, 'held'))).toBe(true);
   });
 
-  it('exit statuses with stable codes: bad arguments 2, no directory 3', async () => {
+  it('exit statuses with stable codes: help 0, bad arguments 2, no directory 3', async () => {
     const dir = await lockDir();
+    const help = await lockscope(['lockfiles', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.out.startsWith('usage: lockscope lockfiles scan DIR')).toBe(true);
+    const bogus = await lockscope(['lockfiles', 'scan', dir, '--bogus']);
+    expect(bogus.status).toBe(2);
+    expect(bogus.err).toContain('usage: lockscope lockfiles');
     const noAge = await lockscope(['lockfiles', 'clean', dir, '--json']);
     expect(noAge.status).toBe(2);
     expect(JSON.parse(noAge.err).error.code).toBe('EINVAL');

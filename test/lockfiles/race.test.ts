@@ -17,7 +17,7 @@
 import { describe, expect, it } from 'vitest';
 import { cleanLockFiles } from '../../collectors/index.js';
 import { naiveCleaner, race } from './race.js';
-import { lockDir } from './support.js';
+import { UNREADABLE_OK, lockDir } from './support.js';
 
 const SECONDS = Number(process.env.LOCKSCOPE_RACE_SECONDS ?? 6);
 const WORKLOAD = { workers: 4, names: ['a', 'b', 'c'], seconds: SECONDS };
@@ -41,7 +41,7 @@ describe('lockfiles clean under a live fasteners workload', () => {
       ...WORKLOAD,
       clean: async (stop) => {
         while (!stop()) {
-          const r = await cleanLockFiles(dir, { olderThanMs: 0 });
+          const r = await cleanLockFiles(dir, { ...UNREADABLE_OK, olderThanMs: 0 });
           runs++;
           deleted += r.deleted;
           for (const [k, n] of Object.entries(r.kept)) kept[k] = (kept[k] ?? 0) + n;

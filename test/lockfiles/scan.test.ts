@@ -8,10 +8,11 @@
 
 import { unlinkSync } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scanLockFiles, type LockFileEntry } from '../../collectors/index.js';
-import { HOUR, age, hold, lockDir, oldFile } from './support.js';
+import { HOUR, ROOT, age, hold, lockDir, oldFile } from './support.js';
 
 const byPath = (files: LockFileEntry[]): Map<string, LockFileEntry> => new Map(files.map((f) => [f.path, f]));
 
@@ -57,9 +58,10 @@ describe('lockfiles scan', { timeout: 60_000 }, () => {
     expect(f.get('opened')!.locks).toEqual([]);
     const who = f.get('nova-compute')!.locks[0]!.holders[0]!;
     expect(who.command).toContain('holder.py fasteners');
-    expect(who.user).toBe('root');
+    expect(who.user).toBe(userInfo().username);
     expect(f.get('stale-2')!.ageMs).toBeGreaterThanOrEqual(30 * HOUR);
-    expect(summary).toMatchObject({ files: 9, held: 5, open: 1, stale: 2, young: 1, vanished: 0, symlinks: 0, truncated: false, unreadableProcesses: 0 });
+    expect(summary).toMatchObject({ files: 9, held: 5, open: 1, stale: 2, young: 1, vanished: 0, symlinks: 0, truncated: false });
+    if (ROOT) expect(summary.unreadableProcesses).toBe(0);
   });
 
   it('judges a file free again once its holder has exited (the kernel dropped the lock)', async () => {
