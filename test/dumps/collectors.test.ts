@@ -9,8 +9,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { osLocksText, parseProcLocks, redactArgs, redactReport, redactValue, REDACTED } from '../../collectors/index.js';
-import { devString } from '../../collectors/os-locks.js';
+import { dumpLimits, osLocksText, parseProcLocks, redactArgs, redactReport, redactText, redactValue, Redactor, REDACTED } from '../../collectors/index.js';
+import { devString, holderCommand } from '../../collectors/os-locks.js';
+import { isSecretName } from '../../collectors/redact.js';
 import { tempDir } from './support.js';
 
 describe('redaction', () => {
@@ -103,5 +104,55 @@ describe('/proc/locks', () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+describe('os/locks.txt keeps only what identifies a holder (issue 13, item 20)', () => {
+  const canFlock = existsSync('/proc/locks') && spawnSync('flock', ['--version']).status === 0;
+  it.runIf(canFlock)('a holder with 38 KB of arguments and secrets among them: its first arguments, cut short and redacted', async () => {
+    const file = join(await tempDir(), 'long.lock');
+    await writeFile(file, '');
+    const junk = Array.from({ length: 300 }, (_, i) => `--flag-${i}=${'x'.repeat(120)}`);
+    const child = spawn('flock', [file, 'sh', '-c', 'sleep 30', 'sh', '--db-pass', 'S-flock-db-pass', ...junk, '--password', 'S-flock-password'], { stdio: 'ignore' });
+    try {
+      let line: string | undefined;
+      for (let i = 0; i < 200 && line === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        line = (await osLocksText('/proc', new AbortController().signal)).split('\n').find((l) => l.includes(file));
+      }
+      expect(line).toBeDefined();
+      expect(line!).toMatch(/pid \d+ \((flock|sh) /);
+      expect(line!.length).toBeLessThan(1_000);
+      expect(line!).toContain('more arguments)');
+      expect(line!).not.toContain('S-flock-db-pass');
+      expect(line!).not.toContain('S-flock-password');
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('holderCommand: redacts over the whole command line before cutting it, and says how much it left out', () => {
+    const redact = new Redactor([]);
+    const argv = ['node', 'worker.js', '--db-pass', 'pw-1', `--note=${'y'.repeat(500)}`, 'a', 'b', 'c', 'd'];
+    const out = holderCommand(argv, false, redact);
+    expect(out.startsWith(`node worker.js --db-pass ${REDACTED} --note=${'y'.repeat(dumpLimits.osLockArgCharsMax - '--note='.length)}… a`)).toBe(true);
+    expect(out.endsWith(`… (${argv.length - dumpLimits.osLockArgsMax} more arguments)`)).toBe(true);
+    expect(holderCommand(['cron'], true, redact)).toBe('cron … (more)');
+  });
+});
+
+describe('secret names (issue 13, item 10)', () => {
+  it('by whole words and by parts, not inside ordinary words', () => {
+    for (const n of ['password', 'apiKey', 'db-pass', 'DB_PASSWORD', 'x-api-key', 'Authorization', 'sessionId', 'pw', 'GITHUB_TOKEN', 'client_secret', 'auth']) expect(isSecretName(n), n).toBe(true);
+    for (const n of ['compass', 'author', 'monkey', 'bypassed', 'name', 'resource', 'owner']) expect(isSecretName(n), n).toBe(false);
+  });
+
+  it('value patterns: URL credentials (an empty user too), bearer, JWT, pairs with "=" or ": ", separated flags; resource-style names stay', () => {
+    expect(redactText('redis://:pw-123@cache:6379 and postgres://app:pw-456@db/x', [])).toBe(`redis://:${REDACTED}@cache:6379 and postgres://app:${REDACTED}@db/x`);
+    expect(redactText('run --db-pass hunter22 --port 80', [])).toBe(`run --db-pass ${REDACTED} --port 80`);
+    expect(redactText('{"password":"x1","user":"u"}', [])).toBe(`{"password":"${REDACTED}","user":"u"}`);
+    expect(redactText('password: hunter22', [])).toBe(`password: ${REDACTED}`);
+    expect(redactText('t eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl x', [])).toBe(`t ${REDACTED} x`);
+    for (const plain of ['session:42', 'token:7', 'lin:inode:12', 'at f (file:///srv/app.js:1:2)']) expect(redactText(plain, [])).toBe(plain);
   });
 });
