@@ -1,6 +1,6 @@
 /**
  * Redaction for everything a dump writes (collectors/README.md, "Redaction",
- * rules R1–R5). A dump goes to a support engineer's laptop or a ticket:
+ * rules R1–R6). A dump goes to a support engineer's laptop or a ticket:
  * owner metadata, resource names, request sites, command lines and reports
  * carry whatever the program put there, so nothing reaches an archive
  * without passing through a `Redactor`:
