@@ -188,7 +188,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
   private redacted(s: Started): { redact: Redactor; snapshot: Snapshot; hang: Hang | null; deadlock: DeadlockRecord | null; cwd: string } {
     const secrets = [...new Set([...this.secrets.filter((x) => x.length > 0), ...secretValues(process.env)])].sort((a, b) => b.length - a.length);
     const redact = new Redactor(secrets);
-    return { redact, snapshot: redact.data(s.snapshot), hang: redact.data(s.hang), deadlock: redact.data(s.deadlock), cwd: redact.text(this.cwd) };
+    return { redact, snapshot: redact.snapshot(s.snapshot), hang: redact.data(s.hang), deadlock: redact.data(s.deadlock), cwd: redact.text(this.cwd) };
   }
 
   private async write(started: Started, path: string): Promise<DumpResult> {

@@ -18,6 +18,8 @@
  * harmless value was is still a good dump; a leaked password is not.
  */
 
+import type { DomainSnapshot, EdgeSnapshot, LockSnapshot, OwnerSnapshot, ResourceSnapshot, Snapshot } from '../src/index.js';
+
 export const REDACTED = '[redacted]';
 
 /** Substrings that make a name secret wherever they occur in it ("dbPassword", "x-api-key", "GITHUB_TOKEN"). */
@@ -65,10 +67,20 @@ const PAIR = /(["']?)([A-Za-z_][A-Za-z0-9_.-]{0,63})\1(\s*=\s*|\s*:\s+|:(?=["'])
 /** `--flag value` inside text (a command line joined into one string). */
 const FLAG_PAIR = /(^|\s)(--?[A-Za-z][A-Za-z0-9_.-]*)(\s+)([^\s-"'\\][^\s"'\\]*)/g;
 
+/**
+ * What every pattern above needs somewhere in a string: one test decides
+ * that most strings (a resource `inode:12`, a stack frame) need no
+ * replacing. Measured on a 100,000-lock dump: running the replacements on
+ * every distinct string was 7 µs a string; this test alone is a fraction.
+ * Must stay a superset of the patterns: each alternative names the pattern it stands for.
+ */
+const MAYBE = /-----BEGIN |:\/\/[\s\S]*@|eyJ|bearer|basic|akia|gh[pousr]_|github_pat_|xox|k_live_|k_test_|aiza|npm_|=|:\s|:["']|(?:^|\s)-/i;
+
 /** Free text with every secret the patterns know replaced (R2–R4). */
 export function redactText(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  if (!MAYBE.test(out)) return out;
   return out
     .replace(PRIVATE_KEY, `-----BEGIN $1PRIVATE KEY-----${REDACTED}`)
     .replace(URL_CREDENTIALS, `$1$2:${REDACTED}@`)
@@ -148,12 +160,16 @@ export function redactValue(value: unknown, secrets: readonly string[], options:
   return root.v;
 }
 
+const MEMO_CHARS_MIN = 64;
+
 /** The redaction of one dump: its known secrets, and string results remembered (stacks and names repeat by the thousand). */
 export class Redactor {
   private readonly memo = new Map<string, string>();
   constructor(readonly secrets: readonly string[]) {}
 
   text = (s: string): string => {
+    // Short strings (names) are mostly distinct and cheap to redact: remembering them costs more than it saves.
+    if (s.length < MEMO_CHARS_MIN) return redactText(s, this.secrets);
     let out = this.memo.get(s);
     if (out === undefined) {
       out = redactText(s, this.secrets);
@@ -167,12 +183,50 @@ export class Redactor {
     return redactValue(v, this.secrets, { text: this.text });
   }
 
-  /** Our own structured data (a snapshot, a hang): every string, and keys inside `meta` only. */
+  /** Our own structured data (a hang, a deadlock record): every string, and keys inside `meta` only. */
   data<T>(v: T): T {
     return redactValue(v, this.secrets, { keys: 'meta', text: this.text }) as T;
+  }
+
+  /**
+   * A snapshot as data(), but its bulk (locks, resources, owners, edges) by
+   * their free-text fields alone, and copied only where one changed: the
+   * generic walk took 4 s and most of a GC budget on 50,000 locks.
+   */
+  snapshot(s: Snapshot): Snapshot {
+    const t = this.text;
+    const lock = (l: LockSnapshot): LockSnapshot => {
+      const owner = t(l.owner);
+      const stack = l.stack === null ? null : t(l.stack);
+      return owner === l.owner && stack === l.stack ? l : { ...l, owner, stack };
+    };
+    const resource = (r: ResourceSnapshot): ResourceSnapshot => {
+      const name = t(r.name);
+      const [granted, converting, waiting] = [mapSame(r.granted, lock), mapSame(r.converting, lock), mapSame(r.waiting, lock)];
+      return name === r.name && granted === r.granted && converting === r.converting && waiting === r.waiting ? r : { ...r, name, granted, converting, waiting };
+    };
+    const domains = s.domains.map((d): DomainSnapshot => ({ ...d, name: t(d.name), resources: mapSame(d.resources, resource) }));
+    const owners = s.owners.map((o): OwnerSnapshot => ({ ...o, name: t(o.name), meta: o.meta === null ? null : (this.value(o.meta) as Record<string, unknown>) }));
+    const edges = mapSame(s.edges, (e): EdgeSnapshot => {
+      const [fromName, toName, domain, resource] = [t(e.fromName), t(e.toName), t(e.domain), t(e.resource)];
+      return fromName === e.fromName && toName === e.toName && domain === e.domain && resource === e.resource ? e : { ...e, fromName, toName, domain, resource };
+    });
+    const { domains: _d, owners: _o, edges: _e, ...rest } = s;
+    return { ...this.data(rest), domains, owners, edges };
   }
 
   args(argv: readonly string[]): string[] {
     return redactArgs(argv, this.secrets);
   }
+}
+
+/** `items.map(f)`, or `items` itself when f changed none of them. */
+function mapSame<T>(items: T[], f: (item: T) => T): T[] {
+  let out: T[] | null = null;
+  for (let i = 0; i < items.length; i++) {
+    const v = f(items[i]!);
+    if (out === null && v !== items[i]) out = items.slice(0, i);
+    if (out !== null) out.push(v);
+  }
+  return out ?? items;
 }
