@@ -128,10 +128,15 @@ export class TokenCounter {
     return this.reservedTo;
   }
 
-  /** A quarter block reserved and not issued: what check() keeps back for waiters already queued (T2); near the end, what is left. */
+  /**
+   * Whether a request may take a token and still leave a quarter block,
+   * reserved and not issued, for waiters already queued (T2). Reserved to the
+   * end (or nothing to reserve), any token left will do.
+   */
   private headroomOk(): boolean {
-    const min = this.reserve === null ? 1 : Math.max(1, Math.floor(this.block / 4));
-    return this.reservedTo - this.seq >= Math.min(min, TOKEN_MAX - this.seq);
+    const left = this.reservedTo - this.seq;
+    if (this.reservedTo >= TOKEN_MAX) return left >= 1;
+    return left > Math.max(1, Math.floor(this.block / 4));
   }
 
   private tryReserve(): void {

@@ -113,7 +113,7 @@ describe.skipIf(!mount.ok)(`a state directory that cannot be written${mount.ok ?
     fill(join(disk, 'filler'));
     // An ordinary session end: its removal from the record is written a little later, onto a full disk.
     await leaving.close();
-    await until(async () => (await storage(s)).writable === false);
+    await until(async () => (await storage(s)).writable === false, 15_000);
     expect((await storage(s)).code).toBe('ENOSPC');
 
     const newcomer = await connected(s, 'newcomer');
@@ -128,14 +128,14 @@ describe.skipIf(!mount.ok)(`a state directory that cannot be written${mount.ok ?
 
     rmSync(join(disk, 'filler'));
     rmSync(join(disk, 'filler.tail'), { force: true });
-    await until(async () => (await storage(s)).writable === true);
+    await until(async () => (await storage(s)).writable === true, 15_000);
     expect(s.events('state-writable')).toHaveLength(1);
     await newcomer.owner('o').lock('lin', 'n', 'EX');
     // The session that ended while the disk was full is gone from the record now; the two connected are in it.
     expect(s.recordedClients()).toHaveLength(2);
     expect(s.child!.exitCode).toBe(null);
     expect(leftovers(join(disk, 'state'))).toEqual([]);
-  });
+  }, 60_000);
 
   it('read-only (EROFS): the same, and writable again once remounted read-write', async () => {
     const disk = tmpfs('1m');
@@ -147,16 +147,16 @@ describe.skipIf(!mount.ok)(`a state directory that cannot be written${mount.ok ?
     mounted.push(dir);
     execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
     await leaving.close();
-    await until(async () => (await storage(s)).writable === false);
+    await until(async () => (await storage(s)).writable === false, 15_000);
     expect((await storage(s)).code).toBe('EROFS');
     const newcomer = await connected(s, 'newcomer');
     expect((await refusal(newcomer.owner('o').lock('lin', 'n', 'EX'))).code).toBe('EIO');
 
     execFileSync('mount', ['-o', 'remount,bind,rw', dir]);
-    await until(async () => (await storage(s)).writable === true);
+    await until(async () => (await storage(s)).writable === true, 15_000);
     await newcomer.owner('o').lock('lin', 'n', 'EX');
     expect(s.child!.exitCode).toBe(null);
-  });
+  }, 60_000);
 
   it('a start on a full disk fails with EIO and leaves no file behind; with space back it starts', async () => {
     const disk = tmpfs('256k');
@@ -176,7 +176,7 @@ describe.skipIf(!mount.ok)(`a state directory that cannot be written${mount.ok ?
     rmSync(join(disk, 'filler.tail'), { force: true });
     const s = await started(dir);
     expect(await storage(s)).toMatchObject({ writable: true });
-  });
+  }, 60_000);
 });
 
 describe('files left by a server that died', () => {
