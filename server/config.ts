@@ -89,7 +89,7 @@ export function parseServeArgs(argv: readonly string[]): CliArgs {
     else if (flag === '--grace-ms') {
       const v = value();
       out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(v) ? Number(v) : v, '--grace-ms');
-    } else throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms)`);
+    } else throw new LockError('EINVAL', `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms)`);
   }
   return out;
 }

@@ -59,7 +59,10 @@ describe('lockscope on the command line: bad arguments or configuration, and hel
     const badConfig = path.join(dir, 'bad.json');
     writeFileSync(badConfig, JSON.stringify({ bogus: 1 }));
     const cases: [string[], string, string][] = [
-      [['serve', '--bogus'], 'lockscope: EINVAL: unknown option --bogus (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms)', 'usage: lockscope serve'],
+      [['serve', '--bogus'], 'lockscope: EINVAL: unknown option --bogus (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms)', 'usage: lockscope serve'],
+      // serve is a bare server: asking it for the demo is a mistake, not a bare server the caller did not expect.
+      [['serve', '--demo'], 'lockscope: EINVAL:', 'usage: lockscope serve'],
+      [['demo', '--no-demo'], 'lockscope: EINVAL: unknown option --no-demo', 'usage: lockscope demo'],
       [['serve', '--port', 'abc'], 'lockscope: EINVAL: --port must be an integer from 0 to 65535 (got "abc")', 'usage: lockscope serve'],
       [['serve', '--no-demo', '--config', badConfig], 'lockscope: EINVAL: config.bogus must be absent', 'usage: lockscope serve'],
       [['torture', '--bogus'], 'lockscope: EINVAL: unknown option --bogus', 'usage: lockscope torture'],
@@ -82,6 +85,7 @@ describe('lockscope on the command line: bad arguments or configuration, and hel
       [['help'], 'usage: lockscope serve'],
       [['serve', '--help'], 'usage: lockscope serve'],
       [['serve', '--port', '0', '-h'], 'usage: lockscope serve'],
+      [['demo', '--help'], 'usage: lockscope demo'],
       [['torture', '-h'], 'usage: lockscope torture'],
       [['inspect', '--help'], 'usage: lockscope inspect'],
       [['dump', '-h'], 'usage: lockscope dump'],
