@@ -13,6 +13,7 @@ import type { HangDumper } from '../collectors/dumper.js';
 import type { LockManager } from '../src/index.js';
 import type { Auth } from './auth.js';
 import { dumpsRouter } from './dashboard-api.js';
+import { pageSessionRouter } from './page-session.js';
 import { graceRouter } from './grace-api.js';
 import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
@@ -38,6 +39,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   app.disable('x-powered-by');
   app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
   if (ctx.webDir !== null) app.use(staticRouter(ctx.webDir ?? defaultWebDir()));
+  app.use(pageSessionRouter(auth));
   app.use(dumpsRouter(ctx.dumper, auth, log));
   app.use(graceRouter(lm, auth, log));
   app.use(restRouter({ lm, auth, metrics: ctx.metrics, sessions: ctx.sessions, log, internalError }));
