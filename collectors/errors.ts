@@ -20,8 +20,12 @@ export type DumpErrorCode =
   | 'ENOMATCH'
   /** A mode that needs something not available here (e.g. `dump --server` before the server exists). */
   | 'ENOTSUP'
-  /** Writing the archive failed. */
-  | 'EIO';
+  /** Writing the archive failed, or the server answered with an error of its own. */
+  | 'EIO'
+  /** `dump --server`: the server refused (no token, or not an admin's). */
+  | 'EPERM'
+  /** `dump --server`: the server could not be reached. */
+  | 'EUNREACHABLE';
 
 export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freeze({
   ENOMATCH: 1,
@@ -33,6 +37,8 @@ export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freez
   EVERSION: 7,
   ENOTSUP: 8,
   EIO: 9,
+  EPERM: 10,
+  EUNREACHABLE: 11,
 });
 
 export class DumpError extends Error {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { DumpResult } from '../collectors/index.js';
-import { LockError, type LockErrorCode } from '../src/index.js';
+import { DumpError, type DumpResult } from '../collectors/index.js';
+import type { LockErrorCode } from '../src/index.js';
 
 export async function dumpServer(url: string, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<DumpResult> {
   const base = url.replace(/\/+$/, '');
@@ -30,15 +30,25 @@ export async function dumpServer(url: string, dir: string, env: NodeJS.ProcessEn
   return { id, path } as DumpResult;
 }
 
-/** fetch, turning an error reply into the LockError the server sent (same code). */
+/**
+ * fetch, turning a failure into the dump error the command exits with (collectors/errors.ts): EPERM (10)
+ * when the server refused the token, EUNREACHABLE (11) when there was no answer, EIO (9) for any other
+ * error the server answered, with its code in the message.
+ */
 async function call(url: string, init: RequestInit): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(url, init);
   } catch (err) {
-    throw new LockError('ENOENT', `cannot reach ${url}: ${(err as Error).message}`, {}, { cause: err });
+    throw new DumpError('EUNREACHABLE', `cannot reach ${url}: ${(err as Error).message}`, { cause: err });
   }
   if (res.ok) return res;
   const body = (await res.json().catch(() => ({}))) as { error?: { code?: LockErrorCode; message?: string } };
-  throw new LockError(body.error?.code ?? 'EINVAL', body.error?.message ?? `${url}: HTTP ${res.status}`);
+  const code = body.error?.code;
+  // The server's message starts with its code already ("EPERM: a valid token is required").
+  const said = body.error?.message ?? `HTTP ${res.status}`;
+  if (code === 'EPERM') {
+    throw new DumpError('EPERM', `the server refused: ${said.replace(/^EPERM: /, '')} (LOCKSCOPE_ADMIN_TOKEN must hold an admin token)`);
+  }
+  throw new DumpError('EIO', `the server answered ${code === undefined ? said : said.startsWith(`${code}: `) ? said : `${code}: ${said}`}`);
 }
