@@ -4,14 +4,16 @@
 // expiry, the staged ABBA deadlock) and when each hang-dump was written, so
 // the intervals the README states can be checked against what the demo does.
 //
-//   npm run build && node bench/demo-intervals.js [--seconds 150]
+//   npm run build && node bench/demo-intervals.js [--quick] [--seconds 150]
+//
+// --quick watches 65 s (every incident at least twice), the default 150 s.
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../dist/server/cli.js', import.meta.url));
 const at = process.argv.indexOf('--seconds');
-const SECONDS = at < 0 ? 150 : Number(process.argv[at + 1]);
+const SECONDS = at >= 0 ? Number(process.argv[at + 1]) : process.argv.includes('--quick') ? 65 : 150;
 
 const child = spawn(process.execPath, [CLI, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const events = [];
