@@ -57,7 +57,7 @@ it('a domain named like markup shows as text in the wait-time legend and runs no
   expect(await page.locator('img').count()).toBe(0);
   expect(await page.evaluate('window.__xss')).toBeUndefined();
   expect(errors).toEqual([]);
-});
+}, 40_000);
 
 it('the page is served with a policy that blocks inline script: an injected handler is refused, not run', async () => {
   const s = await start();
@@ -83,7 +83,8 @@ it('the page is served with a policy that blocks inline script: an injected hand
   } finally {
     await enforcing.close();
   }
-});
+  // It starts a second Chromium (one that enforces the policy): ~20 s on a loaded 2-core machine.
+}, 60_000);
 
 it('the #token becomes an HttpOnly SameSite=Strict cookie: gone from the URL, page storage and document.cookie', async () => {
   const s = await start();
@@ -102,7 +103,7 @@ it('the #token becomes an HttpOnly SameSite=Strict cookie: gone from the URL, pa
   await page.locator('#token-form button').click();
   await page.waitForFunction(`document.getElementById('role')?.textContent === 'no access'`);
   expect(await browser.context.cookies(s.url)).toEqual([]);
-});
+}, 40_000);
 
 it('the cookie counts only from the server\'s own origin, never for another page of the same site, and a bad token sets none', async () => {
   const s = await start();

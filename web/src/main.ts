@@ -53,7 +53,7 @@ function render(): void {
 
 function connect(): void {
   socket?.disconnect();
-  const s: Socket<FeedEvents, FeedClientEvents> = io('/feed', { auth: { token: session.token ?? undefined }, transports: ['websocket'] });
+  const s: Socket<FeedEvents, FeedClientEvents> = io('/feed', { transports: ['websocket'] });
   socket = s;
   const conn = $('conn');
   s.on('connect', () => {
