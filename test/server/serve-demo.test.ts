@@ -51,8 +51,9 @@ describe('lockscope serve is a bare server', () => {
     const port = await freePort();
     const server = run(process.execPath, [CLI, 'serve', '--port', String(port)]);
     try {
-      // The banner is written once the command has started everything it runs (with the demo: after its nodes connected).
-      await until(() => server.err().includes('lockscope dashboard:'), 20_000);
+      // The banner is written once the command has started everything it runs (with the demo: after its nodes
+      // connected). Log lines leave at the end of the turn, so `listening` may reach stdout after it.
+      await until(() => server.err().includes('lockscope dashboard:') && server.out().includes('"event":"listening"'), 20_000);
       const listening = lines(server.out()).find((l) => l.event === 'listening')!;
       expect(listening.domains).toEqual(['default', 'posix']);
       expect(await (await fetch(`http://127.0.0.1:${port}/api/sessions`)).json()).toEqual([]);
