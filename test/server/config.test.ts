@@ -52,6 +52,7 @@ describe('lockscope serve configuration', () => {
 });
 
 describe('lockscope on the command line: bad arguments or configuration, and help', () => {
+  // Each case starts a node process: about 2 s apiece on a loaded 2-core machine, past the default 20 s for the lot.
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });
 
   it('says what is wrong and how to call it, without a stack, exit status 2; nothing starts', () => {
@@ -76,7 +77,7 @@ describe('lockscope on the command line: bad arguments or configuration, and hel
       expect(r.stderr).not.toMatch(/^\s+at /m);
       expect(r.stdout).toBe('');
     }
-  });
+  }, 60_000);
 
   it('--help (or -h) on any command prints its usage on stdout, exit status 0; serve starts nothing', () => {
     const cases: [string[], string][] = [
@@ -99,5 +100,5 @@ describe('lockscope on the command line: bad arguments or configuration, and hel
     expect(cli('serve', '--help').stdout).toContain('--grace-ms');
     // Without a command it is still a mistake: the usage on stderr, exit status 2.
     expect(cli().status).toBe(2);
-  });
+  }, 60_000);
 });
