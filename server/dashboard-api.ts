@@ -16,7 +16,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { DumpRecord, HangDumper } from '../collectors/index.js';
 import { LockError } from '../src/index.js';
 import { Auth, type Action } from './auth.js';
-import { presentedToken } from './page-session.js';
+import { presentedToken } from './page-cookie.js';
 import type { LockServerIo } from './protocol.js';
 import { obj } from './validate.js';
 

@@ -11,7 +11,7 @@
 import type { Namespace } from 'socket.io';
 import type { LockManager, LockEvents, Snapshot } from '../src/index.js';
 import { Auth, type Principal } from './auth.js';
-import { presentedToken } from './page-session.js';
+import { presentedToken } from './page-cookie.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { FeedBatch, FeedClientEvents, FeedEvents, FeedGraph, LockServerIo, SessionSummary } from './protocol.js';

@@ -3,7 +3,7 @@
 import express from 'express';
 import type { LockManager } from '../src/index.js';
 import { Auth, type Principal } from './auth.js';
-import { presentedToken } from './page-session.js';
+import { presentedToken } from './page-cookie.js';
 import { obj } from './validate.js';
 
 const noQuery = obj({});

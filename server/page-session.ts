@@ -4,53 +4,22 @@
  * forgets it. No script on the page, an injected one included, can then
  * read the token; the browser sends it with the page's own REST requests and
  * its feed's WebSocket upgrade. server/README.md ("The dashboard's token")
- * gives the trade-offs against keeping it in page storage.
+ * gives the trade-offs against keeping it in page storage; page-cookie.ts
+ * reads the cookie back.
  *
  * Programs keep using `Authorization: Bearer` (and the socket.io handshake's
  * `auth.token`); the lock protocol never reads the cookie, so a browser that
  * holds one cannot take locks through it.
  */
 
-import type { IncomingHttpHeaders } from 'node:http';
 import express from 'express';
 import { LockError } from '../src/index.js';
-import { bearer, type Auth } from './auth.js';
+import type { Auth } from './auth.js';
+import { PAGE_COOKIE } from './page-cookie.js';
 import { obj, str } from './validate.js';
-
-export const PAGE_COOKIE = 'lockscope_token';
 
 // Auth.identify bounds the token's length itself (EPERM beyond it).
 const signInBody = obj({ token: str() });
-
-/**
- * The token a request presents: its bearer token, else the dashboard's cookie when the request comes from
- * this server's own page. Browsers attach the cookie to requests that other pages of the same site make
- * (SameSite counts every port of a host as one site), and those requests carry their page's Origin: a
- * cookie arriving with an Origin that is not this server's is ignored, as if there were none.
- */
-export function presentedToken(headers: IncomingHttpHeaders): string | undefined {
-  const token = bearer(typeof headers.authorization === 'string' ? headers.authorization : undefined);
-  if (token !== undefined) return token;
-  const cookie = pageCookie(headers.cookie);
-  if (cookie === undefined) return undefined;
-  const origin = headers.origin;
-  if (origin !== undefined && origin !== `http://${headers.host}` && origin !== `https://${headers.host}`) return undefined;
-  return cookie;
-}
-
-function pageCookie(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const at = part.indexOf('=');
-    if (at < 0 || part.slice(0, at).trim() !== PAGE_COOKIE) continue;
-    try {
-      return decodeURIComponent(part.slice(at + 1).trim());
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
 
 /** `Set-Cookie` for the token, or one that clears it. A session cookie: it ends with the browser session. */
 function cookie(value: string | null, secure: boolean): string {

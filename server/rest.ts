@@ -8,7 +8,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { LockError, type LockManager } from '../src/index.js';
 import { Auth, type Action, type Principal } from './auth.js';
-import { presentedToken } from './page-session.js';
+import { presentedToken } from './page-cookie.js';
 import { statusOf, toWireError } from './errors.js';
 import { GRAFANA_FIELDS, grafanaData, waitForGraph } from './graph.js';
 import { serverLimits } from './limits.js';
