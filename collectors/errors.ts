@@ -20,12 +20,16 @@ export type DumpErrorCode =
   | 'ENOMATCH'
   /** A mode that needs something not available here (e.g. `dump --server` before the server exists). */
   | 'ENOTSUP'
-  /** Writing the archive failed. */
+  /** Writing the archive failed, or the server answered with an error of its own. */
   | 'EIO'
   /** A directory (or file) exists but this process may not read it (lockfiles scan/clean). */
   | 'EACCES'
   /** A server's answer broke the protocol (`dump --server`: an id that is not a dump id, an archive past any dump's size). */
-  | 'EPROTO';
+  | 'EPROTO'
+  /** `dump --server`: the server refused (no token, or not an admin's). */
+  | 'EPERM'
+  /** `dump --server`: the server could not be reached. */
+  | 'EUNREACHABLE';
 
 export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freeze({
   ENOMATCH: 1,
@@ -39,6 +43,8 @@ export const EXIT_STATUS: Readonly<Record<DumpErrorCode, number>> = Object.freez
   EIO: 9,
   EACCES: 10,
   EPROTO: 11,
+  EPERM: 12,
+  EUNREACHABLE: 13,
 });
 
 export class DumpError extends Error {

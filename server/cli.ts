@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 /**
  * The `lockscope` command. `lockscope serve [--port 7070] [--host 127.0.0.1]
- * [--config file.json] [--no-demo] [--dumps DIR]` runs one lock server in
- * the foreground, logging one JSON object per line to stdout, and shuts
- * down cleanly on SIGTERM/SIGINT; SIGUSR2 takes a hang-dump and logs where it
- * went (`signal-dump`). The dashboard is at the server's URL;
- * unless --no-demo, a demo workload runs in the same process.
+ * [--config file.json] [--dumps DIR]` runs one bare lock server in the
+ * foreground, logging one JSON object per line to stdout, and shuts down
+ * cleanly on SIGTERM/SIGINT; SIGUSR2 takes a hang-dump and logs where it
+ * went (`signal-dump`). The dashboard is at the server's URL.
+ * `lockscope demo` (what `npm start` runs) is the same server with a demo
+ * workload in the same process: simulated nodes, staged deadlocks, hangs and
+ * hang-dumps. A real server never runs the demo: it would fill a user's lock
+ * tables, dashboard and dump directory with fake nodes and incidents.
  */
 
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,15 +25,15 @@ import { createServer, type LockServer, type ServerOptions } from './server.js';
 // Each command loads only what it runs: a restarted server is waited for by every client (the
 // demo pulls in the client library, inspect and dump the archive readers, torture its workers).
 
-const SERVE_USAGE = 'usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--demo | --no-demo] [--dumps DIR] [--state-dir DIR] [--grace-ms N]\n'
+const SERVE_USAGE = 'usage: lockscope serve [--port N] [--host ADDR] [--config FILE] [--dumps DIR] [--state-dir DIR] [--grace-ms N]\n'
   + '                       [--etcd URL[,URL] --node NAME [--weight N] [--advertise URL] [--cluster NAME] [--lease-ttl S]]';
+const DEMO_USAGE = 'usage: lockscope demo [--port N] [--host ADDR] [--config FILE] [--dumps DIR] [--state-dir DIR] [--grace-ms N]';
 
-/** What serve's options mean (shown by `lockscope --help` and `lockscope serve --help`). */
+/** What serve's (and demo's) options mean (shown by `lockscope --help`, `lockscope serve --help`, `lockscope demo --help`). */
 const SERVE_OPTIONS = `  --port    port to listen on (default 7070; 0 picks a free one)
   --host    address to listen on (default 127.0.0.1; tokens are required elsewhere)
   --config  JSON file: { port, host, node, leaseMs, domains, limits, tokens }
-  --demo    run a demo workload in the same process (the default); --no-demo for a bare server
-  --dumps   directory for hang-dumps (default ./hangdumps; with the demo, a temporary directory)
+  --dumps   directory for hang-dumps (default ./hangdumps; for demo, a new temporary directory, printed at start)
   --state-dir  durable client records and token high-water: a restart starts a grace period for reclaims
   --grace-ms   how long that grace period lasts unless every client reclaims sooner (default 90000)
   --etcd    join (or form) a cluster through these etcd endpoints; needs --node, a name unique in the cluster
@@ -40,7 +43,11 @@ const SERVE_OPTIONS = `  --port    port to listen on (default 7070; 0 picks a fr
   --lease-ttl  seconds of etcd lease (default 5, at least 2): a dead node's resources move to the others after it
   environment: LOCKSCOPE_TOKENS="role:token,..." LOCKSCOPE_ADMIN_TOKEN=token`;
 
+const DEMO_OPTIONS = `  demo runs the server with a demo workload in the same process: simulated nodes, a staged deadlock,
+  a slow holder that causes a hang and a hang-dump, a client that vanishes (never on a real server)`;
+
 const USAGE = `${SERVE_USAGE}
+       ${DEMO_USAGE.slice('usage: '.length)}
        lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
        lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
        lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
@@ -49,35 +56,43 @@ const USAGE = `${SERVE_USAGE}
        lockscope lockfiles clean DIR --older-than 1h [--dry-run] [--json]
        lockscope <command> --help
 
-${SERVE_OPTIONS}`;
+${SERVE_OPTIONS}
+${DEMO_OPTIONS}`;
 
 const HELP = new Set(['--help', '-h']);
 
-/** The flags only the command itself knows (the rest are the server's, see config.ts). */
-function demoArgs(argv: readonly string[]): { demo: boolean; dumps: string | null; rest: string[] } {
-  let demo = true;
+/**
+ * The flags only the command itself knows (the rest are the server's, see config.ts). `serve --no-demo` is
+ * still accepted and changes nothing (scripts written when serve ran the demo by default pass it);
+ * `serve --demo` is refused with where the demo went, rather than starting a bare server the caller did not expect.
+ */
+function commandArgs(command: 'serve' | 'demo', argv: readonly string[]): { dumps: string | null; rest: string[] } {
   let dumps: string | null = null;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--demo' || a === '--no-demo') demo = a === '--demo';
-    else if (a === '--dumps' || a.startsWith('--dumps=')) {
+    if (command === 'serve' && a === '--no-demo') continue;
+    if (command === 'serve' && a === '--demo') throw new LockError('EINVAL', 'serve is a bare server: the demo workload is `lockscope demo`');
+    if (a === '--dumps' || a.startsWith('--dumps=')) {
       dumps = a.includes('=') ? a.slice(a.indexOf('=') + 1) : (argv[++i] ?? null);
       if (dumps === null || dumps === '') throw new LockError('EINVAL', '--dumps needs a directory');
     } else rest.push(a);
   }
-  return { demo, dumps, rest };
+  return { dumps, rest };
 }
 
 /** With the demo on: its domains and lease, its short dump rate limit, and a client token for its nodes. */
 function withDemo(o: ServerOptions, dumps: string | null): ServerOptions {
+  // Made now, not at the first dump: the demo prints this path at start, and it should be there to look in.
+  const dir = dumps ?? mkdtempSync(join(tmpdir(), 'lockscope-demo-dumps-'));
+  mkdirSync(dir, { recursive: true });
   const names = new Set(DEMO_DOMAINS.map((d) => d.name));
   return {
     ...o,
     domains: [...DEMO_DOMAINS, ...(o.domains ?? []).filter((d) => !names.has(d.name))],
     leaseMs: o.leaseMs ?? DEMO.leaseMs,
     dumps: {
-      dir: dumps ?? mkdtempSync(join(tmpdir(), 'lockscope-demo-dumps-')),
+      dir,
       rateLimitMs: DEMO.dumpRateLimitMs, retention: { count: DEMO.dumpsKept },
     },
   };
@@ -118,10 +133,12 @@ function stdoutSink(): (line: string) => void {
   };
 }
 
-async function serve(argv: readonly string[]): Promise<void> {
+/** `serve` (a bare server) and `demo` (the same server with the demo workload in this process). */
+async function serve(command: 'serve' | 'demo', argv: readonly string[]): Promise<void> {
   const sink = stdoutSink();
   const log = makeLogger(sink);
-  const { demo: demoOn, dumps, rest } = demoArgs(argv);
+  const demoOn = command === 'demo';
+  const { dumps, rest } = commandArgs(command, argv);
   const base = serveOptions(parseServeArgs(rest), process.env);
   const options = demoOn ? withDemo(base, dumps) : { ...base, dumps: { dir: dumps ?? 'hangdumps' } };
   // Handlers first: a signal that arrives while the server starts (it has logged `listening`) must still
@@ -149,9 +166,16 @@ async function serve(argv: readonly string[]): Promise<void> {
   });
   started = (async () => {
     const server = await createServer({ ...options, log: sink });
+    if (!demoOn) {
+      process.stderr.write(`lockscope dashboard: ${server.url}/\n`);
+      return { server, demo: null };
+    }
     const token = (options.tokens ?? []).find((t) => t.role === 'client' || t.role === 'admin')?.token;
-    const demo: Demo | null = demoOn ? await (await import('./demo.js')).startDemo(server.url, token === undefined ? {} : { token }) : null;
-    process.stderr.write(`lockscope dashboard: ${server.url}/${demoOn ? ' (demo workload running; --no-demo for a bare server)' : ''}\n`);
+    const demo = await (await import('./demo.js')).startDemo(server.url, token === undefined ? {} : { token });
+    const dir = options.dumps!.dir;
+    log('info', 'demo-started', { nodes: DEMO.nodes, dumps: dir });
+    process.stderr.write(`lockscope demo: dashboard at ${server.url}/ with a demo workload (simulated nodes, staged incidents)\n` +
+      `lockscope demo: hang-dumps go to ${dir}\n`);
     return { server, demo };
   })();
   await started;
@@ -170,10 +194,12 @@ async function signalDump(server: LockServer, log: ReturnType<typeof makeLogger>
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === 'serve') {
+  if (command === 'serve' || command === 'demo') {
     // Help is asked for, not a bad argument: stdout, exit status 0, as the other commands do.
-    if (rest.some((a) => HELP.has(a))) return void process.stdout.write(`${SERVE_USAGE}\n\n${SERVE_OPTIONS}\n`);
-    return serve(rest);
+    if (rest.some((a) => HELP.has(a))) {
+      return void process.stdout.write(command === 'serve' ? `${SERVE_USAGE}\n\n${SERVE_OPTIONS}\n` : `${DEMO_USAGE}\n\n${SERVE_OPTIONS}\n${DEMO_OPTIONS}\n`);
+    }
+    return serve(command, rest);
   }
   if (command === 'torture') return (await import('./torture.js')).torture(rest);
   const io = { out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t) };
@@ -212,7 +238,7 @@ main(process.argv.slice(2)).catch(async (err: unknown) => {
       process.stderr.write(`${JSON.stringify({ error: err.toJSON() })}\n`);
     } else {
       const command = process.argv[2];
-      const usage = command === 'serve' ? SERVE_USAGE : command === 'torture' ? (await import('./torture.js')).TORTURE_USAGE : null;
+      const usage = command === 'serve' ? SERVE_USAGE : command === 'demo' ? DEMO_USAGE : command === 'torture' ? (await import('./torture.js')).TORTURE_USAGE : null;
       process.stderr.write(`lockscope: ${err.message}${usage === null ? '' : `\n${usage}`}\n`);
     }
     process.exit(2);

@@ -125,7 +125,7 @@ export function parseServeArgs(argv: readonly string[]): CliArgs {
       const v = value();
       out.leaseTtlSec = int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax)(/^\d{1,3}$/.test(v) ? Number(v) : v, '--lease-ttl');
     } else {
-      throw new LockError('EINVAL', `unknown option ${flag} (serve takes --port, --host, --config, --demo, --no-demo, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`);
+      throw new LockError('EINVAL', `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`);
     }
   }
   return out;

@@ -17,14 +17,15 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { isDumpId } from '../collectors/dump-index.js';
 import type { DumpRecord, HangDumper } from '../collectors/index.js';
 import { LockError } from '../src/index.js';
-import { Auth, bearer, type Action } from './auth.js';
+import { Auth, type Action } from './auth.js';
+import { presentedToken } from './page-cookie.js';
 import type { LockServerIo } from './protocol.js';
 import { obj } from './validate.js';
 
 export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
   const r = express.Router();
   const allow = (action: Action) => (req: Request, _res: Response, next: NextFunction): void => {
-    Auth.require(auth.identify(bearer(req.get('authorization'))), action);
+    Auth.require(auth.identify(presentedToken(req.headers)), action);
     next();
   };
   const need = (): HangDumper => {
@@ -32,7 +33,7 @@ export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: 
     return dumper;
   };
   r.get('/api/whoami', (req, res) => {
-    const p = auth.identify(bearer(req.get('authorization')));
+    const p = auth.identify(presentedToken(req.headers));
     res.json({ role: p.role, name: p.name });
   });
   r.get('/api/dumps', allow('read'), async (_req, res) => {

@@ -1,6 +1,6 @@
 /**
- * The demo workload (`lockscope serve`, on by default; `--no-demo` for a
- * bare server): simulated cluster nodes, each a real client of this server
+ * The demo workload (`lockscope demo`, which `npm start` runs; never
+ * `lockscope serve`): simulated cluster nodes, each a real client of this server
  * over loopback, so their sessions, owners and stacks show up exactly as a
  * production client's would. Steady traffic comes from demo/workload.ts,
  * the staged incidents (deadlock, hang, vanished client) from
@@ -39,11 +39,15 @@ export async function startDemo(url: string, options: { token?: string } = {}): 
   const clients: LockClient[] = [];
   for (let i = 1; i <= DEMO.nodes; i++) clients.push(await connect(url, { name: `node-${i}`, ...(token === undefined ? {} : { token }) }));
   const tasks: Promise<void>[] = clients.flatMap((c, i) => runNode(ctx, c, i + 1));
+  // Rounds start every `everyMs` (start to start), not `everyMs` after the previous round ended: a round lasts
+  // up to ~11 s (a persistent hang, an expiring lease), and sleeping after it made the "every 25 s" the README
+  // states 30-36 s in fact. A round that overruns its slot moves the next start to the following slot.
   const every = (firstMs: number, everyMs: number, run: (n: number) => Promise<void>): Promise<void> => (async () => {
+    const origin = Date.now() + firstMs;
     await ctx.sleep(firstMs);
     for (let n = 1; !stopped; n++) {
       await run(n).catch(() => {});
-      await ctx.sleep(everyMs);
+      await ctx.sleep(nextSlotMs(origin, everyMs, Date.now()));
     }
   })();
   tasks.push(
@@ -60,4 +64,11 @@ export async function startDemo(url: string, options: { token?: string } = {}): 
       await Promise.allSettled(tasks);
     },
   };
+}
+
+/** Milliseconds from `now` to the next start of a schedule that began at `origin` with period `everyMs`. */
+export function nextSlotMs(origin: number, everyMs: number, now: number): number {
+  const elapsed = Math.max(0, now - origin);
+  const wait = everyMs - (elapsed % everyMs);
+  return wait === everyMs && elapsed > 0 ? 0 : wait;
 }

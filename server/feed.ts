@@ -10,7 +10,8 @@
 
 import type { Namespace } from 'socket.io';
 import type { Hang, LockManager, LockEvents, Snapshot } from '../src/index.js';
-import { Auth, bearer, type Principal } from './auth.js';
+import { Auth, type Principal } from './auth.js';
+import { presentedToken } from './page-cookie.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { SnapshotReads } from './snapshot-reads.js';
@@ -169,7 +170,7 @@ export function startFeed(
 
   nsp.use((socket, next) => {
     try {
-      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token ?? bearer(socket.handshake.headers.authorization);
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token ?? presentedToken(socket.handshake.headers);
       const principal = auth.identify(token);
       Auth.require(principal, 'read');
       socket.data.principal = principal;

@@ -2,7 +2,8 @@
 
 import express from 'express';
 import type { LockManager } from '../src/index.js';
-import { Auth, bearer, type Principal } from './auth.js';
+import { Auth, type Principal } from './auth.js';
+import { presentedToken } from './page-cookie.js';
 import { obj } from './validate.js';
 
 const noQuery = obj({});
@@ -11,7 +12,7 @@ const noQuery = obj({});
 export function graceRouter(lm: LockManager, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
   const r = express.Router();
   const who = (req: express.Request, action: 'read' | 'admin'): Principal => {
-    const p = auth.identify(bearer(req.get('authorization')));
+    const p = auth.identify(presentedToken(req.headers));
     Auth.require(p, action);
     return p;
   };

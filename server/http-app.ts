@@ -13,6 +13,7 @@ import type { HangDumper } from '../collectors/dumper.js';
 import type { LockManager } from '../src/index.js';
 import type { Auth } from './auth.js';
 import { dumpsRouter } from './dashboard-api.js';
+import { pageSessionRouter } from './page-session.js';
 import { graceRouter } from './grace-api.js';
 import type { LockFilesOptions } from '../collectors/lockfiles/collector.js';
 import { lockFilesRouter } from './lockfiles-api.js';
@@ -59,6 +60,7 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
   }
   app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
   if (ctx.webDir !== null) app.use(staticRouter(ctx.webDir ?? defaultWebDir()));
+  app.use(pageSessionRouter(auth));
   app.use(dumpsRouter(ctx.dumper, auth, log));
   app.use(graceRouter(lm, auth, log));
   app.use(clusterRouter(ctx.cluster, auth));

@@ -58,15 +58,25 @@ function bounded(max: number): Transform {
   });
 }
 
-/** fetch, turning an error reply into the LockError the server sent (same code). */
+/**
+ * fetch, turning a failure into the dump error the command exits with (collectors/errors.ts): EPERM (10)
+ * when the server refused the token, EUNREACHABLE (11) when there was no answer, EIO (9) for any other
+ * error the server answered, with its code in the message.
+ */
 async function call(url: string, init: RequestInit): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(url, init);
   } catch (err) {
-    throw new LockError('ENOENT', `cannot reach ${url}: ${(err as Error).message}`, {}, { cause: err });
+    throw new DumpError('EUNREACHABLE', `cannot reach ${url}: ${(err as Error).message}`, { cause: err });
   }
   if (res.ok) return res;
   const body = (await res.json().catch(() => ({}))) as { error?: { code?: LockErrorCode; message?: string } };
-  throw new LockError(body.error?.code ?? 'EINVAL', body.error?.message ?? `${url}: HTTP ${res.status}`);
+  const code = body.error?.code;
+  // The server's message starts with its code already ("EPERM: a valid token is required").
+  const said = body.error?.message ?? `HTTP ${res.status}`;
+  if (code === 'EPERM') {
+    throw new DumpError('EPERM', `the server refused: ${said.replace(/^EPERM: /, '')} (LOCKSCOPE_ADMIN_TOKEN must hold an admin token)`);
+  }
+  throw new DumpError('EIO', `the server answered ${code === undefined ? said : said.startsWith(`${code}: `) ? said : `${code}: ${said}`}`);
 }

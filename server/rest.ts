@@ -7,7 +7,8 @@
 
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { LockError, type LockManager, type Snapshot } from '../src/index.js';
-import { Auth, bearer, type Action, type Principal } from './auth.js';
+import { Auth, type Action, type Principal } from './auth.js';
+import { presentedToken } from './page-cookie.js';
 import { statusOf, toWireError } from './errors.js';
 import { GRAFANA_FIELDS, grafanaData, waitForGraph } from './graph.js';
 import { serverLimits } from './limits.js';
@@ -60,7 +61,7 @@ export interface LockRow {
 export function restRouter(ctx: RestContext): express.Router {
   const r = express.Router();
   const allow = (action: Action) => (req: Request, _res: Response, next: NextFunction): void => {
-    const principal = ctx.auth.identify(bearer(req.get('authorization')));
+    const principal = ctx.auth.identify(presentedToken(req.headers));
     Auth.require(principal, action);
     (req as Request & { principal?: Principal }).principal = principal;
     next();

@@ -17,6 +17,17 @@ export function defaultWebDir(): string {
   return basename(root) === 'dist' ? join(root, 'web') : join(root, 'dist', 'web');
 }
 
+/**
+ * The page runs only its own bundled scripts: no inline script, no event-handler attribute, no eval, so
+ * markup that reaches the page from lock, owner or domain names cannot run even where escaping were
+ * missed. Inline styles stay allowed (the views position rows with style attributes; a style runs no
+ * code). connect-src 'self' covers the feed's WebSocket to this same origin.
+ */
+const PAGE_CSP = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "connect-src 'self'",
+  "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
+].join('; ');
+
 export function staticRouter(dir: string): express.Router {
   const r = express.Router();
   if (!existsSync(join(dir, 'index.html'))) {
@@ -29,6 +40,7 @@ export function staticRouter(dir: string): express.Router {
   r.use('/assets', express.static(join(dir, 'assets'), { immutable: true, maxAge: '1y', index: false }));
   r.get(['/', '/index.html'], (_req, res) => {
     res.setHeader('cache-control', 'no-cache');
+    res.setHeader('content-security-policy', PAGE_CSP);
     res.sendFile(join(dir, 'index.html'));
   });
   return r;

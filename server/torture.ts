@@ -209,7 +209,7 @@ export async function runTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
   }));
   const port = await freePort();
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
-  const server = new ServerChild([cli, 'serve', '--no-demo', '--port', String(port), '--config', config, '--state-dir', state]);
+  const server = new ServerChild([cli, 'serve', '--port', String(port), '--config', config, '--state-dir', state]);
   await server.start();
   const workers = new Workers(o.clients, `http://127.0.0.1:${port}`, work, o.mode);
   const t0 = Date.now();

@@ -59,8 +59,7 @@ export const systems = {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-bench-'));
     const config = path.join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ domains: [{ name: 'bench', kind: 'dlm' }] }));
-    // --no-demo: `serve` runs the demo workload by default, which would compete with the benchmark for the CPU.
-    const proc = start(process.execPath, [path.join(root, 'dist/server/cli.js'), 'serve', '--port', String(port), '--config', config, '--no-demo'], 'lockscope');
+    const proc = start(process.execPath, [path.join(root, 'dist/server/cli.js'), 'serve', '--port', String(port), '--config', config], 'lockscope');
     await waitForPort(port, 10_000, 'lockscope');
     const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
     const url = `http://127.0.0.1:${port}`;

@@ -23,10 +23,16 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** A fresh profile each time: no token or state left over from another run. */
-export async function launch(): Promise<Browser> {
+/**
+ * A fresh profile each time: no token or state left over from another run. The page's Content-Security-Policy
+ * forbids evaluating strings as script, which is how the tests' waitForFunction probes run, so it is bypassed
+ * unless a test asks for it enforced (the test of the policy itself).
+ */
+export async function launch(options: { enforceCsp?: boolean } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'lockscope-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, acceptDownloads: true, viewport: { width: 1500, height: 1400 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: ARGS, acceptDownloads: true, viewport: { width: 1500, height: 1400 }, bypassCSP: options.enforceCsp !== true,
+  });
   return {
     context,
     async close() {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT_STATUS } from '../../collectors/index.js';
 import type { LockServer } from '../../server/index.js';
 import { startServer, TOKENS } from './support.js';
 
@@ -35,15 +36,27 @@ describe('the dump and inspect commands', () => {
     expect(JSON.stringify(answer)).toContain('holder-1');
   });
 
-  it('a viewer token cannot take a dump (EPERM, exit status non-zero)', async () => {
-    server = await startServer({ dumps: { dir: mkdtempSync(join(tmpdir(), 'ls-srv-dumps-')) } });
-    const env = { ...process.env, LOCKSCOPE_ADMIN_TOKEN: TOKENS.viewer };
-    const failed = await run(process.execPath, [CLI, 'dump', '--server', server.url, '--dir', tmpdir(), '--json'], { env }).then(
+  /** The command's exit status and the code of its --json error line (stdout must be empty). */
+  async function dumpFails(url: string, token: string | undefined): Promise<[number, string]> {
+    const env = { ...process.env };
+    delete env.LOCKSCOPE_ADMIN_TOKEN;
+    delete env.LOCKSCOPE_TOKEN;
+    if (token !== undefined) env.LOCKSCOPE_ADMIN_TOKEN = token;
+    const failed = await run(process.execPath, [CLI, 'dump', '--server', url, '--dir', tmpdir(), '--json'], { env }).then(
       () => null,
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
     expect(failed).not.toBeNull();
-    expect(failed!.code).not.toBe(0);
-    expect(failed!.stdout + failed!.stderr).toContain('EPERM');
+    expect(failed!.stdout).toBe('');
+    return [failed!.code, (JSON.parse(failed!.stderr) as { error: { code: string } }).error.code];
+  }
+
+  it('a viewer token, or none, cannot take a dump: EPERM, exit status 10; no server there: EUNREACHABLE, 11', async () => {
+    server = await startServer({ dumps: { dir: mkdtempSync(join(tmpdir(), 'ls-srv-dumps-')) } });
+    expect(await dumpFails(server.url, TOKENS.viewer)).toEqual([EXIT_STATUS.EPERM, 'EPERM']);
+    expect(await dumpFails(server.url, undefined)).toEqual([10, 'EPERM']);
+    const gone = server.url;
+    await server.close();
+    expect(await dumpFails(gone, TOKENS.admin)).toEqual([11, 'EUNREACHABLE']);
   });
 });

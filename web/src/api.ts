@@ -1,29 +1,25 @@
 /**
- * The REST calls the page makes, with the token it was given, and the
+ * The REST calls the page makes (its token travels as the HttpOnly cookie
+ * the server set, never through this code: main.ts, signIn), and the
  * confirmation every admin action asks for first (a <dialog>, not
  * window.confirm, so it looks like the page and tests can drive it).
  */
 
 export interface Session {
-  token: string | null;
   role: 'viewer' | 'admin' | 'client' | null;
 }
 
-export const session: Session = { token: null, role: null };
-
-function headers(): Record<string, string> {
-  return session.token === null ? {} : { authorization: `Bearer ${session.token}` };
-}
+export const session: Session = { role: null };
 
 export async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { headers: headers() });
+  const res = await fetch(path);
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   return (await res.json()) as T;
 }
 
 /** An admin action; resolves with an error message to show, or null when it worked. */
 export async function post(path: string, payload: Record<string, unknown> = {}): Promise<string | null> {
-  const res = await fetch(path, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
   if (res.ok) return null;
   const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
   return failureText(body?.error?.code ?? String(res.status), body?.error?.message ?? 'refused');
@@ -34,9 +30,9 @@ export function failureText(code: string, message: string): string {
   return message.startsWith(`${code}:`) ? message : `${code}: ${message}`;
 }
 
-/** A dump arrives as a blob (the token goes in a header, never in a URL), then is saved under its own name. */
+/** A dump arrives as a blob (fetched, so an error shows here instead of as a broken download), then is saved under its own name. */
 export async function download(path: string, name: string): Promise<void> {
-  const res = await fetch(path, { headers: headers() });
+  const res = await fetch(path);
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   const url = URL.createObjectURL(await res.blob());
   const a = document.createElement('a');

@@ -5,7 +5,9 @@
  * redraw, so a burst of batches costs one paint.
  *
  * The token comes from `#token=…` in the URL (kept out of server logs) or
- * the token box, and is remembered in this browser. Without one, an open
+ * the token box. The page hands it to the server once, which keeps it in an
+ * HttpOnly cookie for this browser session, and forgets it: no script on the
+ * page can read it back (server/page-session.ts). Without one, an open
  * (loopback, no tokens) server lets the page in.
  */
 
@@ -27,7 +29,8 @@ import { readMoment, readView, writeView } from './url-state.js';
 import './style.css';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-const TOKEN_KEY = 'lockscope-token';
+/** Where earlier versions of this page kept the token, readable by any script on it: removed on load. */
+const LEGACY_TOKEN_KEY = 'lockscope-token';
 
 const model = new Model();
 /** What the views draw: the live model, or a past moment's while paused. */
@@ -76,7 +79,7 @@ function render(): void {
 
 function connect(): void {
   socket?.disconnect();
-  const s: Socket<FeedEvents, FeedClientEvents> = io('/feed', { auth: { token: session.token ?? undefined }, transports: ['websocket'] });
+  const s: Socket<FeedEvents, FeedClientEvents> = io('/feed', { transports: ['websocket'] });
   socket = s;
   const conn = $('conn');
   s.on('connect', () => {
@@ -119,23 +122,27 @@ async function identify(): Promise<void> {
   table.render(true);
 }
 
+/** The server sets (or, for null, clears) the HttpOnly cookie; a refused token leaves the page without access. */
+async function signIn(token: string | null): Promise<void> {
+  await fetch('/api/page-session', token === null
+    ? { method: 'DELETE' }
+    : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) }).catch(() => {});
+}
+
 function start(): void {
+  localStorage.removeItem(LEGACY_TOKEN_KEY);
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash !== null) {
-    localStorage.setItem(TOKEN_KEY, fromHash);
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  session.token = localStorage.getItem(TOKEN_KEY);
+  if (fromHash !== null) history.replaceState(null, '', location.pathname + location.search);
+  const signedIn = fromHash === null ? Promise.resolve() : signIn(fromHash);
   table.setFilters(readView(location.search));
   const at = readMoment(location.search);
   $('f-domain').addEventListener('change', subscribeToFilter);
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const t = $<HTMLInputElement>('token').value.trim();
-    if (t === '') localStorage.removeItem(TOKEN_KEY);
-    else localStorage.setItem(TOKEN_KEY, t);
-    session.token = t === '' ? null : t;
-    void identify().then(connect);
+    const box = $<HTMLInputElement>('token');
+    const t = box.value.trim();
+    box.value = '';
+    void signIn(t === '' ? null : t).then(identify).then(connect);
   });
   $('layout-toggle').addEventListener('click', () => {
     $('layout-toggle').textContent = graph.toggleLayout() ? 'force layout' : 'layered layout';
@@ -145,7 +152,7 @@ function start(): void {
   $('dump-now').addEventListener('click', () => void adminAction('Take a hang-dump of this node now?', '/api/dumps'));
   wireDumpLinks(document.body);
   mountLockFilesPanel(document.querySelector('main')!);
-  void identify().then(() => {
+  void signedIn.then(identify).then(() => {
     connect();
     // A link to a moment opens paused there; otherwise the timeline's window is fetched now and again while live.
     void (at === null ? timeline.refresh() : timeline.show(at));

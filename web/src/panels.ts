@@ -76,7 +76,7 @@ export function renderDumps(el: HTMLElement, m: Model): void {
     `<td class="${esc(dumpClass(d))}">${esc(dumpClass(d))}${d.waitedMs === undefined ? '' : ` (${duration(d.waitedMs)})`}</td><td>${bytes(d.bytes)}</td><td class="file">${dumpLink(d)}</td></tr>`).join('')}</table>`);
 }
 
-/** Dump links anywhere on the page download through fetch (the token goes in a header). */
+/** Dump links anywhere on the page download through fetch (the sign-in cookie goes with it), see api.ts download(). */
 export function wireDumpLinks(root: HTMLElement): void {
   root.addEventListener('click', (e) => {
     const a = (e.target as HTMLElement).closest<HTMLAnchorElement>('a.dump-link');

@@ -6,6 +6,7 @@
  */
 
 import * as d3 from 'd3';
+import { esc } from './format.js';
 import { webLimits } from './limits.js';
 import type { Model, WaitSample } from './model.js';
 
@@ -73,6 +74,7 @@ export function renderSeries(svg: SVGSVGElement, legend: HTMLElement, m: Model, 
   legend.innerHTML = series.map((s) => {
     const last = s.points[s.points.length - 1];
     const stat = last === undefined ? 'no waits' : `p50 ${Math.round(last.p50)} ms · p99 ${Math.round(last.p99)} ms`;
-    return `<span><i style="background:${color(s.domain)}"></i>${s.domain}: ${stat}</span>`;
+    // Domain names come from the server's configuration and may hold any character: escaped like every name.
+    return `<span><i style="background:${esc(color(s.domain))}"></i>${esc(s.domain)}: ${stat}</span>`;
   }).join('');
 }
