@@ -257,7 +257,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     const nowNames = new Set(v.members.map((m) => m.node));
     const departed = [...prevNames].filter((n) => !nowNames.has(n));
     const joinedNow = !prevNames.has(this.o.node);
-    const arrived = joinedNow ? [] : [...nowNames].filter((n) => !prevNames.has(n));
+    // Every member new to this node's view gets a handover list from it, an empty one when this node held nothing
+    // (it joined itself): a joiner waits for one from each older member (N4), whatever order the views came in.
+    const arrived = [...nowNames].filter((n) => !prevNames.has(n) && n !== this.o.node);
     // Gains: a member left (its share comes to the survivors), or this node joined a cluster with other members.
     const gained = departed.length > 0 || (joinedNow && v.members.length > 1);
     this.ring = ring;

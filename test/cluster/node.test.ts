@@ -57,6 +57,14 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
     expect(new Set(NAMES.map((x) => ns[0]!.master('lin', x))).size).toBe(3);
   }, 40_000);
 
+  it('forms a cluster of nodes started at once without waiting for the grace bound', async () => {
+    // Each joiner waits for a handover list from every older member; nodes that start together see each other
+    // first in any order, and each must still hand the others a (empty) list.
+    const ns = [node('r0', 'a', etcd.urls, 120_000), node('r0', 'b', etcd.urls, 120_000), node('r0', 'c', etcd.urls, 120_000)];
+    await Promise.all(ns.map((n) => n.start()));
+    await until(() => sameView(ns) && noGrace(ns), 15_000);
+  }, 40_000);
+
   it('keeps unaffected resources granting while a departed node\'s share waits for its clients to reclaim', async () => {
     const [a, b, c] = [node('r2', 'a'), node('r2', 'b'), node('r2', 'c')];
     for (const n of [a, b, c]) await n.start();
