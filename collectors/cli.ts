@@ -105,7 +105,8 @@ export interface DumpTarget {
 }
 
 export const DUMP_USAGE = `usage: lockscope dump [--dir DIR] [--server URL] [--json]
-  takes a hang-dump now (never rate limited) and prints its id and path`;
+  takes a hang-dump now (never rate limited) and prints its id and path
+  exit status: 0 written, 2 bad arguments, 9 EIO, 11 EPROTO (the server's answer is not a dump), 12 EPERM (token refused), 13 EUNREACHABLE`;
 
 export async function runDump(argv: readonly string[], io: CliIO, target: DumpTarget = {}): Promise<number> {
   let json = argv.includes('--json');

@@ -7,7 +7,8 @@
 
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { LockError } from '../src/index.js';
-import { Auth, bearer } from './auth.js';
+import { Auth } from './auth.js';
+import { presentedToken } from './page-cookie.js';
 import type { History } from './history.js';
 import { obj, str } from './validate.js';
 
@@ -23,7 +24,7 @@ const millis = (v: string | undefined, name: string, fallback: number): number =
 export function historyRouter(history: History | null, auth: Auth): express.Router {
   const r = express.Router();
   const read = (req: Request, _res: Response, next: NextFunction): void => {
-    Auth.require(auth.identify(bearer(req.get('authorization'))), 'read');
+    Auth.require(auth.identify(presentedToken(req.headers)), 'read');
     next();
   };
   const need = (): History => {

@@ -12,7 +12,8 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { isDumpError, lockFileLimits } from '../collectors/index.js';
 import { lockFilesView, type LockFilesOptions, type LockFilesView } from '../collectors/lockfiles/collector.js';
-import { Auth, bearer } from './auth.js';
+import { Auth } from './auth.js';
+import { presentedToken } from './page-cookie.js';
 
 /** A listed file, with when this server first saw its current holders hold it (the kernel keeps no lock time). */
 export type LockFileRow = LockFilesView['files'][number] & { heldSeenSince: number | null };
@@ -55,7 +56,7 @@ export function lockFilesRouter(options: LockFilesOptions | null, auth: Auth): e
     }
   };
   r.get('/api/lockfiles', (req: Request, _res: Response, next: NextFunction) => {
-    Auth.require(auth.identify(bearer(req.get('authorization'))), 'read');
+    Auth.require(auth.identify(presentedToken(req.headers)), 'read');
     next();
   }, async (_req, res) => {
     running ??= scan().finally(() => (running = null));

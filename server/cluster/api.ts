@@ -7,7 +7,8 @@
 
 import express from 'express';
 import { invalid } from '../../src/errors.js';
-import { Auth, bearer } from '../auth.js';
+import { Auth } from '../auth.js';
+import { presentedToken } from '../page-cookie.js';
 import { obj, str } from '../validate.js';
 import type { ClusterBinding } from './binding.js';
 
@@ -16,7 +17,7 @@ const query = obj({ domain: str(128), resource: str(256) }, ['domain', 'resource
 export function clusterRouter(cluster: ClusterBinding | null, auth: Auth): express.Router {
   const r = express.Router();
   r.get('/api/cluster', (req, res, next) => {
-    Auth.require(auth.identify(bearer(req.get('authorization'))), 'read');
+    Auth.require(auth.identify(presentedToken(req.headers)), 'read');
     const q = query({ ...(req.query as Record<string, unknown>) }, 'query');
     if ((q.domain === undefined) !== (q.resource === undefined)) throw invalid('query', 'both domain and resource, or neither');
     const node = cluster?.node ?? null;

@@ -51,12 +51,12 @@ describe('the dump and inspect commands', () => {
     return [failed!.code, (JSON.parse(failed!.stderr) as { error: { code: string } }).error.code];
   }
 
-  it('a viewer token, or none, cannot take a dump: EPERM, exit status 10; no server there: EUNREACHABLE, 11', async () => {
+  it('a viewer token, or none, cannot take a dump: EPERM, exit status 12; no server there: EUNREACHABLE, 13', async () => {
     server = await startServer({ dumps: { dir: mkdtempSync(join(tmpdir(), 'ls-srv-dumps-')) } });
     expect(await dumpFails(server.url, TOKENS.viewer)).toEqual([EXIT_STATUS.EPERM, 'EPERM']);
-    expect(await dumpFails(server.url, undefined)).toEqual([10, 'EPERM']);
+    expect(await dumpFails(server.url, undefined)).toEqual([12, 'EPERM']);
     const gone = server.url;
     await server.close();
-    expect(await dumpFails(gone, TOKENS.admin)).toEqual([11, 'EUNREACHABLE']);
+    expect(await dumpFails(gone, TOKENS.admin)).toEqual([13, 'EUNREACHABLE']);
   });
 });

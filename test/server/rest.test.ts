@@ -69,7 +69,7 @@ describe('REST', () => {
     expect(value('lockscope_acquire_wait_seconds_count', { domain: 'lin', mode: 'EX' })).toBe(1);
     expect(value('lockscope_hold_seconds_count', { domain: 'lin', mode: 'PR' })).toBe(1);
     const labelKeys = new Set(samples.filter((s) => s.name.startsWith('lockscope_') && !s.name.startsWith('lockscope_process') && !s.name.startsWith('lockscope_nodejs')).flatMap((s) => Object.keys(s.labels)));
-    expect([...labelKeys].every((k) => ['domain', 'mode', 'kind', 'state', 'trigger', 'le'].includes(k))).toBe(true);
+    expect([...labelKeys].every((k) => ['domain', 'mode', 'kind', 'state', 'trigger', 'le', 'budget', 'classification'].includes(k))).toBe(true);
     await l.release();
   });
 

@@ -151,8 +151,9 @@ function start(): void {
   $('graph-fit').addEventListener('click', () => graph.fit());
   $('dump-now').addEventListener('click', () => void adminAction('Take a hang-dump of this node now?', '/api/dumps'));
   wireDumpLinks(document.body);
-  mountLockFilesPanel(document.querySelector('main')!);
   void signedIn.then(identify).then(() => {
+    // After the sign-in: a panel that polled first would be refused (403) while the cookie is being set.
+    mountLockFilesPanel(document.querySelector('main')!);
     connect();
     // A link to a moment opens paused there; otherwise the timeline's window is fetched now and again while live.
     void (at === null ? timeline.refresh() : timeline.show(at));
