@@ -127,10 +127,7 @@ export class History {
     // Rule H4: a marker points at the first moment whose state includes what it marks.
     for (let i = this.markers.length - 1; i >= 0 && this.markers[i]!.at === undefined; i--) this.markers[i]!.at = now;
     const seg = this.segments[this.segments.length - 1];
-    // A segment's entries may weigh up to twice its keyframe (and at least historySegmentBytesMax): a scrub then
-    // replays at most about three keyframes' worth, and keyframes never take more than a third of the bytes kept.
-    const entryBytesMax = seg === undefined ? 0 : Math.max(this.limits.historySegmentBytesMax, 2 * seg.keyframe.length);
-    if (this.needKeyframe || seg === undefined || now - seg.start >= this.limits.historyKeyframeEveryMs || seg.bytes - seg.keyframe.length >= entryBytesMax) {
+    if (this.needKeyframe || seg === undefined || now - seg.start >= this.limits.historyKeyframeEveryMs || seg.bytes >= this.limits.historySegmentBytesMax) {
       this.keyframe(now);
       return;
     }
