@@ -94,3 +94,14 @@ export async function etcdCall<T>(what: string, call: () => Promise<T>): Promise
     throw new EtcdUnavailableError(`${what}: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/** Waits for `p` at most `ms` (then resolves anyway): a shutdown step must not hang on an etcd that is gone. */
+export function settleWithin(p: Promise<unknown>, ms: number = ETCD_CALL_TIMEOUT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => {}, () => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -33,7 +33,7 @@
 
 import type { Etcd3, Watcher } from 'etcd3';
 import { LockError } from '../../src/index.js';
-import { etcdCall } from './etcd.js';
+import { etcdCall, settleWithin } from './etcd.js';
 import { clusterLimits } from './limits.js';
 
 export interface GraceFlags {
@@ -188,7 +188,7 @@ export class GraceStore {
   }
 
   async close(): Promise<void> {
-    await this.watcher?.cancel().catch(() => {});
+    if (this.watcher) await settleWithin(this.watcher.cancel());
     this.watcher = null;
   }
 }

@@ -44,7 +44,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { LockError } from '../../src/index.js';
-import { clusterKeys, etcdCall, EtcdUnavailableError, type ClusterKeys } from './etcd.js';
+import { clusterKeys, etcdCall, EtcdUnavailableError, settleWithin, type ClusterKeys } from './etcd.js';
 import { clusterLimits, ETCD_CALL_TIMEOUT_MS } from './limits.js';
 
 export interface MemberRecord {
@@ -218,9 +218,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const was = this.stateValue;
     this.stateValue = 'closed';
     this.clearTimers();
-    await this.watcher?.cancel().catch(() => {});
+    // Bounded: a node stopping while etcd is gone must still stop (its lease then simply expires).
+    if (this.watcher) await settleWithin(this.watcher.cancel());
     this.watcher = null;
-    if (was !== 'fenced') await this.lease?.revoke().catch(() => {});
+    if (was !== 'fenced' && this.lease) await settleWithin(this.lease.revoke({ deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }));
     this.lease = null;
   }
 

@@ -30,7 +30,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Watcher } from 'etcd3';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
-import { clusterKeys, etcdCall, openEtcd, type ClusterKeys } from './etcd.js';
+import { clusterKeys, etcdCall, openEtcd, settleWithin, type ClusterKeys } from './etcd.js';
 import { GraceStore, inGrace, lift, remove, settle, start, join, type GraceRecord } from './grace-record.js';
 import { Membership, type View } from './membership.js';
 import { TokenBlocks, type TokenBlock } from './token-blocks.js';
@@ -154,7 +154,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.handoverWatcher?.cancel().catch(() => {});
+    if (this.handoverWatcher) await settleWithin(this.handoverWatcher.cancel());
     if (this.needTimer) clearTimeout(this.needTimer);
     await this.grace.close();
     await this.membership.close();

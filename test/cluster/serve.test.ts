@@ -173,4 +173,22 @@ run('a cluster of lockscope serve processes (real etcd)', () => {
     expect(down.status).toBe(1);
     expect(down.stderr + down.stdout).toContain('EETCD');
   }, 90_000);
+
+  it('a node stops on SIGTERM even when etcd is gone (its lease then simply expires)', async () => {
+    const lone = await EtcdCluster.start(1);
+    const n = await NodeProcess.create('lone', lone.endpoints, { graceMs: 2000 });
+    try {
+      await n.start();
+      await lone.stop();
+      // Past its fence deadline, with rejoin attempts against the missing etcd under way.
+      await until(() => n.events('cluster-fenced').length > 0, 15_000);
+      const exited = new Promise<number | null>((resolve) => n.child!.once('exit', (code) => resolve(code)));
+      n.child!.kill('SIGTERM');
+      // Every close step that talks to etcd is bounded (settleWithin): the node must not wait on an etcd that is gone.
+      expect(await exited).toBe(0);
+      expect(n.events('closed')).toHaveLength(1);
+    } finally {
+      await n.kill();
+    }
+  }, 30_000);
 });
