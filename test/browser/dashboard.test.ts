@@ -5,38 +5,24 @@
  * an admin who confirms can break a lock.
  */
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { list } from 'tar';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createServer, type LockServer } from '../../server/index.js';
+import { beforeAll, expect, it } from 'vitest';
+import { type LockServer } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
-import { ensurePageBuilt, launch, openDashboard, type Browser } from './support.js';
+import { dashboardFixture, openDashboard, type Browser } from './support.js';
 
+const fx = dashboardFixture();
 let browser: Browser;
 let server: LockServer | null = null;
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  ensurePageBuilt();
-  browser = await launch();
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+beforeAll(() => {
+  browser = fx.browser;
 });
-// Closing the server waits for the browser's HTTP connections to end, which has taken over 10 s once in three runs.
-afterEach(async () => {
-  for (const p of browser.context.pages()) await p.close();
-  await server?.close();
-  server = null;
-}, 30_000);
 
 async function start(softTimeoutMs = 30_000): Promise<LockServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'lockscope-browser-dumps-'));
-  dirs.push(dir);
-  server = await createServer({
+  const dir = fx.dumpDir('lockscope-browser-dumps-');
+  server = await fx.serve({
     port: 0, node: 'web-test', tokens: TOKEN_SPECS, dumps: { dir, rateLimitMs: 0 },
     domains: [{ name: 'lin', kind: 'dlm', softTimeoutMs }, { name: 'data', kind: 'dlm', ranges: true }, { name: 'adv', kind: 'posix' }],
   });
@@ -95,7 +81,7 @@ it('a hang appears and its dump downloads as a .tar.gz with a manifest', async (
   await link.waitFor({ timeout: 5000 });
   const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
   expect(download.suggestedFilename()).toMatch(/\.tar\.gz$/);
-  const file = join(dirs[dirs.length - 1]!, 'downloaded.tar.gz');
+  const file = join(fx.dumpDir('lockscope-download-'), 'downloaded.tar.gz');
   await download.saveAs(file);
   expect([...readFileSync(file).subarray(0, 2)]).toEqual([0x1f, 0x8b]);
   const names: string[] = [];

@@ -7,39 +7,23 @@
  * storage; and that cookie is honoured only from the server's own origin.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createServer, type LockServer } from '../../server/index.js';
+import { beforeAll, expect, it } from 'vitest';
+import { type LockServer } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
-import { ensurePageBuilt, launch, openDashboard, type Browser } from './support.js';
+import { dashboardFixture, launch, openDashboard, type Browser } from './support.js';
 
+const fx = dashboardFixture();
 let browser: Browser;
 let server: LockServer | null = null;
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  ensurePageBuilt();
-  browser = await launch();
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+beforeAll(() => {
+  browser = fx.browser;
 });
-afterEach(async () => {
-  for (const p of browser.context.pages()) await p.close();
-  await browser.context.clearCookies();
-  await server?.close();
-  server = null;
-}, 30_000);
 
 const HOSTILE = '<img src=x onerror="window.__xss=(window.__xss||0)+1">';
 
 async function start(): Promise<LockServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'lockscope-browser-sec-'));
-  dirs.push(dir);
-  server = await createServer({
+  const dir = fx.dumpDir('lockscope-browser-sec-');
+  server = await fx.serve({
     port: 0, node: 'web-test', tokens: TOKEN_SPECS, dumps: { dir, rateLimitMs: 0 },
     domains: [{ name: 'lin', kind: 'dlm' }, { name: HOSTILE, kind: 'dlm' }],
   });

@@ -7,37 +7,24 @@
  * at 1024 and 2560 px.
  */
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createServer, type LockServer } from '../../server/index.js';
+import { beforeAll, expect, it } from 'vitest';
+import { type LockServer } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
-import { ensurePageBuilt, launch, openDashboard, type Browser } from './support.js';
+import { dashboardFixture, openDashboard, type Browser } from './support.js';
 
+const fx = dashboardFixture();
 let browser: Browser;
 let server: LockServer | null = null;
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  ensurePageBuilt();
-  browser = await launch();
-}, 120_000);
-afterAll(async () => {
-  await browser?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+beforeAll(() => {
+  browser = fx.browser;
 });
-afterEach(async () => {
-  for (const p of browser.context.pages()) await p.close();
-  await server?.close();
-  server = null;
-}, 30_000);
 
 async function start(): Promise<LockServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'lockscope-tables-dumps-'));
-  dirs.push(dir);
-  server = await createServer({
+  const dir = fx.dumpDir('lockscope-tables-dumps-');
+  server = await fx.serve({
     port: 0, node: 'tables-test', tokens: TOKEN_SPECS, dumps: { dir, rateLimitMs: 0 },
     domains: [{ name: 'lin', kind: 'dlm', softTimeoutMs: 200, persistentAfterMs: 300 }, { name: 'data', kind: 'dlm', ranges: true }, { name: 'adv', kind: 'posix' }],
   });
@@ -77,7 +64,7 @@ it('a header click sorts, again reverses, a third time restores; export writes e
   await page.click('#table-head [data-sort="resource"]');
   await page.fill('#f-owner', 'alpha');
   await waitCount(page, '3 of 5');
-  const dir = dirs[dirs.length - 1]!;
+  const dir = fx.dumpDir('lockscope-export-');
   const csv = await downloadText(page, '#export-csv', dir);
   expect(csv.name).toMatch(/^lockscope-locks-tables-test-.*\.csv$/);
   const lines = csv.text.trimEnd().split('\r\n');
