@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type LockClient } from '../../src/client/index.js';
-import { CLI, freePort, type LogLine } from '../recovery/support.js';
+import { CLI, freePort, untilListening, type LogLine } from '../recovery/support.js';
 
 export const ADMIN = 'admin-token-for-cluster-tests';
 export const CLIENT = 'client-token-for-cluster-tests';
@@ -26,7 +26,6 @@ export class NodeProcess {
   child: ChildProcess | null = null;
   readonly lines: LogLine[] = [];
   readonly url: string;
-  stderr = '';
 
   private constructor(readonly name: string, readonly port: number, private readonly config: string, private readonly etcd: string, private readonly o: NodeOptions) {
     this.url = `http://127.0.0.1:${port}`;
@@ -57,26 +56,7 @@ export class NodeProcess {
     this.lines.length = 0;
     const child = spawn(process.execPath, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    let buf = '';
-    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const l = JSON.parse(line) as LogLine;
-            this.lines.push(l);
-            if (l.event === 'listening') resolve();
-          } catch {
-            // not a log line
-          }
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`node ${this.name} exited (${code}) before listening: ${this.stderr}`)));
-    });
+    await untilListening(child, this.lines, `node ${this.name}`);
   }
 
   async kill(): Promise<void> {

@@ -38,6 +38,34 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
+/**
+ * Collects a `lockscope serve` process's JSON log lines into `lines` and
+ * resolves at its `listening` line; rejects, with its stderr, if it exits first.
+ */
+export function untilListening(child: ChildProcess, lines: LogLine[], what: string): Promise<void> {
+  let buf = '';
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const l = JSON.parse(line) as LogLine;
+          lines.push(l);
+          if (l.event === 'listening') resolve();
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before listening: ${stderr}`)));
+  });
+}
+
 /** One lock server process on a fixed port and state directory, started and crashed at will. */
 export class ServerProcess {
   child: ChildProcess | null = null;
@@ -70,27 +98,7 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    let buf = '';
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const l = JSON.parse(line) as LogLine;
-            this.lines.push(l);
-            if (l.event === 'listening') resolve();
-          } catch {
-            // not a log line
-          }
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
-    });
+    await untilListening(child, this.lines, 'server');
   }
 
   /** A crash: SIGKILL, then wait for the process to be gone. */
