@@ -123,6 +123,10 @@ export async function readProcTable(procRoot: string, dir: string, signal?: Abor
   const ofdKeys = new Set<string>();
   for (const [key, list] of locks) if (list.some((l) => l.mechanism === 'OFD' && !l.waiting)) ofdKeys.add(key);
   const pacer = new Pacer(signal);
+  // One turn of the event loop per table at least, however few processes
+  // there are: a caller that scans or cleans in a loop (a watcher, the race
+  // test) would otherwise starve its own timers and child-exit events.
+  await pacer.pause();
   const prefix = `${dir}/`;
   let fdsSeen = 0;
   for (const name of readdirSync(procRoot)) {
