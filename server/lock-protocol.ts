@@ -105,8 +105,8 @@ class LockProtocol {
       const sites = m.items.map((item) => (item.site !== undefined || item.siteId !== undefined ? this.siteOf(item) : null));
       return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, sites, m.done === true));
     });
-    this.on('reclaimComplete', M.empty, (_m, ack) => {
-      reclaimComplete(this.session, this.lm, this.ctx.recovery);
+    this.on('reclaimComplete', M.reclaimComplete, (m, ack) => {
+      reclaimComplete(this.session, this.lm, this.ctx.recovery, this.ctx.cluster, m.generation);
       ack?.({ ok: null });
     });
     this.on('ping', M.empty, (_m, ack) => ack?.({ ok: { time: Date.now() } }), null);
@@ -212,10 +212,11 @@ class LockProtocol {
    */
   private reclaimInOrder(items: Msg<typeof reclaimMessage>['items'], sites: (string | null)[], done: boolean): Promise<unknown> {
     const ctx = this.ctx;
-    const rc = { lm: this.lm, recovery: ctx.recovery, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.own(l) };
+    const rc = { lm: this.lm, recovery: ctx.recovery, cluster: ctx.cluster, log: ctx.log, internalError: ctx.internalError, adopt: (l: DlmLock) => this.own(l) };
     const run = this.reclaimTail.then(async () => {
       const results = await reclaim(this.session, items, sites, rc);
-      if (done) reclaimComplete(this.session, this.lm, this.ctx.recovery);
+      // In a cluster, `done` comes on its own message, with the view's generation.
+      if (done && ctx.cluster === null) reclaimComplete(this.session, this.lm, this.ctx.recovery);
       return results;
     });
     this.reclaimTail = run.catch(() => {});
@@ -301,7 +302,7 @@ class LockProtocol {
     const { blocking, abortable, ...rest } = msg.options ?? {};
     const holder = { id: 0 };
     this.ctx.recovery?.record(this.session);
-    const recorded = this.ctx.cluster?.recordClient(this.session.who.clientId) ?? null;
+    const recorded = this.ctx.cluster?.recordClient(this.session.who.clientId, this.session.verifier) ?? null;
     return this.pending(msg.req, ack, abortable, async (signal) => {
       if (recorded !== null) await recorded;
       const options: LockOptions = { ...rest };
@@ -342,7 +343,7 @@ class LockProtocol {
     const site = this.siteOf(msg);
     const { abortable, ...rest } = msg.options ?? {};
     if (msg.request.type !== 'unlock') this.ctx.recovery?.record(this.session);
-    const recorded = msg.request.type === 'unlock' ? null : this.ctx.cluster?.recordClient(this.session.who.clientId) ?? null;
+    const recorded = msg.request.type === 'unlock' ? null : this.ctx.cluster?.recordClient(this.session.who.clientId, this.session.verifier) ?? null;
     return this.pending(msg.req, ack, abortable, async (signal) => {
       if (recorded !== null) await recorded;
       const options: SetlkOptions = { ...rest };

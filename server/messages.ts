@@ -68,3 +68,5 @@ export const syncMessage = obj({ reqs: array(id, L.pendingPerSessionMax) });
 export const ownerRef = obj({ oid: id });
 export const reqRef = obj({ req: id });
 export const empty = obj({});
+/** `reclaimComplete`: in a cluster, the generation of the view the client reclaimed under (decimal). */
+export const reclaimComplete = obj({ generation: str(24) }, ['generation']);

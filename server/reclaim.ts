@@ -15,6 +15,7 @@ import { serverLimits as L } from './limits.js';
 import type { Logger } from './log.js';
 import type { Recovery } from './recovery.js';
 import type { Session } from './sessions.js';
+import type { ClusterBinding } from './cluster/binding.js';
 import { array, base64, bool, int, num, obj, oneOf, str, union, type Schema } from './validate.js';
 
 /**
@@ -53,6 +54,8 @@ export const reclaimMessage: Schema<{ req: number; items: ReclaimItem[]; done?: 
 export interface ReclaimContext {
   lm: LockManager;
   recovery: Recovery | null;
+  /** In a cluster: reclaims after a failover or a handover (cluster/binding.ts B6), instead of after a restart. */
+  cluster: ClusterBinding | null;
   log: Logger;
   internalError(err: unknown): void;
   /** The lock becomes this session's (its handle, `lost` routing). */
@@ -90,8 +93,12 @@ export async function reclaim(session: Session, items: ReclaimItem[], sites: (st
 
 async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimContext, site: string): Promise<ReclaimResult> {
   const owner: Owner = session.owner(item.oid);
-  // The core admits any client's reclaim in grace; only clients the record knows from before the restart may.
-  if (ctx.recovery === null || !ctx.recovery.mayReclaim(ctx.lm, session)) {
+  if (ctx.cluster !== null) {
+    // B6, B5: a client this node waits for, recorded here before the core grants it anything.
+    ctx.cluster.checkReclaimer(session.who.clientId, session.verifier, item.domain, item.resource);
+    await ctx.cluster.recordClient(session.who.clientId, session.verifier);
+  } else if (ctx.recovery === null || !ctx.recovery.mayReclaim(ctx.lm, session)) {
+    // The core admits any client's reclaim in grace; only clients the record knows from before the restart may.
     throw new LockError('ENOGRACE', 'no grace period lets this client reclaim', { domain: item.domain, resource: item.resource });
   }
   if (item.kind === 'posix') {
@@ -117,8 +124,10 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
 /**
  * The client reclaimed everything it will: grace lifts once every recorded
  * client has said so. Only the recorded client itself counts (its secret),
- * so no one else can end the grace it is owed.
+ * so no one else can end the grace it is owed. In a cluster the client names
+ * the view it reclaimed under; EGRACE asks it to say so again later.
  */
-export function reclaimComplete(session: Session, lm: LockManager, recovery: Recovery | null): void {
-  recovery?.reclaimComplete(lm, session);
+export function reclaimComplete(session: Session, lm: LockManager, recovery: Recovery | null, cluster: ClusterBinding | null = null, generation?: string): void {
+  if (cluster !== null) cluster.reclaimDone(session.who.clientId, session.verifier, generation);
+  else recovery?.reclaimComplete(lm, session);
 }

@@ -140,6 +140,12 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   cluster?.attach(lm);
   const metrics = new ServerMetrics(lm, () => sessions, budget, () => recovery?.store.health() ?? null);
   sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget, cluster, bounds);
+  cluster?.setHooks({
+    pushView: (v) => {
+      for (const s of sessions.values()) s.push('view', v);
+    },
+    verifierOf: (client) => sessions.clientVerifier(client) ?? null,
+  });
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
   watchLosses(lm, lockIndex);

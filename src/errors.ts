@@ -29,7 +29,7 @@ export const LOCK_ERROR_CODES: readonly LockErrorCode[] = [
  * session (it presented the session's secret); `session-closed`: the lock
  * server closed the session's connection for another reason.
  */
-export type LossReason = 'released' | 'revoked' | 'session-expired' | 'session-taken-over' | 'session-closed' | 'deadlock-victim' | 'node-failed';
+export type LossReason = 'released' | 'revoked' | 'session-expired' | 'session-taken-over' | 'session-closed' | 'deadlock-victim' | 'node-failed' | 'node-moved';
 
 /** Where the failure happened, when it concerns one lock. */
 export interface LockErrorContext {

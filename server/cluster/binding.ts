@@ -12,17 +12,26 @@
  *     reserves the next block when the current one is half used, so a
  *     handover never finds none.
  * B3. A view in which this node stops mastering a resource (another node
- *     joined) revokes every lock and wait there (`node-failed`) and lists
- *     their clients for the new master, which waits for them to reclaim.
+ *     joined) is pushed to every session first, then every lock and wait
+ *     there is revoked (`node-moved`: the cluster client reclaims the lock on
+ *     the new master and sends the wait again there) and their clients are
+ *     listed, with their secrets' verifiers, for the new master, which waits
+ *     for them to reclaim.
  * B4. A fenced node revokes everything it holds (`node-failed`) at once: its
  *     state may already be taken over on the survivors.
- * B5. A client is recorded in etcd (`clients/<node>/<client>`) before its
- *     first lock request on this node reaches the core, and forgotten when
- *     its session ends: the survivors of this node wait for exactly the
- *     clients that may hold locks here.
+ * B5. A client is recorded in etcd (`clients/<node>/<client>`, with its
+ *     secret's verifier) before its first lock request or reclaim on this
+ *     node reaches the core, and forgotten when its session ends: the
+ *     survivors of this node wait for exactly the clients that may hold locks
+ *     here.
+ * B6. A reclaim is admitted only from a client this node waits for (N5),
+ *     then by the core's admission like any request (N1–N3): a resource in
+ *     recovery, after the barrier. Every view this node adopts is pushed to
+ *     every session, so clients learn of a failover from any node they use.
  */
 
 import type { Admission, LockManager } from '../../src/index.js';
+import type { ExpectedClient } from './node.js';
 import { LockError } from '../../src/index.js';
 import { checkName, parseEndpoints } from './etcd.js';
 import { clusterLimits, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL_SEC, ETCD_CONNECT_TIMEOUT_MS } from './limits.js';
@@ -153,12 +162,12 @@ export class ClusterBinding {
    * the core, so that if this node dies the survivors know to wait for it.
    * Null when already recorded (the request goes on at once).
    */
-  recordClient(client: string | null): Promise<void> | null {
+  recordClient(client: string | null, verifier: string | null): Promise<void> | null {
     const node = this.nodeValue;
     if (client === null || node === null) return null;
     const known = this.recorded.get(client);
     if (known !== undefined) return known;
-    const p = node.recordClient(client).catch((err: unknown) => {
+    const p = node.recordClient(client, verifier).catch((err: unknown) => {
       throw new LockError('EGRACE', `the cluster could not record this client in etcd (${(err as Error).message}): retry`, { node: node.node });
     });
     this.recorded.set(client, p);
@@ -171,6 +180,35 @@ export class ClusterBinding {
     const node = this.nodeValue;
     if (client === null || node === null || !this.recorded.delete(client)) return;
     node.forgetClient(client).catch((err) => this.log('cluster-forget-failed', { error: (err as Error).message }));
+  }
+
+  /** B6: may this client (id and secret's verifier) reclaim here now? EGRACE: not yet; ENOGRACE: no. */
+  checkReclaimer(client: string | null, verifier: string | null, domain: string, resource: string): void {
+    const node = this.nodeValue;
+    const may = node === null || client === null ? 'no' : node.mayReclaim(client, verifier);
+    if (may === 'yes') return;
+    if (may === 'not-yet') {
+      throw new LockError('EGRACE', 'this node is still reading which clients must reclaim here: retry shortly', { node: this.options.node, domain, resource });
+    }
+    throw new LockError('ENOGRACE', 'this node is not waiting for this client to reclaim (not a holder of a moved resource, or its recovery is over)', {
+      node: this.options.node, domain, resource,
+    });
+  }
+
+  /** N4, N5: the client says it is done reclaiming under `generation`; EGRACE when this node is not ready to count it. */
+  reclaimDone(client: string | null, verifier: string | null, generation: string | undefined): void {
+    const node = this.nodeValue;
+    if (generation !== undefined && !/^\d{1,20}$/.test(generation)) throw new LockError('EINVAL', 'generation must be a view generation (decimal digits)');
+    if (node === null || client === null) return;
+    const r = node.reclaimDone(client, verifier, generation);
+    if (r !== null) throw refusalError(r, node.node, '', '');
+  }
+
+  /** Where every adopted view goes (each session, B6), and how a client id's verifier is found (B3). */
+  private hooks: { pushView(v: ClusterView): void; verifierOf(client: string): string | null } = { pushView: () => {}, verifierOf: () => null };
+
+  setHooks(hooks: { pushView(v: ClusterView): void; verifierOf(client: string): string | null }): void {
+    this.hooks = hooks;
   }
 
   /** The membership view as clients need it (null before the join). */
@@ -202,15 +240,19 @@ export class ClusterBinding {
     if (this.firstBlock !== null) lm.advanceTokens(this.firstBlock.first, this.firstBlock.last, true);
     this.firstBlock = null;
     node.on('view', (change) => {
+      // B6, B3: the view reaches the sessions before the losses it explains.
+      const view = this.clientView();
+      if (view !== null) this.hooks.pushView(view);
       const byNode = new Map<string, Set<string>>();
       const revoked = lm.revokeResources((domain, resource) => {
         if (!change.lost(domain, resource)) return false;
         const to = change.movedTo(domain, resource);
         if (to !== null && !byNode.has(to)) byNode.set(to, new Set());
         return true;
-      }, 'node-failed');
+      }, 'node-moved');
       // Every client that held anything moved is listed for each gainer (a superset is safe: it only waits longer).
-      for (const to of byNode.keys()) change.holders(to, revoked);
+      const holders: ExpectedClient[] = [...revoked].map((id) => ({ id, verifier: this.hooks.verifierOf(id) }));
+      for (const to of byNode.keys()) change.holders(to, holders);
       if (revoked.size > 0) this.log('cluster-handover', { generation: change.view.generation, clients: revoked.size, to: [...byNode.keys()] });
     });
     node.on('fenced', ({ reason }) => {

@@ -24,7 +24,16 @@
  *     it lifts it when every client expected to reclaim there said it is
  *     done, or when the grace's bound passes. The expected clients are those
  *     recorded for a departed node (`clients/<node>/…`) and those a live
- *     node listed when it handed resources over (`moved/<generation>/<node>`).
+ *     node listed when it handed resources over (`moved/<to>/<from>`); a node
+ *     that hands resources over while it is itself still waiting for clients
+ *     lists those too (a superset only waits longer). A client newly expected
+ *     in a later view (a second failure) is expected again even if it said it
+ *     was done with an earlier one.
+ * N5. Only an expected client reclaims, and only with the secret its record
+ *     was made with (the record keeps the secret's verifier, never the
+ *     secret): no other client can take a dead node's locks or end the
+ *     recovery owed to the client that held them. Its `done` counts only
+ *     under a view this node has adopted, once it knows whom it waits for.
  */
 
 import { EventEmitter } from 'node:events';
@@ -64,8 +73,14 @@ export interface ViewChange {
   lost: (domain: string, resource: string) => boolean;
   /** The resource's master under the new view. */
   movedTo: (domain: string, resource: string) => string | null;
-  /** The server names the clients holding locks it lost to `node` (called during the event). */
-  holders: (node: string, clients: Iterable<string>) => void;
+  /** The server names the clients holding locks it lost to `node`, with their secrets' verifiers (called during the event). */
+  holders: (node: string, clients: Iterable<ExpectedClient>) => void;
+}
+
+/** A client a node waits for in a recovery (N4), with the verifier of its session secret (null: not known). */
+export interface ExpectedClient {
+  id: string;
+  verifier: string | null;
 }
 
 interface NodeEvents {
@@ -93,7 +108,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   private reservingFor = '0';
   private needSince = 0;
   private needTimer: NodeJS.Timeout | null = null;
-  private readonly expected = new Set<string>();
+  /** N4: the clients to wait for, by id, each with its secret's verifier (N5). */
+  private readonly expected = new Map<string, string | null>();
   private readonly done = new Set<string>();
   private record: GraceRecord = { current: 1, recovery: 0, nodes: {} };
   /** The generation at which this node joined, and the members whose handover list it still waits for (N4). */
@@ -198,16 +214,48 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     return this.tokens.highWater();
   }
 
-  /** N4: a client that had to reclaim here says it is done. */
-  reclaimDone(client: string): void {
-    this.done.add(client);
-    this.maybeLift();
+  /**
+   * N5: may this client reclaim here now? `not-yet` while the clients to wait
+   * for are being read (the client asks again), `no` when it is not one of
+   * them or presents another secret.
+   */
+  mayReclaim(client: string, verifier: string | null): 'yes' | 'not-yet' | 'no' {
+    if (this.needSince === 0) return 'no';
+    if (!this.expectationsRead || this.awaitingHandover.size > 0) return 'not-yet';
+    if (!this.expected.has(client) || this.done.has(client)) return 'no';
+    const v = this.expected.get(client) ?? null;
+    return v === null || v === verifier ? 'yes' : 'no';
   }
 
-  /** Record that `client` holds locks mastered here (before its first lock request reaches the core). */
-  async recordClient(client: string): Promise<void> {
+  /**
+   * N4, N5: a client that had to reclaim here says it is done, under the view
+   * of `generation`. Refused EGRACE (the client asks again) when this node has
+   * not adopted that view or read whom it waits for yet, so a `done` counts
+   * only for the recovery it was meant for; ignored from a client not waited
+   * for, or with another secret.
+   */
+  reclaimDone(client: string, verifier: string | null, generation?: string): Refusal | null {
+    if (generation !== undefined && BigInt(generation) > BigInt(this.adoptedView.generation)) return this.refusal('EGRACE', 'adopting');
+    if (this.needSince !== 0 && (!this.expectationsRead || this.readyGeneration !== this.adoptedView.generation)) return this.refusal('EGRACE', 'adopting');
+    const may = this.mayReclaim(client, verifier);
+    if (may === 'not-yet') return this.refusal('EGRACE', 'adopting');
+    if (may === 'yes') {
+      this.done.add(client);
+      this.maybeLift();
+    }
+    return null;
+  }
+
+  /** Record that `client` holds locks mastered here (before its first lock request reaches the core), with its secret's verifier. */
+  async recordClient(client: string, verifier: string | null): Promise<void> {
     const key = `${this.keys.prefix}clients/${this.o.node}/${client}`;
-    await etcdCall('record a client', () => this.etcd.put(key).value('1').exec());
+    await etcdCall('record a client', () => this.etcd.put(key).value(verifier ?? '-').exec());
+  }
+
+  /** The clients this node still waits for in its recovery (N4): a node that hands resources over passes them on. */
+  private stillExpected(): ExpectedClient[] {
+    if (this.needSince === 0) return [];
+    return [...this.expected].filter(([id]) => !this.done.has(id)).map(([id, verifier]) => ({ id, verifier }));
   }
 
   async forgetClient(client: string): Promise<void> {
@@ -215,7 +263,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   }
 
   /** N4: a live node that lost resources to `to` lists their holders for it (an empty list too). */
-  private async handOver(to: string, generation: string, clients: string[]): Promise<void> {
+  private async handOver(to: string, generation: string, clients: ExpectedClient[]): Promise<void> {
     const key = `${this.keys.prefix}moved/${to}/${this.o.node}`;
     await etcdCall('list handed-over clients', () => this.etcd.put(key).value(JSON.stringify({ generation, clients })).exec());
   }
@@ -272,7 +320,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       this.expectationsRead = false;
     }
     this.o.log?.('cluster-view', { node: this.o.node, generation: v.generation, members: v.members.map((m) => m.node), departed, arrived, gained });
-    const lostHolders = new Map<string, Set<string>>(arrived.map((n) => [n, new Set<string>()]));
+    // N4: a node still in its own recovery passes on the clients it waits for: some may hold locks that move on.
+    const pending = this.stillExpected();
+    const lostHolders = new Map<string, Map<string, string | null>>(arrived.map((n) => [n, new Map(pending.map((c) => [c.id, c.verifier]))]));
     this.emit('view', {
       view: v,
       previous,
@@ -283,12 +333,12 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       movedTo: (domain, resource) => ring.master(resourceKey(domain, resource)),
       holders: (node, clients) => {
         const set = lostHolders.get(node);
-        if (set) for (const c of clients) set.add(c);
+        if (set) for (const c of clients) set.set(c.id, c.verifier);
       },
     });
     await this.membership.adopt(v.generation);
     // N4: every member that arrived learns whom it must wait for from each older member, even "nobody".
-    for (const [node, clients] of lostHolders) await this.handOver(node, v.generation, [...clients]);
+    for (const [node, clients] of lostHolders) await this.handOver(node, v.generation, [...clients].map(([id, verifier]) => ({ id, verifier })));
     if (gained) await this.beginNeed(v, departed, joinedNow);
     for (const d of departed) await this.grace.update((r) => remove(r, d));
     this.checkBarrier();
@@ -298,8 +348,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   private async beginNeed(v: View, departed: string[], joinedNow: boolean): Promise<void> {
     await this.grace.update((r) => (inGrace(r) ? join(r, this.o.node) : start(r, this.o.node)));
     for (const d of departed) {
-      const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).keys());
-      for (const k of res) this.expected.add(k.slice(k.lastIndexOf('/') + 1));
+      const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).strings());
+      for (const [k, v] of Object.entries(res)) this.expect(k.slice(k.lastIndexOf('/') + 1), v === '-' || v === '1' ? null : v);
     }
     if (joinedNow) {
       this.joinedAt = v.generation;
@@ -323,20 +373,28 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   private acceptHandover(from: string, value: Buffer): void {
     try {
-      const h = JSON.parse(value.toString()) as { generation: string; clients: string[] };
+      const h = JSON.parse(value.toString()) as { generation: string; clients: (ExpectedClient | string)[] };
       if (BigInt(h.generation) < BigInt(this.joinedAt)) return; // for an earlier life of this node
-      for (const c of h.clients) this.expected.add(c);
+      for (const c of h.clients) {
+        if (typeof c === 'string') this.expect(c, null);
+        else if (typeof c?.id === 'string') this.expect(c.id, typeof c.verifier === 'string' ? c.verifier : null);
+      }
       this.awaitingHandover.delete(from);
     } catch {
       // not ours: ignored
     }
   }
 
+  private expect(client: string, verifier: string | null): void {
+    this.expected.set(client, verifier);
+    this.done.delete(client);
+  }
+
   private maybeLift(): void {
     if (this.needSince === 0 || !this.expectationsRead) return;
     for (const n of this.awaitingHandover) if (!this.adoptedView.members.some((m) => m.node === n)) this.awaitingHandover.delete(n);
     if (this.awaitingHandover.size > 0) return;
-    for (const c of this.expected) if (!this.done.has(c)) return;
+    for (const c of this.expected.keys()) if (!this.done.has(c)) return;
     if (this.readyGeneration !== this.adoptedView.generation) return; // clients cannot have reclaimed before the barrier
     this.liftNow('all-reclaimed');
   }

@@ -13,19 +13,26 @@
  *     at least as new as the refusing node's generation; at most
  *     `routeAttemptsMax` times, then ESTALE reaches the caller.
  * R3. A handle is served by the node that granted it: convert and release go
- *     to that node, as they would with a single server.
- *
- * Failover (a node dies: its handles reclaimed on the new masters) is the
- * next step; today a handle on a dead node ends as the single-node client's
- * does when its server does not come back.
+ *     to that node, as they would with a single server, until a failover or
+ *     a handover moves it (failover.ts); a request whose wait that node
+ *     revoked because the resource moved (`node-moved`) is routed again.
+ * R4. Every per-node client shares one identity (client id and secret), so
+ *     every node records the same client and a reclaim on a new master
+ *     proves it comes from the holder.
+ * R5. The client learns a new view from any node it is connected to (nodes
+ *     push every view they adopt), from an ESTALE, and, while a node it uses
+ *     does not answer, by asking the other members every `VIEW_POLL_MS`.
+ *     Each newer view starts a failover pass (failover.ts).
  */
 
 import type { LockOptions, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from '../api.js';
 import { LockError } from '../errors.js';
 import type { DlmMode } from '../modes.js';
 import { Rendezvous, resourceKey } from '../rendezvous.js';
-import type { ConnectOptions, LockClient } from './index.js';
+import { Failover } from './failover.js';
+import type { ClientIdentity, ConnectOptions, LockClient } from './index.js';
 import type { ClusterView } from './protocol.js';
+import type { ReclaimReport } from './reclaim.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 
@@ -33,8 +40,12 @@ import type { RemoteOwner } from './remote-owner.js';
 export const ROUTE_ATTEMPTS_MAX = 8;
 /** Members a view may name (server/cluster/limits.ts membersMax). */
 const MEMBERS_MAX = 64;
+/** R5: how often the other members are asked for a view while a node this client uses does not answer. */
+export const VIEW_POLL_MS = 250;
+/** Longest a view request may take before the next member is asked. */
+const VIEW_CALL_TIMEOUT_MS = 2_000;
 
-type Connect = (url: string, options: ConnectOptions) => Promise<LockClient>;
+type Connect = (url: string, options: ConnectOptions, identity?: ClientIdentity) => Promise<LockClient>;
 
 export class ClusterRouter {
   private view: ClusterView;
@@ -44,6 +55,9 @@ export class ClusterRouter {
   /** Per application owner, its owner on each node. */
   private readonly subOwners = new WeakMap<RemoteOwner, Map<string, RemoteOwner>>();
   private refreshing: Promise<void> | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  readonly failover: Failover;
 
   constructor(
     private readonly attached: LockClient,
@@ -54,6 +68,56 @@ export class ClusterRouter {
     this.view = view;
     this.ring = ringOf(view);
     this.clients.set(view.node, Promise.resolve(attached));
+    this.failover = new Failover({
+      view: () => this.view,
+      master: (d, r) => this.master(d, r),
+      nodeClients: () => this.settled,
+      clientOf: (node) => this.clientOf(node),
+      ownerOn: (node, owner) => this.ownerOn(node, owner, owner.options),
+      retire: (node) => {
+        this.clients.delete(node);
+        this.settled.delete(node);
+      },
+      refresh: (generation) => this.refresh(generation),
+      report: (r: ReclaimReport) => this.attached.report(r),
+    });
+    this.settled.set(view.node, attached);
+  }
+
+  /** The per-node clients whose connection was made (the failover's; the attached one included). */
+  private readonly settled = new Map<string, LockClient>();
+
+  /** R5: a view pushed by a node or fetched; a newer one starts a failover pass. */
+  accept(v: ClusterView | null): void {
+    if (v === null || v.members.length > MEMBERS_MAX || !/^\d{1,20}$/.test(v.generation)) return;
+    if (BigInt(v.generation) <= BigInt(this.view.generation)) return;
+    this.view = v;
+    this.ring = ringOf(v);
+    this.failover.schedule();
+  }
+
+  /** A node lost this client's session: its locks are reclaimed where they are mastered now (F1). */
+  orphaned(c: LockClient): void {
+    this.failover.orphaned(c);
+  }
+
+  /** A node revoked locks of this client because their resources moved: learn the view it moved them under, then move them. */
+  moved(c: LockClient): void {
+    void this.refreshFrom(c).then(() => this.failover.schedule());
+  }
+
+  /** R5: a node this client uses stopped answering: ask the others for views until it is back or gone from the view. */
+  away(_c: LockClient): void {
+    if (this.pollTimer !== null || this.closed) return;
+    this.pollTimer = setInterval(() => {
+      if (![...this.settled.values()].some((x) => x.conn.state === 'away')) {
+        clearInterval(this.pollTimer!);
+        this.pollTimer = null;
+        return;
+      }
+      void this.refresh(undefined, true);
+    }, VIEW_POLL_MS);
+    this.pollTimer.unref();
   }
 
   get generation(): string {
@@ -69,24 +133,40 @@ export class ClusterRouter {
     return this.ring.master(resourceKey(domain, resource));
   }
 
-  private accept(v: ClusterView | null): void {
-    if (v === null || v.members.length > MEMBERS_MAX) return;
-    if (BigInt(v.generation) <= BigInt(this.view.generation)) return;
-    this.view = v;
-    this.ring = ringOf(v);
+  private async refreshFrom(c: LockClient): Promise<void> {
+    try {
+      this.accept(await askView(c));
+    } catch {
+      await this.refresh(undefined);
+    }
   }
 
-  /** R2: a view at least as new as `generation`, asked of the attached node, then of the others. */
-  private refresh(generation: string | undefined): Promise<void> {
+  /**
+   * R2, R5: a view at least as new as `generation`, asked of the nodes this
+   * client is connected to; with `others`, of the rest of the members too
+   * when none of those answers (the nodes it used may all be down).
+   */
+  private refresh(generation: string | undefined, others = false): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        for (const c of [this.attached, ...await this.connected()]) {
+        const ask = async (c: LockClient): Promise<boolean> => {
+          if (c.conn.state !== 'ready') return false;
           try {
-            this.accept(await c.conn.call<ClusterView | null>('view', () => ({})));
+            this.accept(await askView(c));
           } catch {
-            continue; // that node is down: ask the next
+            return false; // that node is down: ask the next
           }
-          if (generation === undefined || BigInt(this.view.generation) >= BigInt(generation)) return;
+          return generation === undefined || BigInt(this.view.generation) >= BigInt(generation);
+        };
+        for (const c of this.settled.values()) if (await ask(c)) return;
+        if (!others) return;
+        for (const m of this.view.members) {
+          if (this.settled.has(m.node)) continue;
+          try {
+            if (await ask(await this.clientOf(m.node))) return;
+          } catch {
+            continue;
+          }
         }
       } finally {
         this.refreshing = null;
@@ -95,19 +175,21 @@ export class ClusterRouter {
     return this.refreshing;
   }
 
-  private async connected(): Promise<LockClient[]> {
-    const all = await Promise.allSettled([...this.clients.values()]);
-    return all.flatMap((r) => (r.status === 'fulfilled' && r.value !== this.attached ? [r.value] : []));
-  }
-
   private clientOf(node: string): Promise<LockClient> {
     const known = this.clients.get(node);
     if (known !== undefined) return known;
     const member = this.view.members.find((m) => m.node === node);
     if (member === undefined) return Promise.reject(new LockError('ESTALE', `node ${node} is not in this client's view`));
-    const p = this.connectTo(member.advertise, this.options);
+    if (this.closed) return Promise.reject(new LockError('ECANCELED', 'the client closed'));
+    const p = this.connectTo(member.advertise, this.options, this.attached.identity).then((c) => {
+      c.member = this;
+      if (this.clients.get(node) === p) this.settled.set(node, c);
+      return c;
+    });
     this.clients.set(node, p);
-    p.catch(() => this.clients.delete(node));
+    p.catch(() => {
+      if (this.clients.get(node) === p) this.clients.delete(node);
+    });
     return p;
   }
 
@@ -115,8 +197,14 @@ export class ClusterRouter {
     let byNode = this.subOwners.get(owner);
     if (byNode === undefined) this.subOwners.set(owner, (byNode = new Map()));
     const known = byNode.get(node);
-    if (known !== undefined) return known;
-    const o = (await this.clientOf(node)).directOwner(owner.name, options);
+    // An owner on a node's earlier client (retired by a failover) is not reused.
+    if (known !== undefined && known.client.conn.state !== 'closed') return known;
+    const c = await this.clientOf(node);
+    // Asked for again meanwhile: one owner per node.
+    const raced = byNode.get(node);
+    if (raced !== undefined && raced.client === c) return raced;
+    const o = c.directOwner(owner.name, options);
+    o.parent = owner;
     byNode.set(node, o);
     return o;
   }
@@ -130,7 +218,8 @@ export class ClusterRouter {
       try {
         return await op(await this.ownerOn(node, owner, options));
       } catch (err) {
-        if (!(err instanceof LockError) || err.code !== 'ESTALE') throw err;
+        const again = err instanceof LockError && (err.code === 'ESTALE' || (err.code === 'EREVOKED' && err.reason === 'node-moved'));
+        if (!again) throw err;
         last = err;
         await this.refresh(err.generation);
       }
@@ -154,13 +243,26 @@ export class ClusterRouter {
   async releaseAll(owner: RemoteOwner): Promise<void> {
     const byNode = this.subOwners.get(owner);
     if (byNode === undefined) return;
+    for (const [node, o] of byNode) if (o.client.conn.state === 'closed') byNode.delete(node); // a retired node's: it holds nothing
     await Promise.all([...byNode.values()].map((o) => o.releaseAll()));
   }
 
   /** The clients of the other nodes close with the attached one. */
   async close(): Promise<void> {
-    await Promise.all((await this.connected()).map((c) => c.close().catch(() => {})));
+    this.closed = true;
+    this.failover.close();
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    const all = await Promise.allSettled([...this.clients.values()]);
+    const others = all.flatMap((r) => (r.status === 'fulfilled' && r.value !== this.attached ? [r.value] : []));
+    await Promise.all(others.map((c) => c.conn.close().catch(() => {})));
   }
+}
+
+function askView(c: LockClient): Promise<ClusterView | null> {
+  return Promise.race([
+    c.conn.call<ClusterView | null>('view', () => ({})),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new LockError('ETIMEDOUT', 'no view within the deadline')), VIEW_CALL_TIMEOUT_MS).unref()),
+  ]);
 }
 
 function ringOf(v: ClusterView): Rendezvous {

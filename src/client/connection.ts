@@ -74,6 +74,10 @@ export interface ConnectionHooks {
   grace(active: boolean): void;
   /** A hang-dump on the server asks for this client's own report. */
   report(): ClientSelfReport;
+  /** A cluster node pushed the membership view it adopted. */
+  view?(v: ClusterView): void;
+  /** The connection dropped (it is being retried). */
+  away?(): void;
 }
 
 /** Bound on calls waiting for a connection, like the server's pending table. */
@@ -153,7 +157,10 @@ export class Connection {
       this.closedBy = m?.reason === 'session-taken-over' ? 'session-taken-over' : 'session-closed';
     });
     s.on('disconnect', (reason) => {
-      if (this.state === 'ready' || this.state === 'reclaiming') this.state = 'away';
+      if (this.state === 'ready' || this.state === 'reclaiming') {
+        this.state = 'away';
+        this.hooks.away?.();
+      }
       // Dropped by the server on purpose: socket.io never retries, and the session is no longer this client's.
       if (reason === 'io server disconnect') return this.closedByServer();
       // Dropped by this client: no retry either.
@@ -182,6 +189,7 @@ export class Connection {
       case 'lost': this.hooks.lost(item[1].id, item[1].reason); break;
       case 'update': this.hooks.update(item[1]); break;
       case 'grace': this.setGrace(item[1].active === true); break;
+      case 'view': this.hooks.view?.(item[1]); break;
     }
   }
 
@@ -462,6 +470,15 @@ export class Connection {
     }
     c.cancelled = true;
     if (this.state === 'ready' || this.state === 'reclaiming') this.enqueue([0, 'cancel', { req }]);
+  }
+
+  /**
+   * The node is gone for good (a cluster member that left the view): every
+   * call ends now, releases as done (the node holds nothing any more), the
+   * rest with `error`, which a cluster client routes again.
+   */
+  failPending(error: WireError): void {
+    for (const c of [...this.calls.values()]) c.settle(c.onSessionLost === 'succeed' ? { ok: null } : { error });
   }
 
   /** Calls sent or queued and not answered yet. */

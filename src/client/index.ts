@@ -37,6 +37,8 @@ export interface ConnectOptions {
 
 /** How a request pending when the session expired fails (a plain object: no stack to capture per request). */
 const SESSION_EXPIRED = { code: 'EREVOKED', message: 'the session expired while the request was pending', reason: 'session-expired' } as const;
+/** In a cluster, the router sends such a request again, to its resource's master under the newest view. */
+const NODE_SESSION_LOST = { code: 'ESTALE', message: 'the node lost this client\'s session while the request was pending' } as const;
 
 const ABORTED = { code: 'ECANCELED', message: 'the signal was aborted' } as const;
 const NO_ANSWER = { code: 'ETIMEDOUT', message: 'no answer from the lock server within timeoutMs' } as const;
@@ -50,6 +52,12 @@ const GRACE_RETRY_FIRST_MS = 100;
 const GRACE_RETRY_MAX_MS = 1_000;
 /** Reclaim reports kept for `reclaims` (the latest). */
 const RECLAIM_REPORTS_KEPT = 16;
+
+/** Who a client is to the servers: its reclaim identity and the secret that proves it (never shown). */
+export interface ClientIdentity {
+  clientId: string;
+  secret: string;
+}
 
 export interface ClientEvents {
   /** A reclaim after a server restart finished: how many locks came back, and which were lost. */
@@ -79,21 +87,35 @@ export class LockClient {
   private readonly early = new Map<number, { blocking?: DlmMode; lost?: LossReason }>();
   private oidSeq = 0;
 
-  constructor(url: string, options: ConnectOptions = {}) {
+  /**
+   * `identity`: a cluster client's per-node clients share the identity of the
+   * client the application got, so that every node records the same client
+   * and a reclaim on a new master proves it is the holder (cluster.ts).
+   */
+  constructor(url: string, options: ConnectOptions = {}, identity?: ClientIdentity) {
     const name = options.name ?? `pid-${process.pid}`;
     checkName(name, 'options.name', 128);
     this.stacks = options.stacks ?? true;
-    this.clientId = `${name.slice(0, 96)}#${randomBytes(8).toString('hex')}`;
+    this.clientId = identity?.clientId ?? `${name.slice(0, 96)}#${randomBytes(8).toString('hex')}`;
     // Proves the session and the client id are this client's (server/README.md, Sessions S2, S4): kept only
     // in the connection's options, never in a report, an event or a log line.
-    const secret = randomBytes(32).toString('base64url');
+    const secret = identity?.secret ?? randomBytes(32).toString('base64url');
+    this.identity = { clientId: this.clientId, secret };
     const co: ConnectionOptions = { name, clientId: this.clientId, secret, ...(options.token === undefined ? {} : { token: options.token }) };
     if (options.connectTimeoutMs !== undefined) co.connectTimeoutMs = options.connectTimeoutMs;
     this.conn = new Connection(url, co, {
       blocking: (id, mode) => this.onBlocking(id, mode as DlmMode),
-      lost: (id, reason) => this.onLost(id, reason as LossReason),
+      lost: (id, reason) => {
+        // In a cluster a lock moved to another master is reclaimed there, not lost (failover.ts).
+        if (reason === 'node-moved' && this.member !== null) this.member.moved(this);
+        else this.onLost(id, reason as LossReason);
+      },
       update: (m) => this.handles.get(m.id)?.update(m),
+      view: (v) => this.member?.accept(v),
+      away: () => this.member?.away(this),
       sessionLost: (reason) => {
+        // In a cluster the node's session is gone, not necessarily the locks: the router reclaims them where they are mastered now.
+        if (reason === 'session-expired' && this.member !== null) return this.member.orphaned(this);
         for (const h of [...this.handles.values()]) h.lose(reason);
         for (const o of this.posixOwners) o.posix.clear();
         this.posixOwners.clear();
@@ -141,7 +163,11 @@ export class LockClient {
   private async reclaim(epoch: number): Promise<void> {
     this.early.clear();
     const report = await replay(this, epoch);
-    if (report === null) return;
+    if (report !== null) this.report(report);
+  }
+
+  /** A reclaim (after a restart, or a cluster failover) finished: kept, and told to the listeners. */
+  report(report: ReclaimReport): void {
     this.reclaims.push(report);
     if (this.reclaims.length > RECLAIM_REPORTS_KEPT) this.reclaims.shift();
     for (const l of [...this.listeners]) {
@@ -182,6 +208,10 @@ export class LockClient {
 
   /** In a cluster: routes each request to its resource's master (cluster.ts); null with a single server. */
   router: ClusterRouter | null = null;
+  /** In a cluster: the router this client is the per-node client of (the attached one included). */
+  member: ClusterRouter | null = null;
+  /** The client id and secret, for the router's per-node clients. */
+  readonly identity: ClientIdentity;
 
   /** Called when an owner registers on a session, so its collection can be reported to that session. */
   watchOwner(o: RemoteOwner): void {
@@ -265,7 +295,7 @@ export class LockClient {
     if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
     const req = this.conn.nextReq();
     const options = Object.keys(wire).length === 0 ? undefined : wire;
-    const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: SESSION_EXPIRED });
+    const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: this.member === null ? SESSION_EXPIRED : NODE_SESSION_LOST });
     const onAbort = (): void => this.conn.cancel(req, ABORTED);
     signal?.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | null = null;
@@ -343,7 +373,7 @@ export async function connect(url: string | readonly string[], options: ConnectO
     try {
       const client = await connectOne(u, options);
       const view = client.conn.clusterView;
-      if (view !== null) client.router = new ClusterRouter(client, view, options, connectOne);
+      if (view !== null) client.router = client.member = new ClusterRouter(client, view, options, connectOne);
       return client;
     } catch (err) {
       last = err;
@@ -352,8 +382,8 @@ export async function connect(url: string | readonly string[], options: ConnectO
   throw last;
 }
 
-async function connectOne(url: string, options: ConnectOptions): Promise<LockClient> {
-  const client = new LockClient(url, options);
+async function connectOne(url: string, options: ConnectOptions, identity?: ClientIdentity): Promise<LockClient> {
+  const client = new LockClient(url, options, identity);
   await client.conn.open();
   return client;
 }

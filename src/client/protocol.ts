@@ -180,7 +180,8 @@ export type ServerItem =
   | [event: 'lost', msg: Parameters<ServerToClientEvents['lost']>[0]]
   | [event: 'update', msg: Parameters<ServerToClientEvents['update']>[0]]
   | [event: 'reply', msg: Parameters<ServerToClientEvents['reply']>[0]]
-  | [event: 'grace', msg: Parameters<ServerToClientEvents['grace']>[0]];
+  | [event: 'grace', msg: Parameters<ServerToClientEvents['grace']>[0]]
+  | [event: 'view', msg: Parameters<ServerToClientEvents['view']>[0]];
 
 export interface ClientToServerEvents {
   /** Several requests at once (see ClientItem); answered by `ack` items, each under its key. */
@@ -207,8 +208,12 @@ export interface ClientToServerEvents {
    * before, granted at once or refused one by one (never queued).
    */
   reclaim(msg: ReclaimMessage, ack: Ack<ReclaimResult[]>): void;
-  /** This client has reclaimed everything it is going to (NFS RECLAIM_COMPLETE); grace may lift. */
-  reclaimComplete(msg: Record<string, never>, ack: Ack<null>): void;
+  /**
+   * This client has reclaimed everything it is going to (NFS RECLAIM_COMPLETE); grace may lift. In a
+   * cluster, with the generation of the view the client reclaimed under: a node that has not adopted it
+   * yet answers EGRACE (ask again), so a `done` can never count for an earlier recovery.
+   */
+  reclaimComplete(msg: { generation?: string }, ack: Ack<null>): void;
   /** A round trip: everything sent before it has been handled when the reply arrives. */
   ping(msg: Record<string, never>, ack: Ack<{ time: number }>): void;
   /** The client is closing: end the session now instead of at lease expiry. */
@@ -258,6 +263,8 @@ export interface ServerToClientEvents {
   reply(msg: { req: number; reply: Reply<unknown> }): void;
   /** The grace period started or ended: requests refused with EGRACE may go again. */
   grace(msg: { active: boolean }): void;
+  /** A cluster node adopted a new membership view: resources may have new masters (server/cluster/README.md, Failover). */
+  view(msg: ClusterView): void;
   /**
    * The server is about to drop this connection and the session's locks are
    * no longer this client's (another connection resumed the session, or the

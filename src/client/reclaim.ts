@@ -41,8 +41,10 @@ export interface LostLock {
 }
 
 export interface ReclaimReport {
-  /** Session epoch of the pass. */
+  /** Session epoch of the pass (0: a cluster failover's, see `generation`). */
   epoch: number;
+  /** A cluster failover: the generation of the view its locks were reclaimed under. */
+  generation?: string;
   reclaimed: number;
   lost: LostLock[];
   durationMs: number;
@@ -55,7 +57,7 @@ const BATCH_BYTES_MAX = 48 * 1024;
 /** How the calls of a pass cut short by another restart end. */
 const ABANDONED: WireError = { code: 'ECANCELED', message: 'the server restarted again during the reclaim' };
 
-type Ref =
+export type Ref =
   | { kind: 'dlm'; handle: RemoteLock }
   | { kind: 'posix'; owner: RemoteOwner; domain: string; resource: string; request: PosixRequest; site: string | null };
 
@@ -66,17 +68,8 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
     // Being released when the server died: the new server never had it, and its release must not go out with a stale id.
     if (h.releasePending) h.markReleased();
     if (h.state !== 'granted' && h.state !== 'converting') continue;
-    const item: ReclaimItem = { kind: 'dlm', oid: h.owner.oid, domain: h.domain, resource: h.resource, mode: h.mode };
-    if (h.range !== null) item.range = h.range;
-    const lvb = h.lvb;
-    // The holder's valid copy of the value block, with its sequence number: the server restores it from a PW/EX copy,
-    // else from the newest PR/CW copy (a CR/NL copy may predate a write and is not used, so it is not sent).
-    if (h.mode !== 'NL' && h.mode !== 'CR' && h.lvbValid && lvb !== null && lvb.length > 0) {
-      item.lvb = toBase64(lvb, 'lvb');
-      item.lvbSeq = h.lvbSeq;
-    }
     refs.push({ kind: 'dlm', handle: h });
-    items.push(item);
+    items.push(dlmItem(h, h.owner.oid));
   }
   for (const o of client.posixOwners) {
     for (const { domain, resource, request, site } of o.posix.requests()) {
@@ -85,6 +78,20 @@ function collect(client: LockClient): { refs: Ref[]; items: ReclaimItem[] } {
     }
   }
   return { refs, items };
+}
+
+/** The reclaim of a held dlm lock, by the owner numbered `oid` on the session it goes to. */
+export function dlmItem(h: RemoteLock, oid: number): ReclaimItem {
+  const item: ReclaimItem = { kind: 'dlm', oid, domain: h.domain, resource: h.resource, mode: h.mode };
+  if (h.range !== null) item.range = h.range;
+  const lvb = h.lvb;
+  // The holder's valid copy of the value block, with its sequence number: the server restores it from a PW/EX copy,
+  // else from the newest PR/CW copy (a CR/NL copy may predate a write and is not used, so it is not sent).
+  if (h.mode !== 'NL' && h.mode !== 'CR' && h.lvbValid && lvb !== null && lvb.length > 0) {
+    item.lvb = toBase64(lvb, 'lvb');
+    item.lvbSeq = h.lvbSeq;
+  }
+  return item;
 }
 
 /** The request site a reclaim sends for ref, when it was captured: a dlm lock's own, a posix piece's setlk's. */
@@ -97,7 +104,7 @@ function siteOf(ref: Ref): string | null {
  * BATCH_BYTES_MAX bytes of JSON, counting each site text once per slice
  * (the connection sends a text once and its number after: an upper bound).
  */
-function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
+export function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
   const out: [number, number][] = [];
   let from = 0;
   let bytes = 0;
@@ -130,7 +137,7 @@ const SITE_KEY_BYTES = 8;
  * replaces a text it has sent before by its number, and a resend on a new
  * connection starts the numbering again), or left out.
  */
-function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
+export function setSites(refs: Ref[], items: ReclaimItem[], on: boolean): void {
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     delete item.siteId;
@@ -174,7 +181,7 @@ async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done:
   }
 }
 
-function lostOf(ref: Ref, code: LockErrorCode): LostLock {
+export function lostOf(ref: Ref, code: LockErrorCode): LostLock {
   if (ref.kind === 'posix') return { owner: ref.owner.name, domain: ref.domain, resource: ref.resource, kind: 'posix', request: ref.request, code };
   const h = ref.handle;
   return { owner: h.owner.name, domain: h.domain, resource: h.resource, kind: 'dlm', mode: h.mode, range: h.range, code };

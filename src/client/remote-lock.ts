@@ -33,8 +33,14 @@ export class RemoteLock implements LockHandle {
   /** Where the lock was requested (the stack sent with it), sent again with a reclaim; null without stacks. */
   site: string | null = null;
   private releasing: Promise<void> | null = null;
+  /** In a cluster: being reclaimed on its resource's new master (failover.ts); release and convert wait for it. */
+  moving: Promise<void> | null = null;
 
-  constructor(readonly owner: RemoteOwner, w: WireLock) {
+  /** The owner on the node that holds the lock (in a cluster, the application's owner's owner on that node). */
+  owner: RemoteOwner;
+
+  constructor(owner: RemoteOwner, w: WireLock) {
+    this.owner = owner;
     this.serverId = w.id;
     this.domain = w.domain;
     this.resource = w.resource;
@@ -58,6 +64,20 @@ export class RemoteLock implements LockHandle {
     if (r.lvb !== undefined) this.lvbBytes = fromBase64(r.lvb);
     this.lvbValid = r.lvbValid ?? false;
     this.lvbSeq = r.lvbSeq ?? 0;
+  }
+
+  /**
+   * In a cluster: reclaimed on the resource's new master, by `owner` (the
+   * application owner's owner on that node). The handle leaves the old
+   * node's client and joins the new one under the new id.
+   */
+  moveTo(owner: RemoteOwner, r: ReclaimedLock): void {
+    this.owner.handles.delete(this);
+    if (this.owner.client.handles.get(this.serverId) === this) this.owner.client.handles.delete(this.serverId);
+    this.owner = owner;
+    this.reclaimed(r);
+    owner.handles.add(this);
+    owner.client.handles.set(this.serverId, this);
   }
 
   /** A message about this lock is being built: a lock lost or released meanwhile (around a restart) must not send its stale id. */
@@ -113,6 +133,7 @@ export class RemoteLock implements LockHandle {
   }
 
   convert(mode: DlmMode, options?: ConvertOptions): Promise<RemoteLock> {
+    if (this.moving !== null) return this.moving.then(() => this.convert(mode, options));
     try {
       if (this.state !== 'granted') {
         const why = this.state === 'converting' ? 'a conversion is already pending' : `the lock is ${this.state}`;
@@ -146,6 +167,7 @@ export class RemoteLock implements LockHandle {
   release(options?: ReleaseOptions): Promise<void> {
     if (this.state === 'released' || this.state === 'lost') return Promise.resolve();
     if (this.releasing !== null) return this.releasing;
+    if (this.moving !== null) return this.moving.then(() => this.release(options));
     try {
       if (options !== undefined) {
         if (options === null || typeof options !== 'object') throw invalid('options', 'an options object', options);

@@ -27,12 +27,14 @@ export class RemoteOwner implements LockOwner {
   readonly posix = new PosixMirror();
   /** In a cluster: the router that sends this owner's requests to each resource's master (cluster.ts). */
   router: ClusterRouter | null = null;
+  /** In a cluster: the application's owner this one stands for on one node (null: this is the application's). */
+  parent: RemoteOwner | null = null;
 
   constructor(
     readonly client: LockClient,
     readonly oid: number,
     readonly name: string,
-    private readonly options: OwnerOptions | undefined,
+    readonly options: OwnerOptions | undefined,
   ) {}
 
   /**

@@ -100,7 +100,7 @@ run('the cluster client (three real nodes, real etcd)', () => {
     for (const f of files) expect(await other.owner('b').getlk('adv', f, { type: 'read', start: 10, len: 1 })).toBeNull();
   }, 30_000);
 
-  it('follows a node that joins: a request refused ESTALE by the old master goes to the new one', async () => {
+  it('follows a node that joins: the new view reaches the client (pushed, or with an ESTALE) and the request goes to the new master', async () => {
     const c = await client(nodes[0]!.url, 'joiner-watch');
     const g0 = c.router!.generation;
     const n4 = await NodeProcess.create('n4', etcd.endpoints, { graceMs: 3000 });
@@ -115,7 +115,6 @@ run('the cluster client (three real nodes, real etcd)', () => {
       const r = `inode:${i}`;
       if (after.master(resourceKey('lin', r)) === 'n4' && before.master(resourceKey('lin', r)) !== 'n4') moved = r;
     }
-    expect(c.router!.master('lin', moved)).not.toBe('n4');
     const l = await c.owner('j').lock('lin', moved, 'EX');
     expect(l.state).toBe('granted');
     expect(BigInt(c.router!.generation)).toBeGreaterThan(BigInt(g0));

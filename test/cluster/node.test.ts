@@ -69,7 +69,7 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
     const [a, b, c] = [node('r2', 'a'), node('r2', 'b'), node('r2', 'c')];
     for (const n of [a, b, c]) await n.start();
     await until(() => sameView([a, b, c]) && noGrace([a, b, c]), 10_000);
-    await c.recordClient('client-7');
+    await c.recordClient('client-7', 'verifier-7');
     const blocks: TokenBlock[] = [];
     for (const n of [a, b]) n.on('tokens', (t) => blocks.push(t));
     const before = a.view.generation;
@@ -98,8 +98,15 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
     for (const bk of blocks) expect(bk.first).toBeGreaterThan(markBefore);
 
     // The recorded client reclaims and says so on both survivors; the grace ends and c's share grants again.
-    a.reclaimDone('client-7');
-    b.reclaimDone('client-7');
+    // Only with the secret the record was made with (N5): another verifier counts for nothing.
+    expect(a.mayReclaim('client-7', 'someone-else')).toBe('no');
+    expect(a.mayReclaim('client-7', 'verifier-7')).toBe('yes');
+    a.reclaimDone('client-7', 'someone-else', g);
+    b.reclaimDone('client-7', 'someone-else', g);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(noGrace([a, b])).toBe(false);
+    expect(a.reclaimDone('client-7', 'verifier-7', g)).toBeNull();
+    expect(b.reclaimDone('client-7', 'verifier-7', g)).toBeNull();
     await until(() => noGrace([a, b]), 10_000);
     for (const x of ofC) {
       const m = a.master('lin', x) === 'a' ? a : b;
@@ -111,7 +118,7 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
     const [a, b] = [node('r3', 'a', etcd.urls, 1500), node('r3', 'b', etcd.urls, 1500)];
     for (const n of [a, b]) await n.start();
     await until(() => sameView([a, b]) && noGrace([a, b]), 10_000);
-    await b.recordClient('died-with-its-node');
+    await b.recordClient('died-with-its-node', null);
     await b.close();
     await until(() => a.view.members.length === 1 && a.graceRecord.recovery !== 0, 10_000);
     await until(() => noGrace([a]), 10_000);

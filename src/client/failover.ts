@@ -1,0 +1,294 @@
+/**
+ * A cluster client's side of failover and handover (server/cluster/README.md,
+ * "Failover"): the locks this client holds on a node that died, or that a
+ * node stopped mastering (another joined), are reclaimed on their resources'
+ * new masters, and the client then tells every member it is done.
+ *
+ * F1. A lock is served by the node that granted it (R3). When the newest
+ *     view shows that node gone, or no longer the resource's master, or the
+ *     node lost this client's session, the lock is reclaimed on the
+ *     resource's master under that view. Meanwhile its handle stays
+ *     `granted`: no one else can be granted a conflicting lock, since the
+ *     old master stopped granting it (fence or view) and the new master
+ *     grants nothing new on it until its recovery ends; release and convert
+ *     wait for the move.
+ * F2. A node gone from the view is retired: calls pending there end (a
+ *     release as done, anything else ESTALE, which the router sends again to
+ *     the new master, so a queued wait is queued there), and its connection
+ *     is closed.
+ * F3. A reclaim refused "not yet" (EGRACE: the new master waits for its
+ *     barrier or is reading whom to wait for; ESTALE: another view; the
+ *     connection dropped) is tried again, after a backoff or a newer view,
+ *     for at most `FAILOVER_WAIT_MAX_MS`; any other refusal (ENOGRACE: the
+ *     recovery is over or the lock did not move; EINVAL: another client
+ *     reclaimed a conflicting lock) loses the lock, and the report says so.
+ * F4. After a pass that moved anything, or that followed the departure of a
+ *     node this client used, `reclaimComplete` with the view's generation
+ *     goes to every member (a node that is not ready answers EGRACE: asked
+ *     again). The survivors of a dead node wait for every client recorded
+ *     there, whether or not it held locks that moved to them, so all of them
+ *     must hear it.
+ * F5. Passes run one at a time; a view that arrives during a pass is handled
+ *     by the next one, which starts from the handles as they are then.
+ */
+
+import type { LockErrorCode, LossReason } from '../errors.js';
+import type { LockClient } from './index.js';
+import type { ClusterView, ReclaimItem, ReclaimResult, WireError } from './protocol.js';
+import { batches, dlmItem, lostOf, setSites, type ReclaimReport, type Ref } from './reclaim.js';
+import type { RemoteOwner } from './remote-owner.js';
+
+/** Longest a lock is tried again on its new master (F3), and a `done` on a member (F4). */
+export const FAILOVER_WAIT_MAX_MS = 120_000;
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 1_000;
+/** Refusals that mean "not yet" (F3). */
+const AGAIN: ReadonlySet<LockErrorCode> = new Set(['EGRACE', 'ESTALE', 'ECANCELED', 'ETIMEDOUT', 'EREVOKED']);
+/** How a reclaim batch cut short by its connection ends: tried again. */
+const CUT_SHORT: WireError = { code: 'ECANCELED', message: 'the connection to the new master was lost during the reclaim' };
+
+/** What the router gives the failover. */
+export interface FailoverHost {
+  /** The newest view the client has. */
+  view(): ClusterView;
+  master(domain: string, resource: string): string | null;
+  /** The per-node clients connected (or trying to reconnect) now. */
+  nodeClients(): Map<string, LockClient>;
+  clientOf(node: string): Promise<LockClient>;
+  /** The owner standing for the application's owner on `node`. */
+  ownerOn(node: string, owner: RemoteOwner): Promise<RemoteOwner>;
+  /** Forget the node's client (it is closed by the failover). */
+  retire(node: string): void;
+  refresh(generation?: string): Promise<void>;
+  /** Where reports go (the client the application got). */
+  report(r: ReclaimReport): void;
+}
+
+type Move = { ref: Ref; from: LockClient; reason: LossReason };
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Failover {
+  /** Clients whose node lost their session: every lock there is reclaimed (F1). */
+  private readonly orphans = new Set<LockClient>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  /** F4: a `done` is owed under the newest view. */
+  private doneOwed = false;
+  private closed = false;
+
+  constructor(private readonly host: FailoverHost) {}
+
+  orphaned(c: LockClient): void {
+    this.orphans.add(c);
+    this.schedule();
+  }
+
+  /** Run a pass now, or after the one under way (F5). */
+  schedule(): void {
+    if (this.closed) return;
+    if (this.running !== null) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.pass();
+        } catch {
+          this.again = true; // a node went away mid-pass: the next pass starts from what is left
+          await sleep(RETRY_MAX_MS);
+        }
+      } while (this.again && !this.closed);
+      this.running = null;
+    })();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Settles when no pass is running (tests, close). */
+  async idle(): Promise<void> {
+    while (this.running !== null) await this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const started = Date.now();
+    const view = this.host.view();
+    const members = new Set(view.members.map((m) => m.node));
+    const moves: Move[] = [];
+    let departed = false;
+    for (const [node, c] of this.host.nodeClients()) {
+      const gone = !members.has(node);
+      const orphan = this.orphans.delete(c);
+      const moving = (domain: string, resource: string): boolean => gone || orphan || this.host.master(domain, resource) !== node;
+      const reason: LossReason = orphan && !gone ? 'session-expired' : 'node-failed';
+      for (const h of [...c.handles.values()]) {
+        // Being released when its node went: the node holds nothing any more, nor will the new master.
+        if (gone && h.releasePending) h.markReleased();
+        if ((h.state === 'granted' || h.state === 'converting') && h.moving === null && moving(h.domain, h.resource)) {
+          moves.push({ ref: { kind: 'dlm', handle: h }, from: c, reason });
+        }
+      }
+      for (const o of c.posixOwners) {
+        for (const { domain, resource, request, site } of o.posix.requests()) {
+          if (moving(domain, resource)) moves.push({ ref: { kind: 'posix', owner: o, domain, resource, request, site }, from: c, reason });
+        }
+      }
+      if (gone) {
+        departed = true;
+        // F2: waits there go again to the new masters; the node's connection ends.
+        c.conn.failPending({ code: 'ESTALE', message: `node ${node} left the cluster`, generation: view.generation } as WireError);
+        this.host.retire(node);
+        void c.conn.close();
+      }
+    }
+    if (moves.length > 0 || departed) this.doneOwed = true;
+    if (!this.doneOwed) return;
+    const report: ReclaimReport = { epoch: 0, generation: view.generation, reclaimed: 0, lost: [], durationMs: 0 };
+    if (moves.length > 0) {
+      let finish!: () => void;
+      const moved = new Promise<void>((resolve) => (finish = resolve));
+      for (const m of moves) if (m.ref.kind === 'dlm') m.ref.handle.moving = moved;
+      try {
+        await this.reclaimAll(moves, report);
+      } finally {
+        for (const m of moves) if (m.ref.kind === 'dlm' && m.ref.handle.moving === moved) m.ref.handle.moving = null;
+        finish();
+      }
+    }
+    if (await this.sayDone()) this.doneOwed = false;
+    if (moves.length > 0) {
+      report.durationMs = Date.now() - started;
+      this.host.report(report);
+    }
+  }
+
+  /** F1, F3: every move reclaimed on its master, tried again while refused "not yet". */
+  private async reclaimAll(moves: Move[], report: ReclaimReport): Promise<void> {
+    const deadline = Date.now() + FAILOVER_WAIT_MAX_MS;
+    let left = moves;
+    for (let attempt = 0; left.length > 0 && !this.closed; attempt++) {
+      const byNode = new Map<string, Move[]>();
+      const retry: Move[] = [];
+      for (const m of left) {
+        const node = this.host.master(...keyOf(m.ref));
+        if (node === null) retry.push(m);
+        else byNode.set(node, [...(byNode.get(node) ?? []), m]);
+      }
+      let stale: string | undefined;
+      await Promise.all([...byNode].map(async ([node, ms]) => {
+        const out = await this.reclaimOn(node, ms);
+        for (let i = 0; i < ms.length; i++) {
+          const m = ms[i]!;
+          const r = out.results[i]!;
+          if (!('error' in r)) {
+            this.apply(m, out.owners[i]!, r);
+            report.reclaimed++;
+          } else if (AGAIN.has(r.error.code) && Date.now() < deadline) {
+            if (r.error.code === 'ESTALE') stale = (r.error as { generation?: string }).generation ?? '0';
+            retry.push(m);
+          } else {
+            this.lose(m, r.error.code, report);
+          }
+        }
+      }));
+      left = retry;
+      if (left.length === 0) break;
+      if (Date.now() >= deadline) {
+        for (const m of left) this.lose(m, 'ETIMEDOUT', report);
+        break;
+      }
+      await sleep(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 8)));
+      if (stale !== undefined) await this.host.refresh(stale === '0' ? undefined : stale);
+    }
+  }
+
+  /** One node's share: sent in batches; a batch refused whole gives each of its items the refusal. */
+  private async reclaimOn(node: string, ms: Move[]): Promise<{ owners: (RemoteOwner | null)[]; results: ReclaimResult[] }> {
+    const refusal = (error: WireError): ReclaimResult => ({ error });
+    let c: LockClient;
+    let owners: RemoteOwner[];
+    try {
+      c = await this.host.clientOf(node);
+      owners = await Promise.all(ms.map((m) => this.host.ownerOn(node, appOwner(m.ref))));
+    } catch (err) {
+      const e = { code: (err as { code?: LockErrorCode }).code ?? 'ECANCELED', message: String((err as Error).message) } as WireError;
+      return { owners: ms.map(() => null), results: ms.map(() => refusal(AGAIN.has(e.code) ? e : CUT_SHORT)) };
+    }
+    const refs = ms.map((m) => m.ref);
+    const items: ReclaimItem[] = ms.map((m, i) => itemOf(m.ref, owners[i]!.oid));
+    const results: ReclaimResult[] = [];
+    for (const [a, b] of batches(refs, items)) {
+      const batchOwners = new Set(owners.slice(a, b));
+      const req = c.conn.nextReq();
+      try {
+        results.push(...await c.conn.call<ReclaimResult[]>('reclaim', () => {
+          for (const o of batchOwners) o.ensureRegistered();
+          setSites(refs.slice(a, b), items.slice(a, b), c.stacks);
+          return { req, items: items.slice(a, b) };
+        }, { req, onSessionLost: CUT_SHORT }));
+      } catch (err) {
+        const e = { code: (err as { code?: LockErrorCode }).code ?? 'ECANCELED', message: String((err as Error).message) } as WireError;
+        for (let i = a; i < b; i++) results.push(refusal(e));
+      }
+    }
+    return { owners, results };
+  }
+
+  private apply(m: Move, owner: RemoteOwner | null, r: ReclaimResult): void {
+    const ref = m.ref;
+    if (ref.kind === 'dlm') {
+      if ('lock' in r && ref.handle.state !== 'lost' && ref.handle.state !== 'released') ref.handle.moveTo(owner!, r.lock);
+      return;
+    }
+    ref.owner.posixApply(ref.domain, ref.resource, { type: 'unlock', start: ref.request.start, len: ref.request.len });
+    owner!.posixApply(ref.domain, ref.resource, ref.request, ref.site);
+  }
+
+  private lose(m: Move, code: LockErrorCode, report: ReclaimReport): void {
+    const ref = m.ref;
+    report.lost.push(lostOf(ref, code));
+    if (ref.kind === 'dlm') ref.handle.lose(m.reason);
+    else ref.owner.posixApply(ref.domain, ref.resource, { type: 'unlock', start: ref.request.start, len: ref.request.len });
+  }
+
+  /** F4: `done` under the newest view to every member; false when one could not be told in time (owed again). */
+  private async sayDone(): Promise<boolean> {
+    const view = this.host.view();
+    const generation = view.generation;
+    const deadline = Date.now() + FAILOVER_WAIT_MAX_MS;
+    const told = await Promise.all(view.members.map(async ({ node }) => {
+      for (let attempt = 0; Date.now() < deadline && !this.closed; attempt++) {
+        if (this.host.view().generation !== generation) return false; // a newer view: the next pass says it again
+        try {
+          const c = await this.host.clientOf(node);
+          await c.conn.call<null>('reclaimComplete', () => ({ generation }), { onSessionLost: CUT_SHORT });
+          return true;
+        } catch (err) {
+          const code = (err as { code?: LockErrorCode }).code;
+          if (code !== undefined && !AGAIN.has(code)) return true; // a node that cannot count it never will
+          await sleep(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 8)));
+        }
+      }
+      return false;
+    }));
+    return told.every(Boolean);
+  }
+}
+
+function keyOf(ref: Ref): [domain: string, resource: string] {
+  return ref.kind === 'dlm' ? [ref.handle.domain, ref.handle.resource] : [ref.domain, ref.resource];
+}
+
+function appOwner(ref: Ref): RemoteOwner {
+  const o = ref.kind === 'dlm' ? ref.handle.owner : ref.owner;
+  return o.parent ?? o;
+}
+
+function itemOf(ref: Ref, oid: number): ReclaimItem {
+  if (ref.kind === 'posix') return { kind: 'posix', oid, domain: ref.domain, resource: ref.resource, request: ref.request };
+  return dlmItem(ref.handle, oid);
+}

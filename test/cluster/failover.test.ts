@@ -1,0 +1,166 @@
+/**
+ * Failover and handover against real `lockscope serve` nodes on a real etcd:
+ * a master killed with SIGKILL while a client holds locks there and a rival
+ * waits for them; a node joining while locks are held on the share it takes.
+ * The client keeps every lock (reclaimed on the new masters, tokens above
+ * the old ones), the rival is never granted while the holder holds, and
+ * resources whose master did not change keep granting during the failover.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type LockClient, type ReclaimReport, type RemoteLock } from '../../src/client/index.js';
+import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
+import { EtcdCluster, etcdAvailable } from './etcd.js';
+import { CLIENT, NodeProcess } from './nodes.js';
+import { until } from '../server/support.js';
+
+const run = etcdAvailable() ? describe : describe.skip;
+
+function masterOf(members: string[], domain: string, resource: string): string {
+  return new Rendezvous(members.map((name) => ({ name, weight: 1 }))).master(resourceKey(domain, resource))!;
+}
+
+/** `count` resources of `domain` that `node` masters among `members`, and whose master under `after` is as `moved` says. */
+function resources(domain: string, members: string[], node: string, count: number, after?: { members: string[]; moved: boolean }): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < count && i < 100_000; i++) {
+    const r = `${domain === 'adv' ? 'file:/' : 'inode:'}${i}`;
+    if (masterOf(members, domain, r) !== node) continue;
+    if (after !== undefined && (masterOf(after.members, domain, r) !== node) !== after.moved) continue;
+    out.push(r);
+  }
+  return out;
+}
+
+async function settledCluster(nodes: NodeProcess[], size: number): Promise<void> {
+  await until(async () => {
+    const s = await Promise.all(nodes.map((n) => n.cluster()));
+    return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === size && x.generation === s[0].generation && !x.grace.inGrace);
+  }, 30_000);
+}
+
+run('failover and handover (real nodes, real etcd)', () => {
+  let etcd: EtcdCluster;
+  const nodes: NodeProcess[] = [];
+  const clients: LockClient[] = [];
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(1);
+    for (const name of ['n1', 'n2', 'n3']) nodes.push(await NodeProcess.create(name, etcd.endpoints, { graceMs: 30_000, leaseTtl: 2 }));
+    await Promise.all(nodes.map((n) => n.start()));
+    await settledCluster(nodes, 3);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.close().catch(() => {});
+    for (const n of nodes) await n.kill();
+    await etcd?.stop();
+  });
+
+  async function client(urls: string | string[], name: string): Promise<LockClient> {
+    const c = await connect(urls, { token: CLIENT, name });
+    clients.push(c);
+    return c;
+  }
+
+  it('a master killed with SIGKILL: its locks are reclaimed on the new masters, a waiting rival is not granted meanwhile, tokens go up', async () => {
+    const members = ['n1', 'n2', 'n3'];
+    const victim = nodes.find((n) => n.name === 'n3')!;
+    // The holder is attached to the victim: it must learn the new view from the other members (R5).
+    const holder = await client([victim.url], 'holder');
+    const rival = await client([nodes[0]!.url], 'rival');
+    const reports: ReclaimReport[] = [];
+    holder.on('reclaim', (r) => reports.push(r));
+
+    const onVictim = resources('lin', members, 'n3', 6);
+    const elsewhere = resources('lin', members, 'n1', 3);
+    const posixOnVictim = resources('adv', members, 'n3', 2);
+    const o = holder.owner('job');
+    const held: RemoteLock[] = [];
+    for (const r of [...onVictim, ...elsewhere]) held.push(await o.lock('lin', r, 'EX'));
+    for (const f of posixOnVictim) await o.setlk('adv', f, { type: 'write', start: 0, len: 100 });
+    const tokensBefore = held.map((h) => h.token);
+
+    // The rival queues behind two of the victim's locks: its waits are on the victim when it dies.
+    let rivalGranted = 0;
+    const rivalWaits = onVictim.slice(0, 2).map((r) => rival.owner('r').lock('lin', r, 'EX', { timeoutMs: 60_000 }).then((l) => {
+      rivalGranted++;
+      return l;
+    }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rivalGranted).toBe(0);
+
+    await victim.kill();
+    const t0 = Date.now();
+    await until(() => reports.length > 0, 30_000);
+    const failoverMs = Date.now() - t0;
+    const report = reports[0]!;
+    expect(report.lost).toEqual([]);
+    expect(report.reclaimed).toBe(onVictim.length + posixOnVictim.length);
+
+    // Every lock is still held: the moved ones on their new masters with higher tokens, the others untouched.
+    for (let i = 0; i < held.length; i++) {
+      const h = held[i]!;
+      expect(h.state).toBe('granted');
+      if (i < onVictim.length) expect(h.token).toBeGreaterThan(tokensBefore[i]!);
+      else expect(h.token).toBe(tokensBefore[i]);
+    }
+    // The posix ranges moved too: another client sees them held on the new masters.
+    const looker = await client([nodes[1]!.url], 'looker');
+    for (const f of posixOnVictim) {
+      expect(await looker.owner('l').getlk('adv', f, { type: 'read', start: 10, len: 1 })).toMatchObject({ owner: 'job', type: 'write' });
+    }
+    // Nor is the rival granted while the holder holds; a resource that kept its master grants at once.
+    expect(rivalGranted).toBe(0);
+    const free = resources('lin', members, 'n1', 20).filter((r) => !elsewhere.includes(r))[0]!;
+    const quick = await rival.owner('q').lock('lin', free, 'EX', { timeoutMs: 2000 });
+    await quick.release();
+
+    // The grace ends because every expected client reclaimed, not at its 30 s bound.
+    const survivors = nodes.filter((n) => n !== victim);
+    await until(async () => (await Promise.all(survivors.map((n) => n.cluster()))).every((s) => !s.grace.inGrace), 20_000);
+    expect(survivors.some((n) => n.events('cluster-lift').some((l) => l.why === 'all-reclaimed'))).toBe(true);
+
+    // The holder lets go: the rival gets the locks, with tokens above the holder's.
+    for (const h of held) await h.release();
+    const got = await Promise.all(rivalWaits);
+    for (let i = 0; i < got.length; i++) expect(got[i]!.token).toBeGreaterThan(held[i]!.token);
+    for (const l of got) await l.release();
+    await o.releaseAll();
+    console.log(`failover: SIGKILL to every lock reclaimed on the new masters in ${failoverMs} ms (lease TTL 2 s)`);
+  }, 90_000);
+
+  it('a node joins: the locks on its share move to it from the live old masters, and nothing is lost or doubled', async () => {
+    const live = nodes.filter((n) => n.child !== null);
+    const members = live.map((n) => n.name);
+    await settledCluster(live, members.length);
+    const holder = await client([live[0]!.url], 'join-holder');
+    const reports: ReclaimReport[] = [];
+    holder.on('reclaim', (r) => reports.push(r));
+    const after = [...members, 'n4'];
+    const moving = members.flatMap((m) => resources('lin', members, m, 2, { members: after, moved: true }));
+    const staying = resources('lin', members, members[0]!, 2, { members: after, moved: false });
+    const o = holder.owner('job');
+    const held = new Map<string, RemoteLock>();
+    for (const r of [...moving, ...staying]) held.set(r, await o.lock('lin', r, 'PW'));
+    const before = new Map([...held].map(([r, h]) => [r, h.token]));
+
+    const n4 = await NodeProcess.create('n4', etcd.endpoints, { graceMs: 30_000, leaseTtl: 2 });
+    nodes.push(n4);
+    await n4.start();
+    await until(() => reports.length > 0, 30_000);
+    expect(reports[0]!.lost).toEqual([]);
+    expect(reports[0]!.reclaimed).toBe(moving.length);
+    for (const [r, h] of held) {
+      expect(h.state).toBe('granted');
+      if (moving.includes(r)) expect(h.token).toBeGreaterThan(before.get(r)!);
+      else expect(h.token).toBe(before.get(r));
+    }
+    // The moved locks live on n4 now: a rival there is refused at once.
+    const rival = await client([n4.url], 'join-rival');
+    rival.router = null;
+    for (const r of moving) await expect(rival.owner('r').lock('lin', r, 'EX', { noQueue: true })).rejects.toMatchObject({ code: 'EAGAIN' });
+    await settledCluster(nodes.filter((n) => n.child !== null), after.length);
+    for (const h of held.values()) await h.release();
+  }, 90_000);
+});
