@@ -185,7 +185,8 @@ export class ClusterBinding {
   /** B6: may this client (id and secret's verifier) reclaim here now? EGRACE: not yet; ENOGRACE: no. */
   checkReclaimer(client: string | null, verifier: string | null, domain: string, resource: string): void {
     const node = this.nodeValue;
-    const may = node === null || client === null ? 'no' : node.mayReclaim(client, verifier);
+    // Not joined yet (listening comes first): ask again, as every request is refused EGRACE meanwhile (B1).
+    const may = client === null ? 'no' : node === null ? 'not-yet' : node.mayReclaim(client, verifier);
     if (may === 'yes') return;
     if (may === 'not-yet') {
       throw new LockError('EGRACE', 'this node is still reading which clients must reclaim here: retry shortly', { node: this.options.node, domain, resource });

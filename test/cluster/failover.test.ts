@@ -149,7 +149,7 @@ run('failover and handover (real nodes, real etcd)', () => {
     nodes.push(n4);
     await n4.start();
     await until(() => reports.length > 0, 30_000);
-    expect(reports[0]!.lost).toEqual([]);
+    expect(reports[0]!.lost.map((l) => `${l.resource} ${l.code}`)).toEqual([]);
     expect(reports[0]!.reclaimed).toBe(moving.length);
     for (const [r, h] of held) {
       expect(h.state).toBe('granted');

@@ -117,3 +117,24 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
     });
   });
 }
+
+/** A lock holder in its own process (holder.mjs), attached to `node`, holding EX on `resources` of `lin`. */
+export async function holderProcess(node: NodeProcess, name: string, resources: string[]): Promise<{ tokens: Record<string, string>; kill(): Promise<void> }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'holder.mjs'), node.url, CLIENT, name, 'lin', ...resources], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+    });
+    child.once('exit', (code) => reject(new Error(`holder ${name} exited with ${code} before holding its locks`)));
+  });
+  return {
+    tokens: (JSON.parse(line) as { held: Record<string, string> }).held,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await gone;
+    },
+  };
+}
