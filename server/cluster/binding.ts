@@ -17,8 +17,11 @@
  *     the new master and sends the wait again there) and their clients are
  *     listed, with their secrets' verifiers, for the new master, which waits
  *     for them to reclaim.
- * B4. A fenced node revokes everything it holds (`node-failed`) at once: its
- *     state may already be taken over on the survivors.
+ * B4. A fenced node revokes everything it holds at once: its state may
+ *     already be taken over on the survivors. The reason is `node-moved`:
+ *     the locks are not gone, their clients reclaim them on whichever node
+ *     masters them once the view has changed (the survivors, or this node
+ *     back as a new member).
  * B5. A client is recorded in etcd (`clients/<node>/<client>`, with its
  *     secret's verifier) before its first lock request or reclaim on this
  *     node reaches the core, and forgotten when its session ends: the
@@ -257,7 +260,7 @@ export class ClusterBinding {
       if (revoked.size > 0) this.log('cluster-handover', { generation: change.view.generation, clients: revoked.size, to: [...byNode.keys()] });
     });
     node.on('fenced', ({ reason }) => {
-      const clients = lm.revokeResources(() => true, 'node-failed');
+      const clients = lm.revokeResources(() => true, 'node-moved');
       this.log('cluster-fenced-revoked', { reason, clients: clients.size });
     });
   }

@@ -101,8 +101,10 @@ export class ClusterRouter {
     this.failover.orphaned(c);
   }
 
-  /** A node revoked locks of this client because their resources moved: learn the view it moved them under, then move them. */
-  moved(c: LockClient): void {
+  /** A node revoked a lock of this client (its resource moved, or the node fenced itself): learn the node's view, then move it. */
+  moved(c: LockClient, id: number): void {
+    const h = c.handles.get(id);
+    if (h !== undefined) this.failover.revoked(h, c);
     void this.refreshFrom(c).then(() => this.failover.schedule());
   }
 

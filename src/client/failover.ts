@@ -36,6 +36,7 @@ import type { LockErrorCode, LossReason } from '../errors.js';
 import type { LockClient } from './index.js';
 import type { ClusterView, ReclaimItem, ReclaimResult, WireError } from './protocol.js';
 import { batches, dlmItem, lostOf, setSites, type ReclaimReport, type Ref } from './reclaim.js';
+import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 
 /** Longest a lock is tried again on its new master (F3), and a `done` on a member (F4). */
@@ -71,6 +72,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export class Failover {
   /** Clients whose node lost their session: every lock there is reclaimed (F1). */
   private readonly orphans = new Set<LockClient>();
+  /** Handles their node revoked (`node-moved`), with the client of that node: moved whatever the view says (F1). */
+  private readonly revokedOn = new Map<RemoteLock, LockClient>();
   private running: Promise<void> | null = null;
   private again = false;
   /** F4: a `done` is owed under the newest view. */
@@ -82,6 +85,11 @@ export class Failover {
   orphaned(c: LockClient): void {
     this.orphans.add(c);
     this.schedule();
+  }
+
+  /** The node of client `c` revoked this handle's lock because it no longer masters it, or fenced itself. */
+  revoked(h: RemoteLock, c: LockClient): void {
+    this.revokedOn.set(h, c);
   }
 
   /** Run a pass now, or after the one under way (F5). */
@@ -128,7 +136,9 @@ export class Failover {
       for (const h of [...c.handles.values()]) {
         // Being released when its node went: the node holds nothing any more, nor will the new master.
         if (gone && h.releasePending) h.markReleased();
-        if ((h.state === 'granted' || h.state === 'converting') && h.moving === null && moving(h.domain, h.resource)) {
+        const revoked = this.revokedOn.get(h) === c;
+        if ((h.state === 'granted' || h.state === 'converting') && h.moving === null && (revoked || moving(h.domain, h.resource))) {
+          this.revokedOn.delete(h);
           moves.push({ ref: { kind: 'dlm', handle: h }, from: c, reason });
         }
       }
@@ -145,6 +155,8 @@ export class Failover {
         void c.conn.close();
       }
     }
+    // Entries for handles that moved or ended since: their node's revocation is moot.
+    for (const [h, c] of this.revokedOn) if (h.owner.client !== c || h.state === 'lost' || h.state === 'released') this.revokedOn.delete(h);
     if (moves.length > 0 || departed) this.doneOwed = true;
     if (!this.doneOwed) return;
     const report: ReclaimReport = { epoch: 0, generation: view.generation, reclaimed: 0, lost: [], durationMs: 0 };

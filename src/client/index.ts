@@ -107,7 +107,7 @@ export class LockClient {
       blocking: (id, mode) => this.onBlocking(id, mode as DlmMode),
       lost: (id, reason) => {
         // In a cluster a lock moved to another master is reclaimed there, not lost (failover.ts).
-        if (reason === 'node-moved' && this.member !== null) this.member.moved(this);
+        if (reason === 'node-moved' && this.member !== null) this.member.moved(this, id);
         else this.onLost(id, reason as LossReason);
       },
       update: (m) => this.handles.get(m.id)?.update(m),

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type LockClient, type ReclaimReport, type RemoteLock } from '../../src/client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { CLIENT, NodeProcess } from './nodes.js';
+import { CLIENT, NodeProcess, holderProcess } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -163,4 +163,43 @@ run('failover and handover (real nodes, real etcd)', () => {
     await settledCluster(nodes.filter((n) => n.child !== null), after.length);
     for (const h of held.values()) await h.release();
   }, 90_000);
+
+  it('a second node dies during the grace of the first: the live client still keeps every lock; the dead client\'s lock waits out the bound', async () => {
+    const n3 = nodes.find((n) => n.name === 'n3')!;
+    await n3.start(); // back as a new member
+    const live = nodes.filter((n) => n.child !== null);
+    const members = live.map((n) => n.name).sort();
+    await settledCluster(live, members.length);
+    const holder = await client(live.map((n) => n.url), 'twice');
+    const reports: ReclaimReport[] = [];
+    holder.on('reclaim', (r) => reports.push(r));
+    const o = holder.owner('job');
+    const [first, second] = [live.find((n) => n.name === 'n3')!, live.find((n) => n.name === 'n4')!];
+    const onFirst = resources('lin', members, 'n3', 3);
+    const onSecond = resources('lin', members, 'n4', 3);
+    const held = new Map<string, RemoteLock>();
+    for (const r of [...onFirst, ...onSecond]) held.set(r, await o.lock('lin', r, 'EX'));
+    const before = new Map([...held].map(([r, h]) => [r, h.token]));
+    // A client that dies with the first node: the survivors wait for it until the grace's bound (30 s here).
+    const [dead] = resources('lin', members, 'n3', 4).filter((r) => !onFirst.includes(r));
+    const gone = await holderProcess(first, 'dies-with-n3', [dead!]);
+
+    await Promise.all([first.kill(), gone.kill()]);
+    const survivor = live.find((n) => n.name === 'n1')!;
+    await until(async () => (await survivor.cluster()).grace.inGrace === true && !(await survivor.cluster()).members.some((m: { node: string; inView: boolean }) => m.node === 'n3' && m.inView), 20_000);
+    await until(() => reports.length > 0, 20_000);
+    // The second failure, while the first grace still waits for the dead client.
+    await second.kill();
+    await until(() => reports.reduce((n, r) => n + r.reclaimed, 0) >= onFirst.length + onSecond.length, 30_000);
+    expect(reports.flatMap((r) => r.lost)).toEqual([]);
+    for (const [r, h] of held) {
+      expect(h.state).toBe('granted');
+      expect(h.token).toBeGreaterThan(before.get(r)!);
+    }
+    expect((await survivor.cluster()).grace.inGrace).toBe(true);
+    // The dead client's lock is not granted to anyone before the bound.
+    const rival = await client([survivor.url], 'twice-rival');
+    await expect(rival.owner('r').lock('lin', dead!, 'EX', { timeoutMs: 500 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    for (const h of held.values()) await h.release();
+  }, 120_000);
 });
