@@ -9,6 +9,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GrantedEvent, LockManager } from '../src/index.js';
 import type { Budget } from './budget.js';
+import type { ClusterBinding } from './cluster/binding.js';
+import { clusterMetrics } from './cluster/metrics.js';
 import type { SessionTable } from './sessions.js';
 import type { StorageHealth } from './state.js';
 
@@ -27,8 +29,10 @@ export class ServerMetrics {
     budget: Budget,
     /** Whether the state directory takes writes (state.ts); null without one. Also read by /healthz. */
     readonly storage: () => StorageHealth | null = () => null,
+    cluster: ClusterBinding | null = null,
   ) {
     const registers = [this.registry];
+    if (cluster !== null) clusterMetrics(cluster, registers);
     collectDefaultMetrics({ register: this.registry, prefix: 'lockscope_' });
     // prom-client names three gauges `…_total`, which Prometheus keeps for counters (`promtool check metrics`
     // flags them). The same counts stay, by type, in lockscope_nodejs_active_{handles,requests,resources}: sum those.

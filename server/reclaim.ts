@@ -103,6 +103,7 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
   }
   if (item.kind === 'posix') {
     const r = await owner.setlkAt(site, item.domain, item.resource, item.request, { reclaim: true });
+    if (ctx.cluster !== null) ctx.cluster.stats.reclaims++;
     return { token: String(r!.token) };
   }
   const options: { reclaim: true; range?: { start: number; end: number }; lvb?: Uint8Array; lvbSeq?: number } = { reclaim: true };
@@ -111,6 +112,7 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
   if (item.lvbSeq !== undefined) options.lvbSeq = item.lvbSeq;
   const l = await owner.lockAt(site, item.domain, item.resource, item.mode as never, options);
   ctx.adopt(l);
+  if (ctx.cluster !== null) ctx.cluster.stats.reclaims++;
   const lvb = l.lvb;
   const lock: ReclaimedLock = { id: l.id, token: String(l.token) };
   // Only what differs from "no value block, not valid, sequence 0" (a domain without value blocks): a reply for

@@ -138,7 +138,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     throw err;
   }
   cluster?.attach(lm);
-  const metrics = new ServerMetrics(lm, () => sessions, budget, () => recovery?.store.health() ?? null);
+  const metrics = new ServerMetrics(lm, () => sessions, budget, () => recovery?.store.health() ?? null, cluster);
   sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget, cluster, bounds);
   cluster?.setHooks({
     pushView: (v) => {

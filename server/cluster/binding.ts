@@ -102,6 +102,8 @@ function refusalError(r: Refusal, node: string, domain: string, resource: string
 
 export class ClusterBinding {
   private nodeValue: ClusterNode | null = null;
+  /** What failovers and handovers did here, for the metrics (metrics.ts). */
+  readonly stats = { views: 0, failovers: 0, fenced: 0, handedOver: 0, reclaims: 0 };
   private lm: LockManager | null = null;
   private prefetching = false;
   private firstBlock: TokenBlock | null = null;
@@ -247,9 +249,12 @@ export class ClusterBinding {
       // B6, B3: the view reaches the sessions before the losses it explains.
       const view = this.clientView();
       if (view !== null) this.hooks.pushView(view);
+      this.stats.views++;
+      if (change.previous.members.some((m) => !change.view.members.some((x) => x.node === m.node))) this.stats.failovers++;
       const byNode = new Map<string, Set<string>>();
       const revoked = lm.revokeResources((domain, resource) => {
         if (!change.lost(domain, resource)) return false;
+        this.stats.handedOver++;
         const to = change.movedTo(domain, resource);
         if (to !== null && !byNode.has(to)) byNode.set(to, new Set());
         return true;
@@ -260,6 +265,7 @@ export class ClusterBinding {
       if (revoked.size > 0) this.log('cluster-handover', { generation: change.view.generation, clients: revoked.size, to: [...byNode.keys()] });
     });
     node.on('fenced', ({ reason }) => {
+      this.stats.fenced++;
       const clients = lm.revokeResources(() => true, 'node-moved');
       this.log('cluster-fenced-revoked', { reason, clients: clients.size });
     });

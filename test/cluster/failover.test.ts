@@ -7,11 +7,12 @@
  * resources whose master did not change keep granting during the failover.
  */
 
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type LockClient, type ReclaimReport, type RemoteLock } from '../../src/client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { CLIENT, NodeProcess, holderProcess } from './nodes.js';
+import { ADMIN, CLIENT, NodeProcess, holderProcess } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -120,6 +121,22 @@ run('failover and handover (real nodes, real etcd)', () => {
     const survivors = nodes.filter((n) => n !== victim);
     await until(async () => (await Promise.all(survivors.map((n) => n.cluster()))).every((s) => !s.grace.inGrace), 20_000);
     expect(survivors.some((n) => n.events('cluster-lift').some((l) => l.why === 'all-reclaimed'))).toBe(true);
+
+    // The survivors' /metrics say what happened, in a form Prometheus takes.
+    const text = await (await fetch(`${nodes[0]!.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(metric('lockscope_cluster_members')).toBe(2);
+    expect(metric('lockscope_cluster_member')).toBe(1);
+    expect(metric('lockscope_cluster_failovers_total')).toBeGreaterThanOrEqual(1);
+    expect(metric('lockscope_cluster_grace_active')).toBe(0);
+    const survivorsReclaims = await Promise.all(survivors.map(async (n) => {
+      const t = await (await fetch(`${n.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+      return Number(/^lockscope_cluster_reclaims_total (\S+)$/m.exec(t)?.[1]);
+    }));
+    expect(survivorsReclaims.reduce((a, b) => a + b, 0)).toBe(onVictim.length + posixOnVictim.length);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(promtool.error).toBeUndefined();
+    expect(promtool.status, promtool.stderr + promtool.stdout).toBe(0);
 
     // The holder lets go: the rival gets the locks, with tokens above the holder's.
     for (const h of held) await h.release();
