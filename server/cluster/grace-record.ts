@@ -36,16 +36,9 @@ import { LockError } from '../../src/index.js';
 import { etcdCall, settleWithin } from './etcd.js';
 import { clusterLimits } from './limits.js';
 
-export interface GraceFlags {
-  need: boolean;
-  enforcing: boolean;
-}
+import type { GraceFlags, GraceRecord } from './shapes.js';
 
-export interface GraceRecord {
-  current: number;
-  recovery: number;
-  nodes: Record<string, GraceFlags>;
-}
+export type { GraceFlags, GraceRecord };
 
 export const EMPTY_RECORD: Readonly<GraceRecord> = Object.freeze({ current: 1, recovery: 0, nodes: {} });
 

@@ -47,12 +47,9 @@ import { LockError } from '../../src/index.js';
 import { clusterKeys, etcdCall, EtcdUnavailableError, settleWithin, type ClusterKeys } from './etcd.js';
 import { clusterLimits, ETCD_CALL_TIMEOUT_MS } from './limits.js';
 
-export interface MemberRecord {
-  node: string;
-  weight: number;
-  /** URL clients use to reach this node. */
-  advertise: string;
-}
+import type { MemberRecord } from './shapes.js';
+
+export type { MemberRecord };
 
 /** A live member's key: its record, and the newest view generation it has adopted (rule M7). */
 export interface LiveMember extends MemberRecord {

@@ -11,25 +11,9 @@ import { escapeText } from './text.js';
 import { clusterKeys, etcdCall } from './etcd.js';
 import { EMPTY_RECORD, inGrace, type GraceRecord } from './grace-record.js';
 import type { LiveMember, MemberRecord } from './membership.js';
+import type { ClusterStatus, MemberStatus } from './shapes.js';
 
-export interface MemberStatus extends MemberRecord {
-  /** In the view (acting as a member) — a member key can exist a moment before the view takes it in. */
-  inView: boolean;
-  /** Has a live key (its lease not expired). */
-  live: boolean;
-  /** The newest generation it has adopted. */
-  adopted: string;
-}
-
-export interface ClusterStatus {
-  cluster: string;
-  generation: string;
-  members: MemberStatus[];
-  grace: GraceRecord & { inGrace: boolean };
-  tokenMark: number;
-  /** With a domain and resource asked about: its master under the view. */
-  master?: { domain: string; resource: string; node: string | null };
-}
+export type { ClusterStatus, MemberStatus };
 
 /** Puts a status together from what a reader saw (etcd, or a node's own state). */
 export function buildStatus(

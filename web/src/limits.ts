@@ -32,4 +32,6 @@ export const webLimits = Object.freeze({
   treeRootsMax: 100,
   /** How often the lock-file panel asks for a new scan (the kernel sends no events for file locks). */
   lockFilesPollMs: 5_000,
+  /** How often the cluster panel asks for the members and the grace record (a failover takes seconds). */
+  clusterPollMs: 2_000,
 });

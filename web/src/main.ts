@@ -16,6 +16,7 @@ import type { FeedClientEvents, FeedEvents, TopLists } from '../../server/protoc
 import { adminAction, getJson, session } from './api.js';
 import { GraphView } from './graph-view.js';
 import { mountLockFilesPanel } from './lockfiles-view.js';
+import { mountClusterPanel } from './cluster-view.js';
 import { webLimits } from './limits.js';
 import { Model } from './model.js';
 import { showOwner } from './owner-view.js';
@@ -153,6 +154,7 @@ function start(): void {
   wireDumpLinks(document.body);
   void signedIn.then(identify).then(() => {
     // After the sign-in: a panel that polled first would be refused (403) while the cookie is being set.
+    mountClusterPanel(document.querySelector('main')!);
     mountLockFilesPanel(document.querySelector('main')!);
     connect();
     // A link to a moment opens paused there; otherwise the timeline's window is fetched now and again while live.

@@ -1,0 +1,48 @@
+/**
+ * The cluster's shapes, without behaviour: what etcd's records hold and what
+ * `GET /api/cluster` answers. No runtime code and no imports, so the
+ * dashboard's build reads this file alone of the cluster layer.
+ */
+
+/** A member as it announces itself (its key in etcd, and each entry of the view). */
+export interface MemberRecord {
+  node: string;
+  weight: number;
+  /** URL clients use to reach this node. */
+  advertise: string;
+}
+
+/** A node's flags in the grace record (grace-record.ts, G1–G7). */
+export interface GraceFlags {
+  need: boolean;
+  enforcing: boolean;
+}
+
+/** The cluster's grace record: current epoch C, recovery epoch R (0: no grace), per node flags. */
+export interface GraceRecord {
+  current: number;
+  recovery: number;
+  nodes: Record<string, GraceFlags>;
+}
+
+export interface MemberStatus extends MemberRecord {
+  /** In the view (acting as a member) — a member key can exist a moment before the view takes it in. */
+  inView: boolean;
+  /** Has a live key (its lease not expired). */
+  live: boolean;
+  /** The newest generation it has adopted. */
+  adopted: string;
+}
+
+export interface ClusterStatus {
+  cluster: string;
+  generation: string;
+  members: MemberStatus[];
+  grace: GraceRecord & { inGrace: boolean };
+  tokenMark: number;
+  /** With a domain and resource asked about: its master under the view. */
+  master?: { domain: string; resource: string; node: string | null };
+}
+
+/** `GET /api/cluster`: a member's status and its own name, or, from a single node (or one still joining), no cluster. */
+export type ClusterAnswer = (ClusterStatus & { node: string }) | { cluster: null; joining: boolean };

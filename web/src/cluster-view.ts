@@ -1,0 +1,66 @@
+/**
+ * The cluster panel: on a cluster node, the members (weight, address, in the
+ * view or not, live or not, the view each has adopted), the generation of
+ * the view this node acts on, and the cluster-wide grace record (which nodes
+ * still need to recover clients, which enforce) from GET /api/cluster,
+ * asked again every `clusterPollMs` while the page is visible. It stays
+ * hidden on a single node.
+ */
+
+import type { ClusterAnswer, ClusterStatus } from '../../server/cluster/shapes.js';
+import { getJson } from './api.js';
+import { esc } from './format.js';
+import { webLimits } from './limits.js';
+
+/** Add the panel to `parent` and keep it current. */
+export function mountClusterPanel(parent: HTMLElement): void {
+  const section = document.createElement('section');
+  section.className = 'panel full';
+  section.id = 'cluster-panel';
+  section.hidden = true;
+  section.innerHTML = '<h2>Cluster <span id="cluster-name"></span></h2><p id="cluster-summary"></p><p id="cluster-grace"></p><div id="cluster-members" class="scroll"></div>';
+  // First on the page: on a cluster node, who is a member and whether a failover is under way comes before the locks.
+  parent.prepend(section);
+  const refresh = async (): Promise<void> => {
+    if (document.visibilityState !== 'visible') return;
+    try {
+      renderCluster(section, await getJson<ClusterAnswer>('/api/cluster'));
+    } catch {
+      // No access yet, or this node is away: the next turn asks again.
+    }
+  };
+  void refresh();
+  setInterval(() => void refresh(), webLimits.clusterPollMs);
+}
+
+export function renderCluster(section: HTMLElement, a: ClusterAnswer): void {
+  const text = (id: string, t: string): void => {
+    (section.querySelector(`#${id}`) as HTMLElement).textContent = t;
+  };
+  if (!('members' in a)) {
+    // A single node shows nothing; a node still joining says so.
+    section.hidden = !a.joining;
+    text('cluster-summary', a.joining ? 'this node is joining its cluster' : '');
+    return;
+  }
+  section.hidden = false;
+  text('cluster-name', a.cluster);
+  const inView = a.members.filter((m) => m.inView).length;
+  text('cluster-summary', `this page: node ${a.node} · generation ${a.generation} · ${inView} of ${a.members.length} members in the view · token mark ${a.tokenMark}`);
+  text('cluster-grace', graceLine(a.grace));
+  const table = section.querySelector('#cluster-members') as HTMLElement;
+  table.innerHTML = '<table><tr><th>node</th><th>weight</th><th>address</th><th>state</th><th>adopted</th><th>grace</th></tr>' +
+    a.members.map((m) => {
+      const flags = a.grace.nodes[m.node];
+      const state = !m.live ? 'gone' : m.inView ? 'member' : 'joining';
+      const grace = flags === undefined ? '' : [flags.need ? 'needs clients' : '', flags.enforcing ? 'enforcing' : ''].filter(Boolean).join(', ');
+      return `<tr class="cluster-member ${state}" data-node="${esc(m.node)}"><td>${esc(m.node)}${m.node === a.node ? ' (this)' : ''}</td><td>${m.weight}</td>` +
+        `<td>${esc(m.advertise)}</td><td>${state}</td><td>${esc(m.adopted)}${m.adopted === a.generation ? '' : ' (behind)'}</td><td>${esc(grace)}</td></tr>`;
+    }).join('') + '</table>';
+}
+
+function graceLine(g: ClusterStatus['grace']): string {
+  if (!g.inGrace) return `grace: none (epoch ${g.current})`;
+  const need = Object.entries(g.nodes).filter(([, f]) => f.need).map(([n]) => n);
+  return `grace: in force (epoch ${g.current}, recovery of epoch ${g.recovery}) · nodes waiting for clients to reclaim: ${need.length === 0 ? 'none' : need.join(', ')} · remastered resources refuse new locks until it ends`;
+}
