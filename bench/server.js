@@ -11,9 +11,9 @@
 //
 // Needs redis-server and etcd on PATH (Debian: apt-get install redis-server
 // etcd-server) and the ioredis, etcd3 and ws packages (dev dependencies).
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { systems } from './lib/server-peers.js';
+import { fmt, measure as measureWith, median } from './lib/throughput.js';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -41,65 +41,8 @@ const SYSTEMS = [
   ...(args.has('--no-etcd') ? [] : [{ name: 'etcd', start: () => systems.etcd({ retryMs: RETRY_MS }) }]),
 ];
 
-/** CPU time (user + system) of a process so far, in µs, from /proc (Linux); null elsewhere. */
-function cpuOf(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // clock ticks of 10 ms
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Cycles per second of `workers` concurrent loops, each lock → unlock on its
- * key, for RUN_MS after a warm-up; and the CPU the service's process and this
- * (the clients') process spent per cycle meanwhile: steadier than the rate on
- * a noisy machine, and it says which side is the limit.
- */
-async function measure(sys, wl) {
-  const workers = [];
-  for (let i = 0; i < wl.workers; i++) workers.push(await sys.newWorker(wl.key(i)));
-  let counting = false;
-  let stop = false;
-  let cycles = 0;
-  let failure = null;
-  // A failing worker stops the run at once (and is reported) rather than crash the process with the peers still running.
-  const loops = workers.map(async (w) => {
-    while (!stop) {
-      await w.lock();
-      await w.unlock();
-      if (counting) cycles++;
-    }
-  }).map((p) => p.catch((err) => {
-    failure ??= err;
-    stop = true;
-  }));
-  await new Promise((r) => setTimeout(r, WARM_MS));
-  counting = true;
-  const t0 = performance.now();
-  const server0 = cpuOf(sys.pid);
-  const client0 = process.cpuUsage();
-  await new Promise((r) => setTimeout(r, RUN_MS));
-  const elapsed = performance.now() - t0;
-  const counted = cycles;
-  const server1 = cpuOf(sys.pid);
-  const client = process.cpuUsage(client0);
-  stop = true;
-  await Promise.all(loops);
-  await Promise.all(workers.map((w) => w.close()));
-  if (failure !== null) throw failure;
-  return {
-    ops: (counted * 1000) / elapsed,
-    serverCpu: server0 === null || server1 === null || counted === 0 ? null : (server1 - server0) / counted,
-    clientCpu: counted === 0 ? null : (client.user + client.system) / counted,
-  };
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 /** `${system}|${workload}` → [{ serverCpu, clientCpu }] per round. */
 const cpuSamples = new Map();
-const fmt = (x) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
 
 async function main() {
   console.log(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${RUN_MS} ms per sample, ${ROUNDS} round(s), median`);
@@ -118,7 +61,7 @@ async function main() {
           let ops;
           let cpu;
           try {
-            ({ ops, ...cpu } = await measure(sys, wl));
+            ({ ops, ...cpu } = await measureWith(sys, wl, { warmMs: WARM_MS, runMs: RUN_MS }));
           } catch (err) {
             console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} failed: ${err.message}`);
             continue;

@@ -144,6 +144,9 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     pushView: (v) => {
       for (const s of sessions.values()) s.push('view', v);
     },
+    pushGraceOver: () => {
+      for (const s of sessions.values()) s.push('grace', { active: false });
+    },
     verifierOf: (client) => sessions.clientVerifier(client) ?? null,
   });
   recovery?.begin(lm);

@@ -100,6 +100,14 @@ function refusalError(r: Refusal, node: string, domain: string, resource: string
   return new LockError(r.code, why[r.reason], { node, domain, resource, generation: r.generation });
 }
 
+/** What the binding asks of the server: pushes to every session, and a client's verifier. */
+export interface ClusterHooks {
+  pushView(v: ClusterView): void;
+  /** The cluster's grace ended: requests refused EGRACE may go again now (the client does not wait out its backoff). */
+  pushGraceOver(): void;
+  verifierOf(client: string): string | null;
+}
+
 export class ClusterBinding {
   private nodeValue: ClusterNode | null = null;
   /** What failovers and handovers did here, for the metrics (metrics.ts). */
@@ -211,9 +219,9 @@ export class ClusterBinding {
   }
 
   /** Where every adopted view goes (each session, B6), and how a client id's verifier is found (B3). */
-  private hooks: { pushView(v: ClusterView): void; verifierOf(client: string): string | null } = { pushView: () => {}, verifierOf: () => null };
+  private hooks: ClusterHooks = { pushView: () => {}, pushGraceOver: () => {}, verifierOf: () => null };
 
-  setHooks(hooks: { pushView(v: ClusterView): void; verifierOf(client: string): string | null }): void {
+  setHooks(hooks: ClusterHooks): void {
     this.hooks = hooks;
   }
 
@@ -263,6 +271,12 @@ export class ClusterBinding {
       const holders: ExpectedClient[] = [...revoked].map((id) => ({ id, verifier: this.hooks.verifierOf(id) }));
       for (const to of byNode.keys()) change.holders(to, holders);
       if (revoked.size > 0) this.log('cluster-handover', { generation: change.view.generation, clients: revoked.size, to: [...byNode.keys()] });
+    });
+    let graceWas = false;
+    node.on('grace', (r) => {
+      const now = r.recovery !== 0;
+      if (graceWas && !now) this.hooks.pushGraceOver();
+      graceWas = now;
     });
     node.on('fenced', ({ reason }) => {
       this.stats.fenced++;

@@ -44,6 +44,10 @@ const MEMBERS_MAX = 64;
 export const VIEW_POLL_MS = 250;
 /** Longest a view request may take before the next member is asked. */
 const VIEW_CALL_TIMEOUT_MS = 2_000;
+/** Longest a connection to another member may take to open (a member that does not answer is probably gone: R2). */
+const MEMBER_CONNECT_TIMEOUT_MS = 2_000;
+/** Longest a request waits for a view without a master that does not answer, before it fails. */
+const MASTER_DOWN_WAIT_MS = 30_000;
 
 type Connect = (url: string, options: ConnectOptions, identity?: ClientIdentity) => Promise<LockClient>;
 
@@ -135,6 +139,16 @@ export class ClusterRouter {
     return this.ring.master(resourceKey(domain, resource));
   }
 
+  /** Ask the members for views until one is newer than `generation`, for at most `ms`. */
+  private async newerView(generation: string, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (BigInt(this.view.generation) <= BigInt(generation) && Date.now() < deadline && !this.closed) {
+      await this.refresh(undefined, true);
+      if (BigInt(this.view.generation) > BigInt(generation)) return;
+      await new Promise((resolve) => setTimeout(resolve, VIEW_POLL_MS));
+    }
+  }
+
   private async refreshFrom(c: LockClient): Promise<void> {
     try {
       this.accept(await askView(c));
@@ -183,7 +197,8 @@ export class ClusterRouter {
     const member = this.view.members.find((m) => m.node === node);
     if (member === undefined) return Promise.reject(new LockError('ESTALE', `node ${node} is not in this client's view`));
     if (this.closed) return Promise.reject(new LockError('ECANCELED', 'the client closed'));
-    const p = this.connectTo(member.advertise, this.options, this.attached.identity).then((c) => {
+    const options = { ...this.options, connectTimeoutMs: Math.min(this.options.connectTimeoutMs ?? MEMBER_CONNECT_TIMEOUT_MS, MEMBER_CONNECT_TIMEOUT_MS) };
+    const p = this.connectTo(member.advertise, options, this.attached.identity).then((c) => {
       c.member = this;
       if (this.clients.get(node) === p) this.settled.set(node, c);
       return c;
@@ -217,8 +232,17 @@ export class ClusterRouter {
     for (let attempt = 0; attempt < ROUTE_ATTEMPTS_MAX; attempt++) {
       const node = this.master(domain, resource);
       if (node === null) throw new LockError('ESTALE', 'this client knows no cluster member', { domain, resource });
+      let sub: RemoteOwner;
       try {
-        return await op(await this.ownerOn(node, owner, options));
+        sub = await this.ownerOn(node, owner, options);
+      } catch (err) {
+        // R2: the master does not answer: it is probably gone, and a newer view will name another.
+        last = err instanceof LockError ? err : new LockError('ESTALE', String(err), { domain, resource });
+        await this.newerView(this.view.generation, MASTER_DOWN_WAIT_MS);
+        continue;
+      }
+      try {
+        return await op(sub);
       } catch (err) {
         const again = err instanceof LockError && (err.code === 'ESTALE' || (err.code === 'EREVOKED' && err.reason === 'node-moved'));
         if (!again) throw err;
