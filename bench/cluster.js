@@ -12,7 +12,7 @@
 //    block for it), reclaim (every client's locks re-established on the new
 //    masters), lift (the grace ends). Goal: under the lease TTL + 2 s.
 //
-//   npm run build && node bench/cluster.js [--quick] [--no-failover] [--no-throughput]
+//   npm run build && node bench/cluster.js [--quick] [--no-failover] [--no-throughput] [--clients N] [--locks N]
 //
 // Needs etcd on PATH (Debian: apt-get install etcd-server).
 import os from 'node:os';
@@ -28,8 +28,12 @@ const QUICK = args.has('--quick');
 const RUN_MS = QUICK ? 1000 : 3000;
 const WARM_MS = QUICK ? 200 : 500;
 const ROUNDS = QUICK ? 1 : 3;
-const CLIENTS = QUICK ? 100 : 1000;
-const LOCKS = QUICK ? 20 : 100;
+const option = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? dflt : Number(process.argv[i + 1]);
+};
+const CLIENTS = option('--clients', QUICK ? 100 : 1000);
+const LOCKS = option('--locks', QUICK ? 20 : 100);
 const TTL_SEC = 2;
 
 const WORKLOADS = [
@@ -107,14 +111,21 @@ async function failover() {
     const [probe] = onVictim('probe-', 1);
     // Spread over the nodes as an application's processes would be: each attached to one, talking to every master.
     const t0 = Date.now();
-    for (let c = 0; c < CLIENTS; c++) clients.push(await connect([...urls.slice(c % 3), ...urls.slice(0, c % 3)], { name: `c${c}`, stacks: false }));
+    for (let c = 0; c < CLIENTS; c++) {
+      clients.push(await connect([...urls.slice(c % 3), ...urls.slice(0, c % 3)], { name: `c${c}`, stacks: false }));
+      if ((c + 1) % 100 === 0) console.log(`  ${c + 1} clients connected (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    }
     const reports = clients.map(() => null);
     clients.forEach((c, i) => c.on('reclaim', (r) => {
       reports[i] = { at: Date.now(), r };
     }));
     await Promise.all(clients.map(async (c, i) => {
       const o = c.owner('holder');
-      for (let k = 0; k < LOCKS; k++) await o.lock('bench', names[i * LOCKS + k], 'EX');
+      for (let k = 0; k < LOCKS; k++) {
+        await o.lock('bench', names[i * LOCKS + k], 'EX').catch((err) => {
+          throw new Error(`client ${i}, lock ${k}: ${err.message}`, { cause: err });
+        });
+      }
     }));
     console.log(`${CLIENTS} clients hold ${CLIENTS * LOCKS} locks mastered by ${victim.name} (taken in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     // The prober has used the victim before (as the holders have): its request goes there first, as a real client's would.
