@@ -202,12 +202,13 @@ export class ClusterRouter {
     let byNode = this.subOwners.get(owner);
     if (byNode === undefined) this.subOwners.set(owner, (byNode = new Map()));
     const known = byNode.get(node);
-    // An owner on a node's earlier client (retired by a failover) is not reused.
-    if (known !== undefined && known.client.conn.state !== 'closed') return known;
+    // An owner on a node's earlier client (retired by a failover, perhaps still saying goodbye) is not reused.
+    if (known !== undefined && this.settled.get(node) === known.client) return known;
     const c = await this.clientOf(node);
     // Asked for again meanwhile: one owner per node.
     const raced = byNode.get(node);
     if (raced !== undefined && raced.client === c) return raced;
+    if (this.settled.get(node) !== c) throw new LockError('ESTALE', `node ${node} left this client's view while it connected`);
     const o = c.directOwner(owner.name, options);
     o.parent = owner;
     byNode.set(node, o);
@@ -259,7 +260,7 @@ export class ClusterRouter {
   async releaseAll(owner: RemoteOwner): Promise<void> {
     const byNode = this.subOwners.get(owner);
     if (byNode === undefined) return;
-    for (const [node, o] of byNode) if (o.client.conn.state === 'closed') byNode.delete(node); // a retired node's: it holds nothing
+    for (const [node, o] of byNode) if (this.settled.get(node) !== o.client) byNode.delete(node); // a retired node's: it holds nothing
     await Promise.all([...byNode.values()].map((o) => o.releaseAll()));
   }
 
