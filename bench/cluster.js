@@ -15,6 +15,7 @@
 //   npm run build && node bench/cluster.js [--quick] [--no-failover] [--no-throughput] [--clients N] [--locks N]
 //
 // Needs etcd on PATH (Debian: apt-get install etcd-server).
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +94,13 @@ async function throughput() {
   }
 }
 
+/** Lost locks counted by the code that refused their reclaim. */
+function codes(lost) {
+  const by = {};
+  for (const l of lost) by[l.code] = (by[l.code] ?? 0) + 1;
+  return by;
+}
+
 async function failover() {
   const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
   const { Rendezvous, resourceKey } = await import(path.join(root, 'dist/src/rendezvous.js'));
@@ -116,8 +124,11 @@ async function failover() {
       if ((c + 1) % 100 === 0) console.log(`  ${c + 1} clients connected (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
     const reports = clients.map(() => null);
+    const early = [];
+    let killedAt = Infinity;
     clients.forEach((c, i) => c.on('reclaim', (r) => {
-      reports[i] = { at: Date.now(), r };
+      if (Date.now() < killedAt) early.push(r); // a failover before the kill: a node fenced itself under the load
+      else reports[i] = { at: Date.now(), r };
     }));
     await Promise.all(clients.map(async (c, i) => {
       const o = c.owner('holder');
@@ -133,7 +144,13 @@ async function failover() {
     clients.push(prober);
     await (await prober.owner('p').lock('bench', onVictim('warm-', 1)[0], 'EX')).release();
 
-    const killedAt = Date.now();
+    const fencedBefore = cluster.nodes.flatMap((n) => n.events('cluster-fenced').map(() => n.name));
+    if (early.length > 0 || fencedBefore.length > 0) {
+      const lostEarly = early.flatMap((r) => r.lost);
+      writeFileSync('/tmp/lockscope-cluster-bench-nodes.json', JSON.stringify(cluster.nodes.map((n) => ({ name: n.name, lines: n.lines.filter((l) => /cluster|reclaim|fence/.test(l.event)) }))));
+      console.log(`before the kill: nodes fenced [${fencedBefore.join(', ')}], ${early.reduce((n, r) => n + r.reclaimed, 0)} locks moved, ${lostEarly.length} lost ${JSON.stringify(codes(lostEarly))}`);
+    }
+    killedAt = Date.now();
     await victim.kill();
     const probeLock = await prober.owner('p').lock('bench', probe, 'EX', { timeoutMs: 120_000 });
     const grantedAt = Date.now();
@@ -150,9 +167,10 @@ async function failover() {
     const liftAt = Math.max(...lifts.map(t));
     const reclaimedAt = Math.max(...reports.filter(Boolean).map((x) => x.at));
     const reclaimed = reports.reduce((n, x) => n + (x?.r.reclaimed ?? 0), 0);
-    const lost = reports.reduce((n, x) => n + (x?.r.lost.length ?? 0), 0);
+    const lostList = reports.flatMap((x) => x?.r.lost ?? []);
+    const lost = lostList.length;
     const ms = (x) => `${(x / 1000).toFixed(2)} s`;
-    console.log(`\nfailover of ${victim.name} (lease TTL ${TTL_SEC} s): ${reclaimed} locks reclaimed, ${lost} lost, ${reports.filter((r) => r === null).length} clients without a report`);
+    console.log(`\nfailover of ${victim.name} (lease TTL ${TTL_SEC} s): ${reclaimed} locks reclaimed, ${lost} lost ${JSON.stringify(codes(lostList))}, ${reports.filter((r) => r === null).length} clients without a report`);
     console.log(`  detection   (SIGKILL → a survivor adopts the view without it)     ${ms(viewAt - killedAt)}`);
     console.log(`  remastering (→ every survivor holds a fresh token block for it)    ${ms(readyAt - killedAt)}`);
     console.log(`  reclaim     (→ the last client's locks are on the new masters)     ${ms(reclaimedAt - killedAt)}`);

@@ -147,7 +147,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.membership.on('view', (v) => this.adoptSoon(v));
     this.membership.on('members', () => this.checkBarrier());
     this.membership.on('fenced', (e) => {
-      this.readyGeneration = '0';
+      this.forgetMembership();
       this.emit('fenced', e);
     });
     this.membership.on('member', (v) => this.adoptSoon(v));
@@ -283,6 +283,28 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     if (this.recoveryRings.length === 0) return false;
     const key = resourceKey(domain, resource);
     return this.recoveryRings.some((r) => r === null || r.master(key) !== this.o.node);
+  }
+
+  /**
+   * N6. A fenced node forgets the view it acted on and its own recovery: it
+   * comes back as a new member, so the first view that names it again is a
+   * join (everything it masters then is in recovery, and it waits for the
+   * clients the other members list), never a continuation of its old view.
+   * Without this, a node fenced and back within one view change saw "no
+   * change" and refused the reclaims of the locks it had just dropped.
+   */
+  private forgetMembership(): void {
+    this.readyGeneration = '0';
+    this.adoptedView = { generation: this.adoptedView.generation, members: [] };
+    this.ring = new Rendezvous([]);
+    this.recoveryRings = [];
+    this.needSince = 0;
+    if (this.needTimer) clearTimeout(this.needTimer);
+    this.needTimer = null;
+    this.expected.clear();
+    this.done.clear();
+    this.awaitingHandover.clear();
+    this.expectationsRead = true;
   }
 
   /** Views are adopted one at a time, in generation order. */
