@@ -35,7 +35,7 @@ const option = (name, dflt) => {
 };
 const CLIENTS = option('--clients', QUICK ? 100 : 1000);
 const LOCKS = option('--locks', QUICK ? 20 : 100);
-const TTL_SEC = 2;
+const TTL_SEC = 5; // the default lease TTL
 
 const WORKLOADS = [
   { id: 'one', label: '1 worker', workers: 1, key: () => 'k' },
@@ -169,6 +169,7 @@ async function failover() {
     const reclaimed = reports.reduce((n, x) => n + (x?.r.reclaimed ?? 0), 0);
     const lostList = reports.flatMap((x) => x?.r.lost ?? []);
     const lost = lostList.length;
+    if (lost > 0) writeFileSync('/tmp/lockscope-cluster-bench-nodes.json', JSON.stringify(cluster.nodes.map((n) => ({ name: n.name, lines: n.lines.filter((l) => /cluster|reclaim|fence/.test(l.event)) }))));
     const ms = (x) => `${(x / 1000).toFixed(2)} s`;
     console.log(`\nfailover of ${victim.name} (lease TTL ${TTL_SEC} s): ${reclaimed} locks reclaimed, ${lost} lost ${JSON.stringify(codes(lostList))}, ${reports.filter((r) => r === null).length} clients without a report`);
     console.log(`  detection   (SIGKILL → a survivor adopts the view without it)     ${ms(viewAt - killedAt)}`);

@@ -24,9 +24,10 @@
  *     back as a new member).
  * B5. A client is recorded in etcd (`clients/<node>/<client>`, with its
  *     secret's verifier) before its first lock request or reclaim on this
- *     node reaches the core, and forgotten when its session ends: the
- *     survivors of this node wait for exactly the clients that may hold locks
- *     here.
+ *     node reaches the core, and forgotten when its session ends while this
+ *     node is a member (a fenced node forgets nothing: its survivors read the
+ *     records): the survivors of this node wait for every client that may
+ *     hold locks here.
  * B6. A reclaim is admitted only from a client this node waits for (N5),
  *     then by the core's admission like any request (N1–N3): a resource in
  *     recovery, after the barrier. Every view this node adopts is pushed to
@@ -167,6 +168,24 @@ export class ClusterBinding {
     if (this.lm !== null) this.wire(this.lm, node);
   }
 
+  private recordsInFlight = 0;
+  private readonly recordQueue: (() => void)[] = [];
+
+  /** B5: at most `recordsInFlightMax` record writes at once. */
+  private recordSlot(): Promise<void> {
+    if (this.recordsInFlight < clusterLimits.recordsInFlightMax) {
+      this.recordsInFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.recordQueue.push(resolve));
+  }
+
+  private recordDone(): void {
+    const next = this.recordQueue.shift();
+    if (next !== undefined) next(); // the slot passes on
+    else this.recordsInFlight--;
+  }
+
   /** Clients recorded in etcd as holding locks mastered here (N4), and the writes in flight. */
   private readonly recorded = new Map<string, Promise<void>>();
 
@@ -180,7 +199,7 @@ export class ClusterBinding {
     if (client === null || node === null) return null;
     const known = this.recorded.get(client);
     if (known !== undefined) return known;
-    const p = node.recordClient(client, verifier).catch((err: unknown) => {
+    const p = this.recordSlot().then(() => node.recordClient(client, verifier)).finally(() => this.recordDone()).catch((err: unknown) => {
       throw new LockError('EGRACE', `the cluster could not record this client in etcd (${(err as Error).message}): retry`, { node: node.node });
     });
     this.recorded.set(client, p);
@@ -191,7 +210,11 @@ export class ClusterBinding {
   /** The client's session ended: nobody needs to wait for it (best effort; a stale record only lengthens a grace). */
   forgetClient(client: string | null): void {
     const node = this.nodeValue;
-    if (client === null || node === null || !this.recorded.delete(client)) return;
+    if (client === null || node === null) return;
+    // B5: a node that is not a member now (fenced) keeps its records: the survivors read them to know whom to wait
+    // for, and a client retiring this node's connection must not erase that it held locks here.
+    if (!node.membership.mayGrant()) return;
+    if (!this.recorded.delete(client)) return;
     node.forgetClient(client).catch((err) => this.log('cluster-forget-failed', { error: (err as Error).message }));
   }
 

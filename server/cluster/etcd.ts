@@ -9,6 +9,7 @@
  *   grace            the cluster's grace record (grace-record.ts)
  */
 
+import { noop } from 'cockatiel';
 import { Etcd3, type IOptions } from 'etcd3';
 import { LockError } from '../../src/index.js';
 import { clusterLimits, ETCD_CALL_TIMEOUT_MS } from './limits.js';
@@ -82,6 +83,11 @@ export function openEtcd(endpoints: string[], callTimeoutMs = ETCD_CALL_TIMEOUT_
     hosts: endpoints,
     dialTimeout: callTimeoutMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    // E5: no circuit breaker per endpoint. The client's default opens one after three failed calls in a row and then
+    // fails every call to that endpoint for 5 s, keepalives included: a burst of slow writes (1,000 clients
+    // reclaiming at once) fenced a healthy node that way. Our own deadlines and guarded retries (E1, E2) bound
+    // every call instead.
+    faultHandling: { host: () => noop },
   };
   return new Etcd3(options);
 }

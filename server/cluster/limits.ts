@@ -20,6 +20,8 @@ export interface ClusterLimits {
   endpointsMax: number;
   /** Compare-and-swap attempts on one record before giving up for this round (others are changing it). */
   casAttemptsMax: number;
+  /** Client records written to etcd at once (B5); more wait their turn, so a reclaim storm cannot starve the keepalives. */
+  recordsInFlightMax: number;
 }
 
 export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
@@ -31,6 +33,7 @@ export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
   urlCharsMax: 512,
   endpointsMax: 16,
   casAttemptsMax: 50,
+  recordsInFlightMax: 16,
 });
 
 /** Lease TTL unless configured: a dead node's resources are remastered about this long after it died. */

@@ -357,7 +357,7 @@ export class Connection {
   call<T>(
     event: keyof ClientToServerEvents, message: () => unknown, opts: { req?: number; onSessionLost?: WireError | 'succeed' | null; early?: boolean } = {},
   ): Promise<T> {
-    if (this.state === 'closed') return Promise.reject(new LockError('ECANCELED', 'the client is closed'));
+    if (this.state === 'closed') return Promise.reject(this.closedWith === null ? new LockError('ECANCELED', 'the client is closed') : fromWire(this.closedWith));
     if (this.calls.size >= QUEUED_CALLS_MAX) {
       return Promise.reject(new LockError('ENOLCK', `limit queuedCallsMax (${QUEUED_CALLS_MAX}) reached`, { limit: 'queuedCallsMax' }));
     }
@@ -490,10 +490,14 @@ export class Connection {
     return ++this.seq;
   }
 
-  /** Say goodbye (the server releases this session's locks at once), then disconnect. */
-  async close(): Promise<void> {
+  /** How calls made or pending at close fail (null: ECANCELED): a cluster client retiring a node's connection routes them again. */
+  private closedWith: WireError | null = null;
+
+  /** Say goodbye (the server releases this session's locks at once), then disconnect; calls end with `error` if given. */
+  async close(error?: WireError, bye = true): Promise<void> {
+    if (error !== undefined) this.closedWith = error;
     if (this.state === 'closed') return;
-    if (this.state === 'ready' || this.state === 'reclaiming') {
+    if (bye && (this.state === 'ready' || this.state === 'reclaiming')) {
       await Promise.race([
         new Promise<void>((resolve) => {
           this.flush();
@@ -505,7 +509,7 @@ export class Connection {
     this.state = 'closed';
     reconnect.leave(this.url, this.member);
     this.socket.disconnect();
-    for (const c of [...this.calls.values()]) c.settle({ error: new LockError('ECANCELED', 'the client closed').toJSON() as never });
+    for (const c of [...this.calls.values()]) c.settle({ error: this.closedWith ?? (new LockError('ECANCELED', 'the client closed').toJSON() as never) });
   }
 
   get connected(): boolean {

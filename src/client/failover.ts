@@ -150,9 +150,12 @@ export class Failover {
       if (gone) {
         departed = true;
         // F2: waits there go again to the new masters; the node's connection ends.
-        c.conn.failPending({ code: 'ESTALE', message: `node ${node} left the cluster`, generation: view.generation } as WireError);
+        const left = { code: 'ESTALE', message: `node ${node} left the cluster`, generation: view.generation } as WireError;
+        c.conn.failPending(left);
         this.host.retire(node);
-        void c.conn.close();
+        // Calls made meanwhile (a retry after EGRACE) end the same way, and are routed again.
+        // No goodbye: the node is out of the view, and its session ending must not look like "this client is done there".
+        void c.conn.close(left, false);
       }
     }
     // Entries for handles that moved or ended since: their node's revocation is moot.

@@ -18,9 +18,24 @@ export function defineDlmSuite(label: string, make: HarnessFactory): void {
     });
 
     describe('compatibility matrix', () => {
+      // Written out from the VMS/Linux DLM table, not computed with the implementation's own compatible():
+      // each row is a held mode, each column a requested one, in the order NL CR CW PR PW EX.
+      const MATRIX: Record<string, string> = {
+        NL: 'yyyyyy',
+        CR: 'yyyyyn',
+        CW: 'yyynnn',
+        PR: 'yynynn',
+        PW: 'yynnnn',
+        EX: 'ynnnnn',
+      };
+      it('the core\'s compatible() agrees with the table', () => {
+        for (const held of MODES) for (const wanted of MODES) {
+          expect(compatible(MODES.indexOf(held), MODES.indexOf(wanted)), `${held}/${wanted}`).toBe(MATRIX[held]![MODES.indexOf(wanted)] === 'y');
+        }
+      });
       for (const held of MODES) {
         for (const wanted of MODES) {
-          const ok = compatible(MODES.indexOf(held), MODES.indexOf(wanted));
+          const ok = MATRIX[held]![MODES.indexOf(wanted)] === 'y';
           it(`${held} held, ${wanted} requested: ${ok ? 'granted' : 'EAGAIN'}`, async () => {
             await h.owner('a').lock('lin', 'r', held);
             const p = h.owner('b').lock('lin', 'r', wanted, { noQueue: true });
