@@ -49,6 +49,7 @@ const DEMO_OPTIONS = `  demo runs the server with a demo workload in the same pr
 const USAGE = `${SERVE_USAGE}
        ${DEMO_USAGE.slice('usage: '.length)}
        lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
+       lockscope torture --cluster N [--kill-every 10s] [--pause-every 0] [--clients N] [--duration 20s] [--mode mixed|posix|dlm] [--json]
        lockscope inspect <archive.tar.gz> [--owner NAME] [--resource KEY] [--cycles] [--json]
        lockscope dump --server URL [--dir DIR] [--json]   (token from LOCKSCOPE_ADMIN_TOKEN)
        lockscope cluster status (--etcd URL[,URL] [--cluster NAME] | --server URL) [--domain D --resource R] [--json]

@@ -14,7 +14,7 @@
  */
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,9 +31,15 @@ export interface TortureOptions {
   mode: TortureMode;
   graceMs: number | null;
   json: boolean;
+  /** Nodes of a cluster (through an etcd this command starts); 0: one server, restarted from its state directory. */
+  cluster: number;
+  /** In a cluster: a random node killed with SIGKILL (then started again) this often, and one paused (SIGSTOP past its TTL) this often; 0: never. */
+  killEveryMs: number;
+  pauseEveryMs: number;
 }
 
-export const TORTURE_USAGE = `usage: lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]`;
+export const TORTURE_USAGE = `usage: lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
+       lockscope torture --cluster N [--kill-every 10s] [--pause-every 0] [--clients N] [--duration 20s] [--mode mixed|posix|dlm] [--json]`;
 
 function duration(v: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
@@ -44,7 +50,9 @@ function duration(v: string, flag: string): number {
 }
 
 export function parseTortureArgs(argv: readonly string[]): TortureOptions {
-  const o: TortureOptions = { clients: 4, durationMs: 20_000, restartEveryMs: 3_000, stateDir: null, mode: 'mixed', graceMs: null, json: false };
+  const o: TortureOptions = {
+    clients: 4, durationMs: 20_000, restartEveryMs: 3_000, stateDir: null, mode: 'mixed', graceMs: null, json: false, cluster: 0, killEveryMs: 10_000, pauseEveryMs: 0,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -65,6 +73,15 @@ export function parseTortureArgs(argv: readonly string[]): TortureOptions {
       if (m !== 'posix' && m !== 'dlm' && m !== 'mixed') throw new LockError('EINVAL', '--mode must be posix, dlm or mixed');
       o.mode = m;
     } else if (flag === '--json') o.json = true;
+    else if (flag === '--cluster') {
+      o.cluster = Number(value());
+      if (!Number.isInteger(o.cluster) || o.cluster < 2 || o.cluster > TORTURE.clusterNodesMax) throw new LockError('EINVAL', `--cluster must be an integer from 2 to ${TORTURE.clusterNodesMax}`);
+    } else if (flag === '--kill-every' || flag === '--pause-every') {
+      const v = value();
+      const ms = v === '0' ? 0 : duration(v, flag);
+      if (flag === '--kill-every') o.killEveryMs = ms;
+      else o.pauseEveryMs = ms;
+    }
     else throw new LockError('EINVAL', `unknown option ${flag}`);
   }
   return o;
@@ -89,6 +106,8 @@ class ServerChild {
   readonly graces: GraceRecord[] = [];
   reclaimsRefused = 0;
   graceActive = false;
+  fenced = 0;
+  private needSince: number | null = null;
   readonly startMs: number[] = [];
 
   constructor(private readonly args: string[]) {}
@@ -138,6 +157,14 @@ class ServerChild {
       this.graces.push({ ms: (l.deadline ?? 0) - (l.startedAt ?? 0), ended: l.ended ?? 'unknown', reclaims: l.reclaims ?? 0, missing: l.missing?.length ?? 0 });
     }
     if (l.event === 'reclaim-refused') this.reclaimsRefused++;
+    // A cluster node: its recoveries (need → lift) are the grace periods, and its self-fencing is counted.
+    const t = Date.parse((l as { time?: string }).time ?? '');
+    if (l.event === 'cluster-need' && this.needSince === null) this.needSince = t;
+    if (l.event === 'cluster-lift' && this.needSince !== null) {
+      this.graces.push({ ms: t - this.needSince, ended: (l as { why?: string }).why ?? 'unknown', reclaims: 0, missing: 0 });
+      this.needSince = null;
+    }
+    if (l.event === 'cluster-fenced') this.fenced++;
     // Past the log's rate limit the refusals are counted in one line (log.ts).
     if (l.event === 'log-suppressed' && l.kind === 'reclaim-refused') this.reclaimsRefused += l.suppressed ?? 0;
     return l.event === 'listening';
@@ -148,10 +175,12 @@ class ServerChild {
     this.child = null;
     if (c === null || c.exitCode !== null || c.signalCode !== null) return;
     const gone = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGCONT'); // a paused node must see the signal
     c.kill(signal);
     await gone;
     // A grace in progress when it died never logged its end.
     this.graceActive = false;
+    this.needSince = null;
   }
 }
 
@@ -161,7 +190,7 @@ class Workers {
   private readonly children: ChildProcess[] = [];
   private readonly finals = new Set<number>();
 
-  constructor(n: number, url: string, dir: string, mode: TortureMode) {
+  constructor(n: number, url: string | string[], dir: string, mode: TortureMode) {
     const script = fileURLToPath(new URL('./torture/worker.js', import.meta.url));
     for (let id = 1; id <= n; id++) {
       const child = fork(script, [JSON.stringify({ id, url, dir, mode })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -198,15 +227,10 @@ function progress(t0: number, server: ServerChild, workers: Workers, restarts: n
 }
 
 export async function runTorture(o: TortureOptions, err: NodeJS.WriteStream): Promise<TortureReport> {
-  const work = o.stateDir === null ? mkdtempSync(join(tmpdir(), 'lockscope-torture-')) : o.stateDir;
+  if (o.cluster > 0) return runClusterTorture(o, err);
+  const { work, config } = prepareWork(o);
   const state = join(work, 'state');
   mkdirSync(state, { recursive: true });
-  writeFileSync(join(work, TORTURE.posixFile), Buffer.alloc(TORTURE.posixSlots * TORTURE.recordBytes, ' '));
-  writeFileSync(join(work, TORTURE.dlmFile), Buffer.alloc(TORTURE.dlmSlots * TORTURE.recordBytes, ' '));
-  const config = join(work, 'server.json');
-  writeFileSync(config, JSON.stringify({
-    domains: [{ name: TORTURE.posixDomain, kind: 'posix' }, { name: TORTURE.dlmDomain, kind: 'dlm' }], ...(o.graceMs === null ? {} : { graceMs: o.graceMs }),
-  }));
   const port = await freePort();
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   const server = new ServerChild([cli, 'serve', '--port', String(port), '--config', config, '--state-dir', state]);
@@ -231,6 +255,128 @@ export async function runTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
     clearInterval(ticker);
     if (tty) err.write('\n');
     await server.stop('SIGTERM');
+  }
+}
+
+/** The shared files and the servers' config, in a new directory (or `--state-dir`). */
+function prepareWork(o: TortureOptions): { work: string; config: string } {
+  const work = o.stateDir === null ? mkdtempSync(join(tmpdir(), 'lockscope-torture-')) : o.stateDir;
+  mkdirSync(work, { recursive: true });
+  writeFileSync(join(work, TORTURE.posixFile), Buffer.alloc(TORTURE.posixSlots * TORTURE.recordBytes, ' '));
+  writeFileSync(join(work, TORTURE.dlmFile), Buffer.alloc(TORTURE.dlmSlots * TORTURE.recordBytes, ' '));
+  const config = join(work, 'server.json');
+  writeFileSync(config, JSON.stringify({
+    domains: [{ name: TORTURE.posixDomain, kind: 'posix' }, { name: TORTURE.dlmDomain, kind: 'dlm' }], ...(o.graceMs === null ? {} : { graceMs: o.graceMs }),
+  }));
+  return { work, config };
+}
+
+/** An etcd of the run's own: data in the work directory, loopback ports, killed at the end. */
+async function startEtcd(work: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const bin = ['/usr/bin/etcd', '/usr/local/bin/etcd'].find((p) => existsSync(p)) ?? 'etcd';
+  const [port, peer] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(bin, [
+    '--data-dir', join(work, 'etcd'), '--listen-client-urls', url, '--advertise-client-urls', url,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-cluster', `default=http://127.0.0.1:${peer}`, '--log-level', 'error',
+  ], { stdio: 'ignore' });
+  const failed = new Promise<never>((_, reject) => child.once('error', () => reject(new LockError('ENOENT', 'etcd not found (Debian: apt-get install etcd-server)'))));
+  failed.catch(() => {});
+  const end = Date.now() + TORTURE.startTimeoutMs;
+  for (;;) {
+    const ok = await Promise.race([fetch(`${url}/health`).then((r) => r.ok, () => false), failed]);
+    if (ok) break;
+    if (Date.now() > end) throw new LockError('ETIMEDOUT', 'etcd did not start');
+    await sleep(100);
+  }
+  return {
+    url,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    }),
+  };
+}
+
+/**
+ * `--cluster N`: N nodes on one etcd, every worker a client of all of them;
+ * every `killEveryMs` a random node is killed with SIGKILL and started again
+ * (same name and port) once its lease has expired, every `pauseEveryMs` one
+ * is stopped with SIGSTOP past its TTL and continued; one disruption at a
+ * time, so a majority is always up.
+ */
+async function runClusterTorture(o: TortureOptions, err: NodeJS.WriteStream): Promise<TortureReport> {
+  const { work, config } = prepareWork(o);
+  const etcd = await startEtcd(work);
+  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  const nodes: ServerChild[] = [];
+  const urls: string[] = [];
+  try {
+    for (let i = 1; i <= o.cluster; i++) {
+      const port = await freePort();
+      urls.push(`http://127.0.0.1:${port}`);
+      nodes.push(new ServerChild([cli, 'serve', '--no-demo', '--port', String(port), '--config', config, '--etcd', etcd.url, '--node', `n${i}`,
+        '--lease-ttl', String(TORTURE.clusterTtlSec), ...(o.graceMs === null ? [] : ['--grace-ms', String(o.graceMs)])]));
+    }
+    await Promise.all(nodes.map((n) => n.start()));
+  } catch (e) {
+    await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
+    await etcd.stop();
+    throw e;
+  }
+  const workers = new Workers(o.clients, urls, work, o.mode);
+  const t0 = Date.now();
+  let kills = 0;
+  let pauses = 0;
+  const tty = err.isTTY === true;
+  const line = (): string => `${progress(t0, nodes[0]!, workers, kills + pauses)} (cluster: ${kills} kills, ${pauses} pauses)`;
+  const ticker = setInterval(() => err.write(tty ? `\r${line()}   ` : `${line()}\n`), tty ? 1000 : 5000);
+  const end = t0 + o.durationMs;
+  try {
+    let nextKill = o.killEveryMs > 0 ? t0 + o.killEveryMs : Infinity;
+    let nextPause = o.pauseEveryMs > 0 ? t0 + o.pauseEveryMs : Infinity;
+    while (Math.min(nextKill, nextPause) < end) {
+      const kill = nextKill <= nextPause;
+      await sleep(Math.max(0, (kill ? nextKill : nextPause) - Date.now()));
+      const victim = nodes[Math.floor(Math.random() * nodes.length)]!;
+      if (kill) {
+        await victim.stop('SIGKILL');
+        // The same name joins again only once etcd has expired the dead process's lease.
+        await sleep(TORTURE.clusterTtlSec * 1000 + 500);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await victim.start();
+            break;
+          } catch (e) {
+            if (attempt >= 5) throw e;
+            await sleep(1000);
+          }
+        }
+        kills++;
+        nextKill += o.killEveryMs;
+      } else {
+        victim.child?.kill('SIGSTOP');
+        await sleep(TORTURE.pauseMs);
+        victim.child?.kill('SIGCONT');
+        pauses++;
+        nextPause += o.pauseEveryMs;
+      }
+    }
+    await sleep(Math.max(0, end - Date.now()));
+    const stuck = await workers.stop();
+    const server = {
+      graces: nodes.flatMap((n) => n.graces), reclaimsRefused: nodes.reduce((a, n) => a + n.reclaimsRefused, 0), startMs: nodes.flatMap((n) => n.startMs),
+    };
+    const report = summarize({ options: o, workDir: work, elapsedMs: Date.now() - t0, restarts: kills, workers: [...workers.stats.values()], stuck, server });
+    report.cluster = { nodes: o.cluster, kills, pauses, fenced: nodes.reduce((a, n) => a + n.fenced, 0) };
+    return report;
+  } finally {
+    clearInterval(ticker);
+    if (tty) err.write('\n');
+    await Promise.all(nodes.map((n) => n.stop('SIGTERM')));
+    await etcd.stop();
   }
 }
 

@@ -31,6 +31,10 @@ export interface TortureReport {
   grace: { count: number; medianMs: number; maxMs: number; ended: Record<string, number> };
   reclaimPasses: { count: number; locks: number; medianMs: number; maxMs: number };
   serverStartMedianMs: number;
+  /** Writes refused by the fencing check (the region held a newer token): a fenced writer stopped, not a failure. */
+  staleWritesRefused: number;
+  /** `--cluster`: nodes, kills (SIGKILL, then started again), pauses (SIGSTOP past the TTL), times nodes fenced themselves. */
+  cluster?: { nodes: number; kills: number; pauses: number; fenced: number };
   pass: boolean;
 }
 
@@ -71,21 +75,29 @@ export function summarize(r: RunResult): TortureReport {
       count: passes.length, locks: passes.reduce((n, p) => n + p.reclaimed, 0), medianMs: median(passes.map((p) => p.ms)), maxMs: Math.max(0, ...passes.map((p) => p.ms)),
     },
     serverStartMedianMs: median(r.server.startMs),
+    staleWritesRefused: r.workers.reduce((n, w) => n + (w.staleWritesRefused ?? 0), 0),
     pass: violations === 0 && lostLocks === 0 && tokenRegressions === 0 && r.stuck.length === 0 && r.workers.length === r.options.clients,
   };
 }
 
 export function formatReport(t: TortureReport): string {
   const kv = (o: Record<string, number>): string => (Object.keys(o).length === 0 ? 'none' : Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', '));
+  const c = t.cluster;
   const lines = [
-    `lockscope torture: ${t.clients} clients (${t.mode}), ${(t.durationMs / 1000).toFixed(1)} s, server killed (SIGKILL) and restarted every ${(t.restartEveryMs / 1000).toFixed(1)} s`,
+    c === undefined
+      ? `lockscope torture: ${t.clients} clients (${t.mode}), ${(t.durationMs / 1000).toFixed(1)} s, server killed (SIGKILL) and restarted every ${(t.restartEveryMs / 1000).toFixed(1)} s`
+      : `lockscope torture: ${t.clients} clients (${t.mode}), ${(t.durationMs / 1000).toFixed(1)} s, a cluster of ${c.nodes} nodes: ${c.kills} killed (SIGKILL) and restarted, ${c.pauses} paused past their lease`,
+    ...(c === undefined ? [] : [`  failovers          ${c.kills + c.pauses} (nodes fenced themselves ${c.fenced} times)`]),
     `  operations         ${t.operations} (${t.opsPerSecond}/s)`,
     `  restarts           ${t.restarts} (server up again in ${t.serverStartMedianMs} ms, median)`,
     `  errors by code     ${kv(t.errors)}`,
     `  violations         ${t.violations}`,
-    `  lost locks         ${t.lostLocks} (reclaims refused by the server: ${t.reclaimsRefused})`,
+    c === undefined
+      ? `  lost locks         ${t.lostLocks} (reclaims refused by the server: ${t.reclaimsRefused})`
+      : `  lost locks         ${t.lostLocks} (reclaim attempts refused by a node, most asked again later: ${t.reclaimsRefused})`,
     `  token regressions  ${t.tokenRegressions}`,
-    `  grace periods      ${t.grace.count}: median ${t.grace.medianMs} ms, max ${t.grace.maxMs} ms; ended ${kv(t.grace.ended)}`,
+    `  stale writes       ${t.staleWritesRefused} refused by the fencing check`,
+    `  ${c === undefined ? 'grace periods   ' : 'node recoveries '}   ${t.grace.count}: median ${t.grace.medianMs} ms, max ${t.grace.maxMs} ms; ended ${kv(t.grace.ended)}`,
     `  reclaim passes     ${t.reclaimPasses.count}: ${t.reclaimPasses.locks} locks, median ${t.reclaimPasses.medianMs} ms, max ${t.reclaimPasses.maxMs} ms`,
     ...(t.stuckWorkers.length > 0 ? [`  stuck workers      ${t.stuckWorkers.join(', ')}`] : []),
     ...t.violationSamples.map((v) => `  violation at byte ${v.at}: expected "${v.expected}", found "${v.found}"`),

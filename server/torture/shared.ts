@@ -31,13 +31,19 @@ export const TORTURE = Object.freeze({
   stopTimeoutMs: 60_000,
   /** How long a restarted server gets to say it is listening. */
   startTimeoutMs: 30_000,
+  /** `--cluster N`: nodes from 2 to this; their lease TTL (a killed node is restarted once its lease has expired). */
+  clusterNodesMax: 7,
+  clusterTtlSec: 2,
+  /** A paused node stays stopped this long: past its TTL, so it fences itself and comes back as a new member. */
+  pauseMs: 3_500,
 });
 
 export type TortureMode = 'posix' | 'dlm' | 'mixed';
 
 export interface WorkerConfig {
   id: number;
-  url: string;
+  /** The server's URL, or every node's in a cluster. */
+  url: string | string[];
   /** Directory of the shared files. */
   dir: string;
   mode: TortureMode;
@@ -60,8 +66,10 @@ export interface WorkerStats {
   /** Locks the server refused to give back after a restart. */
   lost: number;
   reclaims: { ms: number; reclaimed: number; lost: number }[];
-  /** Records found with a token not older than the one just granted. */
+  /** Records found with a token not older than the one just granted, under a lock still held. */
   tokenRegressions: number;
+  /** Writes the checker refused because the region already held a newer token (the writer's lock was fenced). */
+  staleWritesRefused: number;
 }
 
 export type WorkerMessage = { type: 'stats' | 'final'; stats: WorkerStats };

@@ -19,7 +19,7 @@ import { TORTURE, type WorkerConfig, type WorkerStats } from './shared.js';
 const STATS_EVERY_MS = 500;
 
 class Worker {
-  private readonly stats: WorkerStats = { id: 0, ops: 0, errors: {}, violations: [], lost: 0, reclaims: [], tokenRegressions: 0 };
+  private readonly stats: WorkerStats = { id: 0, ops: 0, errors: {}, violations: [], lost: 0, reclaims: [], tokenRegressions: 0, staleWritesRefused: 0 };
   private stopping = false;
   private counter = 0;
   /** Reclaim losses since the current lock was taken (a posix loss has no handle to mark). */
@@ -97,9 +97,17 @@ class Worker {
   /** Check tokens, write, hold, check the writes are still ours. */
   private async exercise(fd: number, at: number, slots: number, token: bigint, lost: () => boolean): Promise<void> {
     const before = read(fd, at, slots);
+    let newer = false;
     for (const rec of before) {
       const t = /t(\d+)/.exec(rec)?.[1];
-      if (t !== undefined && BigInt(t) >= token) this.stats.tokenRegressions++;
+      if (t !== undefined && BigInt(t) >= token) newer = true;
+    }
+    // The fencing check a storage service makes: a write older than one already applied to the region is refused.
+    // Under a lock still held that is a token regression; under a lost one, the fence doing its job.
+    if (newer) {
+      this.stats.staleWritesRefused++;
+      if (!lost()) this.stats.tokenRegressions++;
+      return;
     }
     const mine = record(this.cfg.id, ++this.counter, token);
     writeSync(fd, Buffer.from(mine.repeat(slots)), 0, slots * TORTURE.recordBytes, at);

@@ -5,6 +5,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { TortureReport } from '../../server/torture/report.js';
 import { CLI } from './support.js';
@@ -33,6 +34,16 @@ describe('lockscope torture', () => {
     expect(r.stderr).toMatch(/torture \d+s: \d+ ops/); // progress while it runs
   }, 90_000);
 
+  (existsSync('/usr/bin/etcd') ? it : it.skip)('--cluster 3: nodes killed with SIGKILL and restarted under 3 clients: no violation, no lost lock, tokens only rise', async () => {
+    const r = await run(['--cluster', '3', '--clients', '3', '--duration', '15s', '--kill-every', '5s', '--json']);
+    const report = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TortureReport;
+    expect(report).toMatchObject({ violations: 0, lostLocks: 0, tokenRegressions: 0, stuckWorkers: [], pass: true, cluster: { nodes: 3, kills: 2 } });
+    expect(r.code).toBe(0);
+    expect(report.operations).toBeGreaterThan(100);
+    expect(report.grace.count).toBeGreaterThanOrEqual(2); // the survivors' recoveries of each killed node's share
+    expect(r.stderr).toMatch(/cluster: \d+ kills/);
+  }, 90_000);
+
   it('refuses bad options with a usage error: exit status 2, as text, or as JSON with --json', async () => {
     const r = await run(['--clients', '0']);
     expect(r.code).toBe(2);
@@ -41,5 +52,8 @@ describe('lockscope torture', () => {
     const j = await run(['--clients', '0', '--json']);
     expect(j.code).toBe(2);
     expect(JSON.parse(j.stderr.trim().split('\n').at(-1)!)).toMatchObject({ error: { code: 'EINVAL' } });
+    const c = await run(['--cluster', '1']);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/EINVAL: --cluster must be an integer from 2/);
   });
 });
