@@ -14,7 +14,7 @@
  */
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,7 +110,8 @@ class ServerChild {
   private needSince: number | null = null;
   readonly startMs: number[] = [];
 
-  constructor(private readonly args: string[]) {}
+  /** `log`: a file every log line of every life of this server is appended to (the cluster's nodes keep theirs). */
+  constructor(private readonly args: string[], private readonly log: WriteStream | null = null) {}
 
   async start(): Promise<void> {
     const began = Date.now();
@@ -126,6 +127,7 @@ class ServerChild {
         for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
+          this.log?.write(`${line}\n`);
           if (this.onLine(line)) {
             clearTimeout(timer);
             resolve();
@@ -318,7 +320,8 @@ async function runClusterTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
       const port = await freePort();
       urls.push(`http://127.0.0.1:${port}`);
       nodes.push(new ServerChild([cli, 'serve', '--no-demo', '--port', String(port), '--config', config, '--etcd', etcd.url, '--node', `n${i}`,
-        '--lease-ttl', String(TORTURE.clusterTtlSec), ...(o.graceMs === null ? [] : ['--grace-ms', String(o.graceMs)])]));
+        '--lease-ttl', String(TORTURE.clusterTtlSec), ...(o.graceMs === null ? [] : ['--grace-ms', String(o.graceMs)])],
+        createWriteStream(join(work, `node-n${i}.log`))));
     }
     await Promise.all(nodes.map((n) => n.start()));
   } catch (e) {

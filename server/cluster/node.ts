@@ -220,6 +220,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
    * them or presents another secret.
    */
   mayReclaim(client: string, verifier: string | null): 'yes' | 'not-yet' | 'no' {
+    // Fenced, or back and not yet in a view (N6): whom it waits for is not known yet, so nobody is refused for good.
+    if (!this.membership.mayGrant() || !this.adoptedView.members.some((m) => m.node === this.o.node)) return 'not-yet';
     if (this.needSince === 0) return 'no';
     if (!this.expectationsRead || this.awaitingHandover.size > 0) return 'not-yet';
     if (!this.expected.has(client) || this.done.has(client)) return 'no';
