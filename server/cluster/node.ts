@@ -300,13 +300,18 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.adoptedView = { generation: this.adoptedView.generation, members: [] };
     this.ring = new Rendezvous([]);
     this.recoveryRings = [];
+    this.clearNeed();
+    this.expectationsRead = true;
+  }
+
+  /** This node waits for nobody any more (its need lifted, or forgotten at a fence). */
+  private clearNeed(): void {
     this.needSince = 0;
     if (this.needTimer) clearTimeout(this.needTimer);
     this.needTimer = null;
     this.expected.clear();
     this.done.clear();
     this.awaitingHandover.clear();
-    this.expectationsRead = true;
   }
 
   /** Views are adopted one at a time, in generation order. */
@@ -425,12 +430,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
 
   private liftNow(why: string): void {
     if (this.needSince === 0) return;
-    this.needSince = 0;
-    if (this.needTimer) clearTimeout(this.needTimer);
-    this.needTimer = null;
-    this.expected.clear();
-    this.done.clear();
-    this.awaitingHandover.clear();
+    this.clearNeed();
     this.o.log?.('cluster-lift', { node: this.o.node, why });
     this.grace.update((r) => lift(r, this.o.node)).catch((err) => this.o.log?.('cluster-lift-failed', { error: (err as Error).message }));
   }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type LockClient } from '../../src/client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { CLIENT, NodeProcess } from './nodes.js';
+import { CLIENT, NodeProcess, settledCluster } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -43,10 +43,7 @@ run('the cluster client (three real nodes, real etcd)', () => {
     etcd = await EtcdCluster.start(1);
     for (const name of ['n1', 'n2', 'n3']) nodes.push(await NodeProcess.create(name, etcd.endpoints, { graceMs: 3000 }));
     await Promise.all(nodes.map((n) => n.start()));
-    await until(async () => {
-      const s = await Promise.all(nodes.map((n) => n.cluster()));
-      return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === 3 && x.generation === s[0].generation && !x.grace.inGrace);
-    }, 20_000);
+    await settledCluster(nodes, 3, 20_000);
   }, 60_000);
 
   afterAll(async () => {

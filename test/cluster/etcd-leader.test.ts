@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type LockClient, type ReclaimReport, type RemoteLock } from '../../src/client/index.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { CLIENT, NodeProcess } from './nodes.js';
+import { CLIENT, NodeProcess, settledCluster } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -24,10 +24,7 @@ run('the etcd leader killed under a lockscope cluster (three etcd members, three
     etcd = await EtcdCluster.start(3);
     for (const name of ['n1', 'n2', 'n3']) nodes.push(await NodeProcess.create(name, etcd.endpoints, { graceMs: 20_000, leaseTtl: 3 }));
     await Promise.all(nodes.map((n) => n.start()));
-    await until(async () => {
-      const s = await Promise.all(nodes.map((n) => n.cluster()));
-      return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === 3 && x.generation === s[0].generation && !x.grace.inGrace);
-    }, 30_000);
+    await settledCluster(nodes, 3, 30_000);
   }, 60_000);
 
   afterAll(async () => {
@@ -54,10 +51,7 @@ run('the etcd leader killed under a lockscope cluster (three etcd members, three
     etcd.kill(leader);
     // A new leader among the two left; the lockscope members settle on one view with all three nodes.
     await until(async () => (await etcd.leader()) >= 0, 15_000);
-    await until(async () => {
-      const s = await Promise.all(nodes.map((n) => n.cluster()));
-      return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === 3 && x.generation === s[0].generation && !x.grace.inGrace);
-    }, 40_000);
+    await settledCluster(nodes, 3, 40_000);
     // Whatever moved (a node that fenced itself while etcd elected) was reclaimed, nothing lost.
     await client.router!.failover.idle();
     expect(reports.flatMap((r) => r.lost)).toEqual([]);

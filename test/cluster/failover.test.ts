@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type LockClient, type ReclaimReport, type RemoteLock } from '../../src/client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { ADMIN, CLIENT, NodeProcess, holderProcess } from './nodes.js';
+import { ADMIN, CLIENT, NodeProcess, holderProcess, settledCluster } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -31,13 +31,6 @@ function resources(domain: string, members: string[], node: string, count: numbe
     out.push(r);
   }
   return out;
-}
-
-async function settledCluster(nodes: NodeProcess[], size: number): Promise<void> {
-  await until(async () => {
-    const s = await Promise.all(nodes.map((n) => n.cluster()));
-    return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === size && x.generation === s[0].generation && !x.grace.inGrace);
-  }, 30_000);
 }
 
 run('failover and handover (real nodes, real etcd)', () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type LockClient } from '../../src/client/index.js';
 import { CLI, freePort, untilListening, type LogLine } from '../recovery/support.js';
+import { until } from '../server/support.js';
 
 export const ADMIN = 'admin-token-for-cluster-tests';
 export const CLIENT = 'client-token-for-cluster-tests';
@@ -137,4 +138,12 @@ export async function holderProcess(node: NodeProcess, name: string, resources: 
       await gone;
     },
   };
+}
+
+/** Until every node answers with `size` members in its view, all under one generation, and no grace in force. */
+export async function settledCluster(nodes: NodeProcess[], size: number, ms = 30_000): Promise<void> {
+  await until(async () => {
+    const s = await Promise.all(nodes.map((n) => n.cluster()));
+    return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === size && x.generation === s[0].generation && !x.grace.inGrace);
+  }, ms);
 }
