@@ -192,10 +192,10 @@ class Workers {
   private readonly children: ChildProcess[] = [];
   private readonly finals = new Set<number>();
 
-  constructor(n: number, url: string | string[], dir: string, mode: TortureMode) {
+  constructor(n: number, url: string | string[], dir: string, mode: TortureMode, requestTimeoutMs?: number) {
     const script = fileURLToPath(new URL('./torture/worker.js', import.meta.url));
     for (let id = 1; id <= n; id++) {
-      const child = fork(script, [JSON.stringify({ id, url, dir, mode })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      const child = fork(script, [JSON.stringify({ id, url, dir, mode, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
       child.on('message', (m: WorkerMessage) => {
         this.stats.set(m.stats.id, m.stats);
         if (m.type === 'final') this.finals.add(m.stats.id);
@@ -329,7 +329,7 @@ async function runClusterTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
     await etcd.stop();
     throw e;
   }
-  const workers = new Workers(o.clients, urls, work, o.mode);
+  const workers = new Workers(o.clients, urls, work, o.mode, TORTURE.clusterRequestTimeoutMs);
   const t0 = Date.now();
   let kills = 0;
   let pauses = 0;

@@ -36,6 +36,8 @@ export const TORTURE = Object.freeze({
   clusterTtlSec: 2,
   /** A paused node stays stopped this long: past its TTL, so it fences itself and comes back as a new member. */
   pauseMs: 3_500,
+  /** In a cluster, a lock request's timeout (see WorkerConfig.requestTimeoutMs). */
+  clusterRequestTimeoutMs: 20_000,
 });
 
 export type TortureMode = 'posix' | 'dlm' | 'mixed';
@@ -47,6 +49,8 @@ export interface WorkerConfig {
   /** Directory of the shared files. */
   dir: string;
   mode: TortureMode;
+  /** In a cluster: a request unanswered this long fails ETIMEDOUT (counted by code) rather than stopping its worker for good. */
+  requestTimeoutMs?: number;
 }
 
 export interface Violation {

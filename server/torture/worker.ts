@@ -75,7 +75,8 @@ class Worker {
     const range = { start: first * TORTURE.recordBytes, len: slots * TORTURE.recordBytes };
     const owner = this.posixOwner;
     this.lostSinceLock = 0;
-    const r = await owner.setlk(TORTURE.posixDomain, TORTURE.posixResource, { type: 'write', ...range }, { wait: true });
+    const timeout = this.cfg.requestTimeoutMs === undefined ? {} : { timeoutMs: this.cfg.requestTimeoutMs };
+    const r = await owner.setlk(TORTURE.posixDomain, TORTURE.posixResource, { type: 'write', ...range }, { wait: true, ...timeout });
     try {
       await this.exercise(this.posixFd, range.start, slots, r!.token, () => this.lostSinceLock > 0);
     } finally {
@@ -86,7 +87,8 @@ class Worker {
   private async dlmOp(): Promise<void> {
     const slot = Math.floor(Math.random() * TORTURE.dlmSlots);
     const owner = this.dlmOwner;
-    const lock: RemoteLock = await owner.lock(TORTURE.dlmDomain, `slot-${slot}`, 'EX');
+    const timeout = this.cfg.requestTimeoutMs === undefined ? {} : { timeoutMs: this.cfg.requestTimeoutMs };
+    const lock: RemoteLock = await owner.lock(TORTURE.dlmDomain, `slot-${slot}`, 'EX', timeout);
     try {
       await this.exercise(this.dlmFd, slot * TORTURE.recordBytes, 1, lock.token, () => lock.state === 'lost');
     } finally {
