@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
@@ -80,12 +81,27 @@ async function readEntries(path: string): Promise<Map<string, Buffer>> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message)) throw new DumpError('ETRUNCATED', `${path} ends early (an interrupted download or write?)`, { cause: err });
+    // Damaged compressed data can decompress into garbage the tar parser stops at before gzip's own check runs:
+    // "not a tar archive" only if the compressed stream itself is whole.
+    if ((tarError as DumpError | null)?.code === 'EFOREIGN' && !(await gzipIntact(path))) {
+      throw new DumpError('ECORRUPT', `${path}: the compressed data is damaged`, { cause: err });
+    }
     if (tarError !== null) throw tarError;
     if (typeof e.code === 'string' && e.code.startsWith('Z_')) throw new DumpError('ECORRUPT', `${path}: the compressed data is damaged (${e.code})`, { cause: err });
     throw new DumpError('ECORRUPT', `${path}: ${e.message}`, { cause: err });
   }
   if (tarError !== null) throw tarError;
   return files;
+}
+
+/** Whether the whole file decompresses, its checksum included. */
+async function gzipIntact(path: string): Promise<boolean> {
+  try {
+    await pipeline(createReadStream(path), createGunzip(), new Writable({ write: (_c, _e, done) => done() }));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function parseManifest(files: Map<string, Buffer>): Manifest {
