@@ -209,8 +209,9 @@ it('top lists: the resource waited on longest and the owner that made others wai
   const blocker = page.locator('#top ol').nth(1).locator('li').first();
   const text = await blocker.innerText();
   expect(text.startsWith('hog ')).toBe(true);
-  expect(await blocker.locator('.where').innerText()).toBe('in-process · node tables-test');
-  expect(await page.locator('#tree .where').first().innerText()).toBe('in-process · node tables-test');
+  // Where it runs comes with the sessions' summary, which may land a refresh after the list itself.
+  await expect.poll(() => blocker.locator('.where').innerText(), { timeout: 10_000 }).toBe('in-process · node tables-test');
+  await expect.poll(() => page.locator('#tree .where').first().innerText(), { timeout: 10_000 }).toBe('in-process · node tables-test');
   hog.release();
   await Promise.all(waits);
 }, 40_000);

@@ -61,5 +61,5 @@ run('the etcd leader killed under a lockscope cluster (three etcd members, three
     const fenced = nodes.flatMap((n) => n.events('cluster-fenced').map(() => n.name));
     console.log(`etcd leader e${leader} killed: nodes fenced meanwhile: [${fenced.join(', ')}]; locks moved: ${reports.reduce((n, r) => n + r.reclaimed, 0)}`);
     for (const h of [...held, fresh]) await h.release();
-  }, 90_000);
+  }, 150_000);
 });
