@@ -20,7 +20,7 @@ import { LockError, type GraceEvent, type LockManager, type LockManagerOptions }
 import { sameVerifier, type Principal } from './auth.js';
 import type { Logger } from './log.js';
 import { TOKEN_BLOCK } from './limits.js';
-import type { Session } from './sessions.js';
+import { tellGraceOver, type Session } from './sessions.js';
 import { StateStore } from './state.js';
 
 export interface RecoveryOptions {
@@ -28,9 +28,6 @@ export interface RecoveryOptions {
   graceMs: number;
   leaseMs: number;
 }
-
-/** Sessions told per turn that grace is over, after those waiting for it (see tellGraceOver). */
-const GRACE_NOTICES_PER_TURN = 100;
 
 export class Recovery {
   readonly store: StateStore;
@@ -125,30 +122,6 @@ export class Recovery {
     this.store.close();
   }
 
-  /**
-   * Every connected client is told that grace is over: first, at once, those
-   * with requests refused EGRACE (they retry on this), then the others a
-   * hundred per turn, so that a thousand notices (a write each) do not hold
-   * up the retries they are for.
-   */
-  private tellGraceOver(): void {
-    const rest: Session[] = [];
-    for (const s of this.sessions()) {
-      if (!s.heldByGrace) {
-        rest.push(s);
-        continue;
-      }
-      s.heldByGrace = false;
-      s.push('grace', { active: false });
-      s.sendNow();
-    }
-    const next = (): void => {
-      for (const s of rest.splice(0, GRACE_NOTICES_PER_TURN)) s.push('grace', { active: false });
-      if (rest.length > 0) setImmediate(next);
-    };
-    next();
-  }
-
   private onGrace(e: GraceEvent): void {
     // Extended by every reclaim that arrives a millisecond later: not worth a log line each.
     if (e.phase === 'extend') return;
@@ -159,7 +132,7 @@ export class Recovery {
     });
     if (e.phase === 'start') for (const s of this.sessions()) s.push('grace', { active: true });
     if (e.phase !== 'end') return;
-    this.tellGraceOver();
+    tellGraceOver(this.sessions());
     // Recorded clients without a session now never came back, or came back and left (their records were kept
     // for this grace period only): gone from the record. Those connected stay, whether or not they finished.
     const gone = [...this.expected].filter((id) => !this.hasClient(id));

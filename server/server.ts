@@ -33,7 +33,7 @@ import { ServerMetrics } from './metrics.js';
 import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
-import { closeConnection, SessionTable, type Session } from './sessions.js';
+import { closeConnection, SessionTable, tellGraceOver, type Session } from './sessions.js';
 import { SnapshotReads } from './snapshot-reads.js';
 import { int, obj, str } from './validate.js';
 import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
@@ -144,9 +144,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     pushView: (v) => {
       for (const s of sessions.values()) s.push('view', v);
     },
-    pushGraceOver: () => {
-      for (const s of sessions.values()) s.push('grace', { active: false });
-    },
+    pushGraceOver: () => tellGraceOver(sessions.values()),
     verifierOf: (client) => sessions.clientVerifier(client) ?? null,
   });
   recovery?.begin(lm);

@@ -135,6 +135,33 @@ export interface SessionEvents {
   ended(s: Session): void;
 }
 
+/** Sessions told per turn that grace is over, after those waiting for it (see tellGraceOver). */
+const GRACE_NOTICES_PER_TURN = 100;
+
+/**
+ * Every connected client is told that grace is over (a restart's, or a
+ * cluster's): first, at once, those with requests refused EGRACE (they retry
+ * on this), then the others a hundred per turn, so that a thousand notices
+ * (a write each) do not hold up the retries they are for.
+ */
+export function tellGraceOver(sessions: Iterable<Session>): void {
+  const rest: Session[] = [];
+  for (const s of sessions) {
+    if (!s.heldByGrace) {
+      rest.push(s);
+      continue;
+    }
+    s.heldByGrace = false;
+    s.push('grace', { active: false });
+    s.sendNow();
+  }
+  const next = (): void => {
+    for (const s of rest.splice(0, GRACE_NOTICES_PER_TURN)) s.push('grace', { active: false });
+    if (rest.length > 0) setImmediate(next);
+  };
+  next();
+}
+
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   /** Expired ids, oldest first (a Map keeps insertion order). */

@@ -281,7 +281,7 @@ export class ClusterBinding {
       const view = this.clientView();
       if (view !== null) this.hooks.pushView(view);
       this.stats.views++;
-      if (change.previous.members.some((m) => !change.view.members.some((x) => x.node === m.node))) this.stats.failovers++;
+      if (change.departed.length > 0) this.stats.failovers++;
       const byNode = new Map<string, Set<string>>();
       const revoked = lm.revokeResources((domain, resource) => {
         if (!change.lost(domain, resource)) return false;

@@ -69,6 +69,8 @@ export interface Refusal {
 export interface ViewChange {
   view: View;
   previous: View;
+  /** Members of the previous view that are not in this one (their share is remastered on the survivors). */
+  departed: string[];
   /** Whether this node masters the resource no more (the server drops its locks there and tells their holders). */
   lost: (domain: string, resource: string) => boolean;
   /** The resource's master under the new view. */
@@ -355,6 +357,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.emit('view', {
       view: v,
       previous,
+      departed,
       lost: (domain, resource) => {
         const key = resourceKey(domain, resource);
         return prevRing.master(key) === this.o.node && ring.master(key) !== this.o.node;
