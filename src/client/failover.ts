@@ -35,7 +35,7 @@
 import type { LockErrorCode, LossReason } from '../errors.js';
 import type { LockClient } from './index.js';
 import type { ClusterView, ReclaimItem, ReclaimResult, WireError } from './protocol.js';
-import { batches, dlmItem, lostOf, setSites, type ReclaimReport, type Ref } from './reclaim.js';
+import { batches, dlmItem, dropPiece, lostOf, send, type ReclaimReport, type Ref } from './reclaim.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 
@@ -65,9 +65,11 @@ export interface FailoverHost {
   report(r: ReclaimReport): void;
 }
 
-type Move = { ref: Ref; from: LockClient; reason: LossReason };
+type Move = { ref: Ref; reason: LossReason };
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** The pause before try number `attempt` + 1 of a reclaim or a `done` (F3, F4). */
+const backoff = (attempt: number): number => Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 8));
 
 export class Failover {
   /** Clients whose node lost their session: every lock there is reclaimed (F1). */
@@ -139,12 +141,12 @@ export class Failover {
         const revoked = this.revokedOn.get(h) === c;
         if ((h.state === 'granted' || h.state === 'converting') && h.moving === null && (revoked || moving(h.domain, h.resource))) {
           this.revokedOn.delete(h);
-          moves.push({ ref: { kind: 'dlm', handle: h }, from: c, reason });
+          moves.push({ ref: { kind: 'dlm', handle: h }, reason });
         }
       }
       for (const o of c.posixOwners) {
         for (const { domain, resource, request, site } of o.posix.requests()) {
-          if (moving(domain, resource)) moves.push({ ref: { kind: 'posix', owner: o, domain, resource, request, site }, from: c, reason });
+          if (moving(domain, resource)) moves.push({ ref: { kind: 'posix', owner: o, domain, resource, request, site }, reason });
         }
       }
       if (gone) {
@@ -216,39 +218,30 @@ export class Failover {
         for (const m of left) this.lose(m, 'ETIMEDOUT', report);
         break;
       }
-      await sleep(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 8)));
+      await sleep(backoff(attempt));
       if (stale !== undefined) await this.host.refresh(stale === '0' ? undefined : stale);
     }
   }
 
-  /** One node's share: sent in batches; a batch refused whole gives each of its items the refusal. */
+  /** One node's share: sent in batches (reclaim.ts `send`); a batch refused whole gives each of its items the refusal. */
   private async reclaimOn(node: string, ms: Move[]): Promise<{ owners: (RemoteOwner | null)[]; results: ReclaimResult[] }> {
-    const refusal = (error: WireError): ReclaimResult => ({ error });
     let c: LockClient;
     let owners: RemoteOwner[];
     try {
       c = await this.host.clientOf(node);
       owners = await Promise.all(ms.map((m) => this.host.ownerOn(node, appOwner(m.ref))));
     } catch (err) {
-      const e = { code: (err as { code?: LockErrorCode }).code ?? 'ECANCELED', message: String((err as Error).message) } as WireError;
-      return { owners: ms.map(() => null), results: ms.map(() => refusal(AGAIN.has(e.code) ? e : CUT_SHORT)) };
+      const code = (err as { code?: LockErrorCode }).code;
+      const e = code !== undefined && AGAIN.has(code) ? { code, message: String((err as Error).message) } as WireError : CUT_SHORT;
+      return { owners: ms.map(() => null), results: ms.map(() => ({ error: e })) };
     }
     const refs = ms.map((m) => m.ref);
     const items: ReclaimItem[] = ms.map((m, i) => itemOf(m.ref, owners[i]!.oid));
     const results: ReclaimResult[] = [];
     for (const [a, b] of batches(refs, items)) {
-      const batchOwners = new Set(owners.slice(a, b));
-      const req = c.conn.nextReq();
-      try {
-        results.push(...await c.conn.call<ReclaimResult[]>('reclaim', () => {
-          for (const o of batchOwners) o.ensureRegistered();
-          setSites(refs.slice(a, b), items.slice(a, b), c.stacks);
-          return { req, items: items.slice(a, b) };
-        }, { req, onSessionLost: CUT_SHORT }));
-      } catch (err) {
-        const e = { code: (err as { code?: LockErrorCode }).code ?? 'ECANCELED', message: String((err as Error).message) } as WireError;
-        for (let i = a; i < b; i++) results.push(refusal(e));
-      }
+      // No `done` here: a cluster client says it once every lock has moved, with the view's generation (F4).
+      const sent = await send(c, refs.slice(a, b), items.slice(a, b), false, new Set(owners.slice(a, b)));
+      results.push(...(sent?.results ?? items.slice(a, b).map(() => ({ error: CUT_SHORT }))));
     }
     return { owners, results };
   }
@@ -259,7 +252,7 @@ export class Failover {
       if ('lock' in r && ref.handle.state !== 'lost' && ref.handle.state !== 'released') ref.handle.moveTo(owner!, r.lock);
       return;
     }
-    ref.owner.posixApply(ref.domain, ref.resource, { type: 'unlock', start: ref.request.start, len: ref.request.len });
+    dropPiece(ref);
     owner!.posixApply(ref.domain, ref.resource, ref.request, ref.site);
   }
 
@@ -267,7 +260,7 @@ export class Failover {
     const ref = m.ref;
     report.lost.push(lostOf(ref, code));
     if (ref.kind === 'dlm') ref.handle.lose(m.reason);
-    else ref.owner.posixApply(ref.domain, ref.resource, { type: 'unlock', start: ref.request.start, len: ref.request.len });
+    else dropPiece(ref);
   }
 
   /** F4: `done` under the newest view to every member; false when one could not be told in time (owed again). */
@@ -285,7 +278,7 @@ export class Failover {
         } catch (err) {
           const code = (err as { code?: LockErrorCode }).code;
           if (code !== undefined && !AGAIN.has(code)) return true; // a node that cannot count it never will
-          await sleep(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 8)));
+          await sleep(backoff(attempt));
         }
       }
       return false;

@@ -158,9 +158,13 @@ interface Sent {
  * whole-batch refusal becomes each item's. A server that refuses the items'
  * sites or `done` (EINVAL: an unknown key, from a version before it)
  * reclaims nothing of the batch, which goes again without them, sites first.
+ * `owners`: those the items name, registered first (by default the refs'
+ * own; a cluster failover reclaims by the owners on the new master).
  */
-async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean, sitesOn = true): Promise<Sent | null> {
-  const owners = new Set<RemoteOwner>(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner)));
+export async function send(
+  client: LockClient, refs: Ref[], items: ReclaimItem[], done: boolean,
+  owners: ReadonlySet<RemoteOwner> = new Set(refs.map((r) => (r.kind === 'dlm' ? r.handle.owner : r.owner))), sitesOn = true,
+): Promise<Sent | null> {
   const req = client.conn.nextReq();
   const withSites = sitesOn && refs.some((r) => siteOf(r) !== null);
   try {
@@ -175,10 +179,15 @@ async function send(client: LockClient, refs: Ref[], items: ReclaimItem[], done:
   } catch (err) {
     const code = (err as { code?: LockErrorCode }).code ?? 'EINVAL';
     if (code === 'ECANCELED') return null;
-    if (withSites && code === 'EINVAL') return send(client, refs, items, done, false);
-    if (done && code === 'EINVAL') return send(client, refs, items, false, false);
+    if (withSites && code === 'EINVAL') return send(client, refs, items, done, owners, false);
+    if (done && code === 'EINVAL') return send(client, refs, items, false, owners, false);
     return { results: items.map(() => ({ error: { code, message: String((err as Error).message) } })), done: false };
   }
+}
+
+/** A posix piece that is not held here any more (refused, or reclaimed elsewhere) leaves its owner's mirror. */
+export function dropPiece(ref: Extract<Ref, { kind: 'posix' }>): void {
+  ref.owner.posixApply(ref.domain, ref.resource, { type: 'unlock', start: ref.request.start, len: ref.request.len });
 }
 
 export function lostOf(ref: Ref, code: LockErrorCode): LostLock {
@@ -197,7 +206,7 @@ function settle(client: LockClient, refs: Ref[], results: ReclaimResult[], repor
     if ('error' in r) {
       report.lost.push(lostOf(ref, r.error.code));
       if (ref.kind === 'dlm') ref.handle.lose('node-failed');
-      else ref.owner.posixApply(ref.domain, ref.resource, { type: 'unlock', start: ref.request.start, len: ref.request.len });
+      else dropPiece(ref);
       continue;
     }
     report.reclaimed++;
