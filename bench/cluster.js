@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterSystem, startCluster } from './lib/cluster-peers.js';
 import { systems } from './lib/server-peers.js';
-import { fmt, measure, median } from './lib/throughput.js';
+import { fmt, measureRounds, median } from './lib/throughput.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
@@ -50,35 +50,10 @@ const SYSTEMS = [
 ];
 
 async function throughput() {
-  const results = new Map();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const s of SYSTEMS) {
-      let sys;
-      try {
-        sys = await s.start();
-      } catch (err) {
-        console.log(`${s.name}: could not start (${err.message})`);
-        continue;
-      }
-      try {
-        for (const wl of WORKLOADS) {
-          try {
-            const { ops } = await measure(sys, wl, { warmMs: WARM_MS, runMs: RUN_MS });
-            const key = `${s.name}|${wl.id}`;
-            results.set(key, [...(results.get(key) ?? []), ops]);
-            console.log(`· round ${round + 1} ${s.name.padEnd(10)} ${wl.label.padEnd(28)} ${fmt(ops).padStart(6)} cycles/s`);
-          } catch (err) {
-            console.log(`· round ${round + 1} ${s.name.padEnd(10)} ${wl.label.padEnd(28)} failed: ${err.message}`);
-          }
-        }
-      } finally {
-        await sys.stop();
-      }
-    }
-  }
+  const samples = await measureRounds(SYSTEMS, WORKLOADS, { rounds: ROUNDS, warmMs: WARM_MS, runMs: RUN_MS, nameWidth: 10, cpu: false });
   const get = (name, id) => {
-    const xs = results.get(`${name}|${id}`);
-    return xs === undefined ? null : median(xs);
+    const xs = samples.get(`${name}|${id}`);
+    return xs === undefined ? null : median(xs.map((x) => x.ops));
   };
   const ratio = (a, b) => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`);
   console.log('\nlock + unlock cycles per second (median)');

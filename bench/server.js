@@ -13,7 +13,7 @@
 // etcd-server) and the ioredis, etcd3 and ws packages (dev dependencies).
 import os from 'node:os';
 import { systems } from './lib/server-peers.js';
-import { fmt, measure as measureWith, median } from './lib/throughput.js';
+import { fmt, measureRounds, median } from './lib/throughput.js';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -41,51 +41,16 @@ const SYSTEMS = [
   ...(args.has('--no-etcd') ? [] : [{ name: 'etcd', start: () => systems.etcd({ retryMs: RETRY_MS }) }]),
 ];
 
-/** `${system}|${workload}` → [{ serverCpu, clientCpu }] per round. */
-const cpuSamples = new Map();
-
 async function main() {
   console.log(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${RUN_MS} ms per sample, ${ROUNDS} round(s), median`);
-  const results = new Map(); // system → workload → [samples]
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const s of SYSTEMS) {
-      let sys;
-      try {
-        sys = await s.start();
-      } catch (err) {
-        console.log(`${s.name}: could not start (${err.message})`);
-        continue;
-      }
-      try {
-        for (const wl of WORKLOADS) {
-          let ops;
-          let cpu;
-          try {
-            ({ ops, ...cpu } = await measureWith(sys, wl, { warmMs: WARM_MS, runMs: RUN_MS }));
-          } catch (err) {
-            console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} failed: ${err.message}`);
-            continue;
-          }
-          const bySys = results.get(s.name) ?? new Map();
-          results.set(s.name, bySys);
-          bySys.set(wl.id, [...(bySys.get(wl.id) ?? []), ops]);
-          const cpuKey = `${s.name}|${wl.id}`;
-          cpuSamples.set(cpuKey, [...(cpuSamples.get(cpuKey) ?? []), cpu]);
-          const us = (x) => (x === null ? 'n/a' : `${x.toFixed(0)} µs`);
-          console.log(`· round ${round + 1} ${s.name.padEnd(24)} ${wl.label.padEnd(28)} ${fmt(ops).padStart(6)} cycles/s   CPU per cycle: service ${us(cpu.serverCpu)}, clients ${us(cpu.clientCpu)}`);
-        }
-      } finally {
-        await sys.stop();
-      }
-    }
-  }
-  report(results);
+  report(await measureRounds(SYSTEMS, WORKLOADS, { rounds: ROUNDS, warmMs: WARM_MS, runMs: RUN_MS }));
 }
 
-function report(results) {
+/** `samples`: `${system}|${workload}` → [{ ops, serverCpu, clientCpu }] per round. */
+function report(samples) {
   const get = (name, id) => {
-    const xs = results.get(name)?.get(id);
-    return xs === undefined ? null : median(xs);
+    const xs = samples.get(`${name}|${id}`);
+    return xs === undefined ? null : median(xs.map((x) => x.ops));
   };
   console.log('\nlock + unlock cycles per second (median)');
   console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(18)).join('')}${'× redis'.padStart(10)}${'× etcd'.padStart(10)}${'goal'.padStart(8)}`);
@@ -116,7 +81,7 @@ function report(results) {
   console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(18)).join('')}`);
   for (const wl of WORKLOADS) {
     const cells = SYSTEMS.map((s) => {
-      const xs = cpuSamples.get(`${s.name}|${wl.id}`) ?? [];
+      const xs = samples.get(`${s.name}|${wl.id}`) ?? [];
       const m = (k) => {
         const v = xs.map((x) => x[k]).filter((x) => x !== null);
         return v.length === 0 ? 'n/a' : median(v).toFixed(0);

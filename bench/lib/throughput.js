@@ -61,3 +61,41 @@ export async function measure(sys, wl, { warmMs, runMs }) {
   };
 }
 
+
+/**
+ * `rounds` rounds: each system started, every workload measured on it, the
+ * system stopped; a line per sample. Returns `${system}|${workload}` → the
+ * samples ({ ops, serverCpu, clientCpu }); a system that does not start, or
+ * a workload that fails, is said and skipped.
+ */
+export async function measureRounds(systems, workloads, { rounds, warmMs, runMs, nameWidth = 24, cpu = true }) {
+  const samples = new Map();
+  const us = (x) => (x === null ? 'n/a' : `${x.toFixed(0)} µs`);
+  for (let round = 0; round < rounds; round++) {
+    for (const s of systems) {
+      let sys;
+      try {
+        sys = await s.start();
+      } catch (err) {
+        console.log(`${s.name}: could not start (${err.message})`);
+        continue;
+      }
+      try {
+        for (const wl of workloads) {
+          const head = `· round ${round + 1} ${s.name.padEnd(nameWidth)} ${wl.label.padEnd(28)}`;
+          try {
+            const m = await measure(sys, wl, { warmMs, runMs });
+            const key = `${s.name}|${wl.id}`;
+            samples.set(key, [...(samples.get(key) ?? []), m]);
+            console.log(`${head} ${fmt(m.ops).padStart(6)} cycles/s${cpu ? `   CPU per cycle: service ${us(m.serverCpu)}, clients ${us(m.clientCpu)}` : ''}`);
+          } catch (err) {
+            console.log(`${head} failed: ${err.message}`);
+          }
+        }
+      } finally {
+        await sys.stop();
+      }
+    }
+  }
+  return samples;
+}
