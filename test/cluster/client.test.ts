@@ -5,11 +5,11 @@
  * node joins, requests refused ESTALE by the old master go to the new one.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type LockClient } from '../../src/client/index.js';
+import { describe, expect, it } from 'vitest';
+import type { ConnectOptions, LockClient } from '../../src/client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
-import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { CLIENT, NodeProcess, settledCluster } from './nodes.js';
+import { etcdAvailable } from './etcd.js';
+import { NodeProcess, clusterFixture } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -35,28 +35,9 @@ async function inView(n: NodeProcess): Promise<string[]> {
 }
 
 run('the cluster client (three real nodes, real etcd)', () => {
-  let etcd: EtcdCluster;
-  const nodes: NodeProcess[] = [];
-  const clients: LockClient[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start(1);
-    for (const name of ['n1', 'n2', 'n3']) nodes.push(await NodeProcess.create(name, etcd.endpoints, { graceMs: 3000 }));
-    await Promise.all(nodes.map((n) => n.start()));
-    await settledCluster(nodes, 3, 20_000);
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const c of clients) await c.close().catch(() => {});
-    for (const n of nodes) await n.kill();
-    await etcd?.stop();
-  });
-
-  async function client(urls: string | string[], name: string): Promise<LockClient> {
-    const c = await connect(urls, { token: CLIENT, name });
-    clients.push(c);
-    return c;
-  }
+  const f = clusterFixture({ node: { graceMs: 3000 }, settleMs: 20_000 });
+  const { nodes } = f;
+  const client = (urls: string | string[], name: string, options?: ConnectOptions): Promise<LockClient> => f.client(urls, name, options);
 
   it('learns the members from one node and takes locks mastered on every node, where each master enforces them', async () => {
     const c = await client(nodes[0]!.url, 'router');
@@ -82,8 +63,7 @@ run('the cluster client (three real nodes, real etcd)', () => {
   }, 30_000);
 
   it('routes posix locks too, getlk included, and releaseAll reaches every node the owner used', async () => {
-    const c = await connect([`http://127.0.0.1:1`, nodes[1]!.url], { token: CLIENT, name: 'posix-router', connectTimeoutMs: 1000 }); // the first URL answers nobody
-    clients.push(c);
+    const c = await client([`http://127.0.0.1:1`, nodes[1]!.url], 'posix-router', { connectTimeoutMs: 1000 }); // the first URL answers nobody
     const other = await client(nodes[2]!.url, 'posix-other');
     const a = c.owner('a');
     const files = ['file:/a', 'file:/b', 'file:/c', 'file:/d', 'file:/e', 'file:/f'];
@@ -100,7 +80,7 @@ run('the cluster client (three real nodes, real etcd)', () => {
   it('follows a node that joins: the new view reaches the client (pushed, or with an ESTALE) and the request goes to the new master', async () => {
     const c = await client(nodes[0]!.url, 'joiner-watch');
     const g0 = c.router!.generation;
-    const n4 = await NodeProcess.create('n4', etcd.endpoints, { graceMs: 3000 });
+    const n4 = await NodeProcess.create('n4', f.etcd.endpoints, { graceMs: 3000 });
     nodes.push(n4);
     await n4.start();
     await until(async () => (await inView(nodes[0]!)).length === 4 && !(await nodes[0]!.cluster()).grace.inGrace, 20_000);

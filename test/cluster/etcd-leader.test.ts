@@ -7,34 +7,20 @@
  * live client is lost, and new locks are granted afterwards.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type LockClient, type ReclaimReport, type RemoteLock } from '../../src/client/index.js';
-import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { CLIENT, NodeProcess, settledCluster } from './nodes.js';
+import { describe, expect, it } from 'vitest';
+import type { ReclaimReport, RemoteLock } from '../../src/client/index.js';
+import { etcdAvailable } from './etcd.js';
+import { clusterFixture, settledCluster } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
 
 run('the etcd leader killed under a lockscope cluster (three etcd members, three nodes)', () => {
-  let etcd: EtcdCluster;
-  const nodes: NodeProcess[] = [];
-  let client: LockClient | null = null;
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start(3);
-    for (const name of ['n1', 'n2', 'n3']) nodes.push(await NodeProcess.create(name, etcd.endpoints, { graceMs: 20_000, leaseTtl: 3 }));
-    await Promise.all(nodes.map((n) => n.start()));
-    await settledCluster(nodes, 3, 30_000);
-  }, 60_000);
-
-  afterAll(async () => {
-    await client?.close().catch(() => {});
-    for (const n of nodes) await n.kill();
-    await etcd?.stop();
-  });
+  const f = clusterFixture({ etcdMembers: 3, node: { graceMs: 20_000, leaseTtl: 3 } });
+  const { nodes } = f;
 
   it('keeps every lock the client holds, and grants new ones once etcd has a new leader', async () => {
-    client = await connect(nodes.map((n) => n.url), { token: CLIENT, name: 'through-etcd-failover' });
+    const client = await f.client(nodes.map((n) => n.url), 'through-etcd-failover');
     const reports: ReclaimReport[] = [];
     client.on('reclaim', (r) => reports.push(r));
     const o = client.owner('job');
@@ -46,11 +32,11 @@ run('the etcd leader killed under a lockscope cluster (three etcd members, three
     }
     expect(masters.size).toBe(3);
 
-    const leader = await etcd.leader();
+    const leader = await f.etcd.leader();
     expect(leader).toBeGreaterThanOrEqual(0);
-    etcd.kill(leader);
+    f.etcd.kill(leader);
     // A new leader among the two left; the lockscope members settle on one view with all three nodes.
-    await until(async () => (await etcd.leader()) >= 0, 15_000);
+    await until(async () => (await f.etcd.leader()) >= 0, 15_000);
     await settledCluster(nodes, 3, 40_000);
     // Whatever moved (a node that fenced itself while etcd elected) was reclaimed, nothing lost.
     await client.router!.failover.idle();

@@ -8,11 +8,11 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type LockClient, type ReclaimReport, type RemoteLock } from '../../src/client/index.js';
+import { describe, expect, it } from 'vitest';
+import type { LockClient, ReclaimReport, RemoteLock } from '../../src/client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
-import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { ADMIN, CLIENT, NodeProcess, holderProcess, settledCluster } from './nodes.js';
+import { etcdAvailable } from './etcd.js';
+import { ADMIN, NodeProcess, clusterFixture, holderProcess, settledCluster } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -34,28 +34,9 @@ function resources(domain: string, members: string[], node: string, count: numbe
 }
 
 run('failover and handover (real nodes, real etcd)', () => {
-  let etcd: EtcdCluster;
-  const nodes: NodeProcess[] = [];
-  const clients: LockClient[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start(1);
-    for (const name of ['n1', 'n2', 'n3']) nodes.push(await NodeProcess.create(name, etcd.endpoints, { graceMs: 30_000, leaseTtl: 2 }));
-    await Promise.all(nodes.map((n) => n.start()));
-    await settledCluster(nodes, 3);
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const c of clients) await c.close().catch(() => {});
-    for (const n of nodes) await n.kill();
-    await etcd?.stop();
-  });
-
-  async function client(urls: string | string[], name: string): Promise<LockClient> {
-    const c = await connect(urls, { token: CLIENT, name });
-    clients.push(c);
-    return c;
-  }
+  const f = clusterFixture({ node: { graceMs: 30_000, leaseTtl: 2 } });
+  const { nodes } = f;
+  const client = (urls: string | string[], name: string): Promise<LockClient> => f.client(urls, name);
 
   it('a master killed with SIGKILL: its locks are reclaimed on the new masters, a waiting rival is not granted meanwhile, tokens go up', async () => {
     const members = ['n1', 'n2', 'n3'];
@@ -155,7 +136,7 @@ run('failover and handover (real nodes, real etcd)', () => {
     for (const r of [...moving, ...staying]) held.set(r, await o.lock('lin', r, 'PW'));
     const before = new Map([...held].map(([r, h]) => [r, h.token]));
 
-    const n4 = await NodeProcess.create('n4', etcd.endpoints, { graceMs: 30_000, leaseTtl: 2 });
+    const n4 = await NodeProcess.create('n4', f.etcd.endpoints, { graceMs: 30_000, leaseTtl: 2 });
     nodes.push(n4);
     await n4.start();
     await until(() => reports.length > 0, 30_000);

@@ -8,9 +8,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type LockClient } from '../../src/client/index.js';
+import { connect, type ConnectOptions, type LockClient } from '../../src/client/index.js';
 import { CLI, freePort, untilListening, type LogLine } from '../recovery/support.js';
+import { afterAll, beforeAll } from 'vitest';
 import { until } from '../server/support.js';
+import { EtcdCluster } from './etcd.js';
 
 export const ADMIN = 'admin-token-for-cluster-tests';
 export const CLIENT = 'client-token-for-cluster-tests';
@@ -146,4 +148,46 @@ export async function settledCluster(nodes: NodeProcess[], size: number, ms = 30
     const s = await Promise.all(nodes.map((n) => n.cluster()));
     return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === size && x.generation === s[0].generation && !x.grace.inGrace);
   }, ms);
+}
+
+export interface ClusterFixture {
+  /** The etcd the nodes use (set in beforeAll). */
+  readonly etcd: EtcdCluster;
+  readonly nodes: NodeProcess[];
+  /** A client of the cluster given one node's URL or several, closed after the file's tests. */
+  client(urls: string | string[], name: string, options?: ConnectOptions): Promise<LockClient>;
+}
+
+/**
+ * The hooks every cluster test file needs: an etcd of `etcdMembers`, nodes
+ * `names` started and settled in one view before the tests, and clients,
+ * nodes and etcd stopped after them.
+ */
+export function clusterFixture(o: { names?: string[]; etcdMembers?: number; node?: NodeOptions; settleMs?: number } = {}): ClusterFixture {
+  let etcd: EtcdCluster | null = null;
+  const nodes: NodeProcess[] = [];
+  const clients: LockClient[] = [];
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(o.etcdMembers ?? 1);
+    for (const name of o.names ?? ['n1', 'n2', 'n3']) nodes.push(await NodeProcess.create(name, etcd.endpoints, o.node));
+    await Promise.all(nodes.map((n) => n.start()));
+    await settledCluster(nodes, nodes.length, o.settleMs);
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of clients) await c.close().catch(() => {});
+    for (const n of nodes) await n.kill();
+    await etcd?.stop();
+  });
+  return {
+    get etcd() {
+      if (etcd === null) throw new Error('the etcd starts in beforeAll');
+      return etcd;
+    },
+    nodes,
+    async client(urls, name, options) {
+      const c = await connect(urls, { token: CLIENT, name, ...options });
+      clients.push(c);
+      return c;
+    },
+  };
 }

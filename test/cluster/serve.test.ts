@@ -6,11 +6,11 @@
  * past its lease grants nothing when it runs again.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LockClient } from '../../src/client/index.js';
 import { LockError } from '../../src/index.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { ADMIN, NodeProcess, holderProcess, runCli, runServe } from './nodes.js';
+import { ADMIN, NodeProcess, clusterFixture, holderProcess, runCli, runServe } from './nodes.js';
 import { until } from '../server/support.js';
 import { freePort } from '../recovery/support.js';
 
@@ -31,35 +31,9 @@ async function mastered(n: NodeProcess, node: string, skip = new Set<string>()):
 }
 
 run('a cluster of lockscope serve processes (real etcd)', () => {
-  let etcd: EtcdCluster;
-  const nodes: NodeProcess[] = [];
-  const clients: LockClient[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdCluster.start(1);
-    for (const name of ['n1', 'n2', 'n3']) {
-      const n = await NodeProcess.create(name, etcd.endpoints, { graceMs: 4000 });
-      nodes.push(n);
-    }
-    await Promise.all(nodes.map((n) => n.start()));
-    await until(async () => {
-      const s = await Promise.all(nodes.map((n) => n.cluster()));
-      return s.every((x) => x.members?.filter((m: { inView: boolean }) => m.inView).length === 3
-        && x.generation === s[0].generation && !x.grace.inGrace);
-    }, 20_000);
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const c of clients) await c.close().catch(() => {});
-    for (const n of nodes) await n.kill();
-    await etcd?.stop();
-  });
-
-  async function client(n: NodeProcess, name: string): Promise<LockClient> {
-    const c = await n.client(name);
-    clients.push(c);
-    return c;
-  }
+  const f = clusterFixture({ node: { graceMs: 4000 }, settleMs: 20_000 });
+  const { nodes } = f;
+  const client = (n: NodeProcess, name: string): Promise<LockClient> => f.client(n.url, name);
 
   it('agrees on members and masters on every node, and grants only what a node masters', async () => {
     const views = await Promise.all(nodes.map((n) => n.cluster('?domain=lin&resource=inode:5')));
@@ -85,7 +59,7 @@ run('a cluster of lockscope serve processes (real etcd)', () => {
   }, 30_000);
 
   it('lockscope cluster status prints the cluster from etcd or from a node, for a person or as JSON', async () => {
-    const fromEtcd = await runCli(['cluster', 'status', '--etcd', etcd.endpoints, '--domain', 'lin', '--resource', 'inode:5']);
+    const fromEtcd = await runCli(['cluster', 'status', '--etcd', f.etcd.endpoints, '--domain', 'lin', '--resource', 'inode:5']);
     expect(fromEtcd.status).toBe(0);
     const g = (await nodes[0]!.cluster()).generation;
     expect(fromEtcd.stdout).toContain(`cluster default: 3 members, generation ${g}`);
@@ -101,7 +75,7 @@ run('a cluster of lockscope serve processes (real etcd)', () => {
     expect(s.members.map((m: { node: string }) => m.node)).toEqual(['n1', 'n2', 'n3']);
 
     expect((await runCli(['cluster', 'status'])).status).toBe(2);
-    expect((await runCli(['cluster', 'status', '--etcd', etcd.endpoints, '--domain', 'lin'])).status).toBe(2);
+    expect((await runCli(['cluster', 'status', '--etcd', f.etcd.endpoints, '--domain', 'lin'])).status).toBe(2);
     const down = await runCli(['cluster', 'status', '--server', `http://127.0.0.1:${await freePort()}`]);
     expect(down.status).toBe(1);
   }, 30_000);
