@@ -22,12 +22,18 @@
  *     for at most `FAILOVER_WAIT_MAX_MS`; any other refusal (ENOGRACE: the
  *     recovery is over or the lock did not move; EINVAL: another client
  *     reclaimed a conflicting lock) loses the lock, and the report says so.
- * F4. After a pass that moved anything, or that followed the departure of a
- *     node this client used, `reclaimComplete` with the view's generation
- *     goes to every member (a node that is not ready answers EGRACE: asked
- *     again). The survivors of a dead node wait for every client recorded
- *     there, whether or not it held locks that moved to them, so all of them
- *     must hear it.
+ * F4. After a pass under a view it had not handled yet, or that moved
+ *     anything, `reclaimComplete` with the view's generation goes to every
+ *     member (a node that is not ready answers EGRACE: asked again). A node
+ *     that gained resources waits for every client that may have held
+ *     something there: every client recorded on a dead node, and every
+ *     client a live old master listed, which includes clients whose only
+ *     business there was a queued wait (routed again as a new request, not
+ *     reclaimed) or a lock released since. Such a client moves nothing, so
+ *     every client says it under every new view, moves or not: otherwise a
+ *     joiner's recovery, and the grace of the whole cluster with it, waits
+ *     out its bound (found by the cluster torture run: a joiner waited for
+ *     clients that had only been queued on a moved resource).
  * F5. Passes run one at a time; a view that arrives during a pass is handled
  *     by the next one, which starts from the handles as they are then.
  */
@@ -80,9 +86,13 @@ export class Failover {
   private again = false;
   /** F4: a `done` is owed under the newest view. */
   private doneOwed = false;
+  /** F4: the generation of the newest view a pass has handled. */
+  private handled: string;
   private closed = false;
 
-  constructor(private readonly host: FailoverHost) {}
+  constructor(private readonly host: FailoverHost) {
+    this.handled = host.view().generation;
+  }
 
   orphaned(c: LockClient): void {
     this.orphans.add(c);
@@ -162,7 +172,8 @@ export class Failover {
     }
     // Entries for handles that moved or ended since: their node's revocation is moot.
     for (const [h, c] of this.revokedOn) if (h.owner.client !== c || h.state === 'lost' || h.state === 'released') this.revokedOn.delete(h);
-    if (moves.length > 0 || departed) this.doneOwed = true;
+    if (moves.length > 0 || departed || view.generation !== this.handled) this.doneOwed = true;
+    this.handled = view.generation;
     if (!this.doneOwed) return;
     const report: ReclaimReport = { epoch: 0, generation: view.generation, reclaimed: 0, lost: [], durationMs: 0 };
     if (moves.length > 0) {
