@@ -1,7 +1,8 @@
 /**
  * `GET /api/cluster` (viewer): the members with weight, address, adopted
  * generation and state, the grace record, the token mark, and with
- * `?domain=&resource=` the resource's master. A single node answers
+ * `?domain=&resource=` the resource's master, and this node's own recovery
+ * (whom it still waits for while it holds `need`). A single node answers
  * `{ cluster: null }`.
  */
 
@@ -26,7 +27,7 @@ export function clusterRouter(cluster: ClusterBinding | null, auth: Auth): expre
       return;
     }
     const ask = q.domain !== undefined && q.resource !== undefined ? { domain: q.domain, resource: q.resource } : undefined;
-    node.status(ask).then((s) => res.json({ ...s, node: node.node }), next);
+    node.status(ask).then((s) => res.json({ ...s, node: node.node, recovery: node.recovery() }), next);
   });
   return r;
 }

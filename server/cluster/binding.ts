@@ -236,7 +236,10 @@ export class ClusterBinding {
   reclaimDone(client: string | null, verifier: string | null, generation: string | undefined): void {
     const node = this.nodeValue;
     if (generation !== undefined && !/^\d{1,20}$/.test(generation)) throw new LockError('EINVAL', 'generation must be a view generation (decimal digits)');
-    if (node === null || client === null) return;
+    if (client === null) return;
+    // Not joined yet (listening comes first): the client asks again. Taking it as counted would lose it, and the
+    // node, once joined, would wait out its bound for a client that had told it (found by the cluster torture run).
+    if (node === null) throw new LockError('EGRACE', `node ${this.options.node} is joining its cluster: retry shortly`, { node: this.options.node });
     const r = node.reclaimDone(client, verifier, generation);
     if (r !== null) throw refusalError(r, node.node, '', '');
   }

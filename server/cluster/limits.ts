@@ -22,6 +22,8 @@ export interface ClusterLimits {
   casAttemptsMax: number;
   /** Client records written to etcd at once (B5); more wait their turn, so a reclaim storm cannot starve the keepalives. */
   recordsInFlightMax: number;
+  /** Client ids a node's status names among those its recovery still waits for (the count is always given). */
+  waitingForShownMax: number;
 }
 
 export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
@@ -34,6 +36,7 @@ export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
   endpointsMax: 16,
   casAttemptsMax: 50,
   recordsInFlightMax: 16,
+  waitingForShownMax: 50,
 });
 
 /** Lease TTL unless configured: a dead node's resources are remastered about this long after it died. */

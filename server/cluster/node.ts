@@ -44,6 +44,8 @@ import { GraceStore, inGrace, lift, remove, settle, start, join, type GraceRecor
 import { Membership, type View } from './membership.js';
 import { TokenBlocks, type TokenBlock } from './token-blocks.js';
 import { buildStatus, type ClusterStatus } from './status.js';
+import { clusterLimits } from './limits.js';
+import type { NodeRecovery } from './shapes.js';
 
 export interface ClusterNodeOptions {
   endpoints: string[];
@@ -110,9 +112,13 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   private reservingFor = '0';
   private needSince = 0;
   private needTimer: NodeJS.Timeout | null = null;
+  private needBoundAt: number | null = null;
   /** N4: the clients to wait for, by id, each with its secret's verifier (N5). */
   private readonly expected = new Map<string, string | null>();
-  private readonly done = new Set<string>();
+  /** N4: the newest generation each expected client is expected under (a later view's list expects it anew). */
+  private readonly expectedAt = new Map<string, bigint>();
+  /** N4: the newest generation under which each client said it is done. */
+  private readonly done = new Map<string, bigint>();
   private record: GraceRecord = { current: 1, recovery: 0, nodes: {} };
   /** The generation at which this node joined, and the members whose handover list it still waits for (N4). */
   private joinedAt = '0';
@@ -206,6 +212,20 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     return buildStatus(this.o.cluster, this.adoptedView, this.membership.liveMembers, this.record, await this.tokens.highWater(), query);
   }
 
+  /** N4: whom this node's recovery still waits for (`GET /api/cluster`). */
+  recovery(): NodeRecovery {
+    if (this.needSince === 0) return { since: null, waitingFor: [], waiting: 0, handoversFrom: [], ready: true, boundAt: null };
+    const waiting = [...this.expected.keys()].filter((c) => !this.isDone(c));
+    return {
+      since: this.needSince,
+      waitingFor: waiting.slice(0, clusterLimits.waitingForShownMax),
+      waiting: waiting.length,
+      handoversFrom: [...this.awaitingHandover],
+      ready: this.expectationsRead && this.readyGeneration === this.adoptedView.generation,
+      boundAt: this.needBoundAt,
+    };
+  }
+
   /** A block for the current view (its barrier already passed): the next one before the current runs out (B2). */
   reserveTokens(): Promise<TokenBlock> {
     return this.tokens.reserve();
@@ -226,7 +246,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     if (!this.membership.mayGrant() || !this.adoptedView.members.some((m) => m.node === this.o.node)) return 'not-yet';
     if (this.needSince === 0) return 'no';
     if (!this.expectationsRead || this.awaitingHandover.size > 0) return 'not-yet';
-    if (!this.expected.has(client) || this.done.has(client)) return 'no';
+    if (!this.expected.has(client) || this.isDone(client)) return 'no';
     const v = this.expected.get(client) ?? null;
     return v === null || v === verifier ? 'yes' : 'no';
   }
@@ -244,7 +264,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     const may = this.mayReclaim(client, verifier);
     if (may === 'not-yet') return this.refusal('EGRACE', 'adopting');
     if (may === 'yes') {
-      this.done.add(client);
+      const g = BigInt(generation ?? this.adoptedView.generation);
+      if ((this.done.get(client) ?? -1n) < g) this.done.set(client, g);
       this.maybeLift();
     }
     return null;
@@ -259,7 +280,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   /** The clients this node still waits for in its recovery (N4): a node that hands resources over passes them on. */
   private stillExpected(): ExpectedClient[] {
     if (this.needSince === 0) return [];
-    return [...this.expected].filter(([id]) => !this.done.has(id)).map(([id, verifier]) => ({ id, verifier }));
+    return [...this.expected].filter(([id]) => !this.isDone(id)).map(([id, verifier]) => ({ id, verifier }));
   }
 
   async forgetClient(client: string): Promise<void> {
@@ -311,7 +332,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.needSince = 0;
     if (this.needTimer) clearTimeout(this.needTimer);
     this.needTimer = null;
+    this.needBoundAt = null;
     this.expected.clear();
+    this.expectedAt.clear();
     this.done.clear();
     this.awaitingHandover.clear();
   }
@@ -381,7 +404,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     await this.grace.update((r) => (inGrace(r) ? join(r, this.o.node) : start(r, this.o.node)));
     for (const d of departed) {
       const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).strings());
-      for (const [k, v] of Object.entries(res)) this.expect(k.slice(k.lastIndexOf('/') + 1), v === '-' || v === '1' ? null : v);
+      for (const [k, val] of Object.entries(res)) this.expect(k.slice(k.lastIndexOf('/') + 1), val === '-' || val === '1' ? null : val, v.generation);
     }
     if (joinedNow) {
       this.joinedAt = v.generation;
@@ -390,6 +413,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
     if (this.needTimer) clearTimeout(this.needTimer);
     this.needTimer = setTimeout(() => this.liftNow('grace-bound'), this.o.graceMs);
+    this.needBoundAt = Date.now() + this.o.graceMs;
     this.expectationsRead = true;
     this.o.log?.('cluster-need', { node: this.o.node, generation: v.generation, expected: this.expected.size });
     this.maybeLift();
@@ -408,8 +432,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const h = JSON.parse(value.toString()) as { generation: string; clients: (ExpectedClient | string)[] };
       if (BigInt(h.generation) < BigInt(this.joinedAt)) return; // for an earlier life of this node
       for (const c of h.clients) {
-        if (typeof c === 'string') this.expect(c, null);
-        else if (typeof c?.id === 'string') this.expect(c.id, typeof c.verifier === 'string' ? c.verifier : null);
+        if (typeof c === 'string') this.expect(c, null, h.generation);
+        else if (typeof c?.id === 'string') this.expect(c.id, typeof c.verifier === 'string' ? c.verifier : null, h.generation);
       }
       this.awaitingHandover.delete(from);
     } catch {
@@ -417,16 +441,31 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
   }
 
-  private expect(client: string, verifier: string | null): void {
+  /**
+   * N4: wait for `client`, listed under the view of `generation`. A `done` it
+   * said under that view or a later one still counts: the same list is read
+   * twice (once by the read at the join, once from the watch, in either
+   * order), and reading it again must not undo a `done` already counted
+   * (found by the cluster torture run: a joiner waited out its bound for a
+   * client that had told it). A list from a later view expects it anew.
+   */
+  private expect(client: string, verifier: string | null, generation: string): void {
+    const g = BigInt(generation);
     this.expected.set(client, verifier);
-    this.done.delete(client);
+    if ((this.expectedAt.get(client) ?? -1n) < g) this.expectedAt.set(client, g);
+  }
+
+  /** N4: the client said it is done under the view it is expected under, or a later one. */
+  private isDone(client: string): boolean {
+    const d = this.done.get(client);
+    return d !== undefined && d >= (this.expectedAt.get(client) ?? 0n);
   }
 
   private maybeLift(): void {
     if (this.needSince === 0 || !this.expectationsRead) return;
     for (const n of this.awaitingHandover) if (!this.adoptedView.members.some((m) => m.node === n)) this.awaitingHandover.delete(n);
     if (this.awaitingHandover.size > 0) return;
-    for (const c of this.expected.keys()) if (!this.done.has(c)) return;
+    for (const c of this.expected.keys()) if (!this.isDone(c)) return;
     if (this.readyGeneration !== this.adoptedView.generation) return; // clients cannot have reclaimed before the barrier
     this.liftNow('all-reclaimed');
   }

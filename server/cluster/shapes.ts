@@ -44,5 +44,23 @@ export interface ClusterStatus {
   master?: { domain: string; resource: string; node: string | null };
 }
 
-/** `GET /api/cluster`: a member's status and its own name, or, from a single node (or one still joining), no cluster. */
-export type ClusterAnswer = (ClusterStatus & { node: string }) | { cluster: null; joining: boolean };
+/**
+ * A node's own recovery (node.ts N4): while it holds `need`, whom it still
+ * waits for. What an operator reads when the cluster's grace does not end.
+ */
+export interface NodeRecovery {
+  /** When this node set `need` (ms since the epoch), or null: it waits for nobody. */
+  since: number | null;
+  /** The clients it waits for that have not said they are done (at most `waitingForShownMax` ids; `waiting` counts all). */
+  waitingFor: string[];
+  waiting: number;
+  /** Members whose list of handed-over clients it has not read yet (it joined). */
+  handoversFrom: string[];
+  /** Whether it has read whom to wait for, and passed the barrier of its view (N3). */
+  ready: boolean;
+  /** When the grace's bound lifts its need anyway (ms since the epoch). */
+  boundAt: number | null;
+}
+
+/** `GET /api/cluster`: a member's status, its own name and recovery, or, from a single node (or one still joining), no cluster. */
+export type ClusterAnswer = (ClusterStatus & { node: string; recovery: NodeRecovery }) | { cluster: null; joining: boolean };

@@ -11,7 +11,7 @@ import { escapeText } from './text.js';
 import { clusterKeys, etcdCall } from './etcd.js';
 import { EMPTY_RECORD, inGrace, type GraceRecord } from './grace-record.js';
 import type { LiveMember, MemberRecord } from './membership.js';
-import type { ClusterStatus, MemberStatus } from './shapes.js';
+import type { ClusterStatus, MemberStatus, NodeRecovery } from './shapes.js';
 
 export type { ClusterStatus, MemberStatus };
 
@@ -66,7 +66,7 @@ export async function readClusterStatus(etcd: Etcd3, cluster: string, query?: { 
 }
 
 /** For a person: one line per member, then the grace record. */
-export function formatClusterStatus(s: ClusterStatus): string {
+export function formatClusterStatus(s: ClusterStatus & { node?: string; recovery?: NodeRecovery }): string {
   const lines: string[] = [];
   const viewSize = s.members.filter((m) => m.inView).length;
   lines.push(`cluster ${escapeText(s.cluster)}: ${viewSize} member${viewSize === 1 ? '' : 's'}, generation ${s.generation}`);
@@ -82,6 +82,15 @@ export function formatClusterStatus(s: ClusterStatus): string {
     const state = !m.live ? 'gone (leaving view)' : !m.inView ? 'joining' : m.adopted === s.generation ? 'member' : 'member (adopting)';
     const g = flags ? `${flags.need ? ' need' : ''}${flags.enforcing ? ' enforcing' : ''}` : '';
     lines.push(`${escapeText(m.node).padEnd(20)}${String(m.weight).padStart(7)}  ${(state + g).padEnd(22)}${m.adopted.padStart(10)}  ${escapeText(m.advertise)}`);
+  }
+  const r = s.recovery;
+  if (r !== undefined && s.node !== undefined && r.since !== null) {
+    lines.push('');
+    const who = r.waitingFor.map(escapeText).join(', ') + (r.waiting > r.waitingFor.length ? `, … (${r.waiting - r.waitingFor.length} more)` : '');
+    lines.push(`${escapeText(s.node)} is recovering since ${new Date(r.since).toISOString()}${r.ready ? '' : ' (not ready: reading whom to wait for, or before its barrier)'}`);
+    lines.push(`  waiting for ${r.waiting} client${r.waiting === 1 ? '' : 's'} to reclaim${r.waiting > 0 ? `: ${who}` : ''}`);
+    if (r.handoversFrom.length > 0) lines.push(`  waiting for the handover lists of ${r.handoversFrom.map(escapeText).join(', ')}`);
+    if (r.boundAt !== null) lines.push(`  lifted anyway at ${new Date(r.boundAt).toISOString()} (the grace's bound)`);
   }
   if (s.master) {
     lines.push('');

@@ -216,9 +216,12 @@ export class ClusterRouter {
   }
 
   /** R1, R2: run `op` with the owner on the resource's master, routing again after ESTALE. */
-  async run<T>(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, op: (o: RemoteOwner) => Promise<T>): Promise<T> {
+  async run<T>(
+    owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, op: (o: RemoteOwner) => Promise<T>, posix = false,
+  ): Promise<T> {
     let last: LockError | null = null;
     for (let attempt = 0; attempt < ROUTE_ATTEMPTS_MAX; attempt++) {
+      if (posix) await this.failover.posixSettled(owner, domain, resource); // F6
       const node = this.master(domain, resource);
       if (node === null) throw new LockError('ESTALE', 'this client knows no cluster member', { domain, resource });
       let sub: RemoteOwner;
@@ -249,7 +252,7 @@ export class ClusterRouter {
   }
 
   setlk(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, rq: PosixRequest, o?: SetlkOptions): Promise<SetlkResult | null> {
-    return this.run(owner, options, domain, resource, (sub) => sub.setlk(domain, resource, rq, o));
+    return this.run(owner, options, domain, resource, (sub) => sub.setlk(domain, resource, rq, o), true);
   }
 
   getlk(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, rq: PosixRequest): Promise<PosixLockInfo | null> {

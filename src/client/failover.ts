@@ -36,6 +36,13 @@
  *     clients that had only been queued on a moved resource).
  * F5. Passes run one at a time; a view that arrives during a pass is handled
  *     by the next one, which starts from the handles as they are then.
+ * F6. A posix request of an owner on a resource whose pieces are moving
+ *     waits for the move (posix pieces have no handle to wait on, as a dlm
+ *     release does, F1). An unlock that overtook the reclaim of the piece it
+ *     unlocks would find nothing on the new master, and the reclaim would
+ *     then leave there a piece its owner let go of: every later request on
+ *     the range would wait for it (found by the cluster torture run, as
+ *     deadlocks between owners that held nothing).
  */
 
 import type { LockErrorCode, LossReason } from '../errors.js';
@@ -82,6 +89,8 @@ export class Failover {
   private readonly orphans = new Set<LockClient>();
   /** Handles their node revoked (`node-moved`), with the client of that node: moved whatever the view says (F1). */
   private readonly revokedOn = new Map<RemoteLock, LockClient>();
+  /** F6: per application owner, the posix resources (domain NUL resource) whose pieces are moving, and when that ends. */
+  private readonly posixMoving = new WeakMap<RemoteOwner, Map<string, Promise<void>>>();
   private running: Promise<void> | null = null;
   private again = false;
   /** F4: a `done` is owed under the newest view. */
@@ -125,6 +134,11 @@ export class Failover {
     })();
   }
 
+  /** F6: settles once no move of this owner's pieces on the resource is under way. */
+  async posixSettled(owner: RemoteOwner, domain: string, resource: string): Promise<void> {
+    for (let p = this.posixMoving.get(owner)?.get(`${domain}\0${resource}`); p !== undefined; p = this.posixMoving.get(owner)?.get(`${domain}\0${resource}`)) await p;
+  }
+
   close(): void {
     this.closed = true;
   }
@@ -146,9 +160,15 @@ export class Failover {
       const moving = (domain: string, resource: string): boolean => gone || orphan || this.host.master(domain, resource) !== node;
       const reason: LossReason = orphan && !gone ? 'session-expired' : 'node-failed';
       for (const h of [...c.handles.values()]) {
-        // Being released when its node went: the node holds nothing any more, nor will the new master.
-        if (gone && h.releasePending) h.markReleased();
+        // Being released when its node went, or lost this client's session: the release succeeds with the session
+        // (the node holds nothing of it any more), so the lock is not moved; a move would leave a lock on the new
+        // master that its owner believes released.
+        if ((gone || orphan) && h.releasePending) h.markReleased();
         const revoked = this.revokedOn.get(h) === c;
+        // Being released on a live node: not moved either. The release ends it there, or is answered ENOENT (the node
+        // revoked it as it adopted the view), which releases the handle too; moving it would report a lock "lost" that
+        // its owner let go of (found by the cluster torture run).
+        if (h.releasePending) continue;
         if ((h.state === 'granted' || h.state === 'converting') && h.moving === null && (revoked || moving(h.domain, h.resource))) {
           this.revokedOn.delete(h);
           moves.push({ ref: { kind: 'dlm', handle: h }, reason });
@@ -179,11 +199,24 @@ export class Failover {
     if (moves.length > 0) {
       let finish!: () => void;
       const moved = new Promise<void>((resolve) => (finish = resolve));
-      for (const m of moves) if (m.ref.kind === 'dlm') m.ref.handle.moving = moved;
+      const posix: [Map<string, Promise<void>>, string][] = [];
+      for (const m of moves) {
+        if (m.ref.kind === 'dlm') {
+          m.ref.handle.moving = moved;
+          continue;
+        }
+        const o = appOwner(m.ref);
+        let byRes = this.posixMoving.get(o);
+        if (byRes === undefined) this.posixMoving.set(o, (byRes = new Map()));
+        const key = `${m.ref.domain}\0${m.ref.resource}`;
+        byRes.set(key, moved);
+        posix.push([byRes, key]);
+      }
       try {
         await this.reclaimAll(moves, report);
       } finally {
         for (const m of moves) if (m.ref.kind === 'dlm' && m.ref.handle.moving === moved) m.ref.handle.moving = null;
+        for (const [byRes, key] of posix) if (byRes.get(key) === moved) byRes.delete(key);
         finish();
       }
     }
@@ -260,7 +293,11 @@ export class Failover {
   private apply(m: Move, owner: RemoteOwner | null, r: ReclaimResult): void {
     const ref = m.ref;
     if (ref.kind === 'dlm') {
-      if ('lock' in r && ref.handle.state !== 'lost' && ref.handle.state !== 'released') ref.handle.moveTo(owner!, r.lock);
+      if (!('lock' in r)) return;
+      if (ref.handle.state !== 'lost' && ref.handle.state !== 'released') ref.handle.moveTo(owner!, r.lock);
+      // Released or lost while it moved: the new master holds a lock nobody will release, which would block every
+      // later request on the resource (its own owner's included, as a deadlock with itself). Let it go there.
+      else void owner!.client.conn.call<null>('release', () => ({ id: r.lock.id }), { onSessionLost: 'succeed' }).catch(() => {});
       return;
     }
     dropPiece(ref);

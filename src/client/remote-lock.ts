@@ -182,8 +182,11 @@ export class RemoteLock implements LockHandle {
         },
         (err: LockError) => {
           this.releasing = null;
-          // ENOENT: the server already let go of it (a loss on its way to us): nothing left to release.
+          // ENOENT: the server holds nothing by that id (a loss on its way to us, or a node that restarted under the
+          // same address): nothing left to release, and the handle must not stay granted (a later failover pass
+          // would reclaim a lock its owner let go of).
           if (err.code !== 'ENOENT') throw err;
+          this.markReleased();
         },
       );
       return this.releasing;
