@@ -135,6 +135,11 @@ run('failover and handover (real nodes, real etcd)', () => {
     const held = new Map<string, RemoteLock>();
     for (const r of [...moving, ...staying]) held.set(r, await o.lock('lin', r, 'PW'));
     const before = new Map([...held].map(([r, h]) => [r, h.token]));
+    // A client whose only business on a moving resource is a queued wait: the old master lists it for n4 too, and
+    // n4's recovery (and the cluster's grace) must still end when it says it is done, not at the 30 s bound.
+    const queued = await client([live[0]!.url], 'join-queued');
+    const waiting = queued.owner('w').lock('lin', moving[0]!, 'EX');
+    waiting.catch(() => {});
 
     const n4 = await NodeProcess.create('n4', f.etcd.endpoints, { graceMs: 30_000, leaseTtl: 2 });
     nodes.push(n4);
@@ -147,12 +152,21 @@ run('failover and handover (real nodes, real etcd)', () => {
       if (moving.includes(r)) expect(h.token).toBeGreaterThan(before.get(r)!);
       else expect(h.token).toBe(before.get(r));
     }
+    // Well before the bound: every client listed for n4 said it is done, the queued one included.
+    await until(async () => {
+      const s = await n4.cluster();
+      return s.recovery.since === null && !s.grace.inGrace;
+    }, 15_000);
     // The moved locks live on n4 now: a rival there is refused at once.
     const rival = await client([n4.url], 'join-rival');
     rival.router = null;
     for (const r of moving) await expect(rival.owner('r').lock('lin', r, 'EX', { noQueue: true })).rejects.toMatchObject({ code: 'EAGAIN' });
     await settledCluster(nodes.filter((n) => n.child !== null), after.length);
     for (const h of held.values()) await h.release();
+    // The queued wait went on to n4 and is granted once the holder let go.
+    const got = await waiting;
+    expect(got.state).toBe('granted');
+    await got.release();
   }, 90_000);
 
   it('a second node dies during the grace of the first: the live client still keeps every lock; the dead client\'s lock waits out the bound', async () => {

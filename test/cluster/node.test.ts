@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterBinding, checkClusterOptions } from '../../server/cluster/binding.js';
 import { ClusterNode } from '../../server/cluster/node.js';
 import type { TokenBlock } from '../../server/cluster/token-blocks.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
@@ -115,6 +116,41 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
       expect(m.refuseNew('lin', x, g)).toBeNull();
     }
   }, 40_000);
+
+  it('counts a done once: the joiner reading a handover list again (the watch after the read) does not undo it', async () => {
+    const [a, b] = [node('r5', 'a'), node('r5', 'b')];
+    for (const n of [a, b]) await n.start();
+    await until(() => sameView([a, b]) && noGrace([a, b]), 10_000);
+    // a names two holders of what it hands over to c, as the server does on the view event.
+    a.on('view', (change) => change.holders('c', [{ id: 'client-1', verifier: 'v1' }, { id: 'client-2', verifier: 'v2' }]));
+    const c = node('r5', 'c');
+    await c.start();
+    await until(() => sameView([a, b, c]) && c.recovery().ready && c.recovery().waiting === 2, 10_000);
+    const g = c.view.generation;
+    expect(c.reclaimDone('client-1', 'v1', g)).toBeNull();
+    expect(c.recovery().waitingFor).toEqual(['client-2']);
+    // The same list arrives once more (as the watch delivers a put the join's read already saw).
+    const etcdClient = c.etcd;
+    const key = '/lockscope/r5/moved/c/a';
+    const list = await etcdClient.get(key).string();
+    await etcdClient.put(key).value(list!);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.recovery().waitingFor).toEqual(['client-2']);
+    expect(c.reclaimDone('client-2', 'v2', g)).toBeNull();
+    await until(() => c.recovery().since === null && noGrace([a, b, c]), 10_000);
+  }, 40_000);
+
+  it('refuses a done that reaches a node still joining (EGRACE: asked again) instead of taking it as counted', async () => {
+    const binding = new ClusterBinding(checkClusterOptions({ etcd: etcd.urls, node: 'joining' }), 30_000, () => {});
+    let thrown: unknown = null;
+    try {
+      binding.reclaimDone('client-1', 'v1', '7');
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: 'EGRACE' });
+    await binding.close();
+  });
 
   it('ends a grace at its bound when a recorded client never comes back', async () => {
     const [a, b] = [node('r3', 'a', etcd.urls, 1500), node('r3', 'b', etcd.urls, 1500)];

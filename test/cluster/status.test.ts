@@ -57,6 +57,18 @@ run('cluster status (real etcd)', () => {
     expect(text).not.toContain('\u001b');
   });
 
+  it('says whom a node\'s recovery still waits for, as a node answers it (GET /api/cluster)', async () => {
+    const s = await readClusterStatus(reader, 'st');
+    expect(nodes[0]!.recovery()).toEqual({ since: null, waitingFor: [], waiting: 0, handoversFrom: [], ready: true, boundAt: null });
+    const recovering = { since: Date.UTC(2026, 11, 3, 7), waitingFor: ['app-1#ab', 'evil\u001b[2J'], waiting: 3, handoversFrom: ['n2'], ready: true, boundAt: Date.UTC(2026, 11, 3, 7, 1) };
+    const text = formatClusterStatus({ ...s, node: 'n1', recovery: recovering });
+    expect(text).toContain('n1 is recovering since 2026-12-03T07:00:00.000Z');
+    expect(text).toContain('waiting for 3 clients to reclaim: app-1#ab, evil\\x1b[2J, … (1 more)');
+    expect(text).toContain('waiting for the handover lists of n2');
+    expect(text).toContain('lifted anyway at 2026-12-03T07:01:00.000Z');
+    expect(formatClusterStatus({ ...s, node: 'n1', recovery: nodes[0]!.recovery() })).not.toContain('recovering');
+  });
+
   it('answers an empty cluster without failing', async () => {
     const s = await readClusterStatus(reader, 'nobody-here');
     expect(s).toMatchObject({ cluster: 'nobody-here', generation: '0', members: [], tokenMark: 0 });
