@@ -42,7 +42,10 @@
  *     unlocks would find nothing on the new master, and the reclaim would
  *     then leave there a piece its owner let go of: every later request on
  *     the range would wait for it (found by the cluster torture run, as
- *     deadlocks between owners that held nothing).
+ *     deadlocks between owners that held nothing). Requests already sent
+ *     settle (for at most `POSIX_SETTLE_MAX_MS`) before the pieces to move
+ *     are read from the mirror, so an unlock answered during the pass is
+ *     not moved as a piece (and then reported lost).
  */
 
 import type { LockErrorCode, LossReason } from '../errors.js';
@@ -55,6 +58,8 @@ import type { RemoteOwner } from './remote-owner.js';
 /** Longest a lock is tried again on its new master (F3), and a `done` on a member (F4). */
 export const FAILOVER_WAIT_MAX_MS = 120_000;
 const RETRY_FIRST_MS = 50;
+/** Longest a move of posix pieces waits for the owner's requests in flight on the resource to settle (F6). */
+const POSIX_SETTLE_MAX_MS = 5_000;
 const RETRY_MAX_MS = 1_000;
 /** Refusals that mean "not yet" (F3). */
 const AGAIN: ReadonlySet<LockErrorCode> = new Set(['EGRACE', 'ESTALE', 'ECANCELED', 'ETIMEDOUT', 'EREVOKED']);
@@ -153,6 +158,7 @@ export class Failover {
     const view = this.host.view();
     const members = new Set(view.members.map((m) => m.node));
     const moves: Move[] = [];
+    const posixMoves: { owner: RemoteOwner; domain: string; resource: string; key: string; reason: LossReason }[] = [];
     let departed = false;
     for (const [node, c] of this.host.nodeClients()) {
       const gone = !members.has(node);
@@ -174,9 +180,15 @@ export class Failover {
           moves.push({ ref: { kind: 'dlm', handle: h }, reason });
         }
       }
+      // F6: a posix resource moves as a whole per owner, its pieces read from the mirror once the requests in flight
+      // there settled (an unlock answered after the pass began must not be moved as a piece).
       for (const o of c.posixOwners) {
-        for (const { domain, resource, request, site } of o.posix.requests()) {
-          if (moving(domain, resource)) moves.push({ ref: { kind: 'posix', owner: o, domain, resource, request, site }, reason });
+        const keys = new Set<string>();
+        for (const { domain, resource } of o.posix.requests()) keys.add(`${domain}\0${resource}`);
+        for (const key of o.posixPending.keys()) keys.add(key);
+        for (const key of keys) {
+          const [domain, resource] = key.split('\0') as [string, string];
+          if (moving(domain, resource)) posixMoves.push({ owner: o, domain, resource, key, reason });
         }
       }
       if (gone) {
@@ -192,27 +204,31 @@ export class Failover {
     }
     // Entries for handles that moved or ended since: their node's revocation is moot.
     for (const [h, c] of this.revokedOn) if (h.owner.client !== c || h.state === 'lost' || h.state === 'released') this.revokedOn.delete(h);
-    if (moves.length > 0 || departed || view.generation !== this.handled) this.doneOwed = true;
+    if (moves.length > 0 || posixMoves.length > 0 || departed || view.generation !== this.handled) this.doneOwed = true;
     this.handled = view.generation;
     if (!this.doneOwed) return;
     const report: ReclaimReport = { epoch: 0, generation: view.generation, reclaimed: 0, lost: [], durationMs: 0 };
-    if (moves.length > 0) {
+    if (moves.length > 0 || posixMoves.length > 0) {
       let finish!: () => void;
       const moved = new Promise<void>((resolve) => (finish = resolve));
+      for (const m of moves) if (m.ref.kind === 'dlm') m.ref.handle.moving = moved;
       const posix: [Map<string, Promise<void>>, string][] = [];
-      for (const m of moves) {
-        if (m.ref.kind === 'dlm') {
-          m.ref.handle.moving = moved;
-          continue;
-        }
-        const o = appOwner(m.ref);
+      for (const pm of posixMoves) {
+        const o = pm.owner.parent ?? pm.owner;
         let byRes = this.posixMoving.get(o);
         if (byRes === undefined) this.posixMoving.set(o, (byRes = new Map()));
-        const key = `${m.ref.domain}\0${m.ref.resource}`;
-        byRes.set(key, moved);
-        posix.push([byRes, key]);
+        byRes.set(pm.key, moved);
+        posix.push([byRes, pm.key]);
       }
       try {
+        // F6: new requests of these owners there wait (posixMoving); those already sent settle first.
+        // Bounded: a node that neither answers nor leaves the view must not hold the move up.
+        await Promise.race([Promise.all(posixMoves.flatMap((pm) => [...(pm.owner.posixPending.get(pm.key) ?? [])])), sleep(POSIX_SETTLE_MAX_MS)]);
+        for (const pm of posixMoves) {
+          for (const { domain, resource, request, site } of pm.owner.posix.requests()) {
+            if (domain === pm.domain && resource === pm.resource) moves.push({ ref: { kind: 'posix', owner: pm.owner, domain, resource, request, site }, reason: pm.reason });
+          }
+        }
         await this.reclaimAll(moves, report);
       } finally {
         for (const m of moves) if (m.ref.kind === 'dlm' && m.ref.handle.moving === moved) m.ref.handle.moving = null;
@@ -221,7 +237,7 @@ export class Failover {
       }
     }
     if (await this.sayDone()) this.doneOwed = false;
-    if (moves.length > 0) {
+    if (moves.length > 0) { // a posix resource whose last piece was unlocked meanwhile moved nothing: no report
       report.durationMs = Date.now() - started;
       this.host.report(report);
     }

@@ -25,6 +25,8 @@ export class RemoteOwner implements LockOwner {
   readonly handles = new Set<RemoteLock>();
   /** The posix ranges the server confirmed this owner holds: what it reclaims after a restart. */
   readonly posix = new PosixMirror();
+  /** Posix requests on their way to the server, per `domain NUL resource`: a failover reads the mirror only once they settled (F6). */
+  readonly posixPending = new Map<string, Set<Promise<void>>>();
   /** In a cluster: the router that sends this owner's requests to each resource's master (cluster.ts). */
   router: ClusterRouter | null = null;
   /** In a cluster: the application's owner this one stands for on one node (null: this is the application's). */
@@ -88,7 +90,7 @@ export class RemoteOwner implements LockOwner {
     try {
       const site = this.client.stacks ? captureSite(RemoteOwner.prototype.setlk) : undefined;
       const wire = checkWireable(options, 'options', SETLK_LOCAL) ?? {};
-      return this.client
+      const p = this.client
         .request<{ token: string } | null>('setlk', options?.signal, options?.timeoutMs, wire, (req, o) => {
           this.ensureRegistered();
           return { req, oid: this.oid, domain, resource, request, options: o, ...(site === undefined ? {} : { site }) };
@@ -97,6 +99,8 @@ export class RemoteOwner implements LockOwner {
           this.posixApply(domain, resource, request, site ?? null);
           return r === null ? null : { token: BigInt(r.token) };
         }, (err: unknown) => this.failed(err));
+      this.trackPosix(`${domain}\0${resource}`, p);
+      return p;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -128,11 +132,25 @@ export class RemoteOwner implements LockOwner {
       });
   }
 
+  /** F6: a posix request in flight keeps its owner among the client's posix owners until it settles. */
+  private trackPosix(key: string, p: Promise<unknown>): void {
+    let set = this.posixPending.get(key);
+    if (set === undefined) this.posixPending.set(key, (set = new Set()));
+    const settled = p.then(() => {}, () => {});
+    set.add(settled);
+    this.client.posixOwners.add(this);
+    void settled.then(() => {
+      set.delete(settled);
+      if (set.size === 0 && this.posixPending.get(key) === set) this.posixPending.delete(key);
+      if (this.posix.empty && this.posixPending.size === 0) this.client.posixOwners.delete(this);
+    });
+  }
+
   /** The server applied a setlk of this owner (or refused its reclaim: an unlock here); `site`: the setlk's. */
   posixApply(domain: string, resource: string, request: PosixRequest, site: string | null = null): void {
     this.posix.apply(domain, resource, request, site);
     // Owners holding posix ranges are kept reachable, as the server keeps them.
-    if (this.posix.empty) this.client.posixOwners.delete(this);
+    if (this.posix.empty && this.posixPending.size === 0) this.client.posixOwners.delete(this);
     else this.client.posixOwners.add(this);
   }
 
