@@ -11,7 +11,11 @@
  *     `granted`: no one else can be granted a conflicting lock, since the
  *     old master stopped granting it (fence or view) and the new master
  *     grants nothing new on it until its recovery ends; release and convert
- *     wait for the move.
+ *     wait for the move. A conversion queued on the old master when it died
+ *     or handed the resource over fails there (ESTALE, or EREVOKED
+ *     `node-moved`); the handle keeps its granted mode, and once the lock has
+ *     moved the conversion is asked again of the new master
+ *     (remote-lock.ts `afterMove`).
  * F2. A node gone from the view is retired: calls pending there end (a
  *     release as done, anything else ESTALE, which the router sends again to
  *     the new master, so a queued wait is queued there), and its connection

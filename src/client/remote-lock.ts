@@ -13,6 +13,11 @@ import type { ReclaimedLock, WireLock } from './protocol.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { captureSite, checkWireable, fromBase64, toBase64 } from './wire.js';
 
+/** Longest a conversion waits for its lock to move before it is asked again of the new master (cluster only). */
+const MOVE_WAIT_MAX_MS = 120_000;
+/** How often it looks whether the move began. */
+const MOVE_POLL_MS = 25;
+
 const CONVERT_LOCAL = new Set(['signal', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
 
@@ -151,6 +156,13 @@ export class RemoteLock implements LockHandle {
             return this;
           },
           (err: LockError) => {
+            if (this.owner.client.member !== null && (err.code === 'ESTALE' || (err.code === 'EREVOKED' && err.reason === 'node-moved'))) {
+              // In a cluster, a conversion queued on a node that died or stopped mastering the resource moves with its
+              // lock (failover.ts F1): the lock is reclaimed in its granted mode, then the conversion is asked again
+              // of the new master. (What the old master says of the lock now is moot.)
+              if (this.state === 'converting') this.state = 'granted';
+              return this.afterMove(err).then(() => this.convert(mode, options));
+            }
             const w = (err as { serverLock?: WireLock }).serverLock;
             if (w !== undefined) this.apply(w);
             if (err.code === 'EREVOKED' && err.reason !== undefined) this.lose(err.reason);
@@ -161,6 +173,22 @@ export class RemoteLock implements LockHandle {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * A cluster's failover moves this lock (F1): settles once it has moved (or
+   * rejects with `err` when it was lost, released, or not moved in time).
+   */
+  private async afterMove(err: LockError): Promise<void> {
+    const from = this.owner;
+    const deadline = Date.now() + MOVE_WAIT_MAX_MS;
+    while (Date.now() < deadline) {
+      if (this.moving !== null) await this.moving;
+      if (this.state !== 'granted') throw err;
+      if (this.owner !== from) return;
+      await new Promise((resolve) => setTimeout(resolve, MOVE_POLL_MS));
+    }
+    throw err;
   }
 
   /** Idempotent: a second call returns the first one's promise; a lost lock releases as a no-op. */

@@ -62,8 +62,13 @@ run('failover and handover (real nodes, real etcd)', () => {
       rivalGranted++;
       return l;
     }));
+    // And holds NL on a third, converting to EX behind the holder: the conversion is queued on the victim.
+    const nl = await rival.owner('c').lock('lin', onVictim[2]!, 'NL');
+    const converting = nl.convert('EX');
+    converting.catch(() => {});
     await new Promise((r) => setTimeout(r, 300));
     expect(rivalGranted).toBe(0);
+    expect(nl.state).toBe('converting');
 
     await victim.kill();
     const t0 = Date.now();
@@ -107,7 +112,7 @@ run('failover and handover (real nodes, real etcd)', () => {
       const t = await (await fetch(`${n.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
       return Number(/^lockscope_cluster_reclaims_total (\S+)$/m.exec(t)?.[1]);
     }));
-    expect(survivorsReclaims.reduce((a, b) => a + b, 0)).toBe(onVictim.length + posixOnVictim.length);
+    expect(survivorsReclaims.reduce((a, b) => a + b, 0)).toBe(onVictim.length + posixOnVictim.length + 1); // the rival's NL too
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(promtool.error).toBeUndefined();
     expect(promtool.status, promtool.stderr + promtool.stdout).toBe(0);
@@ -117,6 +122,11 @@ run('failover and handover (real nodes, real etcd)', () => {
     const got = await Promise.all(rivalWaits);
     for (let i = 0; i < got.length; i++) expect(got[i]!.token).toBeGreaterThan(held[i]!.token);
     for (const l of got) await l.release();
+    // The conversion moved with its lock and was asked again of the new master: granted now.
+    await converting;
+    expect([nl.state, nl.mode]).toEqual(['granted', 'EX']);
+    expect(nl.token).toBeGreaterThan(held[2]!.token);
+    await nl.release();
     await o.releaseAll();
     console.log(`failover: SIGKILL to every lock reclaimed on the new masters in ${failoverMs} ms (lease TTL 2 s)`);
   }, 90_000);
@@ -140,6 +150,12 @@ run('failover and handover (real nodes, real etcd)', () => {
     const queued = await client([live[0]!.url], 'join-queued');
     const waiting = queued.owner('w').lock('lin', moving[0]!, 'EX');
     waiting.catch(() => {});
+    // A conversion queued on the old master (NL to EX, behind the holder's PW) moves with its lock.
+    const converter = await client([live[0]!.url], 'join-converter');
+    const nl = await converter.owner('c').lock('lin', moving[1]!, 'NL');
+    const converting = nl.convert('EX');
+    converting.catch(() => {});
+    await until(() => nl.state === 'converting', 5_000);
 
     const n4 = await NodeProcess.create('n4', f.etcd.endpoints, { graceMs: 30_000, leaseTtl: 2 });
     nodes.push(n4);
@@ -163,10 +179,13 @@ run('failover and handover (real nodes, real etcd)', () => {
     for (const r of moving) await expect(rival.owner('r').lock('lin', r, 'EX', { noQueue: true })).rejects.toMatchObject({ code: 'EAGAIN' });
     await settledCluster(nodes.filter((n) => n.child !== null), after.length);
     for (const h of held.values()) await h.release();
-    // The queued wait went on to n4 and is granted once the holder let go.
+    // The queued wait went on to n4 and is granted once the holder let go; so is the conversion.
     const got = await waiting;
     expect(got.state).toBe('granted');
     await got.release();
+    await converting;
+    expect([nl.state, nl.mode]).toEqual(['granted', 'EX']);
+    await nl.release();
   }, 90_000);
 
   it('a second node dies during the grace of the first: the live client still keeps every lock; the dead client\'s lock waits out the bound', async () => {
