@@ -34,6 +34,10 @@
  *     secret): no other client can take a dead node's locks or end the
  *     recovery owed to the client that held them. Its `done` counts only
  *     under a view this node has adopted, once it knows whom it waits for.
+ * N6. A fenced node forgets its view and its recovery (forgetMembership).
+ * N7. The client records of members that left are read before this node
+ *     says it adopted the view, passed on to members arriving in the same
+ *     view, and forgotten after the grace by one member (forgetDeparted).
  */
 
 import { EventEmitter } from 'node:events';
@@ -123,6 +127,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   /** The generation at which this node joined, and the members whose handover list it still waits for (N4). */
   private joinedAt = '0';
   private awaitingHandover = new Set<string>();
+  /** N7: views in which members left, whose client records are forgotten once the grace has ended. */
+  private readonly departedViews: { generation: string; nodes: string[] }[] = [];
+  private forgetting = false;
   private closed = false;
 
   constructor(private readonly o: ClusterNodeOptions) {
@@ -364,6 +371,10 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     const arrived = [...nowNames].filter((n) => !prevNames.has(n) && n !== this.o.node);
     // Gains: a member left (its share comes to the survivors), or this node joined a cluster with other members.
     const gained = departed.length > 0 || (joinedNow && v.members.length > 1);
+    // N4, N7: the clients recorded on the departed members, read before this node says it adopted the view (so the
+    // records may be forgotten once every member did), and before the handover lists (a member arriving in the same
+    // view may master some of the departed members' resources: it must wait for their clients too).
+    const recorded = await this.recordedOn(departed);
     this.ring = ring;
     this.adoptedView = v;
     if (gained) {
@@ -375,7 +386,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     }
     this.o.log?.('cluster-view', { node: this.o.node, generation: v.generation, members: v.members.map((m) => m.node), departed, arrived, gained });
     // N4: a node still in its own recovery passes on the clients it waits for: some may hold locks that move on.
-    const pending = this.stillExpected();
+    const pending = [...this.stillExpected(), ...recorded];
     const lostHolders = new Map<string, Map<string, string | null>>(arrived.map((n) => [n, new Map(pending.map((c) => [c.id, c.verifier]))]));
     this.emit('view', {
       view: v,
@@ -394,18 +405,16 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     await this.membership.adopt(v.generation);
     // N4: every member that arrived learns whom it must wait for from each older member, even "nobody".
     for (const [node, clients] of lostHolders) await this.handOver(node, v.generation, [...clients].map(([id, verifier]) => ({ id, verifier })));
-    if (gained) await this.beginNeed(v, departed, joinedNow);
+    if (gained) await this.beginNeed(v, recorded, joinedNow);
     for (const d of departed) await this.grace.update((r) => remove(r, d));
+    if (departed.length > 0) this.departedViews.push({ generation: v.generation, nodes: departed });
     this.checkBarrier();
   }
 
   /** N4: this node gained resources: take part in (or start) the grace, and learn whom to wait for. */
-  private async beginNeed(v: View, departed: string[], joinedNow: boolean): Promise<void> {
+  private async beginNeed(v: View, recorded: ExpectedClient[], joinedNow: boolean): Promise<void> {
     await this.grace.update((r) => (inGrace(r) ? join(r, this.o.node) : start(r, this.o.node)));
-    for (const d of departed) {
-      const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).strings());
-      for (const [k, val] of Object.entries(res)) this.expect(k.slice(k.lastIndexOf('/') + 1), val === '-' || val === '1' ? null : val, v.generation);
-    }
+    for (const c of recorded) this.expect(c.id, c.verifier, v.generation);
     if (joinedNow) {
       this.joinedAt = v.generation;
       this.awaitingHandover = new Set(v.members.map((m) => m.node).filter((n) => n !== this.o.node));
@@ -417,6 +426,51 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.expectationsRead = true;
     this.o.log?.('cluster-need', { node: this.o.node, generation: v.generation, expected: this.expected.size });
     this.maybeLift();
+  }
+
+  /** N4: the clients recorded on members that left (`clients/<node>/…`), with their secrets' verifiers. */
+  private async recordedOn(departed: string[]): Promise<ExpectedClient[]> {
+    const out: ExpectedClient[] = [];
+    for (const d of departed) {
+      const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).strings());
+      for (const [k, val] of Object.entries(res)) out.push({ id: k.slice(k.lastIndexOf('/') + 1), verifier: val === '-' || val === '1' ? null : val });
+    }
+    return out;
+  }
+
+  /**
+   * N7. The records of members that left in a view are forgotten once the
+   * cluster's grace has ended, by one member (the first by name): every
+   * member of that view read them before it said it adopted the view, and
+   * passed the clients on, so nobody needs them any more; kept, they would
+   * make a later failover of the same node wait to its bound for clients
+   * long gone. Only records written at or before the view's revision go: a
+   * node back as a new member records its clients anew, after it.
+   */
+  private forgetDeparted(): void {
+    if (this.departedViews.length === 0 || this.forgetting) return;
+    if (this.adoptedView.members[0]?.node !== this.o.node) {
+      this.departedViews.length = 0; // another member forgets them
+      return;
+    }
+    const views = this.departedViews.splice(0);
+    this.forgetting = true;
+    void (async () => {
+      for (const { generation, nodes } of views) {
+        for (const d of nodes) {
+          if (this.adoptedView.members.some((m) => m.node === d)) continue;
+          const res = await etcdCall('list a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).exec());
+          for (const kv of res.kvs) {
+            if (BigInt(kv.mod_revision) > BigInt(generation)) continue; // a later life's record
+            const key = kv.key.toString();
+            await etcdCall('forget a departed node\'s client', () => this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(this.etcd.delete().key(key)).commit());
+          }
+        }
+      }
+    })().catch((err) => this.o.log?.('cluster-forget-failed', { error: (err as Error).message }))
+      .finally(() => {
+        this.forgetting = false;
+      });
   }
 
   /** Handover lists written for this node since it joined; a member that left owes none. */
@@ -482,6 +536,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     // Recovery ends for this node when the cluster's grace has ended and its own need is lifted (N2, N4).
     if (!inGrace(r) && this.needSince === 0) {
       this.recoveryRings = [];
+      this.forgetDeparted();
       if (r.nodes[this.o.node]?.enforcing) {
         this.grace.update((x) => settle(x, this.o.node)).catch(() => {});
       }

@@ -161,6 +161,8 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
     await until(() => a.view.members.length === 1 && a.graceRecord.recovery !== 0, 10_000);
     await until(() => noGrace([a]), 10_000);
     for (const x of NAMES) expect(a.refuseNew('lin', x, a.view.generation)).toBeNull();
+    // N7: once the grace is over its record is forgotten, so a later failover of b waits for nobody long gone.
+    await until(async () => (await a.etcd.getAll().prefix('/lockscope/r3/clients/b/').keys()).length === 0, 10_000);
   }, 30_000);
 
   it('refuses everything on a node cut off from etcd once its fence deadline passes', async () => {
