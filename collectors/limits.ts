@@ -1,5 +1,6 @@
 /**
- * Every bound of the hang-dump code, in one place (STYLE.md item 5). A dump
+ * Every bound of the hang-dump code, in one place (as src/limits.ts is for
+ * the core). A dump
  * is taken when something is already wrong, so each part of it has a
  * deadline and a size cap: a slow or huge collector must never stop the rest.
  */

@@ -1,6 +1,6 @@
 /**
- * Restart recovery on the server side (NFSv4's rules, REFERENCE.md): the
- * durable client record kept current as clients come and go, the grace
+ * Restart recovery on the server side (NFSv4's rules: src/README.md, "Grace
+ * period and reclaim"): the durable client record kept current as clients come and go, the grace
  * period started when a restart finds records, reclaims admitted only from
  * recorded clients, clients told when grace ends (`/api/grace` is in
  * grace-api.ts).

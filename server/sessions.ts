@@ -1,6 +1,6 @@
 /**
  * Sessions: one per client, kept across reconnections for the length of its
- * lease. Lifecycle (STYLE.md item 6):
+ * lease. Lifecycle (`state`):
  *
  *   live ──disconnect──▶ disconnected ──lease passes──▶ expired
  *    ▲                        │

@@ -1,7 +1,9 @@
 /**
  * The server's durable state in `--state-dir`: which clients held locks (not
- * the locks themselves: NFSv4's stable client record, REFERENCE.md) and how
- * far fencing tokens have been reserved. Both survive a crash at any
+ * the locks themselves: like an NFSv4 server's stable client record, it only
+ * says whom a grace period waits for; the clients know their locks and
+ * reclaim them, src/README.md "Grace period and reclaim") and how far
+ * fencing tokens have been reserved. Both survive a crash at any
  * instant, so a restarted server knows whom to wait for in its grace period
  * and never issues a token twice.
  *

@@ -1,7 +1,8 @@
 /**
  * The owner and lock-handle surface that the in-process manager and the
  * remote client both implement. Tests are written against these types so
- * one suite runs against both (STYLE.md item 9).
+ * one suite runs against both (test/spec/: the same dlm, posix and wait
+ * suites in-process and against a server), and neither can drift.
  */
 
 import type { DlmMode } from './modes.js';

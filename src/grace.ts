@@ -1,6 +1,6 @@
 /**
  * Grace period after a restart or takeover (NFSv4's rules, RFC 8881
- * §8.4.2.1; REFERENCE.md). While grace is in force only reclaims are
+ * §8.4.2.1; src/README.md, "Grace period and reclaim"). While grace is in force only reclaims are
  * granted: every other request fails with EGRACE (in-process owners too; the
  * remote client retries by itself). Grace ends at its deadline, is extended a
  * second at a time while reclaims still arrive (never past `maxMs` from its

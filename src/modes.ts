@@ -1,5 +1,6 @@
 /**
- * The six DLM modes and their compatibility matrix (REFERENCE.md).
+ * The six DLM modes and their compatibility matrix (the VMS and Linux DLM's;
+ * the table is in src/README.md, "Modes").
  * Internally a mode is its index 0..5, ordered NL < CR < CW < PR < PW < EX;
  * that order is what "highest mode" means for blocking notifications.
  */

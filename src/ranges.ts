@@ -1,7 +1,8 @@
 /**
  * An owner's posix lock set on one resource: sorted, non-overlapping pieces,
- * adjacent pieces of the same type merged (REFERENCE.md, POSIX). `end` is
- * exclusive; Infinity means "to the end, however far" (fcntl's len 0).
+ * adjacent pieces of the same type merged, as fcntl keeps a process's locks
+ * on a file (src/README.md, "PieceList"). `end` is exclusive; Infinity
+ * means "to the end, however far" (fcntl's len 0).
  *
  * Invariant of every PieceList: for consecutive pieces a, b:
  * a.end <= b.start, and a.end === b.start implies a.write !== b.write.

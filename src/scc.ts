@@ -5,7 +5,8 @@
  * `nodes` (others are ignored). Any directed graph, self-loops included.
  * Why not graphology-components' stronglyConnectedComponents: it recurses
  * once per node, and a wait chain of 100,000 owners (one queue) would
- * overflow the call stack. This keeps its own explicit stack (STYLE.md 5).
+ * overflow the call stack. This keeps its own explicit stack: no recursion
+ * on data whose size users control.
  *
  * Returns only components that contain a cycle: two or more nodes, or one
  * node with an edge to itself.

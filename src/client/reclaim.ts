@@ -1,6 +1,7 @@
 /**
- * The client's replay after a server restart (NFSv4's reclaim, REFERENCE.md):
- * every dlm lock it holds (same mode, range, and value block from PW/EX)
+ * The client's replay after a server restart (NFSv4's reclaim: the server
+ * kept no locks, the client knows its own; src/README.md, "Grace period and
+ * reclaim"): every dlm lock it holds (same mode, range, and value block from PW/EX)
  * and every piece of every owner's posix lock set is sent as a reclaim, in
  * batches, while the connection holds everything else back; the last batch
  * says the client is done (`done: true`; a client with nothing to reclaim,

@@ -1,6 +1,6 @@
 /**
  * Shared pieces of the property tests: an independent copy of the DLM
- * compatibility matrix (REFERENCE.md), range overlap as the snapshot reports
+ * compatibility matrix (the VMS and Linux DLM's, src/README.md "Modes"), range overlap as the snapshot reports
  * ranges, a microtask flush, and a tracked promise. Deliberately imports
  * nothing from the implementation's lock logic, so a wrong matrix or overlap
  * rule in src/ cannot make a property agree with itself.
@@ -11,7 +11,7 @@ import type { LockSnapshot, ReportedRange, ResourceSnapshot, Snapshot } from '..
 export const MODE_NAMES = ['NL', 'CR', 'CW', 'PR', 'PW', 'EX'] as const;
 export type Mode = (typeof MODE_NAMES)[number];
 
-/** REFERENCE.md, "Linux / OpenVMS DLM": row = held, column = wanted, in MODE_NAMES order. */
+/** The VMS and Linux DLM's matrix: row = held, column = wanted, in MODE_NAMES order; 1 = compatible (symmetric). */
 const MATRIX: Record<Mode, string> = {
   NL: '111111',
   CR: '111110',

@@ -1,7 +1,7 @@
 /**
- * The lock-behaviour suites take "a way to make owners" (STYLE.md item 9):
- * the in-process manager now, the remote client later, run the very same
- * tests. A harness is built per test with the standard domains below.
+ * The lock-behaviour suites take "a way to make owners": the in-process
+ * manager (local.ts) and the remote client against a real server
+ * (remote.ts) run the very same tests, so neither can drift from the other. A harness is built per test with the standard domains below.
  */
 
 import type { DomainConfig, LockOwner, OwnerOptions, Snapshot } from '../../src/index.js';

@@ -1,10 +1,11 @@
 /**
  * Soft timeouts, hangs, persistent hangs and long holds, on a fake clock;
- * lock-order inversions; request-site stacks.
+ * lock-order inversions; request-site stacks; and, on real timers, that a
+ * hang listener keeps a stuck program alive until its hang is reported.
  */
 
 import { describe, expect, it } from 'vitest';
-import { FakeClock, LockManager, type Hang, type LongHold, type OrderInversion } from '../../src/index.js';
+import { FakeClock, LockManager, realClock, type Clock, type Hang, type LongHold, type OrderInversion } from '../../src/index.js';
 import { codeOf, track } from '../spec/harness.js';
 
 const flush = async (): Promise<void> => {
@@ -222,20 +223,54 @@ describe('request-site stacks', () => {
 });
 
 describe('a stuck program with a hang listener', () => {
+  // Node exits once no ref'd handle is left, and the manager arms one clock timer (Timers,
+  // src/README.md). So "the process stays alive" is "that timer is armed and ref'd": this clock
+  // is the real one, keeping the timers it armed that have neither fired nor been cleared.
+  function watchedClock(): { clock: Clock; keepsAlive(): boolean } {
+    const armed = new Set<NodeJS.Timeout>();
+    const clock: Clock = {
+      now: realClock.now,
+      wallNow: realClock.wallNow,
+      setTimer(fn, ms) {
+        const t = setTimeout(() => { armed.delete(t); fn(); }, ms);
+        armed.add(t);
+        return t;
+      },
+      clearTimer(handle) {
+        armed.delete(handle as NodeJS.Timeout);
+        clearTimeout(handle as NodeJS.Timeout);
+      },
+    };
+    return { clock, keepsAlive: () => [...armed].some((t) => t.hasRef()) };
+  }
+
+  async function stuck(listen: boolean) {
+    const { clock, keepsAlive } = watchedClock();
+    const lm = new LockManager({ clock, domains: [{ name: 'lin', kind: 'dlm', softTimeoutMs: 200 }] });
+    const lines: string[] = [];
+    const reported = new Promise<void>((resolve) => {
+      if (listen) lm.on('hang', (h) => { lines.push(`hang ${h.owner} ${h.rootBlockers.map((r) => r.owner).join()}`); resolve(); });
+    });
+    await lm.owner('holder').lock('lin', 'r', 'EX');
+    const wait = lm.owner('stuck').lock('lin', 'r', 'EX').catch(() => {});
+    return { lm, lines, reported, wait, keepsAlive };
+  }
+
   it('stays alive until the soft timeout reports the hang, then may exit', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const script = `
-      import { LockManager } from ${JSON.stringify(new URL('../../dist/src/index.js', import.meta.url).href)};
-      const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm', softTimeoutMs: 200 }] });
-      lm.on('hang', (h) => console.log('hang', h.owner, h.rootBlockers.map((r) => r.owner).join()));
-      await lm.owner('holder').lock('lin', 'r', 'EX');
-      await lm.owner('stuck').lock('lin', 'r', 'EX');`;
-    let out = '';
-    try {
-      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
-    } catch (err) {
-      out = (err as { stdout: string }).stdout; // exits 13: the top-level await never settles
-    }
-    expect(out.trim()).toBe('hang stuck holder');
+    const { lm, lines, reported, wait, keepsAlive } = await stuck(true);
+    expect(keepsAlive()).toBe(true); // every task awaits the lock: only this timer keeps the process up
+    await reported;
+    await new Promise((r) => setImmediate(r)); // the timer queue re-arms after the hang's listeners ran
+    expect(lines).toEqual(['hang stuck holder']);
+    expect(keepsAlive()).toBe(false); // reported: nothing holds the process any more
+    lm.close();
+    await wait;
+  });
+
+  it('without a hang listener the wait keeps nothing alive', async () => {
+    const { lm, wait, keepsAlive } = await stuck(false);
+    expect(keepsAlive()).toBe(false);
+    lm.close();
+    await wait;
   });
 });
