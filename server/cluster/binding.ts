@@ -27,7 +27,8 @@
  *     node reaches the core, and forgotten when its session ends while this
  *     node is a member (a fenced node forgets nothing: its survivors read the
  *     records): the survivors of this node wait for every client that may
- *     hold locks here.
+ *     hold locks here. A fenced node comes back as a new member and records
+ *     its clients again (the survivors forget the old records, N7).
  * B6. A reclaim is admitted only from a client this node waits for (N5),
  *     then by the core's admission like any request (N1–N3): a resource in
  *     recovery, after the barrier. Every view this node adopts is pushed to
@@ -306,6 +307,9 @@ export class ClusterBinding {
     });
     node.on('fenced', ({ reason }) => {
       this.stats.fenced++;
+      // B5: back as a new member, this node records every client again before its next request: the survivors
+      // forget the records of this node's earlier life once their grace is over (N7).
+      this.recorded.clear();
       const clients = lm.revokeResources(() => true, 'node-moved');
       this.log('cluster-fenced-revoked', { reason, clients: clients.size });
     });

@@ -12,6 +12,7 @@ import { LockError } from '../../src/index.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
 import { ADMIN, NodeProcess, clusterFixture, holderProcess, runCli, runServe } from './nodes.js';
 import { until } from '../server/support.js';
+import { openEtcd } from '../../server/cluster/etcd.js';
 import { freePort } from '../recovery/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -126,6 +127,7 @@ run('a cluster of lockscope serve processes (real etcd)', () => {
     const g0 = (await n1.cluster()).generation;
     n2.pause();
     await until(async () => (await n1.cluster()).members.filter((m: { inView: boolean }) => m.inView).length === 1, 15_000);
+    const departedAt = BigInt((await n1.cluster()).generation);
     // While n2 is stopped its resource is remastered on n1, and another client takes it there.
     const other = await client(n1, 'holder-on-n1');
     const held = await other.owner('h').lock('lin', onN2, 'EX', { timeoutMs: 15_000 });
@@ -144,6 +146,19 @@ run('a cluster of lockscope serve processes (real etcd)', () => {
     await other.router!.failover.idle();
     expect(held.state).toBe('granted');
     await held.release();
+    // Back as a new member, n2 records its clients again before their next request (B5): the survivors forget the
+    // records of its earlier life (written before the view it left in) once their grace is over (N7), and must find
+    // this one if n2 dies now.
+    const again = await c.owner('again').lock('lin', onN2, 'EX', { timeoutMs: 15_000 });
+    const reader = openEtcd(f.etcd.urls, 1000);
+    try {
+      const kvs = (await reader.getAll().prefix('/lockscope/').exec()).kvs.filter((kv) => kv.key.toString().endsWith(`/clients/n2/${c.identity.clientId}`));
+      expect(kvs.length).toBe(1);
+      expect(BigInt(kvs[0]!.mod_revision)).toBeGreaterThan(departedAt);
+    } finally {
+      reader.close();
+    }
+    await again.release();
   }, 60_000);
 
   it('refuses a bad --etcd at once (exit 2) and an unreachable etcd with EETCD (exit 1), without hanging', async () => {
