@@ -39,6 +39,11 @@
  *     view to have adopted it (`allAdopted`) knows that none of them still
  *     acts on an older view: it is the barrier before a resource that moved
  *     is granted or reclaimed on its new master.
+ * M8. A member record carries its incarnation (the id of the lease it
+ *     joined with), and the view compares it: a node back as a new member
+ *     always changes the view, even when it came back under the same name
+ *     before any other node rewrote the view without it, so every other
+ *     node sees its earlier life leave and its new one arrive.
  */
 
 import { EventEmitter } from 'node:events';
@@ -98,7 +103,7 @@ function sameMembers(a: MemberRecord[], b: MemberRecord[]): boolean {
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x.node !== y.node || x.weight !== y.weight || x.advertise !== y.advertise) return false;
+    if (x.node !== y.node || x.weight !== y.weight || x.advertise !== y.advertise || x.incarnation !== y.incarnation) return false;
   }
   return true;
 }
@@ -107,7 +112,10 @@ function parseMember(value: Buffer): LiveMember | null {
   try {
     const v = JSON.parse(value.toString()) as LiveMember;
     if (typeof v.node !== 'string' || typeof v.weight !== 'number' || typeof v.advertise !== 'string') return null;
-    return { node: v.node, weight: v.weight, advertise: v.advertise, adopted: typeof v.adopted === 'string' ? v.adopted : '0' };
+    return {
+      node: v.node, weight: v.weight, advertise: v.advertise, adopted: typeof v.adopted === 'string' ? v.adopted : '0',
+      ...(typeof v.incarnation === 'string' ? { incarnation: v.incarnation } : {}),
+    };
   } catch {
     return null;
   }
@@ -127,7 +135,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private adopted = '0';
   private readonly keys: ClusterKeys;
   private readonly now: () => number;
-  private readonly self: MemberRecord;
+  private self: MemberRecord;
 
   constructor(private readonly o: MembershipOptions) {
     super();
@@ -195,7 +203,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const lease = this.o.etcd.lease(this.o.ttlSec, { autoKeepAlive: false });
     lease.on('lost', () => {}); // rule M2: our own loop decides; the client's late `lost` is ignored
     this.lease = lease;
-    await etcdCall('grant a lease', () => lease.grant());
+    const id = await etcdCall('grant a lease', () => lease.grant());
+    this.self = { node: this.o.node, weight: this.o.weight, advertise: this.o.advertise, incarnation: String(id) };
     this.extend(sentAt + this.o.ttlSec * 1000);
     await this.claimName(lease);
     await this.startWatch();
@@ -306,7 +315,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
       this.live.clear();
       for (const r of records) this.live.set(r.node, r);
       this.emit('members', this.live);
-      const members: MemberRecord[] = records.map((r) => ({ node: r.node, weight: r.weight, advertise: r.advertise }));
+      const members: MemberRecord[] = records.map((r) => ({
+        node: r.node, weight: r.weight, advertise: r.advertise, ...(r.incarnation === undefined ? {} : { incarnation: r.incarnation }),
+      }));
       const viewRes = await etcdCall('read the view', () => this.o.etcd.get(this.keys.view).exec());
       const kv = viewRes.kvs[0];
       if (kv) this.acceptView(kv.value, kv.mod_revision);

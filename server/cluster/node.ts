@@ -38,6 +38,8 @@
  * N7. The client records of members that left are read before this node
  *     says it adopted the view, passed on to members arriving in the same
  *     view, and forgotten after the grace by one member (forgetDeparted).
+ *     A member is one life of a node (M8): a node back under the same name
+ *     in the next view is a departure and an arrival at once.
  */
 
 import { EventEmitter } from 'node:events';
@@ -45,7 +47,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { clusterKeys, etcdCall, openEtcd, settleWithin, type ClusterKeys } from './etcd.js';
 import { GraceStore, inGrace, lift, remove, settle, start, join, type GraceRecord } from './grace-record.js';
-import { Membership, type View } from './membership.js';
+import { Membership, type MemberRecord, type View } from './membership.js';
 import { TokenBlocks, type TokenBlock } from './token-blocks.js';
 import { buildStatus, type ClusterStatus } from './status.js';
 import { clusterLimits } from './limits.js';
@@ -364,11 +366,15 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     const ring = new Rendezvous(v.members.map((m) => ({ name: m.node, weight: m.weight })));
     const prevNames = new Set(previous.members.map((m) => m.node));
     const nowNames = new Set(v.members.map((m) => m.node));
-    const departed = [...prevNames].filter((n) => !nowNames.has(n));
+    // A member is a life of a node (M8): one back as a new member under the same name left and arrived at once.
+    const life = (m: MemberRecord): string => `${m.node}\0${m.incarnation ?? ''}`;
+    const prevLives = new Set(previous.members.map(life));
+    const nowLives = new Set(v.members.map(life));
+    const departed = previous.members.filter((m) => !nowLives.has(life(m))).map((m) => m.node);
     const joinedNow = !prevNames.has(this.o.node);
     // Every member new to this node's view gets a handover list from it, an empty one when this node held nothing
     // (it joined itself): a joiner waits for one from each older member (N4), whatever order the views came in.
-    const arrived = [...nowNames].filter((n) => !prevNames.has(n) && n !== this.o.node);
+    const arrived = v.members.filter((m) => !prevLives.has(life(m)) && m.node !== this.o.node).map((m) => m.node);
     // Gains: a member left (its share comes to the survivors), or this node joined a cluster with other members.
     const gained = departed.length > 0 || (joinedNow && v.members.length > 1);
     // N4, N7: the clients recorded on the departed members, read before this node says it adopted the view (so the
@@ -406,7 +412,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     // N4: every member that arrived learns whom it must wait for from each older member, even "nobody".
     for (const [node, clients] of lostHolders) await this.handOver(node, v.generation, [...clients].map(([id, verifier]) => ({ id, verifier })));
     if (gained) await this.beginNeed(v, recorded, joinedNow);
-    for (const d of departed) await this.grace.update((r) => remove(r, d));
+    // G7: a member that left is taken out of the grace record; one back under the same name keeps its (new) flags.
+    for (const d of departed) if (!nowNames.has(d)) await this.grace.update((r) => remove(r, d));
     if (departed.length > 0) this.departedViews.push({ generation: v.generation, nodes: departed });
     this.checkBarrier();
   }
@@ -458,7 +465,6 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     void (async () => {
       for (const { generation, nodes } of views) {
         for (const d of nodes) {
-          if (this.adoptedView.members.some((m) => m.node === d)) continue;
           const res = await etcdCall('list a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).exec());
           for (const kv of res.kvs) {
             if (BigInt(kv.mod_revision) > BigInt(generation)) continue; // a later life's record

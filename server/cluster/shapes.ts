@@ -10,6 +10,8 @@ export interface MemberRecord {
   weight: number;
   /** URL clients use to reach this node. */
   advertise: string;
+  /** Which life of the node (its lease's id): a node back as a new member changes the view even under the same name (M8). */
+  incarnation?: string;
 }
 
 /** A node's flags in the grace record (grace-record.ts, G1–G7). */

@@ -152,6 +152,28 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
     await binding.close();
   });
 
+  it('takes a node back under the same name, before any view without it, as a departure and an arrival (M8, N7)', async () => {
+    const a = node('r6', 'a');
+    await a.start();
+    const etcdc = a.etcd;
+    // z stands for a node whose process died and came back at once: its member key is written again by a new life.
+    const lease = etcdc.lease(10);
+    await lease.grant();
+    const key = '/lockscope/r6/members/z';
+    const z = (incarnation: string): string => JSON.stringify({ node: 'z', weight: 1, advertise: 'http://127.0.0.1:1/z', adopted: '0', incarnation });
+    await lease.put(key).value(z('1'));
+    await until(() => a.view.members.some((m) => m.node === 'z' && m.incarnation === '1'), 10_000);
+    await etcdc.put('/lockscope/r6/clients/z/client-z').value('vz');
+    const g1 = a.view.generation;
+    await lease.put(key).value(z('2'));
+    await until(() => a.view.members.some((m) => m.node === 'z' && m.incarnation === '2'), 10_000);
+    expect(BigInt(a.view.generation)).toBeGreaterThan(BigInt(g1));
+    // z's earlier life left: a waits for the client recorded there, and tells z's new life to wait for it too.
+    await until(async () => (await etcdc.get('/lockscope/r6/moved/z/a').string())?.includes('client-z') === true, 10_000);
+    await until(() => a.recovery().waitingFor.includes('client-z'), 10_000);
+    await lease.revoke();
+  }, 30_000);
+
   it('ends a grace at its bound when a recorded client never comes back', async () => {
     const [a, b] = [node('r3', 'a', etcd.urls, 1500), node('r3', 'b', etcd.urls, 1500)];
     for (const n of [a, b]) await n.start();
