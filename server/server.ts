@@ -290,7 +290,12 @@ function sessionTable(
   lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, budget: Budget,
   cluster: ClusterBinding | null, bounds: AdjustableServerLimits,
 ): SessionTable {
-  return new SessionTable(lm, leaseMs, {
+  // B5: a client's cluster record goes only with its last session here: a client that connected again (a second
+  // session under the same id, its first one ending later) still holds locks recorded under that id.
+  const forgetClient = (id: string | null): void => {
+    if (id !== null && !table.hasClient(id)) cluster?.forgetClient(id);
+  };
+  const table: SessionTable = new SessionTable(lm, leaseMs, {
     created: (s) => log('info', 'session-created', sessionFields(s)),
     resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
     disconnected: (s) => log('info', 'session-disconnected', sessionFields(s)),
@@ -299,15 +304,16 @@ function sessionTable(
       log('warn', 'session-expired', sessionFields(s));
       budget.release(s);
       recovery?.forget(s);
-      cluster?.forgetClient(s.who.clientId);
+      forgetClient(s.who.clientId);
     },
     ended: (s) => {
       log('info', 'session-ended', sessionFields(s));
       budget.release(s);
       recovery?.forget(s);
-      cluster?.forgetClient(s.who.clientId);
+      forgetClient(s.who.clientId);
     },
   }, bounds);
+  return table;
 }
 
 /** socket.io on the HTTP server: the handshake admits a session, then the lock protocol runs on the connection. */
