@@ -7,10 +7,10 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { LockClient } from '../../src/client/index.js';
+import { LockClient } from '../../src/client/index.js';
 import { LockError } from '../../src/index.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
-import { ADMIN, NodeProcess, clusterFixture, holderProcess, runCli, runServe } from './nodes.js';
+import { ADMIN, CLIENT, NodeProcess, clusterFixture, holderProcess, runCli, runServe } from './nodes.js';
 import { until } from '../server/support.js';
 import { openEtcd } from '../../server/cluster/etcd.js';
 import { freePort } from '../recovery/support.js';
@@ -57,6 +57,27 @@ run('a cluster of lockscope serve processes (real etcd)', () => {
     expect(err).toBeInstanceOf(LockError);
     expect(err).toMatchObject({ code: 'ESTALE', generation: views[0].generation, node: 'n1' });
     held.release();
+  }, 30_000);
+
+  it('keeps a client\'s record while another session of the same client holds locks on the node (B5)', async () => {
+    const n1 = nodes[0]!;
+    const r = await mastered(n1, 'n1');
+    const first = await client(n1, 'twice-connected');
+    const l = await first.owner('o').lock('lin', r, 'EX');
+    // The same client connected again (as after a connection it gave up on), its second session ending first.
+    const second = new LockClient(n1.url, { token: CLIENT, name: 'twice-connected' }, first.identity);
+    await second.conn.open();
+    await second.close();
+    await until(() => n1.events('session-ended').some((e) => e.client === 'twice-connected'), 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const reader = openEtcd(f.etcd.urls, 1000);
+    try {
+      const keys = await reader.getAll().prefix('/lockscope/').keys();
+      expect(keys.filter((k) => k.endsWith(`/clients/n1/${first.identity.clientId}`))).toHaveLength(1);
+    } finally {
+      reader.close();
+    }
+    await l.release();
   }, 30_000);
 
   it('lockscope cluster status prints the cluster from etcd or from a node, for a person or as JSON', async () => {
