@@ -96,6 +96,10 @@ export class History {
   }
 
   index(): HistoryIndex {
+    // Rule H4: a marker is listed with the moment that shows it. One whose batch is not stored yet is stored now,
+    // rather than listed without it: the page's guess (its time plus half a second) could land after the state it
+    // marks had already changed again (a deadlock broken and everything released within the guess).
+    if (this.markers.some((m) => m.at === undefined)) this.flush();
     const from = this.segments[0]?.start ?? null;
     return { from, to: this.now(), bytes: this.bytes, bytesMax: this.limits.historyBytesMax, windowMs: this.limits.historyWindowMs, markers: this.markers.filter((m) => from !== null && m.time >= from) };
   }

@@ -116,10 +116,7 @@ it('a hang with a crowd of waiters and a chain behind them: no two labels overla
   await Promise.all(pending);
 });
 
-// Skipped: it failed 2 of 4 runs in a row on 2026-12-02 (commit 8c9025a). The scrub to a deadlock's marker sometimes
-// shows the state after the deadlock (table '0 of 0'), so the marker's moment and the keyframe it replays from
-// disagree in some orderings (server/history.ts, rule H4). Open in issue 17; the test stays as the spec of the fix.
-it.skip('scrubbing back: a deadlock marker shows the broken cycle and the table as they were; the link reproduces it; live returns', async () => {
+it('scrubbing back: a deadlock marker shows the broken cycle and the table as they were; the link reproduces it; live returns', async () => {
   const s = await start();
   const page = await openDashboard(browser, s.url, TOKENS.admin);
   const a = s.manager.owner('mover-a');
@@ -129,8 +126,16 @@ it.skip('scrubbing back: a deadlock marker shows the broken cycle and the table 
   const wa = a.lock('lin', 'dir:b', 'PR').catch((e: unknown) => e);
   expect(((await b.lock('lin', 'dir:a', 'EX').catch((e: unknown) => e)) as { code: string }).code).toBe('EDEADLK');
   // Hold the survivor's wait until the server's history has stored the deadlock's batch, then end everything.
-  await page.waitForFunction(`fetch('/api/history/moment?at=' + Date.now(), { headers: { authorization: 'Bearer ${TOKENS.admin}' } })
-    .then((r) => r.json()).then((m) => m.entries.some((e) => e.batch?.events.some((x) => x.event === 'deadlock')))`, undefined, { timeout: 5000, polling: 100 });
+  // (Asked from here: a page predicate returning a promise counts as true at once, and the test then raced the flush.)
+  const stored = async (): Promise<boolean> => {
+    const res = await fetch(`${s.url}/api/history/moment?at=${Date.now()}`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });
+    const m = (await res.json()) as { entries?: { batch?: { events: { event: string }[] } }[] };
+    return m.entries?.some((e) => e.batch?.events.some((x) => x.event === 'deadlock') === true) === true;
+  };
+  for (const end = Date.now() + 5000; !(await stored());) {
+    if (Date.now() > end) throw new Error('the deadlock\'s batch was not stored in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
   b.releaseAll();
   await wa;
   a.releaseAll();
