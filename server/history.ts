@@ -6,8 +6,9 @@
  *
  * The kept window is a ring of segments. A segment starts with a keyframe
  * (the whole snapshot and the session list, serialized once) and holds the
- * batches of lock events after it, each with the wait-for graph after it,
- * as the feed builds them, serialized once when they are taken. The state at
+ * batches of lock events after it, each with the wait-for graph after it
+ * when that changed (H6), as the feed builds them, serialized once when
+ * they are taken. The state at
  * a moment is a keyframe plus the batches up to that moment, which the page
  * applies with the same Model code it uses live.
  *
@@ -48,6 +49,8 @@ export class History {
   private batch: FeedBatch = { events: [], overflow: false };
   private needKeyframe = true;
   private lastSessions = '';
+  /** The graph last stored in the newest segment (H6); null: the next batch stores it (a keyframe was just taken). */
+  private lastGraph: string | null = null;
   /** The wait-for edges at the last flush and when it was, charged to the tally at the next. */
   private edges: EdgeSnapshot[] = [];
   private lastFlush = 0;
@@ -139,9 +142,13 @@ export class History {
     if (this.batch.events.length > 0 || this.batch.overflow) {
       const out = this.batch;
       this.batch = { events: [], overflow: false };
-      out.graph = liveGraph(this.lm);
-      this.edges = out.graph.edges;
-      parts.push(`"batch":${JSON.stringify(out)}`);
+      const graph = liveGraph(this.lm);
+      this.edges = graph.edges;
+      // Rule H6: the graph is stored only when it changed since the last one stored in this segment.
+      const graphJson = JSON.stringify(graph);
+      const body = JSON.stringify(out);
+      parts.push(`"batch":${graphJson === this.lastGraph ? body : `${body.slice(0, -1)},"graph":${graphJson}}`}`);
+      this.lastGraph = graphJson;
       if (out.overflow) this.needKeyframe = true;
     }
     const sessions = JSON.stringify(this.sessions());
@@ -161,6 +168,7 @@ export class History {
     // The snapshot already holds what the pending events did.
     this.batch = { events: [], overflow: false };
     this.needKeyframe = false;
+    this.lastGraph = null;
     const sessions = JSON.stringify(this.sessions());
     this.lastSessions = sessions;
     const snapshot = this.lm.snapshot();

@@ -79,6 +79,39 @@ it('the state at each kept moment is the state a snapshot showed then; a broken 
   stop();
 });
 
+it('stores the graph only when it changed (H6), and a replay still shows it at every later moment', async () => {
+  let now = 2_000_000;
+  lm = new LockManager({ node: 'h', domains: [{ name: 'lin', kind: 'dlm' }] });
+  const h = new History(lm, () => [], LIMITS, () => now);
+  const stop = h.start();
+  const [a, b] = [lm.owner('a'), lm.owner('b')];
+  await a.lock('lin', 'x', 'EX');
+  const wb = b.lock('lin', 'x', 'EX').catch((e: unknown) => e);
+  now += 250;
+  h.flush();
+  // Steady: other locks come and go, the graph (b waits for a) stays; the batches do not repeat it.
+  for (let i = 0; i < 3; i++) {
+    const l = await a.lock('lin', `other-${i}`, 'PR');
+    l.release();
+    now += 250;
+    h.flush();
+  }
+  const moment = JSON.parse(h.momentJson(now)!) as HistoryMoment;
+  expect(moment.entries.map((e) => e.batch?.graph !== undefined)).toEqual([true, false, false, false]);
+  const m = replay(h.momentJson(now)!);
+  expect(m.edges.map((e) => `${e.fromName}>${e.toName} ${e.resource}`)).toEqual(['b>a x']);
+  a.releaseAll();
+  await wb;
+  now += 250;
+  h.flush();
+  // It changed (b holds x now, nobody waits): stored again, and the replay shows no edge.
+  const after = JSON.parse(h.momentJson(now)!) as HistoryMoment;
+  expect(after.entries.at(-1)!.batch!.graph!.edges).toEqual([]);
+  expect(replay(h.momentJson(now)!).edges).toEqual([]);
+  b.releaseAll();
+  stop();
+});
+
 it('top lists: waiting time is charged to the resource waited on and to the blocker, for as long as the wait lasts', async () => {
   let now = 5_000_000;
   lm = new LockManager({ node: 'h', domains: [{ name: 'lin', kind: 'dlm' }] });
