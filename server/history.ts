@@ -134,7 +134,7 @@ export class History {
     // Rule H4: a marker points at the first moment whose state includes what it marks.
     for (let i = this.markers.length - 1; i >= 0 && this.markers[i]!.at === undefined; i--) this.markers[i]!.at = now;
     const seg = this.segments[this.segments.length - 1];
-    if (this.needKeyframe || seg === undefined || now - seg.start >= this.limits.historyKeyframeEveryMs || seg.bytes >= this.limits.historySegmentBytesMax) {
+    if (this.needKeyframe || seg === undefined || now - seg.start >= this.limits.historyKeyframeEveryMs || seg.bytes - seg.keyframe.length >= this.limits.historySegmentBytesMax) {
       this.keyframe(now);
       return;
     }
