@@ -33,6 +33,7 @@ for (let s = 0; s < steps; s++) {
   for (let c = 0; c < CHURN; c++) (await owners[c % OWNERS].lock('lin', `churn-${c}`, 'EX')).release();
   now += serverLimits.feedIntervalMs;
   h.flush();
+  await h.packed(); // a server's flushes are 250 ms apart: the packing of a closed segment (H7) ends between them
 }
 const recordMs = performance.now() - t0;
 global.gc?.();

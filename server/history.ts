@@ -18,6 +18,7 @@
  * `historyBytesMax` or falls out of `historyWindowMs`.
  */
 
+import { deflate, inflateSync } from 'node:zlib';
 import type { LockManager } from '../src/index.js';
 import { Tally, topOf } from './contention.js';
 import { FORWARDED, liveGraph } from './feed.js';
@@ -32,9 +33,12 @@ interface Entry {
 
 interface Segment {
   start: number;
-  /** `{"snapshot":…,"sessions":…}` */
+  /** `{"snapshot":…,"sessions":…}`; '' once packed. */
   keyframe: string;
+  /** Once packed, their `json` is '' (it is in `packed`). */
   entries: Entry[];
+  /** H7: a closed segment's keyframe and entries, one per line, deflated; null while it is the newest or being packed. */
+  packed: Buffer | null;
   bytes: number;
   /** Waiting charged to resources and blockers while this segment was the newest. */
   tally: Tally;
@@ -42,8 +46,12 @@ interface Segment {
 
 export type HistoryLimits = Pick<typeof serverLimits, 'historyBytesMax' | 'historyWindowMs' | 'historyKeyframeEveryMs' | 'historySegmentBytesMax' | 'historyMarkersMax' | 'feedBatchMax' | 'feedIntervalMs' | 'contentionKeysMax'>;
 
+/** What a packed segment's entry still costs: its time. */
+const ENTRY_TIME_BYTES = 8;
+
 export class History {
   private readonly segments: Segment[] = [];
+  private readonly packing = new Set<Promise<void>>();
   private markers: HistoryMarker[] = [];
   private bytes = 0;
   private batch: FeedBatch = { events: [], overflow: false };
@@ -116,8 +124,44 @@ export class History {
     let seg: Segment | undefined;
     for (const s of this.segments) if (s.start <= time) seg = s;
     if (seg === undefined) return null;
-    const entries = seg.entries.filter((e) => e.time <= time).map((e) => e.json);
-    return `{"time":${time},"keyframeTime":${seg.start},"state":${seg.keyframe},"entries":[${entries.join(',')}]}`;
+    let keyframe = seg.keyframe;
+    let jsons = seg.entries.map((e) => e.json);
+    if (seg.packed !== null) {
+      // JSON never holds a raw newline: one line for the keyframe, one per entry.
+      const lines = inflateSync(seg.packed).toString().split('\n');
+      keyframe = lines[0]!;
+      jsons = lines.slice(1);
+    }
+    const entries = jsons.filter((_, i) => seg.entries[i]!.time <= time);
+    return `{"time":${time},"keyframeTime":${seg.start},"state":${keyframe},"entries":[${entries.join(',')}]}`;
+  }
+
+  /** Settles once no closed segment is being packed (tests, benchmarks). */
+  async packed(): Promise<void> {
+    while (this.packing.size > 0) await Promise.all(this.packing);
+  }
+
+  /**
+   * H7: a segment that is no longer the newest is deflated off the event
+   * loop (zlib's thread pool); until that ends it stays as it is, and it
+   * counts its packed size once done. One that was evicted meanwhile is
+   * dropped with its packing.
+   */
+  private pack(seg: Segment): void {
+    const raw = Buffer.from([seg.keyframe, ...seg.entries.map((e) => e.json)].join('\n'));
+    const p = new Promise<void>((resolve) => {
+      deflate(raw, { level: 6 }, (err, out) => {
+        resolve();
+        if (err !== null || !this.segments.includes(seg)) return;
+        seg.packed = out;
+        seg.keyframe = '';
+        for (const e of seg.entries) e.json = '';
+        this.bytes += out.length + seg.entries.length * ENTRY_TIME_BYTES - seg.bytes;
+        seg.bytes = out.length + seg.entries.length * ENTRY_TIME_BYTES;
+      });
+    });
+    this.packing.add(p);
+    void p.then(() => this.packing.delete(p));
   }
 
   /** The resources waited on longest and the owners that made others wait longest, over the segments overlapping [from, to]. */
@@ -174,7 +218,9 @@ export class History {
     const snapshot = this.lm.snapshot();
     this.edges = snapshot.edges;
     const keyframe = `{"snapshot":${JSON.stringify(snapshot)},"sessions":${sessions}}`;
-    this.segments.push({ start: now, keyframe, entries: [], bytes: keyframe.length, tally: new Tally(this.limits.contentionKeysMax) });
+    const closed = this.segments[this.segments.length - 1];
+    this.segments.push({ start: now, keyframe, entries: [], packed: null, bytes: keyframe.length, tally: new Tally(this.limits.contentionKeysMax) });
+    if (closed !== undefined) this.pack(closed);
     this.bytes += keyframe.length;
     this.evict(now);
   }

@@ -112,6 +112,26 @@ it('stores the graph only when it changed (H6), and a replay still shows it at e
   stop();
 });
 
+it('closed segments are kept deflated (H7): a moment in one replays exactly as before, and they weigh less', async () => {
+  let now = 3_000_000;
+  lm = new LockManager({ node: 'h', domains: [{ name: 'lin', kind: 'dlm' }] });
+  const h = new History(lm, () => [], { ...LIMITS, historyKeyframeEveryMs: 500 }, () => now);
+  const stop = h.start();
+  const owners = Array.from({ length: 20 }, (_, i) => lm!.owner(`o${i}`));
+  const expected = new Map<number, string[]>();
+  for (let step = 0; step < 12; step++) {
+    for (const [i, o] of owners.entries()) if ((i + step) % 3 === 0) await o.lock('lin', `r${i}-${step}`, 'EX');
+    now += 250;
+    h.flush();
+    expected.set(now, rows(fresh(lm)));
+  }
+  const before = h.index().bytes;
+  await h.packed();
+  expect(h.index().bytes).toBeLessThan(before);
+  for (const [at, want] of expected) expect(rows(replay(h.momentJson(at)!))).toEqual(want);
+  stop();
+});
+
 it('top lists: waiting time is charged to the resource waited on and to the blocker, for as long as the wait lasts', async () => {
   let now = 5_000_000;
   lm = new LockManager({ node: 'h', domains: [{ name: 'lin', kind: 'dlm' }] });
