@@ -166,6 +166,9 @@ export class History {
 
   /** The resources waited on longest and the owners that made others wait longest, over the segments overlapping [from, to]. */
   top(from: number, to: number, n: number): TopLists {
+    // The range as kept: what it says it covers is no wider than the window (a page asking "from 0" is told when it starts).
+    from = Math.max(from, this.segments[0]?.start ?? from);
+    to = Math.min(to, this.now());
     const tallies = this.segments.filter((s, i) => s.start <= to && (this.segments[i + 1]?.start ?? Infinity) >= from).map((s) => s.tally);
     return { from, to, ...topOf(tallies, n) };
   }

@@ -159,6 +159,9 @@ it('top lists: waiting time is charged to the resource waited on and to the bloc
   // w2 is queued behind w1's earlier request (a soft edge), so w1 is charged for w2's wait, not hog.
   expect(top.blockers.map((e) => [e.key, e.waitMs, e.waits]).sort()).toEqual([['hog', 3250, 1], ['mild', 3250, 1], ['w1', 3250, 1]]);
   expect(h.top(0, now, 1).resources).toHaveLength(1);
+  // The range it answers for is the kept window's, not "since 1970".
+  expect(top.from).toBe(h.index().from);
+  expect(top.to).toBe(now);
   stop();
 });
 
