@@ -13,21 +13,19 @@
  */
 
 import { join } from 'node:path';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type RequestHandler } from 'express';
 import { isDumpId } from '../collectors/dump-index.js';
 import type { DumpRecord, HangDumper } from '../collectors/index.js';
 import { LockError } from '../src/index.js';
-import { Auth, type Action } from './auth.js';
+import { allow as allowRole } from './allow.js';
+import type { Action, Auth } from './auth.js';
 import { presentedToken } from './page-cookie.js';
 import type { LockServerIo } from './protocol.js';
 import { obj } from './validate.js';
 
 export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
   const r = express.Router();
-  const allow = (action: Action) => (req: Request, _res: Response, next: NextFunction): void => {
-    Auth.require(auth.identify(presentedToken(req.headers)), action);
-    next();
-  };
+  const allow = (action: Action): RequestHandler => allowRole(auth, action);
   const need = (): HangDumper => {
     if (dumper === null) throw new LockError('ENOENT', 'this server takes no hang-dumps (start it with a dump directory)');
     return dumper;

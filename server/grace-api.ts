@@ -2,8 +2,8 @@
 
 import express from 'express';
 import type { LockManager } from '../src/index.js';
-import { Auth, type Principal } from './auth.js';
-import { presentedToken } from './page-cookie.js';
+import { allow, principalOf } from './allow.js';
+import type { Auth } from './auth.js';
 import { obj } from './validate.js';
 
 const noQuery = obj({});
@@ -11,18 +11,12 @@ const noQuery = obj({});
 /** GET /api/grace (viewer): the grace state; POST /api/grace/lift (admin): end it now. */
 export function graceRouter(lm: LockManager, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
   const r = express.Router();
-  const who = (req: express.Request, action: 'read' | 'admin'): Principal => {
-    const p = auth.identify(presentedToken(req.headers));
-    Auth.require(p, action);
-    return p;
-  };
-  r.get('/api/grace', (req, res) => {
-    who(req, 'read');
+  r.get('/api/grace', allow(auth, 'read'), (req, res) => {
     noQuery({ ...(req.query as Record<string, unknown>) }, 'query');
     res.json(lm.grace.state());
   });
-  r.post('/api/grace/lift', (req, res) => {
-    const p = who(req, 'admin');
+  r.post('/api/grace/lift', allow(auth, 'admin'), (req, res) => {
+    const p = principalOf(res);
     if (req.body !== undefined) obj({})(req.body, 'body');
     const was = lm.grace.active;
     lm.liftGrace();

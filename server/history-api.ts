@@ -5,10 +5,10 @@
  * stored as, never parsed again on the server).
  */
 
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import { LockError } from '../src/index.js';
-import { Auth } from './auth.js';
-import { presentedToken } from './page-cookie.js';
+import { allow } from './allow.js';
+import type { Auth } from './auth.js';
 import type { History } from './history.js';
 import { obj, str } from './validate.js';
 
@@ -23,10 +23,7 @@ const millis = (v: string | undefined, name: string, fallback: number): number =
 
 export function historyRouter(history: History | null, auth: Auth): express.Router {
   const r = express.Router();
-  const read = (req: Request, _res: Response, next: NextFunction): void => {
-    Auth.require(auth.identify(presentedToken(req.headers)), 'read');
-    next();
-  };
+  const read = allow(auth, 'read');
   const need = (): History => {
     if (history === null || !history.enabled) throw new LockError('ENOENT', 'this server keeps no history (historyBytesMax is 0)');
     return history;

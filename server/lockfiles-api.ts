@@ -9,11 +9,11 @@
  * answer about the machine, not an API failure: `{ error: { code, message } }`.
  */
 
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import { isDumpError, lockFileLimits } from '../collectors/index.js';
 import { lockFilesView, type LockFilesOptions, type LockFilesView } from '../collectors/lockfiles/collector.js';
-import { Auth } from './auth.js';
-import { presentedToken } from './page-cookie.js';
+import { allow } from './allow.js';
+import type { Auth } from './auth.js';
 
 /** A listed file, with when this server first saw its current holders hold it (the kernel keeps no lock time). */
 export type LockFileRow = LockFilesView['files'][number] & { heldSeenSince: number | null };
@@ -55,10 +55,7 @@ export function lockFilesRouter(options: LockFilesOptions | null, auth: Auth): e
       return { configured: true, dir: options.dir, error: { code: err.code, message: err.message } };
     }
   };
-  r.get('/api/lockfiles', (req: Request, _res: Response, next: NextFunction) => {
-    Auth.require(auth.identify(presentedToken(req.headers)), 'read');
-    next();
-  }, async (_req, res) => {
+  r.get('/api/lockfiles', allow(auth, 'read'), async (_req, res) => {
     running ??= scan().finally(() => (running = null));
     res.json(await running);
   });

@@ -5,10 +5,10 @@
  * error middleware at the end, which maps the LockError code to a status.
  */
 
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { LockError, type LockManager, type Snapshot } from '../src/index.js';
-import { Auth, type Action, type Principal } from './auth.js';
-import { presentedToken } from './page-cookie.js';
+import { allow as allowRole, principalOf } from './allow.js';
+import type { Action, Auth } from './auth.js';
 import { statusOf, toWireError } from './errors.js';
 import { GRAFANA_FIELDS, grafanaData, waitForGraph } from './graph.js';
 import { serverLimits } from './limits.js';
@@ -60,12 +60,7 @@ export interface LockRow {
 
 export function restRouter(ctx: RestContext): express.Router {
   const r = express.Router();
-  const allow = (action: Action) => (req: Request, _res: Response, next: NextFunction): void => {
-    const principal = ctx.auth.identify(presentedToken(req.headers));
-    Auth.require(principal, action);
-    (req as Request & { principal?: Principal }).principal = principal;
-    next();
-  };
+  const allow = (action: Action): RequestHandler => allowRole(ctx.auth, action);
 
   r.get('/healthz', (req, res) => {
     query(req, noQuery);
@@ -106,21 +101,21 @@ export function restRouter(ctx: RestContext): express.Router {
     const id = idParam(req.params.id);
     checkEmptyBody(req);
     ctx.lm.breakLock(id);
-    ctx.log('lock-broken', { id, by: principalOf(req) });
+    ctx.log('lock-broken', { id, by: principalOf(res).name });
     res.json({ ok: true });
   });
   r.post('/api/waits/:id/cancel', allow('admin'), (req, res) => {
     const id = idParam(req.params.id);
     checkEmptyBody(req);
     ctx.lm.cancelWait(id);
-    ctx.log('wait-cancelled', { id, by: principalOf(req) });
+    ctx.log('wait-cancelled', { id, by: principalOf(res).name });
     res.json({ ok: true });
   });
   // A posix lock has no id to break by (pieces split and merge): it is named by domain, resource and owner.
   r.post('/api/posix/break', allow('admin'), (req, res) => {
     const body = posixBreakBody(req.body, 'body');
     ctx.lm.breakPosix(body.domain, body.resource, body.owner);
-    ctx.log('posix-lock-broken', { ...body, by: principalOf(req) });
+    ctx.log('posix-lock-broken', { ...body, by: principalOf(res).name });
     res.json({ ok: true });
   });
   r.get('/api/grafana/health', allow('read'), (_req, res) => res.json({ ok: true }));
@@ -130,9 +125,6 @@ export function restRouter(ctx: RestContext): express.Router {
   return r;
 }
 
-function principalOf(req: Request): string | undefined {
-  return (req as Request & { principal?: Principal }).principal?.name;
-}
 
 /** Operator actions take no body; anything but an empty object is a mistake worth refusing. */
 function checkEmptyBody(req: Request): void {

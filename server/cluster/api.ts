@@ -8,8 +8,8 @@
 
 import express from 'express';
 import { invalid } from '../../src/errors.js';
-import { Auth } from '../auth.js';
-import { presentedToken } from '../page-cookie.js';
+import { allow } from '../allow.js';
+import type { Auth } from '../auth.js';
 import { obj, str } from '../validate.js';
 import type { ClusterBinding } from './binding.js';
 
@@ -17,8 +17,7 @@ const query = obj({ domain: str(128), resource: str(256) }, ['domain', 'resource
 
 export function clusterRouter(cluster: ClusterBinding | null, auth: Auth): express.Router {
   const r = express.Router();
-  r.get('/api/cluster', (req, res, next) => {
-    Auth.require(auth.identify(presentedToken(req.headers)), 'read');
+  r.get('/api/cluster', allow(auth, 'read'), (req, res, next) => {
     const q = query({ ...(req.query as Record<string, unknown>) }, 'query');
     if ((q.domain === undefined) !== (q.resource === undefined)) throw invalid('query', 'both domain and resource, or neither');
     const node = cluster?.node ?? null;
