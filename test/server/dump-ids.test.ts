@@ -77,6 +77,9 @@ describe('dump ids', () => {
     writeFileSync(join(dir, 'index.json'), JSON.stringify({ format: 'lockscope-dump-index', formatVersion: 1, dumps: [record('stolen', '../secret.txt'), record('..', '../secret.txt')] }));
     server = await startServer({ dumps: { dir } });
     const list = await api(server, '/api/dumps');
+    const asked = await api(server, '/api/dumps?limit=5');
+    expect(asked.status).toBe(400);
+    expect((asked.body as { error: { code: string } }).error.code).toBe('EINVAL');
     expect(list.status).toBe(200);
     expect(list.body).toEqual([]);
     const stolen = await api(server, '/api/dumps/stolen');
