@@ -29,8 +29,9 @@ export const HTTP_STATUS: Readonly<Record<LockErrorCode, number>> = Object.freez
 /** An error for the wire; `internal` is called for anything that is not a LockError. */
 export function toWireError(err: unknown, internal: (err: unknown) => void): WireError {
   if (err instanceof LockError) return err.toJSON() as unknown as WireError;
+  // A server bug, not the caller's: a declared code that blames nobody, the stack in the server's log (internal).
   internal(err);
-  return { code: 'EINVAL', message: 'EINVAL: the server could not handle this request' };
+  return { code: 'EIO', message: 'EIO: the server failed to handle this request (its log has the error and its stack)' };
 }
 
 export function errorReply(err: unknown, internal: (err: unknown) => void): { error: WireError } {

@@ -159,8 +159,7 @@ export function errorMiddleware(ctx: Pick<RestContext, 'internalError'>) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
     const e = fromHttpError(err);
     if (e === null) {
-      ctx.internalError(err);
-      res.status(500).json({ error: { code: 'EIO', message: 'internal error' } });
+      res.status(500).json({ error: toWireError(err, ctx.internalError) }); // the one fallback, as on the socket
       return;
     }
     res.status(statusOf(e.code)).json({ error: toWireError(e, ctx.internalError) });
