@@ -35,7 +35,8 @@
  *     recovery owed to the client that held them. Its `done` counts only
  *     under a view this node has adopted, once it knows whom it waits for.
  * N6. A fenced node forgets its view and its recovery (forgetMembership).
- * N7. The client records of members that left are read before this node
+ * N7. The client records of members that left, and the handover lists
+ *     written to them, are read before this node
  *     says it adopted the view, passed on to members arriving in the same
  *     view, and forgotten after the grace by one member (forgetDeparted).
  *     A member is one life of a node (M8): a node back under the same name
@@ -132,6 +133,8 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   /** N7: views in which members left, whose client records are forgotten once the grace has ended. */
   private readonly departedViews: { generation: string; nodes: string[] }[] = [];
   private forgetting = false;
+  /** A view is being adopted: reclaims are "not yet" until it is (mayReclaim). */
+  private inAdoption = false;
   private closed = false;
 
   constructor(private readonly o: ClusterNodeOptions) {
@@ -251,8 +254,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
    * them or presents another secret.
    */
   mayReclaim(client: string, verifier: string | null): 'yes' | 'not-yet' | 'no' {
-    // Fenced, or back and not yet in a view (N6): whom it waits for is not known yet, so nobody is refused for good.
-    if (!this.membership.mayGrant() || !this.adoptedView.members.some((m) => m.node === this.o.node)) return 'not-yet';
+    // Fenced, or back and not yet in a view (N6), or adopting a newer one (its clients may know it already, and whom
+    // it waits for under it is not read yet): nobody is refused for good.
+    if (!this.membership.mayGrant() || !this.adoptedView.members.some((m) => m.node === this.o.node) || this.inAdoption) return 'not-yet';
     if (this.needSince === 0) return 'no';
     if (!this.expectationsRead || this.awaitingHandover.size > 0) return 'not-yet';
     if (!this.expected.has(client) || this.isDone(client)) return 'no';
@@ -361,6 +365,15 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   private async adopt(v: View): Promise<void> {
     if (this.closed || BigInt(v.generation) <= BigInt(this.adoptedView.generation)) return;
     if (!v.members.some((m) => m.node === this.o.node)) return; // not in it (yet, or any more): nothing to master
+    this.inAdoption = true;
+    try {
+      await this.adoptNow(v);
+    } finally {
+      this.inAdoption = false;
+    }
+  }
+
+  private async adoptNow(v: View): Promise<void> {
     const previous = this.adoptedView;
     const prevRing = this.ring;
     const ring = new Rendezvous(v.members.map((m) => ({ name: m.node, weight: m.weight })));
@@ -435,12 +448,31 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     this.maybeLift();
   }
 
-  /** N4: the clients recorded on members that left (`clients/<node>/…`), with their secrets' verifiers. */
+  /**
+   * N4: the clients recorded on members that left (`clients/<node>/…`), and
+   * those listed to them in handovers (`moved/<node>/…`): a client moving a
+   * lock to a node that dies before the client reclaimed there is recorded
+   * nowhere else, and its lock must not be lost with that node (found by the
+   * cluster torture run with pauses and kills). Lists of an earlier life only
+   * add clients to wait for (bounded).
+   */
   private async recordedOn(departed: string[]): Promise<ExpectedClient[]> {
     const out: ExpectedClient[] = [];
     for (const d of departed) {
       const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).strings());
       for (const [k, val] of Object.entries(res)) out.push({ id: k.slice(k.lastIndexOf('/') + 1), verifier: val === '-' || val === '1' ? null : val });
+      const lists = await etcdCall('read the lists handed to a departed node', () => this.etcd.getAll().prefix(`${this.keys.prefix}moved/${d}/`).strings());
+      for (const value of Object.values(lists)) {
+        try {
+          const h = JSON.parse(value) as { clients: (ExpectedClient | string)[] };
+          for (const c of h.clients) {
+            if (typeof c === 'string') out.push({ id: c, verifier: null });
+            else if (typeof c?.id === 'string') out.push({ id: c.id, verifier: typeof c.verifier === 'string' ? c.verifier : null });
+          }
+        } catch {
+          // not a list: ignored
+        }
+      }
     }
     return out;
   }
@@ -465,8 +497,9 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     void (async () => {
       for (const { generation, nodes } of views) {
         for (const d of nodes) {
-          const res = await etcdCall('list a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).exec());
-          for (const kv of res.kvs) {
+          const records = await etcdCall('list a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).exec());
+          const lists = await etcdCall('list the lists handed to a departed node', () => this.etcd.getAll().prefix(`${this.keys.prefix}moved/${d}/`).exec());
+          for (const kv of [...records.kvs, ...lists.kvs]) {
             if (BigInt(kv.mod_revision) > BigInt(generation)) continue; // a later life's record
             const key = kv.key.toString();
             await etcdCall('forget a departed node\'s client', () => this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(this.etcd.delete().key(key)).commit());
