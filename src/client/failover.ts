@@ -145,7 +145,12 @@ export class Failover {
 
   /** F6: settles once no move of this owner's pieces on the resource is under way. */
   async posixSettled(owner: RemoteOwner, domain: string, resource: string): Promise<void> {
-    for (let p = this.posixMoving.get(owner)?.get(`${domain}\0${resource}`); p !== undefined; p = this.posixMoving.get(owner)?.get(`${domain}\0${resource}`)) await p;
+    // Each move awaited once: a settled one still in the map (it should not be) must not make this loop spin.
+    let done: Promise<void> | undefined;
+    for (let p = this.posixMoving.get(owner)?.get(`${domain}\0${resource}`); p !== undefined && p !== done; p = this.posixMoving.get(owner)?.get(`${domain}\0${resource}`)) {
+      done = p;
+      await p;
+    }
   }
 
   close(): void {
@@ -154,7 +159,11 @@ export class Failover {
 
   /** Settles when no pass is running (tests, close). */
   async idle(): Promise<void> {
-    while (this.running !== null) await this.running;
+    let done: Promise<void> | null = null;
+    while (this.running !== null && this.running !== done) {
+      done = this.running;
+      await done;
+    }
   }
 
   private async pass(): Promise<void> {
