@@ -462,17 +462,7 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       const res = await etcdCall('read a departed node\'s clients', () => this.etcd.getAll().prefix(`${this.keys.prefix}clients/${d}/`).strings());
       for (const [k, val] of Object.entries(res)) out.push({ id: k.slice(k.lastIndexOf('/') + 1), verifier: val === '-' || val === '1' ? null : val });
       const lists = await etcdCall('read the lists handed to a departed node', () => this.etcd.getAll().prefix(`${this.keys.prefix}moved/${d}/`).strings());
-      for (const value of Object.values(lists)) {
-        try {
-          const h = JSON.parse(value) as { clients: (ExpectedClient | string)[] };
-          for (const c of h.clients) {
-            if (typeof c === 'string') out.push({ id: c, verifier: null });
-            else if (typeof c?.id === 'string') out.push({ id: c.id, verifier: typeof c.verifier === 'string' ? c.verifier : null });
-          }
-        } catch {
-          // not a list: ignored
-        }
-      }
+      for (const value of Object.values(lists)) out.push(...(parseHandover(value)?.clients ?? []));
     }
     return out;
   }
@@ -521,17 +511,10 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
   }
 
   private acceptHandover(from: string, value: Buffer): void {
-    try {
-      const h = JSON.parse(value.toString()) as { generation: string; clients: (ExpectedClient | string)[] };
-      if (BigInt(h.generation) < BigInt(this.joinedAt)) return; // for an earlier life of this node
-      for (const c of h.clients) {
-        if (typeof c === 'string') this.expect(c, null, h.generation);
-        else if (typeof c?.id === 'string') this.expect(c.id, typeof c.verifier === 'string' ? c.verifier : null, h.generation);
-      }
-      this.awaitingHandover.delete(from);
-    } catch {
-      // not ours: ignored
-    }
+    const h = parseHandover(value.toString());
+    if (h === null || BigInt(h.generation) < BigInt(this.joinedAt)) return; // not a list, or for an earlier life of this node
+    for (const c of h.clients) this.expect(c.id, c.verifier, h.generation);
+    this.awaitingHandover.delete(from);
   }
 
   /**
@@ -600,5 +583,21 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
       .finally(() => {
         if (this.reservingFor === generation) this.reservingFor = '0';
       });
+  }
+}
+
+/** A handover list (`moved/<to>/<from>`) as written by handOver, or null when the value is not one. */
+function parseHandover(value: string): { generation: string; clients: ExpectedClient[] } | null {
+  try {
+    const h = JSON.parse(value) as { generation?: unknown; clients?: unknown };
+    if (typeof h.generation !== 'string' || !/^\d{1,20}$/.test(h.generation) || !Array.isArray(h.clients)) return null;
+    const clients: ExpectedClient[] = [];
+    for (const c of h.clients as (ExpectedClient | string)[]) {
+      if (typeof c === 'string') clients.push({ id: c, verifier: null });
+      else if (typeof c?.id === 'string') clients.push({ id: c.id, verifier: typeof c.verifier === 'string' ? c.verifier : null });
+    }
+    return { generation: h.generation, clients };
+  } catch {
+    return null;
   }
 }
