@@ -21,6 +21,8 @@ export interface ClusterArgs {
   advertise?: string;
   cluster?: string;
   leaseTtlSec?: number;
+  /** The cluster's deadlock detector (file only): how often it runs, how long a cycle must last before it is broken. */
+  clusterDeadlock?: { intervalMs?: number; confirmMs?: number };
 }
 import { array, bool, int, num, obj, oneOf, record, str } from './validate.js';
 
@@ -34,8 +36,12 @@ const fileSchema = obj(
     stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax), lockFiles: lockFilesSchema, budgets: record(num, 32, 64),
     etcd: str(4096), weight: num, advertise: str(clusterLimits.urlCharsMax), cluster: str(clusterLimits.nameBytesMax),
     leaseTtlSec: int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax),
+    clusterDeadlock: obj({ intervalMs: int(50, 60_000), confirmMs: int(0, 60_000) }, ['intervalMs', 'confirmMs']),
   },
-  ['port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'lockFiles', 'budgets', 'etcd', 'weight', 'advertise', 'cluster', 'leaseTtlSec'],
+  [
+    'port', 'host', 'node', 'leaseMs', 'domains', 'limits', 'tokens', 'log', 'stateDir', 'graceMs', 'lockFiles', 'budgets', 'etcd', 'weight', 'advertise',
+    'cluster', 'leaseTtlSec', 'clusterDeadlock',
+  ],
 );
 
 export function readConfigFile(path: string): ServerOptions & { clusterArgs?: ClusterArgs } {
@@ -53,6 +59,7 @@ export function readConfigFile(path: string): ServerOptions & { clusterArgs?: Cl
   if (c.advertise !== undefined) ca.advertise = c.advertise;
   if (c.cluster !== undefined) ca.cluster = c.cluster;
   if (c.leaseTtlSec !== undefined) ca.leaseTtlSec = c.leaseTtlSec;
+  if (c.clusterDeadlock !== undefined) ca.clusterDeadlock = c.clusterDeadlock;
   if (Object.keys(ca).length > 0) out.clusterArgs = ca;
   if (c.port !== undefined) out.port = c.port;
   if (c.host !== undefined) out.host = c.host;
@@ -165,5 +172,6 @@ function clusterOptions(c: ClusterArgs, node: string | undefined): NonNullable<S
     ...(c.advertise === undefined ? {} : { advertise: c.advertise }),
     ...(c.cluster === undefined ? {} : { cluster: c.cluster }),
     ...(c.leaseTtlSec === undefined ? {} : { ttlSec: c.leaseTtlSec }),
+    ...(c.clusterDeadlock === undefined ? {} : { detector: c.clusterDeadlock }),
   };
 }

@@ -28,6 +28,7 @@ import { errorMiddleware, restRouter } from './rest.js';
 import { defaultWebDir, staticRouter } from './static.js';
 import type { ClusterBinding } from './cluster/binding.js';
 import { clusterRouter } from './cluster/api.js';
+import { peerRouter } from './cluster/peers.js';
 
 export interface HttpAppContext {
   lm: LockManager;
@@ -58,6 +59,8 @@ export function httpApp(ctx: HttpAppContext): RequestListener {
       next(refused ?? undefined);
     });
   }
+  // P3: peers' calls carry cycles with their stacks, larger than any client's request: their own parser and bound.
+  if (ctx.cluster !== null) app.use(peerRouter(() => ctx.cluster?.secret ?? null, () => ctx.cluster?.peerHandler() ?? null));
   app.use(express.json({ limit: serverLimits.httpBodyBytesMax, strict: true }));
   if (ctx.webDir !== null) app.use(staticRouter(ctx.webDir ?? defaultWebDir()));
   app.use(pageSessionRouter(auth));

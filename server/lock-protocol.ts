@@ -292,6 +292,7 @@ class LockProtocol {
       this.ctx.budget.dropOwner(this.use, bytes);
       throw err;
     }
+    if (msg.gid !== undefined) this.ctx.cluster?.nameOwner(o, msg.gid);
     session.owners.set(msg.oid, o);
     ack?.({ ok: null });
   }

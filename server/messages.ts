@@ -29,8 +29,8 @@ const metaValue = union<string | number | boolean, string[]>(
 );
 
 export const ownerMessage: Schema<OwnerMessage> = obj(
-  { oid: id, name, meta: record(metaValue, defaultLimits.metaKeysMax, 64), priority: num },
-  ['meta', 'priority'],
+  { oid: id, name, meta: record(metaValue, defaultLimits.metaKeysMax, 64), priority: num, gid: id },
+  ['meta', 'priority', 'gid'],
 );
 
 const lockOptions = obj(

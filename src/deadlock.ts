@@ -18,7 +18,7 @@
  * after the lock operation that caused them, never inside it.
  */
 
-import { blockersOf } from './blockers.js';
+import { blockersOf, type Blocker } from './blockers.js';
 import { DlmWait } from './dlm.js';
 import { St, type DlmLock } from './dlm-lock.js';
 import { DeadlockError, type CycleEntry } from './errors.js';
@@ -248,6 +248,53 @@ export class DeadlockDetector {
       }
     }
     return null;
+  }
+
+  /**
+   * Every wait-for edge with its key, synced: what a detector outside this
+   * manager (a cluster's, server/cluster/detector.ts) gathers. The key names
+   * the wait, the blocking owner and what of it blocks; `edgeEntry` and
+   * `failVictim` take it back.
+   */
+  foreignEdges(): Array<{ key: string; wait: Waiter; blocker: Blocker }> {
+    return this.graph.edges();
+  }
+
+  /** The edge `key` as a cycle entry if it still holds right now (its wait pending, the same blocker blocking it), else null. */
+  edgeEntry(key: string): CycleEntry | null {
+    const step = this.liveStep(key);
+    return step === null ? null : entryOf(step);
+  }
+
+  /**
+   * Rule D3: a cycle found outside this manager breaks here only if its edge
+   * through this manager's wait still holds, checked in the same step that
+   * fails the wait. Returns whether the wait failed (EDEADLK, with `cycle`).
+   */
+  failVictim(key: string, cycle: CycleEntry[], policy: string, nodes: string[]): boolean {
+    const step = this.liveStep(key);
+    if (step === null) {
+      this.stats.falsePositives++;
+      return false;
+    }
+    const victim = step.wait;
+    const owner = victim.owner;
+    this.stats.victims++;
+    this.m.recordDeadlock({ kind: 'cycle', cycle, victim: owner.name, policy, nodes });
+    const err = withRequestStack(noStack(() => new DeadlockError(
+      `${owner.name}'s ${victim.wanted} request on ${victim.resource} closes a wait-for cycle of ${cycle.length} across nodes ${nodes.join(', ')} (${cycle.map((c) => c.owner).join(' → ')})`,
+      cycle, this.m.context(owner, victim.domain, victim.resource),
+    )), victim);
+    this.m.failWait(victim, err);
+    return true;
+  }
+
+  private liveStep(key: string): Step | null {
+    this.graph.sync();
+    const g = this.graph.graph;
+    if (!g.hasEdge(key)) return null;
+    const step = g.getEdgeAttributes(key);
+    return revalidate([step]) ? step : null;
   }
 
   /** Act on a candidate cycle. Returns true if it was broken. */

@@ -90,6 +90,8 @@ export interface CycleEntry {
   stack: string | null;
   /** The next owner in the cycle, and what of it blocks this request. */
   blocker?: { owner: string; mode: string; hard: boolean; stack: string | null };
+  /** In a cycle across cluster nodes: the node this wait is on (its resource's master). */
+  node?: string;
 }
 
 /** The victim's error: carries the whole cycle as plain objects. */

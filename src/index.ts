@@ -1,6 +1,6 @@
 /** lockscope: the in-process lock manager. */
 
-export { LockManager, type LockManagerOptions, type Admission } from './manager.js';
+export { LockManager, type LockManagerOptions, type Admission, type WaitEdge } from './manager.js';
 export { Owner } from './owner.js';
 export { Quota } from './quota.js';
 export { DlmLock } from './dlm-lock.js';

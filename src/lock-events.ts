@@ -76,6 +76,8 @@ export interface DeadlockRecord {
   victim: string | null;
   /** What was done: error, demote, notify (conversions), or the victim policy / 'reorder'. */
   policy: string;
+  /** A cycle across cluster nodes (found by the cluster's detector): the nodes its waits are on. Absent for one node's. */
+  nodes?: string[];
 }
 
 export interface LockEvents {

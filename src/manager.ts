@@ -9,7 +9,7 @@ import { realClock, type Clock } from './clock.js';
 import { DlmEngine, DlmResource } from './dlm.js';
 import { St, type DlmLock } from './dlm-lock.js';
 import { parseDomainConfig, ResourceTable, type DomainConfig, type DomainPolicy } from './domain.js';
-import { invalid, LockError, type LockErrorCode, type LockErrorContext, type LossReason } from './errors.js';
+import { invalid, LockError, type CycleEntry, type LockErrorCode, type LockErrorContext, type LossReason } from './errors.js';
 import { TypedEmitter } from './events.js';
 import type { Limits } from './limits.js';
 import type { DeadlockRecord, LockEvents } from './lock-events.js';
@@ -54,6 +54,19 @@ export interface LockManagerOptions {
    * in-process owners as for remote ones.
    */
   admission?: Admission;
+}
+
+/** One wait-for edge for a detector outside the manager (`waitEdges`): `owner`'s wait `waitId` is blocked by `blocker`. */
+export interface WaitEdge {
+  /** Names the edge to `waitEdgeEntry` and `failDeadlockVictim`. */
+  key: string;
+  waitId: number;
+  owner: Owner;
+  blocker: Owner;
+  /** Blocked by a held lock (true), or only by queue order (a request queued ahead). */
+  hard: boolean;
+  /** When the wait began (the manager's clock). */
+  requestedAt: number;
 }
 
 export type Admission = (domain: string, resource: string, reclaim: boolean, client: string | null) => void;
@@ -312,6 +325,32 @@ export class LockManager extends TypedEmitter<LockEvents> {
   /** Run the deadlock detector's full pass now (it also runs by itself at least once a second while anything waits). */
   detectDeadlocks(): void {
     this.detector.fullPass();
+  }
+
+  /**
+   * The wait-for graph's edges for a detector outside this manager (a
+   * cluster's): each edge's key, its wait and the owner that blocks it.
+   * Only domains that take part in deadlock detection.
+   */
+  waitEdges(): WaitEdge[] {
+    return this.detector.foreignEdges().map(({ key, wait, blocker }) => ({
+      key, waitId: wait.id, owner: wait.owner, blocker: blocker.to, hard: blocker.hard, requestedAt: wait.requestedAt,
+    }));
+  }
+
+  /** The edge `key` (from `waitEdges`) as a cycle entry, if it still holds now; null if its wait ended or is no longer blocked so. */
+  waitEdgeEntry(key: string): CycleEntry | null {
+    return this.detector.edgeEntry(key);
+  }
+
+  /**
+   * Break a cycle found outside this manager at its edge `key`: if the edge
+   * still holds, its wait fails EDEADLK carrying `cycle`, the deadlock is
+   * recorded (with the `nodes` it spans) and true is returned; otherwise
+   * nothing changes (rule D3).
+   */
+  failDeadlockVictim(key: string, cycle: CycleEntry[], policy: string, nodes: string[]): boolean {
+    return this.detector.failVictim(key, cycle, policy, nodes);
   }
 
   /** Fail every pending request with ECANCELED and stop the timer. Held locks stay. */

@@ -26,7 +26,7 @@ export function clusterRouter(cluster: ClusterBinding | null, auth: Auth): expre
       return;
     }
     const ask = q.domain !== undefined && q.resource !== undefined ? { domain: q.domain, resource: q.resource } : undefined;
-    node.status(ask).then((s) => res.json({ ...s, node: node.node, recovery: node.recovery() }), next);
+    node.status(ask).then((s) => res.json({ ...s, node: node.node, recovery: node.recovery(), detector: cluster!.detectorStatus() }), next);
   });
   return r;
 }

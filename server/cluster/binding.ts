@@ -44,6 +44,11 @@ import { ClusterNode, type Refusal } from './node.js';
 import { EtcdUnavailableError } from './etcd.js';
 import type { TokenBlock } from './token-blocks.js';
 import type { ClusterView } from '../../src/client/protocol.js';
+import type { Owner } from '../../src/index.js';
+import { ClusterDetector, type DetectorOptions } from './detector.js';
+import { loadPeerSecret, type PeerHandler } from './peers.js';
+import type { DetectorStatus } from './shapes.js';
+import { breakAt, checkEdges, gatherWaits, nameClusterOwner } from './waits.js';
 
 export interface ClusterOptions {
   /** etcd endpoints: `http://host:port[,…]` or a list. */
@@ -60,6 +65,8 @@ export interface ClusterOptions {
   ttlSec?: number;
   /** Tokens reserved per block (default 1,000,000). */
   tokenBlock?: number;
+  /** The cluster's deadlock detector (detector.ts): pass interval and confirmation delay. */
+  detector?: DetectorOptions;
 }
 
 export const DEFAULT_TOKEN_BLOCK = 1_000_000;
@@ -80,6 +87,7 @@ export function checkClusterOptions(o: ClusterOptions): Required<Omit<ClusterOpt
   }
   const tokenBlock = o.tokenBlock ?? DEFAULT_TOKEN_BLOCK;
   if (!Number.isSafeInteger(tokenBlock) || tokenBlock < 2) throw new LockError('EINVAL', 'options.cluster.tokenBlock must be an integer of at least 2');
+  const detector = checkDetectorOptions(o.detector);
   let advertise: string | null = null;
   if (o.advertise !== undefined) {
     if (typeof o.advertise !== 'string' || o.advertise.length > clusterLimits.urlCharsMax || !/^https?:\/\/[^/\s]+\/?$/.test(o.advertise)) {
@@ -87,7 +95,22 @@ export function checkClusterOptions(o: ClusterOptions): Required<Omit<ClusterOpt
     }
     advertise = o.advertise.replace(/\/$/, '');
   }
-  return { etcd, node, cluster, weight, ttlSec, tokenBlock, advertise };
+  return { etcd, node, cluster, weight, ttlSec, tokenBlock, advertise, detector };
+}
+
+function checkDetectorOptions(d: DetectorOptions | undefined): DetectorOptions {
+  if (d === undefined) return {};
+  if (d === null || typeof d !== 'object') throw new LockError('EINVAL', 'options.cluster.detector must be an object');
+  const out: DetectorOptions = {};
+  for (const [k, v] of Object.entries(d)) {
+    if (k !== 'intervalMs' && k !== 'confirmMs') throw new LockError('EINVAL', `options.cluster.detector.${k} is not an option (intervalMs, confirmMs)`);
+    const min = k === 'intervalMs' ? 50 : 0;
+    if (!Number.isInteger(v) || (v as number) < min || (v as number) > 60_000) {
+      throw new LockError('EINVAL', `options.cluster.detector.${k} must be an integer from ${min} to 60000`);
+    }
+    out[k] = v as number;
+  }
+  return out;
 }
 
 function refusalError(r: Refusal, node: string, domain: string, resource: string): LockError {
@@ -165,8 +188,44 @@ export class ClusterBinding {
       await node.close().catch(() => {});
       throw err;
     }
+    try {
+      this.peerSecret = await loadPeerSecret(node.etcd, `${node.keyPrefix}peer`);
+    } catch (err) {
+      await node.close().catch(() => {});
+      throw err;
+    }
     this.nodeValue = node;
     if (this.lm !== null) this.wire(this.lm, node);
+  }
+
+  /** P1: the secret peers show each other (null before the join). */
+  private peerSecret: string | null = null;
+  private detector: ClusterDetector | null = null;
+
+  get secret(): string | null {
+    return this.peerSecret;
+  }
+
+  /** W1: a remote owner's cluster-wide name (its application owner's number in the client). */
+  nameOwner(owner: Owner, gid: number): void {
+    nameClusterOwner(owner, gid);
+  }
+
+  /** What this node answers its peers (null before the join). */
+  peerHandler(): PeerHandler | null {
+    const lm = this.lm;
+    const node = this.nodeValue;
+    if (lm === null || node === null) return null;
+    return {
+      waits: () => gatherWaits(lm, node.node, node.view.generation),
+      check: (generation, keys) => checkEdges(lm, node.node, node.view.generation, generation, keys),
+      breakAt: (generation, key, cycle, policy, nodes) => breakAt(lm, node.view.generation, generation, key, cycle, policy, nodes),
+    };
+  }
+
+  /** The cluster's deadlock detector as this node knows it. */
+  detectorStatus(): DetectorStatus | null {
+    return this.detector?.status ?? null;
   }
 
   private recordsInFlight = 0;
@@ -278,6 +337,10 @@ export class ClusterBinding {
   }
 
   private wire(lm: LockManager, node: ClusterNode): void {
+    if (lm.detector.mode !== 'off') {
+      this.detector = new ClusterDetector(node, this.peerHandler()!, () => this.peerSecret, lm.detector.victimPolicy, this.log, this.options.detector);
+      this.detector.start();
+    }
     if (this.firstBlock !== null) lm.advanceTokens(this.firstBlock.first, this.firstBlock.last, true);
     this.firstBlock = null;
     node.on('view', (change) => {
@@ -332,6 +395,7 @@ export class ClusterBinding {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    this.detector?.close();
     await this.nodeValue?.close();
     this.nodeValue = null;
   }

@@ -24,6 +24,14 @@ export interface ClusterLimits {
   recordsInFlightMax: number;
   /** Client ids a node's status names among those its recovery still waits for (the count is always given). */
   waitingForShownMax: number;
+  /** Steps of a cycle the cluster's detector acts on (a longer one is left to the next pass, reported). */
+  cycleStepsMax: number;
+  /** Cycles one detector pass checks and breaks; more wait for the next pass. */
+  cyclesPerPassMax: number;
+  /** Bytes of a request from one node to another (a check or break carries a cycle with its stacks). */
+  peerBodyBytesMax: number;
+  /** Edges one node reports to a detector pass (beyond, the pass reports the node as truncated). */
+  peerEdgesMax: number;
 }
 
 export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
@@ -37,6 +45,10 @@ export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
   casAttemptsMax: 50,
   recordsInFlightMax: 16,
   waitingForShownMax: 50,
+  cycleStepsMax: 64,
+  cyclesPerPassMax: 16,
+  peerBodyBytesMax: 2 * 1024 * 1024,
+  peerEdgesMax: 200_000,
 });
 
 /** Lease TTL unless configured: a dead node's resources are remastered about this long after it died. */
@@ -52,3 +64,7 @@ export const ETCD_CALL_TIMEOUT_MS = 1000;
 export const ETCD_CONNECT_TIMEOUT_MS = 5000;
 /** Name of the cluster when none is configured (several clusters can share one etcd). */
 export const DEFAULT_CLUSTER = 'default';
+/** How often the cluster's deadlock detector gathers every node's wait-for edges (a cross-node cycle waits at most about this long). */
+export const DETECT_INTERVAL_MS = 500;
+/** Deadline of one node-to-node call (gather, check, break): a node that does not answer is left out of the pass. */
+export const PEER_CALL_TIMEOUT_MS = 2000;

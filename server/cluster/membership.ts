@@ -44,6 +44,10 @@
  *     always changes the view, even when it came back under the same name
  *     before any other node rewrote the view without it, so every other
  *     node sees its earlier life leave and its new one arrive.
+ * M9. An election (the cluster's deadlock detector) is a key created only if
+ *     absent and attached to the winner's lease: it goes when the winner's
+ *     lease does, so a dead or fenced winner is replaced within a TTL, and a
+ *     node that is not a member right now (M3) never claims or keeps it.
  */
 
 import { EventEmitter } from 'node:events';
@@ -179,6 +183,29 @@ export class Membership extends EventEmitter<MembershipEvents> {
     await etcdCall('record the adopted view', () => this.o.etcd.if(key, 'Lease', '==', id)
       .then(lease.put(key).value(JSON.stringify(record)))
       .commit());
+  }
+
+  /**
+   * Rule M9: hold `key` for this incarnation if no one holds it. Resolves
+   * with the holder's node name (this node's when it won or already held
+   * it), or null when this node is not a member right now.
+   */
+  async campaign(key: string): Promise<string | null> {
+    const lease = this.lease;
+    if (!lease || !this.mayGrant()) return null;
+    const id = String(await etcdCall('read the lease', () => lease.grant()));
+    const mine = JSON.stringify({ node: this.o.node, incarnation: id });
+    const res = await etcdCall('campaign', () => this.o.etcd.if(key, 'Create', '==', 0)
+      .then(lease.put(key).value(mine))
+      .else(this.o.etcd.get(key))
+      .commit());
+    if (res.succeeded) return this.mayGrant() ? this.o.node : null;
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    if (kv === undefined) return null; // gone meanwhile: the next round campaigns again
+    const holder = JSON.parse(kv.value.toString()) as { node: string; incarnation: string };
+    // Our name under an earlier lease (before a fence) is not us: that key goes with its lease.
+    if (holder.node === this.o.node && holder.incarnation !== id) return null;
+    return this.mayGrant() || holder.node !== this.o.node ? holder.node : null;
   }
 
   /** Milliseconds until this node must stop granting (negative: already past). */

@@ -157,6 +157,11 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     return this.adoptedView;
   }
 
+  /** Where this cluster's keys live in etcd (`/lockscope/<cluster>/`). */
+  get keyPrefix(): string {
+    return this.keys.prefix;
+  }
+
   get graceRecord(): GraceRecord {
     return this.record;
   }

@@ -65,4 +65,40 @@ export interface NodeRecovery {
 }
 
 /** `GET /api/cluster`: a member's status, its own name and recovery, or, from a single node (or one still joining), no cluster. */
-export type ClusterAnswer = (ClusterStatus & { node: string; recovery: NodeRecovery }) | { cluster: null; joining: boolean };
+export type ClusterAnswer =
+  | (ClusterStatus & { node: string; recovery: NodeRecovery; detector: DetectorStatus | null })
+  | { cluster: null; joining: boolean };
+
+/**
+ * A node's wait-for edges as the cluster's deadlock detector gathers them
+ * (detector.ts). Compact, as a node may have tens of thousands: owners once,
+ * edges by owner id; stacks and names of resources come only for the edges
+ * of a cycle, when they are checked.
+ */
+export interface PeerWaits {
+  node: string;
+  /** The view the node acts on: a check under another generation holds nothing. */
+  generation: string;
+  /** [local owner id, cluster-wide key, name, priority, locks held here, ms since it was created] */
+  owners: Array<[number, string, string, number, number, number]>;
+  /** [edge key, waiting owner's local id, blocking owner's local id, ms the wait has lasted] */
+  edges: Array<[string, number, number, number]>;
+}
+
+/** The cluster's deadlock detector as `GET /api/cluster` shows it. */
+export interface DetectorStatus {
+  /** The node elected to run it (null: none right now). */
+  leader: string | null;
+  /** On the leader: what its passes did since it was elected; zero elsewhere. */
+  passes: number;
+  /** Cycles across nodes found in the gathered edges. */
+  cycles: number;
+  /** Of those, cycles that no longer held when their edges were checked (no victim). */
+  falsePositives: number;
+  victims: number;
+  /** Edges in the last pass, and the nodes that did not answer it in time. */
+  edges: number;
+  missing: string[];
+  /** Milliseconds the last pass took (gather, search, checks). */
+  lastPassMs: number;
+}

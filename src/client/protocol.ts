@@ -78,6 +78,13 @@ export interface OwnerMessage {
   name: string;
   meta?: Record<string, string | number | boolean | string[]>;
   priority?: number;
+  /**
+   * In a cluster: the application's owner this one stands for on this node
+   * (its number in the client's attached session). With the client id it
+   * names the owner cluster-wide, so the cluster's deadlock detector sees
+   * one owner where the nodes see one each.
+   */
+  gid?: number;
 }
 
 export interface LockMessage {

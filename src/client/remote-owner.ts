@@ -50,7 +50,10 @@ export class RemoteOwner implements LockOwner {
     this.epoch = conn.epoch;
     this.client.watchOwner(this);
     const o = this.options ?? {};
-    const msg = { oid: this.oid, name: this.name, ...(o.meta === undefined ? {} : { meta: o.meta }), ...(o.priority === undefined ? {} : { priority: o.priority }) };
+    const msg = {
+      oid: this.oid, name: this.name, ...(o.meta === undefined ? {} : { meta: o.meta }), ...(o.priority === undefined ? {} : { priority: o.priority }),
+      ...(this.parent === null ? {} : { gid: this.parent.oid }),
+    };
     conn.call<null>('owner', () => msg, { onSessionLost: 'succeed', early: true }).then(
       () => {
         this.error = null;

@@ -23,6 +23,8 @@ export interface NodeOptions {
   graceMs?: number;
   leaseTtl?: number;
   cluster?: string;
+  /** More keys of the node's config file. */
+  config?: Record<string, unknown>;
 }
 
 export class NodeProcess {
@@ -40,6 +42,7 @@ export class NodeProcess {
     writeFileSync(config, JSON.stringify({
       domains: DOMAINS, leaseMs: 5_000,
       tokens: [{ token: ADMIN, role: 'admin', name: 'admin' }, { token: CLIENT, role: 'client', name: 'app' }],
+      ...o.config,
     }));
     return new NodeProcess(name, await freePort(), config, etcd, o);
   }
