@@ -28,7 +28,7 @@ import { errorMiddleware, restRouter } from './rest.js';
 import { defaultWebDir, staticRouter } from './static.js';
 import type { ClusterBinding } from './cluster/binding.js';
 import { clusterRouter } from './cluster/api.js';
-import { peerRouter } from './cluster/peers.js';
+import { peerRouter } from './cluster/peer-routes.js';
 
 export interface HttpAppContext {
   lm: LockManager;

@@ -10,17 +10,15 @@
  * P2. Every call has a deadline (`PEER_CALL_TIMEOUT_MS`): a node that does
  *     not answer in time is left out of the pass that asked it, never waited
  *     for.
- * P3. Peer routes parse their own bodies, bounded by `peerBodyBytesMax`
+ * P3. Peer routes (peer-routes.ts, loaded with the HTTP side) parse their own bodies, bounded by `peerBodyBytesMax`
  *     (a cycle with its stacks is larger than any client's REST request),
  *     and are checked like every input: a bad body is EINVAL and changes
  *     nothing.
  */
 
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
-import express from 'express';
 import { LockError, type CycleEntry } from '../../src/index.js';
-import { array, bool, obj, str, type Schema } from '../validate.js';
 import { etcdCall } from './etcd.js';
 import { clusterLimits, PEER_CALL_TIMEOUT_MS } from './limits.js';
 import type { PeerWaits } from './shapes.js';
@@ -37,61 +35,15 @@ export async function loadPeerSecret(etcd: Etcd3, key: string): Promise<string> 
   return kv.value.toString();
 }
 
+/** An edge explained for a hang report: the cycle entry, and the blocking owner's client and whether it is connected here. */
+export type ExplainedEdge = CycleEntry & { client: string | null; connected: boolean | null };
+
 /** What a node answers its peers (the binding provides it). */
 export interface PeerHandler {
   waits(): PeerWaits;
+  explain(keys: string[]): (ExplainedEdge | null)[];
   check(generation: string, keys: string[]): (CycleEntry | null)[];
   breakAt(generation: string, key: string, cycle: CycleEntry[], policy: string, nodes: string[]): boolean;
-}
-
-const generation = str(20);
-const key = str(128);
-const nullable = <T>(s: Schema<T>): Schema<T | null> => (v, path) => (v === null ? null : s(v, path));
-const stack = nullable(str(64 * 1024));
-const entry: Schema<CycleEntry> = obj({
-  owner: str(), domain: str(), resource: str(1024), held: nullable(str(8)), wanted: str(8), stack, node: str(),
-  blocker: obj({ owner: str(), mode: str(8), hard: bool, stack }),
-}, ['blocker', 'node']);
-const checkBody = obj({ generation, keys: array(key, clusterLimits.cycleStepsMax) });
-const breakBody = obj({
-  generation, key, cycle: array(entry, clusterLimits.cycleStepsMax), policy: str(32), nodes: array(str(), clusterLimits.membersMax),
-});
-
-/** P1, P3: the routes a node answers its peers on (mounted before the server's own body parser). */
-export function peerRouter(secret: () => string | null, handler: () => PeerHandler | null): express.Router {
-  const r = express.Router();
-  const json = express.json({ limit: clusterLimits.peerBodyBytesMax, strict: true });
-  const admit: express.RequestHandler = (req, _res, next) => {
-    const mine = secret();
-    const theirs = req.headers[PEER_HEADER];
-    if (mine === null || typeof theirs !== 'string' || !sameSecret(mine, theirs)) {
-      next(new LockError('EPERM', 'not a peer of this cluster node (missing or wrong peer secret)'));
-      return;
-    }
-    if (handler() === null) {
-      next(new LockError('EGRACE', 'this node is joining its cluster: retry shortly'));
-      return;
-    }
-    next();
-  };
-  r.post('/api/cluster/peer/waits', admit, (_req, res) => {
-    res.json(handler()!.waits());
-  });
-  r.post('/api/cluster/peer/check', admit, json, (req, res) => {
-    const b = checkBody(req.body, 'body');
-    res.json({ entries: handler()!.check(b.generation, b.keys) });
-  });
-  r.post('/api/cluster/peer/break', admit, json, (req, res) => {
-    const b = breakBody(req.body, 'body');
-    res.json({ broken: handler()!.breakAt(b.generation, b.key, b.cycle, b.policy, b.nodes) });
-  });
-  return r;
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** P2: one call to a peer, with the deadline; rejects with EIO naming the node when it fails or answers an error. */
