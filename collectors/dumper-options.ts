@@ -5,7 +5,7 @@ import { invalid } from '../src/errors.js';
 import { BUILTIN_COLLECTOR_NAMES } from './builtins.js';
 import { dumpLimits } from './limits.js';
 import type { Retention } from './retention.js';
-import type { ClientReport, Collector } from './types.js';
+import type { ClientReport, ClusterPart, Collector } from './types.js';
 
 export interface HangDumperOptions {
   /** Where archives and index.json go (created on the first dump). */
@@ -30,6 +30,8 @@ export interface HangDumperOptions {
   cwd?: string;
   /** Values scrubbed from every file of a dump wherever they appear (the server's tokens), besides the secret-named environment variables. */
   secrets?: readonly string[];
+  /** A cluster node's dump also collects from the other nodes (the server fills this in). */
+  cluster?: ClusterPart;
 }
 
 export interface CheckedOptions {
@@ -44,9 +46,10 @@ export interface CheckedOptions {
   clientReports: (() => Promise<ClientReport[]>) | null;
   cwd: string;
   secrets: string[];
+  cluster: ClusterPart | null;
 }
 
-const KEYS = new Set(['dir', 'rateLimitMs', 'onDeadlock', 'signal', 'retention', 'clock', 'collectors', 'exclude', 'clientReports', 'cwd', 'secrets']);
+const KEYS = new Set(['dir', 'rateLimitMs', 'onDeadlock', 'signal', 'retention', 'clock', 'collectors', 'exclude', 'clientReports', 'cwd', 'secrets', 'cluster']);
 
 export function checkDumperOptions(value: unknown): CheckedOptions {
   if (value === null || typeof value !== 'object') throw invalid('options', 'an object with at least { dir }', value);
@@ -74,11 +77,15 @@ export function checkDumperOptions(value: unknown): CheckedOptions {
   if (o.cwd !== undefined && typeof o.cwd !== 'string') throw invalid('options.cwd', 'a directory path', o.cwd);
   const secrets = (o.secrets ?? []) as string[];
   if (!Array.isArray(secrets) || secrets.some((s) => typeof s !== 'string')) throw invalid('options.secrets', 'an array of strings');
+  const cluster = (o.cluster ?? null) as ClusterPart | null;
+  if (cluster !== null && (typeof cluster.collect !== 'function' || typeof cluster.lastAutomatic !== 'function' || typeof cluster.automaticTaken !== 'function')) {
+    throw invalid('options.cluster', 'an object { collect, lastAutomatic, automaticTaken }');
+  }
   return {
     dir: o.dir, rateLimitMs, onDeadlock: o.onDeadlock === true, signal: (o.signal ?? false) as 'SIGUSR2' | false, retention,
     clock: (o.clock as Clock | undefined) ?? null, collectors, exclude,
     clientReports: (o.clientReports as (() => Promise<ClientReport[]>) | undefined) ?? null, cwd: (o.cwd as string | undefined) ?? process.cwd(),
-    secrets: [...secrets],
+    secrets: [...secrets], cluster,
   };
 }
 

@@ -29,7 +29,8 @@ import { Redactor, redactText, secretValues } from './redact.js';
 import { expired, type Retention } from './retention.js';
 import { runCollectors } from './run.js';
 import { buildSummary } from './summary.js';
-import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Classification, type ClientReport, type Collector, type DumpRecord, type DumpTrigger, type Manifest } from './types.js';
+import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Classification, type ClientReport, type ClusterPart, type Collector, type CollectorError, type DumpRecord, type DumpTrigger, type Manifest } from './types.js';
+import { dumpLimits } from './limits.js';
 
 type SourceEvents = Pick<LockEvents, 'hang' | 'hang-persistent' | 'hang-resolved' | 'deadlock'>;
 
@@ -75,6 +76,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
   /** Dumps this dumper took for each hang id (hang ids are per manager, so only ours). */
   private readonly byHang = new Map<number, string[]>();
   private lastAutomatic: number | null = null;
+  private readonly cluster: ClusterPart | null;
   private seq = 0;
   private closed = false;
 
@@ -88,6 +90,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     this.clientReports = o.clientReports;
     this.cwd = o.cwd;
     this.secrets = o.secrets;
+    this.cluster = o.cluster;
     this.index = new DumpIndex(this.dir);
     this.loaded = this.index.load();
     this.monitor = startEventLoopMonitor(() => this.clock.wallNow());
@@ -155,8 +158,70 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
       this.emit('dump-skipped', { trigger, reason: 'rate-limited', hangId: hang?.id ?? null, nextAllowedInMs: this.lastAutomatic + this.rateLimitMs - now });
       return;
     }
+    // In a cluster the limit is the cluster's: one hang seen on several nodes makes one automatic dump, which holds every node.
+    const wall = this.clock.wallNow();
+    const shared = this.cluster?.lastAutomatic() ?? null;
+    if (shared !== null && wall - shared < this.rateLimitMs) {
+      this.emit('dump-skipped', { trigger, reason: 'rate-limited', hangId: hang?.id ?? null, nextAllowedInMs: shared + this.rateLimitMs - wall });
+      return;
+    }
     this.lastAutomatic = now;
+    this.cluster?.automaticTaken(wall);
     void this.settle(this.start(trigger, hang, deadlock));
+  }
+
+  /**
+   * This node's files for a cluster dump taken on another node: the same
+   * collectors on a snapshot taken now, redacted by this node's rules (R1),
+   * each file's content whole (base64 when it is bytes).
+   */
+  async nodeFiles(): Promise<{ files: Array<{ path: string; data: string; base64?: true }>; errors: CollectorError[] }> {
+    const snapshot = this.source.snapshot();
+    const { redact, ...r } = this.redacted({ id: '', trigger: 'manual', snapshot, hang: null, deadlock: null, startedAt: 0 });
+    const { planned, errors } = await runCollectors(this.collectors, { snapshot: r.snapshot, hang: null, cwd: r.cwd, clientReports: this.clientReports, redact });
+    const files: Array<{ path: string; data: string; base64?: true }> = [];
+    for (const p of planned) {
+      const data = p.file.data;
+      if (data instanceof Uint8Array) files.push({ path: p.file.path, data: Buffer.from(data).toString('base64'), base64: true });
+      else if (typeof data === 'string') files.push({ path: p.file.path, data });
+      else {
+        const parts: string[] = [];
+        for await (const chunk of data as AsyncIterable<string>) parts.push(chunk);
+        files.push({ path: p.file.path, data: parts.join('') });
+      }
+    }
+    return { files, errors };
+  }
+
+  /** The other nodes' part of a dump, within its deadline (a cluster node's). */
+  private async clusterPart(errors: CollectorError[], redact: Redactor): Promise<{ planned: PlannedFile[]; answered: string[]; missing: string[] }> {
+    const part = this.cluster;
+    if (part === null) return { planned: [], answered: [], missing: [] };
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), dumpLimits.clusterDeadlineMs);
+    });
+    try {
+      const work = part.collect(ac.signal);
+      const result = await Promise.race([work, late]);
+      if (result === 'late') {
+        ac.abort();
+        work.catch(() => {});
+        errors.push({ collector: 'cluster', kind: 'deadline', message: `the other nodes did not answer within ${dumpLimits.clusterDeadlineMs} ms` });
+        return { planned: [], answered: [], missing: [] };
+      }
+      // R1 here too: the other nodes redacted by their rules; this node's secrets go as well.
+      const planned = result.files.map((file): PlannedFile => ({
+        collector: 'cluster', maxBytes: dumpLimits.clusterNodeBytesMax, file: typeof file.data === 'string' ? { path: file.path, data: redact.text(file.data) } : file,
+      }));
+      return { planned, answered: result.answered, missing: result.missing };
+    } catch (err) {
+      errors.push({ collector: 'cluster', kind: 'error', message: err instanceof Error ? err.message : String(err) });
+      return { planned: [], answered: [], missing: [] };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** An automatic dump has no caller to reject to: its failure becomes an event. */
@@ -196,17 +261,24 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const { redact, ...r } = this.redacted(started);
     const s = { ...started, ...r };
-    const { planned, errors } = await runCollectors(this.collectors, { snapshot: s.snapshot, hang: s.hang, cwd: s.cwd, clientReports: this.clientReports, redact });
+    const clusterErrors: CollectorError[] = [];
+    const [{ planned, errors }, other] = await Promise.all([
+      runCollectors(this.collectors, { snapshot: s.snapshot, hang: s.hang, cwd: s.cwd, clientReports: this.clientReports, redact }),
+      this.clusterPart(clusterErrors, redact),
+    ]);
+    errors.push(...clusterErrors);
     const files: PlannedFile[] = [];
     try {
-      const text = buildSummary({ id: s.id, trigger: s.trigger, snapshot: s.snapshot, hang: s.hang, deadlock: s.deadlock, cwd: s.cwd });
+      const cluster = this.cluster === null ? null : { answered: other.answered, missing: other.missing };
+      const text = buildSummary({ id: s.id, trigger: s.trigger, snapshot: s.snapshot, hang: s.hang, deadlock: s.deadlock, cwd: s.cwd, cluster });
       files.push({ collector: 'summary', maxBytes: Number.MAX_SAFE_INTEGER, file: { path: 'summary.txt', data: text } });
     } catch (err) {
       errors.push({ collector: 'summary', kind: 'error', message: err instanceof Error ? err.message : String(err) });
     }
-    files.push(...planned);
+    files.push(...planned, ...other.planned);
     const finish = (written: Manifest['files'], errs: Manifest['errors']): Manifest => ({
-      format: DUMP_FORMAT, formatVersion: DUMP_FORMAT_VERSION, id: s.id, trigger: s.trigger, node: s.snapshot.node, nodes: [s.snapshot.node],
+      format: DUMP_FORMAT, formatVersion: DUMP_FORMAT_VERSION, id: s.id, trigger: s.trigger, node: s.snapshot.node, nodes: [s.snapshot.node, ...other.answered],
+      ...(this.cluster === null ? {} : { missingNodes: other.missing }),
       time: s.snapshot.time, hang: s.hang, deadlock: s.deadlock, classification: s.hang === null ? null : s.hang.classification,
       files: written, errors: errs.map((e) => ({ ...e, message: redact.text(e.message), ...(e.path === undefined ? {} : { path: redact.text(e.path) }) })), cwd: s.cwd, tookMs: Math.round(performance.now() - s.startedAt), generator: { name: 'lockscope', node: s.snapshot.node, pid: process.pid },
     });

@@ -22,6 +22,10 @@ export const dumpLimits = Object.freeze({
   osLocksDeadlineMs: 3_000,
   /** Deadline for the remote clients' reports. */
   clientReportsDeadlineMs: 5_000,
+  /** Deadline for the other nodes' parts of a cluster dump (a node that misses it is named missing). */
+  clusterDeadlineMs: 5_000,
+  /** Uncompressed bytes of one other node's part of a cluster dump. */
+  clusterNodeBytesMax: 512 * 1024 * 1024,
   /** Size caps per collector (uncompressed bytes of all its files). */
   locksBytesMax: 512 * 1024 * 1024,
   waitforBytesMax: 256 * 1024 * 1024,

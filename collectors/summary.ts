@@ -20,6 +20,8 @@ export interface SummaryInput {
   hang: Hang | null;
   deadlock: DeadlockRecord | null;
   cwd: string;
+  /** A cluster dump: the other nodes that answered (their state is under nodes/<node>/) and those that did not. */
+  cluster?: { answered: string[]; missing: string[] } | null;
 }
 
 export function buildSummary(input: SummaryInput): string {
@@ -58,19 +60,29 @@ class Writer {
   }
 }
 
-function header(w: Writer, { id, trigger, snapshot: s, hang, deadlock }: SummaryInput): void {
+function header(w: Writer, { id, trigger, snapshot: s, hang, deadlock, cluster }: SummaryInput): void {
   w.line(`lockscope hang-dump ${id}`);
   w.line(`node ${s.node}, taken ${isoTime(s.time)} (times below are UTC), trigger: ${trigger}`);
   const pending = s.domains.reduce((n, d) => n + d.resources.reduce((m, r) => m + r.converting.length + r.waiting.length, 0), 0);
   const held = s.domains.reduce((n, d) => n + d.resources.reduce((m, r) => m + r.granted.length, 0), 0);
   w.line(`${count(held, 'lock')} held, ${count(pending, 'request')} waiting, ${count(s.owners.length, 'owner')}, ${count(s.edges.length, 'wait-for edge')}, ${count(s.cycles.length, 'cycle')} now.`);
+  if (cluster != null) {
+    const missing = cluster.missing.length === 0 ? '' : `; did not answer in time: ${cluster.missing.join(', ')} (their part is missing)`;
+    w.line(`Cluster dump: this node and ${cluster.answered.length === 0 ? 'no other node' : cluster.answered.join(', ')} (under nodes/<node>/)${missing}.`);
+  }
   if (hang !== null) {
     w.line('');
     w.line(`Triggered by: owner ${hang.owner} waited ${duration(s.time - hang.since)} (soft timeout ${duration(hang.softTimeoutMs)}) for ${hang.wanted} on ${hang.domain}:${hang.resource}, requested at ${w.site(hang.stack)}.`);
     for (const r of hang.rootBlockers) {
+      const client = r.client == null ? '' : `, client ${r.client} ${r.connected === true ? 'connected' : 'not connected'}`;
       for (const h of r.holds) {
-        w.line(`  Its root blocker: ${r.owner}, which holds ${h.mode} on ${h.domain}:${h.resource} since ${clockTime(h.since)}, requested at ${w.site(h.stack)}.`);
+        const where = h.node !== undefined && h.node !== s.node ? ` on node ${h.node}` : '';
+        const since = h.since === null ? '' : ` since ${clockTime(h.since)}`;
+        w.line(`  Its root blocker: ${r.owner}${where}${client}, which holds ${h.mode} on ${h.domain}:${h.resource}${since}, requested at ${w.site(h.stack)}.`);
       }
+    }
+    if (hang.nodes !== undefined && hang.nodes.missing.length > 0) {
+      w.line(`  The chain could not be followed on ${hang.nodes.missing.join(', ')} (no answer in time): a root blocker there is not shown.`);
     }
   }
   if (deadlock !== null) {

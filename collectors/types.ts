@@ -54,6 +54,20 @@ export interface Collector {
   collect(ctx: CollectContext): Promise<DumpFile[]>;
 }
 
+/**
+ * The rest of a cluster (the server fills this in for a cluster node): the
+ * other nodes' files for a dump, under `nodes/<node>/`, and the cluster's
+ * shared rate limit of automatic dumps.
+ */
+export interface ClusterPart {
+  /** The other live nodes' files (and `cluster.json`), and which nodes answered or did not within the deadline. */
+  collect(signal: AbortSignal): Promise<{ files: DumpFile[]; answered: string[]; missing: string[] }>;
+  /** Wall-clock ms of the cluster's last automatic dump on any node, or null. */
+  lastAutomatic(): number | null;
+  /** This node takes an automatic dump now (wall-clock ms): the other nodes hold theirs back. */
+  automaticTaken(wallMs: number): void;
+}
+
 export interface ManifestFile {
   path: string;
   size: number;
@@ -75,7 +89,10 @@ export interface Manifest {
   id: string;
   trigger: DumpTrigger;
   node: string;
+  /** The nodes whose state the dump holds: this one, and in a cluster each other node that answered in time. */
   nodes: string[];
+  /** In a cluster: the live nodes that did not answer in time (their part is missing). */
+  missingNodes?: string[];
   /** Wall-clock ms of the snapshot. */
   time: number;
   /** The wait that triggered it (soft-timeout). */

@@ -146,6 +146,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     },
     pushGraceOver: () => tellGraceOver(sessions.values()),
     verifierOf: (client) => sessions.clientVerifier(client) ?? null,
+    clientConnected: (client) => sessions.clientConnected(client),
   });
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();

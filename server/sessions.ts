@@ -348,6 +348,12 @@ export class SessionTable {
     return this.perClient.has(clientId);
   }
 
+  /** Whether a session of this client is connected right now (not only within its lease). A scan: for diagnostics. */
+  clientConnected(clientId: string): boolean {
+    for (const s of this.sessions.values()) if (s.who.clientId === clientId && s.state === 'live') return true;
+    return false;
+  }
+
   /** Server shutdown: stop every lease timer (the manager is closed after). */
   close(): void {
     this.closed = true;

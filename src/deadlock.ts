@@ -260,10 +260,10 @@ export class DeadlockDetector {
     return this.graph.edges();
   }
 
-  /** The edge `key` as a cycle entry if it still holds right now (its wait pending, the same blocker blocking it), else null. */
-  edgeEntry(key: string): CycleEntry | null {
+  /** The edge `key` as a cycle entry, with its two owners, if it still holds right now (its wait pending, the same blocker blocking it). */
+  edgeEntry(key: string): { entry: CycleEntry; owner: Owner; blocker: Owner } | null {
     const step = this.liveStep(key);
-    return step === null ? null : entryOf(step);
+    return step === null ? null : { entry: entryOf(step), owner: step.wait.owner, blocker: step.blocker.to };
   }
 
   /**

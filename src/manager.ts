@@ -26,7 +26,7 @@ import { TimerQueue } from './timers.js';
 import { checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
 import type { DeadlockDetector, DeadlockOptions } from './deadlock.js';
 import { LockOrder, type LockOrderOptions } from './lockorder.js';
-import { Watchdog } from './watchdog.js';
+import { Watchdog, type Hang } from './watchdog.js';
 import { Grace, parseGraceOptions, type GraceOptions } from './grace.js';
 import { TokenCounter, type TokenOptions } from './tokens.js';
 import type { AnyResource } from './waitfor.js';
@@ -338,9 +338,24 @@ export class LockManager extends TypedEmitter<LockEvents> {
     }));
   }
 
-  /** The edge `key` (from `waitEdges`) as a cycle entry, if it still holds now; null if its wait ended or is no longer blocked so. */
-  waitEdgeEntry(key: string): CycleEntry | null {
+  /** The edge `key` (from `waitEdges`) as a cycle entry with its owners, if it still holds now; null if its wait ended or is no longer blocked so. */
+  waitEdge(key: string): { entry: CycleEntry; owner: Owner; blocker: Owner } | null {
     return this.detector.edgeEntry(key);
+  }
+
+  /**
+   * Complete every hang report before it is emitted (rule S1): a cluster
+   * node follows the chain onto other nodes. The hang's events wait for the
+   * returned promise, which the explainer must settle in bounded time.
+   */
+  setHangExplainer(explain: ((hang: Hang) => Promise<void>) | null): void {
+    this.watchdog.explainer = explain;
+  }
+
+  /** A pending request by id, with its owner (a scan, for diagnostics), or null. */
+  pendingOwner(waitId: number): Owner | null {
+    const found = this.find(waitId);
+    return found !== null && 'wait' in found ? found.wait.owner : null;
   }
 
   /**

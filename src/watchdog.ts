@@ -26,6 +26,8 @@ export interface ChainLink {
   owner: string;
   ownerId: number;
   depth: number;
+  /** In a cluster, for a link found on another node: that node (its ownerId is that node's). */
+  node?: string;
   /** Whom it waits for, one entry per edge. */
   waitsFor: Array<{ owner: string; ownerId: number; domain: string; resource: string; wanted: string; blockerMode: string; hard: boolean }>;
 }
@@ -34,8 +36,12 @@ export interface RootBlocker {
   owner: string;
   ownerId: number;
   meta: Record<string, unknown> | null;
-  /** The locks through which it blocks the chain, with where each was requested. */
-  holds: Array<{ domain: string; resource: string; mode: string; since: number | null; stack: string | null }>;
+  /** The locks through which it blocks the chain, with where each was requested (and, in a cluster, on which node). */
+  holds: Array<{ domain: string; resource: string; mode: string; since: number | null; stack: string | null; node?: string }>;
+  /** In a cluster: the node it holds on, its client, and whether that client is connected there now. */
+  node?: string;
+  client?: string | null;
+  connected?: boolean | null;
 }
 
 export interface Hang {
@@ -54,6 +60,11 @@ export interface Hang {
   chain: ChainLink[];
   rootBlockers: RootBlocker[];
   classification: 'pending' | 'persistent' | 'transient';
+  /**
+   * Set by a hang explainer (a cluster node's): the chain was followed on
+   * these nodes, and these did not answer in time (their part is missing).
+   */
+  nodes?: { asked: string[]; missing: string[] };
   /** Set when the wait ended. */
   outcome?: 'granted' | string;
   waitedMs?: number;
@@ -120,7 +131,28 @@ export class Watchdog {
     hang.waitedMs = Math.round(this.m.clock.now() - w.requestedAt);
     this.history.push(hang);
     if (this.history.length > this.historyMax) this.history.shift();
-    this.m.emit('hang-resolved', { ...hang });
+    this.emitHang('hang-resolved', hang, true);
+  }
+
+  /**
+   * S1: a hang explainer completes a hang report before anyone hears of it
+   * (a cluster node follows the chain onto other nodes). It may change the
+   * hang it is given; it must settle (its caller bounds it). Until it has,
+   * the hang's events wait, in order, behind it.
+   */
+  explainer: ((hang: Hang) => Promise<void>) | null = null;
+  private readonly explaining = new Map<number, Promise<void>>();
+
+  /** Emit a hang event now, or after the hang's explanation (S1), keeping the order of one hang's events. */
+  private emitHang(event: 'hang' | 'hang-persistent' | 'hang-resolved', hang: Hang, last: boolean): void {
+    const before = this.explaining.get(hang.id);
+    if (before === undefined) {
+      this.m.emit(event, { ...hang });
+      return;
+    }
+    const after = before.then(() => this.m.emit(event, { ...hang }));
+    if (last) void after.finally(() => this.explaining.get(hang.id) === after && this.explaining.delete(hang.id));
+    this.explaining.set(hang.id, after);
   }
 
   private softPassed(w: Waiter): void {
@@ -130,13 +162,18 @@ export class Watchdog {
     w.hang = hang;
     this.current.set(hang.id, hang);
     this.lanes(w.res.table).persistent.arm(w, w.requestedAt + policy.softTimeoutMs);
-    this.m.emit('hang', { ...hang });
+    const explain = this.explainer;
+    if (explain !== null) {
+      // Held until the hang resolves (its last event removes it).
+      this.explaining.set(hang.id, explain(hang).catch(() => {}));
+    }
+    this.emitHang('hang', hang, false);
   }
 
   private persistentPassed(w: Waiter): void {
     if (w.settled || w.hang === null) return;
     w.hang.classification = 'persistent';
-    this.m.emit('hang-persistent', { ...w.hang });
+    this.emitHang('hang-persistent', w.hang, false);
   }
 
   onGrant(lock: DlmLock): void {

@@ -46,9 +46,10 @@ import type { TokenBlock } from './token-blocks.js';
 import type { ClusterView } from '../../src/client/protocol.js';
 import type { Owner } from '../../src/index.js';
 import { ClusterDetector, type DetectorOptions } from './detector.js';
+import { explainHang } from './hangs.js';
 import { loadPeerSecret, type PeerHandler } from './peers.js';
 import type { DetectorStatus } from './shapes.js';
-import { breakAt, checkEdges, gatherWaits, nameClusterOwner } from './waits.js';
+import { breakAt, checkEdges, explainEdges, gatherWaits, nameClusterOwner } from './waits.js';
 
 export interface ClusterOptions {
   /** etcd endpoints: `http://host:port[,…]` or a list. */
@@ -131,6 +132,8 @@ export interface ClusterHooks {
   /** The cluster's grace ended: requests refused EGRACE may go again now (the client does not wait out its backoff). */
   pushGraceOver(): void;
   verifierOf(client: string): string | null;
+  /** Whether a session of this client is connected here now (hang reports say so of a root blocker). */
+  clientConnected(client: string): boolean;
 }
 
 export class ClusterBinding {
@@ -218,6 +221,7 @@ export class ClusterBinding {
     if (lm === null || node === null) return null;
     return {
       waits: () => gatherWaits(lm, node.node, node.view.generation),
+      explain: (keys) => explainEdges(lm, node.node, keys, (c) => this.hooks.clientConnected(c)),
       check: (generation, keys) => checkEdges(lm, node.node, node.view.generation, generation, keys),
       breakAt: (generation, key, cycle, policy, nodes) => breakAt(lm, node.view.generation, generation, key, cycle, policy, nodes),
     };
@@ -305,7 +309,7 @@ export class ClusterBinding {
   }
 
   /** Where every adopted view goes (each session, B6), and how a client id's verifier is found (B3). */
-  private hooks: ClusterHooks = { pushView: () => {}, pushGraceOver: () => {}, verifierOf: () => null };
+  private hooks: ClusterHooks = { pushView: () => {}, pushGraceOver: () => {}, verifierOf: () => null, clientConnected: () => false };
 
   setHooks(hooks: ClusterHooks): void {
     this.hooks = hooks;
@@ -337,6 +341,8 @@ export class ClusterBinding {
   }
 
   private wire(lm: LockManager, node: ClusterNode): void {
+    // C1–C3: a hang report follows its chain onto the other nodes before it goes out.
+    lm.setHangExplainer((hang) => explainHang(hang, { lm, node, local: this.peerHandler()!, secret: () => this.peerSecret }));
     if (lm.detector.mode !== 'off') {
       this.detector = new ClusterDetector(node, this.peerHandler()!, () => this.peerSecret, lm.detector.victimPolicy, this.log, this.options.detector);
       this.detector.start();

@@ -30,7 +30,8 @@ import type { CycleEntry, VictimPolicy } from '../../src/index.js';
 import { cyclicComponents } from '../../src/scc.js';
 import type { ClusterNode } from './node.js';
 import { clusterLimits, DETECT_INTERVAL_MS } from './limits.js';
-import { callPeer, type PeerHandler } from './peers.js';
+import { askPeer, gatherAll, graphOf, type Arc, type OwnerInfo } from './graph.js';
+import type { PeerHandler } from './peers.js';
 import type { DetectorStatus, PeerWaits } from './shapes.js';
 
 export interface DetectorOptions {
@@ -38,23 +39,6 @@ export interface DetectorOptions {
   intervalMs?: number;
   /** Wait this long after finding a cycle before checking it (default 0): a cycle that dissolves meanwhile breaks nothing. */
   confirmMs?: number;
-}
-
-/** One edge of the gathered graph. */
-interface Arc {
-  from: string;
-  to: string;
-  node: string;
-  generation: string;
-  key: string;
-  /** Milliseconds the wait had lasted when gathered. */
-  age: number;
-}
-
-interface OwnerInfo {
-  priority: number;
-  locks: number;
-  age: number;
 }
 
 export class ClusterDetector {
@@ -125,23 +109,10 @@ export class ClusterDetector {
   }
 
   private async gather(): Promise<PeerWaits[]> {
-    const me = this.node.node;
-    const secret = this.secret();
-    const members = this.node.view.members;
-    const answers = await Promise.allSettled(members.map((m) => {
-      if (m.node === me) return Promise.resolve(this.local.waits());
-      if (secret === null) return Promise.reject(new Error('no peer secret'));
-      return callPeer<PeerWaits>(m.advertise, m.node, 'waits', secret, {});
-    }));
-    const missing: string[] = [];
-    const out: PeerWaits[] = [];
-    answers.forEach((a, i) => {
-      if (a.status === 'fulfilled') out.push(a.value);
-      else missing.push(members[i]!.node);
-    });
+    const { waits, missing } = await gatherAll(this.node, this.local, this.secret());
     if (missing.join() !== this.status.missing.join()) this.log('cluster-detector-missing', { missing });
     this.status.missing = missing;
-    return out;
+    return waits;
   }
 
   /** X3, X4: check every edge of `cycle` on its node, then break it at the victim's. */
@@ -198,35 +169,8 @@ export class ClusterDetector {
   }
 
   private peer<T>(node: string, path: string, body: unknown): Promise<T> {
-    const member = this.node.view.members.find((m) => m.node === node);
-    const secret = this.secret();
-    if (member === undefined || secret === null) return Promise.reject(new Error(`node ${node} is not in the view`));
-    return callPeer<T>(member.advertise, node, path, secret, body);
+    return askPeer<T>(this.node, this.secret(), node, path, body);
   }
-}
-
-/** The gathered edges between cluster-wide owner keys, and what each owner weighs for X4. */
-function graphOf(gathered: PeerWaits[]): { arcs: Arc[]; owners: Map<string, OwnerInfo> } {
-  const arcs: Arc[] = [];
-  const owners = new Map<string, OwnerInfo>();
-  for (const g of gathered) {
-    const keyOf = new Map<number, string>();
-    for (const [id, key, , priority, locks, age] of g.owners) {
-      keyOf.set(id, key);
-      const known = owners.get(key);
-      if (known === undefined) owners.set(key, { priority, locks, age });
-      else {
-        known.locks += locks;
-        known.age = Math.max(known.age, age);
-      }
-    }
-    for (const [key, from, to, age] of g.edges.slice(0, clusterLimits.peerEdgesMax)) {
-      const f = keyOf.get(from);
-      const t = keyOf.get(to);
-      if (f !== undefined && t !== undefined) arcs.push({ from: f, to: t, node: g.node, generation: g.generation, key, age });
-    }
-  }
-  return { arcs, owners };
 }
 
 /**

@@ -32,6 +32,8 @@ export interface ClusterLimits {
   peerBodyBytesMax: number;
   /** Edges one node reports to a detector pass (beyond, the pass reports the node as truncated). */
   peerEdgesMax: number;
+  /** Edges of a hang's chain followed onto other nodes (a hang report stays readable). */
+  chainEdgesMax: number;
 }
 
 export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
@@ -49,6 +51,7 @@ export const clusterLimits: Readonly<ClusterLimits> = Object.freeze({
   cyclesPerPassMax: 16,
   peerBodyBytesMax: 2 * 1024 * 1024,
   peerEdgesMax: 200_000,
+  chainEdgesMax: 256,
 });
 
 /** Lease TTL unless configured: a dead node's resources are remastered about this long after it died. */
@@ -68,3 +71,5 @@ export const DEFAULT_CLUSTER = 'default';
 export const DETECT_INTERVAL_MS = 500;
 /** Deadline of one node-to-node call (gather, check, break): a node that does not answer is left out of the pass. */
 export const PEER_CALL_TIMEOUT_MS = 2000;
+/** How long a hang report may wait for the other nodes' part of its chain before it goes out without it (they are named missing). */
+export const HANG_EXPLAIN_MS = 1500;

@@ -16,6 +16,7 @@
  */
 
 import type { CycleEntry, LockManager, Owner } from '../../src/index.js';
+import type { ExplainedEdge } from './peers.js';
 import type { PeerWaits } from './shapes.js';
 
 /** W1: the cluster-wide number of a remote owner (its application owner's), set when the owner is created. */
@@ -45,8 +46,8 @@ export function gatherWaits(lm: LockManager, node: string, generation: string): 
 export function checkEdges(lm: LockManager, node: string, current: string, generation: string, keys: string[]): (CycleEntry | null)[] {
   if (generation !== current) return keys.map(() => null);
   return keys.map((key) => {
-    const entry = lm.waitEdgeEntry(key);
-    return entry === null ? null : { ...entry, node };
+    const edge = lm.waitEdge(key);
+    return edge === null ? null : { ...edge.entry, node };
   });
 }
 
@@ -54,4 +55,14 @@ export function checkEdges(lm: LockManager, node: string, current: string, gener
 export function breakAt(lm: LockManager, current: string, generation: string, key: string, cycle: CycleEntry[], policy: string, nodes: string[]): boolean {
   if (generation !== current) return false;
   return lm.failDeadlockVictim(key, cycle, policy, nodes);
+}
+
+/** Each edge explained for a hang report (null: it no longer holds): who blocks, with what, and whether its client is connected here. */
+export function explainEdges(lm: LockManager, node: string, keys: string[], connected: (client: string) => boolean): (ExplainedEdge | null)[] {
+  return keys.map((key) => {
+    const edge = lm.waitEdge(key);
+    if (edge === null) return null;
+    const client = edge.blocker.client;
+    return { ...edge.entry, node, client, connected: client === null ? null : connected(client) };
+  });
 }
