@@ -27,7 +27,7 @@ import { builtinCollectors } from './builtins.js';
 import { isoTime, pathSegment } from './format.js';
 import { Redactor, redactText, secretValues } from './redact.js';
 import { expired, type Retention } from './retention.js';
-import { runCollectors } from './run.js';
+import { badPath, runCollectors } from './run.js';
 import { buildSummary } from './summary.js';
 import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Classification, type ClientReport, type ClusterPart, type Collector, type CollectorError, type DumpRecord, type DumpTrigger, type Manifest } from './types.js';
 import { dumpLimits } from './limits.js';
@@ -212,9 +212,17 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
         return { planned: [], answered: [], missing: [] };
       }
       // R1 here too: the other nodes redacted by their rules; this node's secrets go as well.
-      const planned = result.files.map((file): PlannedFile => ({
-        collector: 'cluster', maxBytes: dumpLimits.clusterNodeBytesMax, file: typeof file.data === 'string' ? { path: file.path, data: redact.text(file.data) } : file,
-      }));
+      const planned: PlannedFile[] = [];
+      const taken = new Set<string>();
+      for (const file of result.files) {
+        const bad = badPath(file, taken);
+        if (bad !== null) {
+          errors.push({ collector: 'cluster', kind: 'error', message: `a node's part has ${bad}` });
+          continue;
+        }
+        taken.add(file.path);
+        planned.push({ collector: 'cluster', maxBytes: dumpLimits.clusterNodeBytesMax, file: typeof file.data === 'string' ? { path: file.path, data: redact.text(file.data) } : file });
+      }
       return { planned, answered: result.answered, missing: result.missing };
     } catch (err) {
       errors.push({ collector: 'cluster', kind: 'error', message: err instanceof Error ? err.message : String(err) });

@@ -60,7 +60,8 @@ async function runOne(c: Collector, ctx: Omit<CollectContext, 'signal'>, errors:
   }
 }
 
-function badPath(file: DumpFile, taken: ReadonlySet<string>): string | null {
+/** Why a file's path cannot go into an archive (absolute, `..`, already taken), or null. */
+export function badPath(file: DumpFile, taken: ReadonlySet<string>): string | null {
   if (file === null || typeof file !== 'object' || typeof file.path !== 'string') return 'a file without a path';
   const p = file.path;
   if (p === '' || p.startsWith('/') || p.includes('\\') || p.split('/').some((s) => s === '' || s === '.' || s === '..')) return `an unsafe path ${JSON.stringify(p)}`;

@@ -55,6 +55,20 @@ export interface Collector {
 }
 
 /**
+ * One node's wait-for edges with cluster-wide owner names, as a cluster
+ * node answers its peers and as `nodes/<node>/waits.json` holds them.
+ */
+export interface NodeWaits {
+  node: string;
+  /** The view the node acts on: a check under another generation holds nothing. */
+  generation: string;
+  /** [local owner id, cluster-wide key, name, priority, locks held here, ms since it was created] */
+  owners: Array<[number, string, string, number, number, number]>;
+  /** [edge key, waiting owner's local id, blocking owner's local id, ms the wait has lasted] */
+  edges: Array<[string, number, number, number]>;
+}
+
+/**
  * The rest of a cluster (the server fills this in for a cluster node): the
  * other nodes' files for a dump, under `nodes/<node>/`, and the cluster's
  * shared rate limit of automatic dumps.

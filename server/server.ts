@@ -147,6 +147,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     pushGraceOver: () => tellGraceOver(sessions.values()),
     verifierOf: (client) => sessions.clientVerifier(client) ?? null,
     clientConnected: (client) => sessions.clientConnected(client),
+    nodeFiles: () => dumper?.nodeFiles() ?? Promise.resolve({ files: [], errors: [] }),
   });
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();
@@ -157,7 +158,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     : { ...options.dumps, collectors: [...(options.dumps.collectors ?? []), lockFiles] };
   // The dumper before the log's and the feed's listeners: a `hang` line names the dump the hang just started.
   const dumper = dumps == null ? null : new HangDumper(lm, {
-    clientReports: clientReports(() => sessions.values()), ...dumps,
+    clientReports: clientReports(() => sessions.values()), ...dumps, ...(cluster === null ? {} : { cluster: cluster.dumps }),
     // The server's tokens are scrubbed from every dump, wherever a client may have put one.
     secrets: [...(dumps.secrets ?? []), ...(options.tokens ?? []).map((t) => t.token)],
   });

@@ -58,7 +58,7 @@ export interface LockManagerOptions {
 
 /** One wait-for edge for a detector outside the manager (`waitEdges`): `owner`'s wait `waitId` is blocked by `blocker`. */
 export interface WaitEdge {
-  /** Names the edge to `waitEdgeEntry` and `failDeadlockVictim`. */
+  /** Names the edge to `waitEdge` and `failDeadlockVictim`. */
   key: string;
   waitId: number;
   owner: Owner;

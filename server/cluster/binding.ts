@@ -46,6 +46,7 @@ import type { TokenBlock } from './token-blocks.js';
 import type { ClusterView } from '../../src/client/protocol.js';
 import type { Owner } from '../../src/index.js';
 import { ClusterDetector, type DetectorOptions } from './detector.js';
+import { ClusterDumps, type NodeState } from './dumps.js';
 import { explainHang } from './hangs.js';
 import { loadPeerSecret, type PeerHandler } from './peers.js';
 import type { DetectorStatus } from './shapes.js';
@@ -134,6 +135,8 @@ export interface ClusterHooks {
   verifierOf(client: string): string | null;
   /** Whether a session of this client is connected here now (hang reports say so of a root blocker). */
   clientConnected(client: string): boolean;
+  /** This node's files for a cluster dump taken elsewhere (its dumper's collectors; none without a dumper). */
+  nodeFiles(): Promise<Pick<NodeState, 'files' | 'errors'>>;
 }
 
 export class ClusterBinding {
@@ -198,6 +201,7 @@ export class ClusterBinding {
       throw err;
     }
     this.nodeValue = node;
+    await this.dumps.start(node.etcd, `${node.keyPrefix}dumped`);
     if (this.lm !== null) this.wire(this.lm, node);
   }
 
@@ -224,8 +228,24 @@ export class ClusterBinding {
       explain: (keys) => explainEdges(lm, node.node, keys, (c) => this.hooks.clientConnected(c)),
       check: (generation, keys) => checkEdges(lm, node.node, node.view.generation, generation, keys),
       breakAt: (generation, key, cycle, policy, nodes) => breakAt(lm, node.view.generation, generation, key, cycle, policy, nodes),
+      state: async () => ({ node: node.node, ...(await this.hooks.nodeFiles()), waits: gatherWaits(lm, node.node, node.view.generation) }),
     };
   }
+
+  /** K1–K3: the other nodes' part of this node's hang-dumps, and the cluster's rate limit of automatic ones. */
+  readonly dumps = new ClusterDumps({
+    node: () => this.nodeValue,
+    secret: () => this.peerSecret,
+    state: () => {
+      const h = this.peerHandler();
+      return h === null ? Promise.reject(new Error('not joined')) : h.state();
+    },
+    cluster: async () => {
+      const node = this.nodeValue!;
+      return { ...(await node.status()), recovery: node.recovery(), detector: this.detectorStatus() };
+    },
+    log: (e, f) => this.log(e, f),
+  });
 
   /** The cluster's deadlock detector as this node knows it. */
   detectorStatus(): DetectorStatus | null {
@@ -309,7 +329,8 @@ export class ClusterBinding {
   }
 
   /** Where every adopted view goes (each session, B6), and how a client id's verifier is found (B3). */
-  private hooks: ClusterHooks = { pushView: () => {}, pushGraceOver: () => {}, verifierOf: () => null, clientConnected: () => false };
+  private hooks: ClusterHooks = { pushView: () => {}, pushGraceOver: () => {}, verifierOf: () => null, clientConnected: () => false,
+    nodeFiles: async () => ({ files: [], errors: [] }) };
 
   setHooks(hooks: ClusterHooks): void {
     this.hooks = hooks;
@@ -402,6 +423,7 @@ export class ClusterBinding {
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.detector?.close();
+    await this.dumps.close();
     await this.nodeValue?.close();
     this.nodeValue = null;
   }

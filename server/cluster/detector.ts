@@ -27,10 +27,10 @@
  */
 
 import type { CycleEntry, VictimPolicy } from '../../src/index.js';
-import { cyclicComponents } from '../../src/scc.js';
 import type { ClusterNode } from './node.js';
 import { clusterLimits, DETECT_INTERVAL_MS } from './limits.js';
-import { askPeer, gatherAll, graphOf, type Arc, type OwnerInfo } from './graph.js';
+import { crossNodeCycles, graphOf, type Arc, type OwnerInfo } from '../../collectors/cluster-graph.js';
+import { askPeer, gatherAll } from './graph.js';
 import type { PeerHandler } from './peers.js';
 import type { DetectorStatus, PeerWaits } from './shapes.js';
 
@@ -97,10 +97,10 @@ export class ClusterDetector {
     const started = performance.now();
     this.status.passes++;
     const gathered = await this.gather();
-    const { arcs, owners } = graphOf(gathered);
+    const { arcs, owners } = graphOf(gathered, clusterLimits.peerEdgesMax);
     this.status.edges = arcs.length;
     let broken = 0;
-    for (const cycle of crossNodeCycles(arcs).slice(0, clusterLimits.cyclesPerPassMax)) {
+    for (const cycle of crossNodeCycles(arcs, clusterLimits.cycleStepsMax).slice(0, clusterLimits.cyclesPerPassMax)) {
       this.status.cycles++;
       if (await this.act(cycle, owners)) broken++;
     }
@@ -171,57 +171,6 @@ export class ClusterDetector {
   private peer<T>(node: string, path: string, body: unknown): Promise<T> {
     return askPeer<T>(this.node, this.secret(), node, path, body);
   }
-}
-
-/**
- * One cycle per strongly connected component that spans more than one node:
- * for an edge leaving a node's part of the graph, the shortest way back. A
- * component whose every cycle lies on one node is left to that node.
- */
-export function crossNodeCycles(arcs: Arc[]): Arc[][] {
-  const out = new Map<string, Arc[]>();
-  for (const a of arcs) out.set(a.from, [...(out.get(a.from) ?? []), a]);
-  const neighbors = (v: string): string[] => (out.get(v) ?? []).map((a) => a.to);
-  const cycles: Arc[][] = [];
-  for (const comp of cyclicComponents(out.keys(), neighbors)) {
-    const inComp = new Set(comp);
-    const within = (v: string): Arc[] => (out.get(v) ?? []).filter((a) => inComp.has(a.to));
-    const edges = comp.flatMap(within);
-    if (new Set(edges.map((a) => a.node)).size < 2) continue;
-    let tries = 0;
-    for (const first of edges) {
-      if (++tries > 64) break;
-      const path = shortestPath(first.to, first.from, within);
-      if (path === null) continue;
-      const cycle = [first, ...path];
-      if (cycle.length <= clusterLimits.cycleStepsMax && new Set(cycle.map((a) => a.node)).size >= 2) {
-        cycles.push(cycle);
-        break;
-      }
-    }
-  }
-  return cycles;
-}
-
-function shortestPath(from: string, to: string, within: (v: string) => Arc[]): Arc[] | null {
-  if (from === to) return [];
-  const via = new Map<string, Arc>();
-  const queue = [from];
-  const seen = new Set([from]);
-  for (let i = 0; i < queue.length; i++) {
-    for (const a of within(queue[i]!)) {
-      if (seen.has(a.to)) continue;
-      seen.add(a.to);
-      via.set(a.to, a);
-      if (a.to === to) {
-        const path: Arc[] = [];
-        for (let v = to; v !== from; v = via.get(v)!.from) path.push(via.get(v)!);
-        return path.reverse();
-      }
-      queue.push(a.to);
-    }
-  }
-  return null;
 }
 
 /** X4: the index in `cycle` of the wait to fail. */

@@ -1,36 +1,14 @@
 /**
- * The cluster's wait-for graph as a pass sees it: every member's edges
- * (waits.ts) gathered with a deadline, joined on cluster-wide owner keys.
- * Used by the deadlock detector (detector.ts) and by hang reports that
- * follow a chain onto other nodes (hangs.ts).
+ * Gathering the cluster's wait-for graph: every member's edges (waits.ts),
+ * asked with a deadline, for the deadlock detector (detector.ts) and hang
+ * reports that follow a chain onto other nodes (hangs.ts). They are joined
+ * on cluster-wide owner keys by collectors/cluster-graph.ts, which `inspect`
+ * uses on a cluster dump too.
  */
 
-import { clusterLimits } from './limits.js';
 import type { ClusterNode } from './node.js';
 import { callPeer, type PeerHandler } from './peers.js';
 import type { PeerWaits } from './shapes.js';
-
-/** One edge of the gathered graph: `from` waits (on `node`) for `to`. */
-export interface Arc {
-  from: string;
-  to: string;
-  /** The two owners' ids on `node`. */
-  fromId: number;
-  toId: number;
-  node: string;
-  generation: string;
-  key: string;
-  /** Milliseconds the wait had lasted when gathered. */
-  age: number;
-}
-
-/** What the detector and hang reports know of an owner from the gathered edges (summed over nodes). */
-export interface OwnerInfo {
-  name: string;
-  priority: number;
-  locks: number;
-  age: number;
-}
 
 /** Every member's edges (this node's without a call); the members that did not answer in time are `missing` (X2). */
 export async function gatherAll(node: ClusterNode, local: PeerHandler, secret: string | null): Promise<{ waits: PeerWaits[]; missing: string[] }> {
@@ -57,26 +35,3 @@ export function askPeer<T>(node: ClusterNode, secret: string | null, to: string,
   return callPeer<T>(member.advertise, to, path, secret, body);
 }
 
-/** The gathered edges between cluster-wide owner keys, and what each owner weighs. */
-export function graphOf(gathered: PeerWaits[]): { arcs: Arc[]; owners: Map<string, OwnerInfo> } {
-  const arcs: Arc[] = [];
-  const owners = new Map<string, OwnerInfo>();
-  for (const g of gathered) {
-    const keyOf = new Map<number, string>();
-    for (const [id, key, name, priority, locks, age] of g.owners) {
-      keyOf.set(id, key);
-      const known = owners.get(key);
-      if (known === undefined) owners.set(key, { name, priority, locks, age });
-      else {
-        known.locks += locks;
-        known.age = Math.max(known.age, age);
-      }
-    }
-    for (const [key, from, to, age] of g.edges.slice(0, clusterLimits.peerEdgesMax)) {
-      const f = keyOf.get(from);
-      const t = keyOf.get(to);
-      if (f !== undefined && t !== undefined) arcs.push({ from: f, to: t, fromId: from, toId: to, node: g.node, generation: g.generation, key, age });
-    }
-  }
-  return { arcs, owners };
-}

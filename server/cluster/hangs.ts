@@ -17,7 +17,8 @@
  */
 
 import type { ChainLink, Hang, LockManager, RootBlocker } from '../../src/index.js';
-import { askPeer, gatherAll, graphOf, type Arc, type OwnerInfo } from './graph.js';
+import { graphOf, type Arc, type OwnerInfo } from '../../collectors/cluster-graph.js';
+import { askPeer, gatherAll } from './graph.js';
 import { clusterLimits, HANG_EXPLAIN_MS } from './limits.js';
 import type { ClusterNode } from './node.js';
 import type { ExplainedEdge, PeerHandler } from './peers.js';
@@ -58,7 +59,7 @@ async function follow(hang: Hang, ctx: HangContext, missing: Set<string>): Promi
   if (owner === null) return null; // the wait ended meanwhile
   const { waits, missing: absent } = await gatherAll(ctx.node, ctx.local, ctx.secret());
   for (const n of absent) missing.add(n);
-  const { arcs, owners } = graphOf(waits);
+  const { arcs, owners } = graphOf(waits, clusterLimits.peerEdgesMax);
   const out = new Map<string, Arc[]>();
   for (const a of arcs) out.set(a.from, [...(out.get(a.from) ?? []), a]);
   // Breadth first from the waiter: the arcs followed, and the arcs into owners that wait for nothing.

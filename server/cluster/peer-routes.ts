@@ -46,6 +46,9 @@ export function peerRouter(secret: () => string | null, handler: () => PeerHandl
   r.post('/api/cluster/peer/waits', admit, (_req, res) => {
     res.json(handler()!.waits());
   });
+  r.post('/api/cluster/peer/state', admit, (_req, res, next) => {
+    handler()!.state().then((s) => res.json(s), next);
+  });
   r.post('/api/cluster/peer/explain', admit, json, (req, res) => {
     const b = explainBody(req.body, 'body');
     res.json({ entries: handler()!.explain(b.keys) });

@@ -21,6 +21,7 @@ import type { Etcd3 } from 'etcd3';
 import { LockError, type CycleEntry } from '../../src/index.js';
 import { etcdCall } from './etcd.js';
 import { clusterLimits, PEER_CALL_TIMEOUT_MS } from './limits.js';
+import type { NodeState } from './dumps.js';
 import type { PeerWaits } from './shapes.js';
 
 export const PEER_HEADER = 'x-lockscope-peer';
@@ -44,17 +45,19 @@ export interface PeerHandler {
   explain(keys: string[]): (ExplainedEdge | null)[];
   check(generation: string, keys: string[]): (CycleEntry | null)[];
   breakAt(generation: string, key: string, cycle: CycleEntry[], policy: string, nodes: string[]): boolean;
+  /** This node's part of a cluster dump (dumps.ts, K1). */
+  state(): Promise<NodeState>;
 }
 
 /** P2: one call to a peer, with the deadline; rejects with EIO naming the node when it fails or answers an error. */
-export async function callPeer<T>(advertise: string, node: string, path: string, secret: string, body: unknown): Promise<T> {
+export async function callPeer<T>(advertise: string, node: string, path: string, secret: string, body: unknown, signal: AbortSignal = AbortSignal.timeout(PEER_CALL_TIMEOUT_MS)): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${advertise}/api/cluster/peer/${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', [PEER_HEADER]: secret },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(PEER_CALL_TIMEOUT_MS),
+      signal,
     });
   } catch (err) {
     throw new LockError('EIO', `node ${node} did not answer ${path} (${(err as Error).message})`, { node });

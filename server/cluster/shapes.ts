@@ -1,8 +1,11 @@
 /**
  * The cluster's shapes, without behaviour: what etcd's records hold and what
- * `GET /api/cluster` answers. No runtime code and no imports, so the
- * dashboard's build reads this file alone of the cluster layer.
+ * `GET /api/cluster` answers. No runtime code, and only type imports of
+ * shapes the dashboard's build reads anyway (collectors/types.ts), so that it
+ * reads this file alone of the cluster layer.
  */
+
+import type { NodeWaits } from '../../collectors/types.js';
 
 /** A member as it announces itself (its key in etcd, and each entry of the view). */
 export interface MemberRecord {
@@ -75,15 +78,8 @@ export type ClusterAnswer =
  * edges by owner id; stacks and names of resources come only for the edges
  * of a cycle, when they are checked.
  */
-export interface PeerWaits {
-  node: string;
-  /** The view the node acts on: a check under another generation holds nothing. */
-  generation: string;
-  /** [local owner id, cluster-wide key, name, priority, locks held here, ms since it was created] */
-  owners: Array<[number, string, string, number, number, number]>;
-  /** [edge key, waiting owner's local id, blocking owner's local id, ms the wait has lasted] */
-  edges: Array<[string, number, number, number]>;
-}
+/** One node's wait-for edges, as it answers its peers (the dump's `nodes/<node>/waits.json`). */
+export type PeerWaits = NodeWaits;
 
 /** The cluster's deadlock detector as `GET /api/cluster` shows it. */
 export interface DetectorStatus {
