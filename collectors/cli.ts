@@ -11,8 +11,8 @@ import { parseArgs } from 'node:util';
 import { HangDumper, type DumpResult, type DumpSource } from './dumper.js';
 import { DumpError, EXIT_STATUS, isDumpError } from './errors.js';
 import { escapeLines, escapeText, toJson } from './escape.js';
-import { GraphView } from './graph-view.js';
-import { cyclesAnswer, ownerAnswer, resourceAnswer, snapshotOf, type Answer } from './inspect.js';
+import { cyclesAnswer, ownerAnswer, resourceAnswer, type Answer } from './inspect.js';
+import { clusterCyclesAnswer, clusterOwnerAnswer, clusterResourceAnswer, nodeParts } from './inspect-cluster.js';
 import { readDump, type Dump } from './read-archive.js';
 
 export interface CliIO {
@@ -51,9 +51,17 @@ export async function runInspect(argv: readonly string[], io: CliIO): Promise<nu
 
 function answer(dump: Dump, owners: string[], resources: string[], cycles: boolean): Answer[] | null {
   if (owners.length === 0 && resources.length === 0 && !cycles) return null;
-  const snap = snapshotOf(dump);
-  const view = new GraphView(snap);
   const cwd = dump.manifest.cwd ?? '';
+  const parts = nodeParts(dump);
+  if (parts.length > 1) {
+    return [
+      ...owners.map((o) => clusterOwnerAnswer(parts, o, cwd)),
+      ...resources.map((r) => clusterResourceAnswer(parts, r, cwd)),
+      ...(cycles ? [clusterCyclesAnswer(dump, parts, cwd)] : []),
+    ];
+  }
+  const snap = parts[0]!.snapshot;
+  const view = parts[0]!.view;
   return [
     ...owners.map((o) => ownerAnswer(view, o, cwd)),
     ...resources.map((r) => resourceAnswer(view, r, cwd)),

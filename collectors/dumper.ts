@@ -221,7 +221,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
           continue;
         }
         taken.add(file.path);
-        planned.push({ collector: 'cluster', maxBytes: dumpLimits.clusterNodeBytesMax, file: typeof file.data === 'string' ? { path: file.path, data: redact.text(file.data) } : file });
+        planned.push({ collector: 'cluster', maxBytes: dumpLimits.clusterNodeBytesMax, file: typeof file.data === 'string' ? { path: file.path, data: redactFile(redact, file.path, file.data) } : file });
       }
       return { planned, answered: result.answered, missing: result.missing };
     } catch (err) {
@@ -330,4 +330,20 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     }
     if (hang.outcome !== undefined) this.byHang.delete(hang.id);
   }
+}
+
+/**
+ * R1 for a file another node sent: JSON as data (text fields scrubbed, its
+ * syntax kept: a text pass would turn `"tokenMark": 12` into invalid JSON),
+ * anything else as text.
+ */
+function redactFile(redact: Redactor, path: string, data: string): string {
+  if (path.endsWith('.json')) {
+    try {
+      return JSON.stringify(redact.data(JSON.parse(data) as unknown));
+    } catch {
+      // Not JSON after all: scrubbed as text below.
+    }
+  }
+  return redact.text(data);
 }

@@ -24,6 +24,8 @@ export const dumpLimits = Object.freeze({
   clientReportsDeadlineMs: 5_000,
   /** Deadline for the other nodes' parts of a cluster dump (a node that misses it is named missing). */
   clusterDeadlineMs: 5_000,
+  /** Longest cycle across nodes `inspect` reports from a cluster dump (as the cluster's detector: server/cluster/limits.ts cycleStepsMax). */
+  clusterCycleStepsMax: 64,
   /** Uncompressed bytes of one other node's part of a cluster dump. */
   clusterNodeBytesMax: 512 * 1024 * 1024,
   /** Size caps per collector (uncompressed bytes of all its files). */

@@ -464,12 +464,17 @@ function watchLosses(lm: LockManager, lockIndex: Map<number, Session>): void {
 /** What an operator wants in the log: deadlocks, hangs (with the dump each started, if any) and lock-order inversions, one line each. */
 function logManagerEvents(lm: LockManager, log: Logger, dumpOf: (hangId: number) => string | null): void {
   lm.on('deadlock', (d) => log('warn', 'deadlock', {
-    kind: d.kind, victim: d.victim, policy: d.policy,
+    kind: d.kind, victim: d.victim, policy: d.policy, ...(d.nodes === undefined ? {} : { nodes: d.nodes }),
     cycle: d.cycle.map((c) => ({ owner: c.owner, domain: c.domain, resource: c.resource, held: c.held, wanted: c.wanted })),
   }));
   const hang = (level: 'warn' | 'error', event: string) => (h: Hang): void => log(level, event, {
     owner: h.owner, domain: h.domain, resource: h.resource, wanted: h.wanted, since: h.since,
     rootBlockers: h.rootBlockers.map((b) => b.owner), classification: h.classification, dump: dumpOf(h.id),
+    // In a cluster (C1–C3): where each root blocker holds, its client and whether it is connected; nodes that did not answer.
+    ...(h.nodes === undefined ? {} : {
+      rootBlockersAt: h.rootBlockers.map((b) => ({ node: b.node ?? null, client: b.client ?? null, connected: b.connected ?? null })),
+      ...(h.nodes.missing.length === 0 ? {} : { missingNodes: h.nodes.missing }),
+    }),
   });
   lm.on('hang', hang('warn', 'hang'));
   lm.on('hang-persistent', hang('error', 'hang-persistent'));

@@ -52,7 +52,7 @@ export async function explainHang(hang: Hang, ctx: HangContext): Promise<void> {
   }
 }
 
-/** C1, C2: the chain and root blockers across the cluster, or null when they are all on this node as reported. */
+/** C1, C2: the chain and root blockers across the cluster (a root blocker on this node gets its client too), or null when the wait ended. */
 async function follow(hang: Hang, ctx: HangContext, missing: Set<string>): Promise<Pick<Hang, 'chain' | 'rootBlockers'> | null> {
   const me = ctx.node.node;
   const owner = ctx.lm.pendingOwner(hang.waitId);
@@ -77,10 +77,10 @@ async function follow(hang: Hang, ctx: HangContext, missing: Set<string>): Promi
       queue.push(a.to);
     }
   }
-  if ([...followed, ...intoRoots].every((a) => a.node === me) && missing.size === 0) return null;
   const explained = await explainAll([...followed, ...intoRoots], ctx, missing);
   const chain: ChainLink[] = [...hang.chain.map((l) => ({ ...l, node: me }))];
-  for (const a of followed) {
+  // Every link on another node, the last ones (into a root blocker) included: this node's part is its own report.
+  for (const a of [...followed, ...intoRoots]) {
     if (a.node === me) continue;
     const e = explained.get(a);
     if (e === undefined) continue;
@@ -106,8 +106,8 @@ async function follow(hang: Hang, ctx: HangContext, missing: Set<string>): Promi
     }
     roots.set(a.to, root);
   }
-  // A node that did not answer: what this node saw of its roots stays.
-  const rootBlockers = roots.size > 0 || missing.size === 0 ? [...roots.values()] : hang.rootBlockers;
+  // None found (a node that did not answer, or a cycle: nobody waits for nothing): what this node saw stays.
+  const rootBlockers = roots.size > 0 ? [...roots.values()] : hang.rootBlockers;
   return { chain, rootBlockers };
 }
 

@@ -11,23 +11,12 @@
 import { describe, expect, it } from 'vitest';
 import type { LockClient, RemoteLock } from '../../src/client/index.js';
 import { DeadlockError, type CycleEntry } from '../../src/index.js';
-import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { etcdAvailable } from './etcd.js';
-import { ADMIN, clusterFixture, type NodeProcess } from './nodes.js';
+import { ADMIN, clusterFixture, mastered, type NodeProcess } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
 const CONFIRM_MS = 1500;
-
-/** The first resource of `lin` mastered on `node` among `members` whose name starts with `prefix`. */
-function mastered(members: string[], node: string, prefix: string): string {
-  const ring = new Rendezvous(members.map((name) => ({ name, weight: 1 })));
-  for (let i = 0; i < 100_000; i++) {
-    const r = `${prefix}${i}`;
-    if (ring.master(resourceKey('lin', r)) === node) return r;
-  }
-  throw new Error(`no resource for ${node}`);
-}
 
 /** Settles with the error a request failed with, or null when it was granted. */
 function outcome(p: Promise<RemoteLock>): Promise<{ lock: RemoteLock | null; error: Error | null }> {

@@ -7,11 +7,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { connect, type ConnectOptions, type LockClient } from '../../src/client/index.js';
 import { CLI, freePort, untilListening, type LogLine } from '../recovery/support.js';
 import { afterAll, beforeAll } from 'vitest';
 import { until } from '../server/support.js';
+import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { EtcdCluster } from './etcd.js';
 
 export const ADMIN = 'admin-token-for-cluster-tests';
@@ -31,8 +32,11 @@ export class NodeProcess {
   child: ChildProcess | null = null;
   readonly lines: LogLine[] = [];
   readonly url: string;
+  /** Where this node writes its hang-dumps (a directory of its own, under the temporary one of its config). */
+  readonly dumps: string;
 
   private constructor(readonly name: string, readonly port: number, private readonly config: string, private readonly etcd: string, private readonly o: NodeOptions) {
+    this.dumps = join(dirname(config), 'dumps');
     this.url = `http://127.0.0.1:${port}`;
   }
 
@@ -50,7 +54,7 @@ export class NodeProcess {
   /** Arguments of `lockscope serve` for this node. */
   args(): string[] {
     return [
-      CLI, 'serve', '--no-demo', '--port', String(this.port), '--config', this.config, '--etcd', this.etcd, '--node', this.name,
+      CLI, 'serve', '--no-demo', '--port', String(this.port), '--config', this.config, '--dumps', this.dumps, '--etcd', this.etcd, '--node', this.name,
       '--lease-ttl', String(this.o.leaseTtl ?? 2), '--grace-ms', String(this.o.graceMs ?? 20_000),
       ...(this.o.weight === undefined ? [] : ['--weight', String(this.o.weight)]),
       ...(this.o.cluster === undefined ? [] : ['--cluster', this.o.cluster]),
@@ -193,4 +197,14 @@ export function clusterFixture(o: { names?: string[]; etcdMembers?: number; node
       return c;
     },
   };
+}
+
+/** The first resource of `domain` whose name starts with `prefix` mastered on `node` among `members` (all of weight 1). */
+export function mastered(members: string[], node: string, prefix: string, domain = 'lin'): string {
+  const ring = new Rendezvous(members.map((name) => ({ name, weight: 1 })));
+  for (let i = 0; i < 100_000; i++) {
+    const r = `${prefix}${i}`;
+    if (ring.master(resourceKey(domain, r)) === node) return r;
+  }
+  throw new Error(`no resource for ${node}`);
 }
