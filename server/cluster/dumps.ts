@@ -141,8 +141,10 @@ function waitsFile(node: string, waits: PeerWaits): DumpFile {
 
 /** K1: one node's answer as files under `nodes/<node>/`. */
 function nodeFiles(node: string, s: NodeState): DumpFile[] {
+  const own = `nodes/${node}/`;
   const out: DumpFile[] = s.files.map((f) => ({
-    path: `nodes/${node}/${f.path}`,
+    // A node's own report and event-loop files are already under nodes/<node>/.
+    path: f.path.startsWith(own) ? f.path : `${own}${f.path}`,
     data: f.base64 === true ? Buffer.from(f.data, 'base64') : f.data,
   }));
   out.push(waitsFile(node, s.waits));
