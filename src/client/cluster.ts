@@ -247,12 +247,13 @@ export class ClusterRouter {
     throw last!;
   }
 
-  lock(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, mode: DlmMode, o?: LockOptions): Promise<RemoteLock> {
-    return this.run(owner, options, domain, resource, (sub) => sub.lock(domain, resource, mode, o));
+  /** `site`: the caller's request site, captured before routing (the await in `run` loses the caller's frames). */
+  lock(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, mode: DlmMode, o: LockOptions | undefined, site: string | undefined): Promise<RemoteLock> {
+    return this.run(owner, options, domain, resource, (sub) => sub.lockAt(site, domain, resource, mode, o));
   }
 
-  setlk(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, rq: PosixRequest, o?: SetlkOptions): Promise<SetlkResult | null> {
-    return this.run(owner, options, domain, resource, (sub) => sub.setlk(domain, resource, rq, o), true);
+  setlk(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, rq: PosixRequest, o: SetlkOptions | undefined, site: string | undefined): Promise<SetlkResult | null> {
+    return this.run(owner, options, domain, resource, (sub) => sub.setlkAt(site, domain, resource, rq, o), true);
   }
 
   getlk(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, rq: PosixRequest): Promise<PosixLockInfo | null> {

@@ -70,9 +70,15 @@ export class RemoteOwner implements LockOwner {
   }
 
   lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock> {
-    if (this.router !== null) return this.router.lock(this, this.options, domain, resource, mode, options);
+    // Captured here, in the caller's synchronous frame: a cluster client routes after an await, where it is gone.
+    const site = this.client.stacks ? captureSite(RemoteOwner.prototype.lock) : undefined;
+    if (this.router !== null) return this.router.lock(this, this.options, domain, resource, mode, options, site);
+    return this.lockAt(site, domain, resource, mode, options);
+  }
+
+  /** `lock` with the caller's site captured already (`site`; undefined: stacks off). */
+  lockAt(site: string | undefined, domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock> {
     try {
-      const site = this.client.stacks ? captureSite(RemoteOwner.prototype.lock) : undefined;
       const wire = checkWireable(options, 'options', LOCK_LOCAL) ?? {};
       const onBlocking = options?.onBlocking;
       if (onBlocking !== undefined && typeof onBlocking !== 'function') throw invalid('options.onBlocking', 'a function', onBlocking);
@@ -89,9 +95,14 @@ export class RemoteOwner implements LockOwner {
   }
 
   setlk(domain: string, resource: string, request: PosixRequest, options?: SetlkOptions): Promise<SetlkResult | null> {
-    if (this.router !== null) return this.router.setlk(this, this.options, domain, resource, request, options);
+    const site = this.client.stacks ? captureSite(RemoteOwner.prototype.setlk) : undefined;
+    if (this.router !== null) return this.router.setlk(this, this.options, domain, resource, request, options, site);
+    return this.setlkAt(site, domain, resource, request, options);
+  }
+
+  /** `setlk` with the caller's site captured already. */
+  setlkAt(site: string | undefined, domain: string, resource: string, request: PosixRequest, options?: SetlkOptions): Promise<SetlkResult | null> {
     try {
-      const site = this.client.stacks ? captureSite(RemoteOwner.prototype.setlk) : undefined;
       const wire = checkWireable(options, 'options', SETLK_LOCAL) ?? {};
       const p = this.client
         .request<{ token: string } | null>('setlk', options?.signal, options?.timeoutMs, wire, (req, o) => {
