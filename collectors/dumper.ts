@@ -28,7 +28,9 @@ import { isoTime, pathSegment } from './format.js';
 import { Redactor, redactText, secretValues } from './redact.js';
 import { expired, type Retention } from './retention.js';
 import { badPath, runCollectors } from './run.js';
-import { buildSummary } from './summary.js';
+import { clusterCycles, waitingElsewhere } from './inspect-cluster.js';
+import { snapshotOf } from './inspect.js';
+import { buildSummary, type ClusterSummary } from './summary.js';
 import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Classification, type ClientReport, type ClusterPart, type Collector, type CollectorError, type DumpRecord, type DumpTrigger, type Manifest } from './types.js';
 import { dumpLimits } from './limits.js';
 
@@ -277,7 +279,7 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
     errors.push(...clusterErrors);
     const files: PlannedFile[] = [];
     try {
-      const cluster = this.cluster === null ? null : { answered: other.answered, missing: other.missing };
+      const cluster = this.cluster === null ? null : { answered: other.answered, missing: other.missing, ...clusterReading(s.snapshot, other.planned, errors) };
       const text = buildSummary({ id: s.id, trigger: s.trigger, snapshot: s.snapshot, hang: s.hang, deadlock: s.deadlock, cwd: s.cwd, cluster });
       files.push({ collector: 'summary', maxBytes: Number.MAX_SAFE_INTEGER, file: { path: 'summary.txt', data: text } });
     } catch (err) {
@@ -346,4 +348,30 @@ function redactFile(redact: Redactor, path: string, data: string): string {
     }
   }
   return redact.text(data);
+}
+
+/**
+ * What the summary of a cluster dump says beyond this node's state: the
+ * cycles across nodes and this node's owners that wait on other nodes, read
+ * from the parts the other nodes sent (as `inspect` reads them later).
+ */
+function clusterReading(own: Snapshot, planned: readonly PlannedFile[], errors: CollectorError[]): Pick<ClusterSummary, 'across' | 'elsewhere'> {
+  try {
+    return readCluster(own, planned);
+  } catch (err) {
+    // A node's part this node cannot read: the summary says what this node knows, the files are still written.
+    errors.push({ collector: 'cluster', kind: 'error', message: `the other nodes' parts could not be read for the summary: ${err instanceof Error ? err.message : String(err)}` });
+    return {};
+  }
+}
+
+function readCluster(own: Snapshot, planned: readonly PlannedFile[]): Pick<ClusterSummary, 'across' | 'elsewhere'> {
+  const files = new Map<string, string>();
+  for (const p of planned) if (typeof p.file.data === 'string') files.set(p.file.path, p.file.data);
+  const snapshots = new Map<string, Snapshot>([[own.node, own]]);
+  for (const path of files.keys()) {
+    const node = /^nodes\/([^/]+)\/waitfor\.json$/.exec(path)?.[1];
+    if (node !== undefined && node !== own.node) snapshots.set(node, snapshotOf({ files }, `nodes/${node}/`));
+  }
+  return { across: clusterCycles(files, snapshots), elsewhere: waitingElsewhere(files, own.node) };
 }

@@ -63,19 +63,45 @@ export interface ClusterCycle {
   entries: Array<CycleEntry & { node: string }>;
 }
 
-/** The cycles across nodes in a cluster dump's `nodes/<node>/waits.json`. */
-export function clusterCycles(dump: Dump, parts: NodePart[]): ClusterCycle[] {
+type Files = ReadonlyMap<string, Buffer | string>;
+
+/** Every node's `nodes/<node>/waits.json` in a cluster dump. */
+function nodeWaits(files: Files): NodeWaits[] {
   const waits: NodeWaits[] = [];
-  for (const [path, data] of dump.files) {
-    if (/^nodes\/[^/]+\/waits\.json$/.test(path)) waits.push(JSON.parse(data.toString('utf8')) as NodeWaits);
+  for (const [path, data] of files) {
+    if (/^nodes\/[^/]+\/waits\.json$/.test(path)) waits.push(JSON.parse(data.toString()) as NodeWaits);
   }
-  const { arcs, owners } = graphOf(waits);
-  const byNode = new Map(parts.map((p) => [p.node, p.snapshot]));
+  return waits;
+}
+
+/** The cycles across nodes in a cluster dump's waits, each edge described from its node's snapshot. */
+export function clusterCycles(files: Files, snapshots: ReadonlyMap<string, Snapshot>): ClusterCycle[] {
+  const { arcs, owners } = graphOf(nodeWaits(files));
   return crossNodeCycles(arcs, dumpLimits.clusterCycleStepsMax).map((cycle) => ({
     nodes: [...new Set(cycle.map((a) => a.node))].sort(),
     owners: cycle.map((a) => owners.get(a.from)?.name ?? a.from),
-    entries: cycle.map((a) => entryOf(byNode.get(a.node), a.node, a.fromId, a.toId, owners.get(a.from)?.name ?? a.from, owners.get(a.to)?.name ?? a.to)),
+    entries: cycle.map((a) => entryOf(snapshots.get(a.node), a.node, a.fromId, a.toId, owners.get(a.from)?.name ?? a.from, owners.get(a.to)?.name ?? a.to)),
   }));
+}
+
+/** Owners of node `me` (by their id there) that wait on other nodes, and on which. */
+export function waitingElsewhere(files: Files, me: string): Map<number, string[]> {
+  const waits = nodeWaits(files);
+  const mine = waits.find((w) => w.node === me);
+  const out = new Map<number, string[]>();
+  if (mine === undefined) return out;
+  const idOf = new Map(mine.owners.map(([id, key]) => [key, id]));
+  for (const w of waits) {
+    if (w.node === me) continue;
+    const keyOf = new Map(w.owners.map(([id, key]) => [id, key]));
+    for (const [, from] of w.edges) {
+      const id = idOf.get(keyOf.get(from) ?? '');
+      if (id === undefined) continue;
+      const nodes = out.get(id) ?? [];
+      if (!nodes.includes(w.node)) out.set(id, [...nodes, w.node].sort());
+    }
+  }
+  return out;
 }
 
 /** The edge from → to on `node` as a cycle entry, from that node's snapshot. */
@@ -96,7 +122,7 @@ function entryOf(snap: Snapshot | undefined, node: string, from: number, to: num
 
 export function clusterCyclesAnswer(dump: Dump, parts: NodePart[], cwd: string): Answer {
   const site = (stack: string | null): string => siteOf(stack, cwd) ?? 'an unknown place (no stack captured)';
-  const across = clusterCycles(dump, parts);
+  const across = clusterCycles(dump.files, new Map(parts.map((p) => [p.node, p.snapshot])));
   const text: string[] = [across.length === 0 ? 'No cycle across nodes at the time of the dump.' : `${across.length} ${across.length === 1 ? 'cycle' : 'cycles'} across nodes at the time of the dump:`];
   for (const c of across) {
     text.push(`* across nodes ${c.nodes.join(', ')}: ${c.owners.join(' -> ')} -> ${c.owners[0] ?? ''}`);

@@ -20,13 +20,13 @@ export interface Answer {
 }
 
 /** The snapshot again, from locks/<domain>.json and waitfor.json (a cluster dump's other nodes: under `prefix` = nodes/<node>/). */
-export function snapshotOf(dump: Dump, prefix = ''): Snapshot {
+export function snapshotOf(dump: { files: ReadonlyMap<string, Buffer | string> }, prefix = ''): Snapshot {
   const waitfor = dump.files.get(`${prefix}waitfor.json`);
   if (waitfor === undefined) throw new DumpError('ECORRUPT', `the dump has no ${prefix}waitfor.json (its collector failed: see the manifest errors)`);
-  const rest = JSON.parse(waitfor.toString('utf8')) as Omit<Snapshot, 'domains'>;
+  const rest = JSON.parse(waitfor.toString()) as Omit<Snapshot, 'domains'>;
   const domains: DomainSnapshot[] = [];
   for (const [path, data] of dump.files) {
-    if (path.startsWith(`${prefix}locks/`) && path.endsWith('.json') && !path.slice(prefix.length + 6).includes('/')) domains.push(JSON.parse(data.toString('utf8')) as DomainSnapshot);
+    if (path.startsWith(`${prefix}locks/`) && path.endsWith('.json') && !path.slice(prefix.length + 6).includes('/')) domains.push(JSON.parse(data.toString()) as DomainSnapshot);
   }
   return { ...rest, domains };
 }

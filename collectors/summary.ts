@@ -12,6 +12,7 @@ import { clockTime, duration, isoTime, shortStack, siteOf } from './format.js';
 import { GraphView, type BlockedBy, type PendingWait } from './graph-view.js';
 import { dumpLimits } from './limits.js';
 import type { DumpTrigger } from './types.js';
+import type { ClusterCycle } from './inspect-cluster.js';
 
 export interface SummaryInput {
   id: string;
@@ -21,17 +22,27 @@ export interface SummaryInput {
   deadlock: DeadlockRecord | null;
   cwd: string;
   /** A cluster dump: the other nodes that answered (their state is under nodes/<node>/) and those that did not. */
-  cluster?: { answered: string[]; missing: string[] } | null;
+  cluster?: ClusterSummary | null;
+}
+
+export interface ClusterSummary {
+  answered: string[];
+  missing: string[];
+  /** The cycles across nodes, from every node's wait-for edges. */
+  across?: ClusterCycle[];
+  /** This node's owners (by id) that wait on other nodes, and on which. */
+  elsewhere?: ReadonlyMap<number, string[]>;
 }
 
 export function buildSummary(input: SummaryInput): string {
   const view = new GraphView(input.snapshot);
   const w = new Writer(input.cwd, input.snapshot.time);
   header(w, input);
-  rootBlockers(w, view, input.hang);
-  waitTree(w, view);
+  const elsewhere = input.cluster?.elsewhere ?? new Map<number, string[]>();
+  rootBlockers(w, view, input.hang, elsewhere);
+  waitTree(w, view, elsewhere);
   longestWaits(w, view);
-  cycles(w, input.snapshot);
+  cycles(w, input.snapshot, input.cluster?.across ?? null);
   hangs(w, input.snapshot);
   w.line('');
   w.line('More: stacks.txt (every request-site stack, by owner), locks/<domain>.json, waitfor.json / waitfor.dot, nodes/, os/locks.txt.');
@@ -91,7 +102,7 @@ function header(w: Writer, { id, trigger, snapshot: s, hang, deadlock, cluster }
   }
 }
 
-function rootBlockers(w: Writer, view: GraphView, hang: Hang | null): void {
+function rootBlockers(w: Writer, view: GraphView, hang: Hang | null, elsewhere: ReadonlyMap<number, string[]>): void {
   w.section('Root blockers (they hold what others wait for, and wait for nothing)');
   const roots = view.roots();
   // The triggering hang's roots first: that is the question the dump was taken to answer.
@@ -103,6 +114,8 @@ function rootBlockers(w: Writer, view: GraphView, hang: Hang | null): void {
     const owner = view.snapshot.owners.find((o) => o.id === id);
     const meta = owner?.meta === null || owner?.meta === undefined ? '' : ` ${JSON.stringify(owner.meta)}`;
     w.line(`* ${view.name(id)}${meta} blocks ${count(view.in.get(id)?.length ?? 0, 'request')} directly and ${count(blocked.length, 'owner')} in all.`);
+    const away = elsewhere.get(id);
+    if (away !== undefined) w.line(`  It waits itself on node ${away.join(', ')} (nodes/${away[0]}/): on this node only, a root blocker.`);
     const seen = new Set<string>();
     for (const e of view.in.get(id) ?? []) {
       if (seen.has(`${e.domain}\u0000${e.resource}`)) continue;
@@ -117,7 +130,7 @@ function rootBlockers(w: Writer, view: GraphView, hang: Hang | null): void {
   if (roots.length > dumpLimits.summaryRootsMax) w.line(`... and ${roots.length - dumpLimits.summaryRootsMax} more root blockers (waitfor.json).`);
 }
 
-function waitTree(w: Writer, view: GraphView): void {
+function waitTree(w: Writer, view: GraphView, elsewhere: ReadonlyMap<number, string[]>): void {
   w.section('Who waits for whom (each owner waits for the one it is indented under)');
   const max = dumpLimits.summaryTreeLinesMax;
   let lines = 0;
@@ -127,7 +140,7 @@ function waitTree(w: Writer, view: GraphView): void {
     const { id, depth, via } = stack.pop()!;
     const indent = '  '.repeat(depth + 1);
     const again = printed.has(id) ? ' (its waiters are shown above)' : '';
-    if (via === null) w.line(`${indent}${view.name(id)} (root blocker)`);
+    if (via === null) w.line(`${indent}${view.name(id)} (${elsewhere.has(id) ? `waits on node ${elsewhere.get(id)!.join(', ')}` : 'root blocker'})`);
     else {
       const p = view.pendingOf(via.from, via.domain, via.resource);
       const waited = p?.lock.requestedAt == null ? '' : ` ${duration(w.now - p.lock.requestedAt)}`;
@@ -179,9 +192,16 @@ export function cycleLines(entries: readonly CycleEntry[], site: (stack: string 
   });
 }
 
-function cycles(w: Writer, s: Snapshot): void {
+function cycles(w: Writer, s: Snapshot, across: ClusterCycle[] | null): void {
   w.section('Cycles');
-  if (s.cycles.length === 0) w.line('No cycle in the wait-for graph now.');
+  if (across !== null) {
+    w.line(across.length === 0 ? 'No cycle across nodes now.' : `Across nodes (every node's wait-for edges joined), ${count(across.length, 'cycle')}:`);
+    for (const c of across.slice(0, dumpLimits.summaryCyclesMax)) {
+      w.line(`* across nodes ${c.nodes.join(', ')}: ${c.owners.join(' -> ')} -> ${c.owners[0] ?? ''}`);
+      cycleLines(c.entries, (x) => w.site(x)).forEach((line, i) => w.line(`    on ${c.entries[i]!.node}: ${line}`));
+    }
+  }
+  if (s.cycles.length === 0) w.line(across === null ? 'No cycle in the wait-for graph now.' : 'No cycle on this node alone now.');
   for (const c of s.cycles.slice(0, dumpLimits.summaryCyclesMax)) {
     w.line(`* cycle through ${c.owners.join(' -> ')} -> ${c.owners[0] ?? ''}:`);
     for (const line of cycleLines(c.entries, (x) => w.site(x))) w.line(`    ${line}`);

@@ -148,7 +148,12 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
     expect(dump.manifest.trigger).toBe('manual');
     expect([...dump.manifest.nodes].sort()).toEqual(['n1', 'n2']);
     expect(dump.manifest.missingNodes).toEqual(['n3']);
-    expect(dump.files.get('summary.txt')!.toString()).toContain('did not answer in time: n3');
+    const summary = dump.files.get('summary.txt')!.toString();
+    expect(summary).toContain('did not answer in time: n3');
+    // The summary reasons over the cluster: the cycle across nodes, and ring-b, a root blocker on n2 alone, waits on n1.
+    expect(summary).toMatch(/Across nodes .*1 cycle:\n\* across nodes n1, n2: ring-(a|b) -> ring-(a|b) -> ring-(a|b)/);
+    expect(summary).toContain('It waits itself on node n1 (nodes/n1/)');
+    expect(summary).toContain('ring-b (waits on node n1)');
     expect(dump.files.has('nodes/n1/waits.json')).toBe(true);
     expect(dump.files.has('nodes/n2/waits.json')).toBe(true);
 
