@@ -19,7 +19,7 @@ import { invalid, LockError, type LossReason } from '../errors.js';
 import type { DlmMode } from '../modes.js';
 import { checkName } from '../validate.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import type { ClientSelfReport, ClientToServerEvents, WireLock } from './protocol.js';
+import { REPORT_BYTES_MAX, type ClientSelfReport, type ClientToServerEvents, type WireLock } from './protocol.js';
 import { replay, type ReclaimReport } from './reclaim.js';
 import { RemoteLock } from './remote-lock.js';
 import { RemoteOwner } from './remote-owner.js';
@@ -136,17 +136,30 @@ export class LockClient {
    * here, before anything leaves the process (the server redacts again).
    */
   private selfReport(name: string): ClientSelfReport {
-    const locks = [...this.handles.values()].map((h) => ({
+    const all = [...this.handles.values()].map((h) => ({
       owner: h.owner.name, id: h.id, domain: h.domain, resource: h.resource, mode: h.mode, state: h.state, token: String(h.token),
     }));
     const full = process.report.getReport() as unknown as Record<string, unknown>;
     const { environmentVariables: _env, ...rest } = full;
     const header = { ...(rest.header as Record<string, unknown> | undefined) };
     delete header.networkInterfaces;
-    return {
-      client: name, clientId: this.clientId, host: os.hostname(), pid: process.pid, locks,
+    const report: ClientSelfReport = {
+      client: name, clientId: this.clientId, host: os.hostname(), pid: process.pid, locks: [], locksTotal: all.length,
       pendingCalls: this.conn.pendingCount, process: { ...rest, header },
     };
+    // The answer must fit one message: the server drops a bigger one, and the connection with it.
+    const size = (v: unknown): number => Buffer.byteLength(JSON.stringify(v));
+    let room = REPORT_BYTES_MAX - size(report);
+    if (room < 0) {
+      report.process = { omitted: `the process report is larger than ${REPORT_BYTES_MAX} bytes` };
+      room = REPORT_BYTES_MAX - size(report);
+    }
+    for (const l of all) {
+      room -= size(l) + 1;
+      if (room < 0) break;
+      report.locks.push(l);
+    }
+    return report;
   }
 
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this {

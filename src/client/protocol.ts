@@ -178,6 +178,8 @@ export const BATCHED_EVENTS = ['lock', 'convert', 'release', 'setlk', 'cancel', 
 export type BatchedEvent = (typeof BATCHED_EVENTS)[number];
 /** Request sites one connection may number (`siteId` 1..this); past it, the client sends the text every time. */
 export const SITES_PER_CONNECTION_MAX = 4096;
+/** Bytes of JSON a client's report to a hang-dump may take: one message (the server's messageBytesMax, 64 KiB) with room to spare. */
+export const REPORT_BYTES_MAX = 48 * 1024;
 export type ClientItem = [key: number, event: BatchedEvent, msg: unknown];
 
 /** What the server sends in one `m` message, in the order it happened. */
@@ -289,8 +291,10 @@ export interface ClientSelfReport {
   clientId: string;
   host: string;
   pid: number;
-  /** The locks this client holds, as its handles know them. */
+  /** The locks this client holds, as its handles know them: as many as fit `REPORT_BYTES_MAX` (the server's locks/<domain>.json has them all). */
   locks: Array<{ owner: string; id: number; domain: string; resource: string; mode: string; state: string; token: string }>;
+  /** How many locks the client holds in all. */
+  locksTotal: number;
   /** Requests sent and not answered yet. */
   pendingCalls: number;
   /** Node's diagnostic report of the client process, without environment variables and network interfaces. */

@@ -40,4 +40,24 @@ describe('client reports in dumps', () => {
     await c1.close();
     await c2.close();
   });
+
+  it('a client holding more locks than one message can carry sends the ones that fit, the total, and keeps its connection', async () => {
+    server = await startServer({ dumps: { dir: mkdtempSync(join(tmpdir(), 'ls-client-reports-')) } });
+    const c = await client(server, 'big');
+    const o = c.owner('many');
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => o.lock('lin', `inode:${i}`, 'EX')));
+    const taken = await api(server, '/api/dumps', TOKENS.admin, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(taken.status).toBe(200);
+    const rec = (await server.dumper!.list()).find((d) => d.id === taken.body.id)!;
+    const files = await readTarGz(join(server.dumper!.dir, rec.file));
+    const path = [...files.keys()].find((p) => /^clients\/big-[^/]+\/report\.json$/.test(p))!;
+    const report = JSON.parse(files.get(path)!.toString('utf8')) as { locks: unknown[]; locksTotal: number; error?: string };
+    expect(report.error).toBeUndefined(); // it answered in time (a report over 64 KiB never arrived: the server dropped it)
+    expect(report.locksTotal).toBe(2000);
+    expect(report.locks.length).toBeGreaterThan(0);
+    expect(report.locks.length).toBeLessThan(2000);
+    // The connection stayed: the client's locks are still its own and it takes another.
+    expect((await o.lock('lin', 'inode:after', 'EX')).state).toBe('granted');
+    await c.close();
+  });
 });
