@@ -40,7 +40,7 @@ function spawnLogged(cmd, args) {
 }
 
 /** etcd and `nodes` lockscope nodes (names n1…), every node a member of one view when this resolves. */
-export async function startCluster({ nodes = 3, ttlSec = 2, graceMs = 30_000, domains = [{ name: 'bench', kind: 'dlm' }] } = {}) {
+export async function startCluster({ nodes = 3, ttlSec = 2, graceMs = 30_000, domains = [{ name: 'bench', kind: 'dlm' }], config: more = {}, dumps = false } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-cluster-bench-'));
   const [port, peer] = [await freePort(), await freePort()];
   const etcdUrl = `http://127.0.0.1:${port}`;
@@ -51,14 +51,15 @@ export async function startCluster({ nodes = 3, ttlSec = 2, graceMs = 30_000, do
   ], { stdio: 'ignore' });
   await until(async () => (await fetch(`${etcdUrl}/health`).then((r) => r.json()).catch(() => ({}))).health === 'true', 15_000, 'etcd');
   const config = path.join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ domains, leaseMs: 10_000 }));
+  writeFileSync(config, JSON.stringify({ domains, leaseMs: 10_000, ...more }));
   const members = [];
   for (let i = 1; i <= nodes; i++) {
     const name = `n${i}`;
     const p = await freePort();
     const url = `http://127.0.0.1:${p}`;
     const args = [path.join(root, 'dist/server/cli.js'), 'serve', '--no-demo', '--port', String(p), '--config', config,
-      '--etcd', etcdUrl, '--node', name, '--lease-ttl', String(ttlSec), '--grace-ms', String(graceMs)];
+      '--etcd', etcdUrl, '--node', name, '--lease-ttl', String(ttlSec), '--grace-ms', String(graceMs),
+      ...(dumps ? ['--dumps', path.join(dir, `dumps-${name}`)] : [])];
     const { child, lines } = spawnLogged(process.execPath, args);
     members.push({
       name, url, child, lines,
@@ -78,6 +79,7 @@ export async function startCluster({ nodes = 3, ttlSec = 2, graceMs = 30_000, do
   }, 30_000, 'the cluster\'s members');
   return {
     etcdUrl,
+    dir,
     nodes: members,
     status,
     async stop() {
@@ -93,8 +95,8 @@ export async function startCluster({ nodes = 3, ttlSec = 2, graceMs = 30_000, do
 }
 
 /** The cluster as a system of the throughput bench (lib/throughput.js): every worker a client of all nodes. */
-export async function clusterSystem({ nodes = 3, stacks = true } = {}) {
-  const cluster = await startCluster({ nodes });
+export async function clusterSystem({ nodes = 3, stacks = true, config = {} } = {}) {
+  const cluster = await startCluster({ nodes, config });
   const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
   const urls = cluster.nodes.map((n) => n.url);
   return {
