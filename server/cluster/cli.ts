@@ -10,6 +10,7 @@ import { LockError } from '../../src/index.js';
 import { checkName, openEtcd, parseEndpoints } from './etcd.js';
 import { DEFAULT_CLUSTER } from './limits.js';
 import { formatClusterStatus, readClusterStatus, type ClusterStatus } from './status.js';
+import type { DetectorStatus } from './shapes.js';
 
 export const CLUSTER_USAGE = 'usage: lockscope cluster status (--etcd URL[,URL] [--cluster NAME] | --server URL) [--domain D --resource R] [--json]\n'
   + '       (with --server, the token comes from LOCKSCOPE_TOKEN or LOCKSCOPE_ADMIN_TOKEN)';
@@ -62,7 +63,7 @@ export async function runCluster(argv: readonly string[], io: Io, env: NodeJS.Pr
   }
   if (values.json === true) io.out(`${JSON.stringify(status)}\n`);
   else if (status.cluster === null) io.out('not a cluster: this server is a single node\n');
-  else io.out(formatClusterStatus(status as ClusterStatus));
+  else io.out(formatClusterStatus(status as ClusterStatus & { detector?: DetectorStatus | null }));
   return 0;
 }
 

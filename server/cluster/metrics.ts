@@ -7,6 +7,7 @@
 
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClusterBinding } from './binding.js';
+import type { DetectorStatus } from './shapes.js';
 
 export function clusterMetrics(cluster: ClusterBinding, registers: Registry[]): void {
   const node = (): ClusterBinding['node'] => cluster.node;
@@ -46,7 +47,7 @@ export function clusterMetrics(cluster: ClusterBinding, registers: Registry[]): 
       name, help, registers,
       collect() {
         const n = read();
-        this.inc(n - counted);
+        if (n > counted) this.inc(n - counted);
         counted = n;
       },
     });
@@ -57,4 +58,27 @@ export function clusterMetrics(cluster: ClusterBinding, registers: Registry[]): 
   counter('lockscope_cluster_fenced_total', 'Times this node fenced itself (its lease could not be renewed in time)', () => s.fenced);
   counter('lockscope_cluster_resources_handed_over_total', 'Resources with locks or waits this node stopped mastering (their holders reclaim on the new master)', () => s.handedOver);
   counter('lockscope_cluster_reclaims_total', 'Locks reclaimed on this node after a failover or handover', () => s.reclaims);
+  // The deadlock detector across nodes (detector.ts): counted on the node that ran the passes.
+  const d = (): DetectorStatus | null => cluster.detectorStatus();
+  new Gauge({
+    name: 'lockscope_cluster_detector_leader', help: '1 while this node is the one elected to look for deadlocks across nodes', registers,
+    collect() {
+      this.set(d()?.leader === node()?.node && node() !== null ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'lockscope_cluster_detector_missing', help: 'Members that did not answer the last pass of this node\'s detector in time (their waits were not seen)', registers,
+    collect() {
+      this.set(d()?.missing.length ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'lockscope_cluster_detector_pass_seconds', help: 'Duration of the last pass of this node\'s detector (gather, search, checks)', registers,
+    collect() {
+      this.set((d()?.lastPassMs ?? 0) / 1000);
+    },
+  });
+  counter('lockscope_cluster_detector_passes_total', 'Passes of the deadlock detector across nodes run on this node', () => d()?.passes ?? 0);
+  counter('lockscope_cluster_deadlocks_total', 'Deadlocks across nodes this node\'s detector broke (a victim failed EDEADLK)', () => d()?.victims ?? 0);
+  counter('lockscope_cluster_detector_false_positives_total', 'Cycles across nodes found in gathered edges that no longer held when checked (nothing broken)', () => d()?.falsePositives ?? 0);
 }

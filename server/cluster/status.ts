@@ -11,7 +11,7 @@ import { escapeText } from './text.js';
 import { clusterKeys, etcdCall } from './etcd.js';
 import { EMPTY_RECORD, inGrace, type GraceRecord } from './grace-record.js';
 import type { LiveMember, MemberRecord } from './membership.js';
-import type { ClusterStatus, MemberStatus, NodeRecovery } from './shapes.js';
+import type { ClusterStatus, DetectorStatus, MemberStatus, NodeRecovery } from './shapes.js';
 
 export type { ClusterStatus, MemberStatus };
 
@@ -66,7 +66,7 @@ export async function readClusterStatus(etcd: Etcd3, cluster: string, query?: { 
 }
 
 /** For a person: one line per member, then the grace record. */
-export function formatClusterStatus(s: ClusterStatus & { node?: string; recovery?: NodeRecovery }): string {
+export function formatClusterStatus(s: ClusterStatus & { node?: string; recovery?: NodeRecovery; detector?: DetectorStatus | null }): string {
   const lines: string[] = [];
   const viewSize = s.members.filter((m) => m.inView).length;
   lines.push(`cluster ${escapeText(s.cluster)}: ${viewSize} member${viewSize === 1 ? '' : 's'}, generation ${s.generation}`);
@@ -75,6 +75,13 @@ export function formatClusterStatus(s: ClusterStatus & { node?: string; recovery
     ? `grace: IN FORCE (recovering epoch ${s.grace.recovery}, current ${s.grace.current}); need: ${graceNodes.filter(([, f]) => f.need).map(([n]) => escapeText(n)).join(', ') || 'none'}`
     : `grace: none (epoch ${s.grace.current})`);
   lines.push(`fencing tokens reserved up to ${s.tokenMark}`);
+  const d = s.detector;
+  if (d != null) {
+    const leader = d.leader === null ? 'none elected' : `run by ${escapeText(d.leader)}`;
+    const counts = d.passes === 0 ? '' : `; here: ${d.passes} passes, ${d.cycles} cycles, ${d.victims} broken, ${d.falsePositives} dissolved before the check, last pass ${d.lastPassMs} ms`;
+    const missing = d.missing.length === 0 ? '' : `; did not answer the last pass: ${d.missing.map(escapeText).join(', ')}`;
+    lines.push(`deadlocks across nodes: ${leader}${counts}${missing}`);
+  }
   lines.push('');
   lines.push(`${'node'.padEnd(20)}${'weight'.padStart(7)}  ${'state'.padEnd(22)}${'adopted'.padStart(10)}  address`);
   for (const m of s.members) {

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { LockClient, RemoteLock } from '../../src/client/index.js';
 import { DeadlockError, type CycleEntry } from '../../src/index.js';
 import { etcdAvailable } from './etcd.js';
-import { ADMIN, clusterFixture, mastered, type NodeProcess } from './nodes.js';
+import { ADMIN, clusterFixture, mastered, runCli, type NodeProcess } from './nodes.js';
 import { until } from '../server/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
@@ -80,6 +80,22 @@ run('deadlocks across nodes (real nodes, real etcd)', () => {
     await other.lock!.release();
     await held[1 - first.i]!.release();
   }, 30_000);
+
+  it('the detector in the leader\'s metrics and in `lockscope cluster status`', async () => {
+    const leader = await leaderOf(nodes);
+    const text = await (await fetch(`${leader.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    const metric = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(metric('lockscope_cluster_detector_leader')).toBe(1);
+    expect(metric('lockscope_cluster_detector_passes_total')).toBeGreaterThan(0);
+    expect(metric('lockscope_cluster_deadlocks_total')).toBeGreaterThanOrEqual(1); // the ABBA above
+    expect(metric('lockscope_cluster_detector_missing')).toBe(0);
+    const other = nodes.find((n) => n !== leader)!;
+    const otherText = await (await fetch(`${other.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    expect(otherText).toMatch(/^lockscope_cluster_detector_leader 0$/m);
+    const status = await runCli(['cluster', 'status', '--server', leader.url], { LOCKSCOPE_TOKEN: ADMIN });
+    expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`deadlocks across nodes: run by ${leader.name}; here: \\d+ passes, \\d+ cycles, [1-9]\\d* broken`));
+  });
 
   it('a cycle through three nodes: exactly one victim', async () => {
     const rs = [mastered(members, 'n1', 'tri-'), mastered(members, 'n2', 'tri-'), mastered(members, 'n3', 'tri-')];
