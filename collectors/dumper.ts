@@ -335,19 +335,15 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
 }
 
 /**
- * R1 for a file another node sent: JSON as data (text fields scrubbed, its
- * syntax kept: a text pass would turn `"tokenMark": 12` into invalid JSON),
- * anything else as text.
+ * R1 for a file another node sent: that node redacted it by every rule
+ * before it left (server/cluster/dumps.ts, K1); this node adds its own
+ * secret values. JSON gets only those (literal values keep it JSON: a text
+ * pass by the name rules turned `"tokenMark": 12` into invalid JSON, and a
+ * walk of it as data took seconds for 30,000 locks); other text gets every
+ * rule.
  */
 function redactFile(redact: Redactor, path: string, data: string): string {
-  if (path.endsWith('.json')) {
-    try {
-      return JSON.stringify(redact.data(JSON.parse(data) as unknown));
-    } catch {
-      // Not JSON after all: scrubbed as text below.
-    }
-  }
-  return redact.text(data);
+  return path.endsWith('.json') ? redact.secretsOnly(data) : redact.text(data);
 }
 
 /**

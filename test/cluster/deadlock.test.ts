@@ -14,6 +14,7 @@ import { DeadlockError, type CycleEntry } from '../../src/index.js';
 import { etcdAvailable } from './etcd.js';
 import { ADMIN, clusterFixture, mastered, runCli, type NodeProcess } from './nodes.js';
 import { until } from '../server/support.js';
+import { launch, openDashboard } from '../browser/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
 const CONFIRM_MS = 1500;
@@ -77,6 +78,18 @@ run('deadlocks across nodes (real nodes, real etcd)', () => {
     const victimNode = err.cycle.find((e) => e.resource === (first.i === 0 ? r2 : r1))!.node!;
     const recorded = (await deadlocksOf(byName(victimNode))).filter((d) => d.nodes !== undefined);
     expect(recorded.at(-1)).toMatchObject({ victim: `ring-${first.i}`, nodes: ['n1', 'n2'] });
+    // Its dashboard shows it marked as across nodes, each wait with its node.
+    const browser = await launch();
+    try {
+      const page = await openDashboard(browser, byName(victimNode).url, ADMIN);
+      await page.waitForSelector('#deadlocks .deadlock.across', { timeout: 10_000 });
+      const text = (await page.textContent('#deadlocks .deadlock.across')) ?? '';
+      expect(text).toContain('across nodes n1, n2');
+      expect(text).toContain('on n1');
+      expect(text).toContain('on n2');
+    } finally {
+      await browser.close();
+    }
     await other.lock!.release();
     await held[1 - first.i]!.release();
   }, 30_000);

@@ -24,6 +24,7 @@ import { readDump } from '../../collectors/read-archive.js';
 import { etcdAvailable } from './etcd.js';
 import { ADMIN, clusterFixture, DOMAINS, mastered, runCli, type NodeProcess } from './nodes.js';
 import { until } from '../server/support.js';
+import { launch, openDashboard } from '../browser/support.js';
 
 const run = etcdAvailable() ? describe : describe.skip;
 const members = ['n1', 'n2', 'n3'];
@@ -83,6 +84,16 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
     expect(root.holds[0]!.stack).toContain('diagnosis.test.ts'); // where root-holder asked for it
     // The chain goes through middle, waiting on n2.
     expect(hang.chain.some((l) => l.owner === 'middle' && l.node === 'n2' && l.waitsFor.some((w) => w.owner === 'root-holder' && w.resource === r2))).toBe(true);
+
+    // The dashboard of n1 says where the root blocker holds.
+    const browser = await launch();
+    try {
+      const page = await openDashboard(browser, n1.url, ADMIN);
+      await page.waitForFunction(`document.getElementById('hangs')?.textContent.includes('root-holder on n2')`, undefined, { timeout: 10_000 });
+      expect(await page.textContent('#hangs')).toMatch(/root-holder on n2, client holder-app#\w+ connected \(EX slow:hang-b-\d+\)/);
+    } finally {
+      await browser.close();
+    }
 
     // The log line, written once the report was complete.
     const line = n1.events('hang').find((l) => l.owner === 'late-waiter');

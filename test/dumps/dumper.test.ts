@@ -203,3 +203,62 @@ describe('signals and closing', () => {
     }
   });
 });
+
+describe('a cluster part (W9)', () => {
+  /** What a cluster node's part gives the dumper (server/cluster/dumps.ts in a real cluster: test/cluster/diagnosis.test.ts). */
+  function part(files: Array<{ path: string; data: string }>, lastAutomatic: number | null = null) {
+    const taken: number[] = [];
+    return {
+      taken,
+      cluster: {
+        collect: async () => ({ files, answered: ['n2'], missing: ['n3'] }),
+        lastAutomatic: () => lastAutomatic,
+        automaticTaken: (t: number) => void taken.push(t),
+      },
+    };
+  }
+
+  it('puts the other nodes\' files in the dump, scrubbed of this node\'s secrets and still JSON, names the nodes, and skips an unsafe path', async () => {
+    const secret = 'this-node-token-0123456789';
+    const p = part([
+      { path: 'nodes/n2/locks/lin.json', data: JSON.stringify({ name: 'lin', resources: [], note: `held with ${secret}`, tokenMark: 12 }) },
+      { path: 'nodes/n2/stacks.txt', data: `at x (token=${secret})` },
+      { path: '../outside.txt', data: 'nope' },
+    ]);
+    const { dumper } = await setup({ cluster: p.cluster, secrets: [secret] });
+    const { path } = await dumper.dump('manual');
+    const files = await readTarGz(path);
+    const m = json<Manifest>(files, 'manifest.json');
+    expect(m.nodes).toEqual(['n1', 'n2']);
+    expect(m.missingNodes).toEqual(['n3']);
+    const locks = JSON.parse(files.get('nodes/n2/locks/lin.json')!.toString()) as { note: string; tokenMark: number };
+    expect(locks.note).toBe('held with [redacted]');
+    expect(locks.tokenMark).toBe(12);
+    expect(files.get('nodes/n2/stacks.txt')!.toString()).not.toContain(secret);
+    expect([...files.keys()].some((f) => f.includes('outside'))).toBe(false);
+    expect(m.errors.some((e) => e.collector === 'cluster' && e.message.includes('unsafe path'))).toBe(true);
+    expect(files.get('summary.txt')!.toString()).toContain('did not answer in time: n3');
+  });
+
+  it('holds its automatic dump back while the cluster\'s last one is younger than the rate limit, and tells the cluster when it takes one', async () => {
+    const held = part([], Date.UTC(2026, 0, 1)); // the fake clock's wall time at its start: another node dumped just now
+    const a = await setup({ rateLimitMs: 60_000, cluster: held.cluster });
+    const seenA = record(a.dumper);
+    await a.lm.owner('h').lock('lin', 'r', 'EX');
+    void a.lm.owner('w').lock('lin', 'r', 'EX').catch(() => {});
+    a.clock.advance(1000);
+    await a.dumper.idle();
+    expect(seenA.written).toEqual([]);
+    expect(seenA.skipped.map((e) => e.reason)).toEqual(['rate-limited']);
+
+    const free = part([]);
+    const b = await setup({ rateLimitMs: 60_000, cluster: free.cluster });
+    const seenB = record(b.dumper);
+    await b.lm.owner('h').lock('lin', 'r', 'EX');
+    void b.lm.owner('w').lock('lin', 'r', 'EX').catch(() => {});
+    b.clock.advance(1000);
+    await b.dumper.idle();
+    expect(seenB.written.map((e) => e.trigger)).toEqual(['soft-timeout']);
+    expect(free.taken).toHaveLength(1);
+  });
+});

@@ -22,9 +22,12 @@ function put(el: HTMLElement, html: string): void {
 export function renderDeadlocks(el: HTMLElement, m: Model): void {
   if (m.deadlocks.length === 0) return put(el, '<p class="empty">No deadlock yet.</p>');
   put(el, [...m.deadlocks].reverse().map((d) => {
+    // A deadlock across nodes (found by the cluster's detector) says so, and each wait says on which node it was.
+    const on = (node: string | undefined): string => (d.nodes === undefined || node === undefined ? '' : ` <span class="node">on ${esc(node)}</span>`);
     const steps = d.cycle.map((c) =>
-      `<li${c.owner === d.victim ? ' class="victim"' : ''}><b>${esc(c.owner)}</b> ${c.held === null ? '' : `holds ${esc(c.held)}, `}wants ${esc(c.wanted)} on ${esc(c.domain)}:${esc(c.resource)}${c.blocker === undefined ? '' : ` ← ${esc(c.blocker.owner)} (${esc(c.blocker.mode)})`}${stack(c.stack)}</li>`).join('');
-    return `<div class="deadlock" data-seq="${d.seq}"><div>#${d.seq} ${clock(d.time)} · ${esc(d.kind)} · victim <b class="victim">${esc(d.victim ?? 'none')}</b> (${esc(d.policy)})</div><ol>${steps}</ol></div>`;
+      `<li${c.owner === d.victim ? ' class="victim"' : ''}><b>${esc(c.owner)}</b> ${c.held === null ? '' : `holds ${esc(c.held)}, `}wants ${esc(c.wanted)} on ${esc(c.domain)}:${esc(c.resource)}${c.blocker === undefined ? '' : ` ← ${esc(c.blocker.owner)} (${esc(c.blocker.mode)})`}${on(c.node)}${stack(c.stack)}</li>`).join('');
+    const across = d.nodes === undefined ? '' : ` · <span class="tag across">across nodes ${d.nodes.map(esc).join(', ')}</span>`;
+    return `<div class="deadlock${d.nodes === undefined ? '' : ' across'}" data-seq="${d.seq}"><div>#${d.seq} ${clock(d.time)} · ${esc(d.kind)}${across} · victim <b class="victim">${esc(d.victim ?? 'none')}</b> (${esc(d.policy)})</div><ol>${steps}</ol></div>`;
   }).join(''));
 }
 
@@ -39,7 +42,10 @@ export function renderHangs(el: HTMLElement, m: Model, now: number): void {
     const cls = hangClass(h, live);
     const was = !live && h.classification === 'persistent' ? ' (it had been persistent)' : '';
     const how = live ? `waiting ${duration(now - h.since)}` : `${esc(h.outcome ?? '')} after ${duration(h.waitedMs ?? null)}${was}`;
-    const roots = h.rootBlockers.map((b) => `${esc(b.owner)} (${b.holds.map((x) => `${esc(x.mode)} ${esc(x.domain)}:${esc(x.resource)}`).join(', ')})`).join('; ');
+    // In a cluster a root blocker may hold on another node: where, and whether its client is still connected there.
+    const where = (b: Hang['rootBlockers'][number]): string => (b.node === undefined ? ''
+      : ` on ${esc(b.node)}${b.client == null ? '' : `, client ${esc(b.client)} ${b.connected === true ? 'connected' : 'not connected'}`}`);
+    const roots = h.rootBlockers.map((b) => `${esc(b.owner)}${where(b)} (${b.holds.map((x) => `${esc(x.mode)} ${esc(x.domain)}:${esc(x.resource)}`).join(', ')})`).join('; ');
     const dumps = (dumpsOf.get(h.id) ?? []).map((d) => dumpLink(d)).join(' ');
     return `<div class="hang ${cls}"><span class="tag">${cls}</span> <b>${esc(h.owner)}</b> wants ${esc(h.wanted)} on ${esc(h.domain)}:${esc(h.resource)} · ${how}` +
       `<div class="sub">root blocker: ${roots || 'none'} ${dumps}</div></div>`;
