@@ -15,6 +15,7 @@ import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
 import type { SnapshotReads } from './snapshot-reads.js';
+import { lockRows, locksQuery } from './views.js';
 import { int, obj, oneOf, str, type Schema } from './validate.js';
 
 export interface RestContext {
@@ -28,34 +29,12 @@ export interface RestContext {
   internalError(err: unknown): void;
 }
 
-const STATES = ['granted', 'converting', 'waiting'] as const;
-const locksQuery = obj(
-  { domain: str(), resource: str(), owner: str(), node: str(), state: oneOf(STATES), limit: str(12) },
-  ['domain', 'resource', 'owner', 'node', 'state', 'limit'],
-);
 const noQuery = obj({});
 const posixBreakBody = obj({ domain: str(), resource: str(), owner: int(1, Number.MAX_SAFE_INTEGER) });
 const idParam = (v: unknown): number => int(1, Number.MAX_SAFE_INTEGER)(/^[0-9]{1,16}$/.test(String(v)) ? Number(v) : NaN, 'id');
 
 function query<T>(req: Request, schema: Schema<T>): T {
   return schema({ ...(req.query as Record<string, unknown>) }, 'query');
-}
-
-export interface LockRow {
-  node: string;
-  domain: string;
-  kind: string;
-  resource: string;
-  id: number;
-  owner: string;
-  ownerId: number;
-  state: string;
-  mode: string | null;
-  requested: string | null;
-  range: unknown;
-  token: string | null;
-  grantedAt: number | null;
-  requestedAt: number | null;
 }
 
 export function restRouter(ctx: RestContext): express.Router {
@@ -129,29 +108,6 @@ export function restRouter(ctx: RestContext): express.Router {
 /** Operator actions take no body; anything but an empty object is a mistake worth refusing. */
 function checkEmptyBody(req: Request): void {
   if (req.body !== undefined) obj({})(req.body, 'body');
-}
-
-/** The rows of a (bounded, R1) snapshot that match the query. */
-export function lockRows(snap: Snapshot, q: { domain?: string; resource?: string; owner?: string; node?: string; state?: string; limit?: string }): LockRow[] {
-  const limit = q.limit === undefined ? serverLimits.apiRowsMax : int(1, serverLimits.apiRowsMax)(Number(q.limit), 'query.limit');
-  const rows: LockRow[] = [];
-  if (q.node !== undefined && q.node !== snap.node) return rows;
-  for (const d of snap.domains) {
-    if (q.domain !== undefined && d.name !== q.domain) continue;
-    for (const r of d.resources) {
-      // resource is a search: a substring match, as the dashboard's search box uses it.
-      if (q.resource !== undefined && !r.name.includes(q.resource)) continue;
-      for (const l of [...r.granted, ...r.converting, ...r.waiting]) {
-        if ((q.owner !== undefined && l.owner !== q.owner) || (q.state !== undefined && l.state !== q.state)) continue;
-        if (rows.length >= limit) return rows;
-        rows.push({
-          node: snap.node, domain: d.name, kind: d.kind, resource: r.name, id: l.id, owner: l.owner, ownerId: l.ownerId, state: l.state,
-          mode: l.mode, requested: l.requested, range: l.range, token: l.token, grantedAt: l.grantedAt, requestedAt: l.requestedAt,
-        });
-      }
-    }
-  }
-  return rows;
 }
 
 /** The one error middleware: LockError code → status, body `{ error: { code, message, ... } }`. */

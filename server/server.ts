@@ -35,6 +35,7 @@ import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
 import { closeConnection, SessionTable, tellGraceOver, type Session } from './sessions.js';
 import { SnapshotReads } from './snapshot-reads.js';
+import { localView } from './views.js';
 import { int, obj, str } from './validate.js';
 import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
 
@@ -148,6 +149,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     verifierOf: (client) => sessions.clientVerifier(client) ?? null,
     clientConnected: (client) => sessions.clientConnected(client),
     nodeFiles: () => dumper?.nodeFiles() ?? Promise.resolve({ files: [], errors: [] }),
+    read: (what, query) => localView({ reads, sessions: () => summaries(sessions), dumps: async () => (await dumper?.list()) ?? [] }, what, query),
   });
   recovery?.begin(lm);
   const lockIndex = new Map<number, Session>();

@@ -46,6 +46,7 @@ import type { TokenBlock } from './token-blocks.js';
 import type { ClusterView } from '../../src/client/protocol.js';
 import type { Owner } from '../../src/index.js';
 import { ClusterDetector, type DetectorOptions } from './detector.js';
+import type { LocksQuery, ViewKind } from '../views.js';
 import { ClusterDumps, type NodeState } from './dumps.js';
 import { explainHang } from './hangs.js';
 import { loadPeerSecret, type PeerHandler } from './peers.js';
@@ -137,6 +138,8 @@ export interface ClusterHooks {
   clientConnected(client: string): boolean;
   /** This node's files for a cluster dump taken elsewhere (its dumper's collectors; none without a dumper). */
   nodeFiles(): Promise<Pick<NodeState, 'files' | 'errors'>>;
+  /** One of this node's REST views (views.ts), for the cluster-wide view. */
+  read(what: ViewKind, query: LocksQuery): Promise<unknown>;
 }
 
 export class ClusterBinding {
@@ -229,6 +232,7 @@ export class ClusterBinding {
       check: (generation, keys) => checkEdges(lm, node.node, node.view.generation, generation, keys),
       breakAt: (generation, key, cycle, policy, nodes) => breakAt(lm, node.view.generation, generation, key, cycle, policy, nodes),
       state: async () => ({ node: node.node, ...(await this.hooks.nodeFiles()), waits: gatherWaits(lm, node.node, node.view.generation) }),
+      read: (what, query) => this.hooks.read(what, query),
     };
   }
 
@@ -330,7 +334,7 @@ export class ClusterBinding {
 
   /** Where every adopted view goes (each session, B6), and how a client id's verifier is found (B3). */
   private hooks: ClusterHooks = { pushView: () => {}, pushGraceOver: () => {}, verifierOf: () => null, clientConnected: () => false,
-    nodeFiles: async () => ({ files: [], errors: [] }) };
+    nodeFiles: async () => ({ files: [], errors: [] }), read: async () => [] };
 
   setHooks(hooks: ClusterHooks): void {
     this.hooks = hooks;

@@ -8,7 +8,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import { LockError, type CycleEntry } from '../../src/index.js';
-import { array, bool, obj, str, type Schema } from '../validate.js';
+import { array, bool, obj, oneOf, str, type Schema } from '../validate.js';
+import { locksQuery, VIEWS } from '../views.js';
 import { clusterLimits } from './limits.js';
 import { PEER_HEADER, type PeerHandler } from './peers.js';
 
@@ -22,6 +23,7 @@ const entry: Schema<CycleEntry> = obj({
 }, ['blocker', 'node']);
 const checkBody = obj({ generation, keys: array(key, clusterLimits.cycleStepsMax) });
 const explainBody = obj({ keys: array(key, clusterLimits.chainEdgesMax) });
+const readBody = obj({ what: oneOf(VIEWS), query: locksQuery });
 const breakBody = obj({
   generation, key, cycle: array(entry, clusterLimits.cycleStepsMax), policy: str(32), nodes: array(str(), clusterLimits.membersMax),
 });
@@ -48,6 +50,10 @@ export function peerRouter(secret: () => string | null, handler: () => PeerHandl
   });
   r.post('/api/cluster/peer/state', admit, (_req, res, next) => {
     handler()!.state().then((s) => res.json(s), next);
+  });
+  r.post('/api/cluster/peer/read', admit, json, (req, res, next) => {
+    const b = readBody(req.body, 'body');
+    handler()!.read(b.what, b.query).then((rows) => res.json({ rows }), next);
   });
   r.post('/api/cluster/peer/explain', admit, json, (req, res) => {
     const b = explainBody(req.body, 'body');

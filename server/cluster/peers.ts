@@ -21,6 +21,7 @@ import type { Etcd3 } from 'etcd3';
 import { LockError, type CycleEntry } from '../../src/index.js';
 import { etcdCall } from './etcd.js';
 import { clusterLimits, PEER_CALL_TIMEOUT_MS } from './limits.js';
+import type { LocksQuery, ViewKind } from '../views.js';
 import type { NodeState } from './dumps.js';
 import type { PeerWaits } from './shapes.js';
 
@@ -47,6 +48,8 @@ export interface PeerHandler {
   breakAt(generation: string, key: string, cycle: CycleEntry[], policy: string, nodes: string[]): boolean;
   /** This node's part of a cluster dump (dumps.ts, K1). */
   state(): Promise<NodeState>;
+  /** One of this node's REST views, for the cluster-wide view (view-api.ts). */
+  read(what: ViewKind, query: LocksQuery): Promise<unknown>;
 }
 
 /** P2: one call to a peer, with the deadline; rejects with EIO naming the node when it fails or answers an error. */

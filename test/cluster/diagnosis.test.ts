@@ -187,6 +187,32 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
     expect(resource.stdout).toMatch(/ring-a waits for EX/);
   }, 45_000);
 
+  it('one view of the cluster from any node: every member\'s locks, sessions and hangs tagged with their node, filterable by node', async () => {
+    // The ring of the dump test still holds: ring-a holds on n1 and waits on n2, ring-b the other way round.
+    const n3 = byName('n3');
+    const locks = await get<{ node: string; answered: string[]; missing: string[]; rows: Array<{ node: string; owner: string; state: string; resource: string }> }>(n3, '/api/cluster/view/locks?owner=ring-a');
+    expect(locks.node).toBe('n3');
+    expect([...locks.answered].sort()).toEqual(members);
+    expect(locks.missing).toEqual([]);
+    expect(locks.rows.map((r) => [r.node, r.state]).sort()).toEqual([['n1', 'granted'], ['n2', 'waiting']]);
+    const onlyN2 = await get<{ answered: string[]; rows: Array<{ node: string }> }>(n3, '/api/cluster/view/locks?nodes=n2');
+    expect(onlyN2.answered).toEqual(['n2']);
+    expect(onlyN2.rows.length).toBeGreaterThan(0);
+    expect(onlyN2.rows.every((r) => r.node === 'n2')).toBe(true);
+    const sessions = await get<{ rows: Array<{ node: string }> }>(n3, '/api/cluster/view/sessions');
+    expect(new Set(sessions.rows.map((r) => r.node))).toEqual(new Set(members));
+    const graph = await get<{ graphs: Record<string, { edges: unknown[] }> }>(n3, '/api/cluster/view/graph');
+    expect(Object.keys(graph.graphs).sort()).toEqual(members);
+    // Bad input: a view that is not one, a member that is not one, a filter the view does not take.
+    for (const [path, message] of [['/api/cluster/view/nope', /view/], ['/api/cluster/view/locks?nodes=n9', /n9/], ['/api/cluster/view/hangs?owner=x', /only nodes/]] as const) {
+      const res = await fetch(`${n3.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('EINVAL');
+      expect(body.error.message).toMatch(message);
+    }
+  });
+
   it('the peer routes refuse a caller without the cluster secret (EPERM) and a bad body (EINVAL)', async () => {
     const n1 = byName('n1');
     const none = await fetch(`${n1.url}/api/cluster/peer/waits`, { method: 'POST' });
