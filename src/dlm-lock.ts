@@ -12,12 +12,12 @@
  */
 
 import type { ConvertOptions, LockHandle, LockState, Range, ReleaseOptions } from './api.js';
-import type { LossReason } from './errors.js';
 import type { LinkedList, ListNode } from './list.js';
 import { modeName, type DlmMode } from './modes.js';
 import type { Owner } from './owner.js';
 import type { DlmResource } from './dlm.js';
 import type { DlmWait } from './dlm.js';
+import type { LossReason } from './shapes.js';
 
 /** Lock states as small integers (a field per lock stays a Smi). */
 export const St = { Waiting: 0, Granted: 1, Converting: 2, Released: 3, Lost: 4 } as const;

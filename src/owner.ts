@@ -8,12 +8,12 @@
 
 import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from './api.js';
 import type { DlmLock } from './dlm-lock.js';
-import type { LossReason } from './errors.js';
 import type { LockManager } from './manager.js';
 import type { DlmMode } from './modes.js';
 import type { PosixResource } from './posix.js';
 import { Quota } from './quota.js';
 import type { Waiter } from './waiter.js';
+import type { LossReason } from './shapes.js';
 
 export type OwnerMeta = NonNullable<OwnerOptions['meta']>;
 

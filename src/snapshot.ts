@@ -1,112 +1,20 @@
 /**
  * snapshot(): the whole lock state as plain JSON (tokens as strings, times
  * as wall-clock ms). Dumps, the REST API and the dashboard all read this
- * one shape, so it is versioned.
+ * one shape (`Snapshot`, in shapes.ts), so it is versioned.
  */
 
 import type { DlmLock } from './dlm-lock.js';
 import { DlmResource } from './dlm.js';
-import type { DomainPolicy } from './domain.js';
-import type { DeadlockRecord, ReportedRange } from './lock-events.js';
 import type { LockManager } from './manager.js';
 import { reportRange } from './payloads.js';
 import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import type { PosixResource } from './posix.js';
 import { formatStack } from './stacks.js';
-import type { CurrentCycle, DeadlockStats } from './deadlock.js';
-import type { OrderInversion } from './lockorder.js';
-import type { Hang } from './watchdog.js';
-import type { GraceState } from './grace.js';
+import type { DomainSnapshot, EdgeSnapshot, LockSnapshot, OwnerSnapshot, ResourceSnapshot, Snapshot } from './shapes.js';
 
 export const SNAPSHOT_VERSION = 1;
-
-export interface LockSnapshot {
-  id: number;
-  owner: string;
-  ownerId: number;
-  state: 'granted' | 'converting' | 'waiting';
-  /** Granted mode (dlm) or type (posix); null while a new request waits. */
-  mode: string | null;
-  /** Requested mode or type while converting or waiting. */
-  requested: string | null;
-  range: ReportedRange | null;
-  token: string | null;
-  grantedAt: number | null;
-  requestedAt: number | null;
-  stack: string | null;
-  /** The pending request's id while waiting or converting (what wait-for edges and cancels name). */
-  waitId?: number;
-  demoted?: boolean;
-}
-
-export interface ResourceSnapshot {
-  name: string;
-  granted: LockSnapshot[];
-  converting: LockSnapshot[];
-  waiting: LockSnapshot[];
-  lvb?: { hex: string; seq: number; valid: boolean };
-}
-
-export interface DomainSnapshot {
-  name: string;
-  kind: DomainPolicy['kind'];
-  policy: DomainPolicy;
-  resources: ResourceSnapshot[];
-}
-
-export interface OwnerSnapshot {
-  id: number;
-  name: string;
-  meta: Record<string, unknown> | null;
-  priority: number;
-  holding: number;
-  waiting: number;
-}
-
-/** An edge of the wait-for graph: `from` waits for `to`. */
-export interface EdgeSnapshot {
-  from: number;
-  fromName: string;
-  to: number;
-  toName: string;
-  kind: 'hard' | 'soft';
-  domain: string;
-  resource: string;
-  /** What the waiter wants. */
-  wanted: string;
-  /** The blocker's granted mode (hard) or requested mode (soft). */
-  blockerMode: string;
-  waitId: number;
-}
-
-export interface Snapshot {
-  version: number;
-  node: string;
-  time: number;
-  domains: DomainSnapshot[];
-  owners: OwnerSnapshot[];
-  /** The wait-for graph. */
-  edges: EdgeSnapshot[];
-  /** Cycles in the graph right now (normally none: they are broken as they form). */
-  cycles: CurrentCycle[];
-  /** The deadlock history, oldest first. */
-  deadlocks: DeadlockRecord[];
-  /** Hangs in progress (waits past their soft timeout). */
-  hangs: Hang[];
-  /** Hangs that ended, oldest first. */
-  hangHistory: Hang[];
-  orderInversions: OrderInversion[];
-  /** The grace period after a restart: in force or not, deadline, clients expected and done. */
-  grace: GraceState;
-  detection: { mode: string; victim: string; stats: DeadlockStats; graph: { owners: number; edges: number }; lockOrderEdges: number };
-  /**
-   * Present when `snapshot({ locksMax })` left resources out: `locks` is how
-   * many locks and waits are shown, `total` how many there are. Owners are
-   * those of the resources shown and of the wait-for edges (always whole).
-   */
-  truncated?: { locks: number; total: number };
-}
 
 export interface SnapshotOptions {
   /**
