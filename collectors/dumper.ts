@@ -29,8 +29,9 @@ import { Redactor, redactText, secretValues } from './redact.js';
 import { expired, type Retention } from './retention.js';
 import { runCollectors } from './run.js';
 import { buildSummary } from './summary.js';
-import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Classification, type ClientReport, type ClusterPart, type Collector, type CollectorError, type DumpRecord, type DumpTrigger, type Manifest } from './types.js';
+import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type ClientReport, type ClusterPart, type Collector, type CollectorError, type Manifest } from './types.js';
 import { dumpLimits } from './limits.js';
+import type { Classification, DumpRecord, DumpTrigger } from './shapes.js';
 
 type SourceEvents = Pick<LockEvents, 'hang' | 'hang-persistent' | 'hang-resolved' | 'deadlock'>;
 

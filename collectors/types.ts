@@ -6,12 +6,10 @@
 
 import type { DeadlockRecord, Hang, Snapshot } from '../src/index.js';
 import type { Redactor } from './redact.js';
+import type { Classification, DumpTrigger } from './shapes.js';
 
 export const DUMP_FORMAT = 'lockscope-hang-dump';
 export const DUMP_FORMAT_VERSION = 1;
-
-export type DumpTrigger = 'soft-timeout' | 'deadlock' | 'manual' | 'signal';
-export type Classification = 'pending' | 'transient' | 'persistent';
 
 /** A file's content: small ones whole, big ones as chunks so they are never held whole. */
 export type FileData = string | Uint8Array | Iterable<string> | AsyncIterable<string>;
@@ -108,21 +106,4 @@ export interface Manifest {
   /** How long collecting and writing took, ms. */
   tookMs: number;
   generator: { name: 'lockscope'; node: string; pid: number };
-}
-
-/** One dump as index.json remembers it. */
-export interface DumpRecord {
-  id: string;
-  /** File name inside the dump directory. */
-  file: string;
-  /** `unknown` when the index was rebuilt from the archive names. */
-  trigger: DumpTrigger | 'unknown';
-  node: string;
-  time: number;
-  bytes: number;
-  hang: { id: number; owner: string; domain: string; resource: string; wanted: string } | null;
-  classification: Classification | null;
-  /** For a resolved hang: how long the wait took in all, and how it ended. */
-  waitedMs?: number;
-  outcome?: string;
 }

@@ -8,7 +8,8 @@
 
 import { readFileSync } from 'node:fs';
 import { LockError } from '../src/index.js';
-import { ROLES, type Role, type TokenSpec } from './auth.js';
+import { ROLES, type TokenSpec } from './auth.js';
+import type { Role } from './protocol.js';
 import { DEFAULT_HOST, DEFAULT_PORT, serverLimits } from './limits.js';
 import type { ServerOptions } from './server.js';
 import { clusterLimits } from './cluster/limits.js';

@@ -15,7 +15,8 @@ import { presentedToken } from './page-cookie.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { SnapshotReads } from './snapshot-reads.js';
-import type { FeedBatch, FeedClientEvents, FeedEvents, FeedGraph, LockServerIo, SessionSummary } from './protocol.js';
+import type { FeedBatch, FeedClientEvents, FeedEvents, FeedGraph, SessionSummary } from './protocol.js';
+import type { LockServerIo } from './sockets.js';
 
 type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
 

@@ -18,12 +18,12 @@ import type { Logger } from './log.js';
 import * as M from './messages.js';
 import { outboxOf } from './outbox.js';
 import { dropInSlices } from './slices.js';
-import type { LockSocket } from './protocol.js';
 import { reclaim, reclaimComplete, reclaimMessage } from './reclaim.js';
 import type { Recovery } from './recovery.js';
 import type { ClusterBinding } from './cluster/binding.js';
 import type { Session } from './sessions.js';
 import type { Schema } from './validate.js';
+import type { LockSocket } from './sockets.js';
 
 /** Where requests without a relayed stack say they came from. */
 const NO_SITE = '    at <remote client>';

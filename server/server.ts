@@ -30,13 +30,14 @@ import { checkServerLimits, checkServerOptions } from './options.js';
 import { isLoopback, openModeRefusal } from './origin.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
-import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
+import type { SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
 import { closeConnection, SessionTable, tellGraceOver, type Session } from './sessions.js';
 import { SnapshotReads } from './snapshot-reads.js';
 import { int, obj, str } from './validate.js';
 import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
+import type { LockServerIo, LockSocket } from './sockets.js';
 
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one. */
