@@ -15,7 +15,7 @@ import { presentedToken } from './page-cookie.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { SnapshotReads } from './snapshot-reads.js';
-import type { FeedBatch, FeedClientEvents, FeedEvents, FeedGraph, SessionSummary } from './protocol.js';
+import type { FeedBatch, FeedClientEvents, FeedEvents, SessionSummary } from './protocol.js';
 import type { LockServerIo } from './sockets.js';
 
 type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
@@ -29,23 +29,6 @@ export const FORWARDED = [
 ] as const satisfies readonly (keyof LockEvents)[];
 
 const SESSIONS_EVERY_FLUSHES = Math.max(1, Math.round(1000 / serverLimits.feedIntervalMs));
-
-/** The wait-for graph without a whole snapshot: a batch carries it, and a snapshot of 10,000 locks a few times a second would not be cheap. */
-export function liveGraph(lm: LockManager): FeedGraph {
-  const owners = new Map<number, FeedGraph['owners'][number]>();
-  const seen = (o: { id: number; name: string; meta: Record<string, unknown> | null; priority: number; holding: number; waiting: number }): void => {
-    if (!owners.has(o.id)) owners.set(o.id, { id: o.id, name: o.name, meta: o.meta, priority: o.priority, holding: o.holding, waiting: o.waiting });
-  };
-  const edges = lm.detector.graph.edges().map(({ wait, blocker }): FeedGraph['edges'][number] => {
-    seen(wait.owner);
-    seen(blocker.to);
-    return {
-      from: wait.owner.id, fromName: wait.owner.name, to: blocker.to.id, toName: blocker.to.name, kind: blocker.hard ? 'hard' : 'soft',
-      domain: wait.domain, resource: wait.resource, wanted: wait.wanted, blockerMode: blocker.mode, waitId: wait.id,
-    };
-  });
-  return { edges, cycles: edges.length === 0 ? [] : lm.detector.currentCycles(), owners: [...owners.values()] };
-}
 
 /** `{ domains: null | string[] }` naming known domains, else undefined. */
 function parseDomains(msg: unknown, lm: LockManager): Set<string> | null | undefined {
@@ -148,7 +131,7 @@ export function startFeed(
     if (batch.events.length === 0 && !batch.overflow) return;
     const out = batch;
     batch = { events: [], overflow: false };
-    out.graph = liveGraph(lm);
+    out.graph = lm.waitForGraph();
     nsp.to(ALL).emit('batch', out);
     // Rooms per domain: a dashboard filtered to one domain gets that domain's events and edges only.
     for (const name of lm.domains.keys()) {

@@ -21,7 +21,7 @@
 import { deflate, inflateSync } from 'node:zlib';
 import type { LockManager } from '../src/index.js';
 import { Tally, topOf } from './contention.js';
-import { FORWARDED, liveGraph } from './feed.js';
+import { FORWARDED } from './feed.js';
 import { serverLimits } from './limits.js';
 import type { EdgeSnapshot, FeedBatch, HistoryIndex, HistoryMarker, MarkerKind, SessionSummary, TopLists } from './protocol.js';
 
@@ -189,7 +189,7 @@ export class History {
     if (this.batch.events.length > 0 || this.batch.overflow) {
       const out = this.batch;
       this.batch = { events: [], overflow: false };
-      const graph = liveGraph(this.lm);
+      const graph = this.lm.waitForGraph();
       this.edges = graph.edges;
       // Rule H6: the graph is stored only when it changed since the last one stored in this segment.
       const graphJson = JSON.stringify(graph);

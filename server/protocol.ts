@@ -10,7 +10,7 @@
  * on the server are in sockets.ts.
  */
 
-import type { EdgeSnapshot, LockEvents, OwnerSnapshot, Snapshot } from '../src/shapes.js';
+import type { EdgeSnapshot, GraphSnapshot, LockEvents, Snapshot } from '../src/shapes.js';
 import type { DumpRecord, LockFilesView } from '../collectors/shapes.js';
 
 /** The state's shapes, re-exported so the dashboard needs this one file. */
@@ -74,11 +74,7 @@ export interface FeedBatch {
 }
 
 /** The wait-for graph as the dashboard draws it: edges, current cycles, and the owners on them (with their metadata). */
-export interface FeedGraph {
-  edges: EdgeSnapshot[];
-  cycles: Snapshot['cycles'];
-  owners: OwnerSnapshot[];
-}
+export type FeedGraph = GraphSnapshot;
 
 /** The live feed to the dashboard (namespace `/feed`, viewer or admin; token in `auth.token`). */
 export interface FeedEvents {

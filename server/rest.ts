@@ -79,7 +79,7 @@ export function restRouter(ctx: RestContext): express.Router {
   r.get('/api/locks', allow('read'), (req, res) => res.json(lockRows(ctx.reads.snapshot(), query(req, locksQuery))));
   r.get('/api/owners', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.reads.snapshot().owners);
+    res.json(ctx.reads.owners());
   });
   r.get('/api/sessions', allow('read'), (req, res) => {
     query(req, noQuery);
@@ -91,11 +91,11 @@ export function restRouter(ctx: RestContext): express.Router {
   });
   r.get('/api/deadlocks', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.reads.snapshot().deadlocks);
+    res.json(ctx.reads.deadlocks());
   });
   r.get('/api/hangs', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.reads.snapshot().hangs);
+    res.json(ctx.reads.hangs());
   });
   r.post('/api/locks/:id/break', allow('admin'), (req, res) => {
     const id = idParam(req.params.id);

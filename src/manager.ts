@@ -19,7 +19,7 @@ import {
 } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { Quota } from './quota.js';
-import { buildSnapshot, type SnapshotOptions } from './snapshot.js';
+import { buildGraph, buildOwners, buildSnapshot, type SnapshotOptions } from './snapshot.js';
 import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
 import { checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
@@ -30,7 +30,7 @@ import { Grace, parseGraceOptions, type GraceOptions } from './grace.js';
 import { TokenCounter, type TokenOptions } from './tokens.js';
 import type { AnyResource } from './waitfor.js';
 import type { Waiter } from './waiter.js';
-import type { CycleEntry, DeadlockRecord, DomainPolicy, Hang, LockEvents, LossReason, Snapshot } from './shapes.js';
+import type { CycleEntry, DeadlockRecord, DomainPolicy, GraphSnapshot, Hang, LockEvents, LossReason, OwnerSnapshot, Snapshot } from './shapes.js';
 
 export interface LockManagerOptions {
   /** Name shown in errors, dumps and the dashboard. */
@@ -213,11 +213,22 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. `locksMax`: see SnapshotOptions. */
   snapshot(options?: SnapshotOptions): Snapshot {
-    if (options !== undefined) {
-      checkOptions(options, 'options', SNAPSHOT_KEYS);
-      if (options.locksMax !== undefined) checkInteger(options.locksMax, 'options.locksMax', 1, Number.MAX_SAFE_INTEGER);
-    }
-    return buildSnapshot(this, options);
+    return buildSnapshot(this, checkSnapshotOptions(options));
+  }
+
+  /** The wait-for graph alone, as `snapshot()` shows it (edges, cycles now, their owners): cheap enough to read a few times a second. */
+  waitForGraph(): GraphSnapshot {
+    return buildGraph(this);
+  }
+
+  /** The owners `snapshot(options)` lists, without building the rest of it (no lock rows, no stacks). */
+  snapshotOwners(options?: SnapshotOptions): OwnerSnapshot[] {
+    return buildOwners(this, checkSnapshotOptions(options));
+  }
+
+  /** Hangs in progress (waits past their soft timeout), oldest first, as `snapshot()` lists them. */
+  hangs(): Hang[] {
+    return [...this.watchdog.current.values()].map((h) => structuredClone(h));
   }
 
   /**
@@ -678,3 +689,11 @@ function takeSettlers(resolve: (v: never) => void, reject: (err: LockError) => v
   settlers.reject = reject;
 }
 function noop(): void {}
+
+function checkSnapshotOptions(options: SnapshotOptions | undefined): SnapshotOptions | undefined {
+  if (options !== undefined) {
+    checkOptions(options, 'options', SNAPSHOT_KEYS);
+    if (options.locksMax !== undefined) checkInteger(options.locksMax, 'options.locksMax', 1, Number.MAX_SAFE_INTEGER);
+  }
+  return options;
+}

@@ -344,6 +344,13 @@ export interface EdgeSnapshot {
   waitId: number;
 }
 
+/** The wait-for graph alone (`LockManager.waitForGraph()`): its edges, the cycles in it now, and the owners on them. */
+export interface GraphSnapshot {
+  edges: EdgeSnapshot[];
+  cycles: CurrentCycle[];
+  owners: OwnerSnapshot[];
+}
+
 export interface Snapshot {
   version: number;
   node: string;
