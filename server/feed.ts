@@ -15,7 +15,7 @@ import { presentedToken } from './page-cookie.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { SnapshotReads } from './snapshot-reads.js';
-import type { FeedBatch, FeedClientEvents, FeedEvents, SessionSummary } from './protocol.js';
+import type { FeedBatch, FeedClientEvents, FeedEvent, FeedEventName, FeedEvents, HangEventName, SessionSummary } from './protocol.js';
 import type { LockServerIo } from './sockets.js';
 
 type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
@@ -23,10 +23,29 @@ type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, neve
 const ALL = 'all';
 const room = (domain: string): string => `d:${domain}`;
 
-export const FORWARDED = [
-  'granted', 'waiting', 'failed', 'converted', 'demoted', 'released', 'deadlock', 'hang', 'hang-persistent', 'hang-resolved',
-  'long-hold', 'order-inversion', 'grace',
-] as const satisfies readonly (keyof LockEvents)[];
+/**
+ * The events the feed and the history forward, at run time: the names of
+ * FeedEventName as a record's keys, so that a name missing here, or one
+ * that is not an event, does not compile.
+ */
+const FORWARDED_NAMES: Readonly<Record<FeedEventName, true>> = {
+  granted: true, waiting: true, failed: true, converted: true, demoted: true, released: true, deadlock: true,
+  hang: true, 'hang-persistent': true, 'hang-resolved': true, 'long-hold': true, 'order-inversion': true, grace: true,
+};
+export const FORWARDED = Object.keys(FORWARDED_NAMES) as FeedEventName[];
+
+const HANG_NAMES: Readonly<Record<HangEventName, true>> = { hang: true, 'hang-persistent': true, 'hang-resolved': true };
+const isHangEvent = (event: FeedEventName): event is HangEventName => Object.hasOwn(HANG_NAMES, event);
+
+/**
+ * One forwarded event as a batch carries it. `payload` is `event`'s own
+ * (each listener is registered for its event), which the union of payloads
+ * cannot say: the one place the pair is asserted.
+ */
+export function feedEvent(event: FeedEventName, payload: LockEvents[FeedEventName], dumpOf: (hangId: number) => string | null): FeedEvent {
+  if (isHangEvent(event)) return { event, payload: { ...(payload as Hang), dump: dumpOf((payload as Hang).id) } } as FeedEvent;
+  return { event, payload } as FeedEvent;
+}
 
 const SESSIONS_EVERY_FLUSHES = Math.max(1, Math.round(1000 / serverLimits.feedIntervalMs));
 
@@ -70,8 +89,6 @@ function batchFor(b: FeedBatch, domains: Set<string>): FeedBatch {
   return out;
 }
 
-const HANG_EVENTS: ReadonlySet<string> = new Set(['hang', 'hang-persistent', 'hang-resolved']);
-
 /**
  * R3: `fn` at most snapshotReadsPerSecond times a second; an ask within the
  * interval is done when it ends, once for all the asks meanwhile.
@@ -111,10 +128,9 @@ export function startFeed(
   let batch: FeedBatch = { events: [], overflow: false };
   let timer: NodeJS.Timeout | null = null;
   const listeners = FORWARDED.map((event) => {
-    const listener = (payload: unknown): void => {
+    const listener = (payload: LockEvents[FeedEventName]): void => {
       if (batch.events.length >= serverLimits.feedBatchMax) batch.overflow = true;
-      else if (HANG_EVENTS.has(event)) batch.events.push({ event, payload: { ...(payload as Hang), dump: dumpOf((payload as Hang).id) } } as FeedBatch['events'][number]);
-      else batch.events.push({ event, payload } as FeedBatch['events'][number]);
+      else batch.events.push(feedEvent(event, payload, dumpOf));
     };
     return { event, listener };
   });
@@ -141,8 +157,8 @@ export function startFeed(
   };
   const subscribe = (on: boolean): void => {
     for (const { event, listener } of listeners) {
-      if (on) lm.on(event, listener as never);
-      else lm.off(event, listener as never);
+      if (on) lm.on(event, listener);
+      else lm.off(event, listener);
     }
     if (on) timer = setInterval(flush, serverLimits.feedIntervalMs);
     else if (timer !== null) {

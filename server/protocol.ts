@@ -54,13 +54,14 @@ export interface WaitForGraph {
   cycles: Snapshot['cycles'];
 }
 
-/** The manager events the feed forwards. */
-export type FeedEventName =
-  | 'granted' | 'waiting' | 'failed' | 'converted' | 'demoted' | 'released' | 'deadlock'
-  | 'hang' | 'hang-persistent' | 'hang-resolved' | 'long-hold' | 'order-inversion' | 'grace';
+/** The manager events the feed forwards: every event of its typed map (LockEvents, src/shapes.ts). */
+export type FeedEventName = keyof LockEvents;
+
+/** The events of a hang's life. */
+export type HangEventName = 'hang' | 'hang-persistent' | 'hang-resolved';
 
 /** The hang events carry the id of the hang-dump the hang started (null: none was taken, e.g. rate limited). */
-type FeedPayload<K extends FeedEventName> = K extends 'hang' | 'hang-persistent' | 'hang-resolved' ? LockEvents[K] & { dump: string | null } : LockEvents[K];
+type FeedPayload<K extends FeedEventName> = K extends HangEventName ? LockEvents[K] & { dump: string | null } : LockEvents[K];
 
 /** One forwarded manager event. */
 export type FeedEvent = { [K in FeedEventName]: { event: K; payload: FeedPayload<K> } }[FeedEventName];

@@ -111,8 +111,8 @@ export class DlmLock implements LockHandle, ListNode<DlmLock> {
     return this.owner.manager.dlm.convert(this, mode, options, DlmLock.prototype.convert);
   }
 
-  /** For a server relaying a remote client's conversion: `site` is the stack the client captured. */
-  convertAt(site: string, mode: DlmMode, options?: ConvertOptions): Promise<DlmLock> {
+  /** For a server relaying a remote client's conversion: `site` is the stack the client captured; `mode` a name off the wire, checked here (EINVAL). */
+  convertAt(site: string, mode: string, options?: ConvertOptions): Promise<DlmLock> {
     return this.owner.manager.dlm.convert(this, mode, options, site);
   }
 
