@@ -118,9 +118,19 @@ export function restRouter(ctx: RestContext): express.Router {
     ctx.log('posix-lock-broken', { ...body, by: principalOf(res).name });
     res.json({ ok: true });
   });
-  r.get('/api/grafana/health', allow('read'), (_req, res) => res.json({ ok: true }));
-  r.get('/api/grafana/graph/fields', allow('read'), (_req, res) => res.json(GRAFANA_FIELDS));
-  r.get('/api/grafana/graph/data', allow('read'), (_req, res) => res.json(grafanaData(waitForGraph(ctx.reads.snapshot()))));
+  // The Node Graph API data source sends a query only when a panel's "query string" is filled in; lockscope takes none.
+  r.get('/api/grafana/health', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json({ ok: true });
+  });
+  r.get('/api/grafana/graph/fields', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(GRAFANA_FIELDS);
+  });
+  r.get('/api/grafana/graph/data', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(grafanaData(waitForGraph(ctx.reads.snapshot())));
+  });
   r.use((_req, _res, next) => next(new LockError('ENOENT', 'no such endpoint')));
   return r;
 }
