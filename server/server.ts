@@ -24,7 +24,7 @@ import { startFeed } from './feed.js';
 import { History } from './history.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { Budget, budgetBytes } from './budget.js';
-import { defaultBudgets, serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
+import { defaultBudgets, NAME_CHARS_MAX, serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
 import { boundConnections, type ConnectionBound } from './connections.js';
 import { checkServerLimits, checkServerOptions } from './options.js';
 import { isLoopback, openModeRefusal } from './origin.js';
@@ -92,7 +92,7 @@ export interface LockServer {
 }
 
 const handshakeSchema = obj(
-  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(128), secret: secretSchema },
+  { token: str(), name: str(NAME_CHARS_MAX), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(NAME_CHARS_MAX), secret: secretSchema },
   ['token', 'host', 'pid', 'session', 'clientId', 'secret'],
 );
 
