@@ -9,7 +9,7 @@
  */
 
 import { cyclicComponents } from '../src/scc.js';
-import type { NodeWaits } from './types.js';
+import type { NodeWaits } from './shapes.js';
 
 /** One edge of the gathered graph: `from` waits (on `node`) for `to`. */
 export interface Arc {

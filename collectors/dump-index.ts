@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fsyncPath } from './archive.js';
 import { toJson } from './escape.js';
 import { dumpLimits } from './limits.js';
-import type { DumpRecord } from './types.js';
+import type { DumpRecord } from './shapes.js';
 
 export const INDEX_FILE = 'index.json';
 const INDEX_FORMAT = 'lockscope-dump-index';

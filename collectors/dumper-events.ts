@@ -1,6 +1,7 @@
 /** The typed event map of a HangDumper. Payloads are plain data, ready for the dashboard and logs. */
 
-import type { Classification, CollectorError, DumpRecord, DumpTrigger } from './types.js';
+import type { CollectorError } from './types.js';
+import type { Classification, DumpRecord, DumpTrigger } from './shapes.js';
 
 export interface HangDumperEvents {
   /** A dump began: the snapshot is taken, the archive is being written to `path`. */

@@ -31,8 +31,9 @@ import { badPath, runCollectors } from './run.js';
 import { clusterCycles, waitingElsewhere } from './inspect-cluster.js';
 import { snapshotOf } from './inspect.js';
 import { buildSummary, type ClusterSummary } from './summary.js';
-import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Classification, type ClientReport, type ClusterPart, type Collector, type CollectorError, type DumpRecord, type DumpTrigger, type Manifest } from './types.js';
+import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type ClientReport, type ClusterPart, type Collector, type CollectorError, type Manifest } from './types.js';
 import { dumpLimits } from './limits.js';
+import type { Classification, DumpRecord, DumpTrigger } from './shapes.js';
 
 type SourceEvents = Pick<LockEvents, 'hang' | 'hang-persistent' | 'hang-resolved' | 'deadlock'>;
 

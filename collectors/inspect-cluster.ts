@@ -15,7 +15,7 @@ import { cyclesAnswer, ownerAnswer, resourceAnswer, snapshotOf, type Answer } fr
 import { dumpLimits } from './limits.js';
 import type { Dump } from './read-archive.js';
 import { cycleLines } from './summary.js';
-import type { NodeWaits } from './types.js';
+import type { NodeWaits } from './shapes.js';
 import { siteOf } from './format.js';
 
 export interface NodePart {

@@ -17,7 +17,8 @@ import { Parser, type ReadEntry } from 'tar';
 import { readIndex } from './dump-index.js';
 import { DumpError } from './errors.js';
 import { dumpLimits } from './limits.js';
-import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type DumpRecord, type Manifest } from './types.js';
+import { DUMP_FORMAT, DUMP_FORMAT_VERSION, type Manifest } from './types.js';
+import type { DumpRecord } from './shapes.js';
 
 export interface Dump {
   path: string;

@@ -4,7 +4,7 @@
  * even if it alone is over the byte budget: a dump nobody can read helps no one.
  */
 
-import type { DumpRecord } from './types.js';
+import type { DumpRecord } from './shapes.js';
 
 export interface Retention {
   count: number;

@@ -11,7 +11,7 @@ import { escapeLines } from './escape.js';
 import { clockTime, duration, isoTime, shortStack, siteOf } from './format.js';
 import { GraphView, type BlockedBy, type PendingWait } from './graph-view.js';
 import { dumpLimits } from './limits.js';
-import type { DumpTrigger } from './types.js';
+import type { DumpTrigger } from './shapes.js';
 import type { ClusterCycle } from './inspect-cluster.js';
 
 export interface SummaryInput {

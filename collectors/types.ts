@@ -6,12 +6,10 @@
 
 import type { DeadlockRecord, Hang, Snapshot } from '../src/index.js';
 import type { Redactor } from './redact.js';
+import type { Classification, DumpTrigger } from './shapes.js';
 
 export const DUMP_FORMAT = 'lockscope-hang-dump';
 export const DUMP_FORMAT_VERSION = 1;
-
-export type DumpTrigger = 'soft-timeout' | 'deadlock' | 'manual' | 'signal';
-export type Classification = 'pending' | 'transient' | 'persistent';
 
 /** A file's content: small ones whole, big ones as chunks so they are never held whole. */
 export type FileData = string | Uint8Array | Iterable<string> | AsyncIterable<string>;
@@ -52,20 +50,6 @@ export interface Collector {
   /** Uncompressed bytes of all its files together. */
   maxBytes: number;
   collect(ctx: CollectContext): Promise<DumpFile[]>;
-}
-
-/**
- * One node's wait-for edges with cluster-wide owner names, as a cluster
- * node answers its peers and as `nodes/<node>/waits.json` holds them.
- */
-export interface NodeWaits {
-  node: string;
-  /** The view the node acts on: a check under another generation holds nothing. */
-  generation: string;
-  /** [local owner id, cluster-wide key, name, priority, locks held here, ms since it was created] */
-  owners: Array<[number, string, string, number, number, number]>;
-  /** [edge key, waiting owner's local id, blocking owner's local id, ms the wait has lasted] */
-  edges: Array<[string, number, number, number]>;
 }
 
 /**
@@ -122,21 +106,4 @@ export interface Manifest {
   /** How long collecting and writing took, ms. */
   tookMs: number;
   generator: { name: 'lockscope'; node: string; pid: number };
-}
-
-/** One dump as index.json remembers it. */
-export interface DumpRecord {
-  id: string;
-  /** File name inside the dump directory. */
-  file: string;
-  /** `unknown` when the index was rebuilt from the archive names. */
-  trigger: DumpTrigger | 'unknown';
-  node: string;
-  time: number;
-  bytes: number;
-  hang: { id: number; owner: string; domain: string; resource: string; wanted: string } | null;
-  classification: Classification | null;
-  /** For a resolved hang: how long the wait took in all, and how it ended. */
-  waitedMs?: number;
-  outcome?: string;
 }

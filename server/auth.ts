@@ -14,8 +14,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { invalid } from '../src/errors.js';
 import { LockError } from '../src/index.js';
 import { serverLimits } from './limits.js';
+import type { Role } from './protocol.js';
 
-export type Role = 'client' | 'viewer' | 'admin';
 export const ROLES: readonly Role[] = ['client', 'viewer', 'admin'];
 
 export interface TokenSpec {

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 
 import { LockError } from '../src/index.js';
 import { parseServeArgs, serveOptions } from './config.js';
+import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from './limits.js';
 import { errorFields, makeLogger } from './log.js';
 import { DEMO, DEMO_DOMAINS } from './demo/config.js';
 import type { Demo } from './demo.js';
@@ -30,12 +31,12 @@ const SERVE_USAGE = 'usage: lockscope serve [--port N] [--host ADDR] [--config F
 const DEMO_USAGE = 'usage: lockscope demo [--port N] [--host ADDR] [--config FILE] [--dumps DIR] [--state-dir DIR] [--grace-ms N]';
 
 /** What serve's (and demo's) options mean (shown by `lockscope --help`, `lockscope serve --help`, `lockscope demo --help`). */
-const SERVE_OPTIONS = `  --port    port to listen on (default 7070; 0 picks a free one)
-  --host    address to listen on (default 127.0.0.1; tokens are required elsewhere)
+const SERVE_OPTIONS = `  --port    port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
+  --host    address to listen on (default ${DEFAULT_HOST}; tokens are required elsewhere)
   --config  JSON file: { port, host, node, leaseMs, domains, limits, tokens }
   --dumps   directory for hang-dumps (default ./hangdumps; for demo, a new temporary directory, printed at start)
   --state-dir  durable client records and token high-water: a restart starts a grace period for reclaims
-  --grace-ms   how long that grace period lasts unless every client reclaims sooner (default 90000)
+  --grace-ms   how long that grace period lasts unless every client reclaims sooner (default ${DEFAULT_GRACE_MS})
   --etcd    join (or form) a cluster through these etcd endpoints; needs --node, a name unique in the cluster
   --weight  this node's capacity relative to the others (default 1): it masters a share of resources in proportion
   --advertise  the URL clients reach this node at (default the URL it listens on)

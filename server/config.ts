@@ -8,8 +8,9 @@
 
 import { readFileSync } from 'node:fs';
 import { LockError } from '../src/index.js';
-import { ROLES, type Role, type TokenSpec } from './auth.js';
-import { DEFAULT_HOST, DEFAULT_PORT, serverLimits } from './limits.js';
+import { ROLES, type TokenSpec } from './auth.js';
+import type { Role } from './protocol.js';
+import { DEFAULT_HOST, DEFAULT_PORT, NAME_CHARS_MAX, serverLimits } from './limits.js';
 import type { ServerOptions } from './server.js';
 import { clusterLimits } from './cluster/limits.js';
 
@@ -26,12 +27,12 @@ export interface ClusterArgs {
 }
 import { array, bool, int, num, obj, oneOf, record, str } from './validate.js';
 
-const tokenSchema = obj({ token: str(512), role: oneOf(ROLES), name: str(128) }, ['name']);
+const tokenSchema = obj({ token: str(512), role: oneOf(ROLES), name: str(NAME_CHARS_MAX) }, ['name']);
 const domainSchema = record((v) => v, 16, 64);
 const lockFilesSchema = obj({ dir: str(4096), staleAfterMs: int(0, Number.MAX_SAFE_INTEGER), recursive: bool }, ['staleAfterMs', 'recursive']);
 const fileSchema = obj(
   {
-    port: int(0, 65535), host: str(256), node: str(128), leaseMs: int(1, serverLimits.leaseMsMax),
+    port: int(0, 65535), host: str(256), node: str(NAME_CHARS_MAX), leaseMs: int(1, serverLimits.leaseMsMax),
     domains: array(domainSchema, 256), limits: record(num, 64, 64), tokens: array(tokenSchema, serverLimits.tokensMax), log: bool,
     stateDir: str(4096), graceMs: int(1, serverLimits.graceMsMax), lockFiles: lockFilesSchema, budgets: record(num, 32, 64),
     etcd: str(4096), weight: num, advertise: str(clusterLimits.urlCharsMax), cluster: str(clusterLimits.nameBytesMax),

@@ -20,8 +20,8 @@ import { LockError } from '../src/index.js';
 import { allow as allowRole } from './allow.js';
 import type { Action, Auth } from './auth.js';
 import { presentedToken } from './page-cookie.js';
-import type { LockServerIo } from './protocol.js';
 import { obj } from './validate.js';
+import type { LockServerIo } from './sockets.js';
 
 export function dumpsRouter(dumper: HangDumper | null, auth: Auth, log: (event: string, fields: Record<string, unknown>) => void): express.Router {
   const r = express.Router();

@@ -1,7 +1,7 @@
 /** The dashboard feed's list of hang-dumps (`/feed`), sent on subscribing and whenever a dump is written, classified or removed. */
 
 import type { DumpRecord, HangDumper } from '../collectors/index.js';
-import type { LockServerIo } from './protocol.js';
+import type { LockServerIo } from './sockets.js';
 
 /** Keep every dashboard's dump list current. Returns the function that stops it. */
 export function feedDumps(io: LockServerIo, dumper: HangDumper | null): () => void {

@@ -15,36 +15,39 @@ import { presentedToken } from './page-cookie.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { SnapshotReads } from './snapshot-reads.js';
-import type { FeedBatch, FeedClientEvents, FeedEvents, FeedGraph, LockServerIo, SessionSummary } from './protocol.js';
+import type { FeedBatch, FeedClientEvents, FeedEvent, FeedEventName, FeedEvents, HangEventName, SessionSummary } from './protocol.js';
+import type { LockServerIo } from './sockets.js';
 
 type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
 
 const ALL = 'all';
 const room = (domain: string): string => `d:${domain}`;
 
-export const FORWARDED = [
-  'granted', 'waiting', 'failed', 'converted', 'demoted', 'released', 'deadlock', 'hang', 'hang-persistent', 'hang-resolved',
-  'long-hold', 'order-inversion', 'grace',
-] as const satisfies readonly (keyof LockEvents)[];
+/**
+ * The events the feed and the history forward, at run time: the names of
+ * FeedEventName as a record's keys, so that a name missing here, or one
+ * that is not an event, does not compile.
+ */
+const FORWARDED_NAMES: Readonly<Record<FeedEventName, true>> = {
+  granted: true, waiting: true, failed: true, converted: true, demoted: true, released: true, deadlock: true,
+  hang: true, 'hang-persistent': true, 'hang-resolved': true, 'long-hold': true, 'order-inversion': true, grace: true,
+};
+export const FORWARDED = Object.keys(FORWARDED_NAMES) as FeedEventName[];
+
+const HANG_NAMES: Readonly<Record<HangEventName, true>> = { hang: true, 'hang-persistent': true, 'hang-resolved': true };
+const isHangEvent = (event: FeedEventName): event is HangEventName => Object.hasOwn(HANG_NAMES, event);
+
+/**
+ * One forwarded event as a batch carries it. `payload` is `event`'s own
+ * (each listener is registered for its event), which the union of payloads
+ * cannot say: the one place the pair is asserted.
+ */
+export function feedEvent(event: FeedEventName, payload: LockEvents[FeedEventName], dumpOf: (hangId: number) => string | null): FeedEvent {
+  if (isHangEvent(event)) return { event, payload: { ...(payload as Hang), dump: dumpOf((payload as Hang).id) } } as FeedEvent;
+  return { event, payload } as FeedEvent;
+}
 
 const SESSIONS_EVERY_FLUSHES = Math.max(1, Math.round(1000 / serverLimits.feedIntervalMs));
-
-/** The wait-for graph without a whole snapshot: a batch carries it, and a snapshot of 10,000 locks a few times a second would not be cheap. */
-export function liveGraph(lm: LockManager): FeedGraph {
-  const owners = new Map<number, FeedGraph['owners'][number]>();
-  const seen = (o: { id: number; name: string; meta: Record<string, unknown> | null; priority: number; holding: number; waiting: number }): void => {
-    if (!owners.has(o.id)) owners.set(o.id, { id: o.id, name: o.name, meta: o.meta, priority: o.priority, holding: o.holding, waiting: o.waiting });
-  };
-  const edges = lm.detector.graph.edges().map(({ wait, blocker }): FeedGraph['edges'][number] => {
-    seen(wait.owner);
-    seen(blocker.to);
-    return {
-      from: wait.owner.id, fromName: wait.owner.name, to: blocker.to.id, toName: blocker.to.name, kind: blocker.hard ? 'hard' : 'soft',
-      domain: wait.domain, resource: wait.resource, wanted: wait.wanted, blockerMode: blocker.mode, waitId: wait.id,
-    };
-  });
-  return { edges, cycles: edges.length === 0 ? [] : lm.detector.currentCycles(), owners: [...owners.values()] };
-}
 
 /** `{ domains: null | string[] }` naming known domains, else undefined. */
 function parseDomains(msg: unknown, lm: LockManager): Set<string> | null | undefined {
@@ -86,8 +89,6 @@ function batchFor(b: FeedBatch, domains: Set<string>): FeedBatch {
   return out;
 }
 
-const HANG_EVENTS: ReadonlySet<string> = new Set(['hang', 'hang-persistent', 'hang-resolved']);
-
 /**
  * R3: `fn` at most snapshotReadsPerSecond times a second; an ask within the
  * interval is done when it ends, once for all the asks meanwhile.
@@ -127,10 +128,9 @@ export function startFeed(
   let batch: FeedBatch = { events: [], overflow: false };
   let timer: NodeJS.Timeout | null = null;
   const listeners = FORWARDED.map((event) => {
-    const listener = (payload: unknown): void => {
+    const listener = (payload: LockEvents[FeedEventName]): void => {
       if (batch.events.length >= serverLimits.feedBatchMax) batch.overflow = true;
-      else if (HANG_EVENTS.has(event)) batch.events.push({ event, payload: { ...(payload as Hang), dump: dumpOf((payload as Hang).id) } } as FeedBatch['events'][number]);
-      else batch.events.push({ event, payload } as FeedBatch['events'][number]);
+      else batch.events.push(feedEvent(event, payload, dumpOf));
     };
     return { event, listener };
   });
@@ -147,7 +147,7 @@ export function startFeed(
     if (batch.events.length === 0 && !batch.overflow) return;
     const out = batch;
     batch = { events: [], overflow: false };
-    out.graph = liveGraph(lm);
+    out.graph = lm.waitForGraph();
     nsp.to(ALL).emit('batch', out);
     // Rooms per domain: a dashboard filtered to one domain gets that domain's events and edges only.
     for (const name of lm.domains.keys()) {
@@ -157,8 +157,8 @@ export function startFeed(
   };
   const subscribe = (on: boolean): void => {
     for (const { event, listener } of listeners) {
-      if (on) lm.on(event, listener as never);
-      else lm.off(event, listener as never);
+      if (on) lm.on(event, listener);
+      else lm.off(event, listener);
     }
     if (on) timer = setInterval(flush, serverLimits.feedIntervalMs);
     else if (timer !== null) {

@@ -19,11 +19,11 @@
  */
 
 import { deflate, inflateSync } from 'node:zlib';
-import type { LockManager } from '../src/index.js';
+import type { LockEvents, LockManager } from '../src/index.js';
 import { Tally, topOf } from './contention.js';
-import { FORWARDED, liveGraph } from './feed.js';
+import { FORWARDED } from './feed.js';
 import { serverLimits } from './limits.js';
-import type { EdgeSnapshot, FeedBatch, HistoryIndex, HistoryMarker, MarkerKind, SessionSummary, TopLists } from './protocol.js';
+import type { EdgeSnapshot, FeedBatch, FeedEventName, HistoryIndex, HistoryMarker, MarkerKind, SessionSummary, TopLists } from './protocol.js';
 
 interface Entry {
   time: number;
@@ -63,7 +63,7 @@ export class History {
   private edges: EdgeSnapshot[] = [];
   private lastFlush = 0;
   private timer: NodeJS.Timeout | null = null;
-  private readonly listeners: Array<{ event: (typeof FORWARDED)[number]; listener: (p: unknown) => void }>;
+  private readonly listeners: Array<{ event: FeedEventName; listener: (p: LockEvents[FeedEventName]) => void }>;
 
   constructor(
     private readonly lm: LockManager,
@@ -73,7 +73,7 @@ export class History {
   ) {
     this.listeners = FORWARDED.map((event) => ({
       event,
-      listener: (payload: unknown): void => {
+      listener: (payload: LockEvents[FeedEventName]): void => {
         // Rule H2: past the bound the batch is marked, and the next flush starts a segment from a fresh snapshot.
         if (this.batch.events.length >= this.limits.feedBatchMax) this.batch.overflow = true;
         else this.batch.events.push({ event, payload } as FeedBatch['events'][number]);
@@ -89,12 +89,12 @@ export class History {
   /** Start recording; returns the function that stops it. */
   start(): () => void {
     if (!this.enabled) return () => {};
-    for (const { event, listener } of this.listeners) this.lm.on(event, listener as never);
+    for (const { event, listener } of this.listeners) this.lm.on(event, listener);
     this.flush();
     this.timer = setInterval(() => this.flush(), this.limits.feedIntervalMs);
     this.timer.unref();
     return () => {
-      for (const { event, listener } of this.listeners) this.lm.off(event, listener as never);
+      for (const { event, listener } of this.listeners) this.lm.off(event, listener);
       if (this.timer !== null) clearInterval(this.timer);
       this.timer = null;
     };
@@ -189,7 +189,7 @@ export class History {
     if (this.batch.events.length > 0 || this.batch.overflow) {
       const out = this.batch;
       this.batch = { events: [], overflow: false };
-      const graph = liveGraph(this.lm);
+      const graph = this.lm.waitForGraph();
       this.edges = graph.edges;
       // Rule H6: the graph is stored only when it changed since the last one stored in this segment.
       const graphJson = JSON.stringify(graph);
@@ -241,7 +241,7 @@ export class History {
     if (this.markers.length > 0 && this.markers[0]!.time < from) this.markers = this.markers.filter((m) => m.time >= from);
   }
 
-  private mark(event: (typeof FORWARDED)[number], payload: unknown): void {
+  private mark(event: FeedEventName, payload: unknown): void {
     const p = payload as Record<string, unknown>;
     const time = typeof p.time === 'number' ? p.time : this.now();
     if (event === 'deadlock') {

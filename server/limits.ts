@@ -4,7 +4,9 @@
  * ENOLCK naming the limit.
  */
 
-import { SITES_PER_CONNECTION_MAX } from '../src/client/protocol.js';
+import { assert } from '../src/assert.js';
+import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITE_CHARS_MAX, SITES_PER_CONNECTION_MAX } from '../src/client/protocol.js';
+import { defaultLimits } from '../src/limits.js';
 
 export interface ServerLimits {
   /** Bytes of one socket.io message (socket.io closes a connection that sends more). */
@@ -13,7 +15,7 @@ export interface ServerLimits {
   httpBodyBytesMax: number;
   /** Characters of any string field in a message (names are then checked in bytes by the core). */
   stringCharsMax: number;
-  /** Characters of a relayed request-site stack. */
+  /** Characters of a relayed request-site stack (the client cuts its own to the same bound). */
   siteCharsMax: number;
   /** Characters of a base64 value block (lvbBytesMax 64 → 88). */
   lvbCharsMax: number;
@@ -90,7 +92,7 @@ export interface ServerLimits {
   graceMsMax: number;
   /** Request sites one connection may number (siteId); the client sends the text again past this. */
   sitesPerConnectionMax: number;
-  /** Requests one `m` batch may carry (the client sends at most 256; the message must also fit messageBytesMax). */
+  /** Requests one `m` batch may carry (twice what the client sends, MESSAGE_ITEMS_MAX; the message must also fit messageBytesMax). */
   batchItemsMax: number;
   /** How long a hang-dump waits for each connected client's own report (below the collector's 5 s deadline). */
   clientReportMs: number;
@@ -119,7 +121,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   messageBytesMax: 64 * 1024,
   httpBodyBytesMax: 16 * 1024,
   stringCharsMax: 1024,
-  siteCharsMax: 8 * 1024,
+  siteCharsMax: SITE_CHARS_MAX,
   lvbCharsMax: 88,
   sessionsMax: 10_000,
   sessionsPerPrincipalMax: 2_500,
@@ -148,9 +150,9 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   leaseMsMax: 24 * 60 * 60 * 1000,
   tokensMax: 1000,
   clientRecordsMax: 100_000,
-  reclaimItemsMax: 256,
+  reclaimItemsMax: MESSAGE_ITEMS_MAX,
   graceMsMax: 60 * 60 * 1000,
-  batchItemsMax: 512,
+  batchItemsMax: 2 * MESSAGE_ITEMS_MAX,
   sitesPerConnectionMax: SITES_PER_CONNECTION_MAX,
   stateRetryMs: 1_000,
   logLinesPerKindMax: 100,
@@ -204,10 +206,14 @@ export const defaultBudgets: Readonly<Budgets> = Object.freeze({
 export const DEFAULT_LEASE_MS = 30_000;
 /** How long grace lasts after a restart unless every client reclaims sooner (knfsd's default). */
 export const DEFAULT_GRACE_MS = 90_000;
-/** Fencing tokens reserved per durable write: one fsync per this many grants. */
-export const TOKEN_BLOCK = 10_000;
 export const DEFAULT_PORT = 7070;
+/** Loopback: elsewhere tokens are required (createServer refuses an open server on another address). */
 export const DEFAULT_HOST = '127.0.0.1';
+/** Characters of a name the server takes before the core checks it in bytes (owner, client, node, token names): the core's bound. */
+export const NAME_CHARS_MAX = defaultLimits.nameBytesMax;
+
+// What a client sends must fit what the server takes, whatever either bound becomes.
+assert(MESSAGE_BYTES_MAX < serverLimits.messageBytesMax, 'a client message fits the server\'s message bound');
 
 /** The server bounds a configuration may lower (ServerOptions.serverLimits): a small deployment wants smaller tables. */
 export type AdjustableServerLimits = Pick<ServerLimits, 'sessionsMax' | 'sessionsPerPrincipalMax' | 'connectionsMax'>;

@@ -9,7 +9,7 @@
 import type { ConvertOptions, DlmLock, LockManager, LockOptions, Owner, SetlkOptions } from '../src/index.js';
 import { LockError } from '../src/index.js';
 import { BATCHED_EVENTS } from '../src/client/protocol.js';
-import type { Reply, WireLock } from '../src/client/protocol.js';
+import type { BatchedEvent, ClientToServerEvents, Reply, WireLock } from '../src/client/protocol.js';
 import { Auth } from './auth.js';
 import type { Budget, SessionUse } from './budget.js';
 import { errorReply } from './errors.js';
@@ -18,12 +18,12 @@ import type { Logger } from './log.js';
 import * as M from './messages.js';
 import { outboxOf } from './outbox.js';
 import { dropInSlices } from './slices.js';
-import type { LockSocket } from './protocol.js';
 import { reclaim, reclaimComplete, reclaimMessage } from './reclaim.js';
 import type { Recovery } from './recovery.js';
 import type { ClusterBinding } from './cluster/binding.js';
 import type { Session } from './sessions.js';
 import type { Schema } from './validate.js';
+import type { LockSocket } from './sockets.js';
 
 /** Where requests without a relayed stack say they came from. */
 const NO_SITE = '    at <remote client>';
@@ -60,6 +60,9 @@ function decodeLvb(b64: string | undefined): Uint8Array | undefined {
 
 type Msg<S> = S extends Schema<infer T> ? T : never;
 
+/** Every client event but the batch itself (`m`), each with its handler. */
+type HandledEvent = Exclude<keyof ClientToServerEvents, 'm'>;
+
 /** The handlers of one connection, one method per message. */
 class LockProtocol {
   private readonly lm: LockManager;
@@ -74,7 +77,7 @@ class LockProtocol {
   }
 
   /** The handlers by event; `m` batches reach the same ones. */
-  private readonly handlers = new Map<string, (raw: unknown, ack: AckFn | null) => void>();
+  private readonly handlers = new Map<HandledEvent, (raw: unknown, ack: AckFn | null) => void>();
   /** The reclaims of this connection, run one after another (see reclaimInOrder). */
   private reclaimTail: Promise<unknown> = Promise.resolve();
   /** Request sites this connection numbered (siteId → the session's kept text): a program asks from a few places, over and over. */
@@ -116,17 +119,18 @@ class LockProtocol {
       this.ctx.end(this.session);
     }, null);
     const outbox = outboxOf(this.socket);
-    const socket = this.socket as unknown as { on(e: string, l: (...a: unknown[]) => void): void };
+    // The listeners take `unknown`: a client may send anything under an event's name, and the schema judges it.
     for (const [event, handle] of this.handlers) {
-      socket.on(event, (raw: unknown, maybeAck: unknown) => {
+      this.socket.on(event, (raw: unknown, maybeAck?: unknown) => {
         const fn = typeof maybeAck === 'function' ? (maybeAck as AckFn) : null;
         handle(raw, fn === null ? null : (r) => outbox.ack(fn, r));
       });
     }
-    socket.on('m', (raw: unknown) => this.batch(raw));
+    this.socket.on('m', (raw: unknown) => this.batch(raw));
     // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
+    const handled = new Set<string>([...this.handlers.keys(), 'm']);
     this.socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && (this.handlers.has(event) || event === 'm')) return;
+      if (typeof event === 'string' && handled.has(event)) return;
       const ack = args.at(-1);
       if (typeof ack === 'function') outbox.ack(ack as AckFn, errorReply(new LockError('EINVAL', 'unknown message'), this.ctx.internalError));
     });
@@ -143,11 +147,12 @@ class LockProtocol {
       return;
     }
     const outbox = outboxOf(this.socket);
-    for (const item of raw as unknown[]) {
-      if (!Array.isArray(item) || item.length !== 3 || !Number.isSafeInteger(item[0]) || (item[0] as number) < 0) continue;
-      const [key, event, msg] = item as [number, unknown, unknown];
+    for (const item of raw) {
+      const parsed = batchItem(item);
+      if (parsed === null) continue;
+      const [key, event, msg] = parsed;
       const ack: AckFn | null = key === 0 ? null : (r, ended) => outbox.reply(key, r, ended);
-      const handle = typeof event === 'string' && BATCHED.has(event) ? this.handlers.get(event) : undefined;
+      const handle = isBatched(event) ? this.handlers.get(event) : undefined;
       if (handle === undefined) ack?.(errorReply(new LockError('EINVAL', `not a message that can be batched: ${String(event).slice(0, 40)}`), this.ctx.internalError));
       else handle(msg, ack);
     }
@@ -161,7 +166,7 @@ class LockProtocol {
    * so a site first sent with a refused request (a bad field, a full quota) still stands for later ones;
    * what is kept is charged to the session's site budget (B4), which bounds what refusals can cost.
    */
-  private on<T>(event: string, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
+  private on<T>(event: HandledEvent, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
     const fail = (ack: AckFn | null) => (err: unknown): void => ack?.(errorReply(err, this.ctx.internalError));
     const numbersSites = SITED.has(event);
     this.handlers.set(event, (raw, ack) => {
@@ -310,7 +315,7 @@ class LockProtocol {
       if (signal !== undefined) options.signal = signal;
       // The core calls onBlocking only for a granted lock, after the grant's continuation below has set holder.id.
       if (blocking === true) options.onBlocking = (mode) => holder.id !== 0 && this.session.push('blocking', { id: holder.id, mode });
-      const l = await owner.lockAt(site, msg.domain, msg.resource, msg.mode as never, options);
+      const l = await owner.lockAt(site, msg.domain, msg.resource, msg.mode, options);
       holder.id = l.id;
       return this.adopt(l);
     });
@@ -325,7 +330,7 @@ class LockProtocol {
       const bytes = decodeLvb(lvb);
       if (bytes !== undefined) options.lvb = bytes;
       if (signal !== undefined) options.signal = signal;
-      const p = l.convertAt(site, msg.mode as never, options);
+      const p = l.convertAt(site, msg.mode, options);
       // A queued conversion (possibly demoted to NL) changes the handle before any reply.
       if (l.state === 'converting') this.session.push('update', { id: l.id, mode: l.mode, state: l.state, demoted: l.demoted });
       return wireLock(await p);
@@ -390,6 +395,17 @@ const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk', 'reclaim
  * answered in one). socket.io's maxHttpBufferSize bounds the whole batch as it did each message.
  */
 const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
+
+function isBatched(event: unknown): event is BatchedEvent {
+  return typeof event === 'string' && BATCHED.has(event);
+}
+
+/** A batch item with its key (>= 0), its event and message still to be judged; null: no key, so nowhere to answer. */
+function batchItem(item: unknown): [key: number, event: unknown, msg: unknown] | null {
+  if (!Array.isArray(item) || item.length !== 3) return null;
+  const [key, event, msg]: unknown[] = item;
+  return typeof key === 'number' && Number.isSafeInteger(key) && key >= 0 ? [key, event, msg] : null;
+}
 
 /** What an owner's registration is charged (B3): its name and metadata as JSON, in UTF-8 bytes. */
 function ownerBytes(name: string, meta: unknown): number {

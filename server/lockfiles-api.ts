@@ -11,17 +11,11 @@
 
 import express from 'express';
 import { isDumpError, lockFileLimits } from '../collectors/index.js';
-import { lockFilesView, type LockFilesOptions, type LockFilesView } from '../collectors/lockfiles/collector.js';
+import { lockFilesView, type LockFilesOptions } from '../collectors/lockfiles/collector.js';
 import { allow } from './allow.js';
 import type { Auth } from './auth.js';
-
-/** A listed file, with when this server first saw its current holders hold it (the kernel keeps no lock time). */
-export type LockFileRow = LockFilesView['files'][number] & { heldSeenSince: number | null };
-
-export type LockFilesAnswer =
-  | { configured: false }
-  | ({ configured: true } & Omit<LockFilesView, 'files'> & { files: LockFileRow[] })
-  | { configured: true; dir: string; error: { code: string; message: string } };
+import type { LockFilesView } from '../collectors/shapes.js';
+import type { LockFileRow, LockFilesAnswer } from './protocol.js';
 
 export function lockFilesRouter(options: LockFilesOptions | null, auth: Auth): express.Router {
   const r = express.Router();

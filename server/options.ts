@@ -1,7 +1,7 @@
 /** createServer's options, checked before anything is built: a bad one is EINVAL naming it and its allowed range. */
 
 import { invalid } from '../src/errors.js';
-import { ADJUSTABLE_SERVER_LIMITS, DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, serverLimits, type AdjustableServerLimits } from './limits.js';
+import { ADJUSTABLE_SERVER_LIMITS, DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_LEASE_MS, serverLimits, type AdjustableServerLimits } from './limits.js';
 import type { ServerOptions } from './server.js';
 
 export function checkServerLimits(given: unknown): AdjustableServerLimits {
@@ -18,7 +18,7 @@ export function checkServerLimits(given: unknown): AdjustableServerLimits {
 }
 
 export function checkServerOptions(options: ServerOptions): { host: string; port: number; leaseMs: number; graceMs: number } {
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? 0;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;

@@ -12,7 +12,8 @@
  * the client still sees everything in the order the server did it.
  */
 
-import type { LockSocket, Reply, ServerItem } from './protocol.js';
+import type { Reply, ServerItem } from '../src/client/protocol.js';
+import type { LockSocket } from './sockets.js';
 
 /** Items per `m` message; more in one turn go as several. */
 const ITEMS_MAX = 1000;

@@ -1,36 +1,26 @@
 /**
- * The server's protocol, types only: the lock protocol the remote client
- * speaks (defined beside the client in src/client/protocol.ts, since src may
- * not import from server/) and the live feed the dashboard reads. The
- * dashboard imports this file and nothing else from the server.
+ * The wire's shapes, types only: what the server gives the dashboard — the
+ * live feed (`/feed`), the REST answers it reads, the history. Built on the
+ * core's shapes (src/shapes.ts) and the collectors' (collectors/shapes.ts),
+ * and importing nothing else, so the dashboard's build reads these three
+ * files (and server/cluster/shapes.ts) and no behaviour of the server or the
+ * core: the dashboard imports this file and the cluster's shapes, nothing
+ * else from the server. The lock protocol the remote client speaks is
+ * defined beside the client (src/client/protocol.ts); its socket.io types
+ * on the server are in sockets.ts.
  */
 
-import type { Server, Socket } from 'socket.io';
-import type { ClientToServerEvents, ServerToClientEvents } from '../src/client/protocol.js';
-import type { EdgeSnapshot, LockEvents, OwnerSnapshot, Snapshot } from '../src/index.js';
-import type { DumpRecord } from '../collectors/types.js';
-import type { Principal } from './auth.js';
-import type { Outbox } from './outbox.js';
+import type { EdgeSnapshot, GraphSnapshot, LockEvents, Snapshot } from '../src/shapes.js';
+import type { DumpRecord, LockFilesView } from '../collectors/shapes.js';
 
-export type * from '../src/client/protocol.js';
 /** The state's shapes, re-exported so the dashboard needs this one file. */
 export type {
   CurrentCycle, CycleEntry, DeadlockRecord, EdgeSnapshot, GraceState, Hang, LockSnapshot, OwnerSnapshot, RootBlocker, Snapshot,
-} from '../src/index.js';
-export type { DumpRecord } from '../collectors/types.js';
+} from '../src/shapes.js';
+export type { DumpRecord } from '../collectors/shapes.js';
 
-/** Per-connection data the server keeps on a socket. */
-export interface SocketData {
-  principal: Principal;
-  sessionId: string;
-  resumed: boolean;
-  expired: string | null;
-  /** What the server sends this connection, in order, a batch per turn (made on first use). */
-  outbox?: Outbox;
-}
-
-export type LockServerIo = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-export type LockSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+/** What a token lets its bearer do (auth.ts decides which actions each allows). */
+export type Role = 'client' | 'viewer' | 'admin';
 
 /** A session as the API and dashboard list it. */
 export interface SessionSummary {
@@ -38,7 +28,7 @@ export interface SessionSummary {
   client: string;
   host: string;
   pid: number | null;
-  role: Principal['role'];
+  role: Role;
   state: 'live' | 'disconnected' | 'expired';
   owners: number;
   locks: number;
@@ -64,13 +54,14 @@ export interface WaitForGraph {
   cycles: Snapshot['cycles'];
 }
 
-/** The manager events the feed forwards. */
-export type FeedEventName =
-  | 'granted' | 'waiting' | 'failed' | 'converted' | 'demoted' | 'released' | 'deadlock'
-  | 'hang' | 'hang-persistent' | 'hang-resolved' | 'long-hold' | 'order-inversion' | 'grace';
+/** The manager events the feed forwards: every event of its typed map (LockEvents, src/shapes.ts). */
+export type FeedEventName = keyof LockEvents;
+
+/** The events of a hang's life. */
+export type HangEventName = 'hang' | 'hang-persistent' | 'hang-resolved';
 
 /** The hang events carry the id of the hang-dump the hang started (null: none was taken, e.g. rate limited). */
-type FeedPayload<K extends FeedEventName> = K extends 'hang' | 'hang-persistent' | 'hang-resolved' ? LockEvents[K] & { dump: string | null } : LockEvents[K];
+type FeedPayload<K extends FeedEventName> = K extends HangEventName ? LockEvents[K] & { dump: string | null } : LockEvents[K];
 
 /** One forwarded manager event. */
 export type FeedEvent = { [K in FeedEventName]: { event: K; payload: FeedPayload<K> } }[FeedEventName];
@@ -84,11 +75,7 @@ export interface FeedBatch {
 }
 
 /** The wait-for graph as the dashboard draws it: edges, current cycles, and the owners on them (with their metadata). */
-export interface FeedGraph {
-  edges: EdgeSnapshot[];
-  cycles: Snapshot['cycles'];
-  owners: OwnerSnapshot[];
-}
+export type FeedGraph = GraphSnapshot;
 
 /** The live feed to the dashboard (namespace `/feed`, viewer or admin; token in `auth.token`). */
 export interface FeedEvents {
@@ -167,3 +154,12 @@ export interface TopLists {
   resources: TopEntry[];
   blockers: TopEntry[];
 }
+
+/** `GET /api/lockfiles`: a listed file, with when this server first saw its current holders hold it (the kernel keeps no lock time). */
+export type LockFileRow = LockFilesView['files'][number] & { heldSeenSince: number | null };
+
+/** `GET /api/lockfiles`: no directory configured, the scan, or why the scan failed (an answer about the machine, not an API failure). */
+export type LockFilesAnswer =
+  | { configured: false }
+  | ({ configured: true } & Omit<LockFilesView, 'files'> & { files: LockFileRow[] })
+  | { configured: true; dir: string; error: { code: string; message: string } };

@@ -110,7 +110,7 @@ async function reclaimOne(session: Session, item: ReclaimItem, ctx: ReclaimConte
   if (item.range !== undefined) options.range = item.range;
   if (item.lvb !== undefined) options.lvb = new Uint8Array(Buffer.from(item.lvb, 'base64'));
   if (item.lvbSeq !== undefined) options.lvbSeq = item.lvbSeq;
-  const l = await owner.lockAt(site, item.domain, item.resource, item.mode as never, options);
+  const l = await owner.lockAt(site, item.domain, item.resource, item.mode, options);
   ctx.adopt(l);
   if (ctx.cluster !== null) ctx.cluster.stats.reclaims++;
   const lvb = l.lvb;

@@ -19,7 +19,6 @@
 import { LockError, type GraceEvent, type LockManager, type LockManagerOptions } from '../src/index.js';
 import { sameVerifier, type Principal } from './auth.js';
 import type { Logger } from './log.js';
-import { TOKEN_BLOCK } from './limits.js';
 import { tellGraceOver, type Session } from './sessions.js';
 import { StateStore } from './state.js';
 
@@ -49,9 +48,9 @@ export class Recovery {
     });
   }
 
-  /** The core's fencing-token options: resume above the recorded high-water, record each block before issuing from it. */
+  /** The core's fencing-token options: resume above the recorded high-water, record each block (the core's default size) before issuing from it. */
   tokens(): NonNullable<LockManagerOptions['tokens']> {
-    return { start: this.store.tokenStart, block: TOKEN_BLOCK, reserve: (upTo) => this.store.reserveTokens(upTo) };
+    return { start: this.store.tokenStart, reserve: (upTo) => this.store.reserveTokens(upTo) };
   }
 
   /** Before the server listens: grace if an earlier run left clients that held locks. */

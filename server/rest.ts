@@ -58,7 +58,7 @@ export function restRouter(ctx: RestContext): express.Router {
   r.get('/api/locks', allow('read'), (req, res) => res.json(lockRows(ctx.reads.snapshot(), query(req, locksQuery))));
   r.get('/api/owners', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.reads.snapshot().owners);
+    res.json(ctx.reads.owners());
   });
   r.get('/api/sessions', allow('read'), (req, res) => {
     query(req, noQuery);
@@ -70,11 +70,11 @@ export function restRouter(ctx: RestContext): express.Router {
   });
   r.get('/api/deadlocks', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.reads.snapshot().deadlocks);
+    res.json(ctx.reads.deadlocks());
   });
   r.get('/api/hangs', allow('read'), (req, res) => {
     query(req, noQuery);
-    res.json(ctx.reads.snapshot().hangs);
+    res.json(ctx.reads.hangs());
   });
   r.post('/api/locks/:id/break', allow('admin'), (req, res) => {
     const id = idParam(req.params.id);
@@ -97,9 +97,19 @@ export function restRouter(ctx: RestContext): express.Router {
     ctx.log('posix-lock-broken', { ...body, by: principalOf(res).name });
     res.json({ ok: true });
   });
-  r.get('/api/grafana/health', allow('read'), (_req, res) => res.json({ ok: true }));
-  r.get('/api/grafana/graph/fields', allow('read'), (_req, res) => res.json(GRAFANA_FIELDS));
-  r.get('/api/grafana/graph/data', allow('read'), (_req, res) => res.json(grafanaData(waitForGraph(ctx.reads.snapshot()))));
+  // The Node Graph API data source sends a query only when a panel's "query string" is filled in; lockscope takes none.
+  r.get('/api/grafana/health', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json({ ok: true });
+  });
+  r.get('/api/grafana/graph/fields', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(GRAFANA_FIELDS);
+  });
+  r.get('/api/grafana/graph/data', allow('read'), (req, res) => {
+    query(req, noQuery);
+    res.json(grafanaData(waitForGraph(ctx.reads.snapshot())));
+  });
   r.use((_req, _res, next) => next(new LockError('ENOENT', 'no such endpoint')));
   return r;
 }

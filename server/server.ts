@@ -24,13 +24,13 @@ import { startFeed } from './feed.js';
 import { History } from './history.js';
 import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { Budget, budgetBytes } from './budget.js';
-import { defaultBudgets, serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
+import { defaultBudgets, NAME_CHARS_MAX, serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
 import { boundConnections, type ConnectionBound } from './connections.js';
 import { checkServerLimits, checkServerOptions } from './options.js';
 import { isLoopback, openModeRefusal } from './origin.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
-import type { LockServerIo, LockSocket, SessionSummary } from './protocol.js';
+import type { SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
 import { Recovery } from './recovery.js';
 import { closeConnection, SessionTable, tellGraceOver, type Session } from './sessions.js';
@@ -38,6 +38,7 @@ import { SnapshotReads } from './snapshot-reads.js';
 import { localView } from './views.js';
 import { int, obj, str } from './validate.js';
 import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
+import type { LockServerIo, LockSocket } from './sockets.js';
 
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -92,7 +93,7 @@ export interface LockServer {
 }
 
 const handshakeSchema = obj(
-  { token: str(), name: str(128), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(128), secret: secretSchema },
+  { token: str(), name: str(NAME_CHARS_MAX), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(NAME_CHARS_MAX), secret: secretSchema },
   ['token', 'host', 'pid', 'session', 'clientId', 'secret'],
 );
 

@@ -29,7 +29,7 @@ import { assert } from '../src/assert.js';
 import { outboxOf } from './outbox.js';
 import { serverLimits, type AdjustableServerLimits } from './limits.js';
 import { dropInSlices } from './slices.js';
-import type { LockSocket } from './protocol.js';
+import type { LockSocket } from './sockets.js';
 
 export type SessionState = 'live' | 'disconnected' | 'expired';
 

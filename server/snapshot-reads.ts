@@ -17,10 +17,14 @@
  *   R3. A feed connection's `refresh` and `subscribe` snapshots are throttled
  *       to `snapshotReadsPerSecond`; one asked for sooner is sent when its
  *       turn comes, once however often it was asked (feed.ts).
+ *
+ * A reader that wants one part (the owners, the deadlocks, the hangs) reads
+ * that part alone: the owners under R1's bound, the same ones the bounded
+ * snapshot lists, without its lock rows and stacks.
  */
 
 import { performance } from 'node:perf_hooks';
-import type { LockManager, Snapshot } from '../src/index.js';
+import type { DeadlockRecord, Hang, LockManager, OwnerSnapshot, Snapshot } from '../src/index.js';
 import { serverLimits } from './limits.js';
 
 interface Built {
@@ -47,6 +51,21 @@ export class SnapshotReads {
     const b = this.current();
     b.json ??= JSON.stringify(b.snap);
     return b.json;
+  }
+
+  /** R1: the owners the bounded snapshot lists, without building it. */
+  owners(): OwnerSnapshot[] {
+    return this.lm.snapshotOwners({ locksMax: serverLimits.apiSnapshotLocksMax });
+  }
+
+  /** The deadlock history, oldest first (bounded by the core's deadlockHistoryMax). */
+  deadlocks(): readonly DeadlockRecord[] {
+    return this.lm.deadlocks;
+  }
+
+  /** Hangs in progress (bounded by the waits that can be pending). */
+  hangs(): Hang[] {
+    return this.lm.hangs();
   }
 
   private current(): Built {

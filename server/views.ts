@@ -5,7 +5,7 @@
  * so that one node's rows and the cluster's are the same rows.
  */
 
-import type { DumpRecord } from '../collectors/types.js';
+import type { DumpRecord } from '../collectors/shapes.js';
 import type { Snapshot } from '../src/index.js';
 import { waitForGraph } from './graph.js';
 import { serverLimits } from './limits.js';

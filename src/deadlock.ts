@@ -21,7 +21,7 @@
 import { blockersOf, type Blocker } from './blockers.js';
 import { DlmWait } from './dlm.js';
 import { St, type DlmLock } from './dlm-lock.js';
-import { DeadlockError, type CycleEntry } from './errors.js';
+import { DeadlockError } from './errors.js';
 import type { LockManager } from './manager.js';
 import { compatible, modeName } from './modes.js';
 import type { Owner } from './owner.js';
@@ -32,6 +32,7 @@ import type { TimerEntry } from './timers.js';
 import { LaneItem, TimerLane } from './lane.js';
 import type { Waiter } from './waiter.js';
 import { WaitForGraph, type AnyResource, type Step } from './waitfor.js';
+import type { CurrentCycle, CycleEntry, DeadlockStats } from './shapes.js';
 
 export type DetectMode = 'immediate' | 'deferred' | 'off';
 export type VictimPolicy = 'requester' | 'youngest' | 'least-locks' | 'priority';
@@ -45,24 +46,6 @@ export interface DeadlockOptions {
   searchBudget?: number;
   /** Period of the full pass, at most 1000 ms. */
   fullPassMs?: number;
-}
-
-export interface DeadlockStats {
-  searches: number;
-  /** Searches not run because the owner's quota had no search credit left this second (left to the full pass). */
-  throttled: number;
-  exhausted: number;
-  fullPasses: number;
-  /** Candidate cycles that no longer held when revalidated. */
-  falsePositives: number;
-  reorders: number;
-  victims: number;
-}
-
-/** A cycle as the dashboard shows it. */
-export interface CurrentCycle {
-  owners: string[];
-  entries: CycleEntry[];
 }
 
 /** A wait's place in the deferred-detection lane (all waits share one delay). */

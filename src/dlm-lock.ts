@@ -12,12 +12,12 @@
  */
 
 import type { ConvertOptions, LockHandle, LockState, Range, ReleaseOptions } from './api.js';
-import type { LossReason } from './errors.js';
 import type { LinkedList, ListNode } from './list.js';
 import { modeName, type DlmMode } from './modes.js';
 import type { Owner } from './owner.js';
 import type { DlmResource } from './dlm.js';
 import type { DlmWait } from './dlm.js';
+import type { LossReason } from './shapes.js';
 
 /** Lock states as small integers (a field per lock stays a Smi). */
 export const St = { Waiting: 0, Granted: 1, Converting: 2, Released: 3, Lost: 4 } as const;
@@ -111,8 +111,8 @@ export class DlmLock implements LockHandle, ListNode<DlmLock> {
     return this.owner.manager.dlm.convert(this, mode, options, DlmLock.prototype.convert);
   }
 
-  /** For a server relaying a remote client's conversion: `site` is the stack the client captured. */
-  convertAt(site: string, mode: DlmMode, options?: ConvertOptions): Promise<DlmLock> {
+  /** For a server relaying a remote client's conversion: `site` is the stack the client captured; `mode` a name off the wire, checked here (EINVAL). */
+  convertAt(site: string, mode: string, options?: ConvertOptions): Promise<DlmLock> {
     return this.owner.manager.dlm.convert(this, mode, options, site);
   }
 

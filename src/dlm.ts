@@ -7,7 +7,7 @@
 import type { ConvertOptions, LockOptions, Range, ReleaseOptions } from './api.js';
 import { DlmLock, St } from './dlm-lock.js';
 import type { ResourceTable } from './domain.js';
-import { DeadlockError, invalid, LockError, type CycleEntry, type LossReason } from './errors.js';
+import { DeadlockError, invalid, LockError } from './errors.js';
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList } from './list.js';
 import type { LockManager } from './manager.js';
@@ -17,6 +17,7 @@ import { captureStack, formatStack, type RequestSite } from './stacks.js';
 import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOptions, checkSignal } from './validate.js';
 import { DlmResource, DlmWait, overlaps, parseMode, parseRange } from './dlm-resource.js';
 import { checkLvbWrite, readLvb, restoreLvb, writeLvb } from './lvb.js';
+import type { CycleEntry, LossReason } from './shapes.js';
 
 // The resource and request classes live in dlm-resource.ts; most of the core imports them from here.
 export { DlmResource, DlmWait, overlaps, parseMode };

@@ -7,10 +7,9 @@
 import { invalid, LockError } from './errors.js';
 import type { DomainLanes } from './watchdog.js';
 import type { Limits } from './limits.js';
-import type { ConvDeadlockPolicy } from './api.js';
 import { checkBoolean, checkDuration, checkEnum, checkInteger, checkName, checkOptions } from './validate.js';
+import type { ConvDeadlockPolicy, DomainKind, DomainPolicy } from './shapes.js';
 
-export type DomainKind = 'dlm' | 'posix';
 export const DOMAIN_KINDS: readonly DomainKind[] = ['dlm', 'posix'];
 
 export interface DomainConfig {
@@ -32,21 +31,6 @@ export interface DomainConfig {
   convDeadlock?: ConvDeadlockPolicy;
   /** Per-domain bounds, at most the manager's. */
   limits?: { resourcesPerDomainMax?: number; waitersPerResourceMax?: number };
-}
-
-/** A domain's policy with every default filled in. */
-export interface DomainPolicy {
-  name: string;
-  kind: DomainKind;
-  softTimeoutMs: number;
-  holdWarnMs: number | null;
-  persistentAfterMs: number;
-  ranges: boolean;
-  lvbBytes: number;
-  deadlock: boolean;
-  convDeadlock: ConvDeadlockPolicy;
-  resourcesPerDomainMax: number;
-  waitersPerResourceMax: number;
 }
 
 const DOMAIN_KEYS = new Set([

@@ -3,6 +3,11 @@
  * The message may change between versions; the code may not (Node's rule).
  */
 
+import type { CycleEntry, LossReason } from './shapes.js';
+
+/** Their shapes live in shapes.ts; named here too because the remote client (src/client) imports them from this file. */
+export type { CycleEntry, LossReason } from './shapes.js';
+
 export type LockErrorCode =
   | 'EDEADLK'
   | 'ETIMEDOUT'
@@ -22,14 +27,6 @@ export const LOCK_ERROR_CODES: readonly LockErrorCode[] = [
   'EDEADLK', 'ETIMEDOUT', 'EAGAIN', 'ECANCELED', 'EGRACE', 'ENOGRACE',
   'EREVOKED', 'ENOLCK', 'ESTALE', 'EINVAL', 'ENOENT', 'EPERM', 'EIO',
 ];
-
-/**
- * Why a lock stopped being held. `released` is the only voluntary one.
- * `session-taken-over`: another connection resumed the remote client's
- * session (it presented the session's secret); `session-closed`: the lock
- * server closed the session's connection for another reason.
- */
-export type LossReason = 'released' | 'revoked' | 'session-expired' | 'session-taken-over' | 'session-closed' | 'deadlock-victim' | 'node-failed' | 'node-moved';
 
 /** Where the failure happened, when it concerns one lock. */
 export interface LockErrorContext {
@@ -76,22 +73,6 @@ export class LockError extends Error {
     }
     return out;
   }
-}
-
-/** One step of a deadlock cycle: `owner` holds `held` on the resource and wants `wanted`. */
-export interface CycleEntry {
-  owner: string;
-  domain: string;
-  resource: string;
-  /** The mode this owner already holds on the resource (a conversion), or null. */
-  held: string | null;
-  wanted: string;
-  /** Where the waiting request was made. */
-  stack: string | null;
-  /** The next owner in the cycle, and what of it blocks this request. */
-  blocker?: { owner: string; mode: string; hard: boolean; stack: string | null };
-  /** In a cycle across cluster nodes: the node this wait is on (its resource's master). */
-  node?: string;
 }
 
 /** The victim's error: carries the whole cycle as plain objects. */

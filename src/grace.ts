@@ -16,6 +16,7 @@ import type { Limits } from './limits.js';
 import type { LockManager } from './manager.js';
 import { checkDuration, checkName, checkOptions } from './validate.js';
 import type { TimerEntry } from './timers.js';
+import type { GraceState } from './shapes.js';
 
 export interface GraceOptions {
   /** How long grace lasts if nobody lifts it (knfsd: 90 s). */
@@ -39,26 +40,6 @@ export function parseGraceOptions(options: unknown, limits: Limits): GraceOption
   const clients = o!.clients.map((c, i) => checkName(c, `options.clients[${i}]`, limits.nameBytesMax));
   const extendMs = checkDuration(o!.extendMs, 'options.extendMs', limits.timeoutMsMax);
   return { durationMs, maxMs, clients, ...(extendMs === undefined ? {} : { extendMs }) };
-}
-
-export interface GraceState {
-  active: boolean;
-  /** Wall-clock ms; null when never started. */
-  startedAt: number | null;
-  deadline: number | null;
-  expected: string[];
-  /** Clients that said they finished reclaiming. */
-  completed: string[];
-  reclaims: number;
-  /** How the last grace ended. */
-  ended: 'deadline' | 'all-reclaimed' | 'lifted' | null;
-}
-
-export interface GraceEvent {
-  phase: 'start' | 'extend' | 'end';
-  state: GraceState;
-  /** At the end: expected clients that never finished (their records can be dropped). */
-  missing?: string[];
 }
 
 export class Grace implements TimerEntry {

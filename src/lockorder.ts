@@ -14,6 +14,7 @@
 
 import type { Owner } from './owner.js';
 import { captureStack, formatStack, type RequestSite } from './stacks.js';
+import type { OrderInversion, OrderStep } from './shapes.js';
 
 export type Classifier = (domain: string, resource: string) => string;
 
@@ -30,26 +31,6 @@ interface OrderEdge {
   requestedStack: object | null;
   heldResource: string;
   requestedResource: string;
-}
-
-export interface OrderStep {
-  from: string;
-  to: string;
-  owner: string;
-  heldResource: string;
-  requestedResource: string;
-  heldStack: string | null;
-  requestedStack: string | null;
-}
-
-export interface OrderInversion {
-  /** The pair of classes taken in both orders. */
-  classes: [string, string];
-  /** The order just seen (A→B). */
-  now: OrderStep;
-  /** The earlier orders that lead from B back to A. */
-  earlier: OrderStep[];
-  time: number;
 }
 
 /** Held locks looked at per request: the most recent ones (lockdep keeps 48). */

@@ -8,11 +8,10 @@ import type { OwnerOptions } from './api.js';
 import { realClock, type Clock } from './clock.js';
 import { DlmEngine, DlmResource } from './dlm.js';
 import { St, type DlmLock } from './dlm-lock.js';
-import { parseDomainConfig, ResourceTable, type DomainConfig, type DomainPolicy } from './domain.js';
-import { invalid, LockError, type CycleEntry, type LockErrorCode, type LockErrorContext, type LossReason } from './errors.js';
+import { parseDomainConfig, ResourceTable, type DomainConfig } from './domain.js';
+import { invalid, LockError, type LockErrorCode, type LockErrorContext } from './errors.js';
 import { TypedEmitter } from './events.js';
 import type { Limits } from './limits.js';
-import type { DeadlockRecord, LockEvents } from './lock-events.js';
 import { Owner } from './owner.js';
 import { parseDeadlock, parseLimits, parseLockOrder, parseMeta } from './options.js';
 import {
@@ -20,17 +19,18 @@ import {
 } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { Quota } from './quota.js';
-import { buildSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js';
+import { buildGraph, buildOwners, buildSnapshot, type SnapshotOptions } from './snapshot.js';
 import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
 import { checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
 import type { DeadlockDetector, DeadlockOptions } from './deadlock.js';
 import { LockOrder, type LockOrderOptions } from './lockorder.js';
-import { Watchdog, type Hang } from './watchdog.js';
+import { Watchdog } from './watchdog.js';
 import { Grace, parseGraceOptions, type GraceOptions } from './grace.js';
 import { TokenCounter, type TokenOptions } from './tokens.js';
 import type { AnyResource } from './waitfor.js';
 import type { Waiter } from './waiter.js';
+import type { CycleEntry, DeadlockRecord, DomainPolicy, GraphSnapshot, Hang, LockEvents, LossReason, OwnerSnapshot, Snapshot } from './shapes.js';
 
 export interface LockManagerOptions {
   /** Name shown in errors, dumps and the dashboard. */
@@ -213,11 +213,22 @@ export class LockManager extends TypedEmitter<LockEvents> {
 
   /** Plain JSON state of every domain, owner and deadlock: what dumps and the dashboard read. `locksMax`: see SnapshotOptions. */
   snapshot(options?: SnapshotOptions): Snapshot {
-    if (options !== undefined) {
-      checkOptions(options, 'options', SNAPSHOT_KEYS);
-      if (options.locksMax !== undefined) checkInteger(options.locksMax, 'options.locksMax', 1, Number.MAX_SAFE_INTEGER);
-    }
-    return buildSnapshot(this, options);
+    return buildSnapshot(this, checkSnapshotOptions(options));
+  }
+
+  /** The wait-for graph alone, as `snapshot()` shows it (edges, cycles now, their owners): cheap enough to read a few times a second. */
+  waitForGraph(): GraphSnapshot {
+    return buildGraph(this);
+  }
+
+  /** The owners `snapshot(options)` lists, without building the rest of it (no lock rows, no stacks). */
+  snapshotOwners(options?: SnapshotOptions): OwnerSnapshot[] {
+    return buildOwners(this, checkSnapshotOptions(options));
+  }
+
+  /** Hangs in progress (waits past their soft timeout), oldest first, as `snapshot()` lists them. */
+  hangs(): Hang[] {
+    return [...this.watchdog.current.values()].map((h) => structuredClone(h));
   }
 
   /**
@@ -678,3 +689,11 @@ function takeSettlers(resolve: (v: never) => void, reject: (err: LockError) => v
   settlers.reject = reject;
 }
 function noop(): void {}
+
+function checkSnapshotOptions(options: SnapshotOptions | undefined): SnapshotOptions | undefined {
+  if (options !== undefined) {
+    checkOptions(options, 'options', SNAPSHOT_KEYS);
+    if (options.locksMax !== undefined) checkInteger(options.locksMax, 'options.locksMax', 1, Number.MAX_SAFE_INTEGER);
+  }
+  return options;
+}

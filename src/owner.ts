@@ -8,12 +8,12 @@
 
 import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from './api.js';
 import type { DlmLock } from './dlm-lock.js';
-import type { LossReason } from './errors.js';
 import type { LockManager } from './manager.js';
 import type { DlmMode } from './modes.js';
 import type { PosixResource } from './posix.js';
 import { Quota } from './quota.js';
 import type { Waiter } from './waiter.js';
+import type { LossReason } from './shapes.js';
 
 export type OwnerMeta = NonNullable<OwnerOptions['meta']>;
 
@@ -70,9 +70,10 @@ export class Owner implements LockOwner {
 
   /**
    * For a server relaying a remote client's request: like lock(), with the
-   * request-site stack the client captured (`site`, "at ..." lines).
+   * request-site stack the client captured (`site`, "at ..." lines). `mode`
+   * is a name off the wire, checked here as every argument is (EINVAL).
    */
-  lockAt(site: string, domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<DlmLock> {
+  lockAt(site: string, domain: string, resource: string, mode: string, options?: LockOptions): Promise<DlmLock> {
     try {
       return this.manager.dlm.request(this, domain, resource, mode, options, site);
     } catch (err) {

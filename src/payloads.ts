@@ -4,12 +4,11 @@
  */
 
 import type { DlmLock } from './dlm-lock.js';
-import type { LossReason } from './errors.js';
-import type { ConvertedEvent, DemotedEvent, FailedEvent, GrantedEvent, ReleasedEvent, ReportedRange, WaitingEvent } from './lock-events.js';
 import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import type { PosixResource } from './posix.js';
 import type { Waiter } from './waiter.js';
+import type { ConvertedEvent, DemotedEvent, FailedEvent, GrantedEvent, LossReason, ReleasedEvent, ReportedRange, WaitingEvent } from './shapes.js';
 
 export function reportRange(start: number, end: number): ReportedRange {
   return { start, end: end === Infinity ? null : end };

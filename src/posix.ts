@@ -8,7 +8,7 @@
 
 import type { PosixLockInfo, SetlkOptions, SetlkResult } from './api.js';
 import type { ResourceTable } from './domain.js';
-import { invalid, type LockError, type LossReason } from './errors.js';
+import { invalid, type LockError } from './errors.js';
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList, type ListNode } from './list.js';
 import type { LockManager } from './manager.js';
@@ -17,6 +17,7 @@ import { applyRange, firstConflict, type Piece, type PieceList } from './ranges.
 import { checkBoolean, checkDuration, checkEnum, checkInteger, checkOptions, checkSignal } from './validate.js';
 import type { RequestSite } from './stacks.js';
 import { Waiter } from './waiter.js';
+import type { LossReason } from './shapes.js';
 
 export class PosixResource {
   readonly holders = new Map<Owner, PieceList>();

@@ -1,112 +1,20 @@
 /**
  * snapshot(): the whole lock state as plain JSON (tokens as strings, times
  * as wall-clock ms). Dumps, the REST API and the dashboard all read this
- * one shape, so it is versioned.
+ * one shape (`Snapshot`, in shapes.ts), so it is versioned.
  */
 
 import type { DlmLock } from './dlm-lock.js';
 import { DlmResource } from './dlm.js';
-import type { DomainPolicy } from './domain.js';
-import type { DeadlockRecord, ReportedRange } from './lock-events.js';
-import type { LockManager } from './manager.js';
+import type { DomainEntry, LockManager } from './manager.js';
 import { reportRange } from './payloads.js';
 import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import type { PosixResource } from './posix.js';
 import { formatStack } from './stacks.js';
-import type { CurrentCycle, DeadlockStats } from './deadlock.js';
-import type { OrderInversion } from './lockorder.js';
-import type { Hang } from './watchdog.js';
-import type { GraceState } from './grace.js';
+import type { DomainSnapshot, EdgeSnapshot, GraphSnapshot, LockSnapshot, OwnerSnapshot, ResourceSnapshot, Snapshot } from './shapes.js';
 
 export const SNAPSHOT_VERSION = 1;
-
-export interface LockSnapshot {
-  id: number;
-  owner: string;
-  ownerId: number;
-  state: 'granted' | 'converting' | 'waiting';
-  /** Granted mode (dlm) or type (posix); null while a new request waits. */
-  mode: string | null;
-  /** Requested mode or type while converting or waiting. */
-  requested: string | null;
-  range: ReportedRange | null;
-  token: string | null;
-  grantedAt: number | null;
-  requestedAt: number | null;
-  stack: string | null;
-  /** The pending request's id while waiting or converting (what wait-for edges and cancels name). */
-  waitId?: number;
-  demoted?: boolean;
-}
-
-export interface ResourceSnapshot {
-  name: string;
-  granted: LockSnapshot[];
-  converting: LockSnapshot[];
-  waiting: LockSnapshot[];
-  lvb?: { hex: string; seq: number; valid: boolean };
-}
-
-export interface DomainSnapshot {
-  name: string;
-  kind: DomainPolicy['kind'];
-  policy: DomainPolicy;
-  resources: ResourceSnapshot[];
-}
-
-export interface OwnerSnapshot {
-  id: number;
-  name: string;
-  meta: Record<string, unknown> | null;
-  priority: number;
-  holding: number;
-  waiting: number;
-}
-
-/** An edge of the wait-for graph: `from` waits for `to`. */
-export interface EdgeSnapshot {
-  from: number;
-  fromName: string;
-  to: number;
-  toName: string;
-  kind: 'hard' | 'soft';
-  domain: string;
-  resource: string;
-  /** What the waiter wants. */
-  wanted: string;
-  /** The blocker's granted mode (hard) or requested mode (soft). */
-  blockerMode: string;
-  waitId: number;
-}
-
-export interface Snapshot {
-  version: number;
-  node: string;
-  time: number;
-  domains: DomainSnapshot[];
-  owners: OwnerSnapshot[];
-  /** The wait-for graph. */
-  edges: EdgeSnapshot[];
-  /** Cycles in the graph right now (normally none: they are broken as they form). */
-  cycles: CurrentCycle[];
-  /** The deadlock history, oldest first. */
-  deadlocks: DeadlockRecord[];
-  /** Hangs in progress (waits past their soft timeout). */
-  hangs: Hang[];
-  /** Hangs that ended, oldest first. */
-  hangHistory: Hang[];
-  orderInversions: OrderInversion[];
-  /** The grace period after a restart: in force or not, deadline, clients expected and done. */
-  grace: GraceState;
-  detection: { mode: string; victim: string; stats: DeadlockStats; graph: { owners: number; edges: number }; lockOrderEdges: number };
-  /**
-   * Present when `snapshot({ locksMax })` left resources out: `locks` is how
-   * many locks and waits are shown, `total` how many there are. Owners are
-   * those of the resources shown and of the wait-for edges (always whole).
-   */
-  truncated?: { locks: number; total: number };
-}
 
 export interface SnapshotOptions {
   /**
@@ -118,38 +26,19 @@ export interface SnapshotOptions {
 }
 
 export function buildSnapshot(m: LockManager, options: SnapshotOptions = {}): Snapshot {
-  const locksMax = options.locksMax ?? Number.POSITIVE_INFINITY;
-  let shown = 0;
-  let truncated = false;
-  const owners = new Map<Owner, OwnerSnapshot>();
-  const seen = (o: Owner): void => {
-    if (!owners.has(o)) {
-      owners.set(o, { id: o.id, name: o.name, meta: o.meta, priority: o.priority, holding: o.holding, waiting: o.waiting });
-    }
-  };
+  const { owners, seen } = ownerSet();
   const domains: DomainSnapshot[] = [];
-  for (const entry of m.domains.values()) {
+  const { shown, truncated } = walkResources(m, options.locksMax, (entry) => {
     const resources: ResourceSnapshot[] = [];
-    for (const res of entry.table.live()) {
-      if (shown >= locksMax) {
-        truncated = true;
-        break;
-      }
-      const r = res instanceof DlmResource ? dlmResource(m, res, seen) : posixResource(m, res, seen);
-      shown += r.granted.length + r.converting.length + r.waiting.length;
-      resources.push(r);
-    }
     domains.push({ name: entry.policy.name, kind: entry.kind, policy: { ...entry.policy }, resources });
-  }
-  const d = m.detector;
-  const edges = d.graph.edges().map(({ wait, blocker }): EdgeSnapshot => {
-    seen(wait.owner);
-    seen(blocker.to);
-    return {
-      from: wait.owner.id, fromName: wait.owner.name, to: blocker.to.id, toName: blocker.to.name, kind: blocker.hard ? 'hard' : 'soft',
-      domain: wait.domain, resource: wait.resource, wanted: wait.wanted, blockerMode: blocker.mode, waitId: wait.id,
+    return (res) => {
+      const r = res instanceof DlmResource ? dlmResource(m, res, seen) : posixResource(m, res, seen);
+      resources.push(r);
+      return r.granted.length + r.converting.length + r.waiting.length;
     };
   });
+  const d = m.detector;
+  const edges = edgeSnapshots(m, seen);
   const snap: Snapshot = {
     version: SNAPSHOT_VERSION, node: m.node, time: m.clock.wallNow(), domains,
     owners: [...owners.values()], edges, cycles: d.currentCycles(),
@@ -162,6 +51,93 @@ export function buildSnapshot(m: LockManager, options: SnapshotOptions = {}): Sn
   };
   if (truncated) snap.truncated = { locks: shown, total: m.lockTotal + m.pendingWaits };
   return snap;
+}
+
+/**
+ * The wait-for graph as a snapshot shows it (its edges, the cycles in it
+ * now, the owners on them), without the rest: what the dashboard's feed
+ * sends with every batch, a few times a second, where a whole snapshot of
+ * 10,000 locks would not be cheap.
+ */
+export function buildGraph(m: LockManager): GraphSnapshot {
+  const { owners, seen } = ownerSet();
+  const edges = edgeSnapshots(m, seen);
+  return { edges, cycles: edges.length === 0 ? [] : m.detector.currentCycles(), owners: [...owners.values()] };
+}
+
+/**
+ * The owners a snapshot with these options lists (those of the resources it
+ * shows and of every wait-for edge), in the same order, without building
+ * its lock rows or formatting a stack.
+ */
+export function buildOwners(m: LockManager, options: SnapshotOptions = {}): OwnerSnapshot[] {
+  const { owners, seen } = ownerSet();
+  walkResources(m, options.locksMax, () => (res) => {
+    let locks = 0;
+    if (res instanceof DlmResource) {
+      for (const q of [res.granted, res.converting, res.waiting]) {
+        if (q === null) continue;
+        for (const l of q) seen(l.owner);
+        locks += q.size;
+      }
+    } else {
+      for (const [owner, pieces] of res.holders) {
+        seen(owner);
+        locks += pieces.length;
+      }
+      for (const w of res.waiters) seen(w.owner);
+      locks += res.waiters.size;
+    }
+    return locks;
+  });
+  edgeSnapshots(m, seen);
+  return [...owners.values()];
+}
+
+/** Owners in the order first seen, each projected once. */
+function ownerSet(): { owners: Map<Owner, OwnerSnapshot>; seen: (o: Owner) => void } {
+  const owners = new Map<Owner, OwnerSnapshot>();
+  const seen = (o: Owner): void => {
+    if (!owners.has(o)) owners.set(o, { id: o.id, name: o.name, meta: o.meta, priority: o.priority, holding: o.holding, waiting: o.waiting });
+  };
+  return { owners, seen };
+}
+
+/** The one projection of the detector's edges: `from` waits for `to`; `seen` is told both owners of each. */
+function edgeSnapshots(m: LockManager, seen: (o: Owner) => void): EdgeSnapshot[] {
+  return m.detector.graph.edges().map(({ wait, blocker }): EdgeSnapshot => {
+    seen(wait.owner);
+    seen(blocker.to);
+    return {
+      from: wait.owner.id, fromName: wait.owner.name, to: blocker.to.id, toName: blocker.to.name, kind: blocker.hard ? 'hard' : 'soft',
+      domain: wait.domain, resource: wait.resource, wanted: wait.wanted, blockerMode: blocker.mode, waitId: wait.id,
+    };
+  });
+}
+
+/**
+ * Every live resource, domain by domain, until `locksMax` locks and waits
+ * are in (a resource is never cut in half). `domain` is called once per
+ * domain, even one left out whole, and returns the visit of its resources,
+ * which returns how many locks and waits the resource counted.
+ */
+function walkResources(
+  m: LockManager, locksMax: number | undefined, domain: (entry: DomainEntry) => (res: DlmResource | PosixResource) => number,
+): { shown: number; truncated: boolean } {
+  const max = locksMax ?? Number.POSITIVE_INFINITY;
+  let shown = 0;
+  let truncated = false;
+  for (const entry of m.domains.values()) {
+    const visit = domain(entry);
+    for (const res of entry.table.live()) {
+      if (shown >= max) {
+        truncated = true;
+        break;
+      }
+      shown += visit(res);
+    }
+  }
+  return { shown, truncated };
 }
 
 function dlmResource(m: LockManager, res: DlmResource, seen: (o: Owner) => void): ResourceSnapshot {

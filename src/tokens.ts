@@ -39,8 +39,12 @@ const TOKEN_KEYS = new Set(['start', 'block', 'reserve', 'external']);
 /** The last token that can be issued: past it a double no longer counts by one (T3). */
 export const TOKEN_MAX = Number.MAX_SAFE_INTEGER;
 
+/** Tokens reserved per durable write by default: one `reserve` (a server's fsync) per this many grants. */
+export const TOKEN_BLOCK_DEFAULT = 10_000;
+
 export interface TokenOptions {
   start?: number;
+  /** Tokens one `reserve` covers. Default TOKEN_BLOCK_DEFAULT. */
   block?: number;
   reserve?: (upTo: number) => void;
   /** Tokens only from blocks handed in with advanceTo (a cluster, T4). */
@@ -62,7 +66,7 @@ export class TokenCounter {
     const t = checkOptions(options, 'options.tokens', TOKEN_KEYS) ?? {};
     this.seq = t.start === undefined ? 0 : checkInteger(t.start, 'options.tokens.start', 0, TOKEN_MAX);
     this.reserve = checkFunction<(upTo: number) => void>(t.reserve, 'options.tokens.reserve') ?? null;
-    this.block = t.block === undefined ? 10_000 : checkInteger(t.block, 'options.tokens.block', 1, 1e9);
+    this.block = t.block === undefined ? TOKEN_BLOCK_DEFAULT : checkInteger(t.block, 'options.tokens.block', 1, 1e9);
     this.external = t.external === true;
     this.reservedTo = this.reserve === null && !this.external ? TOKEN_MAX : this.seq;
   }

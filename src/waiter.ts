@@ -7,11 +7,11 @@
 
 import type { TimerEntry } from './timers.js';
 import type { LaneNode, TimerLane } from './lane.js';
-import type { Hang } from './watchdog.js';
 import type { LockError } from './errors.js';
 import type { Owner } from './owner.js';
 import type { DlmResource } from './dlm.js';
 import type { PosixResource } from './posix.js';
+import type { Hang } from './shapes.js';
 
 export abstract class Waiter implements LaneNode<Waiter> {
   // Fields are declared and set in the constructor, not initialized in the

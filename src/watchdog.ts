@@ -20,66 +20,7 @@ import type { Waiter } from './waiter.js';
 import type { ResourceTable } from './domain.js';
 import type { DlmResource } from './dlm.js';
 import type { PosixResource } from './posix.js';
-
-/** An owner on a blocker chain, with what it waits for (if anything). */
-export interface ChainLink {
-  owner: string;
-  ownerId: number;
-  depth: number;
-  /** In a cluster, for a link found on another node: that node (its ownerId is that node's). */
-  node?: string;
-  /** Whom it waits for, one entry per edge. */
-  waitsFor: Array<{ owner: string; ownerId: number; domain: string; resource: string; wanted: string; blockerMode: string; hard: boolean }>;
-}
-
-export interface RootBlocker {
-  owner: string;
-  ownerId: number;
-  meta: Record<string, unknown> | null;
-  /** The locks through which it blocks the chain, with where each was requested (and, in a cluster, on which node). */
-  holds: Array<{ domain: string; resource: string; mode: string; since: number | null; stack: string | null; node?: string }>;
-  /** In a cluster: the node it holds on, its client, and whether that client is connected there now. */
-  node?: string;
-  client?: string | null;
-  connected?: boolean | null;
-}
-
-export interface Hang {
-  id: number;
-  waitId: number;
-  node: string;
-  owner: string;
-  ownerId: number;
-  domain: string;
-  resource: string;
-  wanted: string;
-  /** Wall-clock ms when the request was made. */
-  since: number;
-  softTimeoutMs: number;
-  stack: string | null;
-  chain: ChainLink[];
-  rootBlockers: RootBlocker[];
-  classification: 'pending' | 'persistent' | 'transient';
-  /**
-   * Set by a hang explainer (a cluster node's): the chain was followed on
-   * these nodes, and these did not answer in time (their part is missing).
-   */
-  nodes?: { asked: string[]; missing: string[] };
-  /** Set when the wait ended. */
-  outcome?: 'granted' | string;
-  waitedMs?: number;
-}
-
-export interface LongHold {
-  node: string;
-  id: number;
-  owner: string;
-  domain: string;
-  resource: string;
-  mode: string;
-  heldMs: number;
-  stack: string | null;
-}
+import type { ChainLink, Hang, LongHold, RootBlocker } from './shapes.js';
 
 /** Chain exploration bounds: a hang report stays readable and cheap. */
 const CHAIN_OWNERS_MAX = 1000;

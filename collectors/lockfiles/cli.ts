@@ -13,7 +13,8 @@ import { DumpError, EXIT_STATUS, isDumpError } from '../errors.js';
 import { lockFileLimits } from '../limits.js';
 import { cleanLockFiles, type CleanOutcome, type CleanReport } from './clean.js';
 import { describeLocks, describeUsers, duration, parseDuration } from './format.js';
-import { checkScanOptions, scanEach, type LockFileEntry, type LockFileSummary } from './scan.js';
+import { checkScanOptions, scanEach } from './scan.js';
+import type { LockFileEntry, LockFileSummary } from '../shapes.js';
 
 export const LOCKFILES_USAGE = `usage: lockscope lockfiles scan DIR [--older-than 1h] [--recursive] [--json]
        lockscope lockfiles clean DIR --older-than 1h [--dry-run] [--allow-unreadable] [--json]

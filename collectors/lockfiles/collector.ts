@@ -8,22 +8,14 @@
 
 import { lockFileLimits } from '../limits.js';
 import type { Collector } from '../types.js';
-import { checkScanOptions, scanEach, VERDICTS, type LockFileEntry, type LockFileSummary } from './scan.js';
+import { checkScanOptions, scanEach, VERDICTS } from './scan.js';
+import type { LockFileEntry, LockFileSummary, LockFilesView } from '../shapes.js';
 
 export interface LockFilesOptions {
   dir: string;
   /** Unused files older than this are `stale`. Default 1 hour. */
   staleAfterMs?: number;
   recursive?: boolean;
-}
-
-/** What os/lockfiles.json and GET /api/lockfiles hold. */
-export interface LockFilesView {
-  summary: LockFileSummary;
-  /** Held, then open, then stale, then young; at most `max`. */
-  files: LockFileEntry[];
-  /** Files counted in the summary but not listed. */
-  omitted: number;
 }
 
 /** A scan cut to `max` entries, the ones in use first. Throws as scanLockFiles does (DumpError). */

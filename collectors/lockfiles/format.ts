@@ -1,7 +1,7 @@
 /** Lock-file scan results in words, for the CLI's table and a dump's reader; durations given and printed. */
 
 import { DumpError } from '../errors.js';
-import type { LockFileEntry, LockFileLock } from './scan.js';
+import type { LockFileEntry, LockFileLock } from '../shapes.js';
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -19,8 +19,7 @@ import { DumpError } from '../errors.js';
 import { lockFileLimits } from '../limits.js';
 import { devString, parseProcLocks } from '../os-locks.js';
 import { redactArgs, secretValues } from '../redact.js';
-
-export type Mechanism = 'POSIX' | 'FLOCK' | 'OFD';
+import type { Mechanism, ProcessInfo } from '../shapes.js';
 
 /** One line of /proc/locks, about one inode. */
 export interface KernelLock {
@@ -179,13 +178,6 @@ function add(map: Map<string, Set<number>>, key: string, pid: number): void {
   const set = map.get(key);
   if (set === undefined) map.set(key, new Set([pid]));
   else set.add(pid);
-}
-
-/** Who a process is, for a person reading the scan. */
-export interface ProcessInfo {
-  pid: number;
-  command: string;
-  user: string;
 }
 
 /** Command lines and users of the processes a scan names, each read once. */

@@ -17,64 +17,10 @@ import { join, resolve } from 'node:path';
 import { DumpError } from '../errors.js';
 import { lockFileLimits } from '../limits.js';
 import { devString } from '../os-locks.js';
-import { Pacer, ProcessNames, fileKey, readProcTable, type KernelLock, type Mechanism, type ProcTable, type ProcessInfo } from './proc-table.js';
+import { Pacer, ProcessNames, fileKey, readProcTable, type KernelLock, type ProcTable } from './proc-table.js';
+import type { LockFileEntry, LockFileLock, LockFileSummary, Mechanism, ProcessInfo, Verdict } from '../shapes.js';
 
-export type Verdict = 'held' | 'open' | 'stale' | 'young';
 export const VERDICTS: readonly Verdict[] = ['held', 'open', 'stale', 'young'];
-
-/** One lock on a file, with the processes that hold it. */
-export interface LockFileLock {
-  mechanism: Mechanism;
-  access: 'READ' | 'WRITE';
-  /** First and last byte (inclusive); `end` null: to the end of the file. */
-  start: number;
-  end: number | null;
-  /** A request waiting for a conflicting lock, not a lock held. */
-  waiting: boolean;
-  holders: ProcessInfo[];
-}
-
-export interface LockFileEntry {
-  /** Relative to the scanned directory, `/`-separated. */
-  path: string;
-  /** "major:minor:inode", as /proc/locks names the file. */
-  key: string;
-  bytes: number;
-  /** Last modification (a lock file is written when created, rarely after). */
-  mtimeMs: number;
-  ageMs: number;
-  verdict: Verdict;
-  locks: LockFileLock[];
-  /** Processes with the file open that hold no lock on it. */
-  openers: ProcessInfo[];
-}
-
-export interface LockFileSummary {
-  dir: string;
-  /** Wall-clock ms when the scan started. */
-  time: number;
-  staleAfterMs: number;
-  recursive: boolean;
-  files: number;
-  held: number;
-  open: number;
-  stale: number;
-  young: number;
-  /** Entries that disappeared between being listed and being looked at (skipped). */
-  vanished: number;
-  /** Entries that are not lock files: symbolic links (never followed), directories not entered, devices, sockets. */
-  symlinks: number;
-  directories: number;
-  other: number;
-  /** Subdirectories that could not be read, or are on another filesystem (a recursive scan stays on one). */
-  dirsSkipped: number;
-  processes: number;
-  /** Processes whose open files could not be read: a file they have open looks unused (README.md, rule S3). */
-  unreadableProcesses: number;
-  /** A bound of lockFileLimits was reached: files or processes were left out. */
-  truncated: boolean;
-  tookMs: number;
-}
 
 export interface ScanOptions {
   /** Files not modified for this long (and neither held nor open) are `stale`. Default 1 hour. */

@@ -1,11 +1,11 @@
 /**
  * The cluster's shapes, without behaviour: what etcd's records hold and what
  * `GET /api/cluster` answers. No runtime code, and only type imports of
- * shapes the dashboard's build reads anyway (collectors/types.ts), so that it
+ * shapes the dashboard's build reads anyway (collectors/shapes.ts), so that it
  * reads this file alone of the cluster layer.
  */
 
-import type { NodeWaits } from '../../collectors/types.js';
+import type { NodeWaits } from '../../collectors/shapes.js';
 
 /** A member as it announces itself (its key in etcd, and each entry of the view). */
 export interface MemberRecord {

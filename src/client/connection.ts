@@ -23,7 +23,7 @@
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../errors.js';
-import { BATCHED_EVENTS, SITES_PER_CONNECTION_MAX } from './protocol.js';
+import { BATCHED_EVENTS, MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITES_PER_CONNECTION_MAX } from './protocol.js';
 import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire } from './wire.js';
@@ -84,12 +84,10 @@ export interface ConnectionHooks {
 const QUEUED_CALLS_MAX = 10_000;
 
 /**
- * Requests sent in one turn leave together (one `m` message), up to these bounds (the server's: 512 items, 64 KiB).
- * An owner's registration goes with its first request; after a restart, with the reclaim (at most 48 KiB, reclaim.ts).
+ * Requests sent in one turn leave together (one `m` message), up to MESSAGE_ITEMS_MAX and MESSAGE_BYTES_MAX (protocol.ts).
+ * An owner's registration goes with its first request; after a restart, with the reclaim (reclaim.ts, the same bounds).
  */
 const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
-const BATCH_ITEMS_MAX = 256;
-const BATCH_BYTES_MAX = 48 * 1024;
 
 export class Connection {
   state: ConnectionState = 'connecting';
@@ -430,7 +428,7 @@ export class Connection {
     if (this.batch.length > 0) {
       if (this.batchBytes === UNSIZED) this.batchBytes = itemBytes(this.batch[0]!);
       const bytes = itemBytes(item);
-      if (this.batch.length >= BATCH_ITEMS_MAX || this.batchBytes + bytes > BATCH_BYTES_MAX) {
+      if (this.batch.length >= MESSAGE_ITEMS_MAX || this.batchBytes + bytes > MESSAGE_BYTES_MAX) {
         this.flush();
       } else {
         this.batch.push(item);

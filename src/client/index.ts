@@ -17,6 +17,7 @@ import os from 'node:os';
 import type { OwnerOptions } from '../api.js';
 import { invalid, LockError, type LossReason } from '../errors.js';
 import type { DlmMode } from '../modes.js';
+import { defaultLimits } from '../limits.js';
 import { checkName } from '../validate.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { REPORT_BYTES_MAX, type ClientSelfReport, type ClientToServerEvents, type WireLock } from './protocol.js';
@@ -94,7 +95,7 @@ export class LockClient {
    */
   constructor(url: string, options: ConnectOptions = {}, identity?: ClientIdentity) {
     const name = options.name ?? `pid-${process.pid}`;
-    checkName(name, 'options.name', 128);
+    checkName(name, 'options.name', defaultLimits.nameBytesMax);
     this.stacks = options.stacks ?? true;
     this.clientId = identity?.clientId ?? `${name.slice(0, 96)}#${randomBytes(8).toString('hex')}`;
     // Proves the session and the client id are this client's (server/README.md, Sessions S2, S4): kept only
@@ -214,7 +215,7 @@ export class LockClient {
 
   /** An owner whose requests go to this client's own server (the router's owner on one node). */
   directOwner(name: string, options?: OwnerOptions): RemoteOwner {
-    checkName(name, 'name', 128);
+    checkName(name, 'name', defaultLimits.nameBytesMax);
     if (options !== undefined && (options === null || typeof options !== 'object')) throw invalid('options', 'an options object', options);
     return new RemoteOwner(this, ++this.oidSeq, name, options);
   }

@@ -1,9 +1,10 @@
 /**
  * The lock protocol between the remote client (this directory) and the lock
- * server: its types, and the two constants both sides must agree on. The
- * server re-exports the types from server/protocol.ts (with the dashboard
- * feed), so the client, the server and the dashboard agree on one
- * definition. Every request is answered with a Reply: under its key in an
+ * server: its types, and the constants both sides must agree on (the
+ * batched events and the bounds of a message, a site and its numbering). The
+ * server imports them from here (its socket types in server/sockets.ts, its
+ * limits in server/limits.ts), so the client and the server agree on one
+ * definition; the package's `lockscope/server` re-exports the types. Every request is answered with a Reply: under its key in an
  * `m` batch (BATCHED_EVENTS), or through its socket.io acknowledgement.
  *
  * Encoding: fencing tokens travel as decimal strings, value blocks as base64,
@@ -178,8 +179,18 @@ export const BATCHED_EVENTS = ['lock', 'convert', 'release', 'setlk', 'cancel', 
 export type BatchedEvent = (typeof BATCHED_EVENTS)[number];
 /** Request sites one connection may number (`siteId` 1..this); past it, the client sends the text every time. */
 export const SITES_PER_CONNECTION_MAX = 4096;
-/** Bytes of JSON a client's report to a hang-dump may take: one message (the server's messageBytesMax, 64 KiB) with room to spare. */
-export const REPORT_BYTES_MAX = 48 * 1024;
+/**
+ * Items one client message carries at most (an `m` batch's requests, a
+ * reclaim's locks), and about its bytes of JSON: well under the server's
+ * 64 KiB message bound (counted in bytes, as names may be UTF-8). The server
+ * takes exactly this many reclaim items, and twice as many batched ones.
+ */
+export const MESSAGE_ITEMS_MAX = 256;
+export const MESSAGE_BYTES_MAX = 48 * 1024;
+/** A request-site stack the client relays is cut to this many characters; the server refuses a longer one. */
+export const SITE_CHARS_MAX = 8 * 1024;
+/** Bytes of JSON a client's report to a hang-dump may take: one message, as much as a batch. */
+export const REPORT_BYTES_MAX = MESSAGE_BYTES_MAX;
 export type ClientItem = [key: number, event: BatchedEvent, msg: unknown];
 
 /** What the server sends in one `m` message, in the order it happened. */

@@ -22,7 +22,7 @@
 import type { PosixRequest, Range } from '../api.js';
 import type { LockErrorCode } from '../errors.js';
 import type { LockClient } from './index.js';
-import type { ReclaimItem, ReclaimMessage, ReclaimResult, WireError } from './protocol.js';
+import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, type ReclaimItem, type ReclaimMessage, type ReclaimResult, type WireError } from './protocol.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { toBase64 } from './wire.js';
@@ -51,9 +51,6 @@ export interface ReclaimReport {
   durationMs: number;
 }
 
-/** Bounds of one reclaim message: the server's reclaimItemsMax, and well under its 64 KiB message bound (in bytes: names may be UTF-8). */
-const BATCH_ITEMS_MAX = 256;
-const BATCH_BYTES_MAX = 48 * 1024;
 
 /** How the calls of a pass cut short by another restart end. */
 const ABANDONED: WireError = { code: 'ECANCELED', message: 'the server restarted again during the reclaim' };
@@ -101,8 +98,8 @@ function siteOf(ref: Ref): string | null {
 }
 
 /**
- * Consecutive slices of at most BATCH_ITEMS_MAX items and about
- * BATCH_BYTES_MAX bytes of JSON, counting each site text once per slice
+ * Consecutive slices of at most MESSAGE_ITEMS_MAX items and about
+ * MESSAGE_BYTES_MAX bytes of JSON, counting each site text once per slice
  * (the connection sends a text once and its number after: an upper bound).
  */
 export function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
@@ -115,7 +112,7 @@ export function batches(refs: Ref[], items: ReclaimItem[]): [number, number][] {
     const own = Buffer.byteLength(JSON.stringify(items[i])) + 1 + (site === null ? 0 : SITE_ID_BYTES);
     const text = (): number => (site === null ? 0 : Buffer.byteLength(JSON.stringify(site)) + SITE_KEY_BYTES);
     let size = own + (site === null || sites.has(site) ? 0 : text());
-    if (i > from && (i - from >= BATCH_ITEMS_MAX || bytes + size > BATCH_BYTES_MAX)) {
+    if (i > from && (i - from >= MESSAGE_ITEMS_MAX || bytes + size > MESSAGE_BYTES_MAX)) {
       out.push([from, i]);
       from = i;
       bytes = 0;

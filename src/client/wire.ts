@@ -5,7 +5,7 @@
  */
 
 import { DeadlockError, invalid, LockError, LOCK_ERROR_CODES, type CycleEntry, type LockErrorCode, type LockErrorContext } from '../errors.js';
-import type { WireError } from './protocol.js';
+import { SITE_CHARS_MAX, type WireError } from './protocol.js';
 
 const CONTEXT_KEYS = ['node', 'domain', 'resource', 'owner', 'reason', 'limit', 'generation'] as const;
 
@@ -31,7 +31,6 @@ export function fromBase64(s: string | null): Uint8Array | null {
 
 /** Frames of lockscope's own client code, left out of a relayed stack. */
 const CLIENT_FRAME = /[/\\](src|dist[/\\]src)[/\\]client[/\\][\w-]+\.[jt]s:|node:internal|[/\\]node_modules[/\\](socket\.io|engine\.io)/;
-export const SITE_CHARS_MAX = 8 * 1024;
 
 /** The caller's stack above `fn`, as "at ..." lines (the format the core's lockAt takes). */
 export function captureSite(fn: Function): string {

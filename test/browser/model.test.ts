@@ -6,14 +6,14 @@
 
 import { expect, it } from 'vitest';
 import { LockManager, type LockEvents } from '../../src/index.js';
+import { FORWARDED, feedEvent } from '../../server/feed.js';
 import type { FeedBatch } from '../../server/protocol.js';
 import { Model } from '../../web/src/model.js';
 
-const EVENTS = ['granted', 'waiting', 'failed', 'converted', 'demoted', 'released', 'deadlock', 'hang', 'hang-persistent', 'hang-resolved', 'grace'] as const;
-
+/** Every event the server's feed forwards (its one list), batched as the feed batches them. */
 function feed(lm: LockManager): { flush(): FeedBatch } {
   let events: FeedBatch['events'] = [];
-  for (const e of EVENTS) lm.on(e, (payload: LockEvents[typeof e]) => events.push({ event: e, payload } as FeedBatch['events'][number]));
+  for (const e of FORWARDED) lm.on(e, (payload: LockEvents[typeof e]) => events.push(feedEvent(e, payload, () => null)));
   return {
     flush() {
       const out = { events, overflow: false };

@@ -110,6 +110,21 @@ describe('REST', () => {
     expect((await api(server, '/api/hangs')).body).toEqual([]);
   });
 
+  it('the Grafana routes take no query: one is refused 400 EINVAL, and the graph is unchanged', async () => {
+    await c.owner('g-holder').lock('lin', 'g', 'EX');
+    const w = track(c.owner('g-waiter').lock('lin', 'g', 'EX'));
+    await c.ping();
+    const before = (await api(server, '/api/grafana/graph/data')).body;
+    for (const path of ['/api/grafana/health', '/api/grafana/graph/fields', '/api/grafana/graph/data']) {
+      for (const bad of ['?query=x', '?__proto__=x', '?a=1&a=2']) {
+        const r = await api(server, `${path}${bad}`);
+        expect([path, bad, r.status, r.body.error?.code]).toEqual([path, bad, 400, 'EINVAL']);
+      }
+    }
+    expect((await api(server, '/api/grafana/graph/data')).body).toEqual(before);
+    expect(w.done).toBe(false);
+  });
+
   it('POST /api/posix/break drops an owner\'s posix pieces on a resource, the waiter behind them is granted; viewer 403 EPERM, nothing held 404 ENOENT', async () => {
     const holder = c.owner('posix-holder');
     await holder.setlk('adv', 'f', { type: 'write', start: 0, len: 100 });

@@ -7,7 +7,7 @@
  * stays hidden on a server without a lock directory.
  */
 
-import type { LockFileRow, LockFilesAnswer } from '../../server/lockfiles-api.js';
+import type { LockFileRow, LockFilesAnswer } from '../../server/protocol.js';
 import { getJson } from './api.js';
 import { duration, esc } from './format.js';
 import { webLimits } from './limits.js';

@@ -11,7 +11,8 @@ import type {
   SessionSummary, Snapshot,
 } from '../../server/protocol.js';
 import { webLimits } from './limits.js';
-import { applyRange, type Piece } from './posix-ranges.js';
+// The core's own range algebra (no imports, no state), so the table shows exactly the pieces the server holds.
+import { applyRange, type Piece } from '../../src/ranges.js';
 
 export interface Row {
   key: string;
@@ -107,7 +108,7 @@ export class Model {
 
   private snapshotLock(domain: string, kind: string, resource: string, l: LockSnapshot): void {
     if (kind === 'posix' && l.state === 'granted') {
-      this.posixApply(domain, resource, l.owner, l.ownerId, l.range, l.mode as Piece['type'], l.grantedAt ?? this.now());
+      this.posixApply(domain, resource, l.owner, l.ownerId, l.range, l.mode === 'write', Number(l.token), l.grantedAt ?? this.now());
       return;
     }
     const key = kind === 'posix' ? `p:${l.id}` : `d:${l.id}`;
@@ -169,7 +170,7 @@ export class Model {
       const setKey = `${p.domain}\u0000${p.resource}\u0000${p.ownerId}`;
       for (const k of this.posixWaits.get(setKey) ?? []) this.rows.delete(k);
       this.posixWaits.delete(setKey);
-      this.posixApply(p.domain, p.resource, p.owner, p.ownerId, p.range, p.mode, now);
+      this.posixApply(p.domain, p.resource, p.owner, p.ownerId, p.range, p.mode === 'write', Number(p.token), now);
       return;
     }
     const key = `d:${p.id}`;
@@ -195,24 +196,27 @@ export class Model {
   private onReleased(p: Extract<FeedEvent, { event: 'released' }>['payload'], now: number): void {
     if (p.mode === 'unlock' || this.kindOf(p.domain) === 'posix') {
       const end = p.range === null ? Infinity : (p.range.end ?? Infinity);
-      this.posixApply(p.domain, p.resource, p.owner, p.ownerId, { start: p.range?.start ?? 0, end: end === Infinity ? null : end }, null, now);
+      this.posixApply(p.domain, p.resource, p.owner, p.ownerId, { start: p.range?.start ?? 0, end: end === Infinity ? null : end }, null, 0, now);
       return;
     }
     this.rows.delete(`d:${p.id}`);
   }
 
-  private posixApply(domain: string, resource: string, owner: string, ownerId: number, range: Row['range'], type: Piece['type'] | null, now: number): void {
+  /** Set the owner's range to a read or write lock (`write`), or unlock it (null); `token` orders merged pieces as the core does. */
+  private posixApply(
+    domain: string, resource: string, owner: string, ownerId: number, range: Row['range'], write: boolean | null, token: number, now: number,
+  ): void {
     const setKey = `${domain}\u0000${resource}\u0000${ownerId}`;
     const set = this.posix.get(setKey) ?? { domain, resource, owner, ownerId, pieces: [] };
     for (const p of set.pieces) this.rows.delete(`q:${setKey}\u0000${p.start}`);
-    set.pieces = applyRange(set.pieces, range?.start ?? 0, range?.end ?? Infinity, type, now);
+    set.pieces = applyRange(set.pieces, range?.start ?? 0, range?.end ?? Infinity, write, token, null, now).pieces;
     if (set.pieces.length === 0) this.posix.delete(setKey);
     else this.posix.set(setKey, set);
     for (const p of set.pieces) {
       const key = `q:${setKey}\u0000${p.start}`;
       this.rows.set(key, {
-        key, domain, kind: 'posix', resource, owner, ownerId, state: 'granted', mode: p.type, requested: null,
-        range: { start: p.start, end: p.end === Infinity ? null : p.end }, lockId: null, waitId: null, since: p.since, stack: null,
+        key, domain, kind: 'posix', resource, owner, ownerId, state: 'granted', mode: p.write ? 'write' : 'read', requested: null,
+        range: { start: p.start, end: p.end === Infinity ? null : p.end }, lockId: null, waitId: null, since: p.at, stack: null,
       });
     }
   }
