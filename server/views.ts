@@ -20,7 +20,7 @@ export interface ViewContext {
 }
 
 /** The views a node answers, locally and for the cluster. */
-export const VIEWS = ['locks', 'owners', 'sessions', 'graph', 'deadlocks', 'hangs', 'dumps'] as const;
+export const VIEWS = ['locks', 'owners', 'sessions', 'graph', 'deadlocks', 'hangs', 'dumps', 'snapshot'] as const;
 export type ViewKind = (typeof VIEWS)[number];
 
 const STATES = ['granted', 'converting', 'waiting'] as const;
@@ -40,6 +40,7 @@ export async function localView(ctx: ViewContext, what: ViewKind, q: LocksQuery 
     case 'deadlocks': return ctx.reads.snapshot().deadlocks;
     case 'hangs': return ctx.reads.snapshot().hangs;
     case 'dumps': return ctx.dumps();
+    case 'snapshot': return ctx.reads.snapshot();
   }
 }
 

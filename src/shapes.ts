@@ -302,6 +302,8 @@ export interface LockSnapshot {
   /** The pending request's id while waiting or converting (what wait-for edges and cancels name). */
   waitId?: number;
   demoted?: boolean;
+  /** In a view of a whole cluster (server/cluster/merge.ts): the node that masters it. */
+  node?: string;
 }
 
 export interface ResourceSnapshot {

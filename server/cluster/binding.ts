@@ -232,7 +232,10 @@ export class ClusterBinding {
       check: (generation, keys) => checkEdges(lm, node.node, node.view.generation, generation, keys),
       breakAt: (generation, key, cycle, policy, nodes) => breakAt(lm, node.view.generation, generation, key, cycle, policy, nodes),
       state: async () => ({ node: node.node, ...(await this.hooks.nodeFiles()), waits: gatherWaits(lm, node.node, node.view.generation) }),
-      read: (what, query) => this.hooks.read(what, query),
+      // The snapshot goes with this node's edges by cluster-wide owner names, which its merge joins owners on (V2).
+      read: async (what, query) => (what === 'snapshot'
+        ? { snapshot: await this.hooks.read(what, query), waits: gatherWaits(lm, node.node, node.view.generation) }
+        : this.hooks.read(what, query)),
     };
   }
 

@@ -14,6 +14,7 @@ import type { LocksQuery, ViewKind } from '../views.js';
 import { askPeer } from './graph.js';
 import type { ClusterNode } from './node.js';
 import type { PeerHandler } from './peers.js';
+import { mergeSnapshots, type ClusterSnapshot, type NodeSnapshot } from './merge.js';
 
 export interface ClusterViewAnswer {
   node: string;
@@ -24,6 +25,8 @@ export interface ClusterViewAnswer {
   rows?: unknown[];
   /** The graph view: each member's graph. */
   graphs?: Record<string, unknown>;
+  /** The snapshot view: the members' snapshots as one (merge.ts, V2, V3). */
+  snapshot?: ClusterSnapshot;
 }
 
 export async function clusterView(
@@ -41,6 +44,7 @@ export async function clusterView(
   const out: ClusterViewAnswer = { node: node.node, generation: node.view.generation, answered: [], missing: [] };
   const rows: unknown[] = [];
   const graphs: Record<string, unknown> = {};
+  const snapshots: NodeSnapshot[] = [];
   answers.forEach((a, i) => {
     const n = asked[i]!;
     if (a.status === 'rejected') {
@@ -49,9 +53,12 @@ export async function clusterView(
     }
     out.answered.push(n);
     if (what === 'graph') graphs[n] = a.value;
+    else if (what === 'snapshot') snapshots.push({ node: n, ...(a.value as Omit<NodeSnapshot, 'node'>) });
     else for (const row of a.value as unknown[]) rows.push({ ...(row as object), node: n });
   });
   if (what === 'graph') out.graphs = graphs;
-  else out.rows = rows;
+  else if (what === 'snapshot') {
+    if (snapshots.length > 0) out.snapshot = mergeSnapshots(node.node, snapshots);
+  } else out.rows = rows;
   return out;
 }

@@ -203,6 +203,43 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
     expect(new Set(sessions.rows.map((r) => r.node))).toEqual(new Set(members));
     const graph = await get<{ graphs: Record<string, { edges: unknown[] }> }>(n3, '/api/cluster/view/graph');
     expect(Object.keys(graph.graphs).sort()).toEqual(members);
+    // The merged snapshot: ring-a and ring-b are one owner each across n1 and n2, and their cycle is a cycle of it.
+    const merged = await get<{ snapshot: { nodes: string[]; owners: Array<{ id: number; name: string }>; edges: Array<{ from: number; to: number }>; cycles: Array<{ owners: string[] }> } }>(n3, '/api/cluster/view/snapshot');
+    expect([...merged.snapshot.nodes].sort()).toEqual(members);
+    const id = (name: string): number[] => merged.snapshot.owners.filter((o) => o.name === name).map((o) => o.id);
+    expect(id('ring-a')).toHaveLength(1);
+    expect(id('ring-b')).toHaveLength(1);
+    expect(merged.snapshot.edges).toContainEqual(expect.objectContaining({ from: id('ring-a')[0], to: id('ring-b')[0] }));
+    expect(merged.snapshot.edges).toContainEqual(expect.objectContaining({ from: id('ring-b')[0], to: id('ring-a')[0] }));
+    expect(merged.snapshot.cycles.some((c) => [...c.owners].sort().join() === 'ring-a,ring-b')).toBe(true);
+
+    // The dashboard of n3 in its cluster scope: every member's locks, the cycle across nodes drawn, the node filter.
+    const browser = await launch();
+    try {
+      const page = await openDashboard(browser, n3.url, ADMIN);
+      await page.waitForSelector('#cluster-panel:not([hidden]) #cluster-scope', { timeout: 10_000 });
+      await page.selectOption('#cluster-scope', 'cluster');
+      await page.waitForFunction(`document.getElementById('node')?.textContent.startsWith('cluster:')`, undefined, { timeout: 10_000 });
+      expect(await page.textContent('#node')).toBe('cluster: n1, n2, n3');
+      const shown = (): Promise<{ rows: Array<{ owner: string; node?: string }>; cycles: string[][] }> => page.evaluate(() => {
+        const m = window.lockscope.shown();
+        return { rows: [...m.rows.values()].map((r) => ({ owner: r.owner, node: r.node })), cycles: m.cycles.map((c) => c.owners) };
+      });
+      const all = await shown();
+      expect(all.rows.filter((r) => r.owner === 'ring-a').map((r) => r.node).sort()).toEqual(['n1', 'n2']);
+      expect(all.cycles.some((c) => [...c].sort().join() === 'ring-a,ring-b')).toBe(true);
+      await page.waitForSelector('#graph .cycle', { timeout: 5000, state: 'attached' });
+      await page.screenshot({ path: '/tmp/lockscope-cluster-scope.png', fullPage: false });
+      // The table's node filter picks one member's rows.
+      await page.selectOption('#f-node', 'n2');
+      const rows = await page.$$eval('#table .row', (els) => els.length);
+      expect(rows).toBeGreaterThan(0);
+      const owners = await page.$$eval('#table .row', (els) => els.map((e) => e.textContent ?? ''));
+      expect(owners.some((t) => t.includes('ring-b'))).toBe(true); // ring-b holds on n2
+    } finally {
+      await browser.close();
+    }
+
     // Bad input: a view that is not one, a member that is not one, a filter the view does not take.
     for (const [path, message] of [['/api/cluster/view/nope', /view/], ['/api/cluster/view/locks?nodes=n9', /n9/], ['/api/cluster/view/hangs?owner=x', /only nodes/]] as const) {
       const res = await fetch(`${n3.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } });

@@ -5,20 +5,33 @@
  * still need to recover clients, which enforce) from GET /api/cluster,
  * asked again every `clusterPollMs` while the page is visible. It stays
  * hidden on a single node.
+ *
+ * Its scope switch shows the whole cluster instead of this node: every
+ * member's state as one snapshot (GET /api/cluster/view/snapshot, owners
+ * joined across nodes, each lock with its node), asked again every
+ * `clusterPollMs`, drawn by the same views, read only (its ids name nothing
+ * on this node); the table's node filter then picks a member.
  */
 
 import type { ClusterAnswer, ClusterStatus } from '../../server/cluster/shapes.js';
+import type { Snapshot } from '../../server/protocol.js';
 import { getJson } from './api.js';
 import { esc } from './format.js';
 import { webLimits } from './limits.js';
+import { Model } from './model.js';
+
+/** What the page shows: this node's live model (null), or the whole cluster's, kept current here. */
+export type ScopeListener = (cluster: Model | null) => void;
 
 /** Add the panel to `parent` and keep it current. */
-export function mountClusterPanel(parent: HTMLElement): void {
+export function mountClusterPanel(parent: HTMLElement, onScope: ScopeListener = () => {}): void {
   const section = document.createElement('section');
   section.className = 'panel full';
   section.id = 'cluster-panel';
   section.hidden = true;
-  section.innerHTML = '<h2>Cluster <span id="cluster-name"></span></h2><p id="cluster-summary"></p><p id="cluster-grace"></p><div id="cluster-members" class="scroll"></div>';
+  section.innerHTML = '<h2>Cluster <span id="cluster-name"></span> <label class="scope">show <select id="cluster-scope">'
+    + '<option value="node">this node</option><option value="cluster">the whole cluster</option></select></label> <span id="cluster-scope-note"></span></h2>'
+    + '<p id="cluster-summary"></p><p id="cluster-grace"></p><div id="cluster-members" class="scroll"></div>';
   // First on the page: on a cluster node, who is a member and whether a failover is under way comes before the locks.
   parent.prepend(section);
   const refresh = async (): Promise<void> => {
@@ -31,6 +44,29 @@ export function mountClusterPanel(parent: HTMLElement): void {
   };
   void refresh();
   setInterval(() => void refresh(), webLimits.clusterPollMs);
+
+  const scope = section.querySelector('#cluster-scope') as HTMLSelectElement;
+  const note = section.querySelector('#cluster-scope-note') as HTMLElement;
+  let cluster: Model | null = null;
+  const poll = async (): Promise<void> => {
+    if (cluster === null || document.visibilityState !== 'visible') return;
+    try {
+      const v = await getJson<{ answered: string[]; missing: string[]; snapshot?: Snapshot & { nodes: string[] } }>('/api/cluster/view/snapshot');
+      if (cluster === null || v.snapshot === undefined) return;
+      cluster.applySnapshot(v.snapshot);
+      note.textContent = `${v.answered.length} nodes${v.missing.length === 0 ? '' : ` · not answering: ${v.missing.join(', ')}`} · read only`;
+      onScope(cluster);
+    } catch {
+      note.textContent = 'the cluster view did not answer: asked again shortly';
+    }
+  };
+  scope.addEventListener('change', () => {
+    cluster = scope.value === 'cluster' ? new Model() : null;
+    note.textContent = cluster === null ? '' : 'asking every node…';
+    if (cluster === null) onScope(null);
+    else void poll();
+  });
+  setInterval(() => void poll(), webLimits.clusterPollMs);
 }
 
 export function renderCluster(section: HTMLElement, a: ClusterAnswer): void {

@@ -37,6 +37,8 @@ const model = new Model();
 /** What the views draw: the live model, or a past moment's while paused. */
 let shown: Model = model;
 let shownAt: number | null = null;
+/** The whole cluster's model while the cluster panel's scope asks for it (read only, polled); null: this node. */
+let scoped: Model | null = null;
 let top: TopLists | null = null;
 /** The top lists for what is shown: the kept window live, up to the moment when paused. */
 async function refreshTop(): Promise<void> {
@@ -49,9 +51,9 @@ const table = new TableView(model, viewNow, () => writeView(table.filters(), sho
 const timeline = new Timeline((s) => {
   // The dump list is not in the history: a past moment shows the dumps taken by then.
   s?.model.setDumps(model.dumps.filter((d) => d.time <= s.at!));
-  shown = s?.model ?? model;
+  shown = s?.model ?? scoped ?? model;
   shownAt = s?.at ?? null;
-  table.show(shown, shownAt !== null);
+  table.show(shown, shownAt !== null || shown === scoped);
   writeView(table.filters(), shownAt);
   render();
   void refreshTop();
@@ -74,7 +76,7 @@ function render(): void {
   renderTop($('top'), top, m);
   const waiting = [...m.rows.values()].filter((r) => r.state !== 'granted').length;
   $('counts').textContent = `${m.rows.size} locks · ${waiting} waiting · ${m.edges.length} wait-for edges · ${m.deadlocks.length} deadlocks`;
-  $('node').textContent = model.node;
+  $('node').textContent = shown === scoped ? `cluster: ${scoped.nodes.join(', ')}` : model.node;
   drawnVersion = model.version;
 }
 
@@ -154,7 +156,14 @@ function start(): void {
   wireDumpLinks(document.body);
   void signedIn.then(identify).then(() => {
     // After the sign-in: a panel that polled first would be refused (403) while the cookie is being set.
-    mountClusterPanel(document.querySelector('main')!);
+    mountClusterPanel(document.querySelector('main')!, (cluster) => {
+      const was = scoped;
+      scoped = cluster;
+      if (shownAt !== null) return; // a past moment stays shown; the scope applies when back to live
+      shown = cluster ?? model;
+      if (was !== cluster) table.show(shown, cluster !== null);
+      render();
+    });
     mountLockFilesPanel(document.querySelector('main')!);
     connect();
     // A link to a moment opens paused there; otherwise the timeline's window is fetched now and again while live.

@@ -28,6 +28,8 @@ export interface Row {
   /** What an operator breaks (a granted dlm lock) or cancels (a pending request); null when there is none. */
   lockId: number | null;
   waitId: number | null;
+  /** In the cluster scope: the node that masters it (the page's own node otherwise). */
+  node?: string;
   /** Wall-clock ms: granted at (held rows) or requested at (pending rows); null when unknown. */
   since: number | null;
   stack: string | null;
@@ -42,6 +44,8 @@ type PosixSet = { domain: string; resource: string; owner: string; ownerId: numb
 
 export class Model {
   node = '';
+  /** The nodes the state comes from: this node, or every member in the cluster scope. */
+  nodes: string[] = [];
   rows = new Map<string, Row>();
   domains: { name: string; kind: string; softTimeoutMs: number }[] = [];
   owners = new Map<number, OwnerSnapshot>();
@@ -63,8 +67,9 @@ export class Model {
 
   constructor(private readonly now: () => number = () => Date.now()) {}
 
-  applySnapshot(s: Snapshot): void {
+  applySnapshot(s: Snapshot & { nodes?: string[] }): void {
     this.node = s.node;
+    this.nodes = s.nodes ?? [s.node];
     this.rows.clear();
     this.posix.clear();
     this.posixWaits.clear();
@@ -116,7 +121,7 @@ export class Model {
     this.rows.set(key, {
       key, domain, kind, resource, owner: l.owner, ownerId: l.ownerId, state: l.state, mode: l.mode, requested: l.requested, range: l.range,
       lockId: kind === 'posix' ? null : l.id, waitId: l.state === 'waiting' ? l.id : null,
-      since: l.state === 'granted' ? l.grantedAt : l.requestedAt, stack: l.stack,
+      since: l.state === 'granted' ? l.grantedAt : l.requestedAt, stack: l.stack, ...(l.node === undefined ? {} : { node: l.node }),
     });
   }
 

@@ -131,7 +131,7 @@ export class TableView {
     const owner = f.owner.toLowerCase();
     for (const r of this.model.rows.values()) {
       if (f.domain !== '' && r.domain !== f.domain) continue;
-      if (f.node !== '' && f.node !== this.model.node) continue;
+      if (f.node !== '' && f.node !== (r.node ?? this.model.node)) continue;
       if (f.state !== '' && r.state !== f.state) continue;
       if (owner !== '' && !r.owner.toLowerCase().includes(owner)) continue;
       if (f.search !== '' && !r.resource.includes(f.search)) continue;
@@ -201,7 +201,7 @@ export class TableView {
   }
 
   private syncOptions(): void {
-    const names = this.model.domains.map((d) => d.name).join('\u0000') + `\u0001${this.model.node}`;
+    const names = this.model.domains.map((d) => d.name).join('\u0000') + `\u0001${this.model.nodes.join('\u0000')}`;
     if (names === this.knownDomains) return;
     this.knownDomains = names;
     const fill = (id: 'f-domain' | 'f-node', all: string, values: string[]): void => {
@@ -217,7 +217,7 @@ export class TableView {
       }
     };
     fill('f-domain', 'all domains', this.model.domains.map((d) => d.name));
-    fill('f-node', 'all nodes', this.model.node === '' ? [] : [this.model.node]);
+    fill('f-node', 'all nodes', this.model.nodes);
   }
 }
 
