@@ -26,6 +26,7 @@ export interface ClusterArgs {
   clusterDeadlock?: { intervalMs?: number; confirmMs?: number };
 }
 import { array, bool, int, num, obj, oneOf, record, str } from './validate.js';
+import { readFlags } from './args.js';
 
 const tokenSchema = obj({ token: str(512), role: oneOf(ROLES), name: str(NAME_CHARS_MAX) }, ['name']);
 const domainSchema = record((v) => v, 16, 64);
@@ -103,39 +104,27 @@ export interface CliArgs extends ClusterArgs {
   graceMs?: number;
 }
 
+const SERVE_FLAGS = {
+  port: 'string', host: 'string', config: 'string', 'state-dir': 'string', 'grace-ms': 'string',
+  etcd: 'string', node: 'string', advertise: 'string', cluster: 'string', weight: 'string', 'lease-ttl': 'string',
+} as const;
+
 export function parseServeArgs(argv: readonly string[]): CliArgs {
+  const f = readFlags(argv, SERVE_FLAGS, (flag) => `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`);
   const out: CliArgs = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new LockError('EINVAL', `${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--port') {
-      const v = value();
-      out.port = int(0, 65535)(/^\d{1,5}$/.test(v) ? Number(v) : v, '--port');
-    } else if (flag === '--host') out.host = value();
-    else if (flag === '--config') out.config = value();
-    else if (flag === '--state-dir') out.stateDir = value();
-    else if (flag === '--grace-ms') {
-      const v = value();
-      out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(v) ? Number(v) : v, '--grace-ms');
-    } else if (flag === '--etcd') out.etcd = value();
-    else if (flag === '--node') out.node = value();
-    else if (flag === '--advertise') out.advertise = value();
-    else if (flag === '--cluster') out.cluster = value();
-    else if (flag === '--weight') {
-      const v = value();
-      out.weight = num(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v, '--weight');
-    } else if (flag === '--lease-ttl') {
-      const v = value();
-      out.leaseTtlSec = int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax)(/^\d{1,3}$/.test(v) ? Number(v) : v, '--lease-ttl');
-    } else {
-      throw new LockError('EINVAL', `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`);
-    }
-  }
+  if (f.port !== undefined) out.port = int(0, 65535)(/^\d{1,5}$/.test(f.port) ? Number(f.port) : f.port, '--port');
+  if (f.host !== undefined) out.host = f.host;
+  if (f.config !== undefined) out.config = f.config;
+  if (f['state-dir'] !== undefined) out.stateDir = f['state-dir'];
+  const grace = f['grace-ms'];
+  if (grace !== undefined) out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(grace) ? Number(grace) : grace, '--grace-ms');
+  if (f.etcd !== undefined) out.etcd = f.etcd;
+  if (f.node !== undefined) out.node = f.node;
+  if (f.advertise !== undefined) out.advertise = f.advertise;
+  if (f.cluster !== undefined) out.cluster = f.cluster;
+  if (f.weight !== undefined) out.weight = num(/^\d+(\.\d+)?$/.test(f.weight) ? Number(f.weight) : f.weight, '--weight');
+  const ttl = f['lease-ttl'];
+  if (ttl !== undefined) out.leaseTtlSec = int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax)(/^\d{1,3}$/.test(ttl) ? Number(ttl) : ttl, '--lease-ttl');
   return out;
 }
 
