@@ -26,7 +26,7 @@ export interface ClusterArgs {
   clusterDeadlock?: { intervalMs?: number; confirmMs?: number };
 }
 import { array, bool, int, num, obj, oneOf, record, str } from './validate.js';
-import { readFlags } from './args.js';
+import { readFlags, type Flags } from './args.js';
 
 const tokenSchema = obj({ token: str(512), role: oneOf(ROLES), name: str(NAME_CHARS_MAX) }, ['name']);
 const domainSchema = record((v) => v, 16, 64);
@@ -108,9 +108,33 @@ const SERVE_FLAGS = {
   port: 'string', host: 'string', config: 'string', 'state-dir': 'string', 'grace-ms': 'string',
   etcd: 'string', node: 'string', advertise: 'string', cluster: 'string', weight: 'string', 'lease-ttl': 'string',
 } as const;
+/** What `lockscope demo` adds: where its dumps go. `lockscope serve` also takes `--no-demo` and `--demo` (see parseCommandArgs). */
+const DEMO_FLAGS = { ...SERVE_FLAGS, dumps: 'string' } as const;
+const SERVE_COMMAND_FLAGS = { ...DEMO_FLAGS, 'no-demo': 'boolean', demo: 'boolean' } as const;
 
+const unknownFlag = (flag: string): string =>
+  `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`;
+
+/** The server's own flags (createServer's options and the cluster's). */
 export function parseServeArgs(argv: readonly string[]): CliArgs {
-  const f = readFlags(argv, SERVE_FLAGS, (flag) => `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`);
+  return cliArgs(readFlags(argv, SERVE_FLAGS, unknownFlag));
+}
+
+/**
+ * `lockscope serve` and `lockscope demo`: the server's flags and `--dumps`.
+ * `serve --no-demo` is still accepted and changes nothing (scripts written
+ * when serve ran the demo by default pass it); `serve --demo` is refused
+ * with where the demo went, rather than starting a bare server the caller
+ * did not expect.
+ */
+export function parseCommandArgs(command: 'serve' | 'demo', argv: readonly string[]): { args: CliArgs; dumps: string | null } {
+  const f: Flags<typeof SERVE_COMMAND_FLAGS> = readFlags(argv, command === 'serve' ? SERVE_COMMAND_FLAGS : DEMO_FLAGS, unknownFlag);
+  if (f.demo === true) throw new LockError('EINVAL', 'serve is a bare server: the demo workload is `lockscope demo`');
+  if (f.dumps === '') throw new LockError('EINVAL', '--dumps needs a directory');
+  return { args: cliArgs(f), dumps: f.dumps ?? null };
+}
+
+function cliArgs(f: Flags<typeof SERVE_FLAGS>): CliArgs {
   const out: CliArgs = {};
   if (f.port !== undefined) out.port = int(0, 65535)(/^\d{1,5}$/.test(f.port) ? Number(f.port) : f.port, '--port');
   if (f.host !== undefined) out.host = f.host;
