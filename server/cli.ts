@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { LockError } from '../src/index.js';
-import { parseServeArgs, serveOptions } from './config.js';
+import { parseCommandArgs, serveOptions } from './config.js';
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from './limits.js';
 import { errorFields, makeLogger } from './log.js';
 import { DEMO, DEMO_DOMAINS } from './demo/config.js';
@@ -62,26 +62,6 @@ ${SERVE_OPTIONS}
 ${DEMO_OPTIONS}`;
 
 const HELP = new Set(['--help', '-h']);
-
-/**
- * The flags only the command itself knows (the rest are the server's, see config.ts). `serve --no-demo` is
- * still accepted and changes nothing (scripts written when serve ran the demo by default pass it);
- * `serve --demo` is refused with where the demo went, rather than starting a bare server the caller did not expect.
- */
-function commandArgs(command: 'serve' | 'demo', argv: readonly string[]): { dumps: string | null; rest: string[] } {
-  let dumps: string | null = null;
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (command === 'serve' && a === '--no-demo') continue;
-    if (command === 'serve' && a === '--demo') throw new LockError('EINVAL', 'serve is a bare server: the demo workload is `lockscope demo`');
-    if (a === '--dumps' || a.startsWith('--dumps=')) {
-      dumps = a.includes('=') ? a.slice(a.indexOf('=') + 1) : (argv[++i] ?? null);
-      if (dumps === null || dumps === '') throw new LockError('EINVAL', '--dumps needs a directory');
-    } else rest.push(a);
-  }
-  return { dumps, rest };
-}
 
 /** With the demo on: its domains and lease, its short dump rate limit, and a client token for its nodes. */
 function withDemo(o: ServerOptions, dumps: string | null): ServerOptions {
@@ -140,8 +120,8 @@ async function serve(command: 'serve' | 'demo', argv: readonly string[]): Promis
   const sink = stdoutSink();
   const log = makeLogger(sink);
   const demoOn = command === 'demo';
-  const { dumps, rest } = commandArgs(command, argv);
-  const base = serveOptions(parseServeArgs(rest), process.env);
+  const { args, dumps } = parseCommandArgs(command, argv);
+  const base = serveOptions(args, process.env);
   const options = demoOn ? withDemo(base, dumps) : { ...base, dumps: { dir: dumps ?? 'hangdumps' } };
   // Handlers first: a signal that arrives while the server starts (it has logged `listening`) must still
   // close it, which releases the state directory, instead of killing the process with the default action.

@@ -26,6 +26,7 @@ export interface ClusterArgs {
   clusterDeadlock?: { intervalMs?: number; confirmMs?: number };
 }
 import { array, bool, int, num, obj, oneOf, record, str } from './validate.js';
+import { readFlags, type Flags } from './args.js';
 
 const tokenSchema = obj({ token: str(512), role: oneOf(ROLES), name: str(NAME_CHARS_MAX) }, ['name']);
 const domainSchema = record((v) => v, 16, 64);
@@ -103,39 +104,51 @@ export interface CliArgs extends ClusterArgs {
   graceMs?: number;
 }
 
+const SERVE_FLAGS = {
+  port: 'string', host: 'string', config: 'string', 'state-dir': 'string', 'grace-ms': 'string',
+  etcd: 'string', node: 'string', advertise: 'string', cluster: 'string', weight: 'string', 'lease-ttl': 'string',
+} as const;
+/** What `lockscope demo` adds: where its dumps go. `lockscope serve` also takes `--no-demo` and `--demo` (see parseCommandArgs). */
+const DEMO_FLAGS = { ...SERVE_FLAGS, dumps: 'string' } as const;
+const SERVE_COMMAND_FLAGS = { ...DEMO_FLAGS, 'no-demo': 'boolean', demo: 'boolean' } as const;
+
+const unknownFlag = (flag: string): string =>
+  `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`;
+
+/** The server's own flags (createServer's options and the cluster's). */
 export function parseServeArgs(argv: readonly string[]): CliArgs {
+  return cliArgs(readFlags(argv, SERVE_FLAGS, unknownFlag));
+}
+
+/**
+ * `lockscope serve` and `lockscope demo`: the server's flags and `--dumps`.
+ * `serve --no-demo` is still accepted and changes nothing (scripts written
+ * when serve ran the demo by default pass it); `serve --demo` is refused
+ * with where the demo went, rather than starting a bare server the caller
+ * did not expect.
+ */
+export function parseCommandArgs(command: 'serve' | 'demo', argv: readonly string[]): { args: CliArgs; dumps: string | null } {
+  const f: Flags<typeof SERVE_COMMAND_FLAGS> = readFlags(argv, command === 'serve' ? SERVE_COMMAND_FLAGS : DEMO_FLAGS, unknownFlag);
+  if (f.demo === true) throw new LockError('EINVAL', 'serve is a bare server: the demo workload is `lockscope demo`');
+  if (f.dumps === '') throw new LockError('EINVAL', '--dumps needs a directory');
+  return { args: cliArgs(f), dumps: f.dumps ?? null };
+}
+
+function cliArgs(f: Flags<typeof SERVE_FLAGS>): CliArgs {
   const out: CliArgs = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new LockError('EINVAL', `${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--port') {
-      const v = value();
-      out.port = int(0, 65535)(/^\d{1,5}$/.test(v) ? Number(v) : v, '--port');
-    } else if (flag === '--host') out.host = value();
-    else if (flag === '--config') out.config = value();
-    else if (flag === '--state-dir') out.stateDir = value();
-    else if (flag === '--grace-ms') {
-      const v = value();
-      out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(v) ? Number(v) : v, '--grace-ms');
-    } else if (flag === '--etcd') out.etcd = value();
-    else if (flag === '--node') out.node = value();
-    else if (flag === '--advertise') out.advertise = value();
-    else if (flag === '--cluster') out.cluster = value();
-    else if (flag === '--weight') {
-      const v = value();
-      out.weight = num(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v, '--weight');
-    } else if (flag === '--lease-ttl') {
-      const v = value();
-      out.leaseTtlSec = int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax)(/^\d{1,3}$/.test(v) ? Number(v) : v, '--lease-ttl');
-    } else {
-      throw new LockError('EINVAL', `unknown option ${flag} (serve and demo take --port, --host, --config, --dumps, --state-dir, --grace-ms, --etcd, --node, --weight, --advertise, --cluster, --lease-ttl)`);
-    }
-  }
+  if (f.port !== undefined) out.port = int(0, 65535)(/^\d{1,5}$/.test(f.port) ? Number(f.port) : f.port, '--port');
+  if (f.host !== undefined) out.host = f.host;
+  if (f.config !== undefined) out.config = f.config;
+  if (f['state-dir'] !== undefined) out.stateDir = f['state-dir'];
+  const grace = f['grace-ms'];
+  if (grace !== undefined) out.graceMs = int(1, serverLimits.graceMsMax)(/^\d{1,10}$/.test(grace) ? Number(grace) : grace, '--grace-ms');
+  if (f.etcd !== undefined) out.etcd = f.etcd;
+  if (f.node !== undefined) out.node = f.node;
+  if (f.advertise !== undefined) out.advertise = f.advertise;
+  if (f.cluster !== undefined) out.cluster = f.cluster;
+  if (f.weight !== undefined) out.weight = num(/^\d+(\.\d+)?$/.test(f.weight) ? Number(f.weight) : f.weight, '--weight');
+  const ttl = f['lease-ttl'];
+  if (ttl !== undefined) out.leaseTtlSec = int(clusterLimits.leaseTtlSecMin, clusterLimits.leaseTtlSecMax)(/^\d{1,3}$/.test(ttl) ? Number(ttl) : ttl, '--lease-ttl');
   return out;
 }
 

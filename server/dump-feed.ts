@@ -1,12 +1,13 @@
 /** The dashboard feed's list of hang-dumps (`/feed`), sent on subscribing and whenever a dump is written, classified or removed. */
 
-import type { DumpRecord, HangDumper } from '../collectors/index.js';
+import type { HangDumper } from '../collectors/index.js';
+import { feedNamespace } from './feed.js';
 import type { LockServerIo } from './sockets.js';
 
 /** Keep every dashboard's dump list current. Returns the function that stops it. */
 export function feedDumps(io: LockServerIo, dumper: HangDumper | null): () => void {
-  const nsp = io.of('/feed') as unknown as { emit(e: 'dumps', l: DumpRecord[]): void; on(e: 'connection', f: (s: FeedSocket) => void): void };
-  const send = (to: { emit(e: 'dumps', l: DumpRecord[]): void }): void => {
+  const nsp = feedNamespace(io);
+  const send = (to: { emit: (typeof nsp)['emit'] }): void => {
     if (dumper === null) to.emit('dumps', []);
     else void dumper.list().then((l) => to.emit('dumps', l), () => {});
   };
@@ -21,9 +22,4 @@ export function feedDumps(io: LockServerIo, dumper: HangDumper | null): () => vo
   return () => {
     for (const e of events) dumper.off(e, changed);
   };
-}
-
-interface FeedSocket {
-  emit(e: 'dumps', l: DumpRecord[]): void;
-  on(e: 'refresh', f: () => void): void;
 }

@@ -20,6 +20,15 @@ import type { LockServerIo } from './sockets.js';
 
 type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
 
+/**
+ * The `/feed` namespace with the feed's own event maps. socket.io types every
+ * namespace with the server's maps (the lock protocol's): this is the one
+ * place the feed's are put in their stead.
+ */
+export function feedNamespace(io: LockServerIo): FeedNamespace {
+  return io.of('/feed') as unknown as FeedNamespace;
+}
+
 const ALL = 'all';
 const room = (domain: string): string => `d:${domain}`;
 
@@ -124,7 +133,7 @@ export function startFeed(
   io: LockServerIo, lm: LockManager, reads: SnapshotReads, auth: Auth, sessions: () => SessionSummary[], internalError: (err: unknown) => void,
   dumpOf: (hangId: number) => string | null = () => null,
 ): () => void {
-  const nsp = io.of('/feed') as unknown as FeedNamespace;
+  const nsp = feedNamespace(io);
   let batch: FeedBatch = { events: [], overflow: false };
   let timer: NodeJS.Timeout | null = null;
   const listeners = FORWARDED.map((event) => {

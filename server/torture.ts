@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { LockError } from '../src/index.js';
 import { TORTURE, type TortureMode, type WorkerMessage, type WorkerStats } from './torture/shared.js';
 import { formatReport, summarize, type GraceRecord, type TortureReport } from './torture/report.js';
+import { readFlags } from './args.js';
 
 export interface TortureOptions {
   clients: number;
@@ -49,40 +50,40 @@ function duration(v: string, flag: string): number {
   return Math.round(ms);
 }
 
+const TORTURE_FLAGS = {
+  clients: 'string', duration: 'string', 'restart-every': 'string', 'state-dir': 'string', 'grace-ms': 'string', mode: 'string',
+  json: 'boolean', cluster: 'string', 'kill-every': 'string', 'pause-every': 'string',
+} as const;
+
 export function parseTortureArgs(argv: readonly string[]): TortureOptions {
   const o: TortureOptions = {
     clients: 4, durationMs: 20_000, restartEveryMs: 3_000, stateDir: null, mode: 'mixed', graceMs: null, json: false, cluster: 0, killEveryMs: 10_000, pauseEveryMs: 0,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new LockError('EINVAL', `${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--clients') {
-      o.clients = Number(value());
-      if (!Number.isInteger(o.clients) || o.clients < 1 || o.clients > TORTURE.clientsMax) throw new LockError('EINVAL', `--clients must be an integer from 1 to ${TORTURE.clientsMax}`);
-    } else if (flag === '--duration') o.durationMs = duration(value(), flag);
-    else if (flag === '--restart-every') o.restartEveryMs = duration(value(), flag);
-    else if (flag === '--state-dir') o.stateDir = value();
-    else if (flag === '--grace-ms') o.graceMs = duration(`${value()}ms`, flag);
-    else if (flag === '--mode') {
-      const m = value();
-      if (m !== 'posix' && m !== 'dlm' && m !== 'mixed') throw new LockError('EINVAL', '--mode must be posix, dlm or mixed');
-      o.mode = m;
-    } else if (flag === '--json') o.json = true;
-    else if (flag === '--cluster') {
-      o.cluster = Number(value());
-      if (!Number.isInteger(o.cluster) || o.cluster < 2 || o.cluster > TORTURE.clusterNodesMax) throw new LockError('EINVAL', `--cluster must be an integer from 2 to ${TORTURE.clusterNodesMax}`);
-    } else if (flag === '--kill-every' || flag === '--pause-every') {
-      const v = value();
-      const ms = v === '0' ? 0 : duration(v, flag);
-      if (flag === '--kill-every') o.killEveryMs = ms;
-      else o.pauseEveryMs = ms;
-    }
-    else throw new LockError('EINVAL', `unknown option ${flag}`);
+  const f = readFlags(argv, TORTURE_FLAGS);
+  if (f.clients !== undefined) {
+    o.clients = Number(f.clients);
+    if (!Number.isInteger(o.clients) || o.clients < 1 || o.clients > TORTURE.clientsMax) throw new LockError('EINVAL', `--clients must be an integer from 1 to ${TORTURE.clientsMax}`);
+  }
+  if (f.duration !== undefined) o.durationMs = duration(f.duration, '--duration');
+  if (f['restart-every'] !== undefined) o.restartEveryMs = duration(f['restart-every'], '--restart-every');
+  if (f['state-dir'] !== undefined) o.stateDir = f['state-dir'];
+  if (f['grace-ms'] !== undefined) o.graceMs = duration(`${f['grace-ms']}ms`, '--grace-ms');
+  if (f.mode !== undefined) {
+    const m = f.mode;
+    if (m !== 'posix' && m !== 'dlm' && m !== 'mixed') throw new LockError('EINVAL', '--mode must be posix, dlm or mixed');
+    o.mode = m;
+  }
+  if (f.json === true) o.json = true;
+  if (f.cluster !== undefined) {
+    o.cluster = Number(f.cluster);
+    if (!Number.isInteger(o.cluster) || o.cluster < 2 || o.cluster > TORTURE.clusterNodesMax) throw new LockError('EINVAL', `--cluster must be an integer from 2 to ${TORTURE.clusterNodesMax}`);
+  }
+  for (const flag of ['kill-every', 'pause-every'] as const) {
+    const v = f[flag];
+    if (v === undefined) continue;
+    const ms = v === '0' ? 0 : duration(v, `--${flag}`);
+    if (flag === 'kill-every') o.killEveryMs = ms;
+    else o.pauseEveryMs = ms;
   }
   return o;
 }

@@ -6,7 +6,9 @@
  *   conflicts with the request over an overlapping range;
  * - soft edge: a request queued ahead that this one must let go first under
  *   the grant rules (FIFO includes compatible requests ahead; a new request
- *   waits for every queued conversion).
+ *   waits for every queued conversion). Hard edges are grant rule 1 (the
+ *   same `conflicts` test); soft edges restate rules 2–4 (src/README.md)
+ *   for one waiter, so a change to those rules must be made here too.
  *
  * In a dlm domain without ranges only the head of a queue has hard edges;
  * a request behind others has one soft edge, to the request directly ahead.
@@ -19,7 +21,8 @@
 
 import { DlmWait, overlaps, type DlmResource } from './dlm.js';
 import { DlmLock, St } from './dlm-lock.js';
-import { compatible, modeName } from './modes.js';
+import { conflicts } from './dlm-resource.js';
+import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { PosixResource, PosixWait } from './posix.js';
 import { firstConflict } from './ranges.js';
@@ -84,7 +87,7 @@ function holders(l: DlmLock, out: Blocker[]): void {
   for (const q of [res.granted, res.converting]) {
     if (q === null) continue;
     for (let g = q.head; g !== null; g = g.next) {
-      if (g !== l && !compatible(g.grMode, l.rqMode) && overlaps(g.range, l.range)) {
+      if (g !== l && conflicts(g, l.rqMode, l.range)) {
         out.push({ to: g.owner, hard: true, mode: modeName(g.grMode), id: g.id, stack: g.stack });
       }
     }

@@ -10,7 +10,7 @@ import type { ResourceTable } from './domain.js';
 import { invalid } from './errors.js';
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList } from './list.js';
-import { modeIndex, modeName } from './modes.js';
+import { compatible, modeIndex, modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { checkOffset, checkOptions } from './validate.js';
 import { Waiter } from './waiter.js';
@@ -89,6 +89,16 @@ export class DlmWait extends Waiter {
 
 export function overlaps(a: Range | null, b: Range | null): boolean {
   return a === null || b === null || (a.start < b.end && b.start < a.end);
+}
+
+/**
+ * The DLM conflict test (grant rule 1): lock `g`'s granted mode is
+ * incompatible with `mode` and its range overlaps `range`. Its one spelling:
+ * the grant rules, blocking notifications, conversion deadlocks, reclaims
+ * and the wait-for graph's hard edges all ask this.
+ */
+export function conflicts(g: DlmLock, mode: number, range: Range | null): boolean {
+  return !compatible(g.grMode, mode) && overlaps(g.range, range);
 }
 
 export function parseMode(mode: unknown, argument = 'mode'): number {

@@ -11,11 +11,11 @@ import { DeadlockError, invalid, LockError } from './errors.js';
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList } from './list.js';
 import type { LockManager } from './manager.js';
-import { compatible, CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb } from './modes.js';
+import { CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb } from './modes.js';
 import type { Owner } from './owner.js';
 import { captureStack, formatStack, type RequestSite } from './stacks.js';
 import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOptions, checkSignal } from './validate.js';
-import { DlmResource, DlmWait, overlaps, parseMode, parseRange } from './dlm-resource.js';
+import { conflicts, DlmResource, DlmWait, overlaps, parseMode, parseRange } from './dlm-resource.js';
 import { checkLvbWrite, readLvb, restoreLvb, writeLvb } from './lvb.js';
 import type { CycleEntry, LossReason } from './shapes.js';
 
@@ -134,7 +134,7 @@ export class DlmEngine {
     if (existing !== undefined) {
       for (const q of [existing.granted, existing.converting]) {
         for (let g = q?.head ?? null; g !== null; g = g.next) {
-          if (!compatible(g.grMode, rq) && overlaps(g.range, range)) {
+          if (conflicts(g, rq, range)) {
             throw this.m.error('EINVAL', `reclaim of ${modeName(rq)} on ${name} conflicts with ${g.owner.name}'s reclaimed ${modeName(g.grMode)}`, owner, table.policy.name, name);
           }
         }
@@ -372,12 +372,12 @@ export class DlmEngine {
   /** The first granted or converting lock (other than `self`) whose granted mode conflicts with `mode` over `range`. */
   blocker(res: DlmResource, self: DlmLock, mode: number, range: Range | null): DlmLock | null {
     for (let l = res.granted.head; l !== null; l = l.next) {
-      if (l !== self && !compatible(l.grMode, mode) && overlaps(l.range, range)) return l;
+      if (l !== self && conflicts(l, mode, range)) return l;
     }
     const conv = res.converting;
     if (conv !== null) {
       for (let l = conv.head; l !== null; l = l.next) {
-        if (l !== self && !compatible(l.grMode, mode) && overlaps(l.range, range)) return l;
+        if (l !== self && conflicts(l, mode, range)) return l;
       }
     }
     return null;
@@ -400,7 +400,7 @@ export class DlmEngine {
     const conv = res.converting;
     if (conv === null) return null;
     for (let c = conv.head; c !== null; c = c.next) {
-      if (c !== lock && overlaps(c.range, lock.range) && !compatible(c.grMode, to) && !compatible(lock.grMode, c.rqMode)) return c;
+      if (c !== lock && conflicts(c, to, lock.range) && conflicts(lock, c.rqMode, c.range)) return c;
     }
     return null;
   }
@@ -480,7 +480,7 @@ export class DlmEngine {
 
   private notifyFrom(l: DlmLock | null, requester: DlmLock, mode: number, range: Range | null): void {
     for (; l !== null; l = l.next) {
-      if (l.extra !== null && l !== requester && !compatible(l.grMode, mode) && overlaps(l.range, range)) this.bast(l, mode);
+      if (l.extra !== null && l !== requester && conflicts(l, mode, range)) this.bast(l, mode);
     }
   }
 

@@ -6,8 +6,9 @@
  *
  * No runtime code and no imports: the code that builds each shape names it
  * (snapshot.ts, payloads.ts, watchdog.ts, deadlock.ts, grace.ts,
- * lockorder.ts), and the dashboard's build reads this file alone of the core
- * (server/protocol.ts, the wire's shapes, is built on it).
+ * lockorder.ts), and the dashboard's build reads, of the core, this file
+ * (server/protocol.ts, the wire's shapes, is built on it) and the range
+ * algebra it bundles (ranges.ts), nothing else.
  */
 
 // ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs, serveOptions, tokensFromEnv } from '../../server/config.js';
+import { parseTortureArgs } from '../../server/torture.js';
 import { connect } from '../../src/client/index.js';
 import { CLI, freePort } from '../recovery/support.js';
 
@@ -59,6 +60,17 @@ describe('lockscope serve configuration', () => {
     }
   });
 
+  it('flags as parseArgs reads them: separate or inline values, the last one wins, a value may start with a dash', () => {
+    expect(parseServeArgs(['--port', '1', '--port=2', '--host=-odd', '--state-dir', '/s', '--grace-ms=5', '--lease-ttl', '3', '--weight', '2.5'])).toEqual({
+      port: 2, host: '-odd', stateDir: '/s', graceMs: 5, leaseTtlSec: 3, weight: 2.5,
+    });
+    expect(parseTortureArgs(['--json', '--clients=3', '--duration', '2s', '--kill-every', '0', '--mode', 'dlm'])).toMatchObject({
+      json: true, clients: 3, durationMs: 2000, killEveryMs: 0, mode: 'dlm',
+    });
+    expect(codeOfSync(() => parseTortureArgs(['--json', 'x']))).toBe('EINVAL');
+    expect(codeOfSync(() => parseTortureArgs(['--clients']))).toBe('EINVAL');
+  });
+
   it('LOCKSCOPE_TOKENS is role:token pairs', () => {
     expect(tokensFromEnv({ LOCKSCOPE_TOKENS: 'client:aaaaaaaaaaaaaaaa, viewer:bbbbbbbbbbbbbbbb' }).map((t) => [t.role, t.token])).toEqual([
       ['client', 'aaaaaaaaaaaaaaaa'], ['viewer', 'bbbbbbbbbbbbbbbb'],
@@ -70,6 +82,9 @@ describe('lockscope serve configuration', () => {
     expect(codeOfSync(() => parseServeArgs(['--verbose']))).toBe('EINVAL');
     expect(codeOfSync(() => parseServeArgs(['--port', '70000']))).toBe('EINVAL');
     expect(codeOfSync(() => parseServeArgs(['--port']))).toBe('EINVAL');
+    expect(codeOfSync(() => parseServeArgs(['stray']))).toBe('EINVAL');
+    expect(codeOfSync(() => parseServeArgs(['--', '--port', '1']))).toBe('EINVAL');
+    expect(codeOfSync(() => parseServeArgs(['-p', '1']))).toBe('EINVAL');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-config-'));
     for (const [name, text] of [['extra', '{"bogus":1}'], ['poison', '{"__proto__":{"x":1}}'], ['broken', '{']]) {
       const file = path.join(dir, `${name}.json`);
