@@ -15,7 +15,7 @@ import { serverLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SessionSummary } from './protocol.js';
 import type { SnapshotReads } from './snapshot-reads.js';
-import { lockRows, locksQuery } from './views.js';
+import { localView, locksQuery } from './views.js';
 import { int, obj, oneOf, str, type Schema } from './validate.js';
 
 export interface RestContext {
@@ -55,27 +55,14 @@ export function restRouter(ctx: RestContext): express.Router {
     query(req, noQuery);
     res.type('application/json').send(ctx.reads.json());
   });
-  r.get('/api/locks', allow('read'), (req, res) => res.json(lockRows(ctx.reads.snapshot(), query(req, locksQuery))));
-  r.get('/api/owners', allow('read'), (req, res) => {
-    query(req, noQuery);
-    res.json(ctx.reads.owners());
-  });
-  r.get('/api/sessions', allow('read'), (req, res) => {
-    query(req, noQuery);
-    res.json(ctx.sessions());
-  });
-  r.get('/api/graph', allow('read'), (req, res) => {
-    query(req, noQuery);
-    res.json(waitForGraph(ctx.reads.snapshot()));
-  });
-  r.get('/api/deadlocks', allow('read'), (req, res) => {
-    query(req, noQuery);
-    res.json(ctx.reads.deadlocks());
-  });
-  r.get('/api/hangs', allow('read'), (req, res) => {
-    query(req, noQuery);
-    res.json(ctx.reads.hangs());
-  });
+  // The views of this node's state, answered as a peer's cluster view answers them (views.ts).
+  const views = { reads: ctx.reads, sessions: ctx.sessions, dumps: async () => [] };
+  for (const what of ['locks', 'owners', 'sessions', 'graph', 'deadlocks', 'hangs'] as const) {
+    r.get(`/api/${what}`, allow('read'), async (req, res) => {
+      const q = query(req, what === 'locks' ? locksQuery : noQuery);
+      res.json(await localView(views, what, q));
+    });
+  }
   r.post('/api/locks/:id/break', allow('admin'), (req, res) => {
     const id = idParam(req.params.id);
     checkEmptyBody(req);

@@ -34,11 +34,11 @@ export type LocksQuery = ReturnType<typeof locksQuery>;
 export async function localView(ctx: ViewContext, what: ViewKind, q: LocksQuery = {}): Promise<unknown> {
   switch (what) {
     case 'locks': return lockRows(ctx.reads.snapshot(), q);
-    case 'owners': return ctx.reads.snapshot().owners;
+    case 'owners': return ctx.reads.owners();
     case 'sessions': return ctx.sessions();
     case 'graph': return waitForGraph(ctx.reads.snapshot());
-    case 'deadlocks': return ctx.reads.snapshot().deadlocks;
-    case 'hangs': return ctx.reads.snapshot().hangs;
+    case 'deadlocks': return ctx.reads.deadlocks();
+    case 'hangs': return ctx.reads.hangs();
     case 'dumps': return ctx.dumps();
     case 'snapshot': return ctx.reads.snapshot();
   }

@@ -221,10 +221,10 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
       await page.selectOption('#cluster-scope', 'cluster');
       await page.waitForFunction(`document.getElementById('node')?.textContent.startsWith('cluster:')`, undefined, { timeout: 10_000 });
       expect(await page.textContent('#node')).toBe('cluster: n1, n2, n3');
-      const shown = (): Promise<{ rows: Array<{ owner: string; node?: string }>; cycles: string[][] }> => page.evaluate(() => {
+      const shown = (): Promise<{ rows: Array<{ owner: string; node?: string }>; cycles: string[][] }> => page.evaluate(`(() => {
         const m = window.lockscope.shown();
         return { rows: [...m.rows.values()].map((r) => ({ owner: r.owner, node: r.node })), cycles: m.cycles.map((c) => c.owners) };
-      });
+      })()`);
       const all = await shown();
       expect(all.rows.filter((r) => r.owner === 'ring-a').map((r) => r.node).sort()).toEqual(['n1', 'n2']);
       expect(all.cycles.some((c) => [...c].sort().join() === 'ring-a,ring-b')).toBe(true);
