@@ -176,21 +176,20 @@ export class HangDumper extends TypedEmitter<HangDumperEvents> {
   /**
    * This node's files for a cluster dump taken on another node: the same
    * collectors on a snapshot taken now, redacted by this node's rules (R1),
-   * each file's content whole (base64 when it is bytes).
+   * each file's content whole, as bytes.
    */
-  async nodeFiles(): Promise<{ files: Array<{ path: string; data: string; base64?: true }>; errors: CollectorError[] }> {
+  async nodeFiles(): Promise<{ files: Array<{ path: string; data: Buffer }>; errors: CollectorError[] }> {
     const snapshot = this.source.snapshot();
     const { redact, ...r } = this.redacted({ id: '', trigger: 'manual', snapshot, hang: null, deadlock: null, startedAt: 0 });
     const { planned, errors } = await runCollectors(this.collectors, { snapshot: r.snapshot, hang: null, cwd: r.cwd, clientReports: this.clientReports, redact });
-    const files: Array<{ path: string; data: string; base64?: true }> = [];
+    const files: Array<{ path: string; data: Buffer }> = [];
     for (const p of planned) {
       const data = p.file.data;
-      if (data instanceof Uint8Array) files.push({ path: p.file.path, data: Buffer.from(data).toString('base64'), base64: true });
-      else if (typeof data === 'string') files.push({ path: p.file.path, data });
+      if (data instanceof Uint8Array || typeof data === 'string') files.push({ path: p.file.path, data: Buffer.from(data) });
       else {
-        const parts: string[] = [];
-        for await (const chunk of data as AsyncIterable<string>) parts.push(chunk);
-        files.push({ path: p.file.path, data: parts.join('') });
+        const parts: Buffer[] = [];
+        for await (const chunk of data as AsyncIterable<string>) parts.push(Buffer.from(chunk));
+        files.push({ path: p.file.path, data: Buffer.concat(parts) });
       }
     }
     return { files, errors };
@@ -366,9 +365,9 @@ function readCluster(own: Snapshot, planned: readonly PlannedFile[]): Pick<Clust
   const files = new Map<string, string>();
   for (const p of planned) if (typeof p.file.data === 'string') files.set(p.file.path, p.file.data);
   const snapshots = new Map<string, Snapshot>([[own.node, own]]);
-  for (const path of files.keys()) {
-    const node = /^nodes\/([^/]+)\/waitfor\.json$/.exec(path)?.[1];
-    if (node !== undefined && node !== own.node) snapshots.set(node, snapshotOf({ files }, `nodes/${node}/`));
-  }
-  return { across: clusterCycles(files, snapshots), elsewhere: waitingElsewhere(files, own.node) };
+  const snapshot = (node: string): Snapshot | undefined => {
+    if (!snapshots.has(node) && files.has(`nodes/${node}/waitfor.json`)) snapshots.set(node, snapshotOf({ files }, `nodes/${node}/`));
+    return snapshots.get(node);
+  };
+  return { across: clusterCycles(files, snapshot), elsewhere: waitingElsewhere(files, own.node) };
 }

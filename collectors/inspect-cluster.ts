@@ -74,13 +74,17 @@ function nodeWaits(files: Files): NodeWaits[] {
   return waits;
 }
 
-/** The cycles across nodes in a cluster dump's waits, each edge described from its node's snapshot. */
-export function clusterCycles(files: Files, snapshots: ReadonlyMap<string, Snapshot>): ClusterCycle[] {
+/**
+ * The cycles across nodes in a cluster dump's waits, each edge described
+ * from its node's snapshot (asked for only when there is a cycle: reading a
+ * node's locks again is most of the cost).
+ */
+export function clusterCycles(files: Files, snapshotOf: (node: string) => Snapshot | undefined): ClusterCycle[] {
   const { arcs, owners } = graphOf(nodeWaits(files));
   return crossNodeCycles(arcs, dumpLimits.clusterCycleStepsMax).map((cycle) => ({
     nodes: [...new Set(cycle.map((a) => a.node))].sort(),
     owners: cycle.map((a) => owners.get(a.from)?.name ?? a.from),
-    entries: cycle.map((a) => entryOf(snapshots.get(a.node), a.node, a.fromId, a.toId, owners.get(a.from)?.name ?? a.from, owners.get(a.to)?.name ?? a.to)),
+    entries: cycle.map((a) => entryOf(snapshotOf(a.node), a.node, a.fromId, a.toId, owners.get(a.from)?.name ?? a.from, owners.get(a.to)?.name ?? a.to)),
   }));
 }
 
@@ -122,7 +126,7 @@ function entryOf(snap: Snapshot | undefined, node: string, from: number, to: num
 
 export function clusterCyclesAnswer(dump: Dump, parts: NodePart[], cwd: string): Answer {
   const site = (stack: string | null): string => siteOf(stack, cwd) ?? 'an unknown place (no stack captured)';
-  const across = clusterCycles(dump.files, new Map(parts.map((p) => [p.node, p.snapshot])));
+  const across = clusterCycles(dump.files, (node) => parts.find((p) => p.node === node)?.snapshot);
   const text: string[] = [across.length === 0 ? 'No cycle across nodes at the time of the dump.' : `${across.length} ${across.length === 1 ? 'cycle' : 'cycles'} across nodes at the time of the dump:`];
   for (const c of across) {
     text.push(`* across nodes ${c.nodes.join(', ')}: ${c.owners.join(' -> ')} -> ${c.owners[0] ?? ''}`);

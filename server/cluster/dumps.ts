@@ -27,16 +27,42 @@ import type { Etcd3, Watcher } from 'etcd3';
 import type { ClusterPart, CollectorError, DumpFile } from '../../collectors/types.js';
 import { dumpLimits } from '../../collectors/limits.js';
 import { etcdCall, settleWithin } from './etcd.js';
-import { callPeer } from './peers.js';
+import { LockError } from '../../src/index.js';
+import { callPeerBytes } from './peers.js';
 import type { ClusterNode } from './node.js';
 import type { PeerWaits } from './shapes.js';
 
-/** What a node answers a cluster dump: its files (base64 where bytes), its collectors' errors and its edges. */
+/** What a node answers a cluster dump: its files, its collectors' errors and its edges. */
 export interface NodeState {
   node: string;
-  files: Array<{ path: string; data: string; base64?: true }>;
+  files: Array<{ path: string; data: Buffer }>;
   errors: CollectorError[];
   waits: PeerWaits;
+}
+
+/**
+ * K1 on the wire: one line of JSON (node, errors, edges, each file's path
+ * and length), then the files' bytes one after the other, so that a file is
+ * neither escaped into JSON nor parsed out of it again.
+ */
+export function encodeState(s: NodeState): Buffer {
+  const head = { node: s.node, errors: s.errors, waits: s.waits, files: s.files.map((f) => ({ path: f.path, bytes: f.data.length })) };
+  return Buffer.concat([Buffer.from(`${JSON.stringify(head)}\n`), ...s.files.map((f) => f.data)]);
+}
+
+export function decodeState(buf: Buffer): NodeState {
+  const end = buf.indexOf(10);
+  if (end < 0) throw new LockError('EIO', 'a node\'s part of a dump has no header');
+  const head = JSON.parse(buf.subarray(0, end).toString('utf8')) as Omit<NodeState, 'files'> & { files: Array<{ path: string; bytes: number }> };
+  const files: NodeState['files'] = [];
+  let at = end + 1;
+  for (const f of head.files) {
+    if (!Number.isSafeInteger(f.bytes) || f.bytes < 0 || at + f.bytes > buf.length) throw new LockError('EIO', `a node's part of a dump is cut short (${f.path})`);
+    files.push({ path: f.path, data: buf.subarray(at, at + f.bytes) });
+    at += f.bytes;
+  }
+  if (at !== buf.length) throw new LockError('EIO', 'a node\'s part of a dump has bytes after its files');
+  return { node: head.node, errors: head.errors, waits: head.waits, files };
 }
 
 export interface DumpPartSource {
@@ -114,7 +140,7 @@ export class ClusterDumps implements ClusterPart {
     const [mine, ...answers] = await Promise.allSettled([
       this.source.state(),
       ...others.map((m) => (secret === null ? Promise.reject(new Error('no peer secret'))
-        : callPeer<NodeState>(m.advertise, m.node, 'state', secret, {}, deadline))),
+        : callPeerBytes(m.advertise, m.node, 'state', secret, {}, deadline).then(decodeState))),
     ]);
     const files: DumpFile[] = [];
     const answered: string[] = [];
@@ -139,13 +165,16 @@ function waitsFile(node: string, waits: PeerWaits): DumpFile {
   return { path: `nodes/${node}/waits.json`, data: JSON.stringify(waits) };
 }
 
+/** Files read as text (redacted as text, summarized): what the collectors write. */
+const TEXT = /\.(json|txt|dot|csv)$/;
+
 /** K1: one node's answer as files under `nodes/<node>/`. */
 function nodeFiles(node: string, s: NodeState): DumpFile[] {
   const own = `nodes/${node}/`;
   const out: DumpFile[] = s.files.map((f) => ({
     // A node's own report and event-loop files are already under nodes/<node>/.
     path: f.path.startsWith(own) ? f.path : `${own}${f.path}`,
-    data: f.base64 === true ? Buffer.from(f.data, 'base64') : f.data,
+    data: TEXT.test(f.path) ? f.data.toString('utf8') : f.data,
   }));
   out.push(waitsFile(node, s.waits));
   if (s.errors.length > 0) out.push({ path: `nodes/${node}/errors.json`, data: JSON.stringify(s.errors, null, 2) });

@@ -11,6 +11,7 @@ import { LockError, type CycleEntry } from '../../src/index.js';
 import { array, bool, obj, oneOf, str, type Schema } from '../validate.js';
 import { locksQuery, VIEWS } from '../views.js';
 import { clusterLimits } from './limits.js';
+import { encodeState } from './dumps.js';
 import { PEER_HEADER, type PeerHandler } from './peers.js';
 
 const generation = str(20);
@@ -49,7 +50,7 @@ export function peerRouter(secret: () => string | null, handler: () => PeerHandl
     res.json(handler()!.waits());
   });
   r.post('/api/cluster/peer/state', admit, (_req, res, next) => {
-    handler()!.state().then((s) => res.json(s), next);
+    handler()!.state().then((s) => res.type('application/octet-stream').send(encodeState(s)), next);
   });
   r.post('/api/cluster/peer/read', admit, json, (req, res, next) => {
     const b = readBody(req.body, 'body');

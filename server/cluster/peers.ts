@@ -54,6 +54,23 @@ export interface PeerHandler {
 
 /** P2: one call to a peer, with the deadline; rejects with EIO naming the node when it fails or answers an error. */
 export async function callPeer<T>(advertise: string, node: string, path: string, secret: string, body: unknown, signal: AbortSignal = AbortSignal.timeout(PEER_CALL_TIMEOUT_MS)): Promise<T> {
+  const res = await post(advertise, node, path, secret, body, signal);
+  const answer = (await res.json().catch(() => null)) as T | null;
+  if (answer === null) throw new LockError('EIO', `node ${node} answered ${path} with no JSON`, { node });
+  return answer;
+}
+
+/** P2, for an answer that is bytes (a node's part of a dump, dumps.ts). */
+export async function callPeerBytes(advertise: string, node: string, path: string, secret: string, body: unknown, signal: AbortSignal): Promise<Buffer> {
+  const res = await post(advertise, node, path, secret, body, signal);
+  try {
+    return Buffer.from(await res.arrayBuffer());
+  } catch (err) {
+    throw new LockError('EIO', `node ${node} did not finish its answer to ${path} (${(err as Error).message})`, { node });
+  }
+}
+
+async function post(advertise: string, node: string, path: string, secret: string, body: unknown, signal: AbortSignal): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(`${advertise}/api/cluster/peer/${path}`, {
@@ -65,10 +82,9 @@ export async function callPeer<T>(advertise: string, node: string, path: string,
   } catch (err) {
     throw new LockError('EIO', `node ${node} did not answer ${path} (${(err as Error).message})`, { node });
   }
-  const answer = (await res.json().catch(() => null)) as (T & { error?: { code?: string; message?: string } }) | null;
-  if (!res.ok || answer === null) {
+  if (!res.ok) {
+    const answer = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
     throw new LockError('EIO', `node ${node} refused ${path}: ${answer?.error?.code ?? res.status} ${answer?.error?.message ?? ''}`.trim(), { node });
   }
-  return answer;
+  return res;
 }
-
