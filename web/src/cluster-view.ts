@@ -10,11 +10,12 @@
  * member's state as one snapshot (GET /api/cluster/view/snapshot, owners
  * joined across nodes, each lock with its node), asked again every
  * `clusterPollMs`, drawn by the same views, read only (its ids name nothing
- * on this node); the table's node filter then picks a member.
+ * on this node); the table's node filter then picks a member. Sessions are
+ * every member's; the dumps listed are this node's (each holds every node).
  */
 
 import type { ClusterAnswer, ClusterStatus } from '../../server/cluster/shapes.js';
-import type { Snapshot } from '../../server/protocol.js';
+import type { SessionSummary, Snapshot } from '../../server/protocol.js';
 import { getJson } from './api.js';
 import { esc } from './format.js';
 import { webLimits } from './limits.js';
@@ -51,9 +52,13 @@ export function mountClusterPanel(parent: HTMLElement, onScope: ScopeListener = 
   const poll = async (): Promise<void> => {
     if (cluster === null || document.visibilityState !== 'visible') return;
     try {
-      const v = await getJson<{ answered: string[]; missing: string[]; snapshot?: Snapshot & { nodes: string[] } }>('/api/cluster/view/snapshot');
+      const [v, sessions] = await Promise.all([
+        getJson<{ answered: string[]; missing: string[]; snapshot?: Snapshot & { nodes: string[] } }>('/api/cluster/view/snapshot'),
+        getJson<{ rows: SessionSummary[] }>('/api/cluster/view/sessions'),
+      ]);
       if (cluster === null || v.snapshot === undefined) return;
       cluster.applySnapshot(v.snapshot);
+      cluster.setSessions(sessions.rows);
       note.textContent = `${v.answered.length} nodes${v.missing.length === 0 ? '' : ` · not answering: ${v.missing.join(', ')}`} · read only`;
       onScope(cluster);
     } catch {

@@ -159,6 +159,8 @@ function start(): void {
     mountClusterPanel(document.querySelector('main')!, (cluster) => {
       const was = scoped;
       scoped = cluster;
+      // This node's dumps: each is a cluster dump, and its links are this node's.
+      cluster?.setDumps(model.dumps);
       if (shownAt !== null) return; // a past moment stays shown; the scope applies when back to live
       shown = cluster ?? model;
       if (was !== cluster) table.show(shown, cluster !== null);
