@@ -144,7 +144,7 @@ async function cost() {
     { name: 'detector on', start: () => clusterSystem({ nodes: 3, stacks: true }) },
     { name: 'detector 60 s', start: () => clusterSystem({ nodes: 3, stacks: true, config: { clusterDeadlock: { intervalMs: 60_000 } } }) },
   ];
-  const samples = await measureRounds(SYSTEMS, WORKLOADS, { rounds: QUICK ? 1 : 3, warmMs: QUICK ? 200 : 500, runMs: QUICK ? 1000 : 3000, nameWidth: 14, cpu: false });
+  const samples = await measureRounds(SYSTEMS, WORKLOADS, { rounds: QUICK ? 2 : 4, warmMs: QUICK ? 200 : 500, runMs: QUICK ? 1000 : 3000, nameWidth: 14, cpu: false });
   const get = (name, id) => median((samples.get(`${name}|${id}`) ?? []).map((x) => x.ops));
   console.log('\nthe detector on the lock path: lock + unlock cycles per second on 3 nodes (median)');
   console.log(`${'workload'.padEnd(28)}${'detector on'.padStart(14)}${'every 60 s'.padStart(14)}${'on ÷ off'.padStart(12)}${'goal ≥ 0.9'.padStart(12)}`);

@@ -46,6 +46,7 @@ export function buildSummary(input: SummaryInput): string {
   hangs(w, input.snapshot);
   w.line('');
   w.line('More: stacks.txt (every request-site stack, by owner), locks/<domain>.json, waitfor.json / waitfor.dot, nodes/, os/locks.txt.');
+  if (input.cluster != null) w.line('Each other node\'s part: nodes/<node>/ (the same files, and waits.json); the cluster\'s view, grace record and detector: cluster.json.');
   return w.text();
 }
 

@@ -64,7 +64,7 @@ export async function measure(sys, wl, { warmMs, runMs }) {
 
 /**
  * `rounds` rounds: each system started, every workload measured on it, the
- * system stopped; a line per sample. Returns `${system}|${workload}` → the
+ * system stopped, the systems in turn (reversed every other round); a line per sample. Returns `${system}|${workload}` → the
  * samples ({ ops, serverCpu, clientCpu }); a system that does not start, or
  * a workload that fails, is said and skipped.
  */
@@ -72,7 +72,8 @@ export async function measureRounds(systems, workloads, { rounds, warmMs, runMs,
   const samples = new Map();
   const us = (x) => (x === null ? 'n/a' : `${x.toFixed(0)} µs`);
   for (let round = 0; round < rounds; round++) {
-    for (const s of systems) {
+    // Rounds alternate who goes first: the first system after a stop measured slower in every round (bench/cluster-diag.js).
+    for (const s of round % 2 === 0 ? systems : [...systems].reverse()) {
       let sys;
       try {
         sys = await s.start();
