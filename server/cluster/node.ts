@@ -41,6 +41,15 @@
  *     view, and forgotten after the grace by one member (forgetDeparted).
  *     A member is one life of a node (M8): a node back under the same name
  *     in the next view is a departure and an arrival at once.
+ * N8. A node's recovery (its refusal of new locks on what it gained) ends
+ *     when the cluster's grace has ended and its own need is lifted, judged
+ *     on every record event and also on the record its own lift left: a
+ *     lift with nothing to write (the record no longer named the node, its
+ *     flags taken out by another node's G7 after startup churn) makes no
+ *     event, and the node refused every new lock on its gained share with
+ *     EGRACE, which clients retry, for ever (found by a benchmark of fresh
+ *     three-node clusters). Safe as N2 is: the record says no node takes
+ *     reclaims, and this node waits for nobody.
  */
 
 import { EventEmitter } from 'node:events';
@@ -555,12 +564,22 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
     if (this.needSince === 0) return;
     this.clearNeed();
     this.o.log?.('cluster-lift', { node: this.o.node, why });
-    this.grace.update((r) => lift(r, this.o.node)).catch((err) => this.o.log?.('cluster-lift-failed', { error: (err as Error).message }));
+    // N8: the record as the lift left it decides too: a lift with nothing to write (the record no longer named this
+    // node: another node took its flags out, G7) makes no record event, and this node's recovery must end all the same.
+    this.grace.update((r) => lift(r, this.o.node)).then(
+      (r) => this.endRecovery(r),
+      (err: Error) => this.o.log?.('cluster-lift-failed', { error: err.message }),
+    );
   }
 
   private onRecord(r: GraceRecord): void {
     this.record = r;
-    // Recovery ends for this node when the cluster's grace has ended and its own need is lifted (N2, N4).
+    this.endRecovery(r);
+    this.emit('grace', r);
+  }
+
+  /** Recovery ends for this node when the cluster's grace has ended (in `r`) and its own need is lifted (N2, N4, N8). */
+  private endRecovery(r: GraceRecord): void {
     if (!inGrace(r) && this.needSince === 0) {
       this.recoveryRings = [];
       this.forgetDeparted();
@@ -568,7 +587,6 @@ export class ClusterNode extends EventEmitter<NodeEvents> {
         this.grace.update((x) => settle(x, this.o.node)).catch(() => {});
       }
     }
-    this.emit('grace', r);
   }
 
   /** N3: when every member adopted the view, reserve a fresh token block and open reclaims. */

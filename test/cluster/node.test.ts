@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterBinding, checkClusterOptions } from '../../server/cluster/binding.js';
 import { ClusterNode } from '../../server/cluster/node.js';
+import { clusterKeys } from '../../server/cluster/etcd.js';
+import { GraceStore, remove } from '../../server/cluster/grace-record.js';
+import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import type { TokenBlock } from '../../server/cluster/token-blocks.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
 import { Relay } from './proxy.js';
@@ -186,6 +189,28 @@ run('cluster nodes: routing, recovery of a departed node\'s share, barrier and t
     // N7: once the grace is over its record is forgotten, so a later failover of b waits for nobody long gone.
     await until(async () => (await a.etcd.getAll().prefix('/lockscope/r3/clients/b/').keys()).length === 0, 10_000);
   }, 30_000);
+
+  it('ends a node\'s recovery when it lifts its need after the grace record stopped naming it (no record event follows its lift)', async () => {
+    // Found by the bench: a node whose flags another node took out of the record (G7, after startup churn) lifted with
+    // nothing to write, so no record event came, and it refused every new lock on its gained share (EGRACE in-recovery) forever.
+    const [a, b, c] = [node('r10', 'a', etcd.urls, 1000), node('r10', 'b', etcd.urls, 4000), node('r10', 'c')];
+    for (const n of [a, b, c]) await n.start();
+    await until(() => sameView([a, b, c]) && noGrace([a, b, c]), 10_000);
+    await c.recordClient('client-x', null); // the survivors wait for it, each up to its own bound
+    const gen = a.view.generation;
+    await c.close();
+    await until(() => b.view.generation !== gen && b.view.members.length === 2 && b.recovery().since !== null, 10_000);
+    // a lifts at its bound (1 s); then b's flags go from the record, as another node's G7 removal would take them.
+    await until(() => a.recovery().since === null, 10_000);
+    const store = new GraceStore(b.etcd, clusterKeys('r10').grace);
+    await store.update((r) => remove(r, 'b'));
+    const gained = NAMES.filter((x) => b.master('lin', x) === 'b' && new Rendezvous([{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }]).master(resourceKey('lin', x)) === 'c');
+    expect(gained.length).toBeGreaterThan(0);
+    expect(b.refuseNew('lin', gained[0]!, b.view.generation)).toMatchObject({ code: 'EGRACE', reason: 'in-recovery' });
+    // b lifts at its bound (4 s): lift() finds nothing to write for b, and b's recovery must end anyway.
+    await until(() => b.recovery().since === null, 10_000);
+    await until(() => gained.every((x) => b.refuseNew('lin', x, b.view.generation) === null), 5_000);
+  }, 40_000);
 
   it('refuses everything on a node cut off from etcd once its fence deadline passes', async () => {
     const relay = new Relay(Number(new URL(etcd.urls[0]!).port));
