@@ -213,6 +213,11 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
     expect(merged.snapshot.edges).toContainEqual(expect.objectContaining({ from: id('ring-b')[0], to: id('ring-a')[0] }));
     expect(merged.snapshot.cycles.some((c) => [...c.owners].sort().join() === 'ring-a,ring-b')).toBe(true);
 
+    // A posix lock held on n2, to be shown with its node too (posix pieces are rows of their own on the page).
+    const px = await f.client([n3.url], 'posix-app');
+    const pxResource = mastered(members, 'n2', 'px-', 'adv');
+    await px.owner('px-holder').setlk('adv', pxResource, { type: 'write', start: 0, len: 100 });
+
     // The dashboard of n3 in its cluster scope: every member's locks, the cycle across nodes drawn, the node filter.
     const browser = await launch();
     try {
@@ -227,6 +232,7 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
       })()`);
       const all = await shown();
       expect(all.rows.filter((r) => r.owner === 'ring-a').map((r) => r.node).sort()).toEqual(['n1', 'n2']);
+      expect(all.rows.filter((r) => r.owner === 'px-holder').map((r) => r.node)).toEqual(['n2']);
       expect(all.cycles.some((c) => [...c].sort().join() === 'ring-a,ring-b')).toBe(true);
       await page.waitForSelector('#graph .cycle', { timeout: 5000, state: 'attached' });
       await page.screenshot({ path: '/tmp/lockscope-cluster-scope.png', fullPage: false });

@@ -40,7 +40,7 @@ export interface WaitSample {
   ms: number;
 }
 
-type PosixSet = { domain: string; resource: string; owner: string; ownerId: number; pieces: Piece[] };
+type PosixSet = { domain: string; resource: string; owner: string; ownerId: number; pieces: Piece[]; node?: string };
 
 export class Model {
   node = '';
@@ -113,7 +113,7 @@ export class Model {
 
   private snapshotLock(domain: string, kind: string, resource: string, l: LockSnapshot): void {
     if (kind === 'posix' && l.state === 'granted') {
-      this.posixApply(domain, resource, l.owner, l.ownerId, l.range, l.mode === 'write', Number(l.token), l.grantedAt ?? this.now());
+      this.posixApply(domain, resource, l.owner, l.ownerId, l.range, l.mode === 'write', Number(l.token), l.grantedAt ?? this.now(), l.node);
       return;
     }
     const key = kind === 'posix' ? `p:${l.id}` : `d:${l.id}`;
@@ -210,9 +210,10 @@ export class Model {
   /** Set the owner's range to a read or write lock (`write`), or unlock it (null); `token` orders merged pieces as the core does. */
   private posixApply(
     domain: string, resource: string, owner: string, ownerId: number, range: Row['range'], write: boolean | null, token: number, now: number,
+    node?: string,
   ): void {
     const setKey = `${domain}\u0000${resource}\u0000${ownerId}`;
-    const set = this.posix.get(setKey) ?? { domain, resource, owner, ownerId, pieces: [] };
+    const set = this.posix.get(setKey) ?? { domain, resource, owner, ownerId, pieces: [], ...(node === undefined ? {} : { node }) };
     for (const p of set.pieces) this.rows.delete(`q:${setKey}\u0000${p.start}`);
     set.pieces = applyRange(set.pieces, range?.start ?? 0, range?.end ?? Infinity, write, token, null, now).pieces;
     if (set.pieces.length === 0) this.posix.delete(setKey);
@@ -222,6 +223,7 @@ export class Model {
       this.rows.set(key, {
         key, domain, kind: 'posix', resource, owner, ownerId, state: 'granted', mode: p.write ? 'write' : 'read', requested: null,
         range: { start: p.start, end: p.end === Infinity ? null : p.end }, lockId: null, waitId: null, since: p.at, stack: null,
+        ...(set.node === undefined ? {} : { node: set.node }),
       });
     }
   }
