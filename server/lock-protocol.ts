@@ -51,6 +51,7 @@ export function wireLock(l: DlmLock): WireLock {
   return {
     id: l.id, domain: l.domain, resource: l.resource, mode: l.mode, range: l.range, state: l.state, token: String(l.token),
     lvb: lvb === null ? null : Buffer.from(lvb).toString('base64'), lvbValid: l.lvbValid, lvbSeq: l.lvbSeq, demoted: l.demoted,
+    ...(l.cached ? { tokenLast: String(l.tokenLast) } : {}),
   };
 }
 
@@ -90,6 +91,7 @@ class LockProtocol {
     this.on('lock', M.lockMessage, (m, ack) => this.lock(m, ack));
     this.on('convert', M.convertMessage, (m, ack) => this.convert(m, ack));
     this.on('release', M.releaseMessage, (m, ack) => this.release(m, ack));
+    this.on('hold', M.holdMessage, (m, ack) => this.hold(m, ack));
     this.on('setlk', M.setlkMessage, (m, ack) => this.setlk(m, ack));
     this.on('getlk', M.getlkMessage, async (m, ack) => ack?.({ ok: await this.session.owner(m.oid).getlk(m.domain, m.resource, m.request) }));
     this.on('releaseAll', M.ownerRef, (m, ack) => {
@@ -314,7 +316,8 @@ class LockProtocol {
       const options: LockOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       // The core calls onBlocking only for a granted lock, after the grant's continuation below has set holder.id.
-      if (blocking === true) options.onBlocking = (mode) => holder.id !== 0 && this.session.push('blocking', { id: holder.id, mode });
+      // A cached grant is always called back when in the way (src/client/cache.ts).
+      if (blocking === true || rest.cache === true) options.onBlocking = (mode) => holder.id !== 0 && this.session.push('blocking', { id: holder.id, mode });
       const l = await owner.lockAt(site, msg.domain, msg.resource, msg.mode, options);
       holder.id = l.id;
       return this.adopt(l);
@@ -341,6 +344,17 @@ class LockProtocol {
     const l = this.ownLock(msg.id);
     const lvb = decodeLvb(msg.lvb);
     l.release(lvb === undefined ? undefined : { lvb });
+    ack?.({ ok: null });
+  }
+
+  /** A cached grant's holder about its use (K1 when `confirm`, else the lazy report K4); a lock gone meanwhile is no error. */
+  private hold(msg: Msg<typeof M.holdMessage>, ack: AckFn | null): void {
+    const l = this.session.locks.get(msg.id);
+    if (l !== undefined && l.cached) {
+      const site = msg.site !== undefined || msg.siteId !== undefined ? this.siteOf(msg) : null;
+      l.reportCacheUse(msg.inUse, msg.user ?? null, site, Date.now());
+      if (msg.confirm === true && msg.inUse) l.confirmCache();
+    }
     ack?.({ ok: null });
   }
 
@@ -387,7 +401,7 @@ class LockProtocol {
 }
 
 /** Messages that carry a request site (a reclaim, one per item). */
-const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk', 'reclaim']);
+const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk', 'reclaim', 'hold']);
 
 /**
  * What may travel in a batch: requests, an owner's registration (it goes with the owner's first request) and a

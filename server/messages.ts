@@ -6,7 +6,7 @@
 
 import { defaultLimits } from '../src/index.js';
 import type {
-  ConvertMessage, GetlkMessage, LockMessage, OwnerMessage, ReleaseMessage, SetlkMessage,
+  ConvertMessage, GetlkMessage, HoldMessage, LockMessage, OwnerMessage, ReleaseMessage, SetlkMessage,
 } from '../src/client/protocol.js';
 import { serverLimits as L } from './limits.js';
 import { array, base64, bool, int, num, obj, oneOf, record, str, union, type Schema } from './validate.js';
@@ -35,9 +35,9 @@ export const ownerMessage: Schema<OwnerMessage> = obj(
 
 const lockOptions = obj(
   {
-    timeoutMs: num, noQueue: bool, range, quecvt: bool, expedite: bool, alt, convDeadlock, blocking: bool, abortable: bool,
+    timeoutMs: num, noQueue: bool, range, quecvt: bool, expedite: bool, alt, convDeadlock, blocking: bool, abortable: bool, cache: bool,
   },
-  ['timeoutMs', 'noQueue', 'range', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'blocking', 'abortable'],
+  ['timeoutMs', 'noQueue', 'range', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'blocking', 'abortable', 'cache'],
 );
 
 export const lockMessage: Schema<LockMessage> = obj(
@@ -53,6 +53,8 @@ const convertOptions = obj(
 export const convertMessage: Schema<ConvertMessage> = obj({ req: id, id, mode, options: convertOptions, site, siteId }, ['options', 'site', 'siteId']);
 
 export const releaseMessage: Schema<ReleaseMessage> = obj({ id, lvb }, ['lvb']);
+
+export const holdMessage: Schema<HoldMessage> = obj({ id, inUse: bool, confirm: bool, user: name, site, siteId }, ['confirm', 'user', 'site', 'siteId']);
 
 const setlkOptions = obj({ wait: bool, timeoutMs: num, abortable: bool }, ['wait', 'timeoutMs', 'abortable']);
 

@@ -53,6 +53,13 @@ export interface LockOptions extends WaitOptions {
   lvb?: Uint8Array;
   /** With `reclaim` and `lvb`: the copy's sequence number, kept across the restart. */
   lvbSeq?: number;
+  /**
+   * A grant its holder may keep after its last local user let go (a remote
+   * client's lock cache, src/README.md "Cached grants"): it takes a block of
+   * fencing tokens, and waits on it are wait-for edges only once its holder
+   * confirmed, after a blocking callback, that it is in use (rule K1).
+   */
+  cache?: boolean;
 }
 
 export interface ConvertOptions extends WaitOptions {

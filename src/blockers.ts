@@ -10,6 +10,12 @@
  *   same `conflicts` test); soft edges restate rules 2–4 (src/README.md)
  *   for one waiter, so a change to those rules must be made here too.
  *
+ * A cached grant (src/README.md, "Cached grants", K1) is a hard edge only
+ * once its holder confirmed, answering a blocking callback, that a local
+ * user holds it: an idle cached grant is given up on that callback without
+ * needing any lock, so it cannot close a cycle, and counting it would name
+ * false victims. A converting one is always an edge (a local user waits).
+ *
  * In a dlm domain without ranges only the head of a queue has hard edges;
  * a request behind others has one soft edge, to the request directly ahead.
  * It cannot be granted before that one, and everything that one waits for
@@ -87,7 +93,7 @@ function holders(l: DlmLock, out: Blocker[]): void {
   for (const q of [res.granted, res.converting]) {
     if (q === null) continue;
     for (let g = q.head; g !== null; g = g.next) {
-      if (g !== l && conflicts(g, l.rqMode, l.range)) {
+      if (g !== l && conflicts(g, l.rqMode, l.range) && !(g.extra?.cache?.confirmed === false && g.st === St.Granted)) {
         out.push({ to: g.owner, hard: true, mode: modeName(g.grMode), id: g.id, stack: g.stack });
       }
     }

@@ -37,6 +37,18 @@ export interface LockExtra {
   lvbValid: boolean;
   demoted: boolean;
   lostReason: LossReason | null;
+  /** A cached grant (src/README.md, "Cached grants"); null for any other lock. */
+  cache: CacheState | null;
+}
+
+/** What the manager knows of a cached grant: its token run and whether its holder said it is in use. */
+export interface CacheState {
+  /** The last token of the run taken with the grant (K2): local re-grants use tokenN + 1 .. tokenLast. */
+  tokenLast: number;
+  /** Its holder answered a blocking callback: in use (K1). Reset by every grant and conversion. */
+  confirmed: boolean;
+  /** What its holder last reported (K4): in use or idle, by whom, from where; null before any report. */
+  use: { inUse: boolean; user: string | null; site: string | null; at: number } | null;
 }
 
 export class DlmLock implements LockHandle, ListNode<DlmLock> {
@@ -103,8 +115,30 @@ export class DlmLock implements LockHandle, ListNode<DlmLock> {
   ensureExtra(): LockExtra {
     return (this.extra ??= {
       onBlocking: null, highBast: -1, alt: -1, quecvt: false, convDeadlock: null,
-      lvb: null, lvbSeq: 0, lvbValid: false, demoted: false, lostReason: null,
+      lvb: null, lvbSeq: 0, lvbValid: false, demoted: false, lostReason: null, cache: null,
     });
+  }
+
+  /** A cached grant (`cache: true`)? */
+  get cached(): boolean {
+    return this.extra?.cache != null;
+  }
+
+  /** A cached grant's last token (K2): its holder's local re-grants take tokens above `token` up to this; null otherwise. */
+  get tokenLast(): bigint | null {
+    const c = this.extra?.cache;
+    return c == null ? null : BigInt(c.tokenLast);
+  }
+
+  /** K1: the cached grant's holder says it is in use (its answer to a blocking callback). False if not a held cached grant. */
+  confirmCache(): boolean {
+    return this.owner.manager.dlm.confirmCached(this);
+  }
+
+  /** K4: what the holder of this cached grant reports of its local use (diagnostics only: no edge depends on it). */
+  reportCacheUse(inUse: boolean, user: string | null, site: string | null, at: number): void {
+    const c = this.extra?.cache;
+    if (c != null) c.use = { inUse, user, site, at };
   }
 
   convert(mode: DlmMode, options?: ConvertOptions): Promise<DlmLock> {

@@ -8,7 +8,7 @@ import type { ConvertOptions, LockOptions, Range, ReleaseOptions } from './api.j
 import { DlmLock, St } from './dlm-lock.js';
 import type { ResourceTable } from './domain.js';
 import { DeadlockError, invalid, LockError } from './errors.js';
-import { OFFSET_MAX } from './limits.js';
+import { CACHE_TOKEN_RUN, OFFSET_MAX } from './limits.js';
 import { LinkedList } from './list.js';
 import type { LockManager } from './manager.js';
 import { CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb } from './modes.js';
@@ -22,7 +22,7 @@ import type { CycleEntry, LossReason } from './shapes.js';
 // The resource and request classes live in dlm-resource.ts; most of the core imports them from here.
 export { DlmResource, DlmWait, overlaps, parseMode };
 
-const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb', 'lvbSeq']);
+const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb', 'lvbSeq', 'cache']);
 const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
 const ALT_MODES = ['PR', 'CW'] as const;
@@ -47,7 +47,11 @@ export class DlmEngine {
     let reclaim = false;
     let reclaimLvb: Uint8Array | null = null;
     let reclaimSeq: number | null = null;
+    let cache = false;
     if (o !== undefined) {
+      cache = checkBoolean(o.cache, 'options.cache');
+      if (cache && (o.range !== undefined || o.expedite === true)) throw invalid('options.cache', 'used without range and expedite (a cached grant is a whole-resource lock)');
+      extraNeeded ||= cache;
       reclaim = checkBoolean(o.reclaim, 'options.reclaim');
       if (o.lvb !== undefined) {
         if (!reclaim) throw invalid('options.lvb', 'given only with reclaim: true (the holder\'s copy of the value block)');
@@ -78,7 +82,7 @@ export class DlmEngine {
     this.m.checkGrace(owner, reclaim, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name);
     this.m.checkTokens();
-    if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, reclaimSeq, site);
+    if (reclaim) return this.reclaim(owner, table, name, rq, range, reclaimLvb, reclaimSeq, site, cache);
     this.m.lockOrder?.onRequest(owner, table.policy.name, name, site);
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.stackMode === 'all' ? captureStack(site) : null);
@@ -88,6 +92,7 @@ export class DlmEngine {
       x.quecvt = o?.quecvt === true;
       x.alt = alt;
       x.convDeadlock = (o?.convDeadlock as LockExtra['convDeadlock']) ?? null;
+      if (cache) x.cache = { tokenLast: 0, confirmed: false, use: null };
     }
     let grantMode = -1;
     if (expedite || (this.queuesClear(res, range) && this.blocker(res, lock, rq, range) === null)) grantMode = rq;
@@ -98,6 +103,8 @@ export class DlmEngine {
       return Promise.resolve(lock);
     }
     if (noQueue || timeoutMs === 0) {
+      // K3: a cached grant in the way is called back even so, so that a retry finds it given up.
+      this.notifyCached(res, lock, rq, range);
       this.freeIfUnused(res);
       const code = noQueue ? 'EAGAIN' : 'ETIMEDOUT';
       return Promise.reject(this.m.error(code, `${modeName(rq)} on ${name} would have to wait`, owner, table.policy.name, name));
@@ -128,7 +135,7 @@ export class DlmEngine {
    */
   private reclaim(
     owner: Owner, table: ResourceTable<DlmResource>, name: string, rq: number, range: Range | null,
-    lvb: Uint8Array | null, lvbSeq: number | null, site: RequestSite,
+    lvb: Uint8Array | null, lvbSeq: number | null, site: RequestSite, cache: boolean,
   ): Promise<DlmLock> {
     const existing = table.get(name);
     if (existing !== undefined) {
@@ -142,7 +149,8 @@ export class DlmEngine {
     }
     const res = table.getOrCreate(name);
     const lock = new DlmLock(this.m.nextId(), owner, res, rq, range, this.m.captureFor(false, site));
-    if (table.policy.lvbBytes > 0) lock.ensureExtra();
+    if (table.policy.lvbBytes > 0 || cache) lock.ensureExtra();
+    if (cache) lock.extra!.cache = { tokenLast: 0, confirmed: false, use: null };
     if (table.policy.lvbBytes > 0) restoreLvb(res, rq === PW || rq === EX ? 'writer' : rq === PR || rq === CW ? 'reader' : 'stale', lvb, lvbSeq);
     this.grant(lock, rq, this.m.clock.now());
     this.m.grace.reclaimed();
@@ -432,6 +440,10 @@ export class DlmEngine {
     lock.rqMode = mode;
     lock.st = St.Granted;
     lock.tokenN = token;
+    if (lock.extra?.cache) {
+      lock.extra.cache.tokenLast = this.m.extendToken(CACHE_TOKEN_RUN);
+      lock.extra.cache.confirmed = false;
+    }
     // Whole milliseconds: a Smi field, where a fractional double would be boxed per lock.
     lock.grantedAt = Math.floor(now);
     res.granted.push(lock);
@@ -459,8 +471,10 @@ export class DlmEngine {
     lock.grMode = mode;
     lock.rqMode = mode;
     lock.st = St.Granted;
+    if (lock.extra?.cache) lock.extra.cache.confirmed = false;
     if (up && mode !== from) {
       lock.tokenN = token;
+      if (lock.extra?.cache) lock.extra.cache.tokenLast = this.m.extendToken(CACHE_TOKEN_RUN);
       if (lock.extra !== null && res.table.policy.lvbBytes > 0 && !isDownConversion(from, mode)) readLvb(lock);
     }
     if (lock.extra !== null) {
@@ -482,6 +496,30 @@ export class DlmEngine {
     for (; l !== null; l = l.next) {
       if (l.extra !== null && l !== requester && conflicts(l, mode, range)) this.bast(l, mode);
     }
+  }
+
+  /** K3: blocking callbacks to the cached grants that conflict with `mode` (a request that will not wait). */
+  private notifyCached(res: DlmResource, requester: DlmLock, mode: number, range: Range | null): void {
+    for (const q of [res.granted, res.converting]) {
+      for (let l = q?.head ?? null; l !== null; l = l.next) {
+        if (l.extra?.cache && l !== requester && conflicts(l, mode, range)) this.bast(l, mode);
+      }
+    }
+  }
+
+  /**
+   * K1: the holder of cached grant `lock` says it is in use (its answer to a
+   * blocking callback): from now on waits on it are edges of the wait-for
+   * graph, so the waits on its resource are checked again. False when the lock
+   * is not a cached grant or no longer held.
+   */
+  confirmCached(lock: DlmLock): boolean {
+    const c = lock.extra?.cache;
+    if (c === undefined || c === null || (lock.st !== St.Granted && lock.st !== St.Converting)) return false;
+    if (c.confirmed) return true;
+    c.confirmed = true;
+    if (lock.res.queued > 0) this.m.resourceChanged(lock.res);
+    return true;
   }
 
   private notifyHeads(res: DlmResource): void {

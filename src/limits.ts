@@ -64,3 +64,10 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
 
 /** Largest offset of a byte range: offsets are exact integers. */
 export const OFFSET_MAX = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Fencing tokens a cached grant takes with its own (tokens.ts, T5): its
+ * holder's local re-grants use them; once spent, the next re-grant asks the
+ * server again. 1,000 re-grants per server grant make that ask rare.
+ */
+export const CACHE_TOKEN_RUN = 1_000;

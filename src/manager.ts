@@ -417,6 +417,11 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return this.tokens.next();
   }
 
+  /** Right after nextToken(): up to `n` more for the same grant; the last one issued (tokens.ts, T5). */
+  extendToken(n: number): number {
+    return this.tokens.extend(n);
+  }
+
   /** Before a request that may grant: refused now rather than left without a token at its grant (tokens.ts, T2). */
   checkTokens(): void {
     this.tokens.check();

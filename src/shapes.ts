@@ -305,6 +305,23 @@ export interface LockSnapshot {
   demoted?: boolean;
   /** In a view of a whole cluster (server/cluster/merge.ts): the node that masters it. */
   node?: string;
+  /** A cached grant (src/README.md, "Cached grants"): what its client last reported of its local use. */
+  cache?: CachedGrantInfo;
+}
+
+/** A cached grant as the lock tables show it. */
+export interface CachedGrantInfo {
+  /** Its client answered a blocking callback: in use (waits on it are wait-for edges, K1). */
+  confirmed: boolean;
+  /** Its client's last report (K4): in use by a local user or idle; null: not reported yet. */
+  inUse: boolean | null;
+  /** The local owner using it, and the site of that local re-grant, as last reported. */
+  user: string | null;
+  site: string | null;
+  /** When that report came (epoch ms), or null. */
+  reportedAt: number | null;
+  /** The last fencing token of its run (K2): local re-grants take the ones above `token`. */
+  tokenLast: string;
 }
 
 export interface ResourceSnapshot {

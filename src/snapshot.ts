@@ -155,6 +155,13 @@ function dlmResource(m: LockManager, res: DlmResource, seen: (o: Owner) => void)
     };
     if (l.wait !== null) s.waitId = l.wait.id;
     if (l.extra?.demoted === true) s.demoted = true;
+    const c = l.extra?.cache;
+    if (c !== undefined && c !== null) {
+      s.cache = {
+        confirmed: c.confirmed, inUse: c.use?.inUse ?? null, user: c.use?.user ?? null, site: c.use?.site ?? null,
+        reportedAt: c.use?.at ?? null, tokenLast: String(c.tokenLast),
+      };
+    }
     return s;
   };
   const out: ResourceSnapshot = {

@@ -29,6 +29,10 @@
  *       with ENOLCK `tokenBlock` rather than issue a token nobody reserved;
  *       the cluster reserves the next block when half of one is used
  *       (`remaining`).
+ *   T5. A cached grant takes, right after its own token, a run of the next
+ *       ones (`extend`): its holder hands them out to local re-grants, so
+ *       they still increase per resource, and every later grant anywhere is
+ *       above them. The run stops short of the headroom T2 keeps.
  */
 
 import { LockError } from './errors.js';
@@ -101,6 +105,20 @@ export class TokenCounter {
       throw new LockError('EIO', 'no fencing token is reserved (the state directory cannot be written)', {}, { cause: this.reserveError });
     }
     return ++this.seq;
+  }
+
+  /**
+   * T5: after next(), up to `n` more tokens of the current block for the
+   * same grant (a cached grant's block, src/README.md "Cached grants"):
+   * never a reservation, never past a quarter block of headroom (T2), never
+   * into a queued block. Returns the last token now issued (next()'s own when
+   * none could be added).
+   */
+  extend(n: number): number {
+    const keep = this.reservedTo >= TOKEN_MAX ? 0 : Math.max(1, Math.floor(this.block / 4));
+    const take = Math.max(0, Math.min(n, this.reservedTo - this.seq - keep, TOKEN_MAX - this.seq));
+    this.seq += take;
+    return this.seq;
   }
 
   /** T4: tokens first..last (inclusive) may be issued — after the current block's, or from the next one on with `now`. */

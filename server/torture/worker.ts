@@ -12,7 +12,7 @@
 
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type LockClient, type RemoteLock, type RemoteOwner } from '../../src/client/index.js';
+import { connect, type LockClient, type RemoteHandle, type RemoteOwner } from '../../src/client/index.js';
 import { LockError } from '../../src/index.js';
 import { TORTURE, type WorkerConfig, type WorkerStats } from './shared.js';
 
@@ -88,7 +88,7 @@ class Worker {
     const slot = Math.floor(Math.random() * TORTURE.dlmSlots);
     const owner = this.dlmOwner;
     const timeout = this.cfg.requestTimeoutMs === undefined ? {} : { timeoutMs: this.cfg.requestTimeoutMs };
-    const lock: RemoteLock = await owner.lock(TORTURE.dlmDomain, `slot-${slot}`, 'EX', timeout);
+    const lock: RemoteHandle = await owner.lock(TORTURE.dlmDomain, `slot-${slot}`, 'EX', timeout);
     try {
       await this.exercise(this.dlmFd, slot * TORTURE.recordBytes, 1, lock.token, () => lock.state === 'lost');
     } finally {

@@ -25,6 +25,7 @@ import { replay, type ReclaimReport } from './reclaim.js';
 import { RemoteLock } from './remote-lock.js';
 import { RemoteOwner } from './remote-owner.js';
 import { ClusterRouter } from './cluster.js';
+import { CachedLock, checkCacheOptions, GrantCache, type CacheOptions } from './cache.js';
 
 export interface ConnectOptions {
   /** A token of role `client` (or `admin`); may be absent when the server has no tokens. */
@@ -34,6 +35,13 @@ export interface ConnectOptions {
   /** Relay each request's call site to the server (one stack capture per request). Default true. */
   stacks?: boolean;
   connectTimeoutMs?: number;
+  /**
+   * Cached grants (cache.ts): a dlm lock stays granted on the server after its
+   * owner releases it, and the owner's next compatible request is granted
+   * without a message until another client needs it. Off by default; a
+   * request's own `cache: true | false` overrides it.
+   */
+  cache?: boolean | CacheOptions;
 }
 
 /** How a request pending when the session expired fails (a plain object: no stack to capture per request). */
@@ -97,6 +105,8 @@ export class LockClient {
     const name = options.name ?? `pid-${process.pid}`;
     checkName(name, 'options.name', defaultLimits.nameBytesMax);
     this.stacks = options.stacks ?? true;
+    // Only the application's client caches: a cluster's per-node clients share its identity, not its cache.
+    const cacheOptions = identity === undefined ? checkCacheOptions(options.cache) : null;
     this.clientId = identity?.clientId ?? `${name.slice(0, 96)}#${randomBytes(8).toString('hex')}`;
     // Proves the session and the client id are this client's (server/README.md, Sessions S2, S4): kept only
     // in the connection's options, never in a report, an event or a log line.
@@ -129,6 +139,15 @@ export class LockClient {
       },
       report: () => this.selfReport(name),
     });
+    if (cacheOptions !== null) this.cache = new GrantCache(this, cacheOptions);
+  }
+
+  /** This client's cached grants (cache.ts); null while caching is off. */
+  cache: GrantCache | null = null;
+
+  /** The cache, made with the defaults for a request that asks for `cache: true` on a client without one. */
+  grantCache(): GrantCache {
+    return (this.cache ??= new GrantCache(this, checkCacheOptions(true)!));
   }
 
   /**
@@ -238,6 +257,7 @@ export class LockClient {
   }
 
   async close(): Promise<void> {
+    this.cache?.close();
     await Promise.all([this.conn.close(), this.router?.close()]);
   }
 
@@ -402,6 +422,9 @@ async function connectOne(url: string, options: ConnectOptions, identity?: Clien
   return client;
 }
 
-export { RemoteLock, RemoteOwner };
+export { RemoteLock, RemoteOwner, CachedLock };
+/** What a remote owner's lock() gives: a handle on a server lock, or a local use of a cached grant (cache.ts). */
+export type RemoteHandle = RemoteLock | CachedLock;
+export type { CacheOptions } from './cache.js';
 export type { LostLock, ReclaimReport } from './reclaim.js';
 export type * from './protocol.js';

@@ -40,6 +40,8 @@ export interface WireLock {
   lvbValid: boolean;
   lvbSeq: number;
   demoted: boolean;
+  /** A cached grant's last fencing token (src/README.md, "Cached grants", K2): its local re-grants take the ones above `token`. */
+  tokenLast?: string;
 }
 
 /** LockOptions without the parts that cannot travel (signal, onBlocking), plus flags that stand for them. */
@@ -55,6 +57,8 @@ export interface WireLockOptions {
   blocking?: boolean;
   /** The client passed a signal: it may send `cancel` for this request. */
   abortable?: boolean;
+  /** A cached grant (src/client/cache.ts): kept after its last local user let go, called back when in the way. */
+  cache?: boolean;
 }
 
 export interface WireConvertOptions {
@@ -116,6 +120,22 @@ export interface ReleaseMessage {
   lvb?: string;
 }
 
+/**
+ * What a client says of one of its cached grants (src/client/cache.ts):
+ * `confirm`, its answer to a blocking callback, that a local user holds it
+ * (K1: from then on waits on it are wait-for edges); otherwise a lazy report
+ * of its use for the lock tables (K4).
+ */
+export interface HoldMessage {
+  id: number;
+  inUse: boolean;
+  confirm?: boolean;
+  /** The local owner using it, and where that owner asked for it. */
+  user?: string;
+  site?: string;
+  siteId?: number;
+}
+
 export interface SetlkMessage {
   req: number;
   oid: number;
@@ -175,7 +195,7 @@ export type ReclaimResult = { lock: ReclaimedLock } | { token: string } | { erro
  * leaves as one `m` message of [key, event, message] items. The server
  * answers each item under its key (an `ack` item); key 0 asks for no answer.
  */
-export const BATCHED_EVENTS = ['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim'] as const;
+export const BATCHED_EVENTS = ['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim', 'hold'] as const;
 export type BatchedEvent = (typeof BATCHED_EVENTS)[number];
 /** Request sites one connection may number (`siteId` 1..this); past it, the client sends the text every time. */
 export const SITES_PER_CONNECTION_MAX = 4096;
@@ -210,6 +230,8 @@ export interface ClientToServerEvents {
   lock(msg: LockMessage, ack: Ack<WireLock>): void;
   convert(msg: ConvertMessage, ack: Ack<WireLock>): void;
   release(msg: ReleaseMessage, ack: Ack<null>): void;
+  /** About a cached grant of this session: in use (answering a callback: `confirm`) or a lazy report. */
+  hold(msg: HoldMessage, ack: Ack<null>): void;
   setlk(msg: SetlkMessage, ack: Ack<{ token: string } | null>): void;
   getlk(msg: GetlkMessage, ack: Ack<PosixLockInfo | null>): void;
   releaseAll(msg: { oid: number }, ack: Ack<null>): void;

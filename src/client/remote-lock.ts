@@ -29,6 +29,9 @@ export class RemoteLock implements LockHandle {
   mode!: DlmMode;
   state!: LockState;
   private tokenText = '0';
+  private tokenLastText: string | null = null;
+  /** A cached grant's hook (cache.ts, C5): the lock was reclaimed after a restart or moved by a failover. */
+  onReclaimed: (() => void) | null = null;
   private lvbBytes: Uint8Array | null = null;
   lvbValid = false;
   lvbSeq = 0;
@@ -66,6 +69,9 @@ export class RemoteLock implements LockHandle {
   reclaimed(r: ReclaimedLock): void {
     this.serverId = r.id;
     this.tokenText = r.token;
+    this.tokenLastText = null;
+    const hook = this.onReclaimed;
+    if (hook !== null) queueMicrotask(hook);
     if (r.lvb !== undefined) this.lvbBytes = fromBase64(r.lvb);
     this.lvbValid = r.lvbValid ?? false;
     this.lvbSeq = r.lvbSeq ?? 0;
@@ -98,6 +104,11 @@ export class RemoteLock implements LockHandle {
     return BigInt(this.tokenText);
   }
 
+  /** A cached grant's last fencing token (cache.ts, K2); null for any other lock. */
+  get tokenLast(): bigint | null {
+    return this.tokenLastText === null ? null : BigInt(this.tokenLastText);
+  }
+
   get lvb(): Uint8Array | null {
     return this.lvbBytes === null ? null : this.lvbBytes.slice();
   }
@@ -107,6 +118,7 @@ export class RemoteLock implements LockHandle {
     this.mode = w.mode;
     this.state = w.state;
     this.tokenText = w.token;
+    this.tokenLastText = w.tokenLast ?? null;
     if (w.lvb !== null) this.lvbBytes = fromBase64(w.lvb);
     this.lvbValid = w.lvbValid;
     this.lvbSeq = w.lvbSeq;

@@ -13,6 +13,7 @@ import type { WireLock } from './protocol.js';
 import { RemoteLock } from './remote-lock.js';
 import type { ClusterRouter } from './cluster.js';
 import { captureSite, checkWireable } from './wire.js';
+import type { CachedLock, CacheEntry } from './cache.js';
 
 const LOCK_LOCAL = new Set(['signal', 'onBlocking']);
 const SETLK_LOCAL = new Set(['signal']);
@@ -31,6 +32,8 @@ export class RemoteOwner implements LockOwner {
   router: ClusterRouter | null = null;
   /** In a cluster: the application's owner this one stands for on one node (null: this is the application's). */
   parent: RemoteOwner | null = null;
+  /** This owner's cached grants by `domain NUL resource` (cache.ts); made at the first one. */
+  cached: Map<string, CacheEntry> | undefined = undefined;
 
   constructor(
     readonly client: LockClient,
@@ -69,9 +72,15 @@ export class RemoteOwner implements LockOwner {
     throw this.error ?? err;
   }
 
-  lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock> {
+  lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock | CachedLock> {
     // Captured here, in the caller's synchronous frame: a cluster client routes after an await, where it is gone.
     const site = this.client.stacks ? captureSite(RemoteOwner.prototype.lock) : undefined;
+    const cache = options?.cache === true ? this.client.grantCache() : this.client.cache;
+    if (cache !== null && this.parent === null && cache.eligible(options)) {
+      return cache.lock(this, site, domain, resource, mode, options, (o) => (this.router !== null
+        ? this.router.lock(this, this.options, domain, resource, mode, o, site)
+        : this.lockAt(site, domain, resource, mode, o)));
+    }
     if (this.router !== null) return this.router.lock(this, this.options, domain, resource, mode, options, site);
     return this.lockAt(site, domain, resource, mode, options);
   }

@@ -9,7 +9,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { LockClient, RemoteLock } from '../../src/client/index.js';
+import type { LockClient, RemoteHandle } from '../../src/client/index.js';
 import { DeadlockError, type CycleEntry } from '../../src/index.js';
 import { etcdAvailable } from './etcd.js';
 import { ADMIN, clusterFixture, mastered, runCli, type NodeProcess } from './nodes.js';
@@ -20,7 +20,7 @@ const run = etcdAvailable() ? describe : describe.skip;
 const CONFIRM_MS = 1500;
 
 /** Settles with the error a request failed with, or null when it was granted. */
-function outcome(p: Promise<RemoteLock>): Promise<{ lock: RemoteLock | null; error: Error | null }> {
+function outcome(p: Promise<RemoteHandle>): Promise<{ lock: RemoteHandle | null; error: Error | null }> {
   return p.then((lock) => ({ lock, error: null }), (error: Error) => ({ lock: null, error }));
 }
 
@@ -41,7 +41,7 @@ run('deadlocks across nodes (real nodes, real etcd)', () => {
    */
   async function ring(clients: LockClient[], resources: string[], timeouts: (number | undefined)[] = []) {
     const owners = clients.map((c, i) => c.owner(`ring-${i}`));
-    const held: RemoteLock[] = [];
+    const held: RemoteHandle[] = [];
     for (let i = 0; i < owners.length; i++) held.push(await owners[i]!.lock('lin', resources[i]!, 'EX'));
     const asks = owners.map((o, i) => {
       const t = timeouts[i];

@@ -18,7 +18,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import type { RemoteLock } from '../../src/client/index.js';
+import type { RemoteHandle } from '../../src/client/index.js';
 import type { Hang } from '../../src/index.js';
 import { readDump } from '../../collectors/read-archive.js';
 import { etcdAvailable } from './etcd.js';
@@ -65,7 +65,7 @@ run('diagnosis across nodes (real nodes, real etcd)', () => {
     const holder = await f.client([byName('n2').url], 'holder-app');
     const middle = await f.client([byName('n1').url], 'middle-app');
     const waiter = await f.client([byName('n3').url], 'waiter-app');
-    const held: RemoteLock = await holder.owner('root-holder').lock('slow', r2, 'EX');
+    const held: RemoteHandle = await holder.owner('root-holder').lock('slow', r2, 'EX');
     const m = middle.owner('middle');
     const mid = await m.lock('lin', r1, 'EX');
     const midAsk = m.lock('slow', r2, 'EX'); // waits on n2 for root-holder

@@ -8,7 +8,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { ReclaimReport, RemoteLock } from '../../src/client/index.js';
+import type { ReclaimReport, RemoteHandle } from '../../src/client/index.js';
 import { etcdAvailable } from './etcd.js';
 import { clusterFixture, settledCluster } from './nodes.js';
 import { until } from '../server/support.js';
@@ -24,7 +24,7 @@ run('the etcd leader killed under a lockscope cluster (three etcd members, three
     const reports: ReclaimReport[] = [];
     client.on('reclaim', (r) => reports.push(r));
     const o = client.owner('job');
-    const held: RemoteLock[] = [];
+    const held: RemoteHandle[] = [];
     const masters = new Set<string>();
     for (let i = 0; held.length < 9; i++) {
       held.push(await o.lock('lin', `inode:${i}`, 'EX'));

@@ -9,7 +9,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import type { LockClient, ReclaimReport, RemoteLock } from '../../src/client/index.js';
+import type { LockClient, ReclaimReport, RemoteHandle } from '../../src/client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { etcdAvailable } from './etcd.js';
 import { ADMIN, NodeProcess, clusterFixture, holderProcess, settledCluster } from './nodes.js';
@@ -51,7 +51,7 @@ run('failover and handover (real nodes, real etcd)', () => {
     const elsewhere = resources('lin', members, 'n1', 3);
     const posixOnVictim = resources('adv', members, 'n3', 2);
     const o = holder.owner('job');
-    const held: RemoteLock[] = [];
+    const held: RemoteHandle[] = [];
     for (const r of [...onVictim, ...elsewhere]) held.push(await o.lock('lin', r, 'EX'));
     for (const f of posixOnVictim) await o.setlk('adv', f, { type: 'write', start: 0, len: 100 });
     const tokensBefore = held.map((h) => h.token);
@@ -142,7 +142,7 @@ run('failover and handover (real nodes, real etcd)', () => {
     const moving = members.flatMap((m) => resources('lin', members, m, 2, { members: after, moved: true }));
     const staying = resources('lin', members, members[0]!, 2, { members: after, moved: false });
     const o = holder.owner('job');
-    const held = new Map<string, RemoteLock>();
+    const held = new Map<string, RemoteHandle>();
     for (const r of [...moving, ...staying]) held.set(r, await o.lock('lin', r, 'PW'));
     const before = new Map([...held].map(([r, h]) => [r, h.token]));
     // A client whose only business on a moving resource is a queued wait: the old master lists it for n4 too, and
@@ -201,7 +201,7 @@ run('failover and handover (real nodes, real etcd)', () => {
     const [first, second] = [live.find((n) => n.name === 'n3')!, live.find((n) => n.name === 'n4')!];
     const onFirst = resources('lin', members, 'n3', 3);
     const onSecond = resources('lin', members, 'n4', 3);
-    const held = new Map<string, RemoteLock>();
+    const held = new Map<string, RemoteHandle>();
     for (const r of [...onFirst, ...onSecond]) held.set(r, await o.lock('lin', r, 'EX'));
     const before = new Map([...held].map(([r, h]) => [r, h.token]));
     // A client that dies with the first node: the survivors wait for it until the grace's bound (30 s here).

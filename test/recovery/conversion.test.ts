@@ -6,7 +6,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient, RemoteHandle } from '../../src/client/index.js';
 import { codeOf, track } from '../spec/harness.js';
 import { client, ServerProcess, until } from './support.js';
 
@@ -44,7 +44,7 @@ describe('a conversion pending when the server dies', () => {
     const [a, b] = [await open(s, 'a'), await open(s, 'b')];
     const la = await a.owner('a1').lock('lin', 'r', 'PR');
     const lb = await b.owner('b1').lock('lin', 'r', 'PR');
-    const up = track(la.convert('EX'));
+    const up = track<RemoteHandle>(la.convert('EX'));
     await until(() => la.state === 'converting');
     expect(await rows(s)).toContainEqual({ resource: 'r', owner: 'a1', state: 'converting', mode: 'PR', requested: 'EX' });
 

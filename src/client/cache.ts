@@ -1,0 +1,510 @@
+/**
+ * Cached grants: a remote owner keeps a dlm lock granted on the server after
+ * it releases it, and its next compatible request on that resource is
+ * granted here, without a message, as GFS2 keeps glocks on a node. When
+ * another request needs the resource, the server's blocking callback makes
+ * this client give the grant up (writing the value block back) as soon as no
+ * local use holds it, after a minimum hold so a lock does not bounce.
+ *
+ * The rules, and why each is safe (src/README.md, "Cached grants"):
+ *   C1. A cached grant is the application owner's own server lock, so the
+ *       server always names the right owner; what the client keeps locally
+ *       is only whether that owner uses it now, and from which site.
+ *   C2. A local re-grant needs the grant idle, its mode to cover the request
+ *       (every mode compatible with the grant is compatible with the
+ *       request), no callback pending, the grant not moved or reclaimed, and
+ *       a fencing token left in the grant's run (K2). Anything else goes to
+ *       the server, after giving the grant up if it is in the way.
+ *   C3. On a callback the grant is in use or idle. In use: the client
+ *       confirms it (`hold` with `confirm`, K1) before anything else, so the
+ *       server's wait-for graph counts it, and re-grants nothing more from
+ *       it; the last local release gives it up. Idle: given up once the
+ *       minimum hold since its grant has passed.
+ *   C4. Another owner of this client asking for the resource first makes
+ *       this client give up the idle grants of its other owners there, so
+ *       owners of one client contend on the server as without a cache (the
+ *       server's queue and deadlock detection see every one of them).
+ *   C5. A grant reclaimed after a restart or moved by a cluster failover is
+ *       no longer cached (the new master never agreed to call it back): it
+ *       is given up when idle, or at its user's release.
+ *   C6. A lost grant (session expired, revoked) takes its local use with it:
+ *       the handle says `lost` with the reason, like any remote handle.
+ */
+
+import type { ConvertOptions, LockHandle, LockOptions, LockState, ReleaseOptions } from '../api.js';
+import { invalid, LockError, type LossReason } from '../errors.js';
+import { defaultLimits } from '../limits.js';
+import { compatible, MODES, modeIndex, PW, EX, type DlmMode } from '../modes.js';
+import type { LockClient } from './index.js';
+import type { RemoteLock } from './remote-lock.js';
+import type { RemoteOwner } from './remote-owner.js';
+
+export interface CacheOptions {
+  /** Keep a grant at least this long after it was granted before a callback takes it (default 10 ms, at most CACHE_MIN_HOLD_MAX_MS). */
+  minHoldMs?: number;
+  /** Give up a grant idle this long (default 30 s). */
+  idleMs?: number;
+  /** Cached grants one client keeps; past it the least recently used idle one is given up (default 10,000). */
+  max?: number;
+}
+
+/** Bounds of the cache options, named here. */
+export const CACHE_MIN_HOLD_MAX_MS = 1_000;
+export const CACHE_MIN_HOLD_DEFAULT_MS = 10;
+export const CACHE_IDLE_DEFAULT_MS = 30_000;
+export const CACHE_ENTRIES_DEFAULT = 10_000;
+export const CACHE_ENTRIES_MAX = 1_000_000;
+/** Lazy use reports (K4) go at most this often, and only when something changed. */
+export const CACHE_REPORT_MS = 1_000;
+
+/** Request options a cached grant can serve: with any other option set the request goes to the server uncached. */
+const CACHEABLE_KEYS = new Set(['timeoutMs', 'signal', 'onBlocking', 'noQueue', 'cache']);
+
+const CACHE_OPTION_KEYS = new Set(['minHoldMs', 'idleMs', 'max']);
+
+/** `a` covers `b`: everything compatible with `a` is compatible with `b` (the lattice NL < CR < CW|PR < PW < EX). */
+export function covers(a: number, b: number): boolean {
+  for (let x = 0; x < MODES.length; x++) if (compatible(a, x) && !compatible(b, x)) return false;
+  return true;
+}
+
+/** The weakest mode that covers both (CW and PR: PW). */
+function join(a: number, b: number): number {
+  for (let x = 0; x < MODES.length; x++) if (covers(x, a) && covers(x, b)) return x;
+  return MODES.length - 1;
+}
+
+export function checkCacheOptions(v: unknown): Required<CacheOptions> | null {
+  if (v === undefined || v === false) return null;
+  const o = (v === true ? {} : v) as Record<string, unknown>;
+  if (o === null || typeof o !== 'object') throw invalid('options.cache', 'true, false or { minHoldMs, idleMs, max }', v);
+  for (const k of Object.keys(o)) if (!CACHE_OPTION_KEYS.has(k)) throw invalid(`options.cache.${k}`, 'one of minHoldMs, idleMs, max');
+  const int = (x: unknown, name: string, min: number, max: number, dflt: number): number => {
+    if (x === undefined) return dflt;
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) throw invalid(`options.cache.${name}`, `a whole number from ${min} to ${max}`, x);
+    return x;
+  };
+  return {
+    minHoldMs: int(o.minHoldMs, 'minHoldMs', 0, CACHE_MIN_HOLD_MAX_MS, CACHE_MIN_HOLD_DEFAULT_MS),
+    idleMs: int(o.idleMs, 'idleMs', 1, defaultLimits.timeoutMsMax, CACHE_IDLE_DEFAULT_MS),
+    max: int(o.max, 'max', 1, CACHE_ENTRIES_MAX, CACHE_ENTRIES_DEFAULT),
+  };
+}
+
+/** One cached grant: the owner's server lock, and its local use. */
+export class CacheEntry {
+  /** The local handle using it now (null: idle). */
+  user: CachedLock | null = null;
+  /** Highest mode a blocking callback named (-1: none). */
+  blocked = -1;
+  /** When the server granted (or up-converted) it: the minimum hold counts from here. */
+  grantedAt = Date.now();
+  lastUsed = Date.now();
+  nextToken: bigint;
+  tokenLast: bigint;
+  /** A value block written by a local release or down-conversion, not yet on the server. */
+  lvbDirty: Uint8Array | null = null;
+  /** Being given up: settles once the server released it. */
+  giving: Promise<void> | null = null;
+  /** Reclaimed or moved (C5): never re-granted locally again. */
+  uncached = false;
+  /** Converted on the server for a new local use: not idle, not servable. */
+  busy = false;
+  private holdTimer: NodeJS.Timeout | null = null;
+
+  constructor(readonly cache: GrantCache, readonly owner: RemoteOwner, readonly key: string, readonly lock: RemoteLock) {
+    this.nextToken = lock.token;
+    this.tokenLast = lock.tokenLast ?? lock.token;
+  }
+
+  /** The server up-converted the lock: a fresh token run and minimum hold (a callback pending stays pending). */
+  regranted(): void {
+    this.nextToken = this.lock.token;
+    this.tokenLast = this.lock.tokenLast ?? this.lock.token;
+    this.grantedAt = Date.now();
+  }
+
+  /** C2. */
+  canServe(mode: number): boolean {
+    return this.user === null && !this.busy && this.giving === null && !this.uncached && this.blocked < 0 && this.lock.state === 'granted'
+      && this.lock.moving === null && this.nextToken <= this.tokenLast && covers(modeIndex(this.lock.mode), mode);
+  }
+
+  /** The server's blocking callback (C3). */
+  onBlocking(mode: DlmMode): void {
+    const m = modeIndex(mode);
+    if (m > this.blocked) this.blocked = m;
+    if (this.user !== null || this.busy) {
+      this.cache.send(this, true);
+      this.user?.blocking(mode);
+    } else {
+      this.giveUpLater();
+    }
+  }
+
+  /** Given up once the minimum hold since the grant has passed (C3). */
+  giveUpLater(): void {
+    if (this.giving !== null || this.holdTimer !== null) return;
+    const wait = this.cache.options.minHoldMs - (Date.now() - this.grantedAt);
+    if (wait <= 0) return void this.giveUp();
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      if (this.user === null && !this.busy) void this.giveUp();
+    }, wait);
+  }
+
+  /** Release the server's grant (with the value block written locally); settles when the server let it go. */
+  giveUp(): Promise<void> {
+    if (this.giving !== null) return this.giving;
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    this.cache.forget(this);
+    const lvb = this.lvbDirty;
+    const writes = lvb !== null && (this.lock.mode === 'PW' || this.lock.mode === 'EX');
+    this.giving = (writes ? this.lock.release({ lvb }) : this.lock.release())
+      // A value block the domain refuses must not keep the lock: released without it.
+      .catch(() => (writes ? this.lock.release() : undefined))
+      .catch(() => {});
+    return this.giving;
+  }
+}
+
+/**
+ * A local use of a cached grant: the handle `lock()` returns. Mode, token
+ * and value block are this use's; release() is local (no message) unless a
+ * callback is pending.
+ */
+export class CachedLock implements LockHandle {
+  private st: 'granted' | 'converting' | 'released' = 'granted';
+  private localMode: number;
+  private tokenN: bigint;
+  private lvbBytes: Uint8Array | null;
+
+  constructor(
+    private readonly entry: CacheEntry,
+    mode: number,
+    readonly site: string | null,
+    private readonly onBlockingFn: ((mode: DlmMode) => void) | null,
+  ) {
+    this.localMode = mode;
+    this.tokenN = entry.nextToken++;
+    this.lvbBytes = entry.lvbDirty ?? entry.lock.lvb;
+  }
+
+  get id(): number {
+    return this.entry.lock.id;
+  }
+  get domain(): string {
+    return this.entry.lock.domain;
+  }
+  get resource(): string {
+    return this.entry.lock.resource;
+  }
+  get range(): null {
+    return null;
+  }
+  get mode(): DlmMode {
+    return MODES[this.localMode]!;
+  }
+  /** C6: a lost grant is a lost use. */
+  get state(): LockState {
+    if (this.st === 'released') return 'released';
+    return this.entry.lock.state === 'lost' ? 'lost' : this.st;
+  }
+  get token(): bigint {
+    return this.tokenN;
+  }
+  get lvb(): Uint8Array | null {
+    return this.lvbBytes === null ? null : this.lvbBytes.slice();
+  }
+  get lvbValid(): boolean {
+    return this.entry.lvbDirty !== null || this.entry.lock.lvbValid;
+  }
+  get lvbSeq(): number {
+    return this.entry.lock.lvbSeq;
+  }
+  get demoted(): boolean {
+    return false;
+  }
+  get lostReason(): LossReason | null {
+    if (this.st === 'released') return 'released';
+    return this.entry.lock.state === 'lost' ? this.entry.lock.lostReason : null;
+  }
+  /** The server grant under this use: mode, token run, state (what diagnostics show). */
+  get grant(): RemoteLock {
+    return this.entry.lock;
+  }
+
+  /** The server's callback, passed on to the application's onBlocking. */
+  blocking(mode: DlmMode): void {
+    const cb = this.onBlockingFn;
+    if (cb === null) return;
+    try {
+      cb(mode);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** Local: no message, unless a callback is pending or the grant is no longer cached (then it is given up). */
+  release(options?: ReleaseOptions): Promise<void> {
+    if (this.st === 'released') return Promise.resolve();
+    const e = this.entry;
+    if (e.lock.state === 'lost') {
+      this.st = 'released';
+      e.user = null;
+      return Promise.resolve();
+    }
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') return Promise.reject(invalid('options', 'an options object', options));
+      for (const k of Object.keys(options)) if (k !== 'lvb') return Promise.reject(invalid(`options.${k}`, 'one of the known options (lvb)'));
+      if (options.lvb !== undefined) {
+        if (!(options.lvb instanceof Uint8Array) || options.lvb.length > defaultLimits.lvbBytesMax) {
+          return Promise.reject(invalid('options.lvb', `a Uint8Array of at most ${defaultLimits.lvbBytesMax} bytes`, options.lvb));
+        }
+        // Written from PW or EX only, as the core does; kept here until the grant is given up (C3).
+        if (this.localMode === PW || this.localMode === EX) e.lvbDirty = options.lvb.slice();
+      }
+    }
+    this.st = 'released';
+    e.user = null;
+    e.lastUsed = Date.now();
+    e.cache.used(e);
+    if (e.blocked >= 0 || e.uncached) return e.giveUp();
+    return Promise.resolve();
+  }
+
+  /**
+   * Within the grant's mode (no callback pending): local, a new token from
+   * the run for an up-conversion. Past it: the grant is converted on the
+   * server first.
+   */
+  async convert(mode: DlmMode, options?: ConvertOptions): Promise<CachedLock> {
+    if (this.state !== 'granted') {
+      throw new LockError('EINVAL', `cannot convert: the lock is ${this.state}`, { domain: this.domain, resource: this.resource });
+    }
+    const to = modeIndex(mode);
+    if (to < 0) throw invalid('mode', `one of ${MODES.join(', ')}`, mode);
+    const e = this.entry;
+    const lvb = options?.lvb;
+    if (lvb !== undefined && (this.localMode === PW || this.localMode === EX) && covers(this.localMode, to) && to !== this.localMode) {
+      if (!(lvb instanceof Uint8Array) || lvb.length > defaultLimits.lvbBytesMax) throw invalid('options.lvb', `a Uint8Array of at most ${defaultLimits.lvbBytesMax} bytes`, lvb);
+      e.lvbDirty = lvb.slice();
+    }
+    const grantMode = modeIndex(e.lock.mode);
+    const up = !covers(this.localMode, to);
+    if (covers(grantMode, to) && (e.blocked < 0 || compatible(e.blocked, to)) && !e.uncached) {
+      if (up) {
+        if (e.nextToken > e.tokenLast) throw new LockError('EAGAIN', 'the cached grant\'s fencing tokens are spent: release and lock again', { domain: this.domain, resource: this.resource });
+        this.tokenN = e.nextToken++;
+      }
+      this.localMode = to;
+      return this;
+    }
+    this.st = 'converting';
+    try {
+      const { lvb: _lvb, ...rest } = options ?? {};
+      await e.lock.convert(MODES[join(grantMode, to)]!, rest);
+      e.regranted();
+      this.tokenN = e.nextToken++;
+      this.lvbBytes = e.lvbDirty ?? e.lock.lvb;
+      this.localMode = to;
+      return this;
+    } finally {
+      if (this.st === 'converting') this.st = 'granted';
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
+
+/** A client's cached grants: by owner and resource, in least-recently-used order, with their lazy reports. */
+export class GrantCache {
+  /** Least recently used first. */
+  private readonly lru = new Set<CacheEntry>();
+  private readonly byKey = new Map<string, Set<CacheEntry>>();
+  private readonly unreported = new Set<CacheEntry>();
+  private reportTimer: NodeJS.Timeout | null = null;
+  private readonly idleTimer: NodeJS.Timeout;
+
+  constructor(readonly client: LockClient, readonly options: Required<CacheOptions>) {
+    this.idleTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(options.idleMs, 60_000) / 2));
+    this.idleTimer.unref();
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  /** Every cached grant, least recently used first (for reports and dumps). */
+  entries(): IterableIterator<CacheEntry> {
+    return this.lru.values();
+  }
+
+  /** Whether this request may be served from (or kept in) the cache. */
+  eligible(options: LockOptions | undefined): boolean {
+    if (options === undefined) return true;
+    if (options === null || typeof options !== 'object') return false;
+    if (options.cache === false) return false;
+    for (const k of Object.keys(options)) if (!CACHEABLE_KEYS.has(k)) return false;
+    return true;
+  }
+
+  /**
+   * owner.lock() with the cache: a local re-grant when C2 holds, else a
+   * server request (the owner's grant converted, or a new cached grant).
+   */
+  async lock(owner: RemoteOwner, site: string | undefined, domain: string, resource: string, mode: DlmMode, options: LockOptions | undefined,
+    serverLock: (options: LockOptions) => Promise<RemoteLock>): Promise<RemoteLock | CachedLock> {
+    const m = modeIndex(mode);
+    if (m < 0) return serverLock(options ?? {});
+    const key = `${domain}\0${resource}`;
+    const onBlocking = options?.onBlocking ?? null;
+    if (onBlocking !== null && typeof onBlocking !== 'function') throw invalid('options.onBlocking', 'a function', onBlocking);
+    let e = owner.cached?.get(key);
+    if (e !== undefined && e.lock.state !== 'granted' && e.lock.state !== 'converting') {
+      this.forget(e);
+      e = undefined;
+    }
+    if (e !== undefined) {
+      if (e.canServe(m)) return this.use(e, m, site ?? null, onBlocking);
+      // In use by another handle of this owner: a second, uncached lock (as without a cache).
+      if (e.user !== null) return serverLock({ ...options, cache: false });
+      if (e.giving !== null) await e.giving;
+      else if (!e.uncached && e.blocked < 0 && e.lock.state === 'granted' && e.nextToken <= e.tokenLast && e.lock.moving === null) {
+        // Idle but weaker: converted on the server to a mode that covers both (busy meanwhile: no local re-grant).
+        e.busy = true;
+        try {
+          const { onBlocking: _cb, cache: _c, ...rest } = options ?? {};
+          await e.lock.convert(MODES[join(modeIndex(e.lock.mode), m)]!, rest);
+        } finally {
+          e.busy = false;
+        }
+        e.regranted();
+        return this.use(e, m, site ?? null, onBlocking);
+      } else {
+        await e.giveUp();
+      }
+    }
+    // C4: idle grants of this client's other owners on the resource are given up first.
+    const others = this.byKey.get(key);
+    if (others !== undefined) {
+      const giving: Promise<void>[] = [];
+      for (const o of others) if (o.owner !== owner && o.user === null) giving.push(o.giveUp());
+      if (giving.length > 0) await Promise.all(giving);
+    }
+    let entry: CacheEntry | null = null;
+    const lock = await serverLock({
+      ...options, cache: true,
+      onBlocking: (md) => {
+        if (entry !== null) entry.onBlocking(md);
+        else if (onBlocking !== null) onBlocking(md);
+      },
+    });
+    entry = new CacheEntry(this, owner, key, lock);
+    this.add(entry);
+    lock.onReclaimed = () => {
+      entry!.uncached = true;
+      if (entry!.user === null) void entry!.giveUp();
+    };
+    return this.use(entry, m, site ?? null, onBlocking);
+  }
+
+  private use(e: CacheEntry, mode: number, site: string | null, onBlocking: ((mode: DlmMode) => void) | null): CachedLock {
+    const h = new CachedLock(e, mode, site, onBlocking);
+    e.user = h;
+    e.lastUsed = Date.now();
+    this.used(e);
+    return h;
+  }
+
+  private add(e: CacheEntry): void {
+    (e.owner.cached ??= new Map()).set(e.key, e);
+    let set = this.byKey.get(e.key);
+    if (set === undefined) this.byKey.set(e.key, (set = new Set()));
+    set.add(e);
+    this.lru.add(e);
+    if (this.lru.size > this.options.max) {
+      for (const old of this.lru) {
+        if (this.lru.size <= this.options.max) break;
+        if (old.user === null && old !== e) void old.giveUp();
+      }
+    }
+  }
+
+  /** The entry's use changed: most recently used now, and reported lazily (K4). */
+  used(e: CacheEntry): void {
+    this.lru.delete(e);
+    this.lru.add(e);
+    this.unreported.add(e);
+    if (this.reportTimer === null) {
+      this.reportTimer = setTimeout(() => this.report(), CACHE_REPORT_MS);
+      this.reportTimer.unref();
+    }
+  }
+
+  /** No longer cached (given up, lost). */
+  forget(e: CacheEntry): void {
+    if (e.owner.cached?.get(e.key) === e) e.owner.cached.delete(e.key);
+    const set = this.byKey.get(e.key);
+    if (set !== undefined) {
+      set.delete(e);
+      if (set.size === 0) this.byKey.delete(e.key);
+    }
+    this.lru.delete(e);
+    this.unreported.delete(e);
+  }
+
+  /** A `hold` message about `e`: confirmed (K1, a callback's answer) or a lazy report (K4). */
+  send(e: CacheEntry, confirm: boolean): void {
+    const l = e.lock;
+    if (l.state !== 'granted' && l.state !== 'converting') return;
+    const u = e.user;
+    const msg = {
+      id: l.id, inUse: u !== null, ...(confirm ? { confirm: true } : {}),
+      ...(u === null ? {} : { user: e.owner.name, ...(u.site === null ? {} : { site: u.site }) }),
+    };
+    void l.owner.client.conn.call('hold', () => ({ ...msg, id: l.id }), { onSessionLost: 'succeed' }).catch(() => {});
+  }
+
+  /** K4: what changed since the last report, once a second at most, off the lock path. */
+  private report(): void {
+    this.reportTimer = null;
+    for (const e of this.unreported) this.send(e, false);
+    this.unreported.clear();
+  }
+
+  /** Send every pending report now (before a dump reads the tables, and in tests). */
+  flush(): void {
+    if (this.reportTimer !== null) clearTimeout(this.reportTimer);
+    this.report();
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.options.idleMs;
+    for (const e of [...this.lru]) {
+      if (e.lastUsed > cutoff) break;
+      if (e.user === null) void e.giveUp();
+    }
+  }
+
+  /** Every idle grant given up (close, tests); settles once the server released them. */
+  async drain(): Promise<void> {
+    const all: Promise<void>[] = [];
+    for (const e of [...this.lru]) if (e.user === null) all.push(e.giveUp());
+    await Promise.all(all);
+  }
+
+  close(): void {
+    clearInterval(this.idleTimer);
+    if (this.reportTimer !== null) clearTimeout(this.reportTimer);
+    this.reportTimer = null;
+  }
+}
+
+export type { CacheEntry as CachedGrant };
+export type { LossReason };

@@ -1,0 +1,184 @@
+/**
+ * Cached grants (src/client/cache.ts) against a real lock server and real
+ * socket.io clients: re-grants without a message, the blocking callback that
+ * moves a grant to another client (value block written back, minimum hold
+ * honoured), deadlocks through cached grants (true ones found, false ones
+ * never), fencing tokens, and what the lock tables show.
+ */
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type LockClient } from '../../src/client/index.js';
+import type { DeadlockError, Snapshot } from '../../src/index.js';
+import { createServer, type LockServer } from '../../server/index.js';
+import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
+
+const DOMAINS = [
+  { name: 'lin', kind: 'dlm' as const },
+  { name: 'val', kind: 'dlm' as const, lvbBytes: 16 },
+];
+
+let server: LockServer;
+const clients: LockClient[] = [];
+
+async function start(): Promise<void> {
+  server = await createServer({ port: 0, node: 'cache-test', domains: DOMAINS, tokens: TOKEN_SPECS });
+}
+
+async function client(name: string, cache: unknown = { minHoldMs: 0 }): Promise<LockClient> {
+  const c = await connect(server.url, { token: TOKENS.client, name, ...(cache === undefined ? {} : { cache: cache as never }) });
+  clients.push(c);
+  return c;
+}
+
+async function snapshot(): Promise<Snapshot> {
+  const res = await fetch(`${server.url}/api/snapshot`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } });
+  return (await res.json()) as Snapshot;
+}
+
+function granted(snap: Snapshot, domain: string, resource: string) {
+  return snap.domains.find((d) => d.name === domain)?.resources.find((r) => r.name === resource)?.granted ?? [];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  await server?.close();
+});
+
+describe('cached grants', () => {
+  it('re-grants a released lock without a message: the server keeps one grant, tokens still increase', async () => {
+    await start();
+    const c = await client('cacher');
+    const o = c.owner('job');
+    const first = await o.lock('lin', 'r', 'EX');
+    const t1 = first.token;
+    await first.release();
+    expect(first.state).toBe('released');
+    const second = await o.lock('lin', 'r', 'PR');
+    expect(second.id).toBe(first.id);
+    expect(second.mode).toBe('PR');
+    expect(second.token).toBeGreaterThan(t1);
+    await second.release();
+    const third = await o.lock('lin', 'r', 'EX');
+    expect(third.token).toBeGreaterThan(second.token);
+    c.cache!.flush();
+    await c.ping();
+    const g = granted(await snapshot(), 'lin', 'r');
+    expect(g).toHaveLength(1);
+    expect(g[0]!.mode).toBe('EX');
+    expect(g[0]!.cache).toMatchObject({ confirmed: false, inUse: true, user: 'job' });
+    expect(g[0]!.cache!.site).toContain('cache.test.ts');
+    await third.release();
+    c.cache!.flush();
+    await c.ping();
+    expect(granted(await snapshot(), 'lin', 'r')[0]!.cache).toMatchObject({ inUse: false });
+  });
+
+  it('an idle grant moves to another client on its callback, after the minimum hold, with the value block written back', async () => {
+    await start();
+    const a = await client('a', { minHoldMs: 300 });
+    const b = await client('b', undefined);
+    const la = await a.owner('writer').lock('val', 'v', 'PW');
+    const grantedAt = Date.now();
+    await la.release({ lvb: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) });
+    const lb = await b.owner('reader').lock('val', 'v', 'EX', { timeoutMs: 5_000 });
+    expect(Date.now() - grantedAt).toBeGreaterThanOrEqual(280);
+    expect([...lb.lvb!.slice(0, 8)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(lb.lvbValid).toBe(true);
+    expect(lb.token).toBeGreaterThan(la.token);
+    // a's cache no longer has it: its next request goes to the server and waits for b.
+    let again = false;
+    const p = a.owner('writer').lock('val', 'v', 'PR').then((l) => { again = true; return l; });
+    await sleep(100);
+    expect(again).toBe(false);
+    await lb.release();
+    expect((await p).token).toBeGreaterThan(lb.token);
+  });
+
+  it('a grant in use is called back (onBlocking), kept until its user releases, then given up', async () => {
+    await start();
+    const a = await client('a');
+    const b = await client('b');
+    const seen: string[] = [];
+    const la = await a.owner('holder').lock('lin', 'r', 'EX', { onBlocking: (m) => seen.push(m) });
+    let done = false;
+    const p = b.owner('rival').lock('lin', 'r', 'PR').then((l) => { done = true; return l; });
+    await sleep(200);
+    expect(seen).toEqual(['PR']);
+    expect(done).toBe(false);
+    const g = granted(await snapshot(), 'lin', 'r');
+    expect(g[0]!.cache).toMatchObject({ confirmed: true, inUse: true });
+    await la.release();
+    const lb = await p;
+    expect(lb.token).toBeGreaterThan(la.token);
+    expect(granted(await snapshot(), 'lin', 'r').map((l) => l.owner)).toEqual(['rival']);
+  });
+
+  it('owners of one client contend on the server: an idle grant of one is given up for the other', async () => {
+    await start();
+    const c = await client('c');
+    const l1 = await c.owner('one').lock('lin', 'r', 'EX');
+    await l1.release();
+    const l2 = await c.owner('two').lock('lin', 'r', 'EX', { timeoutMs: 2_000 });
+    expect(l2.id).not.toBe(l1.id);
+    expect(granted(await snapshot(), 'lin', 'r').map((l) => l.owner)).toEqual(['two']);
+  });
+
+  it('a cycle through cached grants in use is a deadlock (EDEADLK with the cycle); the other side is granted', async () => {
+    await start();
+    const a = await client('a');
+    const b = await client('b');
+    const [alice, bob] = [a.owner('alice'), b.owner('bob')];
+    const ha = await alice.lock('lin', 'r1', 'EX');
+    const hb = await bob.lock('lin', 'r2', 'EX');
+    const outcome = (p: Promise<unknown>) => p.then(() => null, (e: DeadlockError) => e);
+    const pa = outcome(alice.lock('lin', 'r2', 'EX', { timeoutMs: 10_000 }));
+    await sleep(100);
+    const pb = outcome(bob.lock('lin', 'r1', 'EX', { timeoutMs: 10_000 }));
+    const [who, e] = await Promise.race([pa.then((x) => ['alice', x] as const), pb.then((x) => ['bob', x] as const)]);
+    expect(e?.code).toBe('EDEADLK');
+    expect(e!.cycle.map((x) => x.owner).sort()).toEqual(['alice', 'bob']);
+    // The victim lets go of what it holds; the other is granted.
+    await (who === 'alice' ? ha : hb).release();
+    expect(await (who === 'alice' ? pb : pa)).toBeNull();
+    expect((await snapshot()).deadlocks).toHaveLength(1);
+  });
+
+  it('an idle cached grant in a wait-for path is no deadlock: it is given up and both are granted', async () => {
+    await start();
+    const a = await client('a', { minHoldMs: 50 });
+    const b = await client('b');
+    const [alice, bob] = [a.owner('alice'), b.owner('bob')];
+    const ha = await alice.lock('lin', 'r1', 'EX');
+    await ha.release(); // idle in a's cache
+    const hb = await bob.lock('lin', 'r2', 'EX');
+    const pa = alice.lock('lin', 'r2', 'EX', { timeoutMs: 10_000 });
+    await sleep(50);
+    // bob waits for r1, held idle by alice, who waits for r2 held by bob: not a deadlock.
+    const lb = await bob.lock('lin', 'r1', 'EX', { timeoutMs: 10_000 });
+    expect(lb.state).toBe('granted');
+    expect((await snapshot()).deadlocks).toHaveLength(0);
+    await hb.release();
+    expect((await pa).state).toBe('granted');
+  });
+
+  it('a lost session loses the cache: the local use says lost with the reason', async () => {
+    server = await createServer({ port: 0, node: 'cache-test', domains: DOMAINS, tokens: TOKEN_SPECS, leaseMs: 300 });
+    const c = await client('c');
+    const l = await c.owner('o').lock('lin', 'r', 'EX');
+    const idle = await c.owner('o').lock('lin', 'idle', 'EX');
+    await idle.release();
+    const socket = (c.conn as unknown as { socket: { disconnect(): void; connect(): void } }).socket;
+    socket.disconnect();
+    await sleep(800);
+    socket.connect();
+    for (let i = 0; i < 200 && l.state !== 'lost'; i++) await sleep(20);
+    expect(l.state).toBe('lost');
+    expect(l.lostReason).toBe('session-expired');
+    await expect(l.convert('PR')).rejects.toMatchObject({ code: 'EINVAL' });
+    // The idle grant is gone with the session: the next request goes to the server and is granted afresh.
+    const again = await c.owner('o').lock('lin', 'idle', 'EX');
+    expect(again.id).not.toBe(idle.id);
+  });
+});
