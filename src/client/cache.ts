@@ -62,6 +62,9 @@ const CACHEABLE_KEYS = new Set(['timeoutMs', 'signal', 'onBlocking', 'noQueue', 
 
 const CACHE_OPTION_KEYS = new Set(['minHoldMs', 'idleMs', 'max']);
 
+/** Conversion options a local conversion can serve (C2). */
+const LOCAL_CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue']);
+
 /** `a` covers `b`: everything compatible with `a` is compatible with `b` (the lattice NL < CR < CW|PR < PW < EX). */
 export function covers(a: number, b: number): boolean {
   for (let x = 0; x < MODES.length; x++) if (compatible(a, x) && !compatible(b, x)) return false;
@@ -176,6 +179,8 @@ export class CacheEntry {
  */
 export class CachedLock implements LockHandle {
   private st: 'granted' | 'converting' | 'released' = 'granted';
+  /** A conversion went through the server: mode, state and demotion are the server lock's from then on. */
+  private mirror = false;
   private localMode: number;
   private tokenN: bigint;
   private lvbBytes: Uint8Array | null;
@@ -204,12 +209,13 @@ export class CachedLock implements LockHandle {
     return null;
   }
   get mode(): DlmMode {
-    return MODES[this.localMode]!;
+    return this.mirror ? this.entry.lock.mode : MODES[this.localMode]!;
   }
   /** C6: a lost grant is a lost use. */
   get state(): LockState {
     if (this.st === 'released') return 'released';
-    return this.entry.lock.state === 'lost' ? 'lost' : this.st;
+    const server = this.entry.lock.state;
+    return server === 'lost' ? 'lost' : this.mirror && server === 'converting' ? 'converting' : this.st;
   }
   get token(): bigint {
     return this.tokenN;
@@ -224,7 +230,7 @@ export class CachedLock implements LockHandle {
     return this.entry.lock.lvbSeq;
   }
   get demoted(): boolean {
-    return false;
+    return this.mirror && this.entry.lock.demoted;
   }
   get lostReason(): LossReason | null {
     if (this.st === 'released') return 'released';
@@ -261,59 +267,62 @@ export class CachedLock implements LockHandle {
       if (options === null || typeof options !== 'object') return Promise.reject(invalid('options', 'an options object', options));
       for (const k of Object.keys(options)) if (k !== 'lvb') return Promise.reject(invalid(`options.${k}`, 'one of the known options (lvb)'));
       if (options.lvb !== undefined) {
-        if (!(options.lvb instanceof Uint8Array) || options.lvb.length > defaultLimits.lvbBytesMax) {
-          return Promise.reject(invalid('options.lvb', `a Uint8Array of at most ${defaultLimits.lvbBytesMax} bytes`, options.lvb));
-        }
-        // Written from PW or EX only, as the core does; kept here until the grant is given up (C3).
-        if (this.localMode === PW || this.localMode === EX) e.lvbDirty = options.lvb.slice();
+        // The core's rules (src/lvb.ts), checked here since the write stays local until the grant is given up (C3).
+        const size = e.lock.lvb?.length ?? 0;
+        const arg = 'options.lvb';
+        if (size === 0) return Promise.reject(invalid(arg, `absent: domain ${this.domain} has no value block (lvbBytes: 0)`));
+        if (!(options.lvb instanceof Uint8Array) || options.lvb.length > size) return Promise.reject(invalid(arg, `a Uint8Array of at most ${size} bytes`, options.lvb));
+        if (this.mode !== 'PW' && this.mode !== 'EX') return Promise.reject(invalid(arg, `written only when leaving PW or EX (the lock holds ${this.mode})`));
+        const padded = new Uint8Array(size);
+        padded.set(options.lvb);
+        e.lvbDirty = padded;
       }
     }
     this.st = 'released';
     e.user = null;
     e.lastUsed = Date.now();
     e.cache.used(e);
-    if (e.blocked >= 0 || e.uncached) return e.giveUp();
+    // A conversion still pending on the server (or a demoted grant) is not worth keeping: given up, which cancels it.
+    if (e.blocked >= 0 || e.uncached || e.lock.state !== 'granted' || e.lock.demoted) return e.giveUp();
     return Promise.resolve();
   }
 
   /**
-   * Within the grant's mode (no callback pending): local, a new token from
-   * the run for an up-conversion. Past it: the grant is converted on the
-   * server first.
+   * Local when nothing else is asked for: within the grant's mode, no
+   * callback pending, a token left for an up-conversion (C2). Anything else
+   * (a value block, quecvt, alt, a conversion-deadlock policy, a mode past
+   * the grant's, a callback pending) converts the server's grant to exactly
+   * that mode, and this use mirrors the server's lock from then on.
    */
   async convert(mode: DlmMode, options?: ConvertOptions): Promise<CachedLock> {
     if (this.state !== 'granted') {
-      throw new LockError('EINVAL', `cannot convert: the lock is ${this.state}`, { domain: this.domain, resource: this.resource });
+      const why = this.state === 'converting' ? 'a conversion is already pending' : `the lock is ${this.state}`;
+      throw new LockError('EINVAL', `cannot convert: ${why}`, { domain: this.domain, resource: this.resource });
     }
     const to = modeIndex(mode);
     if (to < 0) throw invalid('mode', `one of ${MODES.join(', ')}`, mode);
     const e = this.entry;
-    const lvb = options?.lvb;
-    if (lvb !== undefined && (this.localMode === PW || this.localMode === EX) && covers(this.localMode, to) && to !== this.localMode) {
-      if (!(lvb instanceof Uint8Array) || lvb.length > defaultLimits.lvbBytesMax) throw invalid('options.lvb', `a Uint8Array of at most ${defaultLimits.lvbBytesMax} bytes`, lvb);
-      e.lvbDirty = lvb.slice();
-    }
-    const grantMode = modeIndex(e.lock.mode);
+    const simple = options === undefined || Object.keys(options).every((k) => LOCAL_CONVERT_KEYS.has(k));
     const up = !covers(this.localMode, to);
-    if (covers(grantMode, to) && (e.blocked < 0 || compatible(e.blocked, to)) && !e.uncached) {
-      if (up) {
-        if (e.nextToken > e.tokenLast) throw new LockError('EAGAIN', 'the cached grant\'s fencing tokens are spent: release and lock again', { domain: this.domain, resource: this.resource });
-        this.tokenN = e.nextToken++;
-      }
+    if (simple && !this.mirror && e.blocked < 0 && !e.uncached && covers(modeIndex(e.lock.mode), to) && (!up || e.nextToken <= e.tokenLast)) {
+      if (up) this.tokenN = e.nextToken++;
       this.localMode = to;
       return this;
     }
+    this.mirror = true;
     this.st = 'converting';
     try {
-      const { lvb: _lvb, ...rest } = options ?? {};
-      await e.lock.convert(MODES[join(grantMode, to)]!, rest);
-      e.regranted();
-      this.tokenN = e.nextToken++;
-      this.lvbBytes = e.lvbDirty ?? e.lock.lvb;
-      this.localMode = to;
+      const before = e.lock.token;
+      await e.lock.convert(mode, options);
+      if (e.lock.token !== before) {
+        e.regranted();
+        this.tokenN = e.nextToken++;
+      }
+      this.lvbBytes = e.lock.lvb;
+      if (options?.lvb !== undefined) e.lvbDirty = null;
       return this;
     } finally {
-      if (this.st === 'converting') this.st = 'granted';
+      this.st = 'granted';
     }
   }
 
@@ -398,11 +407,13 @@ export class GrantCache {
       if (giving.length > 0) await Promise.all(giving);
     }
     let entry: CacheEntry | null = null;
+    // A callback can come with the grant's reply, before the entry exists: kept, and applied to it at once.
+    let early: DlmMode | null = null;
     const lock = await serverLock({
       ...options, cache: true,
       onBlocking: (md) => {
         if (entry !== null) entry.onBlocking(md);
-        else if (onBlocking !== null) onBlocking(md);
+        else if (early === null || modeIndex(md) > modeIndex(early)) early = md;
       },
     });
     entry = new CacheEntry(this, owner, key, lock);
@@ -411,7 +422,9 @@ export class GrantCache {
       entry!.uncached = true;
       if (entry!.user === null) void entry!.giveUp();
     };
-    return this.use(entry, m, site ?? null, onBlocking);
+    const h = this.use(entry, m, site ?? null, onBlocking);
+    if (early !== null) entry.onBlocking(early);
+    return h;
   }
 
   private use(e: CacheEntry, mode: number, site: string | null, onBlocking: ((mode: DlmMode) => void) | null): CachedLock {

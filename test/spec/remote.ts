@@ -23,15 +23,37 @@ export const TOKEN_SPECS = [
   { token: TOKENS.admin, role: 'admin' as const, name: 'admin' },
 ];
 
-export async function remoteHarness(domains: DomainConfig[], limits?: Record<string, number>): Promise<LockHarness> {
+export function remoteHarness(domains: DomainConfig[], limits?: Record<string, number>): Promise<LockHarness> {
+  return harness(domains, limits, false);
+}
+
+/**
+ * The same with cached grants on (src/client/cache.ts, no minimum hold): a
+ * released lock stays granted on the server, idle. The state read back
+ * leaves idle cached grants out (the client reports its use first), since
+ * nobody holds them: they are what the cache keeps, not a lock of the test.
+ */
+export function remoteHarnessCached(domains: DomainConfig[], limits?: Record<string, number>): Promise<LockHarness> {
+  return harness(domains, limits, true);
+}
+
+async function harness(domains: DomainConfig[], limits: Record<string, number> | undefined, cache: boolean): Promise<LockHarness> {
   const server = await createServer({ port: 0, node: 'test', domains, tokens: TOKEN_SPECS, ...(limits ? { limits } : {}) });
-  const client = await connect(server.url, { token: TOKENS.client, name: 'spec' });
+  const client = await connect(server.url, { token: TOKENS.client, name: 'spec', ...(cache ? { cache: { minHoldMs: 0 } } : {}) });
   return {
     owner: (name, options) => client.owner(name, options),
     snapshot: async () => {
+      if (cache) {
+        client.cache!.flush();
+        await client.ping();
+      }
       const res = await fetch(`${server.url}/api/snapshot`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } });
       if (!res.ok) throw new Error(`GET /api/snapshot: ${res.status}`);
-      return (await res.json()) as Snapshot;
+      const snap = (await res.json()) as Snapshot;
+      if (cache) {
+        for (const d of snap.domains) for (const r of d.resources) r.granted = r.granted.filter((l) => l.cache?.inUse !== false);
+      }
+      return snap;
     },
     settle: async () => {
       await client.ping();
