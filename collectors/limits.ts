@@ -57,6 +57,8 @@ export const dumpLimits = Object.freeze({
   summaryRootsMax: 20,
   summaryCyclesMax: 20,
   summaryStackLinesMax: 8,
+  /** Cached grants the summary lists (every one is in locks/<domain>.json). */
+  summaryCachedMax: 50,
   /** Dumps remembered in index.json (it is pruned together with the archives, this is the backstop). */
   indexRecordsMax: 10_000,
   /** Bytes of one archive entry `inspect` reads into memory, and entries it accepts. */

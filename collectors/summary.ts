@@ -44,6 +44,7 @@ export function buildSummary(input: SummaryInput): string {
   longestWaits(w, view);
   cycles(w, input.snapshot, input.cluster?.across ?? null);
   hangs(w, input.snapshot);
+  cachedGrants(w, input.snapshot);
   w.line('');
   w.line('More: stacks.txt (every request-site stack, by owner), locks/<domain>.json, waitfor.json / waitfor.dot, nodes/, os/locks.txt.');
   if (input.cluster != null) w.line('Each other node\'s part: nodes/<node>/ (the same files, and waits.json); the cluster\'s view, grace record and detector: cluster.json.');
@@ -213,6 +214,30 @@ function cycles(w: Writer, s: Snapshot, across: ClusterCycle[] | null): void {
     w.line(`* deadlock #${d.seq} at ${clockTime(d.time)} (${d.kind}): victim ${d.victim ?? 'none'}, ${d.policy}`);
     for (const line of cycleLines(d.cycle, (x) => w.site(x))) w.line(`    ${line}`);
   }
+}
+
+/**
+ * Cached grants (src/client/cache.ts): held on the server for a client that
+ * may re-grant them locally; in use or idle as the client last reported
+ * (each client's own report in clients/ says it as of the dump).
+ */
+function cachedGrants(w: Writer, s: Snapshot): void {
+  const all: string[] = [];
+  for (const d of s.domains) {
+    for (const r of d.resources) {
+      for (const l of r.granted) {
+        const c = l.cache;
+        if (c === undefined) continue;
+        const use = c.inUse === null ? 'use not reported yet' : c.inUse ? `in use by ${c.user ?? l.owner}${c.site === null ? '' : `, re-granted at ${w.site(c.site)}`}` : 'idle';
+        const back = c.confirmed ? '; called back, confirmed in use (waits on it are wait-for edges)' : '';
+        all.push(`* ${d.name}:${r.name} ${l.mode} cached by ${l.owner}: ${use}${back}`);
+      }
+    }
+  }
+  if (all.length === 0) return;
+  w.section('Cached grants (kept by clients for local re-grants)');
+  for (const line of all.slice(0, dumpLimits.summaryCachedMax)) w.line(line);
+  if (all.length > dumpLimits.summaryCachedMax) w.line(`... and ${all.length - dumpLimits.summaryCachedMax} more (locks/<domain>.json, "cache").`);
 }
 
 function hangs(w: Writer, s: Snapshot): void {

@@ -418,6 +418,11 @@ export class GrantCache {
     });
     entry = new CacheEntry(this, owner, key, lock);
     this.add(entry);
+    const made = entry;
+    lock.cacheUse = () => {
+      const u = made.user;
+      return u === null ? { inUse: false } : { inUse: true, mode: u.mode, token: String(u.token), ...(u.site === null ? {} : { site: u.site }) };
+    };
     lock.onReclaimed = () => {
       entry!.uncached = true;
       if (entry!.user === null) void entry!.giveUp();
@@ -462,6 +467,7 @@ export class GrantCache {
 
   /** No longer cached (given up, lost). */
   forget(e: CacheEntry): void {
+    e.lock.cacheUse = null;
     if (e.owner.cached?.get(e.key) === e) e.owner.cached.delete(e.key);
     const set = this.byKey.get(e.key);
     if (set !== undefined) {

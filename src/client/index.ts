@@ -137,7 +137,11 @@ export class LockClient {
         if (active) return;
         for (const wake of [...this.graceWaiters]) wake();
       },
-      report: () => this.selfReport(name),
+      // The lazy reports of cached grants go too (they follow the answer on the same connection).
+      report: () => {
+        this.cache?.flush();
+        return this.selfReport(name);
+      },
     });
     if (cacheOptions !== null) this.cache = new GrantCache(this, cacheOptions);
   }
@@ -158,6 +162,7 @@ export class LockClient {
   private selfReport(name: string): ClientSelfReport {
     const all = [...this.handles.values()].map((h) => ({
       owner: h.owner.name, id: h.id, domain: h.domain, resource: h.resource, mode: h.mode, state: h.state, token: String(h.token),
+      ...(h.cacheUse === null ? {} : { cached: h.cacheUse() }),
     }));
     const full = process.report.getReport() as unknown as Record<string, unknown>;
     const { environmentVariables: _env, ...rest } = full;

@@ -325,7 +325,11 @@ export interface ClientSelfReport {
   host: string;
   pid: number;
   /** The locks this client holds, as its handles know them: as many as fit `REPORT_BYTES_MAX` (the server's locks/<domain>.json has them all). */
-  locks: Array<{ owner: string; id: number; domain: string; resource: string; mode: string; state: string; token: string }>;
+  locks: Array<{
+    owner: string; id: number; domain: string; resource: string; mode: string; state: string; token: string;
+    /** A cached grant (cache.ts): its local use as of this report. */
+    cached?: { inUse: boolean; mode?: string; site?: string; token?: string };
+  }>;
   /** How many locks the client holds in all. */
   locksTotal: number;
   /** Requests sent and not answered yet. */

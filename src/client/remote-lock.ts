@@ -32,6 +32,8 @@ export class RemoteLock implements LockHandle {
   private tokenLastText: string | null = null;
   /** A cached grant's hook (cache.ts, C5): the lock was reclaimed after a restart or moved by a failover. */
   onReclaimed: (() => void) | null = null;
+  /** A cached grant's local use, for this client's report to a hang-dump (cache.ts). */
+  cacheUse: (() => { inUse: boolean; mode?: string; site?: string; token?: string }) | null = null;
   private lvbBytes: Uint8Array | null = null;
   lvbValid = false;
   lvbSeq = 0;

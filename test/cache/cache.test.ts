@@ -6,7 +6,11 @@
  * never), fencing tokens, and what the lock tables show.
  */
 
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readTarGz } from '../dumps/support.js';
 import { connect, type LockClient } from '../../src/client/index.js';
 import type { DeadlockError, Snapshot } from '../../src/index.js';
 import { createServer, type LockServer } from '../../server/index.js';
@@ -180,5 +184,43 @@ describe('cached grants', () => {
     // The idle grant is gone with the session: the next request goes to the server and is granted afresh.
     const again = await c.owner('o').lock('lin', 'idle', 'EX');
     expect(again.id).not.toBe(idle.id);
+  });
+
+  it('a hang-dump lists cached grants: in use by whom and from where, or idle, in the summary, the lock tables and the client\'s report', async () => {
+    server = await createServer({ port: 0, node: 'cache-test', domains: DOMAINS, tokens: TOKEN_SPECS, dumps: { dir: mkdtempSync(join(tmpdir(), 'ls-cache-dump-')) } });
+    const c = await client('cacher');
+    const o = c.owner('worker');
+    const idle = await o.lock('lin', 'idle-one', 'PR');
+    await idle.release();
+    const busy = await o.lock('lin', 'busy-one', 'EX');
+    await busy.release();
+    const again = await o.lock('lin', 'busy-one', 'EX'); // re-granted locally: only the client knows, until it reports
+    expect(again.id).toBe(busy.id);
+    const taken = await fetch(`${server.url}/api/dumps`, {
+      method: 'POST', body: '{}', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.admin}` },
+    });
+    expect(taken.status).toBe(200);
+    const { id } = (await taken.json()) as { id: string };
+    const rec = (await server.dumper!.list()).find((d) => d.id === id)!;
+    const files = await readTarGz(join(server.dumper!.dir, rec.file));
+    const report = JSON.parse(files.get([...files.keys()].find((p) => /^clients\/cacher-[^/]+\/report\.json$/.test(p))!)!.toString('utf8')) as {
+      locks: Array<{ resource: string; cached?: { inUse: boolean; site?: string } }>;
+    };
+    const byRes = new Map(report.locks.map((l) => [l.resource, l.cached]));
+    expect(byRes.get('idle-one')).toEqual({ inUse: false });
+    expect(byRes.get('busy-one')).toMatchObject({ inUse: true });
+    expect(byRes.get('busy-one')!.site).toContain('cache.test.ts');
+    // The lazy report went with the client's answer: the next dump's tables and summary have it.
+    await c.ping();
+    const second = await fetch(`${server.url}/api/dumps`, {
+      method: 'POST', body: '{}', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.admin}` },
+    });
+    const id2 = ((await second.json()) as { id: string }).id;
+    const rec2 = (await server.dumper!.list()).find((d) => d.id === id2)!;
+    const files2 = await readTarGz(join(server.dumper!.dir, rec2.file));
+    const summary = files2.get('summary.txt')!.toString('utf8');
+    expect(summary).toContain('Cached grants');
+    expect(summary).toMatch(/lin:busy-one EX cached by worker: in use by worker, re-granted at .*cache\.test\.ts/);
+    expect(summary).toContain('lin:idle-one PR cached by worker: idle');
   });
 });
