@@ -308,7 +308,7 @@ class LockProtocol {
     const owner = this.session.owner(msg.oid);
     const site = this.siteOf(msg);
     const { blocking, abortable, ...rest } = msg.options ?? {};
-    const holder = { id: 0 };
+    const holder = { id: 0, cached: false };
     this.ctx.recovery?.record(this.session);
     const recorded = this.ctx.cluster?.recordClient(this.session.who.clientId, this.session.verifier) ?? null;
     return this.pending(msg.req, ack, abortable, async (signal) => {
@@ -316,10 +316,13 @@ class LockProtocol {
       const options: LockOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       // The core calls onBlocking only for a granted lock, after the grant's continuation below has set holder.id.
-      // A cached grant is always called back when in the way (src/client/cache.ts).
-      if (blocking === true || rest.cache === true) options.onBlocking = (mode) => holder.id !== 0 && this.session.push('blocking', { id: holder.id, mode });
+      // A cached grant is always called back when in the way (src/client/cache.ts); one made plain (K5) only if asked.
+      if (blocking === true || rest.cache === true) {
+        options.onBlocking = (mode) => holder.id !== 0 && (blocking === true || holder.cached) && this.session.push('blocking', { id: holder.id, mode });
+      }
       const l = await owner.lockAt(site, msg.domain, msg.resource, msg.mode, options);
       holder.id = l.id;
+      holder.cached = l.cached;
       return this.adopt(l);
     });
   }

@@ -441,8 +441,12 @@ export class DlmEngine {
     lock.st = St.Granted;
     lock.tokenN = token;
     if (lock.extra?.cache) {
-      lock.extra.cache.tokenLast = this.m.extendToken(CACHE_TOKEN_RUN);
-      lock.extra.cache.confirmed = false;
+      // K5: granted while others wait, it would be called back at once: a plain lock instead.
+      if (res.queued > 0) lock.extra.cache = null;
+      else {
+        lock.extra.cache.tokenLast = this.m.extendToken(CACHE_TOKEN_RUN);
+        lock.extra.cache.confirmed = false;
+      }
     }
     // Whole milliseconds: a Smi field, where a fractional double would be boxed per lock.
     lock.grantedAt = Math.floor(now);

@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keyCursor } from './throughput.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -54,7 +55,7 @@ function start(cmd, args, what) {
 
 /** Each system: start() → { newWorker(key) → { lock(), unlock(), close() }, stop() }. */
 export const systems = {
-  async lockscope({ stacks, shared }) {
+  async lockscope({ stacks, shared, cache = false }) {
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-bench-'));
     const config = path.join(dir, 'config.json');
@@ -64,14 +65,15 @@ export const systems = {
     const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
     const url = `http://127.0.0.1:${port}`;
     // shared: every worker is an owner on one connection (one process, many tasks).
-    const common = shared ? await connect(url, { name: 'bench', stacks }) : null;
+    const common = shared ? await connect(url, { name: 'bench', stacks, cache }) : null;
     return {
       async newWorker(key) {
-        const client = common ?? (await connect(url, { name: 'bench', stacks }));
+        const client = common ?? (await connect(url, { name: 'bench', stacks, cache }));
         const owner = client.owner('worker');
+        const keys = keyCursor(key);
         let held = null;
         return {
-          async lock() { held = await owner.lock('bench', key, 'EX'); },
+          async lock() { held = await owner.lock('bench', keys.next(), 'EX'); },
           async unlock() { await held.release(); },
           close: async () => {
             if (common === null) await client.close();
@@ -84,6 +86,33 @@ export const systems = {
         await proc.stop();
         rmSync(dir, { recursive: true, force: true });
       },
+    };
+  },
+
+  /** The in-process core (dist/src), in this process: the lock path with no network at all. */
+  async core() {
+    const { LockManager } = await import(path.join(root, 'dist/src/index.js'));
+    const lm = new LockManager({ domains: [{ name: 'bench', kind: 'dlm' }] });
+    let n = 0;
+    return {
+      pid: null,
+      async newWorker(key) {
+        const owner = lm.owner(`worker-${++n}`);
+        const keys = keyCursor(key);
+        let cycles = 0;
+        let held = null;
+        return {
+          async lock() { held = await owner.lock('bench', keys.next(), 'EX'); },
+          async unlock() {
+            held.release();
+            // A grant at once resolves in a microtask: without a turn of the event loop now and then the
+            // loop would never let the measuring timer fire.
+            if (++cycles % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
+          },
+          close: async () => {},
+        };
+      },
+      async stop() {},
     };
   },
 
@@ -113,13 +142,15 @@ export const systems = {
         await r.connect();
         r.defineCommand('unlockIfOwner', { numberOfKeys: 1, lua: UNLOCK });
         let token = '';
+        const keys = keyCursor(key);
         return {
           async lock() {
             token = `${process.pid}:${++seq}`;
+            const k = keys.next();
             // No queue in Redis: a client that finds the key taken retries (spins), here after retryMs.
-            while ((await r.set(key, token, 'PX', 30_000, 'NX')) !== 'OK') await new Promise((res) => setTimeout(res, retryMs));
+            while ((await r.set(k, token, 'PX', 30_000, 'NX')) !== 'OK') await new Promise((res) => setTimeout(res, retryMs));
           },
-          async unlock() { await r.unlockIfOwner(key, token); },
+          async unlock() { await r.unlockIfOwner(keys.current, token); },
           close: () => r.quit(),
         };
       },
@@ -144,11 +175,13 @@ export const systems = {
       async newWorker(key) {
         const client = new Etcd3({ hosts: url });
         let lock = null;
+        const keys = keyCursor(key);
         return {
           async lock() {
+            const k = keys.next();
             // etcd3's Lock.acquire() fails at once when the key is held: like Redis, a waiter retries.
             for (;;) {
-              lock = client.lock(key);
+              lock = client.lock(k);
               try {
                 await lock.acquire();
                 return;
@@ -195,10 +228,11 @@ async function bareTcpWorker(port, key) {
   const send = (op) => new Promise((resolve) => {
     const id = ++seq;
     waiting.set(id, resolve);
-    socket.write(`${JSON.stringify({ op, id, key })}\n`);
+    socket.write(`${JSON.stringify({ op, id, key: keys.current })}\n`);
   });
+  const keys = keyCursor(key);
   return {
-    lock: () => send('lock'),
+    lock: () => (keys.next(), send('lock')),
     unlock: () => send('unlock'),
     close: () => new Promise((resolve) => socket.end(resolve)),
   };
@@ -222,10 +256,11 @@ async function bareWsWorker(port, key) {
   const send = (op) => new Promise((resolve) => {
     const id = ++seq;
     waiting.set(id, resolve);
-    ws.send(JSON.stringify({ op, id, key }));
+    ws.send(JSON.stringify({ op, id, key: keys.current }));
   });
+  const keys = keyCursor(key);
   return {
-    lock: () => send('lock'),
+    lock: () => (keys.next(), send('lock')),
     unlock: () => send('unlock'),
     close: () => new Promise((resolve) => {
       ws.once('close', resolve);
@@ -242,9 +277,10 @@ async function bareSocketioWorker(port, key) {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
   });
+  const keys = keyCursor(key);
   return {
-    lock: () => socket.emitWithAck('lock', key),
-    unlock: () => socket.emitWithAck('unlock', key),
+    lock: () => socket.emitWithAck('lock', keys.next()),
+    unlock: () => socket.emitWithAck('unlock', keys.current),
     close: async () => socket.close(),
   };
 }

@@ -17,6 +17,23 @@ export function cpuOf(pid) {
 }
 
 /**
+ * A worker's keys: a workload's key is one string, or a function of the
+ * cycle number (a worker that walks its own 1,000 keys, or takes a new key
+ * every time). `next()` is the key of the next lock; `current` the one held.
+ */
+export function keyCursor(key) {
+  let n = 0;
+  const c = {
+    current: typeof key === 'function' ? key(0) : key,
+    next() {
+      if (typeof key === 'function') c.current = key(n++);
+      return c.current;
+    },
+  };
+  return c;
+}
+
+/**
  * Cycles per second of `workers` concurrent loops, each lock → unlock on its
  * key, for runMs after a warm-up; and the CPU the service's process and this
  * (the clients') process spent per cycle meanwhile: steadier than the rate on

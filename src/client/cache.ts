@@ -29,6 +29,13 @@
  *       is given up when idle, or at its user's release.
  *   C6. A lost grant (session expired, revoked) takes its local use with it:
  *       the handle says `lost` with the reason, like any remote handle.
+ *   C8. A grant the server made plain (K5: granted while others waited) is
+ *       returned as the plain handle it is: its release is a release.
+ *   C7. Local grants resolve without I/O; a program that only locks and
+ *       releases cached grants would never let this client read its socket,
+ *       and a callback another client waits for would never arrive. After
+ *       LOCAL_GRANTS_PER_TURN local grants with no turn of the event loop,
+ *       the next one waits for one (setImmediate).
  */
 
 import type { ConvertOptions, LockHandle, LockOptions, LockState, ReleaseOptions } from '../api.js';
@@ -38,6 +45,7 @@ import { compatible, MODES, modeIndex, PW, EX, type DlmMode } from '../modes.js'
 import type { LockClient } from './index.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
+import { siteText, type RawSite } from './wire.js';
 
 export interface CacheOptions {
   /** Keep a grant at least this long after it was granted before a callback takes it (default 10 ms, at most CACHE_MIN_HOLD_MAX_MS). */
@@ -54,6 +62,8 @@ export const CACHE_MIN_HOLD_DEFAULT_MS = 10;
 export const CACHE_IDLE_DEFAULT_MS = 30_000;
 export const CACHE_ENTRIES_DEFAULT = 10_000;
 export const CACHE_ENTRIES_MAX = 1_000_000;
+/** Local grants in a row before one waits for a turn of the event loop (C7). */
+export const LOCAL_GRANTS_PER_TURN = 1024;
 /** Lazy use reports (K4) go at most this often, and only when something changed. */
 export const CACHE_REPORT_MS = 1_000;
 
@@ -188,7 +198,7 @@ export class CachedLock implements LockHandle {
   constructor(
     private readonly entry: CacheEntry,
     mode: number,
-    readonly site: string | null,
+    private readonly rawSite: RawSite | null,
     private readonly onBlockingFn: ((mode: DlmMode) => void) | null,
   ) {
     this.localMode = mode;
@@ -198,6 +208,10 @@ export class CachedLock implements LockHandle {
 
   get id(): number {
     return this.entry.lock.id;
+  }
+  /** Where this use was asked for (formatted on first read); null without stacks. */
+  get site(): string | null {
+    return this.rawSite === null ? null : siteText(this.rawSite);
   }
   get domain(): string {
     return this.entry.lock.domain;
@@ -337,6 +351,8 @@ export class GrantCache {
   private readonly lru = new Set<CacheEntry>();
   private readonly byKey = new Map<string, Set<CacheEntry>>();
   private readonly unreported = new Set<CacheEntry>();
+  /** Local grants since the event loop last turned (C7). */
+  private localSinceTurn = 0;
   private reportTimer: NodeJS.Timeout | null = null;
   private readonly idleTimer: NodeJS.Timeout;
 
@@ -367,8 +383,8 @@ export class GrantCache {
    * owner.lock() with the cache: a local re-grant when C2 holds, else a
    * server request (the owner's grant converted, or a new cached grant).
    */
-  async lock(owner: RemoteOwner, site: string | undefined, domain: string, resource: string, mode: DlmMode, options: LockOptions | undefined,
-    serverLock: (options: LockOptions) => Promise<RemoteLock>): Promise<RemoteLock | CachedLock> {
+  async lock(owner: RemoteOwner, site: RawSite | undefined, domain: string, resource: string, mode: DlmMode, options: LockOptions | undefined,
+    serverLock: (options: LockOptions, hook?: (mode: DlmMode) => void) => Promise<RemoteLock>): Promise<RemoteLock | CachedLock> {
     const m = modeIndex(mode);
     if (m < 0) return serverLock(options ?? {});
     const key = `${domain}\0${resource}`;
@@ -380,7 +396,13 @@ export class GrantCache {
       e = undefined;
     }
     if (e !== undefined) {
-      if (e.canServe(m)) return this.use(e, m, site ?? null, onBlocking);
+      if (e.canServe(m)) {
+        // C7: local grants resolve in microtasks; a loop of them would never let this client read its socket (a
+        // callback another client waits for). Past LOCAL_GRANTS_PER_TURN without a turn of the event loop, one is taken.
+        if (++this.localSinceTurn >= LOCAL_GRANTS_PER_TURN) await new Promise((resolve) => setImmediate(resolve));
+        else if (this.localSinceTurn === 1) setImmediate(() => { this.localSinceTurn = 0; });
+        if (e.canServe(m)) return this.use(e, m, site ?? null, onBlocking);
+      }
       // In use by another handle of this owner: a second, uncached lock (as without a cache).
       if (e.user !== null) return serverLock({ ...options, cache: false });
       if (e.giving !== null) await e.giving;
@@ -409,13 +431,18 @@ export class GrantCache {
     let entry: CacheEntry | null = null;
     // A callback can come with the grant's reply, before the entry exists: kept, and applied to it at once.
     let early: DlmMode | null = null;
-    const lock = await serverLock({
-      ...options, cache: true,
-      onBlocking: (md) => {
-        if (entry !== null) entry.onBlocking(md);
-        else if (early === null || modeIndex(md) > modeIndex(early)) early = md;
-      },
+    let plain = false;
+    const lock = await serverLock({ ...options, cache: true }, (md) => {
+      if (entry !== null) entry.onBlocking(md);
+      else if (plain) onBlocking?.(md);
+      else if (early === null || modeIndex(md) > modeIndex(early)) early = md;
     });
+    // K5: granted while others waited, the server made it a plain lock (it would be called back at once).
+    if (lock.tokenLast === null) {
+      plain = true;
+      if (early !== null) onBlocking?.(early);
+      return lock;
+    }
     entry = new CacheEntry(this, owner, key, lock);
     this.add(entry);
     const made = entry;
@@ -432,7 +459,7 @@ export class GrantCache {
     return h;
   }
 
-  private use(e: CacheEntry, mode: number, site: string | null, onBlocking: ((mode: DlmMode) => void) | null): CachedLock {
+  private use(e: CacheEntry, mode: number, site: RawSite | null, onBlocking: ((mode: DlmMode) => void) | null): CachedLock {
     const h = new CachedLock(e, mode, site, onBlocking);
     e.user = h;
     e.lastUsed = Date.now();

@@ -248,8 +248,11 @@ export class ClusterRouter {
   }
 
   /** `site`: the caller's request site, captured before routing (the await in `run` loses the caller's frames). */
-  lock(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, mode: DlmMode, o: LockOptions | undefined, site: string | undefined): Promise<RemoteLock> {
-    return this.run(owner, options, domain, resource, (sub) => sub.lockAt(site, domain, resource, mode, o));
+  lock(
+    owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, mode: DlmMode, o: LockOptions | undefined, site: string | undefined,
+    hook?: (mode: DlmMode) => void,
+  ): Promise<RemoteLock> {
+    return this.run(owner, options, domain, resource, (sub) => sub.lockAt(site, domain, resource, mode, o, hook));
   }
 
   setlk(owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, rq: PosixRequest, o: SetlkOptions | undefined, site: string | undefined): Promise<SetlkResult | null> {

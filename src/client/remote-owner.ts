@@ -12,7 +12,7 @@ import { PosixMirror } from './posix-mirror.js';
 import type { WireLock } from './protocol.js';
 import { RemoteLock } from './remote-lock.js';
 import type { ClusterRouter } from './cluster.js';
-import { captureSite, checkWireable } from './wire.js';
+import { captureRawSite, captureSite, checkWireable, siteText } from './wire.js';
 import type { CachedLock, CacheEntry } from './cache.js';
 
 const LOCK_LOCAL = new Set(['signal', 'onBlocking']);
@@ -74,24 +74,34 @@ export class RemoteOwner implements LockOwner {
 
   lock(domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock | CachedLock> {
     // Captured here, in the caller's synchronous frame: a cluster client routes after an await, where it is gone.
-    const site = this.client.stacks ? captureSite(RemoteOwner.prototype.lock) : undefined;
+    const raw = this.client.stacks ? captureRawSite(RemoteOwner.prototype.lock) : undefined;
     const cache = options?.cache === true ? this.client.grantCache() : this.client.cache;
     if (cache !== null && this.parent === null && cache.eligible(options)) {
-      return cache.lock(this, site, domain, resource, mode, options, (o) => (this.router !== null
-        ? this.router.lock(this, this.options, domain, resource, mode, o, site)
-        : this.lockAt(site, domain, resource, mode, o)));
+      // A local re-grant keeps its site unformatted until a report reads it (wire.ts, RawSite).
+      return cache.lock(this, raw, domain, resource, mode, options, (o, hook) => {
+        const text = raw === undefined ? undefined : siteText(raw);
+        return this.router !== null
+          ? this.router.lock(this, this.options, domain, resource, mode, o, text, hook)
+          : this.lockAt(text, domain, resource, mode, o, hook);
+      });
     }
+    const site = raw === undefined ? undefined : siteText(raw);
     if (this.router !== null) return this.router.lock(this, this.options, domain, resource, mode, options, site);
     return this.lockAt(site, domain, resource, mode, options);
   }
 
-  /** `lock` with the caller's site captured already (`site`; undefined: stacks off). */
-  lockAt(site: string | undefined, domain: string, resource: string, mode: DlmMode, options?: LockOptions): Promise<RemoteLock> {
+  /**
+   * `lock` with the caller's site captured already (`site`; undefined: stacks off). `hook`: the handle's
+   * blocking callback in place of options.onBlocking, without asking the server for pushes (a cached
+   * grant's, cache.ts: the server pushes for a cached grant by itself).
+   */
+  lockAt(site: string | undefined, domain: string, resource: string, mode: DlmMode, options?: LockOptions, hook?: (mode: DlmMode) => void): Promise<RemoteLock> {
     try {
       const wire = checkWireable(options, 'options', LOCK_LOCAL) ?? {};
-      const onBlocking = options?.onBlocking;
-      if (onBlocking !== undefined && typeof onBlocking !== 'function') throw invalid('options.onBlocking', 'a function', onBlocking);
-      if (onBlocking !== undefined) wire.blocking = true;
+      const asked = options?.onBlocking;
+      if (asked !== undefined && typeof asked !== 'function') throw invalid('options.onBlocking', 'a function', asked);
+      if (asked !== undefined) wire.blocking = true;
+      const onBlocking = hook ?? asked;
       return this.client
         .request<WireLock>('lock', options?.signal, options?.timeoutMs, wire, (req, o) => {
           this.ensureRegistered();

@@ -34,11 +34,33 @@ const CLIENT_FRAME = /[/\\](src|dist[/\\]src)[/\\]client[/\\][\w-]+\.[jt]s:|node
 
 /** The caller's stack above `fn`, as "at ..." lines (the format the core's lockAt takes). */
 export function captureSite(fn: Function): string {
-  const holder: { stack?: string } = {};
+  return siteText(captureRawSite(fn));
+}
+
+/**
+ * A stack captured and not formatted yet: V8 formats `stack` on first read,
+ * and that is most of a capture's cost (~5 µs of ~6 here). A cached grant's
+ * local re-grant (cache.ts) keeps its site raw until a report needs the text.
+ */
+export interface RawSite {
+  stack?: string;
+  text?: string;
+}
+
+export function captureRawSite(fn: Function): RawSite {
+  const holder: RawSite = {};
   Error.captureStackTrace(holder, fn);
-  const lines = (holder.stack ?? '').split('\n').slice(1).filter((l) => !CLIENT_FRAME.test(l));
-  const text = lines.join('\n');
-  return text.length > SITE_CHARS_MAX ? text.slice(0, SITE_CHARS_MAX) : text;
+  return holder;
+}
+
+/** The site's text (formatted once). */
+export function siteText(raw: RawSite): string {
+  if (raw.text === undefined) {
+    const lines = (raw.stack ?? '').split('\n').slice(1).filter((l) => !CLIENT_FRAME.test(l));
+    const text = lines.join('\n');
+    raw.text = text.length > SITE_CHARS_MAX ? text.slice(0, SITE_CHARS_MAX) : text;
+  }
+  return raw.text;
 }
 
 /**
