@@ -255,6 +255,12 @@ export class CachedLock implements LockHandle {
     return this.entry.lock;
   }
 
+  /** The grant under this use was reclaimed (restart, failover): C5. */
+  reclaimed(): void {
+    this.tokenN = this.entry.lock.token;
+    this.lvbBytes = this.entry.lock.lvb ?? this.lvbBytes;
+  }
+
   /** The server's callback, passed on to the application's onBlocking. */
   blocking(mode: DlmMode): void {
     const cb = this.onBlockingFn;
@@ -406,7 +412,7 @@ export class GrantCache {
       // In use by another handle of this owner: a second, uncached lock (as without a cache).
       if (e.user !== null) return serverLock({ ...options, cache: false });
       if (e.giving !== null) await e.giving;
-      else if (!e.uncached && e.blocked < 0 && e.lock.state === 'granted' && e.nextToken <= e.tokenLast && e.lock.moving === null) {
+      else if (!e.uncached && e.blocked < 0 && e.lock.state === 'granted' && e.lock.moving === null && !covers(modeIndex(e.lock.mode), m)) {
         // Idle but weaker: converted on the server to a mode that covers both (busy meanwhile: no local re-grant).
         e.busy = true;
         try {
@@ -452,7 +458,9 @@ export class GrantCache {
     };
     lock.onReclaimed = () => {
       entry!.uncached = true;
-      if (entry!.user === null) void entry!.giveUp();
+      // The use now holds under the new server grant: its token is that grant's (above every token before it).
+      if (entry!.user !== null) entry!.user.reclaimed();
+      else void entry!.giveUp();
     };
     const h = this.use(entry, m, site ?? null, onBlocking);
     if (early !== null) entry.onBlocking(early);
