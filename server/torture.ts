@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LockError } from '../src/index.js';
-import { TORTURE, type TortureMode, type WorkerMessage, type WorkerStats } from './torture/shared.js';
+import { TORTURE, type TortureMode, type WorkerConfig, type WorkerMessage, type WorkerStats } from './torture/shared.js';
 import { formatReport, summarize, type GraceRecord, type TortureReport } from './torture/report.js';
 import { readFlags } from './args.js';
 
@@ -37,10 +37,12 @@ export interface TortureOptions {
   /** In a cluster: a random node killed with SIGKILL (then started again) this often, and one paused (SIGSTOP past its TTL) this often; 0: never. */
   killEveryMs: number;
   pauseEveryMs: number;
+  /** Workers keep their grants cached (src/client/cache.ts): callbacks move the dlm slots among them. */
+  cache: boolean;
 }
 
-export const TORTURE_USAGE = `usage: lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--json]
-       lockscope torture --cluster N [--kill-every 10s] [--pause-every 0] [--clients N] [--duration 20s] [--mode mixed|posix|dlm] [--json]`;
+export const TORTURE_USAGE = `usage: lockscope torture [--clients N] [--duration 20s] [--restart-every 3s] [--state-dir DIR] [--mode mixed|posix|dlm] [--grace-ms N] [--cache] [--json]
+       lockscope torture --cluster N [--kill-every 10s] [--pause-every 0] [--clients N] [--duration 20s] [--mode mixed|posix|dlm] [--cache] [--json]`;
 
 function duration(v: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
@@ -52,12 +54,12 @@ function duration(v: string, flag: string): number {
 
 const TORTURE_FLAGS = {
   clients: 'string', duration: 'string', 'restart-every': 'string', 'state-dir': 'string', 'grace-ms': 'string', mode: 'string',
-  json: 'boolean', cluster: 'string', 'kill-every': 'string', 'pause-every': 'string',
+  json: 'boolean', cluster: 'string', 'kill-every': 'string', 'pause-every': 'string', cache: 'boolean',
 } as const;
 
 export function parseTortureArgs(argv: readonly string[]): TortureOptions {
   const o: TortureOptions = {
-    clients: 4, durationMs: 20_000, restartEveryMs: 3_000, stateDir: null, mode: 'mixed', graceMs: null, json: false, cluster: 0, killEveryMs: 10_000, pauseEveryMs: 0,
+    clients: 4, durationMs: 20_000, restartEveryMs: 3_000, stateDir: null, mode: 'mixed', graceMs: null, json: false, cluster: 0, killEveryMs: 10_000, pauseEveryMs: 0, cache: false,
   };
   const f = readFlags(argv, TORTURE_FLAGS);
   if (f.clients !== undefined) {
@@ -74,6 +76,7 @@ export function parseTortureArgs(argv: readonly string[]): TortureOptions {
     o.mode = m;
   }
   if (f.json === true) o.json = true;
+  if (f.cache === true) o.cache = true;
   if (f.cluster !== undefined) {
     o.cluster = Number(f.cluster);
     if (!Number.isInteger(o.cluster) || o.cluster < 2 || o.cluster > TORTURE.clusterNodesMax) throw new LockError('EINVAL', `--cluster must be an integer from 2 to ${TORTURE.clusterNodesMax}`);
@@ -193,10 +196,11 @@ class Workers {
   private readonly children: ChildProcess[] = [];
   private readonly finals = new Set<number>();
 
-  constructor(n: number, url: string | string[], dir: string, mode: TortureMode, requestTimeoutMs?: number) {
+  constructor(n: number, url: string | string[], dir: string, mode: TortureMode, cache: boolean, requestTimeoutMs?: number) {
     const script = fileURLToPath(new URL('./torture/worker.js', import.meta.url));
     for (let id = 1; id <= n; id++) {
-      const child = fork(script, [JSON.stringify({ id, url, dir, mode, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      const cfg: WorkerConfig = { id, url, dir, mode, ...(cache ? { cache } : {}), ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) };
+      const child = fork(script, [JSON.stringify(cfg)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
       child.on('message', (m: WorkerMessage) => {
         this.stats.set(m.stats.id, m.stats);
         if (m.type === 'final') this.finals.add(m.stats.id);
@@ -238,7 +242,7 @@ export async function runTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   const server = new ServerChild([cli, 'serve', '--port', String(port), '--config', config, '--state-dir', state]);
   await server.start();
-  const workers = new Workers(o.clients, `http://127.0.0.1:${port}`, work, o.mode);
+  const workers = new Workers(o.clients, `http://127.0.0.1:${port}`, work, o.mode, o.cache);
   const t0 = Date.now();
   let restarts = 0;
   const tty = err.isTTY === true;
@@ -330,7 +334,7 @@ async function runClusterTorture(o: TortureOptions, err: NodeJS.WriteStream): Pr
     await etcd.stop();
     throw e;
   }
-  const workers = new Workers(o.clients, urls, work, o.mode, TORTURE.clusterRequestTimeoutMs);
+  const workers = new Workers(o.clients, urls, work, o.mode, o.cache, TORTURE.clusterRequestTimeoutMs);
   const t0 = Date.now();
   let kills = 0;
   let pauses = 0;

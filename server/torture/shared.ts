@@ -51,6 +51,8 @@ export interface WorkerConfig {
   mode: TortureMode;
   /** In a cluster: a request unanswered this long fails ETIMEDOUT (counted by code) rather than stopping its worker for good. */
   requestTimeoutMs?: number;
+  /** Keep grants cached (--cache). */
+  cache?: boolean;
 }
 
 export interface Violation {

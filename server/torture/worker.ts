@@ -144,7 +144,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]!) as WorkerConfig;
-  const client = await connect(cfg.url, { name: `torture-${cfg.id}`, connectTimeoutMs: 30_000 });
+  const client = await connect(cfg.url, { name: `torture-${cfg.id}`, connectTimeoutMs: 30_000, ...(cfg.cache === true ? { cache: true } : {}) });
   const w = new Worker(client, cfg);
   process.on('message', (m: { type?: string }) => {
     if (m?.type === 'stop') w.stop();

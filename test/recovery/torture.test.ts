@@ -44,6 +44,22 @@ describe('lockscope torture', () => {
     expect(r.stderr).toMatch(/cluster: \d+ kills/);
   }, 90_000);
 
+  it('--cache: workers keep their grants cached, callbacks move the slots among them across restarts: no violation, no lost lock', async () => {
+    const r = await run(['--clients', '4', '--duration', '12s', '--restart-every', '3s', '--mode', 'dlm', '--cache', '--json']);
+    const report = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TortureReport;
+    expect(report).toMatchObject({ violations: 0, lostLocks: 0, reclaimsRefused: 0, tokenRegressions: 0, stuckWorkers: [], pass: true });
+    expect(r.code).toBe(0);
+    expect(report.operations).toBeGreaterThan(100);
+  }, 90_000);
+
+  (existsSync('/usr/bin/etcd') ? it : it.skip)('--cluster 3 --cache: cached grants through node kills: no violation, no lost lock, tokens only rise', async () => {
+    const r = await run(['--cluster', '3', '--clients', '3', '--duration', '12s', '--kill-every', '5s', '--cache', '--json']);
+    const report = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TortureReport;
+    expect(report).toMatchObject({ violations: 0, lostLocks: 0, tokenRegressions: 0, stuckWorkers: [], pass: true, cluster: { nodes: 3, kills: 2 } });
+    expect(r.code).toBe(0);
+    expect(report.operations).toBeGreaterThan(100);
+  }, 90_000);
+
   it('refuses bad options with a usage error: exit status 2, as text, or as JSON with --json', async () => {
     const r = await run(['--clients', '0']);
     expect(r.code).toBe(2);
