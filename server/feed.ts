@@ -38,7 +38,7 @@ const room = (domain: string): string => `d:${domain}`;
  * that is not an event, does not compile.
  */
 const FORWARDED_NAMES: Readonly<Record<FeedEventName, true>> = {
-  granted: true, waiting: true, failed: true, converted: true, demoted: true, released: true, deadlock: true,
+  granted: true, waiting: true, failed: true, converted: true, demoted: true, released: true, 'cache-use': true, deadlock: true,
   hang: true, 'hang-persistent': true, 'hang-resolved': true, 'long-hold': true, 'order-inversion': true, grace: true,
 };
 export const FORWARDED = Object.keys(FORWARDED_NAMES) as FeedEventName[];

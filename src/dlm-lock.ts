@@ -138,7 +138,9 @@ export class DlmLock implements LockHandle, ListNode<DlmLock> {
   /** K4: what the holder of this cached grant reports of its local use (diagnostics only: no edge depends on it). */
   reportCacheUse(inUse: boolean, user: string | null, site: string | null, at: number): void {
     const c = this.extra?.cache;
-    if (c != null) c.use = { inUse, user, site, at };
+    if (c == null) return;
+    c.use = { inUse, user, site, at };
+    this.owner.manager.lockCacheUse(this);
   }
 
   convert(mode: DlmMode, options?: ConvertOptions): Promise<DlmLock> {

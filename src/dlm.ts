@@ -523,6 +523,7 @@ export class DlmEngine {
     if (c.confirmed) return true;
     c.confirmed = true;
     if (lock.res.queued > 0) this.m.resourceChanged(lock.res);
+    this.m.lockCacheUse(lock);
     return true;
   }
 

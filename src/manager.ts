@@ -15,7 +15,7 @@ import type { Limits } from './limits.js';
 import { Owner } from './owner.js';
 import { parseDeadlock, parseLimits, parseLockOrder, parseMeta } from './options.js';
 import {
-  convertedPayload, demotedPayload, failedPayload, grantedPayload, posixGrantedPayload, posixReleasedPayload, releasedPayload, waitingPayload,
+  cacheUsePayload, convertedPayload, demotedPayload, failedPayload, grantedPayload, posixGrantedPayload, posixReleasedPayload, releasedPayload, waitingPayload,
 } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { Quota } from './quota.js';
@@ -664,6 +664,11 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (!this.has('converted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
     this.emit('converted', convertedPayload(this.node, lock, from, waitedMs));
+  }
+
+  /** The holder of a cached grant confirmed it in use (K1) or reported its use (K4). */
+  lockCacheUse(lock: DlmLock): void {
+    if (this.has('cache-use')) this.emit('cache-use', cacheUsePayload(this.node, lock));
   }
 
   /** A conversion deadlock under `demote` dropped the lock's granted mode to NL; its conversion stays queued. */

@@ -8,7 +8,7 @@ import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import type { PosixResource } from './posix.js';
 import type { Waiter } from './waiter.js';
-import type { ConvertedEvent, DemotedEvent, FailedEvent, GrantedEvent, LossReason, ReleasedEvent, ReportedRange, WaitingEvent } from './shapes.js';
+import type { CacheUseEvent, ConvertedEvent, DemotedEvent, FailedEvent, GrantedEvent, LossReason, ReleasedEvent, ReportedRange, WaitingEvent } from './shapes.js';
 
 export function reportRange(start: number, end: number): ReportedRange {
   return { start, end: end === Infinity ? null : end };
@@ -26,7 +26,15 @@ function lockRange(lock: DlmLock): ReportedRange | null {
 export function grantedPayload(node: string, lock: DlmLock, waitedMs: number): GrantedEvent {
   return {
     node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
-    id: lock.id, mode: lock.mode, range: lockRange(lock), token: String(lock.tokenN), waitedMs,
+    id: lock.id, mode: lock.mode, range: lockRange(lock), token: String(lock.tokenN), waitedMs, ...(lock.extra?.cache ? { cached: true as const } : {}),
+  };
+}
+
+export function cacheUsePayload(node: string, lock: DlmLock): CacheUseEvent {
+  const c = lock.extra!.cache!;
+  return {
+    node, domain: lock.domain, resource: lock.resource, owner: lock.owner.name, ownerId: lock.owner.id,
+    id: lock.id, mode: lock.mode, range: lockRange(lock), confirmed: c.confirmed, inUse: c.use?.inUse ?? null, user: c.use?.user ?? null, site: c.use?.site ?? null,
   };
 }
 

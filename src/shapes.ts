@@ -83,6 +83,16 @@ export interface GrantedEvent extends LockEventBase {
   token: string;
   /** How long the request waited (0 when granted at once). */
   waitedMs: number;
+  /** A cached grant (src/README.md, "Cached grants"). */
+  cached?: true;
+}
+
+/** What the holder of a cached grant said of its use (K1 confirmation, K4 report). */
+export interface CacheUseEvent extends LockEventBase {
+  confirmed: boolean;
+  inUse: boolean | null;
+  user: string | null;
+  site: string | null;
 }
 
 export interface WaitingEvent extends LockEventBase {
@@ -138,6 +148,8 @@ export interface LockEvents {
   converted: ConvertedEvent;
   demoted: DemotedEvent;
   released: ReleasedEvent;
+  /** The holder of a cached grant confirmed it in use or reported its use. */
+  'cache-use': CacheUseEvent;
   deadlock: DeadlockRecord;
   /** A wait passed its domain's soft timeout (it keeps waiting). */
   hang: Hang;

@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { beforeAll, expect, it } from 'vitest';
 import { type LockServer } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
+import { connect } from '../../src/client/index.js';
 import { dashboardFixture, openDashboard, type Browser } from './support.js';
 
 const fx = dashboardFixture();
@@ -215,3 +216,20 @@ it('top lists: the resource waited on longest and the owner that made others wai
   hog.release();
   await Promise.all(waits);
 }, 40_000);
+
+it('a cached grant shows as such, live: in use by its owner, then idle once its client reports the release', async () => {
+  const s = await start();
+  const c = await connect(s.url, { token: TOKENS.client, name: 'cacher', cache: true });
+  try {
+    const page = await openDashboard(browser, s.url, TOKENS.viewer);
+    const l = await c.owner('keeper').lock('lin', 'kept', 'EX');
+    const stateOf = `[...document.querySelectorAll('#table .row')].find((r) => r.children[1].textContent === 'kept')?.children[3].textContent`;
+    await page.waitForFunction(`${stateOf} === 'granted (cached, in use)'`, undefined, { timeout: 5000 });
+    await l.release();
+    c.cache!.flush();
+    await page.waitForFunction(`${stateOf} === 'granted (cached, idle)'`, undefined, { timeout: 5000 });
+    await page.close();
+  } finally {
+    await c.close();
+  }
+});

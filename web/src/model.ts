@@ -33,6 +33,8 @@ export interface Row {
   /** Wall-clock ms: granted at (held rows) or requested at (pending rows); null when unknown. */
   since: number | null;
   stack: string | null;
+  /** A cached grant (src/client/cache.ts): in use or idle as its client last said, and whether it was called back and confirmed. */
+  cache?: { inUse: boolean | null; user: string | null; confirmed: boolean };
 }
 
 export interface WaitSample {
@@ -122,6 +124,7 @@ export class Model {
       key, domain, kind, resource, owner: l.owner, ownerId: l.ownerId, state: l.state, mode: l.mode, requested: l.requested, range: l.range,
       lockId: kind === 'posix' ? null : l.id, waitId: l.state === 'waiting' ? l.id : null,
       since: l.state === 'granted' ? l.grantedAt : l.requestedAt, stack: l.stack, ...(l.node === undefined ? {} : { node: l.node }),
+      ...(l.cache === undefined ? {} : { cache: { inUse: l.cache.inUse, user: l.cache.user, confirmed: l.cache.confirmed } }),
     });
   }
 
@@ -138,6 +141,11 @@ export class Model {
       case 'demoted': {
         const r = this.rows.get(`d:${e.payload.id}`);
         if (r !== undefined) r.mode = 'NL';
+        return;
+      }
+      case 'cache-use': {
+        const r = this.rows.get(`d:${e.payload.id}`);
+        if (r !== undefined) r.cache = { inUse: e.payload.inUse, user: e.payload.user, confirmed: e.payload.confirmed };
         return;
       }
       case 'failed': return this.onFailed(e.payload);
@@ -185,6 +193,8 @@ export class Model {
       range: p.range, lockId: p.id, waitId: null, since: now, stack: null,
     };
     Object.assign(row, { state: 'granted', mode: p.mode, requested: null, waitId: null, since: now });
+    // A fresh cached grant is in use by the owner that asked for it.
+    if (p.cached === true) row.cache = { inUse: true, user: p.owner, confirmed: false };
     this.rows.set(key, row);
   }
 

@@ -165,7 +165,7 @@ export class TableView {
     el.style.top = `${top}px`;
     el.dataset.key = r.key;
     const mode = r.state === 'granted' ? r.mode : r.mode === null ? `→ ${r.requested}` : `${r.mode} → ${r.requested}`;
-    const cells = [r.domain, r.resource, r.owner, r.state, mode ?? '', range(r.range), duration(r.since === null ? null : now - r.since)];
+    const cells = [r.domain, r.resource, r.owner, stateText(r), mode ?? '', range(r.range), duration(r.since === null ? null : now - r.since)];
     for (const c of cells) {
       const s = document.createElement('span');
       s.textContent = c;
@@ -229,4 +229,12 @@ function button(text: string, enabled: boolean, action: string): HTMLButtonEleme
   b.dataset.action = action;
   if (!enabled) b.title = 'admin token required';
   return b;
+}
+
+/** A row's state, with a cached grant's use (idle: kept by its client for a local re-grant; nobody holds it). */
+function stateText(r: Row): string {
+  const c = r.cache;
+  if (c === undefined || r.state !== 'granted') return r.state;
+  const use = c.inUse === null ? 'cached' : c.inUse ? `cached, in use${c.user === null || c.user === r.owner ? '' : ` by ${c.user}`}` : 'cached, idle';
+  return `${r.state} (${use}${c.confirmed ? ', called back' : ''})`;
 }
