@@ -396,6 +396,8 @@ export class GrantCache {
     const key = `${domain}\0${resource}`;
     const onBlocking = options?.onBlocking ?? null;
     if (onBlocking !== null && typeof onBlocking !== 'function') throw invalid('options.onBlocking', 'a function', onBlocking);
+    if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', options.signal);
+    if (options?.signal?.aborted === true) throw new LockError('ECANCELED', 'the signal was already aborted', { domain, resource });
     let e = owner.cached?.get(key);
     if (e !== undefined && e.lock.state !== 'granted' && e.lock.state !== 'converting') {
       this.forget(e);
