@@ -45,7 +45,7 @@ import { compatible, MODES, modeIndex, PW, EX, type DlmMode } from '../modes.js'
 import type { LockClient } from './index.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
-import { siteText, type RawSite } from './wire.js';
+import { callUser, siteText, type RawSite } from './wire.js';
 
 export interface CacheOptions {
   /** Keep a grant at least this long after it was granted before a callback takes it (default 10 ms, at most CACHE_MIN_HOLD_MAX_MS). */
@@ -263,15 +263,7 @@ export class CachedLock implements LockHandle {
 
   /** The server's callback, passed on to the application's onBlocking. */
   blocking(mode: DlmMode): void {
-    const cb = this.onBlockingFn;
-    if (cb === null) return;
-    try {
-      cb(mode);
-    } catch (err) {
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+    callUser(this.onBlockingFn, mode);
   }
 
   /** Local: no message, unless a callback is pending or the grant is no longer cached (then it is given up). */
@@ -442,13 +434,13 @@ export class GrantCache {
     let plain = false;
     const lock = await serverLock({ ...options, cache: true }, (md) => {
       if (entry !== null) entry.onBlocking(md);
-      else if (plain) onBlocking?.(md);
+      else if (plain) callUser(onBlocking, md);
       else if (early === null || modeIndex(md) > modeIndex(early)) early = md;
     });
     // K5: granted while others waited, the server made it a plain lock (it would be called back at once).
     if (lock.tokenLast === null) {
       plain = true;
-      if (early !== null) onBlocking?.(early);
+      if (early !== null) callUser(onBlocking, early);
       return lock;
     }
     entry = new CacheEntry(this, owner, key, lock);

@@ -25,6 +25,7 @@ import { replay, type ReclaimReport } from './reclaim.js';
 import { RemoteLock } from './remote-lock.js';
 import { RemoteOwner } from './remote-owner.js';
 import { ClusterRouter } from './cluster.js';
+import { callUser } from './wire.js';
 import { CachedLock, checkCacheOptions, GrantCache, type CacheOptions } from './cache.js';
 
 export interface ConnectOptions {
@@ -373,16 +374,7 @@ export class LockClient {
   private onBlocking(id: number, mode: DlmMode): void {
     const h = this.handles.get(id);
     if (h === undefined) return this.remember(id, { blocking: mode });
-    const cb = h.onBlocking;
-    if (cb === null) return;
-    try {
-      cb(mode);
-    } catch (err) {
-      // Like the core: a callback's exception surfaces as uncaught instead of breaking the connection.
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+    callUser(h.onBlocking, mode);
   }
 
   private onLost(id: number, reason: LossReason): void {

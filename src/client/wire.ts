@@ -78,3 +78,15 @@ export function checkWireable(options: unknown, argument: string, local: Readonl
   }
   return out;
 }
+
+/** An application callback: its exception surfaces as uncaught (as in the core) instead of breaking the caller. */
+export function callUser<A>(cb: ((arg: A) => void) | null | undefined, arg: A): void {
+  if (cb == null) return;
+  try {
+    cb(arg);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}
