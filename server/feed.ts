@@ -63,7 +63,7 @@ function parseDomains(msg: unknown, lm: LockManager): Set<string> | null | undef
   if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || Object.keys(msg).some((k) => k !== 'domains')) return undefined;
   const d = (msg as { domains?: unknown }).domains;
   if (d === null) return null;
-  if (!Array.isArray(d) || d.length > lm.domains.size || !d.every((x) => typeof x === 'string' && lm.domains.has(x))) return undefined;
+  if (!Array.isArray(d) || d.length > lm.domainNames().length || !d.every((x) => typeof x === 'string' && lm.hasDomain(x))) return undefined;
   return new Set(d as string[]);
 }
 
@@ -159,7 +159,7 @@ export function startFeed(
     out.graph = lm.waitForGraph();
     nsp.to(ALL).emit('batch', out);
     // Rooms per domain: a dashboard filtered to one domain gets that domain's events and edges only.
-    for (const name of lm.domains.keys()) {
+    for (const name of lm.domainNames()) {
       if ((nsp.adapter.rooms.get(room(name))?.size ?? 0) === 0) continue;
       nsp.to(room(name)).emit('batch', batchFor(out, new Set([name])));
     }

@@ -13,15 +13,15 @@ export function graceRouter(lm: LockManager, auth: Auth, log: (event: string, fi
   const r = express.Router();
   r.get('/api/grace', allow(auth, 'read'), (req, res) => {
     noQuery({ ...(req.query as Record<string, unknown>) }, 'query');
-    res.json(lm.grace.state());
+    res.json(lm.graceState());
   });
   r.post('/api/grace/lift', allow(auth, 'admin'), (req, res) => {
     const p = principalOf(res);
     if (req.body !== undefined) obj({})(req.body, 'body');
-    const was = lm.grace.active;
+    const was = lm.inGrace;
     lm.liftGrace();
     log('grace-lifted', { by: p.name, was });
-    res.json(lm.grace.state());
+    res.json(lm.graceState());
   });
   return r;
 }

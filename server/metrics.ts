@@ -78,8 +78,8 @@ export class ServerMetrics {
       labelNames: ['domain', 'classification'], registers,
       collect() {
         const counts = new Map<string, number>();
-        for (const d of lm.domains.keys()) for (const c of ['hanging', 'persistent']) counts.set(`${d}\u0000${c}`, 0);
-        for (const h of lm.watchdog.current.values()) {
+        for (const d of lm.domainNames()) for (const c of ['hanging', 'persistent']) counts.set(`${d}\u0000${c}`, 0);
+        for (const h of lm.hangs()) {
           const key = `${h.domain}\u0000${h.classification === 'persistent' ? 'persistent' : 'hanging'}`;
           counts.set(key, (counts.get(key) ?? 0) + 1);
         }
@@ -92,7 +92,7 @@ export class ServerMetrics {
     new Gauge({
       name: 'lockscope_grace_active', help: '1 while a grace period after a restart is in force (only reclaims are granted), else 0', registers,
       collect() {
-        this.set(lm.grace.state().active ? 1 : 0);
+        this.set(lm.inGrace ? 1 : 0);
       },
     });
     budgetGauges(lm, budget, registers);
@@ -109,7 +109,7 @@ export class ServerMetrics {
     new Gauge({
       name: 'lockscope_grace_reclaims', help: 'Locks reclaimed in the current or latest grace period', registers,
       collect() {
-        this.set(lm.grace.state().reclaims);
+        this.set(lm.graceState().reclaims);
       },
     });
     lm.on('converted', (e) => wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000));
@@ -119,7 +119,7 @@ export class ServerMetrics {
     });
     lm.on('deadlock', (e) => deadlocks.inc({ kind: e.kind }));
     // Series that start at zero, so a dashboard sees 0 rather than no data.
-    for (const d of lm.domains.keys()) softTimeouts.inc({ domain: d }, 0);
+    for (const d of lm.domainNames()) softTimeouts.inc({ domain: d }, 0);
     for (const kind of ['cycle', 'conversion']) deadlocks.inc({ kind }, 0);
     this.dumps.inc({ trigger: 'manual' }, 0);
     lm.on('hang', (e) => softTimeouts.inc({ domain: e.domain }));
@@ -177,7 +177,7 @@ function budgetGauges(lm: LockManager, budget: Budget, registers: Registry[]): v
   new Gauge({
     name: 'lockscope_deadlock_searches_throttled', help: 'Deadlock searches left to the full pass because their principal had spent its search budget', registers,
     collect() {
-      this.set(lm.detector.stats.throttled);
+      this.set(lm.detection.stats.throttled);
     },
   });
 }

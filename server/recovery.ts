@@ -89,13 +89,13 @@ export class Recovery {
   /** May this session reclaim now? Its client must be recorded from before the restart (with its secret), in grace, and not done. */
   mayReclaim(lm: LockManager, s: Session): boolean {
     const id = s.who.clientId;
-    return id !== null && this.expected.has(id) && this.owns(s) && lm.grace.refuseReclaim(id) === null;
+    return id !== null && this.expected.has(id) && this.owns(s) && lm.reclaimRefusal(id) === null;
   }
 
   /** The session's client says it is done reclaiming; only the recorded client itself may end its part of grace. */
   reclaimComplete(lm: LockManager, s: Session): void {
     const id = s.who.clientId;
-    if (id !== null && lm.grace.active && this.owns(s)) lm.reclaimComplete(id);
+    if (id !== null && lm.inGrace && this.owns(s)) lm.reclaimComplete(id);
   }
 
   /** Before a request that may grant: the client is recorded, durably, first, with its secret's verifier. */

@@ -234,7 +234,7 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       throw err;
     }
   }
-  log('info', 'listening', { url, node: lm.node, domains: [...lm.domains.keys()], leaseMs });
+  log('info', 'listening', { url, node: lm.node, domains: lm.domainNames(), leaseMs });
   // The budgets are meant to stop clients well before the heap is at risk: say so when they cannot.
   const allowed = budgetBytes(budget.limits);
   const heapLimit = v8.getHeapStatistics().heap_size_limit;
@@ -406,7 +406,7 @@ function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolC
   const restarted = expired !== null && !sessions.wasExpired(expired);
   const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session);
   socket.emit('session', {
-    id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.grace.active, reclaim,
+    id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.inGrace, reclaim,
     ...(ctx.cluster === null ? {} : { cluster: ctx.cluster.clientView() }),
   });
   releaseConnectPacket(socket);

@@ -23,14 +23,14 @@ import { buildGraph, buildOwners, buildSnapshot, type SnapshotOptions } from './
 import { captureStack, noStack, withRequestStack, type RequestSite, type StackMode } from './stacks.js';
 import { TimerQueue } from './timers.js';
 import { checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
-import type { DeadlockDetector, DeadlockOptions } from './deadlock.js';
+import type { DeadlockDetector, DeadlockOptions, DetectMode, VictimPolicy } from './deadlock.js';
 import { LockOrder, type LockOrderOptions } from './lockorder.js';
 import { Watchdog } from './watchdog.js';
 import { Grace, parseGraceOptions, type GraceOptions } from './grace.js';
 import { TokenCounter, type TokenOptions } from './tokens.js';
 import type { AnyResource } from './waitfor.js';
 import type { Waiter } from './waiter.js';
-import type { CycleEntry, DeadlockRecord, DomainPolicy, GraphSnapshot, Hang, LockEvents, LossReason, OwnerSnapshot, Snapshot } from './shapes.js';
+import type { CycleEntry, DeadlockRecord, DeadlockStats, DomainPolicy, GraceState, GraphSnapshot, Hang, LockEvents, LossReason, OwnerSnapshot, Snapshot } from './shapes.js';
 
 export interface LockManagerOptions {
   /** Name shown in errors, dumps and the dashboard. */
@@ -88,12 +88,15 @@ export class LockManager extends TypedEmitter<LockEvents> {
   readonly dlm: DlmEngine;
   readonly posix: PosixEngine;
   readonly domains = new Map<string, DomainEntry>();
+  /** @internal The engines' and the server's reads go through the public methods below (graceState, detection, hangs). */
   readonly detector: DeadlockDetector;
+  /** @internal */
   readonly watchdog: Watchdog;
   /** Null when lock-order checking is off. */
   readonly lockOrder: LockOrder | null;
   /** Requests waiting now, in every domain. */
   pendingWaits = 0;
+  /** @internal */
   readonly grace: Grace;
   private readonly history: DeadlockRecord[] = [];
   private idSeq = 0;
@@ -224,6 +227,35 @@ export class LockManager extends TypedEmitter<LockEvents> {
   /** The owners `snapshot(options)` lists, without building the rest of it (no lock rows, no stacks). */
   snapshotOwners(options?: SnapshotOptions): OwnerSnapshot[] {
     return buildOwners(this, checkSnapshotOptions(options));
+  }
+
+  /** The grace period after a restart: whether it is on, since when, who still has to reclaim (`/api/grace`). */
+  graceState(): GraceState {
+    return this.grace.state();
+  }
+
+  /** A grace period is in force: only reclaims (and what gives up access) are granted. */
+  get inGrace(): boolean {
+    return this.grace.active;
+  }
+
+  /** Why a reclaim by `client` would be refused now (null: it would be accepted). */
+  reclaimRefusal(client: string | null): string | null {
+    return this.grace.refuseReclaim(client);
+  }
+
+  /** Deadlock detection's settings and counters (what `snapshot().detection` reports, without the graph). */
+  get detection(): { readonly mode: DetectMode; readonly victim: VictimPolicy; readonly stats: Readonly<DeadlockStats> } {
+    return { mode: this.detector.mode, victim: this.detector.victimPolicy, stats: this.detector.stats };
+  }
+
+  /** The domains' names, in the order they were configured. */
+  domainNames(): string[] {
+    return [...this.domains.keys()];
+  }
+
+  hasDomain(name: string): boolean {
+    return this.domains.has(name);
   }
 
   /** Hangs in progress (waits past their soft timeout), oldest first, as `snapshot()` lists them. */
@@ -398,6 +430,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
   // ---------------------------------------------------------------------------
   // Shared services for the kinds. Not part of the public API.
 
+  /** @internal */
   nextId(): number {
     return ++this.idSeq;
   }
@@ -463,7 +496,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return checkName(resource, 'resource', this.limits.resourceNameBytesMax);
   }
 
-  /**
+  /** @internal
    * Limits checked before a new lock or wait is created, before anything is
    * stored for it: the owner's, its quota chain's (quota.ts) and the
    * manager's total (any request may end up granted, so `locksMax` counts it).
@@ -536,7 +569,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     return mode === 'all' || (waiting && mode === 'waits') ? captureStack(site) : null;
   }
 
-  /** Queue bookkeeping shared by every kind: hard timeout, abort signal, owner, event. */
+  /** @internal Queue bookkeeping shared by every kind: hard timeout, abort signal, owner, event. */
   startWait<T>(w: Waiter, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<T> {
     const promise = new Promise<T>(takeSettlers);
     w.resolve = settlers.resolve;
@@ -579,13 +612,13 @@ export class LockManager extends TypedEmitter<LockEvents> {
     w.owner.removeWait(w);
   }
 
-  /** The kind granted the request (it is already out of its queue). */
+  /** @internal The kind granted the request (it is already out of its queue). */
   settleWait(w: Waiter, value: unknown): void {
     this.finishWait(w, 'granted');
     w.resolve(value as never);
   }
 
-  /** Fail a pending request: out of its queue, then whoever was behind it moves up (unless `deferAfter`). */
+  /** @internal Fail a pending request: out of its queue, then whoever was behind it moves up (unless `deferAfter`). */
   failWait(w: Waiter, err: LockError, deferAfter = false): void {
     if (w.settled) return;
     w.unqueue();
@@ -595,7 +628,7 @@ export class LockManager extends TypedEmitter<LockEvents> {
     if (!deferAfter) w.afterUnqueue();
   }
 
-  /**
+  /** @internal
    * Fail many pending requests as one step (releaseAll, revokeAll, close):
    * every one leaves its queue before anything behind them is granted, so
    * none of them can be granted by another one's leaving.

@@ -18,16 +18,19 @@ import type { LossReason } from './shapes.js';
 export type OwnerMeta = NonNullable<OwnerOptions['meta']>;
 
 export class Owner implements LockOwner {
-  /** Granted dlm locks plus posix pieces held. */
+  /** @internal Granted dlm locks plus posix pieces held (public: `holding`). */
   lockCount = 0;
+  /** @internal */
   dlmHead: DlmLock | null = null;
-  /** Pending requests, newest first (intrusive list through Waiter.ownerPrev/ownerNext). */
+  /** @internal Pending requests, newest first (intrusive list through Waiter.ownerPrev/ownerNext). */
   waitHead: Waiter | null = null;
+  /** @internal (public: `waiting`) */
   waitCount = 0;
+  /** @internal */
   posixResources: Set<PosixResource> | null = null;
-  /** Counted in the manager's active owners (holds or waits for something). */
+  /** @internal Counted in the manager's active owners (holds or waits for something). */
   active = false;
-  /** Stamp of the last wait-for search that visited this owner (waitfor.ts). */
+  /** @internal Stamp of the last wait-for search that visited this owner (waitfor.ts). */
   searchEpoch = 0;
 
   constructor(

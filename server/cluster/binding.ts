@@ -371,8 +371,8 @@ export class ClusterBinding {
   private wire(lm: LockManager, node: ClusterNode): void {
     // C1–C3: a hang report follows its chain onto the other nodes before it goes out.
     lm.setHangExplainer((hang) => explainHang(hang, { lm, node, local: this.peerHandler()!, secret: () => this.peerSecret }));
-    if (lm.detector.mode !== 'off') {
-      this.detector = new ClusterDetector(node, this.peerHandler()!, () => this.peerSecret, lm.detector.victimPolicy, this.log, this.options.detector);
+    if (lm.detection.mode !== 'off') {
+      this.detector = new ClusterDetector(node, this.peerHandler()!, () => this.peerSecret, lm.detection.victim, this.log, this.options.detector);
       this.detector.start();
     }
     if (this.firstBlock !== null) lm.advanceTokens(this.firstBlock.first, this.firstBlock.last, true);

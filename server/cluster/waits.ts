@@ -35,7 +35,7 @@ export function gatherWaits(lm: LockManager, node: string, generation: string): 
   const now = lm.clock.now();
   const owners = new Map<Owner, PeerWaits['owners'][number]>();
   const named = (o: Owner): number => {
-    if (!owners.has(o)) owners.set(o, [o.id, clusterKeyOf(o, node), o.name, o.priority, o.lockCount, Math.max(0, now - o.createdAt)]);
+    if (!owners.has(o)) owners.set(o, [o.id, clusterKeyOf(o, node), o.name, o.priority, o.holding, Math.max(0, now - o.createdAt)]);
     return o.id;
   };
   const edges: PeerWaits['edges'] = lm.waitEdges().map((e) => [e.key, named(e.owner), named(e.blocker), Math.max(0, now - e.requestedAt)]);
