@@ -32,7 +32,7 @@ const REPEATS = QUICK ? 3 : 7;
 const OTHER_WAITS = QUICK ? 2_000 : 10_000;
 const DUMP_LOCKS = QUICK ? 5_000 : 30_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
+const { connect } = await import(path.join(root, 'dist/client/index.js'));
 const { Rendezvous, resourceKey } = await import(path.join(root, 'dist/src/rendezvous.js'));
 
 /** `count` resource names of `domain`, the i-th mastered on `want(i)` among `members`. */

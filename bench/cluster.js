@@ -77,7 +77,7 @@ function codes(lost) {
 }
 
 async function failover() {
-  const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
+  const { connect } = await import(path.join(root, 'dist/client/index.js'));
   const { Rendezvous, resourceKey } = await import(path.join(root, 'dist/src/rendezvous.js'));
   const cluster = await startCluster({ nodes: 3, ttlSec: TTL_SEC, graceMs: 60_000 });
   const clients = [];

@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from '../dist/src/client/index.js';
+import { connect } from '../dist/client/index.js';
 
 const QUICK = process.argv.includes('--quick');
 const CLIENTS = QUICK ? 100 : 1000;

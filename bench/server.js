@@ -42,7 +42,7 @@ const WORKLOADS = [
 
 const SYSTEMS = [
   { name: 'lockscope', start: () => systems.lockscope({ stacks: true, shared: false }) },
-  // Cached grants (src/client/cache.ts), default settings: a released lock stays granted for its owner's next request.
+  // Cached grants (client/cache.ts), default settings: a released lock stays granted for its owner's next request.
   { name: 'lockscope cached', start: () => systems.lockscope({ stacks: true, shared: false, cache: true }) },
   { name: 'lockscope 1 conn', start: () => systems.lockscope({ stacks: true, shared: true }) },
   // The in-process core in this process: what no network is in the way of.

@@ -217,7 +217,7 @@ function cycles(w: Writer, s: Snapshot, across: ClusterCycle[] | null): void {
 }
 
 /**
- * Cached grants (src/client/cache.ts): held on the server for a client that
+ * Cached grants (client/cache.ts): held on the server for a client that
  * may re-grant them locally; in use or idle as the client last reported
  * (each client's own report in clients/ says it as of the dump).
  */

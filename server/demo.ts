@@ -7,7 +7,7 @@
  * demo/incidents.ts, the settings from demo/config.ts.
  */
 
-import { connect, type LockClient } from '../src/client/index.js';
+import { connect, type LockClient } from '../client/index.js';
 import { DEMO, DEMO_DOMAINS } from './demo/config.js';
 import { abba, slowHolder, vanish } from './demo/incidents.js';
 import { runNode, type Ctx } from './demo/workload.js';

@@ -6,7 +6,7 @@
  */
 
 import { LockError, type LockErrorCode } from '../src/index.js';
-import type { WireError } from '../src/client/protocol.js';
+import type { WireError } from '../client/protocol.js';
 
 export const HTTP_STATUS: Readonly<Record<LockErrorCode, number>> = Object.freeze({
   EINVAL: 400,

@@ -5,7 +5,7 @@
  */
 
 import { assert } from '../src/assert.js';
-import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITE_CHARS_MAX, SITES_PER_CONNECTION_MAX } from '../src/client/protocol.js';
+import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITE_CHARS_MAX, SITES_PER_CONNECTION_MAX } from '../client/protocol.js';
 import { defaultLimits } from '../src/limits.js';
 
 export interface ServerLimits {

@@ -8,8 +8,8 @@
 
 import type { ConvertOptions, DlmLock, LockManager, LockOptions, Owner, SetlkOptions } from '../src/index.js';
 import { LockError } from '../src/index.js';
-import { BATCHED_EVENTS } from '../src/client/protocol.js';
-import type { BatchedEvent, ClientToServerEvents, Reply, WireLock } from '../src/client/protocol.js';
+import { BATCHED_EVENTS } from '../client/protocol.js';
+import type { BatchedEvent, ClientToServerEvents, Reply, WireLock } from '../client/protocol.js';
 import { Auth } from './auth.js';
 import type { Budget, SessionUse } from './budget.js';
 import { errorReply } from './errors.js';
@@ -316,7 +316,7 @@ class LockProtocol {
       const options: LockOptions = { ...rest };
       if (signal !== undefined) options.signal = signal;
       // The core calls onBlocking only for a granted lock, after the grant's continuation below has set holder.id.
-      // A cached grant is always called back when in the way (src/client/cache.ts); one made plain (K5) only if asked.
+      // A cached grant is always called back when in the way (client/cache.ts); one made plain (K5) only if asked.
       if (blocking === true || rest.cache === true) {
         options.onBlocking = (mode) => holder.id !== 0 && (blocking === true || holder.cached) && this.session.push('blocking', { id: holder.id, mode });
       }

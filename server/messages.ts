@@ -1,5 +1,5 @@
 /**
- * The schema of every client message (src/client/protocol.ts), checked at
+ * The schema of every client message (client/protocol.ts), checked at
  * the socket before a handler runs. What is accepted here is small and
  * plain; the core still judges its meaning.
  */
@@ -7,7 +7,7 @@
 import { defaultLimits } from '../src/index.js';
 import type {
   ConvertMessage, GetlkMessage, HoldMessage, LockMessage, OwnerMessage, ReleaseMessage, SetlkMessage,
-} from '../src/client/protocol.js';
+} from '../client/protocol.js';
 import { serverLimits as L } from './limits.js';
 import { array, base64, bool, int, num, obj, oneOf, record, str, union, type Schema } from './validate.js';
 

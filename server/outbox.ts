@@ -12,7 +12,7 @@
  * the client still sees everything in the order the server did it.
  */
 
-import type { Reply, ServerItem } from '../src/client/protocol.js';
+import type { Reply, ServerItem } from '../client/protocol.js';
 import type { LockSocket } from './sockets.js';
 
 /** Items per `m` message; more in one turn go as several. */

@@ -6,7 +6,7 @@
  * files (and server/cluster/shapes.ts) and no behaviour of the server or the
  * core: the dashboard imports this file and the cluster's shapes, nothing
  * else from the server. The lock protocol the remote client speaks is
- * defined beside the client (src/client/protocol.ts); its socket.io types
+ * defined beside the client (client/protocol.ts); its socket.io types
  * on the server are in sockets.ts.
  */
 

@@ -8,7 +8,7 @@
  */
 
 import type { DlmLock, LockManager, Owner } from '../src/index.js';
-import type { ReclaimedLock, ReclaimItem, ReclaimResult } from '../src/client/protocol.js';
+import type { ReclaimedLock, ReclaimItem, ReclaimResult } from '../client/protocol.js';
 import { LockError } from '../src/index.js';
 import { toWireError } from './errors.js';
 import { serverLimits as L } from './limits.js';

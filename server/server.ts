@@ -15,7 +15,7 @@ import { lockFilesCollector, type LockFilesOptions } from '../collectors/lockfil
 import { clientReports } from './client-reports.js';
 import { invalid } from '../src/errors.js';
 import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
-import type { HandshakeAuth } from '../src/client/protocol.js';
+import type { HandshakeAuth } from '../client/protocol.js';
 import { Auth, verifierOf, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
 import { logDumps } from './dump-log.js';

@@ -23,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DlmLock, LockManager, LossReason, Owner } from '../src/index.js';
 import { LockError } from '../src/index.js';
-import type { Reply, ServerItem, ServerToClientEvents } from '../src/client/protocol.js';
+import type { Reply, ServerItem, ServerToClientEvents } from '../client/protocol.js';
 import { sameVerifier, type Principal } from './auth.js';
 import { assert } from '../src/assert.js';
 import { outboxOf } from './outbox.js';

@@ -1,12 +1,12 @@
 /**
  * The lock protocol's socket.io types on the server: the server and socket
- * typed with the client's event maps (src/client/protocol.ts), and what the
+ * typed with the client's event maps (client/protocol.ts), and what the
  * server keeps on each connection. Types only; server-side, so the wire's
  * shapes (protocol.ts) stay free of the server's own modules.
  */
 
 import type { Server, Socket } from 'socket.io';
-import type { ClientToServerEvents, ServerToClientEvents } from '../src/client/protocol.js';
+import type { ClientToServerEvents, ServerToClientEvents } from '../client/protocol.js';
 import type { Principal } from './auth.js';
 import type { Outbox } from './outbox.js';
 

@@ -37,7 +37,7 @@ export interface TortureOptions {
   /** In a cluster: a random node killed with SIGKILL (then started again) this often, and one paused (SIGSTOP past its TTL) this often; 0: never. */
   killEveryMs: number;
   pauseEveryMs: number;
-  /** Workers keep their grants cached (src/client/cache.ts): callbacks move the dlm slots among them. */
+  /** Workers keep their grants cached (client/cache.ts): callbacks move the dlm slots among them. */
   cache: boolean;
 }
 

@@ -9,7 +9,7 @@ import type { DlmMode } from './modes.js';
 import type { Quota } from './quota.js';
 import type { ConvDeadlockPolicy, LossReason } from './shapes.js';
 
-/** Its shape lives in shapes.ts (a domain's policy names it); named here too because the remote client (src/client) imports it from this file. */
+/** Its shape lives in shapes.ts (a domain's policy names it); named here too because the remote client (client/) imports it from this file. */
 export type { ConvDeadlockPolicy } from './shapes.js';
 
 /** Half-open byte range [start, end) of a dlm lock, in domains created with `ranges: true`. */

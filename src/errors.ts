@@ -5,7 +5,7 @@
 
 import type { CycleEntry, LossReason } from './shapes.js';
 
-/** Their shapes live in shapes.ts; named here too because the remote client (src/client) imports them from this file. */
+/** Their shapes live in shapes.ts; named here too because the remote client (client/) imports them from this file. */
 export type { CycleEntry, LossReason } from './shapes.js';
 
 export type LockErrorCode =

@@ -97,7 +97,7 @@ export async function startCluster({ nodes = 3, ttlSec = 2, graceMs = 30_000, do
 /** The cluster as a system of the throughput bench (lib/throughput.js): every worker a client of all nodes. */
 export async function clusterSystem({ nodes = 3, stacks = true, config = {} } = {}) {
   const cluster = await startCluster({ nodes, config });
-  const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
+  const { connect } = await import(path.join(root, 'dist/client/index.js'));
   const urls = cluster.nodes.map((n) => n.url);
   return {
     pid: null, // several processes: the CPU columns are left out

@@ -62,7 +62,7 @@ export const systems = {
     writeFileSync(config, JSON.stringify({ domains: [{ name: 'bench', kind: 'dlm' }] }));
     const proc = start(process.execPath, [path.join(root, 'dist/server/cli.js'), 'serve', '--port', String(port), '--config', config], 'lockscope');
     await waitForPort(port, 10_000, 'lockscope');
-    const { connect } = await import(path.join(root, 'dist/src/client/index.js'));
+    const { connect } = await import(path.join(root, 'dist/client/index.js'));
     const url = `http://127.0.0.1:${port}`;
     // shared: every worker is an owner on one connection (one process, many tasks).
     const common = shared ? await connect(url, { name: 'bench', stacks, cache }) : null;

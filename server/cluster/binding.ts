@@ -43,7 +43,7 @@ import { clusterLimits, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL_SEC, ETCD_CONNECT_TIM
 import { ClusterNode, type Refusal } from './node.js';
 import { EtcdUnavailableError } from './etcd.js';
 import type { TokenBlock } from './token-blocks.js';
-import type { ClusterView } from '../../src/client/protocol.js';
+import type { ClusterView } from '../../client/protocol.js';
 import type { Owner } from '../../src/index.js';
 import { ClusterDetector, type DetectorOptions } from './detector.js';
 import type { LocksQuery, ViewKind } from '../views.js';

@@ -11,7 +11,7 @@
  *   disconnected, then expires, and its waiters are granted.
  */
 
-import { connect, type LockClient } from '../../src/client/index.js';
+import { connect, type LockClient } from '../../client/index.js';
 import { DEMO } from './config.js';
 import type { Ctx } from './workload.js';
 

@@ -8,8 +8,8 @@
  * lock table is never nearly empty.
  */
 
-import type { LockClient } from '../../src/client/index.js';
-import type { RemoteOwner } from '../../src/client/remote-owner.js';
+import type { LockClient } from '../../client/index.js';
+import type { RemoteOwner } from '../../client/remote-owner.js';
 import { DEMO } from './config.js';
 
 export interface Ctx {

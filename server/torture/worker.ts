@@ -12,7 +12,7 @@
 
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type LockClient, type RemoteHandle, type RemoteOwner } from '../../src/client/index.js';
+import { connect, type LockClient, type RemoteHandle, type RemoteOwner } from '../../client/index.js';
 import { LockError } from '../../src/index.js';
 import { TORTURE, type WorkerConfig, type WorkerStats } from './shared.js';
 

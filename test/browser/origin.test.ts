@@ -12,7 +12,7 @@ import { createServer as createHttpServer, request, type Server } from 'node:htt
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { connect, type LockClient } from '../../src/client/index.js';
+import { connect, type LockClient } from '../../client/index.js';
 import { createServer, type LockServer } from '../../server/index.js';
 import { until } from '../server/support.js';
 import { ensurePageBuilt, launch, openDashboard, type Browser } from './support.js';

@@ -13,7 +13,7 @@ import type { Page } from 'playwright-core';
 import { beforeAll, expect, it } from 'vitest';
 import { type LockServer } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
-import { connect } from '../../src/client/index.js';
+import { connect } from '../../client/index.js';
 import { dashboardFixture, openDashboard, type Browser } from './support.js';
 
 const fx = dashboardFixture();

@@ -1,5 +1,5 @@
 /**
- * Cached grants (src/client/cache.ts) against a real lock server and real
+ * Cached grants (client/cache.ts) against a real lock server and real
  * socket.io clients: re-grants without a message, the blocking callback that
  * moves a grant to another client (value block written back, minimum hold
  * honoured), deadlocks through cached grants (true ones found, false ones
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readTarGz } from '../dumps/support.js';
-import { connect, type LockClient } from '../../src/client/index.js';
+import { connect, type LockClient } from '../../client/index.js';
 import type { DeadlockError, Snapshot } from '../../src/index.js';
 import { createServer, type LockServer } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';

@@ -1,5 +1,5 @@
 /**
- * Cached grants (src/client/cache.ts) across a cluster of real `lockscope
+ * Cached grants (client/cache.ts) across a cluster of real `lockscope
  * serve` nodes on a real etcd: grants cached on different masters are
  * re-granted without a message, a rival attached to another node calls one
  * back, and a failover keeps the grant in use (reclaimed on the new master,
@@ -7,7 +7,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { ReclaimReport } from '../../src/client/index.js';
+import type { ReclaimReport } from '../../client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { etcdAvailable } from './etcd.js';
 import { clusterFixture } from './nodes.js';

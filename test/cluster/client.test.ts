@@ -6,7 +6,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { ConnectOptions, LockClient } from '../../src/client/index.js';
+import type { ConnectOptions, LockClient } from '../../client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { etcdAvailable } from './etcd.js';
 import { NodeProcess, clusterFixture } from './nodes.js';

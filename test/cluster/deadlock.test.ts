@@ -9,7 +9,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { LockClient, RemoteHandle } from '../../src/client/index.js';
+import type { LockClient, RemoteHandle } from '../../client/index.js';
 import { DeadlockError, type CycleEntry } from '../../src/index.js';
 import { etcdAvailable } from './etcd.js';
 import { ADMIN, clusterFixture, mastered, runCli, type NodeProcess } from './nodes.js';

@@ -18,7 +18,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import type { RemoteHandle } from '../../src/client/index.js';
+import type { RemoteHandle } from '../../client/index.js';
 import type { Hang } from '../../src/index.js';
 import { readDump } from '../../collectors/read-archive.js';
 import { etcdAvailable } from './etcd.js';

@@ -8,7 +8,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { ReclaimReport, RemoteHandle } from '../../src/client/index.js';
+import type { ReclaimReport, RemoteHandle } from '../../client/index.js';
 import { etcdAvailable } from './etcd.js';
 import { clusterFixture, settledCluster } from './nodes.js';
 import { until } from '../server/support.js';

@@ -9,7 +9,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import type { LockClient, ReclaimReport, RemoteHandle } from '../../src/client/index.js';
+import type { LockClient, ReclaimReport, RemoteHandle } from '../../client/index.js';
 import { Rendezvous, resourceKey } from '../../src/rendezvous.js';
 import { etcdAvailable } from './etcd.js';
 import { ADMIN, NodeProcess, clusterFixture, holderProcess, settledCluster } from './nodes.js';

@@ -2,7 +2,7 @@
 // URL given, takes an EX lock on each resource named, prints one JSON line
 // with the tokens, then holds until it is killed.
 //   node holder.mjs URL TOKEN NAME DOMAIN RESOURCE...
-import { connect } from '../../dist/src/client/index.js';
+import { connect } from '../../dist/client/index.js';
 
 const [url, token, name, domain, ...resources] = process.argv.slice(2);
 const client = await connect(url, { token, name });

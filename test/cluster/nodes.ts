@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { connect, type ConnectOptions, type LockClient } from '../../src/client/index.js';
+import { connect, type ConnectOptions, type LockClient } from '../../client/index.js';
 import { CLI, freePort, untilListening, type LogLine } from '../recovery/support.js';
 import { afterAll, beforeAll } from 'vitest';
 import { until } from '../server/support.js';

@@ -7,7 +7,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { LockClient } from '../../src/client/index.js';
+import { LockClient } from '../../client/index.js';
 import { LockError } from '../../src/index.js';
 import { EtcdCluster, etcdAvailable } from './etcd.js';
 import { ADMIN, CLIENT, NodeProcess, clusterFixture, holderProcess, runCli, runServe } from './nodes.js';

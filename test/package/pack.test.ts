@@ -73,7 +73,7 @@ it('npm pack on a clone builds, packs dist with the dashboard, and the tarball s
   const [tarball] = readdirSync(out);
   const files: string[] = [];
   await list({ file: join(out, tarball!), onReadEntry: (e) => void files.push(e.path) });
-  for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/index.js', 'dist/server/index.js', 'dist/server/cli.js', 'dist/collectors/index.js', 'dist/web/index.html']) {
+  for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/client/index.js', 'dist/server/index.js', 'dist/server/cli.js', 'dist/collectors/index.js', 'dist/web/index.html']) {
     expect(files).toContain(`package/${f}`);
   }
   // No sources or tests: what is published is what `files` names.

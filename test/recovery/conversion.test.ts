@@ -6,7 +6,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LockClient, RemoteHandle } from '../../src/client/index.js';
+import type { LockClient, RemoteHandle } from '../../client/index.js';
 import { codeOf, track } from '../spec/harness.js';
 import { client, ServerProcess, until } from './support.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LockServer } from '../../server/index.js';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import { codeOf } from '../spec/harness.js';
 import { api, client, socketOf, startServer, TOKENS, until } from '../server/support.js';
 

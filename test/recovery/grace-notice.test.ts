@@ -7,8 +7,8 @@
 
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LockClient } from '../../src/client/index.js';
-import type { Reply, SessionInfo } from '../../src/client/protocol.js';
+import type { LockClient } from '../../client/index.js';
+import type { Reply, SessionInfo } from '../../client/protocol.js';
 import { CLIENT, client, ServerProcess, until } from './support.js';
 
 const CLIENTS = 150;

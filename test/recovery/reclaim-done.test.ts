@@ -12,8 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ReclaimItem, ReclaimResult, Reply, ServerItem, SessionInfo } from '../../src/client/protocol.js';
-import type { ReclaimReport } from '../../src/client/index.js';
+import type { ReclaimItem, ReclaimResult, Reply, ServerItem, SessionInfo } from '../../client/protocol.js';
+import type { ReclaimReport } from '../../client/index.js';
 import { ADMIN, CLIENT, client, ServerProcess, until } from './support.js';
 import { readTarGz } from '../dumps/support.js';
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import type { LockClient, ReclaimReport } from '../../src/client/index.js';
+import type { LockClient, ReclaimReport } from '../../client/index.js';
 import { socketOf } from '../server/support.js';
 import { client, CLIENT, ServerProcess, until } from './support.js';
 

@@ -8,10 +8,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LockClient, ReclaimReport } from '../../src/client/index.js';
+import type { LockClient, ReclaimReport } from '../../client/index.js';
 import { codeOf, track } from '../spec/harness.js';
 import { socketOf } from '../server/support.js';
-import { connect } from '../../src/client/index.js';
+import { connect } from '../../client/index.js';
 import { ADMIN, CLIENT, client, ServerProcess, sleep, until } from './support.js';
 import { readTarGz } from '../dumps/support.js';
 

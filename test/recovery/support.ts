@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type LockClient } from '../../src/client/index.js';
+import { connect, type LockClient } from '../../client/index.js';
 import { sleep, until as untilIn } from '../server/support.js';
 
 export const CLI = join(import.meta.dirname, '../../dist/server/cli.js');

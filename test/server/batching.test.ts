@@ -6,7 +6,7 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { LockError } from '../../src/index.js';
 import { io } from 'socket.io-client';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs, serveOptions, tokensFromEnv } from '../../server/config.js';
 import { parseTortureArgs } from '../../server/torture.js';
-import { connect } from '../../src/client/index.js';
+import { connect } from '../../client/index.js';
 import { CLI, freePort } from '../recovery/support.js';
 
 const codeOfSync = (fn: () => unknown): string => {

@@ -8,7 +8,7 @@
 
 import { connect as tcp, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { serverLimits } from '../../server/limits.js';
 import { api, client, startServer } from './support.js';

@@ -22,7 +22,7 @@ import { startServer, TOKENS, until } from './support.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../../dist/server/cli.js', import.meta.url).pathname;
-const CLIENT_LIB = new URL('../../dist/src/client/index.js', import.meta.url).href;
+const CLIENT_LIB = new URL('../../dist/client/index.js', import.meta.url).href;
 
 /**
  * Each planted secret, by where it is planted and what kind it is. Every

@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { serverLimits } from '../../server/index.js';
 import { api, client, socketOf, startServer, TOKENS, until } from './support.js';

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { sep } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LockServer } from '../../server/index.js';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import { api, client, startServer, TOKENS } from './support.js';
 
 /** Whether a CommonJS package (express is one) has been loaded in this process; each test file runs in a process of its own. */

@@ -6,7 +6,7 @@
 
 import { afterEach, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import { connect, type LockClient } from '../../src/client/index.js';
+import { connect, type LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { api, client, startServer, TOKENS, until } from './support.js';
 

@@ -9,7 +9,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { serverLimits } from '../../server/limits.js';
 import { api, client, sleep, socketOf, startServer, TOKENS, until } from './support.js';

@@ -1,6 +1,6 @@
 /**
  * Reconnection shared by the clients of one server in a process
- * (src/client/reconnect.ts): while the server is unreachable one client
+ * (client/reconnect.ts): while the server is unreachable one client
  * probes and the others wait; when it answers, they all come back. A TCP
  * proxy between the clients and a real server plays the network: `cut`
  * drops every connection and holds new ones unanswered (a server that does
@@ -9,8 +9,8 @@
 
 import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type LockClient } from '../../src/client/index.js';
-import { PROBE_STALL_MS, probeStates } from '../../src/client/reconnect.js';
+import { connect, type LockClient } from '../../client/index.js';
+import { PROBE_STALL_MS, probeStates } from '../../client/reconnect.js';
 import type { LockServer } from '../../server/index.js';
 import { startServer, TOKENS, until } from './support.js';
 

@@ -5,7 +5,7 @@
  */
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { track } from '../spec/harness.js';
 import { api, client, startServer, TOKENS } from './support.js';

@@ -5,7 +5,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LockClient } from '../../src/client/index.js';
+import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { codeOf, track } from '../spec/harness.js';
 import { api, client, sleep, socketOf, startServer, TOKENS, until } from './support.js';

@@ -1,7 +1,7 @@
 /** Shared helpers for the server tests: a real server on a free loopback port, real clients. */
 
 import type { Socket } from 'socket.io-client';
-import { connect, type LockClient } from '../../src/client/index.js';
+import { connect, type LockClient } from '../../client/index.js';
 import { createServer, type LockServer, type ServerOptions } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
 

@@ -4,7 +4,7 @@
  * the state read back through the REST API with a viewer token.
  */
 
-import { connect } from '../../src/client/index.js';
+import { connect } from '../../client/index.js';
 import type { DomainConfig, Snapshot } from '../../src/index.js';
 import { createServer } from '../../server/index.js';
 import type { LockHarness } from './harness.js';
@@ -28,7 +28,7 @@ export function remoteHarness(domains: DomainConfig[], limits?: Record<string, n
 }
 
 /**
- * The same with cached grants on (src/client/cache.ts, no minimum hold): a
+ * The same with cached grants on (client/cache.ts, no minimum hold): a
  * released lock stays granted on the server, idle. The state read back
  * leaves idle cached grants out (the client reports its use first), since
  * nobody holds them: they are what the cache keeps, not a lock of the test.

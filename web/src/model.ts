@@ -33,7 +33,7 @@ export interface Row {
   /** Wall-clock ms: granted at (held rows) or requested at (pending rows); null when unknown. */
   since: number | null;
   stack: string | null;
-  /** A cached grant (src/client/cache.ts): in use or idle as its client last said, and whether it was called back and confirmed. */
+  /** A cached grant (client/cache.ts): in use or idle as its client last said, and whether it was called back and confirmed. */
   cache?: { inUse: boolean | null; user: string | null; confirmed: boolean };
 }
 

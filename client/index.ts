@@ -14,11 +14,11 @@
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { OwnerOptions } from '../api.js';
-import { invalid, LockError, type LossReason } from '../errors.js';
-import type { DlmMode } from '../modes.js';
-import { defaultLimits } from '../limits.js';
-import { checkName } from '../validate.js';
+import type { OwnerOptions } from '../src/api.js';
+import { invalid, LockError, type LossReason } from '../src/errors.js';
+import type { DlmMode } from '../src/modes.js';
+import { defaultLimits } from '../src/limits.js';
+import { checkName } from '../src/validate.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { REPORT_BYTES_MAX, type ClientSelfReport, type ClientToServerEvents, type WireLock } from './protocol.js';
 import { replay, type ReclaimReport } from './reclaim.js';
@@ -27,6 +27,7 @@ import { RemoteOwner } from './remote-owner.js';
 import { ClusterRouter } from './cluster.js';
 import { callUser } from './wire.js';
 import { CachedLock, checkCacheOptions, GrantCache, type CacheOptions } from './cache.js';
+import { EARLY_NOTICES_MAX, GRACE_RETRY_FIRST_MS, GRACE_RETRY_MAX_MS, RECLAIM_REPORTS_KEPT, TIMEOUT_SLACK_MS } from './limits.js';
 
 export interface ConnectOptions {
   /** A token of role `client` (or `admin`); may be absent when the server has no tokens. */
@@ -53,15 +54,6 @@ const NODE_SESSION_LOST = { code: 'ESTALE', message: 'the node lost this client\
 const ABORTED = { code: 'ECANCELED', message: 'the signal was aborted' } as const;
 const NO_ANSWER = { code: 'ETIMEDOUT', message: 'no answer from the lock server within timeoutMs' } as const;
 
-/** How long after its own timeoutMs a request is failed by the client, if the server has not answered. */
-const TIMEOUT_SLACK_MS = 2_000;
-/** Blocking notices and losses that arrive before the reply that creates their handle. */
-const EARLY_NOTICES_MAX = 1024;
-/** Retrying a request refused with EGRACE: at once when the server says grace ended, else after a backoff up to this. */
-const GRACE_RETRY_FIRST_MS = 100;
-const GRACE_RETRY_MAX_MS = 1_000;
-/** Reclaim reports kept for `reclaims` (the latest). */
-const RECLAIM_REPORTS_KEPT = 16;
 
 /** Who a client is to the servers: its reclaim identity and the secret that proves it (never shown). */
 export interface ClientIdentity {

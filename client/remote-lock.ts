@@ -6,17 +6,14 @@
  * restart and a successful reclaim it is the reclaimed lock's new id.
  */
 
-import type { ConvertOptions, LockHandle, LockState, Range, ReleaseOptions } from '../api.js';
-import { invalid, LockError, type LossReason } from '../errors.js';
-import type { DlmMode } from '../modes.js';
+import type { ConvertOptions, LockHandle, LockState, Range, ReleaseOptions } from '../src/api.js';
+import { invalid, LockError, type LossReason } from '../src/errors.js';
+import type { DlmMode } from '../src/modes.js';
 import type { ReclaimedLock, WireLock } from './protocol.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { captureSite, checkWireable, fromBase64, toBase64 } from './wire.js';
+import { MOVE_POLL_MS, MOVE_WAIT_MAX_MS } from './limits.js';
 
-/** Longest a conversion waits for its lock to move before it is asked again of the new master (cluster only). */
-const MOVE_WAIT_MAX_MS = 120_000;
-/** How often it looks whether the move began. */
-const MOVE_POLL_MS = 25;
 
 const CONVERT_LOCAL = new Set(['signal', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);

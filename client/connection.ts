@@ -22,11 +22,12 @@
 
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
-import { LockError } from '../errors.js';
+import { LockError } from '../src/errors.js';
 import { BATCHED_EVENTS, MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITES_PER_CONNECTION_MAX } from './protocol.js';
 import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire } from './wire.js';
+import { QUEUED_CALLS_MAX } from './limits.js';
 
 export type ConnectionState = 'connecting' | 'ready' | 'reclaiming' | 'away' | 'closed';
 
@@ -80,8 +81,6 @@ export interface ConnectionHooks {
   away?(): void;
 }
 
-/** Bound on calls waiting for a connection, like the server's pending table. */
-const QUEUED_CALLS_MAX = 10_000;
 
 /**
  * Requests sent in one turn leave together (one `m` message), up to MESSAGE_ITEMS_MAX and MESSAGE_BYTES_MAX (protocol.ts).

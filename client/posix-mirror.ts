@@ -7,8 +7,8 @@
  * newer one's, as on the server).
  */
 
-import type { PosixRequest } from '../api.js';
-import { applyRange, type PieceList } from '../ranges.js';
+import type { PosixRequest } from '../src/api.js';
+import { applyRange, type PieceList } from '../src/ranges.js';
 
 export interface MirroredResource {
   domain: string;

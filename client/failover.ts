@@ -52,19 +52,15 @@
  *     not moved as a piece (and then reported lost).
  */
 
-import type { LockErrorCode, LossReason } from '../errors.js';
+import type { LockErrorCode, LossReason } from '../src/errors.js';
 import type { LockClient } from './index.js';
 import type { ClusterView, ReclaimItem, ReclaimResult, WireError } from './protocol.js';
 import { batches, dlmItem, dropPiece, lostOf, send, type ReclaimReport, type Ref } from './reclaim.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
+import { FAILOVER_RETRY_FIRST_MS, FAILOVER_RETRY_MAX_MS, FAILOVER_WAIT_MAX_MS, POSIX_SETTLE_MAX_MS } from './limits.js';
+export { FAILOVER_WAIT_MAX_MS } from './limits.js';
 
-/** Longest a lock is tried again on its new master (F3), and a `done` on a member (F4). */
-export const FAILOVER_WAIT_MAX_MS = 120_000;
-const RETRY_FIRST_MS = 50;
-/** Longest a move of posix pieces waits for the owner's requests in flight on the resource to settle (F6). */
-const POSIX_SETTLE_MAX_MS = 5_000;
-const RETRY_MAX_MS = 1_000;
 /** Refusals that mean "not yet" (F3). */
 const AGAIN: ReadonlySet<LockErrorCode> = new Set(['EGRACE', 'ESTALE', 'ECANCELED', 'ETIMEDOUT', 'EREVOKED']);
 /** How a reclaim batch cut short by its connection ends: tried again. */
@@ -91,7 +87,7 @@ type Move = { ref: Ref; reason: LossReason };
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /** The pause before try number `attempt` + 1 of a reclaim or a `done` (F3, F4). */
-const backoff = (attempt: number): number => Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt, 8));
+const backoff = (attempt: number): number => Math.min(FAILOVER_RETRY_MAX_MS, FAILOVER_RETRY_FIRST_MS * 2 ** Math.min(attempt, 8));
 
 export class Failover {
   /** Clients whose node lost their session: every lock there is reclaimed (F1). */
@@ -136,7 +132,7 @@ export class Failover {
           await this.pass();
         } catch {
           this.again = true; // a node went away mid-pass: the next pass starts from what is left
-          await sleep(RETRY_MAX_MS);
+          await sleep(FAILOVER_RETRY_MAX_MS);
         }
       } while (this.again && !this.closed);
       this.running = null;

@@ -4,7 +4,9 @@
  * client captures so the server can show where a remote program asked.
  */
 
-import { DeadlockError, invalid, LockError, LOCK_ERROR_CODES, type CycleEntry, type LockErrorCode, type LockErrorContext } from '../errors.js';
+import { DeadlockError, invalid, LockError, LOCK_ERROR_CODES, type CycleEntry, type LockErrorCode, type LockErrorContext } from '../src/errors.js';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SITE_CHARS_MAX, type WireError } from './protocol.js';
 
 const CONTEXT_KEYS = ['node', 'domain', 'resource', 'owner', 'reason', 'limit', 'generation'] as const;
@@ -30,7 +32,12 @@ export function fromBase64(s: string | null): Uint8Array | null {
 }
 
 /** Frames of lockscope's own client code, left out of a relayed stack. */
-const CLIENT_FRAME = /[/\\](src|dist[/\\]src)[/\\]client[/\\][\w-]+\.[jt]s:|node:internal|[/\\]node_modules[/\\](socket\.io|engine\.io)/;
+const CLIENT_DIR = dirname(fileURLToPath(import.meta.url));
+const CLIENT_FRAME = new RegExp(`${escapeRegExp(CLIENT_DIR)}[/\\\\][\\w-]+\\.[jt]s:|node:internal|[/\\\\]node_modules[/\\\\](socket\\.io|engine\\.io)`);
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 /** The caller's stack above `fn`, as "at ..." lines (the format the core's lockAt takes). */
 export function captureSite(fn: Function): string {

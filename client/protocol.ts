@@ -13,9 +13,9 @@
  * remote program asked for the lock.
  */
 
-import type { LockErrorCode, LossReason } from '../errors.js';
-import type { ConvDeadlockPolicy, LockState, PosixLockInfo, PosixRequest, Range } from '../api.js';
-import type { DlmMode } from '../modes.js';
+import type { LockErrorCode, LossReason } from '../src/errors.js';
+import type { ConvDeadlockPolicy, LockState, PosixLockInfo, PosixRequest, Range } from '../src/api.js';
+import type { DlmMode } from '../src/modes.js';
 
 /** A LockError as plain JSON: its code, message and context (cycle for EDEADLK, limit for ENOLCK, ...). */
 export interface WireError {
@@ -57,7 +57,7 @@ export interface WireLockOptions {
   blocking?: boolean;
   /** The client passed a signal: it may send `cancel` for this request. */
   abortable?: boolean;
-  /** A cached grant (src/client/cache.ts): kept after its last local user let go, called back when in the way. */
+  /** A cached grant (client/cache.ts): kept after its last local user let go, called back when in the way. */
   cache?: boolean;
 }
 
@@ -121,7 +121,7 @@ export interface ReleaseMessage {
 }
 
 /**
- * What a client says of one of its cached grants (src/client/cache.ts):
+ * What a client says of one of its cached grants (client/cache.ts):
  * `confirm`, its answer to a blocking callback, that a local user holds it
  * (K1: from then on waits on it are wait-for edges); otherwise a lazy report
  * of its use for the lock tables (K4).

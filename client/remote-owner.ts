@@ -4,9 +4,9 @@
  * session (a new session after an expiry needs it again).
  */
 
-import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from '../api.js';
-import { invalid, LockError } from '../errors.js';
-import type { DlmMode } from '../modes.js';
+import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from '../src/api.js';
+import { invalid, LockError } from '../src/errors.js';
+import type { DlmMode } from '../src/modes.js';
 import type { LockClient } from './index.js';
 import { PosixMirror } from './posix-mirror.js';
 import type { WireLock } from './protocol.js';

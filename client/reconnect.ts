@@ -23,13 +23,9 @@
  * stops holding the others back: it goes on trying alone, and a waiting
  * client becomes the probe.
  */
+import { PROBE_STALL_MS, RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MS, RECONNECT_JITTER } from './limits.js';
+export { PROBE_STALL_MS, RECONNECT_DELAY_MAX_MS, RECONNECT_DELAY_MS } from './limits.js';
 
-/** First retry, and the longest wait between two attempts of the probe (socket.io's backoff, as before). */
-export const RECONNECT_DELAY_MS = 100;
-export const RECONNECT_DELAY_MAX_MS = 2_000;
-const JITTER = 0.5;
-/** How long the others wait on one attempt of the probe before another client probes. */
-export const PROBE_STALL_MS = 5_000;
 
 export interface ReconnectMember {
   /** Shown by probeStates(). */
@@ -42,7 +38,7 @@ export interface ReconnectMember {
 function backoff(attempts: number): number {
   const ms = RECONNECT_DELAY_MS * 2 ** Math.min(attempts, 20);
   const rand = Math.random();
-  const deviation = Math.floor(rand * JITTER * ms);
+  const deviation = Math.floor(rand * RECONNECT_JITTER * ms);
   return Math.min((Math.floor(rand * 10) & 1) === 0 ? ms - deviation : ms + deviation, RECONNECT_DELAY_MAX_MS);
 }
 

@@ -25,27 +25,19 @@
  *     Each newer view starts a failover pass (failover.ts).
  */
 
-import type { LockOptions, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from '../api.js';
-import { LockError } from '../errors.js';
-import type { DlmMode } from '../modes.js';
-import { Rendezvous, resourceKey } from '../rendezvous.js';
+import type { LockOptions, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from '../src/api.js';
+import { LockError } from '../src/errors.js';
+import type { DlmMode } from '../src/modes.js';
+import { Rendezvous, resourceKey } from '../src/rendezvous.js';
 import { Failover } from './failover.js';
 import type { ClientIdentity, ConnectOptions, LockClient } from './index.js';
 import type { ClusterView } from './protocol.js';
 import type { ReclaimReport } from './reclaim.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
+import { MEMBERS_MAX, MEMBER_CONNECT_TIMEOUT_MS, ROUTE_ATTEMPTS_MAX, VIEW_CALL_TIMEOUT_MS, VIEW_POLL_MS } from './limits.js';
+export { ROUTE_ATTEMPTS_MAX, VIEW_POLL_MS } from './limits.js';
 
-/** How many times a request is routed again after ESTALE before the caller sees it. */
-export const ROUTE_ATTEMPTS_MAX = 8;
-/** Members a view may name (server/cluster/limits.ts membersMax). */
-const MEMBERS_MAX = 64;
-/** R5: how often the other members are asked for a view while a node this client uses does not answer. */
-export const VIEW_POLL_MS = 250;
-/** Longest a view request may take before the next member is asked. */
-const VIEW_CALL_TIMEOUT_MS = 2_000;
-/** Longest a connection to another member may take to open, before the request asks for a newer view and tries again (R2). */
-const MEMBER_CONNECT_TIMEOUT_MS = 5_000;
 
 type Connect = (url: string, options: ConnectOptions, identity?: ClientIdentity) => Promise<LockClient>;
 

@@ -19,8 +19,8 @@
  * over from the same handles and mirrors.
  */
 
-import type { PosixRequest, Range } from '../api.js';
-import type { LockErrorCode } from '../errors.js';
+import type { PosixRequest, Range } from '../src/api.js';
+import type { LockErrorCode } from '../src/errors.js';
 import type { LockClient } from './index.js';
 import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, type ReclaimItem, type ReclaimMessage, type ReclaimResult, type WireError } from './protocol.js';
 import type { RemoteLock } from './remote-lock.js';

@@ -38,14 +38,16 @@
  *       the next one waits for one (setImmediate).
  */
 
-import type { ConvertOptions, LockHandle, LockOptions, LockState, ReleaseOptions } from '../api.js';
-import { invalid, LockError, type LossReason } from '../errors.js';
-import { defaultLimits } from '../limits.js';
-import { compatible, MODES, modeIndex, PW, EX, type DlmMode } from '../modes.js';
+import type { ConvertOptions, LockHandle, LockOptions, LockState, ReleaseOptions } from '../src/api.js';
+import { invalid, LockError, type LossReason } from '../src/errors.js';
+import { defaultLimits } from '../src/limits.js';
+import { compatible, MODES, modeIndex, PW, EX, type DlmMode } from '../src/modes.js';
 import type { LockClient } from './index.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { callUser, siteText, type RawSite } from './wire.js';
+import { CACHE_ENTRIES_DEFAULT, CACHE_ENTRIES_MAX, CACHE_IDLE_DEFAULT_MS, CACHE_MIN_HOLD_DEFAULT_MS, CACHE_MIN_HOLD_MAX_MS, CACHE_REPORT_MS, LOCAL_GRANTS_PER_TURN } from './limits.js';
+export { CACHE_ENTRIES_DEFAULT, CACHE_ENTRIES_MAX, CACHE_IDLE_DEFAULT_MS, CACHE_MIN_HOLD_DEFAULT_MS, CACHE_MIN_HOLD_MAX_MS, CACHE_REPORT_MS, LOCAL_GRANTS_PER_TURN } from './limits.js';
 
 export interface CacheOptions {
   /** Keep a grant at least this long after it was granted before a callback takes it (default 10 ms, at most CACHE_MIN_HOLD_MAX_MS). */
@@ -56,16 +58,6 @@ export interface CacheOptions {
   max?: number;
 }
 
-/** Bounds of the cache options, named here. */
-export const CACHE_MIN_HOLD_MAX_MS = 1_000;
-export const CACHE_MIN_HOLD_DEFAULT_MS = 10;
-export const CACHE_IDLE_DEFAULT_MS = 30_000;
-export const CACHE_ENTRIES_DEFAULT = 10_000;
-export const CACHE_ENTRIES_MAX = 1_000_000;
-/** Local grants in a row before one waits for a turn of the event loop (C7). */
-export const LOCAL_GRANTS_PER_TURN = 1024;
-/** Lazy use reports (K4) go at most this often, and only when something changed. */
-export const CACHE_REPORT_MS = 1_000;
 
 /** Request options a cached grant can serve: with any other option set the request goes to the server uncached. */
 const CACHEABLE_KEYS = new Set(['timeoutMs', 'signal', 'onBlocking', 'noQueue', 'cache']);
