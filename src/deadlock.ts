@@ -22,7 +22,7 @@ import { blockersOf, type Blocker } from './blockers.js';
 import { DlmWait } from './dlm.js';
 import { St, type DlmLock } from './dlm-lock.js';
 import { DeadlockError } from './errors.js';
-import type { LockManager } from './manager.js';
+import type { EngineHost } from './host.js';
 import { compatible, modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { Quota } from './quota.js';
@@ -68,7 +68,7 @@ export class DeadlockDetector {
   private lastPassCost = 0;
 
   constructor(
-    private readonly m: LockManager,
+    private readonly m: EngineHost,
     readonly mode: DetectMode,
     readonly victimPolicy: VictimPolicy,
     delayMs: number,

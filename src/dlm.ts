@@ -10,7 +10,7 @@ import type { ResourceTable } from './domain.js';
 import { DeadlockError, invalid, LockError } from './errors.js';
 import { CACHE_TOKEN_RUN, OFFSET_MAX } from './limits.js';
 import { LinkedList } from './list.js';
-import type { LockManager } from './manager.js';
+import type { EngineHost } from './host.js';
 import { CW, EX, isDownConversion, modeIndex, modeName, NL, PR, PW, writesLvb } from './modes.js';
 import type { Owner } from './owner.js';
 import { captureStack, formatStack, type RequestSite } from './stacks.js';
@@ -29,7 +29,7 @@ const ALT_MODES = ['PR', 'CW'] as const;
 const CONV_POLICIES = ['error', 'demote', 'notify'] as const;
 
 export class DlmEngine {
-  constructor(private readonly m: LockManager) {}
+  constructor(private readonly m: EngineHost) {}
 
   /** owner.lock(): grant at once, queue, or fail. */
   request(owner: Owner, domain: unknown, resource: unknown, mode: unknown, options: LockOptions | undefined, site: RequestSite): Promise<DlmLock> {

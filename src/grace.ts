@@ -13,7 +13,7 @@
 
 import { invalid } from './errors.js';
 import type { Limits } from './limits.js';
-import type { LockManager } from './manager.js';
+import type { EngineHost } from './host.js';
 import { checkDuration, checkName, checkOptions } from './validate.js';
 import type { TimerEntry } from './timers.js';
 import type { GraceState } from './shapes.js';
@@ -57,7 +57,7 @@ export class Grace implements TimerEntry {
   private reclaims = 0;
   private ended: GraceState['ended'] = null;
 
-  constructor(private readonly m: LockManager) {}
+  constructor(private readonly m: EngineHost) {}
 
   start(o: GraceOptions): void {
     const now = this.m.clock.now();

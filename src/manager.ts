@@ -29,6 +29,7 @@ import { Watchdog } from './watchdog.js';
 import { Grace, parseGraceOptions, type GraceOptions } from './grace.js';
 import { TokenCounter, type TokenOptions } from './tokens.js';
 import type { AnyResource } from './waitfor.js';
+import type { DomainEntry, EngineHost } from './host.js';
 import type { Waiter } from './waiter.js';
 import type { CycleEntry, DeadlockRecord, DeadlockStats, DomainPolicy, GraceState, GraphSnapshot, Hang, LockEvents, LossReason, OwnerSnapshot, Snapshot } from './shapes.js';
 
@@ -75,11 +76,9 @@ const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'd
 const OWNER_KEYS = new Set(['meta', 'priority', 'client', 'quota']);
 const SNAPSHOT_KEYS = new Set(['locksMax']);
 
-export type DomainEntry =
-  | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
-  | { policy: DomainPolicy; kind: 'posix'; table: ResourceTable<PosixResource> };
+export type { DomainEntry };
 
-export class LockManager extends TypedEmitter<LockEvents> {
+export class LockManager extends TypedEmitter<LockEvents> implements EngineHost {
   readonly node: string;
   readonly clock: Clock;
   readonly limits: Readonly<Limits>;

@@ -8,14 +8,14 @@ import { DeadlockDetector } from './deadlock.js';
 import { invalid } from './errors.js';
 import { defaultLimits, type Limits } from './limits.js';
 import { defaultClassifier, type Classifier } from './lockorder.js';
-import type { LockManager } from './manager.js';
+import type { EngineHost } from './host.js';
 import type { OwnerMeta } from './owner.js';
 import { checkDuration, checkEnum, checkFunction, checkInteger, checkOptions } from './validate.js';
 
 const DEADLOCK_KEYS = new Set(['detect', 'delayMs', 'victim', 'searchBudget', 'fullPassMs']);
 const LOCK_ORDER_KEYS = new Set(['classify']);
 
-export function parseDeadlock(m: LockManager, value: unknown): DeadlockDetector {
+export function parseDeadlock(m: EngineHost, value: unknown): DeadlockDetector {
   const o = checkOptions(value, 'options.deadlock', DEADLOCK_KEYS) ?? {};
   const detect = checkEnum(o.detect, 'options.deadlock.detect', ['immediate', 'deferred', 'off'] as const) ?? 'immediate';
   const victim = checkEnum(o.victim, 'options.deadlock.victim', ['requester', 'youngest', 'least-locks', 'priority'] as const) ?? 'requester';

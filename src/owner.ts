@@ -8,7 +8,7 @@
 
 import type { LockOptions, LockOwner, OwnerOptions, PosixLockInfo, PosixRequest, SetlkOptions, SetlkResult } from './api.js';
 import type { DlmLock } from './dlm-lock.js';
-import type { LockManager } from './manager.js';
+import type { EngineHost } from './host.js';
 import type { DlmMode } from './modes.js';
 import type { PosixResource } from './posix.js';
 import { Quota } from './quota.js';
@@ -34,7 +34,8 @@ export class Owner implements LockOwner {
   searchEpoch = 0;
 
   constructor(
-    readonly manager: LockManager,
+    /** @internal The manager's side the engines use (host.ts). */
+    readonly manager: EngineHost,
     readonly id: number,
     readonly name: string,
     readonly meta: OwnerMeta | null,

@@ -11,7 +11,7 @@ import type { ResourceTable } from './domain.js';
 import { invalid, type LockError } from './errors.js';
 import { OFFSET_MAX } from './limits.js';
 import { LinkedList, type ListNode } from './list.js';
-import type { LockManager } from './manager.js';
+import type { EngineHost } from './host.js';
 import type { Owner } from './owner.js';
 import { applyRange, firstConflict, type Piece, type PieceList } from './ranges.js';
 import { checkBoolean, checkDuration, checkEnum, checkInteger, checkOptions, checkSignal } from './validate.js';
@@ -89,7 +89,7 @@ export function pieceInfo(owner: Owner, p: Piece): PosixLockInfo {
 }
 
 export class PosixEngine {
-  constructor(private readonly m: LockManager) {}
+  constructor(private readonly m: EngineHost) {}
 
   setlk(owner: Owner, domain: unknown, resource: unknown, request: unknown, options: SetlkOptions | undefined, site: RequestSite): Promise<SetlkResult | null> {
     const table = this.m.posixTable(domain);

@@ -6,7 +6,7 @@
 
 import type { DlmLock } from './dlm-lock.js';
 import { DlmResource } from './dlm.js';
-import type { DomainEntry, LockManager } from './manager.js';
+import type { DomainEntry, EngineHost } from './host.js';
 import { reportRange } from './payloads.js';
 import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
@@ -25,7 +25,7 @@ export interface SnapshotOptions {
   locksMax?: number;
 }
 
-export function buildSnapshot(m: LockManager, options: SnapshotOptions = {}): Snapshot {
+export function buildSnapshot(m: EngineHost, options: SnapshotOptions = {}): Snapshot {
   const { owners, seen } = ownerSet();
   const domains: DomainSnapshot[] = [];
   const { shown, truncated } = walkResources(m, options.locksMax, (entry) => {
@@ -59,7 +59,7 @@ export function buildSnapshot(m: LockManager, options: SnapshotOptions = {}): Sn
  * sends with every batch, a few times a second, where a whole snapshot of
  * 10,000 locks would not be cheap.
  */
-export function buildGraph(m: LockManager): GraphSnapshot {
+export function buildGraph(m: EngineHost): GraphSnapshot {
   const { owners, seen } = ownerSet();
   const edges = edgeSnapshots(m, seen);
   return { edges, cycles: edges.length === 0 ? [] : m.detector.currentCycles(), owners: [...owners.values()] };
@@ -70,7 +70,7 @@ export function buildGraph(m: LockManager): GraphSnapshot {
  * shows and of every wait-for edge), in the same order, without building
  * its lock rows or formatting a stack.
  */
-export function buildOwners(m: LockManager, options: SnapshotOptions = {}): OwnerSnapshot[] {
+export function buildOwners(m: EngineHost, options: SnapshotOptions = {}): OwnerSnapshot[] {
   const { owners, seen } = ownerSet();
   walkResources(m, options.locksMax, () => (res) => {
     let locks = 0;
@@ -104,7 +104,7 @@ function ownerSet(): { owners: Map<Owner, OwnerSnapshot>; seen: (o: Owner) => vo
 }
 
 /** The one projection of the detector's edges: `from` waits for `to`; `seen` is told both owners of each. */
-function edgeSnapshots(m: LockManager, seen: (o: Owner) => void): EdgeSnapshot[] {
+function edgeSnapshots(m: EngineHost, seen: (o: Owner) => void): EdgeSnapshot[] {
   return m.detector.graph.edges().map(({ wait, blocker }): EdgeSnapshot => {
     seen(wait.owner);
     seen(blocker.to);
@@ -122,7 +122,7 @@ function edgeSnapshots(m: LockManager, seen: (o: Owner) => void): EdgeSnapshot[]
  * which returns how many locks and waits the resource counted.
  */
 function walkResources(
-  m: LockManager, locksMax: number | undefined, domain: (entry: DomainEntry) => (res: DlmResource | PosixResource) => number,
+  m: EngineHost, locksMax: number | undefined, domain: (entry: DomainEntry) => (res: DlmResource | PosixResource) => number,
 ): { shown: number; truncated: boolean } {
   const max = locksMax ?? Number.POSITIVE_INFINITY;
   let shown = 0;
@@ -140,7 +140,7 @@ function walkResources(
   return { shown, truncated };
 }
 
-function dlmResource(m: LockManager, res: DlmResource, seen: (o: Owner) => void): ResourceSnapshot {
+function dlmResource(m: EngineHost, res: DlmResource, seen: (o: Owner) => void): ResourceSnapshot {
   const one = (l: DlmLock, state: LockSnapshot['state']): LockSnapshot => {
     seen(l.owner);
     const s: LockSnapshot = {
@@ -174,7 +174,7 @@ function dlmResource(m: LockManager, res: DlmResource, seen: (o: Owner) => void)
   return out;
 }
 
-function posixResource(m: LockManager, res: PosixResource, seen: (o: Owner) => void): ResourceSnapshot {
+function posixResource(m: EngineHost, res: PosixResource, seen: (o: Owner) => void): ResourceSnapshot {
   const granted: LockSnapshot[] = [];
   for (const [owner, pieces] of res.holders) {
     seen(owner);

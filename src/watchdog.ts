@@ -11,7 +11,7 @@
 
 import { blockersOf } from './blockers.js';
 import { St, type DlmLock } from './dlm-lock.js';
-import type { LockManager } from './manager.js';
+import type { EngineHost } from './host.js';
 import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { formatStack } from './stacks.js';
@@ -43,7 +43,7 @@ export class Watchdog {
   private hangSeq = 0;
   private readonly holds = new WeakMap<DlmLock, HoldNode>();
 
-  constructor(private readonly m: LockManager, private readonly historyMax: number) {}
+  constructor(private readonly m: EngineHost, private readonly historyMax: number) {}
 
   private lanes(table: AnyTable): DomainLanes {
     if (table.lanes !== null) return table.lanes;

@@ -6,7 +6,7 @@
  * builds before the suite runs.
  */
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 
@@ -25,8 +25,20 @@ it('LockManager\'s declaration has no wait bookkeeping and no internal engine, a
   expect(d).toMatch(/get detection\(\)/);
 });
 
+it('the engines\' host (host.ts), which the published declarations name, carries no wait bookkeeping either', () => {
+  const d = declared('host.d.ts');
+  for (const name of ['nextId', 'startWait', 'settleWait', 'failWait', 'failMany', 'checkCanAdd']) expect(member(d, name), name).toBe(false);
+  expect(member(d, 'checkResource')).toBe(true);
+});
+
 it('Owner\'s declaration has none of its link fields', () => {
   const d = declared('owner.d.ts');
   for (const name of ['lockCount', 'dlmHead', 'waitHead', 'searchEpoch', 'posixResources']) expect(member(d, name), name).toBe(false);
   expect(d).toMatch(/get holding\(\): number/);
+});
+
+it('no core file but index.ts imports manager.ts (the engines know the manager as EngineHost, host.ts): no import cycle through it', () => {
+  const src = join(import.meta.dirname, '..', '..', 'src');
+  const importers = readdirSync(src).filter((f) => f.endsWith('.ts') && /from '\.\/manager\.js'/.test(readFileSync(join(src, f), 'utf8')));
+  expect(importers).toEqual(['index.ts']);
 });

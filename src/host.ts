@@ -1,0 +1,107 @@
+/**
+ * What the engines need of the manager they serve (dlm.ts, posix.ts,
+ * deadlock.ts, grace.ts, watchdog.ts, owner.ts, snapshot.ts, options.ts),
+ * named here so that none of them imports manager.ts: LockManager
+ * implements EngineHost, and the engines know only this. Most of it is the
+ * shared bookkeeping of requests and waits (ids, limits, the wait lifecycle,
+ * events), which is not public: src/README.md, "What is public"; its
+ * wait bookkeeping is left out of the published declarations (@internal).
+ */
+
+import type { Clock } from './clock.js';
+import type { DeadlockDetector } from './deadlock.js';
+import type { DlmEngine, DlmResource } from './dlm.js';
+import type { DlmLock } from './dlm-lock.js';
+import type { ResourceTable } from './domain.js';
+import type { LockError, LockErrorCode, LockErrorContext } from './errors.js';
+import type { Grace } from './grace.js';
+import type { Limits } from './limits.js';
+import type { LockOrder } from './lockorder.js';
+import type { Owner } from './owner.js';
+import type { PosixEngine, PosixResource } from './posix.js';
+import type { DeadlockRecord, DomainPolicy, LockEvents, LossReason } from './shapes.js';
+import type { RequestSite, StackMode } from './stacks.js';
+import type { TimerQueue } from './timers.js';
+import type { Waiter } from './waiter.js';
+import type { AnyResource } from './waitfor.js';
+import type { Watchdog } from './watchdog.js';
+
+/** A domain: its policy and its table of resources. */
+export type DomainEntry =
+  | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
+  | { policy: DomainPolicy; kind: 'posix'; table: ResourceTable<PosixResource> };
+
+export interface EngineHost {
+  readonly node: string;
+  readonly clock: Clock;
+  readonly limits: Readonly<Limits>;
+  readonly stackMode: StackMode;
+  readonly timers: TimerQueue;
+  readonly domains: ReadonlyMap<string, DomainEntry>;
+  readonly dlm: DlmEngine;
+  readonly posix: PosixEngine;
+  readonly grace: Grace;
+  readonly detector: DeadlockDetector;
+  readonly watchdog: Watchdog;
+  readonly lockOrder: LockOrder | null;
+  /** Granted dlm locks plus posix pieces of every owner (Owner keeps it with its own count). */
+  lockTotal: number;
+  /** Requests waiting now, in every domain. */
+  pendingWaits: number;
+  /** A grace period or an admission hook decides what may be granted. */
+  readonly gated: boolean;
+  readonly deadlocks: readonly DeadlockRecord[];
+
+  // Events.
+  has(event: keyof LockEvents): boolean;
+  emit<K extends keyof LockEvents>(event: K, payload: LockEvents[K]): void;
+  lockGranted(lock: DlmLock, wait: Waiter | null): void;
+  lockConverted(lock: DlmLock, from: number, wait: Waiter | null): void;
+  lockCacheUse(lock: DlmLock): void;
+  lockDemoted(lock: DlmLock, from: number): void;
+  lockReleased(lock: DlmLock, reason: LossReason): void;
+  posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason, id: number): void;
+  recordDeadlock(record: Omit<DeadlockRecord, 'seq' | 'time'>): DeadlockRecord;
+  callUser<A>(fn: (arg: A) => void, arg: A): void;
+  toWall(t: number): number;
+
+  // Checks before a request changes anything.
+  dlmTable(domain: unknown): ResourceTable<DlmResource>;
+  posixTable(domain: unknown): ResourceTable<PosixResource>;
+  checkResource(resource: unknown): string;
+  checkGrace(owner: Owner, reclaim: boolean, domain: string, resource: string): void;
+  /** @internal */
+  checkCanAdd(owner: Owner, domain: string, resource: string): void;
+  checkCanWait(owner: Owner, domain: string, resource: string): void;
+  checkLockCount(owner: Owner, delta: number, domain: string, resource: string): void;
+  checkTokens(): void;
+  ownerActive(owner: Owner, active: boolean): void;
+
+  // Ids, tokens, stacks.
+  /** @internal */
+  nextId(): number;
+  nextToken(): number;
+  extendToken(n: number): number;
+  captureFor(waiting: boolean, site: RequestSite): object | null;
+
+  // The wait lifecycle.
+  /** @internal */
+  startWait<T>(w: Waiter, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<T>;
+  /** @internal */
+  settleWait(w: Waiter, value: unknown): void;
+  /** @internal */
+  failWait(w: Waiter, err: LockError, deferAfter?: boolean): void;
+  /** @internal */
+  failMany(waits: Waiter[], errorFor: (w: Waiter) => LockError): void;
+  /** @internal */
+  abortWait(w: Waiter): void;
+  /** @internal */
+  timeOutWait(w: Waiter): void;
+  resourceChanged(res: AnyResource): void;
+
+  // Errors.
+  context(owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockErrorContext;
+  error(code: LockErrorCode, message: string, owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockError;
+  waitError(w: Waiter, code: LockErrorCode, message: string, reason?: LossReason): LockError;
+  limitError(limit: keyof Limits, value: number, owner?: Owner, domain?: string, resource?: string): LockError;
+}
