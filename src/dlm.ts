@@ -5,6 +5,7 @@
  */
 
 import type { ConvertOptions, LockOptions, Range, ReleaseOptions } from './api.js';
+import { assert } from './assert.js';
 import { DlmLock, St } from './dlm-lock.js';
 import type { ResourceTable } from './domain.js';
 import { DeadlockError, invalid, LockError } from './errors.js';
@@ -428,6 +429,10 @@ export class DlmEngine {
 
   /** Grant a queued or brand-new request in `mode`. */
   private grant(lock: DlmLock, mode: number, now: number): void {
+    // Preconditions (src/README.md, DlmLock invariants): a request not granted yet, on its waiting queue or on none (new).
+    assert(lock.st === St.Waiting && lock.grMode === -1, 'grant: the lock is still a request');
+    assert(lock.wait === null ? lock.list === null : lock.list === lock.res.waiting, 'grant: a queued request is on its waiting queue, a new one on none');
+    assert(mode >= NL && mode <= EX, 'grant: a mode');
     // First, before anything changes: in a cluster with no token block left this throws ENOLCK (tokens.ts).
     const token = this.m.nextToken();
     const res = lock.res;
@@ -462,6 +467,10 @@ export class DlmEngine {
 
   /** Move a lock to `mode` in place (a granted or queued conversion). */
   private applyConversion(lock: DlmLock, mode: number, up: boolean): void {
+    // Preconditions: a held lock, granted in place or queued on the convert queue; a down-conversion weakens it.
+    assert(lock.st === St.Granted || lock.st === St.Converting, 'applyConversion: a held lock');
+    assert(lock.wait === null ? lock.st === St.Granted && lock.list === lock.res.granted : lock.list === lock.res.converting, 'applyConversion: on the queue its state names');
+    assert(up || isDownConversion(lock.grMode, mode), 'applyConversion: a conversion that is not up is down');
     const res = lock.res;
     const from = lock.grMode;
     // Before anything changes, as in grant().
