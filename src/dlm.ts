@@ -18,16 +18,14 @@ import { captureStack, formatStack, type RequestSite } from './stacks.js';
 import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOptions, checkSignal } from './validate.js';
 import { conflicts, DlmResource, DlmWait, overlaps, parseMode, parseRange } from './dlm-resource.js';
 import { checkLvbWrite, readLvb, restoreLvb, writeLvb } from './lvb.js';
-import type { CycleEntry, LossReason } from './shapes.js';
+import { ALT_MODES, CONV_POLICIES, NO_LOCK_OPTIONS, parseLockOptions } from './dlm-options.js';
+import type { CycleEntry, DomainPolicy, LossReason } from './shapes.js';
 
 // The resource and request classes live in dlm-resource.ts; most of the core imports them from here.
 export { DlmResource, DlmWait, overlaps, parseMode };
 
-const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb', 'lvbSeq', 'cache']);
 const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
 const RELEASE_KEYS = new Set(['lvb']);
-const ALT_MODES = ['PR', 'CW'] as const;
-const CONV_POLICIES = ['error', 'demote', 'notify'] as const;
 
 export class DlmEngine {
   constructor(private readonly m: EngineHost) {}
@@ -37,48 +35,9 @@ export class DlmEngine {
     const table = this.m.dlmTable(domain);
     const name = this.m.checkResource(resource);
     const rq = parseMode(mode);
-    const o = options === undefined ? undefined : checkOptions(options, 'options', LOCK_KEYS);
-    let range: Range | null = null;
-    let noQueue = false;
-    let timeoutMs: number | undefined;
-    let signal: AbortSignal | undefined;
-    let extraNeeded = table.policy.lvbBytes > 0;
-    let alt = -1;
-    let expedite = false;
-    let reclaim = false;
-    let reclaimLvb: Uint8Array | null = null;
-    let reclaimSeq: number | null = null;
-    let cache = false;
-    if (o !== undefined) {
-      cache = checkBoolean(o.cache, 'options.cache');
-      if (cache && (o.range !== undefined || o.expedite === true)) throw invalid('options.cache', 'used without range and expedite (a cached grant is a whole-resource lock)');
-      extraNeeded ||= cache;
-      reclaim = checkBoolean(o.reclaim, 'options.reclaim');
-      if (o.lvb !== undefined) {
-        if (!reclaim) throw invalid('options.lvb', 'given only with reclaim: true (the holder\'s copy of the value block)');
-        if (!(o.lvb instanceof Uint8Array) || o.lvb.length > table.policy.lvbBytes) {
-          throw invalid('options.lvb', `a Uint8Array of at most ${table.policy.lvbBytes} bytes`, o.lvb);
-        }
-        reclaimLvb = o.lvb;
-      }
-      if (o.lvbSeq !== undefined) {
-        if (reclaimLvb === null) throw invalid('options.lvbSeq', 'given only with reclaim: true and lvb');
-        if (!Number.isSafeInteger(o.lvbSeq) || (o.lvbSeq as number) < 0) throw invalid('options.lvbSeq', 'a whole number >= 0', o.lvbSeq);
-        reclaimSeq = o.lvbSeq as number;
-      }
-      range = parseRange(o.range, table.policy.ranges, table.policy.name);
-      noQueue = checkBoolean(o.noQueue, 'options.noQueue');
-      timeoutMs = checkDuration(o.timeoutMs, 'options.timeoutMs', this.m.limits.timeoutMsMax);
-      signal = checkSignal(o.signal, 'options.signal');
-      checkFunction(o.onBlocking, 'options.onBlocking');
-      checkBoolean(o.quecvt, 'options.quecvt');
-      checkEnum(o.convDeadlock, 'options.convDeadlock', CONV_POLICIES);
-      expedite = checkBoolean(o.expedite, 'options.expedite');
-      if (expedite && rq !== NL) throw invalid('options.expedite', 'used only with mode NL', modeName(rq));
-      const a = checkEnum(o.alt, 'options.alt', ALT_MODES);
-      if (a !== undefined) alt = modeIndex(a);
-      extraNeeded ||= o.onBlocking !== undefined || o.quecvt === true || o.convDeadlock !== undefined || alt >= 0;
-    }
+    const p = options === undefined ? NO_LOCK_OPTIONS : parseLockOptions(options, rq, table.policy, this.m.limits.timeoutMsMax);
+    const { o, range, noQueue, timeoutMs, signal, alt, expedite, reclaim, reclaimLvb, reclaimSeq, cache } = p;
+    const extraNeeded = p.extraNeeded || table.policy.lvbBytes > 0;
     if (signal?.aborted) throw this.m.error('ECANCELED', 'the signal was already aborted', owner, table.policy.name, name);
     this.m.checkGrace(owner, reclaim, table.policy.name, name);
     this.m.checkCanAdd(owner, table.policy.name, name);
@@ -555,6 +514,7 @@ export class DlmEngine {
 }
 
 type LockExtra = import('./dlm-lock.js').LockExtra;
+
 
 function anyOverlap(queue: LinkedList<DlmLock> | null, range: Range | null): boolean {
   if (queue === null) return false;

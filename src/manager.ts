@@ -13,7 +13,7 @@ import { invalid, LockError, type LockErrorCode, type LockErrorContext } from '.
 import { TypedEmitter } from './events.js';
 import type { Limits } from './limits.js';
 import { Owner } from './owner.js';
-import { parseDeadlock, parseLimits, parseLockOrder, parseMeta } from './options.js';
+import { parseDeadlock, parseLimits, parseLockOrder, parseMeta, type Admission, type LockManagerOptions, type WaitEdge } from './options.js';
 import {
   cacheUsePayload, convertedPayload, demotedPayload, failedPayload, grantedPayload, posixGrantedPayload, posixReleasedPayload, releasedPayload, waitingPayload,
 } from './payloads.js';
@@ -30,47 +30,11 @@ import { Grace, parseGraceOptions, type GraceOptions } from './grace.js';
 import { TokenCounter, type TokenOptions } from './tokens.js';
 import type { AnyResource } from './waitfor.js';
 import type { DomainEntry, EngineHost } from './host.js';
+import { failAllWaits, findById, revokeResources } from './operations.js';
 import type { Waiter } from './waiter.js';
 import type { CycleEntry, DeadlockRecord, DeadlockStats, DomainPolicy, GraceState, GraphSnapshot, Hang, LockEvents, LossReason, OwnerSnapshot, Snapshot } from './shapes.js';
 
-export interface LockManagerOptions {
-  /** Name shown in errors, dumps and the dashboard. */
-  node?: string;
-  domains?: DomainConfig[];
-  clock?: Clock;
-  limits?: Partial<Limits>;
-  /** Capture the request-site stack of every lock (`all`), only of waits, or never. Default `all`. */
-  stacks?: StackMode;
-  /** Deadlock detection: `{ detect: 'immediate', victim: 'requester' }` by default. */
-  deadlock?: DeadlockOptions;
-  /** Lock-order (lockdep-style) checking: on by default; `false` turns it off. */
-  lockOrder?: boolean | LockOrderOptions;
-  /** Fencing tokens across restarts (tokens.ts): start above a durably recorded block. */
-  tokens?: TokenOptions;
-  /**
-   * A cluster's say on every request that creates state (server/cluster):
-   * throws ESTALE (another node masters the resource), EGRACE (the resource
-   * is in recovery, or this node is fenced) or ENOGRACE (a reclaim with
-   * nothing to recover). It replaces the manager's own grace check, for
-   * in-process owners as for remote ones.
-   */
-  admission?: Admission;
-}
-
-/** One wait-for edge for a detector outside the manager (`waitEdges`): `owner`'s wait `waitId` is blocked by `blocker`. */
-export interface WaitEdge {
-  /** Names the edge to `waitEdge` and `failDeadlockVictim`. */
-  key: string;
-  waitId: number;
-  owner: Owner;
-  blocker: Owner;
-  /** Blocked by a held lock (true), or only by queue order (a request queued ahead). */
-  hard: boolean;
-  /** When the wait began (the manager's clock). */
-  requestedAt: number;
-}
-
-export type Admission = (domain: string, resource: string, reclaim: boolean, client: string | null) => void;
+export type { Admission, LockManagerOptions, WaitEdge };
 
 const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens', 'admission']);
 const OWNER_KEYS = new Set(['meta', 'priority', 'client', 'quota']);
@@ -280,22 +244,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
 
   /** A granted dlm lock or a pending request (any kind) by id; a scan, meant for operators' actions. */
   find(id: number): { lock: DlmLock } | { wait: Waiter } | null {
-    for (const entry of this.domains.values()) {
-      for (const res of entry.table.live()) {
-        if (res instanceof DlmResource) {
-          for (const q of [res.granted, res.converting, res.waiting]) {
-            if (q === null) continue;
-            for (const l of q) {
-              if (l.id === id && l.st !== St.Waiting) return { lock: l };
-              if (l.wait !== null && l.wait.id === id) return { wait: l.wait };
-            }
-          }
-        } else {
-          for (const w of res.waiters) if (w.id === id) return { wait: w };
-        }
-      }
-    }
-    return null;
+    return findById(this, id);
   }
 
   /** Operator break: the holder's handle ends `lost` with `reason` (default `revoked`). ENOENT if no such granted lock. */
@@ -312,33 +261,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
    * the clients (owner.client) that held or waited there.
    */
   revokeResources(which: (domain: string, resource: string) => boolean, reason: Exclude<LossReason, 'released'>): Set<string> {
-    const clients = new Set<string>();
-    const note = (o: Owner): void => {
-      if (o.client !== null) clients.add(o.client);
-    };
-    for (const [domain, entry] of this.domains) {
-      const chosen = [...entry.table.live()].filter((res) => which(domain, res.name));
-      for (const res of chosen) {
-        if (res instanceof DlmResource) {
-          // Waits first: a holder revoked first would hand the resource to its next waiter.
-          const locks = [res.waiting, res.converting, res.granted].flatMap((q) => (q === null ? [] : [...q]));
-          for (const l of locks) {
-            note(l.owner);
-            this.dlm.revoke(l, reason);
-          }
-        } else {
-          const p = res as PosixResource;
-          const waits = [...p.waiters];
-          for (const w of waits) note(w.owner);
-          this.failMany(waits, (w) => this.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
-          for (const o of [...p.holders.keys()]) {
-            note(o);
-            this.posix.dropOwner(p, o, reason);
-          }
-        }
-      }
-    }
-    return clients;
+    return revokeResources(this, which, reason);
   }
 
   /**
@@ -412,17 +335,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
 
   /** Fail every pending request with ECANCELED and stop the timer. Held locks stay. */
   close(): void {
-    for (const entry of this.domains.values()) {
-      for (const res of [...entry.table.live()]) {
-        const waits: Waiter[] = [];
-        if (res instanceof DlmResource) {
-          for (const q of [res.converting, res.waiting]) if (q !== null) for (const l of q) waits.push(l.wait!);
-        } else {
-          for (const w of res.waiters) waits.push(w);
-        }
-        this.failMany(waits, (w) => this.waitError(w, 'ECANCELED', 'the lock manager closed'));
-      }
-    }
+    failAllWaits(this, (w) => this.waitError(w, 'ECANCELED', 'the lock manager closed'));
     this.timers.stop();
   }
 

@@ -9,8 +9,53 @@ import { invalid } from './errors.js';
 import { defaultLimits, type Limits } from './limits.js';
 import { defaultClassifier, type Classifier } from './lockorder.js';
 import type { EngineHost } from './host.js';
-import type { OwnerMeta } from './owner.js';
+import type { Owner, OwnerMeta } from './owner.js';
+import type { Clock } from './clock.js';
+import type { DeadlockOptions } from './deadlock.js';
+import type { DomainConfig } from './domain.js';
+import type { LockOrderOptions } from './lockorder.js';
+import type { StackMode } from './stacks.js';
+import type { TokenOptions } from './tokens.js';
 import { checkDuration, checkEnum, checkFunction, checkInteger, checkOptions } from './validate.js';
+
+export interface LockManagerOptions {
+  /** Name shown in errors, dumps and the dashboard. */
+  node?: string;
+  domains?: DomainConfig[];
+  clock?: Clock;
+  limits?: Partial<Limits>;
+  /** Capture the request-site stack of every lock (`all`), only of waits, or never. Default `all`. */
+  stacks?: StackMode;
+  /** Deadlock detection: `{ detect: 'immediate', victim: 'requester' }` by default. */
+  deadlock?: DeadlockOptions;
+  /** Lock-order (lockdep-style) checking: on by default; `false` turns it off. */
+  lockOrder?: boolean | LockOrderOptions;
+  /** Fencing tokens across restarts (tokens.ts): start above a durably recorded block. */
+  tokens?: TokenOptions;
+  /**
+   * A cluster's say on every request that creates state (server/cluster):
+   * throws ESTALE (another node masters the resource), EGRACE (the resource
+   * is in recovery, or this node is fenced) or ENOGRACE (a reclaim with
+   * nothing to recover). It replaces the manager's own grace check, for
+   * in-process owners as for remote ones.
+   */
+  admission?: Admission;
+}
+
+/** One wait-for edge for a detector outside the manager (`waitEdges`): `owner`'s wait `waitId` is blocked by `blocker`. */
+export interface WaitEdge {
+  /** Names the edge to `waitEdge` and `failDeadlockVictim`. */
+  key: string;
+  waitId: number;
+  owner: Owner;
+  blocker: Owner;
+  /** Blocked by a held lock (true), or only by queue order (a request queued ahead). */
+  hard: boolean;
+  /** When the wait began (the manager's clock). */
+  requestedAt: number;
+}
+
+export type Admission = (domain: string, resource: string, reclaim: boolean, client: string | null) => void;
 
 const DEADLOCK_KEYS = new Set(['detect', 'delayMs', 'victim', 'searchBudget', 'fullPassMs']);
 const LOCK_ORDER_KEYS = new Set(['classify']);
