@@ -23,7 +23,8 @@
 import os from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../src/errors.js';
-import { BATCHED_EVENTS, MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITES_PER_CONNECTION_MAX } from './protocol.js';
+import { BATCHED_EVENTS } from './protocol.js';
+import { Batcher } from './batch.js';
 import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire } from './wire.js';
@@ -106,22 +107,8 @@ export class Connection {
   private firstSession: { resolve: () => void; reject: (e: Error) => void } | null = null;
   /** Why the server said it is dropping this connection (its `closed` notice), until the disconnect that follows. */
   private closedBy: 'session-taken-over' | 'session-closed' | null = null;
-  /** Requests of this turn, sent as one `m` message at its end (or when a bound is reached). */
-  private batch: ClientItem[] = [];
-  /** UTF-8 bytes of the batch's messages; UNSIZED while it holds one item not measured yet. */
-  private batchBytes = 0;
-  /** The socket.io connection the batch was built for (its site numbers are that connection's). */
-  private batchSocketId: string | undefined = undefined;
-  private flushScheduled = false;
-  /**
-   * Request sites sent on this connection, by text: the first request from a
-   * site carries its text and a number, later ones the number alone.
-   */
-  private sites = new Map<string, number>();
-  private readonly flushNow = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
+  /** This turn's batch and the sites numbered on the current connection (batch.ts). */
+  private readonly out: Batcher;
   /** This connection in its server's shared reconnection probe (reconnect.ts). */
   private readonly member: reconnect.ReconnectMember;
 
@@ -148,6 +135,7 @@ export class Connection {
       }),
     });
     const s = this.socket;
+    this.out = new Batcher(s);
     s.on('session', (info) => this.onSession(info));
     s.on('connect', () => reconnect.reached(url, this.member));
     s.on('closed', (m) => {
@@ -267,9 +255,7 @@ export class Connection {
     this.leaseMs = info.leaseMs;
     this.conn++;
     // A new connection has no numbered sites on the server; a batch built for the old one is stale (its calls go again below).
-    this.sites = new Map();
-    this.batch = [];
-    this.batchBytes = 0;
+    this.out.newConnection();
     if (!info.resumed) {
       this.epoch++;
       this.reclaimEpoch = 0;
@@ -287,7 +273,7 @@ export class Connection {
     }
     if (unanswered.length > 0) this.sync(unanswered);
     // Given up while away: the server still holds them; the cancel goes after the sync, in order.
-    for (const c of unanswered) if (c.cancelled) this.enqueue([0, 'cancel', { req: c.req! }]);
+    for (const c of unanswered) if (c.cancelled) this.out.enqueue([0, 'cancel', { req: c.req! }]);
     this.firstSession?.resolve();
     this.firstSession = null;
     if (this.reclaimEpoch === this.epoch && !info.resumed) this.hooks.restarted(this.epoch);
@@ -327,7 +313,7 @@ export class Connection {
   private sync(calls: Call[]): void {
     const conn = this.conn;
     const byReq = new Map(calls.map((c) => [c.req!, c]));
-    this.flush();
+    this.out.flush();
     this.socket.emit('sync', { reqs: [...byReq.keys()] }, (reply) => {
       if (!('ok' in reply) || this.conn !== conn) return;
       for (const req of reply.ok.unknown) {
@@ -386,72 +372,17 @@ export class Connection {
     let message: unknown;
     try {
       message = c.message();
-      this.numberSites(message);
+      this.out.numberSites(message);
       if (BATCHED.has(c.event)) {
-        this.enqueue([c.key, c.event as BatchedEvent, message]);
+        this.out.enqueue([c.key, c.event as BatchedEvent, message]);
       } else {
-        this.flush();
+        this.out.flush();
         (this.socket.emit as (e: string, m: unknown, ack: (r: Reply<unknown>) => void) => void)(c.event, message, (r) => c.settle(r));
       }
-      if (c.cancelled && c.req !== null) this.enqueue([0, 'cancel', { req: c.req }]);
+      if (c.cancelled && c.req !== null) this.out.enqueue([0, 'cancel', { req: c.req }]);
     } catch (err) {
       c.settle({ error: (err instanceof LockError ? err : new LockError('EINVAL', String(err))).toJSON() as never });
     }
-  }
-
-  /** The message's own site, and a reclaim's one per item. */
-  private numberSites(message: unknown): void {
-    this.numberSite(message as { site?: string; siteId?: number });
-    const items = (message as { items?: unknown }).items;
-    if (Array.isArray(items)) for (const item of items) this.numberSite(item as { site?: string; siteId?: number });
-  }
-
-  private numberSite(m: { site?: string; siteId?: number }): void {
-    if (typeof m.site !== 'string') return;
-    const known = this.sites.get(m.site);
-    if (known !== undefined) {
-      delete m.site;
-      m.siteId = known;
-    } else if (this.sites.size < SITES_PER_CONNECTION_MAX) {
-      m.siteId = this.sites.size + 1;
-      this.sites.set(m.site, m.siteId);
-    }
-  }
-
-  /**
-   * Add to this turn's batch; it leaves when the turn ends or a bound is
-   * reached. Items are sized only once a second one joins: most turns send
-   * one, and sizing means encoding the message once more.
-   */
-  private enqueue(item: ClientItem): void {
-    if (this.batch.length > 0) {
-      if (this.batchBytes === UNSIZED) this.batchBytes = itemBytes(this.batch[0]!);
-      const bytes = itemBytes(item);
-      if (this.batch.length >= MESSAGE_ITEMS_MAX || this.batchBytes + bytes > MESSAGE_BYTES_MAX) {
-        this.flush();
-      } else {
-        this.batch.push(item);
-        this.batchBytes += bytes;
-        return; // the flush is scheduled already
-      }
-    }
-    this.batchSocketId = this.socket.id;
-    this.batch.push(item);
-    this.batchBytes = UNSIZED;
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushNow);
-    }
-  }
-
-  /** Send this turn's batch now (also before any message sent outside it, to keep the order). */
-  private flush(): void {
-    if (this.batch.length === 0) return;
-    const items = this.batch;
-    this.batch = [];
-    this.batchBytes = 0;
-    // Not connected, or connected anew: the calls go again on the next session (onSession); no stale copy may go.
-    if (this.socket.connected && this.socket.id === this.batchSocketId) this.socket.emit('m', items);
   }
 
   /**
@@ -466,7 +397,7 @@ export class Connection {
       return;
     }
     c.cancelled = true;
-    if (this.state === 'ready' || this.state === 'reclaiming') this.enqueue([0, 'cancel', { req }]);
+    if (this.state === 'ready' || this.state === 'reclaiming') this.out.enqueue([0, 'cancel', { req }]);
   }
 
   /**
@@ -497,7 +428,7 @@ export class Connection {
     if (bye && (this.state === 'ready' || this.state === 'reclaiming')) {
       await Promise.race([
         new Promise<void>((resolve) => {
-          this.flush();
+          this.out.flush();
           this.socket.emit('bye', {}, () => resolve());
         }),
         new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),
@@ -512,12 +443,4 @@ export class Connection {
   get connected(): boolean {
     return this.state === 'ready';
   }
-}
-
-/** batchBytes of a batch with one item, not measured yet. */
-const UNSIZED = -1;
-
-/** The UTF-8 size of an item's message as sent. */
-function itemBytes(item: ClientItem): number {
-  return Buffer.byteLength(JSON.stringify(item[2]));
 }
