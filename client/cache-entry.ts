@@ -48,7 +48,11 @@ export class CacheEntry {
   busy = false;
   private holdTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly cache: GrantCache, readonly owner: RemoteOwner, readonly key: string, readonly lock: RemoteLock) {
+  /** The owner whose grant it is (it changes when the grant is handed to another owner of the client, cache.ts C4). */
+  owner: RemoteOwner;
+
+  constructor(readonly cache: GrantCache, owner: RemoteOwner, readonly key: string, readonly lock: RemoteLock) {
+    this.owner = owner;
     this.nextToken = lock.token;
     this.tokenLast = lock.tokenLast ?? lock.token;
   }
@@ -163,8 +167,9 @@ export class CachedLock implements LockHandle {
   get lvbValid(): boolean {
     return this.entry.lvbDirty !== null || this.entry.lock.lvbValid;
   }
+  /** A value block written here and not yet on the server counts as the one write its give-up will make (never read back lower). */
   get lvbSeq(): number {
-    return this.entry.lock.lvbSeq;
+    return this.entry.lock.lvbSeq + (this.entry.lvbDirty === null ? 0 : 1);
   }
   get demoted(): boolean {
     return this.mirror && this.entry.lock.demoted;

@@ -20,10 +20,14 @@
  *       server's wait-for graph counts it, and re-grants nothing more from
  *       it; the last local release gives it up. Idle: given up once the
  *       minimum hold since its grant has passed.
- *   C4. Another owner of this client asking for the resource first makes
- *       this client give up the idle grants of its other owners there, so
- *       owners of one client contend on the server as without a cache (the
- *       server's queue and deadlock detection see every one of them).
+ *   C4. Another owner of this client asking for the resource takes an
+ *       idle grant of this client's there that covers its request, in place:
+ *       `adopt` tells the server (its handOver, K6) in the same batch as
+ *       anything later, and the owner is re-granted locally. An idle grant
+ *       that does not cover it is given up first, and one in use makes it
+ *       ask the server, where it queues like any request (the server's queue
+ *       and deadlock detection see every owner). In a cluster the grant is
+ *       given up instead (the new owner may have no owner on that node yet).
  *   C5. A grant reclaimed after a restart or moved by a cluster failover is
  *       no longer cached (the new master never agreed to call it back): it
  *       is given up when idle, or at its user's release.
@@ -160,11 +164,19 @@ export class GrantCache {
         await e.giveUp();
       }
     }
-    // C4: idle grants of this client's other owners on the resource are given up first.
+    // C4: an idle grant of another owner of this client that covers the request is handed over to this owner (one
+    // server); any other idle grant of another owner there is given up first.
     const others = this.byKey.get(key);
     if (others !== undefined) {
       const giving: Promise<void>[] = [];
-      for (const o of others) if (o.owner !== owner && o.user === null) giving.push(o.giveUp());
+      for (const o of [...others]) {
+        if (o.owner === owner || o.user !== null) continue;
+        if (owner.router === null && o.lock.owner.client === owner.client && o.canServe(m) && owner.cached?.get(key) === undefined) {
+          this.adopt(o, owner);
+          return this.use(o, m, site ?? null, onBlocking);
+        }
+        giving.push(o.giveUp());
+      }
       if (giving.length > 0) await Promise.all(giving);
     }
     let entry: CacheEntry | null = null;
@@ -198,6 +210,29 @@ export class GrantCache {
     const h = this.use(entry, m, site ?? null, onBlocking);
     if (early !== null) entry.onBlocking(early);
     return h;
+  }
+
+  /**
+   * C4: the idle grant `e` becomes `to`'s: here at once, on the server with
+   * `adopt` (the core's handOver, K6), which goes before anything later on
+   * this connection. A refusal (a limit of `to`) leaves the server naming the
+   * old owner: the grant is then given up at its next release.
+   */
+  private adopt(e: CacheEntry, to: RemoteOwner): void {
+    const l = e.lock;
+    const from = e.owner;
+    if (from.cached?.get(e.key) === e) from.cached.delete(e.key);
+    e.owner = to;
+    (to.cached ??= new Map()).set(e.key, e);
+    from.handles.delete(l);
+    to.handles.add(l);
+    l.owner = to;
+    void to.client.conn.call<null>('adopt', () => {
+      to.ensureRegistered();
+      return { id: l.id, oid: to.oid };
+    }, { onSessionLost: 'succeed' }).catch(() => {
+      e.uncached = true;
+    });
   }
 
   private use(e: CacheEntry, mode: number, site: RawSite | null, onBlocking: ((mode: DlmMode) => void) | null): CachedLock {

@@ -195,7 +195,7 @@ export type ReclaimResult = { lock: ReclaimedLock } | { token: string } | { erro
  * leaves as one `m` message of [key, event, message] items. The server
  * answers each item under its key (an `ack` item); key 0 asks for no answer.
  */
-export const BATCHED_EVENTS = ['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim', 'hold'] as const;
+export const BATCHED_EVENTS = ['lock', 'convert', 'release', 'setlk', 'cancel', 'owner', 'reclaim', 'hold', 'adopt'] as const;
 export type BatchedEvent = (typeof BATCHED_EVENTS)[number];
 /** Request sites one connection may number (`siteId` 1..this); past it, the client sends the text every time. */
 export const SITES_PER_CONNECTION_MAX = 4096;
@@ -232,6 +232,8 @@ export interface ClientToServerEvents {
   release(msg: ReleaseMessage, ack: Ack<null>): void;
   /** About a cached grant of this session: in use (answering a callback: `confirm`) or a lazy report. */
   hold(msg: HoldMessage, ack: Ack<null>): void;
+  /** An idle cached grant of this session passes to another of its owners (client/cache.ts, C4; the core's K6). */
+  adopt(msg: { id: number; oid: number }, ack: Ack<null>): void;
   setlk(msg: SetlkMessage, ack: Ack<{ token: string } | null>): void;
   getlk(msg: GetlkMessage, ack: Ack<PosixLockInfo | null>): void;
   releaseAll(msg: { oid: number }, ack: Ack<null>): void;

@@ -92,6 +92,13 @@ class LockProtocol {
     this.on('convert', M.convertMessage, (m, ack) => this.convert(m, ack));
     this.on('release', M.releaseMessage, (m, ack) => this.release(m, ack));
     this.on('hold', M.holdMessage, (m, ack) => this.hold(m, ack));
+    this.on('adopt', M.adoptMessage, (m, ack) => {
+      // A cached grant passed between two owners of this session (K6): the same lock, now the other owner's.
+      const l = this.ownLock(m.id);
+      if (!l.cached) throw new LockError('EINVAL', `lock ${m.id} is not a cached grant`);
+      this.lm.handOver(l, this.session.owner(m.oid));
+      ack?.({ ok: null });
+    });
     this.on('setlk', M.setlkMessage, (m, ack) => this.setlk(m, ack));
     this.on('getlk', M.getlkMessage, async (m, ack) => ack?.({ ok: await this.session.owner(m.oid).getlk(m.domain, m.resource, m.request) }));
     this.on('releaseAll', M.ownerRef, (m, ack) => {

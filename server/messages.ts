@@ -54,6 +54,8 @@ export const convertMessage: Schema<ConvertMessage> = obj({ req: id, id, mode, o
 
 export const releaseMessage: Schema<ReleaseMessage> = obj({ id, lvb }, ['lvb']);
 
+export const adoptMessage = obj({ id, oid: id });
+
 export const holdMessage: Schema<HoldMessage> = obj({ id, inUse: bool, confirm: bool, user: name, site, siteId }, ['confirm', 'user', 'site', 'siteId']);
 
 const setlkOptions = obj({ wait: bool, timeoutMs: num, abortable: bool }, ['wait', 'timeoutMs', 'abortable']);

@@ -247,6 +247,27 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return findById(this, id);
   }
 
+  /**
+   * Hand a granted dlm lock to another owner of this manager, in place: the
+   * same lock, mode, token and position in the queues, now `to`'s (a remote
+   * client's cached grant passed between two of its owners, K6 in
+   * src/README.md). No lock came or went: a cached grant's `cache-use` event
+   * names the new owner. EINVAL unless the lock is granted (not converting);
+   * ENOLCK past `to`'s limits.
+   */
+  handOver(lock: DlmLock, to: Owner): void {
+    if (lock.st !== St.Granted) throw invalid('lock', 'a granted lock (not waiting or converting)', lock.state);
+    if (to.manager !== this) throw invalid('owner', 'an owner of this manager');
+    const from = lock.owner;
+    if (from === to) return;
+    this.checkLockCount(to, 1, lock.domain, lock.resource);
+    from.removeDlmLock(lock);
+    (lock as { owner: Owner }).owner = to;
+    to.addDlmLock(lock);
+    if (lock.res.queued > 0) this.resourceChanged(lock.res);
+    if (lock.extra?.cache) this.lockCacheUse(lock);
+  }
+
   /** Operator break: the holder's handle ends `lost` with `reason` (default `revoked`). ENOENT if no such granted lock. */
   breakLock(id: number, reason: Exclude<LossReason, 'released'> = 'revoked'): void {
     const found = this.find(id);

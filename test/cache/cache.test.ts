@@ -119,14 +119,26 @@ describe('cached grants', () => {
     expect(granted(await snapshot(), 'lin', 'r').map((l) => l.owner)).toEqual(['rival']);
   });
 
-  it('owners of one client contend on the server: an idle grant of one is given up for the other', async () => {
+  it('owners of one client: an idle grant passes to the other owner without waiting; one in use makes it wait on the server', async () => {
     await start();
     const c = await client('c');
-    const l1 = await c.owner('one').lock('lin', 'r', 'EX');
+    const [one, two] = [c.owner('one'), c.owner('two')];
+    const l1 = await one.lock('lin', 'r', 'EX');
     await l1.release();
-    const l2 = await c.owner('two').lock('lin', 'r', 'EX', { timeoutMs: 2_000 });
-    expect(l2.id).not.toBe(l1.id);
+    const l2 = await two.lock('lin', 'r', 'PR', { timeoutMs: 2_000 });
+    expect(l2.id).toBe(l1.id); // the same grant, handed over (K6)
+    expect(l2.token).toBeGreaterThan(l1.token);
+    await c.ping();
     expect(granted(await snapshot(), 'lin', 'r').map((l) => l.owner)).toEqual(['two']);
+    // In use by `two`: `one` asks the server, is queued, and gets it once `two` lets go (the callback made it give up).
+    let done = false;
+    const p = one.lock('lin', 'r', 'EX', { timeoutMs: 5_000 }).then((l) => { done = true; return l; });
+    await sleep(150);
+    expect(done).toBe(false);
+    await l2.release();
+    const l3 = await p;
+    expect(l3.token).toBeGreaterThan(l2.token);
+    expect(granted(await snapshot(), 'lin', 'r').map((l) => l.owner)).toEqual(['one']);
   });
 
   it('a cycle through cached grants in use is a deadlock (EDEADLK with the cycle); the other side is granted', async () => {

@@ -145,7 +145,8 @@ export class Model {
       }
       case 'cache-use': {
         const r = this.rows.get(`d:${e.payload.id}`);
-        if (r !== undefined) r.cache = { inUse: e.payload.inUse, user: e.payload.user, confirmed: e.payload.confirmed };
+        // Its owner too: a cached grant may pass to another owner of its client (K6).
+        if (r !== undefined) Object.assign(r, { owner: e.payload.owner, ownerId: e.payload.ownerId, cache: { inUse: e.payload.inUse, user: e.payload.user, confirmed: e.payload.confirmed } });
         return;
       }
       case 'failed': return this.onFailed(e.payload);
