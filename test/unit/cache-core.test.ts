@@ -82,4 +82,27 @@ describe('cached grants in the core', () => {
     });
     await expect(lm.owner('x').lock('lin', 'q', 'EX', { cache: true, range: { start: 0, end: 1 } })).rejects.toThrow(/options.cache/);
   });
+
+  it('K6: handOver passes a granted lock to another owner in place; refused for a converting lock or past the new owner\'s limits', async () => {
+    const lm = new LockManager({ domains: [{ name: 'lin', kind: 'dlm' }], limits: { locksPerOwnerMax: 1 } });
+    const [a, b, full] = [lm.owner('a'), lm.owner('b'), lm.owner('full')];
+    const l = (await a.lock('lin', 'r', 'PR', { cache: true })) as DlmLock;
+    const seen: string[] = [];
+    lm.on('cache-use', (e) => seen.push(e.owner));
+    lm.handOver(l, b);
+    expect([l.owner.name, a.holding, b.holding, l.state]).toEqual(['b', 0, 1, 'granted']);
+    expect(seen).toEqual(['b']);
+    expect(lm.snapshot().domains[0]!.resources[0]!.granted.map((x) => x.owner)).toEqual(['b']);
+    await full.lock('lin', 'other', 'EX');
+    expect(() => lm.handOver(l, full)).toThrow(/locksPerOwnerMax/);
+    // A converting lock is not handed over.
+    const x = lm.owner('x');
+    const held = await x.lock('lin', 'r', 'PR');
+    const up = l.convert('EX').catch((e: { code: string }) => e.code);
+    expect(l.state).toBe('converting');
+    expect(() => lm.handOver(l, a)).toThrow(/granted lock/);
+    held.release();
+    expect(await up).toBe(l);
+    expect(l.owner.name).toBe('b');
+  });
 });
