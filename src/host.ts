@@ -5,7 +5,10 @@
  * implements EngineHost, and the engines know only this. Most of it is the
  * shared bookkeeping of requests and waits (ids, limits, the wait lifecycle,
  * events), which is not public: src/README.md, "What is public"; its
- * wait bookkeeping is left out of the published declarations (@internal).
+ * wait bookkeeping and the engines are left out of the published
+ * declarations (marked internal). The tag is not written in this comment:
+ * stripInternal takes a file's first doc comment as its first statement's,
+ * and would drop the import below.
  */
 
 import type { Clock } from './clock.js';
@@ -40,8 +43,11 @@ export interface EngineHost {
   readonly domains: ReadonlyMap<string, DomainEntry>;
   readonly dlm: DlmEngine;
   readonly posix: PosixEngine;
+  /** @internal As on LockManager, whose published declaration must still implement this one. */
   readonly grace: Grace;
+  /** @internal */
   readonly detector: DeadlockDetector;
+  /** @internal */
   readonly watchdog: Watchdog;
   readonly lockOrder: LockOrder | null;
   /** Granted dlm locks plus posix pieces of every owner (Owner keeps it with its own count). */
