@@ -72,20 +72,14 @@ export class ServerMetrics {
     });
     this.storageMetrics(registers);
     this.expired = new Counter({ name: 'lockscope_sessions_expired_total', help: 'Sessions whose lease passed', registers });
-    // Hangs in progress, read from the watchdog's own table at scrape time (bounded: one entry per hung wait).
+    // Hangs in progress, counted by the manager at scrape time without copying a hang (hangCounts; bounded: one entry per hung wait).
     new Gauge({
       name: 'lockscope_hangs', help: 'Waits past their domain soft timeout right now, by domain and classification (hanging, persistent)',
       labelNames: ['domain', 'classification'], registers,
       collect() {
-        const counts = new Map<string, number>();
-        for (const d of lm.domainNames()) for (const c of ['hanging', 'persistent']) counts.set(`${d}\u0000${c}`, 0);
-        for (const h of lm.hangs()) {
-          const key = `${h.domain}\u0000${h.classification === 'persistent' ? 'persistent' : 'hanging'}`;
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-        }
-        for (const [key, n] of counts) {
-          const [domain, classification] = key.split('\u0000') as [string, string];
-          this.set({ domain, classification }, n);
+        for (const [domain, n] of lm.hangCounts()) {
+          this.set({ domain, classification: 'hanging' }, n.hanging);
+          this.set({ domain, classification: 'persistent' }, n.persistent);
         }
       },
     });

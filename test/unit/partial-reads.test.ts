@@ -59,3 +59,19 @@ it('the hangs read alone are the snapshot\'s hangs in progress', async () => {
   expect(hangs).toEqual(lm.snapshot().hangs);
   lm.close();
 });
+
+it('the hang counts are the hangs in progress counted per domain, every domain listed, without copying them', async () => {
+  const lm = await busy();
+  const count = (): Record<string, { hanging: number; persistent: number }> => {
+    const out: Record<string, { hanging: number; persistent: number }> = { lin: { hanging: 0, persistent: 0 }, adv: { hanging: 0, persistent: 0 }, idle: { hanging: 0, persistent: 0 } };
+    for (const h of lm.hangs()) out[h.domain]![h.classification === 'persistent' ? 'persistent' : 'hanging']++;
+    return out;
+  };
+  expect(Object.fromEntries(lm.hangCounts())).toEqual({ lin: { hanging: 3, persistent: 0 }, adv: { hanging: 1, persistent: 0 }, idle: { hanging: 0, persistent: 0 } });
+  expect(Object.fromEntries(lm.hangCounts())).toEqual(count());
+  // Past persistentAfterMs (default: five soft timeouts) every one still blocked is persistent.
+  (lm.clock as FakeClock).advance(2_000);
+  expect(Object.fromEntries(lm.hangCounts())).toEqual({ lin: { hanging: 0, persistent: 3 }, adv: { hanging: 0, persistent: 1 }, idle: { hanging: 0, persistent: 0 } });
+  expect(Object.fromEntries(lm.hangCounts())).toEqual(count());
+  lm.close();
+});
