@@ -4,8 +4,9 @@
  * named here so that none of them imports manager.ts: LockManager
  * implements EngineHost, and the engines know only this. Most of it is the
  * shared bookkeeping of requests and waits (ids, limits, the wait lifecycle,
- * events), which is not public: src/README.md, "What is public"; its
- * wait bookkeeping and the engines are left out of the published
+ * events), which is not public: src/README.md, "What is public". All of
+ * it but what LockManager publishes too (node, clock, limits, the counts,
+ * deadlocks, toWall, the emitter) is left out of the published
  * declarations (marked internal). The tag is not written in this comment:
  * stripInternal takes a file's first doc comment as its first statement's,
  * and would drop the import below.
@@ -34,60 +35,89 @@ export type DomainEntry =
   | { policy: DomainPolicy; kind: 'dlm'; table: ResourceTable<DlmResource> }
   | { policy: DomainPolicy; kind: 'posix'; table: ResourceTable<PosixResource> };
 
+/**
+ * What LockManager marks internal is marked internal here too, and only
+ * that: its published declaration still says it implements this interface
+ * (test/package/surface.test.ts compiles a consumer against both).
+ */
 export interface EngineHost {
   readonly node: string;
   readonly clock: Clock;
   readonly limits: Readonly<Limits>;
   readonly stackMode: StackMode;
+  /** @internal */
   readonly timers: TimerQueue;
+  /** @internal */
   readonly domains: ReadonlyMap<string, DomainEntry>;
+  /** @internal */
   readonly dlm: DlmEngine;
+  /** @internal */
   readonly posix: PosixEngine;
-  /** @internal As on LockManager, whose published declaration must still implement this one. */
+  /** @internal */
   readonly grace: Grace;
   /** @internal */
   readonly detector: DeadlockDetector;
   /** @internal */
   readonly watchdog: Watchdog;
+  /** @internal */
   readonly lockOrder: LockOrder | null;
   /** Granted dlm locks plus posix pieces of every owner (Owner keeps it with its own count). */
   lockTotal: number;
   /** Requests waiting now, in every domain. */
   pendingWaits: number;
-  /** A grace period or an admission hook decides what may be granted. */
+  /** @internal A grace period or an admission hook decides what may be granted. */
   readonly gated: boolean;
   readonly deadlocks: readonly DeadlockRecord[];
 
   // Events.
   has(event: keyof LockEvents): boolean;
   emit<K extends keyof LockEvents>(event: K, payload: LockEvents[K]): void;
+  /** @internal */
   lockGranted(lock: DlmLock, wait: Waiter | null): void;
+  /** @internal */
   lockConverted(lock: DlmLock, from: number, wait: Waiter | null): void;
+  /** @internal */
   lockCacheUse(lock: DlmLock): void;
+  /** @internal */
   lockDemoted(lock: DlmLock, from: number): void;
+  /** @internal */
   lockReleased(lock: DlmLock, reason: LossReason): void;
+  /** @internal */
   posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason, id: number): void;
+  /** @internal */
   recordDeadlock(record: Omit<DeadlockRecord, 'seq' | 'time'>): DeadlockRecord;
+  /** @internal */
   callUser<A>(fn: (arg: A) => void, arg: A): void;
   toWall(t: number): number;
 
   // Checks before a request changes anything.
+  /** @internal */
   dlmTable(domain: unknown): ResourceTable<DlmResource>;
+  /** @internal */
   posixTable(domain: unknown): ResourceTable<PosixResource>;
+  /** @internal */
   checkResource(resource: unknown): string;
+  /** @internal */
   checkGrace(owner: Owner, reclaim: boolean, domain: string, resource: string): void;
   /** @internal */
   checkCanAdd(owner: Owner, domain: string, resource: string): void;
+  /** @internal */
   checkCanWait(owner: Owner, domain: string, resource: string): void;
+  /** @internal */
   checkLockCount(owner: Owner, delta: number, domain: string, resource: string): void;
+  /** @internal */
   checkTokens(): void;
+  /** @internal */
   ownerActive(owner: Owner, active: boolean): void;
 
   // Ids, tokens, stacks.
   /** @internal */
   nextId(): number;
+  /** @internal */
   nextToken(): number;
+  /** @internal */
   extendToken(n: number): number;
+  /** @internal */
   captureFor(waiting: boolean, site: RequestSite): object | null;
 
   // The wait lifecycle.
@@ -103,11 +133,16 @@ export interface EngineHost {
   abortWait(w: Waiter): void;
   /** @internal */
   timeOutWait(w: Waiter): void;
+  /** @internal */
   resourceChanged(res: AnyResource): void;
 
   // Errors.
+  /** @internal */
   context(owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockErrorContext;
+  /** @internal */
   error(code: LockErrorCode, message: string, owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockError;
+  /** @internal */
   waitError(w: Waiter, code: LockErrorCode, message: string, reason?: LossReason): LockError;
+  /** @internal */
   limitError(limit: keyof Limits, value: number, owner?: Owner, domain?: string, resource?: string): LockError;
 }

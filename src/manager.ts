@@ -46,16 +46,20 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
   readonly node: string;
   readonly clock: Clock;
   readonly limits: Readonly<Limits>;
+  /** @internal */
   readonly timers: TimerQueue;
   readonly stackMode: StackMode;
+  /** @internal */
   readonly dlm: DlmEngine;
+  /** @internal */
   readonly posix: PosixEngine;
+  /** @internal */
   readonly domains = new Map<string, DomainEntry>();
   /** @internal The engines' and the server's reads go through the public methods below (graceState, detection, hangs). */
   readonly detector: DeadlockDetector;
   /** @internal */
   readonly watchdog: Watchdog;
-  /** Null when lock-order checking is off. */
+  /** @internal Null when lock-order checking is off. */
   readonly lockOrder: LockOrder | null;
   /** Requests waiting now, in every domain. */
   pendingWaits = 0;
@@ -68,7 +72,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
   private ownerSeq = 0;
   private deadlockSeq = 0;
   private readonly wallOffset: number;
-  /** Owners that hold or wait for something. */
+  /** @internal Owners that hold or wait for something. */
   activeOwners = 0;
   /** Granted locks (dlm handles plus posix pieces) of every owner: what `locksMax` bounds. */
   lockTotal = 0;
@@ -158,12 +162,12 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     this.grace.lift();
   }
 
-  /** Whether an up-conversion must be checked against grace (checkGrace): in a grace, or always in a cluster. */
+  /** @internal Whether an up-conversion must be checked against grace (checkGrace): in a grace, or always in a cluster. */
   get gated(): boolean {
     return this.grace.active || this.admission !== null;
   }
 
-  /** Checks every request makes against grace: EGRACE for new state in grace, ENOGRACE for a misplaced reclaim. */
+  /** @internal Checks every request makes against grace: EGRACE for new state in grace, ENOGRACE for a misplaced reclaim. */
   checkGrace(owner: Owner, reclaim: boolean, domain: string, resource: string): void {
     if (this.admission !== null) {
       this.admission(domain, resource, reclaim, owner.client);
@@ -260,7 +264,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return this.history;
   }
 
-  /** A granted dlm lock or a pending request (any kind) by id; a scan, meant for operators' actions. */
+  /** @internal A granted dlm lock or a pending request (any kind) by id; a scan, meant for operators' actions. */
   find(id: number): { lock: DlmLock } | { wait: Waiter } | null {
     return findById(this, id);
   }
@@ -397,16 +401,17 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return this.tokens.remaining;
   }
 
+  /** @internal */
   nextToken(): number {
     return this.tokens.next();
   }
 
-  /** Right after nextToken(): up to `n` more for the same grant; the last one issued (tokens.ts, T5). */
+  /** @internal Right after nextToken(): up to `n` more for the same grant; the last one issued (tokens.ts, T5). */
   extendToken(n: number): number {
     return this.tokens.extend(n);
   }
 
-  /** Before a request that may grant: refused now rather than left without a token at its grant (tokens.ts, T2). */
+  /** @internal Before a request that may grant: refused now rather than left without a token at its grant (tokens.ts, T2). */
   checkTokens(): void {
     this.tokens.check();
   }
@@ -416,12 +421,14 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return this.tokens.highWater;
   }
 
+  /** @internal */
   dlmTable(domain: unknown): ResourceTable<DlmResource> {
     const entry = this.domainEntry(domain);
     if (entry.kind !== 'dlm') throw invalid('domain', `a dlm domain (${entry.policy.name} is ${entry.kind}: use setlk/getlk)`);
     return entry.table;
   }
 
+  /** @internal */
   posixTable(domain: unknown): ResourceTable<PosixResource> {
     const entry = this.domainEntry(domain);
     if (entry.kind !== 'posix') throw invalid('domain', `a posix domain (${entry.policy.name} is ${entry.kind}: use lock)`);
@@ -443,6 +450,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     throw new LockError('ENOENT', `no domain named ${JSON.stringify(domain)}`, { node: this.node, domain });
   }
 
+  /** @internal */
   checkResource(resource: unknown): string {
     return checkName(resource, 'resource', this.limits.resourceNameBytesMax);
   }
@@ -463,11 +471,12 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     this.checkQuota(owner, 1, domain, resource);
   }
 
-  /** Checked where a request is about to queue: the manager's bound on waits at once. */
+  /** @internal Checked where a request is about to queue: the manager's bound on waits at once. */
   checkCanWait(owner: Owner, domain: string, resource: string): void {
     if (this.pendingWaits >= this.limits.waitsMax) throw this.limitError('waitsMax', this.limits.waitsMax, owner, domain, resource);
   }
 
+  /** @internal */
   checkLockCount(owner: Owner, delta: number, domain: string, resource: string): void {
     if (owner.lockCount + delta > this.limits.locksPerOwnerMax) {
       throw this.limitError('locksPerOwnerMax', this.limits.locksPerOwnerMax, owner, domain, resource);
@@ -483,11 +492,13 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     }
   }
 
+  /** @internal */
   ownerActive(owner: Owner, active: boolean): void {
     owner.active = active;
     this.activeOwners += active ? 1 : -1;
   }
 
+  /** @internal */
   context(owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockErrorContext {
     const c: LockErrorContext = { node: this.node };
     if (owner !== undefined) c.owner = owner.name;
@@ -497,11 +508,12 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return c;
   }
 
+  /** @internal */
   error(code: LockErrorCode, message: string, owner?: Owner, domain?: string, resource?: string, reason?: LossReason): LockError {
     return new LockError(code, message, this.context(owner, domain, resource, reason));
   }
 
-  /**
+  /** @internal
    * The error for a request that fails later (timeout, abort, cancel, revoke,
    * deadlock): its stack is the request site, where the caller asked, not
    * lockscope's timer or event internals, and capturing those (~5 µs) is skipped.
@@ -510,11 +522,12 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return withRequestStack(noStack(() => this.error(code, message, w.owner, w.domain, w.resource, reason)), w);
   }
 
+  /** @internal */
   limitError(limit: keyof Limits, value: number, owner?: Owner, domain?: string, resource?: string): LockError {
     return new LockError('ENOLCK', `limit ${limit} (${value}) reached`, { ...this.context(owner, domain, resource), limit });
   }
 
-  /** The request-site stack per `options.stacks`: at every request, or only when it has to wait. */
+  /** @internal The request-site stack per `options.stacks`: at every request, or only when it has to wait. */
   captureFor(waiting: boolean, site: RequestSite): object | null {
     const mode = this.stackMode;
     return mode === 'all' || (waiting && mode === 'waits') ? captureStack(site) : null;
@@ -541,7 +554,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return promise;
   }
 
-  /** A resource's holders or queues changed while requests wait on it. */
+  /** @internal A resource's holders or queues changed while requests wait on it. */
   resourceChanged(res: AnyResource): void {
     this.detector.onChange(res);
   }
@@ -599,14 +612,17 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     }
   }
 
+  /** @internal */
   abortWait(w: Waiter): void {
     this.failWait(w, this.waitError(w, 'ECANCELED', 'the signal was aborted'));
   }
 
+  /** @internal */
   timeOutWait(w: Waiter): void {
     this.failWait(w, this.waitError(w, 'ETIMEDOUT', `not granted within timeoutMs (${w.wanted} on ${w.resource})`));
   }
 
+  /** @internal */
   recordDeadlock(record: Omit<DeadlockRecord, 'seq' | 'time'>): DeadlockRecord {
     const full: DeadlockRecord = { seq: ++this.deadlockSeq, time: this.clock.wallNow(), ...record };
     this.history.push(full);
@@ -615,7 +631,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return full;
   }
 
-  /** Call a user callback; its exception surfaces as uncaught on a later tick instead of breaking a lock operation. */
+  /** @internal Call a user callback; its exception surfaces as uncaught on a later tick instead of breaking a lock operation. */
   callUser<A>(fn: (arg: A) => void, arg: A): void {
     try {
       fn(arg);
@@ -637,6 +653,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
 
   // --- events; payloads are built only when someone listens ---
 
+  /** @internal */
   lockGranted(lock: DlmLock, wait: Waiter | null): void {
     if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onGrant(lock);
     if (!this.has('granted')) return;
@@ -644,28 +661,31 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     this.emit('granted', grantedPayload(this.node, lock, waitedMs));
   }
 
+  /** @internal */
   lockConverted(lock: DlmLock, from: number, wait: Waiter | null): void {
     if (!this.has('converted')) return;
     const waitedMs = wait === null ? 0 : this.clock.now() - wait.requestedAt;
     this.emit('converted', convertedPayload(this.node, lock, from, waitedMs));
   }
 
-  /** The holder of a cached grant confirmed it in use (K1) or reported its use (K4). */
+  /** @internal The holder of a cached grant confirmed it in use (K1) or reported its use (K4). */
   lockCacheUse(lock: DlmLock): void {
     if (this.has('cache-use')) this.emit('cache-use', cacheUsePayload(this.node, lock));
   }
 
-  /** A conversion deadlock under `demote` dropped the lock's granted mode to NL; its conversion stays queued. */
+  /** @internal A conversion deadlock under `demote` dropped the lock's granted mode to NL; its conversion stays queued. */
   lockDemoted(lock: DlmLock, from: number): void {
     if (this.has('demoted')) this.emit('demoted', demotedPayload(this.node, lock, from));
   }
 
+  /** @internal */
   lockReleased(lock: DlmLock, reason: LossReason): void {
     if (lock.res.table.policy.holdWarnMs !== null) this.watchdog.onRelease(lock);
     if (!this.has('released')) return;
     this.emit('released', releasedPayload(this.node, lock, reason, this.clock.now() - lock.grantedAt));
   }
 
+  /** @internal */
   posixChanged(owner: Owner, res: PosixResource, start: number, end: number, write: boolean | null, reason: LossReason, id: number): void {
     const event = write === null ? 'released' : 'granted';
     if (!this.has(event)) return;

@@ -152,6 +152,7 @@ export class Owner implements LockOwner {
 
   // --- bookkeeping called by the kinds; keeps `active` and the manager's count true ---
 
+  /** @internal */
   addDlmLock(lock: DlmLock): void {
     lock.ownerPrev = null;
     lock.ownerNext = this.dlmHead;
@@ -164,6 +165,7 @@ export class Owner implements LockOwner {
     if (!this.active) this.manager.ownerActive(this, true);
   }
 
+  /** @internal */
   removeDlmLock(lock: DlmLock): void {
     if (lock.ownerPrev === null) this.dlmHead = lock.ownerNext;
     else lock.ownerPrev.ownerNext = lock.ownerNext;
@@ -176,6 +178,7 @@ export class Owner implements LockOwner {
     this.settleActive();
   }
 
+  /** @internal */
   adjustPosix(res: PosixResource, delta: number, holdsThere: boolean): void {
     this.lockCount += delta;
     this.manager.lockTotal += delta;
@@ -187,6 +190,7 @@ export class Owner implements LockOwner {
     else this.settleActive();
   }
 
+  /** @internal */
   addWait(w: Waiter): void {
     w.ownerPrev = null;
     w.ownerNext = this.waitHead;
@@ -197,6 +201,7 @@ export class Owner implements LockOwner {
     if (!this.active) this.manager.ownerActive(this, true);
   }
 
+  /** @internal */
   removeWait(w: Waiter): void {
     if (w.ownerPrev === null) this.waitHead = w.ownerNext;
     else w.ownerPrev.ownerNext = w.ownerNext;
@@ -211,7 +216,7 @@ export class Owner implements LockOwner {
     if (this.active && this.lockCount === 0 && this.waitCount === 0) this.manager.ownerActive(this, false);
   }
 
-  /** Pending requests, newest first. */
+  /** @internal Pending requests, newest first. */
   *pendingRequests(): IterableIterator<Waiter> {
     for (let w = this.waitHead; w !== null; ) {
       const next = w.ownerNext;
@@ -220,7 +225,7 @@ export class Owner implements LockOwner {
     }
   }
 
-  /** Granted dlm locks, newest first. */
+  /** @internal Granted dlm locks, newest first. */
   *dlmLocks(): IterableIterator<DlmLock> {
     for (let l = this.dlmHead; l !== null; ) {
       const next = l.ownerNext;

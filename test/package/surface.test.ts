@@ -73,17 +73,32 @@ it('LockManager\'s declaration has no wait bookkeeping and no internal engine, a
   expect(d).toMatch(/get detection\(\)/);
 });
 
-it('the engines\' host (host.ts), which the published declarations name, carries no wait bookkeeping and no engine either', () => {
+/** What the engines use of the manager and nobody else may: wait bookkeeping, checks, events, the engines themselves. */
+const ENGINE_SERVICES = [
+  'nextId', 'startWait', 'settleWait', 'failWait', 'failMany', 'abortWait', 'timeOutWait', 'checkCanAdd', 'checkCanWait', 'checkLockCount',
+  'checkResource', 'checkGrace', 'checkTokens', 'nextToken', 'extendToken', 'ownerActive', 'captureFor', 'resourceChanged', 'recordDeadlock',
+  'callUser', 'lockGranted', 'lockConverted', 'lockReleased', 'posixChanged', 'dlmTable', 'posixTable', 'gated', 'find',
+  'grace', 'watchdog', 'detector', 'dlm', 'posix', 'timers', 'domains', 'lockOrder',
+];
+
+it('LockManager\'s declaration has none of the services the engines share', () => {
+  const d = declared('manager.d.ts');
+  for (const name of ENGINE_SERVICES) expect(member(d, name), name).toBe(false);
+  for (const name of ['handOver', 'advanceTokens', 'waitEdges', 'failDeadlockVictim', 'revokeResources', 'toWall']) expect(member(d, name), name).toBe(true);
+});
+
+it('the engines\' host (host.ts), which the published declarations name, carries none of them either', () => {
   const d = declared('host.d.ts');
-  for (const name of ['nextId', 'startWait', 'settleWait', 'failWait', 'failMany', 'checkCanAdd', 'grace', 'watchdog', 'detector']) {
-    expect(member(d, name), name).toBe(false);
-  }
-  expect(member(d, 'checkResource')).toBe(true);
+  for (const name of ENGINE_SERVICES) expect(member(d, name), name).toBe(false);
+  expect(member(d, 'toWall')).toBe(true);
 });
 
 it('Owner\'s declaration has none of its link fields', () => {
   const d = declared('owner.d.ts');
-  for (const name of ['lockCount', 'dlmHead', 'waitHead', 'searchEpoch', 'posixResources']) expect(member(d, name), name).toBe(false);
+  for (const name of ['lockCount', 'dlmHead', 'waitHead', 'waitCount', 'searchEpoch', 'posixResources', 'active']) expect(member(d, name), name).toBe(false);
+  // Its manager is a constructor parameter still (the constructor is published), but no property.
+  expect(d).not.toMatch(/^\s+readonly manager:/m);
+  for (const name of ['addDlmLock', 'removeDlmLock', 'adjustPosix', 'addWait', 'removeWait', 'pendingRequests', 'dlmLocks']) expect(member(d, name), name).toBe(false);
   expect(d).toMatch(/get holding\(\): number/);
 });
 
