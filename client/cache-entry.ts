@@ -33,6 +33,8 @@ export class CacheEntry {
   user: CachedLock | null = null;
   /** Highest mode a blocking callback named (-1: none). */
   blocked = -1;
+  /** When the first blocking callback came: local handovers (C9) stop a minimum hold after it. */
+  blockedAt = 0;
   /** When the server granted (or up-converted) it: the minimum hold counts from here. */
   grantedAt = Date.now();
   lastUsed = Date.now();
@@ -70,9 +72,22 @@ export class CacheEntry {
       && this.lock.moving === null && this.nextToken <= this.tokenLast && covers(modeIndex(this.lock.mode), mode);
   }
 
+  /**
+   * C9: the grant may pass to an owner of this client waiting for it:
+   * granted and still cached, tokens left, and no callback, or one that
+   * came less than the minimum hold ago (then another client waits, and
+   * gets it once the hold is over: local owners cannot starve it).
+   */
+  passable(): boolean {
+    return !this.busy && this.giving === null && !this.uncached && this.lock.state === 'granted' && !this.lock.demoted
+      && this.lock.moving === null && this.nextToken <= this.tokenLast
+      && (this.blocked < 0 || Date.now() - this.blockedAt < this.cache.options.minHoldMs);
+  }
+
   /** The server's blocking callback (C3). */
   onBlocking(mode: DlmMode): void {
     const m = modeIndex(mode);
+    if (this.blocked < 0) this.blockedAt = Date.now();
     if (m > this.blocked) this.blocked = m;
     if (this.user !== null || this.busy) {
       this.cache.send(this, true);
@@ -222,9 +237,20 @@ export class CachedLock implements LockHandle {
     e.user = null;
     e.lastUsed = Date.now();
     e.cache.used(e);
+    const passed = e.cache.handOver(e);
+    if (passed === 'handed') return Promise.resolve();
     // A conversion still pending on the server (or a demoted grant) is not worth keeping: given up, which cancels it.
-    if (e.blocked >= 0 || e.uncached || e.lock.state !== 'granted' || e.lock.demoted) return e.giveUp();
+    if (passed === 'give-up' || e.blocked >= 0 || e.uncached || e.lock.state !== 'granted' || e.lock.demoted) return e.giveUp();
     return Promise.resolve();
+  }
+
+  /** Released and its grant given up at once (a grant nobody wants any more: local-wait.ts). */
+  discard(): Promise<void> {
+    if (this.st !== 'released') {
+      this.st = 'released';
+      if (this.entry.user === this) this.entry.user = null;
+    }
+    return this.entry.giveUp();
   }
 
   /**
@@ -244,7 +270,10 @@ export class CachedLock implements LockHandle {
     const e = this.entry;
     const simple = options === undefined || Object.keys(options).every((k) => LOCAL_CONVERT_KEYS.has(k));
     const up = !covers(this.localMode, to);
-    if (simple && !this.mirror && e.blocked < 0 && !e.uncached && covers(modeIndex(e.lock.mode), to) && (!up || e.nextToken <= e.tokenLast)) {
+    // Owners of this client waiting here (C9) are let in by the server's conversion, not a local one: they go there first.
+    const waited = e.cache.hasWaiters(e.key);
+    if (waited) e.cache.beforeServer(e.key);
+    if (simple && !waited && !this.mirror && e.blocked < 0 && !e.uncached && covers(modeIndex(e.lock.mode), to) && (!up || e.nextToken <= e.tokenLast)) {
       if (up) this.tokenN = e.nextToken++;
       this.localMode = to;
       return this;

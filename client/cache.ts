@@ -45,9 +45,10 @@
 import type { LockOptions } from '../src/api.js';
 import { invalid, LockError, type LossReason } from '../src/errors.js';
 import { defaultLimits } from '../src/limits.js';
-import { MODES, modeIndex, type DlmMode } from '../src/modes.js';
+import { compatible, MODES, modeIndex, type DlmMode } from '../src/modes.js';
 import { CacheEntry, CachedLock, covers, join } from './cache-entry.js';
 import type { LockClient } from './index.js';
+import { LocalWait } from './local-wait.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { callUser, type RawSite } from './wire.js';
@@ -63,6 +64,9 @@ export interface CacheOptions {
   max?: number;
 }
 
+
+/** The owner's request to the server (remote-owner.ts), with the cached grant's callback hook. */
+type ServerLock = (options: LockOptions, hook?: (mode: DlmMode) => void) => Promise<RemoteLock>;
 
 /** Request options a cached grant can serve: with any other option set the request goes to the server uncached. */
 const CACHEABLE_KEYS = new Set(['timeoutMs', 'signal', 'onBlocking', 'noQueue', 'cache']);
@@ -92,6 +96,10 @@ export class GrantCache {
   private readonly lru = new Set<CacheEntry>();
   private readonly byKey = new Map<string, Set<CacheEntry>>();
   private readonly unreported = new Set<CacheEntry>();
+  /** C9: this client's waits by resource (`domain NUL resource`), in order. */
+  private readonly waiting = new Map<string, LocalWait[]>();
+  /** C9: modes of this client's cached requests on their way to the server, by resource. */
+  private readonly inflight = new Map<string, number[]>();
   /** Local grants since the event loop last turned (C7). */
   private localSinceTurn = 0;
   private reportTimer: NodeJS.Timeout | null = null;
@@ -121,11 +129,13 @@ export class GrantCache {
   }
 
   /**
-   * owner.lock() with the cache: a local re-grant when C2 holds, else a
-   * server request (the owner's grant converted, or a new cached grant).
+   * owner.lock() with the cache: a local re-grant when C2 holds, an idle
+   * grant of another owner handed over (C4), a wait in the client for one in
+   * use (C9), else a server request (the owner's grant converted, or a new
+   * cached grant).
    */
   async lock(owner: RemoteOwner, site: RawSite | undefined, domain: string, resource: string, mode: DlmMode, options: LockOptions | undefined,
-    serverLock: (options: LockOptions, hook?: (mode: DlmMode) => void) => Promise<RemoteLock>): Promise<RemoteLock | CachedLock> {
+    serverLock: ServerLock): Promise<RemoteLock | CachedLock> {
     const m = modeIndex(mode);
     if (m < 0) return serverLock(options ?? {});
     const key = `${domain}\0${resource}`;
@@ -133,64 +143,134 @@ export class GrantCache {
     if (onBlocking !== null && typeof onBlocking !== 'function') throw invalid('options.onBlocking', 'a function', onBlocking);
     if (options?.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', options.signal);
     if (options?.signal?.aborted === true) throw new LockError('ECANCELED', 'the signal was already aborted', { domain, resource });
-    let e = owner.cached?.get(key);
-    if (e !== undefined && e.lock.state !== 'granted' && e.lock.state !== 'converting') {
-      this.forget(e);
-      e = undefined;
-    }
-    if (e !== undefined) {
-      if (e.canServe(m)) {
-        // C7: local grants resolve in microtasks; a loop of them would never let this client read its socket (a
-        // callback another client waits for). Past LOCAL_GRANTS_PER_TURN without a turn of the event loop, one is taken.
-        if (++this.localSinceTurn >= LOCAL_GRANTS_PER_TURN) await new Promise((resolve) => setImmediate(resolve));
-        else if (this.localSinceTurn === 1) setImmediate(() => { this.localSinceTurn = 0; });
-        if (e.canServe(m)) return this.use(e, m, site ?? null, onBlocking);
-      }
-      // In use by another handle of this owner: a second, uncached lock (as without a cache).
-      if (e.user !== null) return serverLock({ ...options, cache: false });
-      if (e.giving !== null) await e.giving;
-      else if (!e.uncached && e.blocked < 0 && e.lock.state === 'granted' && e.lock.moving === null && !covers(modeIndex(e.lock.mode), m)) {
-        // Idle but weaker: converted on the server to a mode that covers both (busy meanwhile: no local re-grant).
-        e.busy = true;
-        try {
-          const { onBlocking: _cb, cache: _c, ...rest } = options ?? {};
-          await e.lock.convert(MODES[join(modeIndex(e.lock.mode), m)]!, rest);
-        } finally {
-          e.busy = false;
-        }
-        e.regranted();
-        return this.use(e, m, site ?? null, onBlocking);
-      } else {
-        await e.giveUp();
-      }
-    }
+    const r = site ?? null;
+    // Without a grant of its own here, nothing is awaited before a wait in the client is queued (C9): a flush() right
+    // after this call finds it.
+    const own = owner.cached?.get(key) === undefined ? null : await this.fromOwn(owner, key, m, r, options, onBlocking, serverLock);
+    if (own !== null) return own;
     // C4: an idle grant of another owner of this client that covers the request is handed over to this owner (one
-    // server); any other idle grant of another owner there is given up first.
+    // server); any other idle grant of another owner there is given up first. C9: one in use that the request
+    // conflicts with and that would serve it, the request waits for in the client.
     const others = this.byKey.get(key);
+    let inUse: CacheEntry | null = null;
     if (others !== undefined) {
       const giving: Promise<void>[] = [];
       for (const o of [...others]) {
-        if (o.owner === owner || o.user !== null) continue;
+        if (o.owner === owner) continue;
+        if (o.user !== null) {
+          inUse ??= o;
+          continue;
+        }
         if (owner.router === null && o.lock.owner.client === owner.client && o.canServe(m) && owner.cached?.get(key) === undefined) {
           this.adopt(o, owner);
-          return this.use(o, m, site ?? null, onBlocking);
+          return this.use(o, m, r, onBlocking);
         }
         giving.push(o.giveUp());
       }
       if (giving.length > 0) await Promise.all(giving);
     }
+    if (this.mayWait(owner, key, m, options, inUse)) {
+      const server = (o: LockOptions | undefined) => this.fromServer(owner, key, m, r, o, onBlocking, serverLock, false);
+      let q = this.waiting.get(key);
+      if (q === undefined) this.waiting.set(key, (q = []));
+      const queue = q;
+      const emptied = (): void => {
+        if (this.waiting.get(key) === queue) this.waiting.delete(key);
+      };
+      return new LocalWait(q, owner, domain, resource, m, r, onBlocking, options, server, emptied).promise;
+    }
+    return this.fromServer(owner, key, m, r, options, onBlocking, serverLock);
+  }
+
+  /** The owner's own cached grant: re-granted here (C2), converted on the server, or given up; null: none left. */
+  private async fromOwn(owner: RemoteOwner, key: string, m: number, site: RawSite | null, options: LockOptions | undefined,
+    onBlocking: ((mode: DlmMode) => void) | null, serverLock: ServerLock): Promise<RemoteLock | CachedLock | null> {
+    let e = owner.cached?.get(key);
+    if (e !== undefined && e.lock.state !== 'granted' && e.lock.state !== 'converting') {
+      this.forget(e);
+      e = undefined;
+    }
+    if (e === undefined) return null;
+    if (e.canServe(m)) {
+      // C7: local grants resolve in microtasks; a loop of them would never let this client read its socket (a
+      // callback another client waits for). Past LOCAL_GRANTS_PER_TURN without a turn of the event loop, one is taken.
+      if (this.countLocal()) await new Promise((resolve) => setImmediate(resolve));
+      if (e.canServe(m)) return this.use(e, m, site, onBlocking);
+    }
+    // In use by another handle of this owner: a second, uncached lock (as without a cache), after this client's waits (C9).
+    if (e.user !== null) {
+      this.beforeServer(key);
+      return serverLock({ ...options, cache: false });
+    }
+    if (e.giving !== null) {
+      await e.giving;
+    } else if (!e.uncached && e.blocked < 0 && e.lock.state === 'granted' && e.lock.moving === null && !covers(modeIndex(e.lock.mode), m)) {
+      // Idle but weaker: converted on the server to a mode that covers both (busy meanwhile: no local re-grant).
+      e.busy = true;
+      try {
+        const { onBlocking: _cb, cache: _c, ...rest } = options ?? {};
+        await e.lock.convert(MODES[join(modeIndex(e.lock.mode), m)]!, rest);
+      } finally {
+        e.busy = false;
+      }
+      e.regranted();
+      return this.use(e, m, site, onBlocking);
+    } else {
+      await e.giveUp();
+    }
+    return null;
+  }
+
+  /** C7: one more grant made here without a turn of the event loop; true when it should wait for one. */
+  private countLocal(): boolean {
+    if (++this.localSinceTurn >= LOCAL_GRANTS_PER_TURN) return true;
+    if (this.localSinceTurn === 1) setImmediate(() => { this.localSinceTurn = 0; });
+    return false;
+  }
+
+  /**
+   * C9's preconditions: one server, the owner has no grant of its own
+   * there, and the request would wait on the server for something of this
+   * client that, granted and handed over, serves it: another owner's grant
+   * in use (`inUse`) or request on its way there, whose mode conflicts with
+   * the request's and covers it; or other owners of this client wait here
+   * already (first come first served, as on the server).
+   */
+  private mayWait(owner: RemoteOwner, key: string, m: number, options: LockOptions | undefined, inUse: CacheEntry | null): boolean {
+    if (owner.router !== null || owner.cached?.get(key) !== undefined || options?.noQueue === true) return false;
+    if ((this.waiting.get(key)?.length ?? 0) > 0) return true;
+    const serves = (g: number): boolean => !compatible(g, m) && covers(g, m);
+    if (inUse !== null && inUse.user !== null && inUse.lock.owner.client === owner.client && inUse.passable() && serves(modeIndex(inUse.lock.mode))) return true;
+    return this.inflight.get(key)?.some(serves) ?? false;
+  }
+
+  /** A new cached grant from the server (or a plain lock, K5); `after`: this client's waits on it go first (C9). */
+  private async fromServer(owner: RemoteOwner, key: string, m: number, site: RawSite | null, options: LockOptions | undefined,
+    onBlocking: ((mode: DlmMode) => void) | null, serverLock: ServerLock, after = true): Promise<RemoteLock | CachedLock> {
+    if (after) this.beforeServer(key);
     let entry: CacheEntry | null = null;
     // A callback can come with the grant's reply, before the entry exists: kept, and applied to it at once.
     let early: DlmMode | null = null;
     let plain = false;
-    const lock = await serverLock({ ...options, cache: true }, (md) => {
-      if (entry !== null) entry.onBlocking(md);
-      else if (plain) callUser(onBlocking, md);
-      else if (early === null || modeIndex(md) > modeIndex(early)) early = md;
-    });
+    let lock: RemoteLock;
+    this.flying(key, m, true);
+    try {
+      lock = await serverLock({ ...options, cache: true }, (md) => {
+        if (entry !== null) entry.onBlocking(md);
+        else if (plain) callUser(onBlocking, md);
+        else if (early === null || modeIndex(md) > modeIndex(early)) early = md;
+      });
+    } catch (err) {
+      this.flying(key, m, false);
+      this.beforeServer(key);
+      throw err;
+    }
+    this.flying(key, m, false);
     // K5: granted while others waited, the server made it a plain lock (it would be called back at once).
     if (lock.tokenLast === null) {
       plain = true;
+      // Nothing to hand over at its release: this client's waits for it go to the server now (C9).
+      this.beforeServer(key);
       if (early !== null) callUser(onBlocking, early);
       return lock;
     }
@@ -202,14 +282,65 @@ export class GrantCache {
       return u === null ? { inUse: false } : { inUse: true, mode: u.mode, token: String(u.token), ...(u.site === null ? {} : { site: u.site }) };
     };
     lock.onReclaimed = () => {
-      entry!.uncached = true;
+      made.uncached = true;
       // The use now holds under the new server grant: its token is that grant's (above every token before it).
-      if (entry!.user !== null) entry!.user.reclaimed();
-      else void entry!.giveUp();
+      if (made.user !== null) made.user.reclaimed();
+      else void made.giveUp();
     };
-    const h = this.use(entry, m, site ?? null, onBlocking);
+    const h = this.use(entry, m, site, onBlocking);
     if (early !== null) entry.onBlocking(early);
     return h;
+  }
+
+  /**
+   * C9: a request of this client on `key` is about to go to the server, or
+   * nothing will be handed over there: the waits for it in the client go to
+   * the server now, in their order, so that the server's queue keeps the
+   * order in which this client's owners asked.
+   */
+  beforeServer(key: string): void {
+    const q = this.waiting.get(key);
+    if (q === undefined) return;
+    for (const w of [...q]) w.toServer();
+  }
+
+  /** C9: whether owners of this client wait here for `key`. */
+  hasWaiters(key: string): boolean {
+    return (this.waiting.get(key)?.length ?? 0) > 0;
+  }
+
+  /** C9: a cached request of mode `m` on `key` left for the server (`on`) or came back. */
+  private flying(key: string, m: number, on: boolean): void {
+    let modes = this.inflight.get(key);
+    if (on) {
+      if (modes === undefined) this.inflight.set(key, (modes = []));
+      modes.push(m);
+    } else if (modes !== undefined) {
+      modes.splice(modes.indexOf(m), 1);
+      if (modes.length === 0) this.inflight.delete(key);
+    }
+  }
+
+  /**
+   * C9: at its user's release, the grant passes to the first owner of this
+   * client waiting for it, in place (`adopt`, as C4), with that wait's own
+   * server request, if it was sent, cancelled in the same batch: 'handed'.
+   * When the grant may not pass (CacheEntry.passable: out of tokens, or
+   * another client called it back a minimum hold ago) or the first waiter
+   * cannot take it, that waiter asks the server now and the grant is to be
+   * given up ('give-up'): the others wait in the client for the waiter's new
+   * grant, behind whatever the server grants first. 'none': nobody waits.
+   */
+  handOver(e: CacheEntry): 'handed' | 'give-up' | 'none' {
+    const w = this.waiting.get(e.key)?.[0];
+    if (w === undefined) return 'none';
+    if (!e.passable() || !covers(modeIndex(e.lock.mode), w.mode) || w.owner.cached?.get(e.key) !== undefined) {
+      w.toServer();
+      return 'give-up';
+    }
+    this.adopt(e, w.owner);
+    w.grant((x) => this.use(e, x.mode, x.site, x.onBlocking), this.countLocal());
+    return 'handed';
   }
 
   /**
@@ -300,10 +431,11 @@ export class GrantCache {
     this.unreported.clear();
   }
 
-  /** Send every pending report now (before a dump reads the tables, and in tests). */
+  /** Send every pending report now, and every wait in the client to the server (before a dump reads the tables, and in tests). */
   flush(): void {
     if (this.reportTimer !== null) clearTimeout(this.reportTimer);
     this.report();
+    for (const key of [...this.waiting.keys()]) this.beforeServer(key);
   }
 
   private sweep(): void {

@@ -16,6 +16,10 @@ export const LOCAL_GRANTS_PER_TURN = 1024;
 /** Lazy use reports (K4) go at most this often, and only when something changed. */
 export const CACHE_REPORT_MS = 1_000;
 
+// local-wait.ts
+/** A wait for another owner of this client (C9) that lasts this long is sent to the server too (its wait-for edge). */
+export const LOCAL_WAIT_REPORT_MS = 10;
+
 // cluster.ts
 /** How many times a request is routed again after ESTALE before the caller sees it. */
 export const ROUTE_ATTEMPTS_MAX = 8;
