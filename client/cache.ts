@@ -40,6 +40,28 @@
  *       and a callback another client waits for would never arrive. After
  *       LOCAL_GRANTS_PER_TURN local grants with no turn of the event loop,
  *       the next one waits for one (setImmediate).
+ *   C9. Owners of this client wait for each other here (local-wait.ts): a
+ *       request that the server would queue behind another owner's cached
+ *       grant in use, or behind its cached request on the way there, and
+ *       that the grant would serve, waits in the client, first come first
+ *       served (behind any other wait here), and is handed the grant at its
+ *       user's release, as C4 does with an idle one. Handovers go on while
+ *       the grant is passable: tokens left, and no other client's callback
+ *       older than the minimum hold; then the first waiter asks the server
+ *       and the grant is given up, so another client waits at most the
+ *       minimum hold plus a round trip (GFS2's minimum hold on a callback).
+ *       A wait sends its own request to the server once it has lasted
+ *       LOCAL_WAIT_REPORT_MS, when the client flushes (before a dump) and
+ *       before any later request of this client on the resource goes there;
+ *       the handover cancels it. Why safe: the grant is this client's
+ *       server lock throughout and passes from one local use to the next
+ *       with no moment held by two (exclusion, and tokens from its run,
+ *       K2); `adopt` names the new owner on the server before anything
+ *       later on the connection (K6), so no edge names the old one after; a
+ *       wait is on the server's wait-for graph from LOCAL_WAIT_REPORT_MS on,
+ *       so a deadlock through it is found that much later and none is
+ *       invented; the server's queue keeps the client's order (a later
+ *       request never goes there before an earlier wait).
  */
 
 import type { LockOptions } from '../src/api.js';
