@@ -47,6 +47,8 @@ const SYSTEMS = [
   // Cached grants (client/cache.ts), default settings: a released lock stays granted for its owner's next request.
   { name: 'lockscope cached', start: () => systems.lockscope({ stacks: true, shared: false, cache: true }) },
   { name: 'lockscope 1 conn', start: () => systems.lockscope({ stacks: true, shared: true }) },
+  // The same with cached grants: the workers are owners of one client and take turns in it (client/cache.ts, C9).
+  { name: 'lockscope 1 conn cached', start: () => systems.lockscope({ stacks: true, shared: true, cache: true }) },
   // The in-process core in this process: what no network is in the way of.
   { name: 'in-process core', start: () => systems.core() },
   { name: 'redis', start: () => systems.redis({ retryMs: RETRY_MS }) },
@@ -101,7 +103,7 @@ function report(samples) {
   }
   const ratio = (a, b) => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(1)}×`);
   console.log('\nRatios to Redis (and etcd), and the goals of cached grants');
-  console.log(`${'workload'.padEnd(28)}${'lockscope'.padStart(12)}${'cached'.padStart(12)}${'1 conn'.padStart(12)}${'core'.padStart(12)}${'lockscope ÷ etcd'.padStart(18)}${'goal'.padStart(34)}`);
+  console.log(`${'workload'.padEnd(28)}${'lockscope'.padStart(12)}${'cached'.padStart(12)}${'1 conn'.padStart(12)}${'1 conn cached'.padStart(15)}${'core'.padStart(12)}${'lockscope ÷ etcd'.padStart(18)}${'goal'.padStart(34)}`);
   for (const wl of WORKLOADS) {
     const redis = get('redis', wl.id);
     const goal = ISSUE_GOALS[wl.id];
@@ -112,7 +114,8 @@ function report(samples) {
       goalText = `${goal.system} ≥ ${goal.x}× ${met}`;
     }
     console.log(`${wl.label.padEnd(28)}${ratio(get('lockscope', wl.id), redis).padStart(12)}${ratio(get('lockscope cached', wl.id), redis).padStart(12)}`
-      + `${ratio(get('lockscope 1 conn', wl.id), redis).padStart(12)}${ratio(get('in-process core', wl.id), redis).padStart(12)}`
+      + `${ratio(get('lockscope 1 conn', wl.id), redis).padStart(12)}${ratio(get('lockscope 1 conn cached', wl.id), redis).padStart(15)}`
+      + `${ratio(get('in-process core', wl.id), redis).padStart(12)}`
       + `${ratio(get('lockscope', wl.id), get('etcd', wl.id)).padStart(18)}${goalText.padStart(34)}`);
   }
   console.log('\nAgainst the references (bare: a FIFO lock server and nothing else, in Node, a connection per worker):');
