@@ -9,46 +9,25 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readTarGz } from '../dumps/support.js';
-import { connect, type LockClient } from '../../client/index.js';
-import type { DeadlockError, Snapshot } from '../../src/index.js';
-import { createServer, type LockServer } from '../../server/index.js';
-import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
+import type { Snapshot } from '../../src/index.js';
+import { TOKENS } from '../spec/remote.js';
+import { cacheHarness, expectTwoWayDeadlock, resourceOf, sleep } from './support.js';
 
 const DOMAINS = [
   { name: 'lin', kind: 'dlm' as const },
   { name: 'val', kind: 'dlm' as const, lvbBytes: 16 },
 ];
 
-let server: LockServer;
-const clients: LockClient[] = [];
-
-async function start(): Promise<void> {
-  server = await createServer({ port: 0, node: 'cache-test', domains: DOMAINS, tokens: TOKEN_SPECS });
-}
-
-async function client(name: string, cache: unknown = { minHoldMs: 0 }): Promise<LockClient> {
-  const c = await connect(server.url, { token: TOKENS.client, name, ...(cache === undefined ? {} : { cache: cache as never }) });
-  clients.push(c);
-  return c;
-}
-
-async function snapshot(): Promise<Snapshot> {
-  const res = await fetch(`${server.url}/api/snapshot`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } });
-  return (await res.json()) as Snapshot;
-}
+const h = cacheHarness('cache-test', DOMAINS);
+const start = () => h.start();
+const client = (name: string, cache: unknown = { minHoldMs: 0 }) => h.client(name, cache);
+const snapshot = () => h.snapshot();
 
 function granted(snap: Snapshot, domain: string, resource: string) {
-  return snap.domains.find((d) => d.name === domain)?.resources.find((r) => r.name === resource)?.granted ?? [];
+  return resourceOf(snap, domain, resource)?.granted ?? [];
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  await server?.close();
-});
 
 describe('cached grants', () => {
   it('re-grants a released lock without a message: the server keeps one grant, tokens still increase', async () => {
@@ -148,16 +127,7 @@ describe('cached grants', () => {
     const [alice, bob] = [a.owner('alice'), b.owner('bob')];
     const ha = await alice.lock('lin', 'r1', 'EX');
     const hb = await bob.lock('lin', 'r2', 'EX');
-    const outcome = (p: Promise<unknown>) => p.then(() => null, (e: DeadlockError) => e);
-    const pa = outcome(alice.lock('lin', 'r2', 'EX', { timeoutMs: 10_000 }));
-    await sleep(100);
-    const pb = outcome(bob.lock('lin', 'r1', 'EX', { timeoutMs: 10_000 }));
-    const [who, e] = await Promise.race([pa.then((x) => ['alice', x] as const), pb.then((x) => ['bob', x] as const)]);
-    expect(e?.code).toBe('EDEADLK');
-    expect(e!.cycle.map((x) => x.owner).sort()).toEqual(['alice', 'bob']);
-    // The victim lets go of what it holds; the other is granted.
-    await (who === 'alice' ? ha : hb).release();
-    expect(await (who === 'alice' ? pb : pa)).toBeNull();
+    await expectTwoWayDeadlock(alice, bob, ha, hb, 100);
     expect((await snapshot()).deadlocks).toHaveLength(1);
   });
 
@@ -180,7 +150,7 @@ describe('cached grants', () => {
   });
 
   it('a lost session loses the cache: the local use says lost with the reason', async () => {
-    server = await createServer({ port: 0, node: 'cache-test', domains: DOMAINS, tokens: TOKEN_SPECS, leaseMs: 300 });
+    const server = await h.start({ leaseMs: 300 });
     const c = await client('c');
     const l = await c.owner('o').lock('lin', 'r', 'EX');
     const idle = await c.owner('o').lock('lin', 'idle', 'EX');
@@ -199,7 +169,7 @@ describe('cached grants', () => {
   });
 
   it('a hang-dump lists cached grants: in use by whom and from where, or idle, in the summary, the lock tables and the client\'s report', async () => {
-    server = await createServer({ port: 0, node: 'cache-test', domains: DOMAINS, tokens: TOKEN_SPECS, dumps: { dir: mkdtempSync(join(tmpdir(), 'ls-cache-dump-')) } });
+    const server = await h.start({ dumps: { dir: mkdtempSync(join(tmpdir(), 'ls-cache-dump-')) } });
     const c = await client('cacher');
     const o = c.owner('worker');
     const idle = await o.lock('lin', 'idle-one', 'PR');

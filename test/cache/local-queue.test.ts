@@ -9,45 +9,20 @@
  * remote one, timeouts and aborts of a local wait.
  */
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type LockClient } from '../../client/index.js';
+import { describe, expect, it } from 'vitest';
 import type { DeadlockError, Snapshot } from '../../src/index.js';
-import { createServer, type LockServer } from '../../server/index.js';
-import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
+import { cacheHarness, expectTwoWayDeadlock, resourceOf, sleep } from './support.js';
 
-let server: LockServer;
-const clients: LockClient[] = [];
-
-async function start(): Promise<void> {
-  server = await createServer({ port: 0, node: 'local-queue', domains: [{ name: 'lin', kind: 'dlm' }], tokens: TOKEN_SPECS });
-}
-
-async function client(name: string, minHoldMs: number): Promise<LockClient> {
-  const c = await connect(server.url, { token: TOKENS.client, name, cache: { minHoldMs } });
-  clients.push(c);
-  return c;
-}
-
-async function snapshot(): Promise<Snapshot> {
-  const res = await fetch(`${server.url}/api/snapshot`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } });
-  return (await res.json()) as Snapshot;
-}
-
-function resource(snap: Snapshot, name: string) {
-  return snap.domains.find((d) => d.name === 'lin')?.resources.find((r) => r.name === name);
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const h = cacheHarness('local-queue', [{ name: 'lin', kind: 'dlm' }]);
+const start = () => h.start();
+const client = (name: string, minHoldMs: number) => h.client(name, { minHoldMs });
+const snapshot = () => h.snapshot();
+const resource = (snap: Snapshot, name: string) => resourceOf(snap, 'lin', name);
 
 /** Let `n` microtasks run: no I/O, no timer and no server reply can happen meanwhile. */
 async function microtasks(n = 20): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => queueMicrotask(resolve));
 }
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  await server?.close();
-});
 
 describe('owners of one client wait for each other in the client (C9)', () => {
   it('a grant in use passes to the owner waiting for it at its release, in microtasks: no request of its own reaches the server', async () => {
@@ -68,7 +43,7 @@ describe('owners of one client wait for each other in the client (C9)', () => {
     const r = resource(await snapshot(), 'r')!;
     expect(r.granted.map((l) => l.owner)).toEqual(['two']);
     expect(r.waiting).toHaveLength(0);
-    expect(server.manager.deadlocks).toHaveLength(0);
+    expect(h.server.manager.deadlocks).toHaveLength(0);
   });
 
   it('a wait longer than LOCAL_WAIT_REPORT_MS is on the server (an edge, the holder called back) and is still handed over within the minimum hold', async () => {
@@ -121,7 +96,7 @@ describe('owners of one client wait for each other in the client (C9)', () => {
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]! > tokens[i - 1]!).toBe(true);
     // Server grants only when a run of tokens ran out or at the start, not one per lock.
     expect(ids.size).toBeLessThan(100);
-    expect(server.manager.deadlocks).toHaveLength(0);
+    expect(h.server.manager.deadlocks).toHaveLength(0);
   });
 
   it('past the minimum hold after a callback the grant is given up instead, and the server grants the waiter', async () => {
@@ -175,7 +150,7 @@ describe('owners of one client wait for each other in the client (C9)', () => {
     expect(worst).toBe(1);
     for (const n of counts) expect(n).toBeGreaterThan(0);
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]! > tokens[i - 1]!).toBe(true);
-    expect(server.manager.deadlocks).toHaveLength(0);
+    expect(h.server.manager.deadlocks).toHaveLength(0);
   });
 
   it('two owners of one client each waiting in the client for the other: a deadlock, found on the server', async () => {
@@ -184,15 +159,8 @@ describe('owners of one client wait for each other in the client (C9)', () => {
     const [alice, bob] = [c.owner('alice'), c.owner('bob')];
     const ha = await alice.lock('lin', 'r1', 'EX');
     const hb = await bob.lock('lin', 'r2', 'EX');
-    const outcome = (p: Promise<unknown>) => p.then(() => null, (e: DeadlockError) => e);
-    const pa = outcome(alice.lock('lin', 'r2', 'EX', { timeoutMs: 10_000 }));
-    const pb = outcome(bob.lock('lin', 'r1', 'EX', { timeoutMs: 10_000 }));
-    const [who, e] = await Promise.race([pa.then((x) => ['alice', x] as const), pb.then((x) => ['bob', x] as const)]);
-    expect(e?.code).toBe('EDEADLK');
-    expect(e!.cycle.map((x) => x.owner).sort()).toEqual(['alice', 'bob']);
-    await (who === 'alice' ? ha : hb).release();
-    expect(await (who === 'alice' ? pb : pa)).toBeNull();
-    expect(server.manager.deadlocks).toHaveLength(1);
+    await expectTwoWayDeadlock(alice, bob, ha, hb, 0);
+    expect(h.server.manager.deadlocks).toHaveLength(1);
   });
 
   it('a cycle through a wait in one client and a remote owner is found too', async () => {
