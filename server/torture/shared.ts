@@ -18,6 +18,8 @@ export const TORTURE = Object.freeze({
   posixSlotsPerLockMax: 4,
   /** dlm resources slot-0..slot-(dlmSlots-1), one record each. */
   dlmSlots: 16,
+  /** With --cache, dlm owners per client, each in a loop of its own: they contend in the client too (client/cache.ts, C9). */
+  cachedDlmOwners: 2,
   shortHoldMsMax: 20,
   /** A share of holds long enough to span a restart. */
   longHoldShare: 0.02,
@@ -51,7 +53,7 @@ export interface WorkerConfig {
   mode: TortureMode;
   /** In a cluster: a request unanswered this long fails ETIMEDOUT (counted by code) rather than stopping its worker for good. */
   requestTimeoutMs?: number;
-  /** Keep grants cached (--cache). */
+  /** Keep grants cached (--cache); the client then runs TORTURE.cachedDlmOwners dlm owners at once. */
   cache?: boolean;
 }
 

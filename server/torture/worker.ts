@@ -26,16 +26,16 @@ class Worker {
   private lostSinceLock = 0;
   private readonly posixFd: number;
   private readonly dlmFd: number;
-  /** One owner per domain for the whole run, as a process has one lock owner per file. */
+  /** One owner per domain for the whole run, as a process has one lock owner per file; with --cache, more dlm owners (C9). */
   private readonly posixOwner: RemoteOwner;
-  private readonly dlmOwner: RemoteOwner;
+  private readonly dlmOwners: RemoteOwner[] = [];
 
   constructor(private readonly client: LockClient, private readonly cfg: WorkerConfig) {
     this.stats.id = cfg.id;
     this.posixFd = openSync(join(cfg.dir, TORTURE.posixFile), 'r+');
     this.dlmFd = openSync(join(cfg.dir, TORTURE.dlmFile), 'r+');
     this.posixOwner = client.owner(`w${cfg.id}`);
-    this.dlmOwner = client.owner(`w${cfg.id}-dlm`);
+    for (let k = 0; k < (cfg.cache === true ? TORTURE.cachedDlmOwners : 1); k++) this.dlmOwners.push(client.owner(`w${cfg.id}-dlm${k === 0 ? '' : k}`));
     client.on('reclaim', (r) => {
       this.stats.reclaims.push({ ms: r.durationMs, reclaimed: r.reclaimed, lost: r.lost.length });
       this.stats.lost += r.lost.length;
@@ -50,23 +50,30 @@ class Worker {
   async run(): Promise<WorkerStats> {
     const timer = setInterval(() => this.report('stats'), STATS_EVERY_MS);
     try {
-      while (!this.stopping) {
-        try {
-          const posix = this.cfg.mode === 'posix' || (this.cfg.mode === 'mixed' && Math.random() < 0.5);
-          await (posix ? this.posixOp() : this.dlmOp());
-          this.stats.ops++;
-        } catch (err) {
-          const code = err instanceof LockError ? err.code : 'EIO';
-          this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
-          await sleep(10);
-        }
-      }
+      // The first loop is the worker's own (posix, dlm or both); the others are its further dlm owners (--cache).
+      const loops = [this.loop(0)];
+      if (this.cfg.mode !== 'posix') for (let k = 1; k < this.dlmOwners.length; k++) loops.push(this.loop(k));
+      await Promise.all(loops);
     } finally {
       clearInterval(timer);
       closeSync(this.posixFd);
       closeSync(this.dlmFd);
     }
     return this.stats;
+  }
+
+  private async loop(k: number): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const posix = k === 0 && (this.cfg.mode === 'posix' || (this.cfg.mode === 'mixed' && Math.random() < 0.5));
+        await (posix ? this.posixOp() : this.dlmOp(k));
+        this.stats.ops++;
+      } catch (err) {
+        const code = err instanceof LockError ? err.code : 'EIO';
+        this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+        await sleep(10);
+      }
+    }
   }
 
   private async posixOp(): Promise<void> {
@@ -84,9 +91,9 @@ class Worker {
     }
   }
 
-  private async dlmOp(): Promise<void> {
+  private async dlmOp(k: number): Promise<void> {
     const slot = Math.floor(Math.random() * TORTURE.dlmSlots);
-    const owner = this.dlmOwner;
+    const owner = this.dlmOwners[k]!;
     const timeout = this.cfg.requestTimeoutMs === undefined ? {} : { timeoutMs: this.cfg.requestTimeoutMs };
     const lock: RemoteHandle = await owner.lock(TORTURE.dlmDomain, `slot-${slot}`, 'EX', timeout);
     try {
