@@ -271,8 +271,8 @@ export class CachedLock implements LockHandle {
     const simple = options === undefined || Object.keys(options).every((k) => LOCAL_CONVERT_KEYS.has(k));
     const up = !covers(this.localMode, to);
     // Owners of this client waiting here (C9) are let in by the server's conversion, not a local one: they go there first.
-    const waited = e.cache.hasWaiters(e.key);
-    if (waited) e.cache.beforeServer(e.key);
+    const waited = e.cache.queues.has(e.key);
+    if (waited) e.cache.queues.toServer(e.key);
     if (simple && !waited && !this.mirror && e.blocked < 0 && !e.uncached && covers(modeIndex(e.lock.mode), to) && (!up || e.nextToken <= e.tokenLast)) {
       if (up) this.tokenN = e.nextToken++;
       this.localMode = to;

@@ -40,77 +40,28 @@
  *       and a callback another client waits for would never arrive. After
  *       LOCAL_GRANTS_PER_TURN local grants with no turn of the event loop,
  *       the next one waits for one (setImmediate).
- *   C9. Owners of this client wait for each other here (local-wait.ts): a
- *       request that the server would queue behind another owner's cached
- *       grant in use, or behind its cached request on the way there, and
- *       that the grant would serve, waits in the client, first come first
- *       served (behind any other wait here), and is handed the grant at its
- *       user's release, as C4 does with an idle one. Handovers go on while
- *       the grant is passable: tokens left, and no other client's callback
- *       older than the minimum hold; then the first waiter asks the server
- *       and the grant is given up, so another client waits at most the
- *       minimum hold plus a round trip (GFS2's minimum hold on a callback).
- *       A wait sends its own request to the server once it has lasted
- *       LOCAL_WAIT_REPORT_MS, when the client flushes (before a dump) and
- *       before any later request of this client on the resource goes there;
- *       the handover cancels it. Why safe: the grant is this client's
- *       server lock throughout and passes from one local use to the next
- *       with no moment held by two (exclusion, and tokens from its run,
- *       K2); `adopt` names the new owner on the server before anything
- *       later on the connection (K6), so no edge names the old one after; a
- *       wait is on the server's wait-for graph from LOCAL_WAIT_REPORT_MS on,
- *       so a deadlock through it is found that much later and none is
- *       invented; the server's queue keeps the client's order (a later
- *       request never goes there before an earlier wait).
+ *   C9. Owners of this client wait for each other here, and a grant in
+ *       use passes from one to the next at its release: local-wait.ts.
  */
 
 import type { LockOptions } from '../src/api.js';
 import { invalid, LockError, type LossReason } from '../src/errors.js';
-import { defaultLimits } from '../src/limits.js';
-import { compatible, MODES, modeIndex, type DlmMode } from '../src/modes.js';
+import { MODES, modeIndex, type DlmMode } from '../src/modes.js';
 import { CacheEntry, CachedLock, covers, join } from './cache-entry.js';
+import type { CacheOptions } from './cache-options.js';
 import type { LockClient } from './index.js';
-import { LocalWait } from './local-wait.js';
+import { LocalQueues } from './local-wait.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
 import { callUser, type RawSite } from './wire.js';
-import { CACHE_ENTRIES_DEFAULT, CACHE_ENTRIES_MAX, CACHE_IDLE_DEFAULT_MS, CACHE_MIN_HOLD_DEFAULT_MS, CACHE_MIN_HOLD_MAX_MS, CACHE_REPORT_MS, LOCAL_GRANTS_PER_TURN } from './limits.js';
+import { CACHE_REPORT_MS, LOCAL_GRANTS_PER_TURN } from './limits.js';
 export { CACHE_ENTRIES_DEFAULT, CACHE_ENTRIES_MAX, CACHE_IDLE_DEFAULT_MS, CACHE_MIN_HOLD_DEFAULT_MS, CACHE_MIN_HOLD_MAX_MS, CACHE_REPORT_MS, LOCAL_GRANTS_PER_TURN } from './limits.js';
-
-export interface CacheOptions {
-  /** Keep a grant at least this long after it was granted before a callback takes it (default 10 ms, at most CACHE_MIN_HOLD_MAX_MS). */
-  minHoldMs?: number;
-  /** Give up a grant idle this long (default 30 s). */
-  idleMs?: number;
-  /** Cached grants one client keeps; past it the least recently used idle one is given up (default 10,000). */
-  max?: number;
-}
-
-
-/** The owner's request to the server (remote-owner.ts), with the cached grant's callback hook. */
-type ServerLock = (options: LockOptions, hook?: (mode: DlmMode) => void) => Promise<RemoteLock>;
 
 /** Request options a cached grant can serve: with any other option set the request goes to the server uncached. */
 const CACHEABLE_KEYS = new Set(['timeoutMs', 'signal', 'onBlocking', 'noQueue', 'cache']);
 
-const CACHE_OPTION_KEYS = new Set(['minHoldMs', 'idleMs', 'max']);
-
-export function checkCacheOptions(v: unknown): Required<CacheOptions> | null {
-  if (v === undefined || v === false) return null;
-  const o = (v === true ? {} : v) as Record<string, unknown>;
-  if (o === null || typeof o !== 'object') throw invalid('options.cache', 'true, false or { minHoldMs, idleMs, max }', v);
-  for (const k of Object.keys(o)) if (!CACHE_OPTION_KEYS.has(k)) throw invalid(`options.cache.${k}`, 'one of minHoldMs, idleMs, max');
-  const int = (x: unknown, name: string, min: number, max: number, dflt: number): number => {
-    if (x === undefined) return dflt;
-    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) throw invalid(`options.cache.${name}`, `a whole number from ${min} to ${max}`, x);
-    return x;
-  };
-  return {
-    minHoldMs: int(o.minHoldMs, 'minHoldMs', 0, CACHE_MIN_HOLD_MAX_MS, CACHE_MIN_HOLD_DEFAULT_MS),
-    idleMs: int(o.idleMs, 'idleMs', 1, defaultLimits.timeoutMsMax, CACHE_IDLE_DEFAULT_MS),
-    max: int(o.max, 'max', 1, CACHE_ENTRIES_MAX, CACHE_ENTRIES_DEFAULT),
-  };
-}
+/** The owner's request to the server (remote-owner.ts), with the cached grant's callback hook. */
+type ServerLock = (options: LockOptions, hook?: (mode: DlmMode) => void) => Promise<RemoteLock>;
 
 /** A client's cached grants: by owner and resource, in least-recently-used order, with their lazy reports. */
 export class GrantCache {
@@ -118,10 +69,8 @@ export class GrantCache {
   private readonly lru = new Set<CacheEntry>();
   private readonly byKey = new Map<string, Set<CacheEntry>>();
   private readonly unreported = new Set<CacheEntry>();
-  /** C9: this client's waits by resource (`domain NUL resource`), in order. */
-  private readonly waiting = new Map<string, LocalWait[]>();
-  /** C9: modes of this client's cached requests on their way to the server, by resource. */
-  private readonly inflight = new Map<string, number[]>();
+  /** C9: this client's waits among its owners, and its cached requests on their way to the server. */
+  readonly queues = new LocalQueues();
   /** Local grants since the event loop last turned (C7). */
   private localSinceTurn = 0;
   private reportTimer: NodeJS.Timeout | null = null;
@@ -191,15 +140,9 @@ export class GrantCache {
       }
       if (giving.length > 0) await Promise.all(giving);
     }
-    if (this.mayWait(owner, key, m, options, inUse)) {
+    if (this.queues.mayWait(owner, key, m, options, inUse)) {
       const server = (o: LockOptions | undefined) => this.fromServer(owner, key, m, r, o, onBlocking, serverLock, false);
-      let q = this.waiting.get(key);
-      if (q === undefined) this.waiting.set(key, (q = []));
-      const queue = q;
-      const emptied = (): void => {
-        if (this.waiting.get(key) === queue) this.waiting.delete(key);
-      };
-      return new LocalWait(q, owner, domain, resource, m, r, onBlocking, options, server, emptied).promise;
+      return this.queues.wait(key, owner, domain, resource, m, r, onBlocking, options, server);
     }
     return this.fromServer(owner, key, m, r, options, onBlocking, serverLock);
   }
@@ -221,7 +164,7 @@ export class GrantCache {
     }
     // In use by another handle of this owner: a second, uncached lock (as without a cache), after this client's waits (C9).
     if (e.user !== null) {
-      this.beforeServer(key);
+      this.queues.toServer(key);
       return serverLock({ ...options, cache: false });
     }
     if (e.giving !== null) {
@@ -250,32 +193,16 @@ export class GrantCache {
     return false;
   }
 
-  /**
-   * C9's preconditions: one server, the owner has no grant of its own
-   * there, and the request would wait on the server for something of this
-   * client that, granted and handed over, serves it: another owner's grant
-   * in use (`inUse`) or request on its way there, whose mode conflicts with
-   * the request's and covers it; or other owners of this client wait here
-   * already (first come first served, as on the server).
-   */
-  private mayWait(owner: RemoteOwner, key: string, m: number, options: LockOptions | undefined, inUse: CacheEntry | null): boolean {
-    if (owner.router !== null || owner.cached?.get(key) !== undefined || options?.noQueue === true) return false;
-    if ((this.waiting.get(key)?.length ?? 0) > 0) return true;
-    const serves = (g: number): boolean => !compatible(g, m) && covers(g, m);
-    if (inUse !== null && inUse.user !== null && inUse.lock.owner.client === owner.client && inUse.passable() && serves(modeIndex(inUse.lock.mode))) return true;
-    return this.inflight.get(key)?.some(serves) ?? false;
-  }
-
   /** A new cached grant from the server (or a plain lock, K5); `after`: this client's waits on it go first (C9). */
   private async fromServer(owner: RemoteOwner, key: string, m: number, site: RawSite | null, options: LockOptions | undefined,
     onBlocking: ((mode: DlmMode) => void) | null, serverLock: ServerLock, after = true): Promise<RemoteLock | CachedLock> {
-    if (after) this.beforeServer(key);
+    if (after) this.queues.toServer(key);
     let entry: CacheEntry | null = null;
     // A callback can come with the grant's reply, before the entry exists: kept, and applied to it at once.
     let early: DlmMode | null = null;
     let plain = false;
     let lock: RemoteLock;
-    this.flying(key, m, true);
+    this.queues.flying(key, m, true);
     try {
       lock = await serverLock({ ...options, cache: true }, (md) => {
         if (entry !== null) entry.onBlocking(md);
@@ -283,16 +210,16 @@ export class GrantCache {
         else if (early === null || modeIndex(md) > modeIndex(early)) early = md;
       });
     } catch (err) {
-      this.flying(key, m, false);
-      this.beforeServer(key);
+      this.queues.flying(key, m, false);
+      this.queues.toServer(key);
       throw err;
     }
-    this.flying(key, m, false);
+    this.queues.flying(key, m, false);
     // K5: granted while others waited, the server made it a plain lock (it would be called back at once).
     if (lock.tokenLast === null) {
       plain = true;
       // Nothing to hand over at its release: this client's waits for it go to the server now (C9).
-      this.beforeServer(key);
+      this.queues.toServer(key);
       if (early !== null) callUser(onBlocking, early);
       return lock;
     }
@@ -315,35 +242,6 @@ export class GrantCache {
   }
 
   /**
-   * C9: a request of this client on `key` is about to go to the server, or
-   * nothing will be handed over there: the waits for it in the client go to
-   * the server now, in their order, so that the server's queue keeps the
-   * order in which this client's owners asked.
-   */
-  beforeServer(key: string): void {
-    const q = this.waiting.get(key);
-    if (q === undefined) return;
-    for (const w of [...q]) w.toServer();
-  }
-
-  /** C9: whether owners of this client wait here for `key`. */
-  hasWaiters(key: string): boolean {
-    return (this.waiting.get(key)?.length ?? 0) > 0;
-  }
-
-  /** C9: a cached request of mode `m` on `key` left for the server (`on`) or came back. */
-  private flying(key: string, m: number, on: boolean): void {
-    let modes = this.inflight.get(key);
-    if (on) {
-      if (modes === undefined) this.inflight.set(key, (modes = []));
-      modes.push(m);
-    } else if (modes !== undefined) {
-      modes.splice(modes.indexOf(m), 1);
-      if (modes.length === 0) this.inflight.delete(key);
-    }
-  }
-
-  /**
    * C9: at its user's release, the grant passes to the first owner of this
    * client waiting for it, in place (`adopt`, as C4), with that wait's own
    * server request, if it was sent, cancelled in the same batch: 'handed'.
@@ -354,7 +252,7 @@ export class GrantCache {
    * grant, behind whatever the server grants first. 'none': nobody waits.
    */
   handOver(e: CacheEntry): 'handed' | 'give-up' | 'none' {
-    const w = this.waiting.get(e.key)?.[0];
+    const w = this.queues.head(e.key);
     if (w === undefined) return 'none';
     if (!e.passable() || !covers(modeIndex(e.lock.mode), w.mode) || w.owner.cached?.get(e.key) !== undefined) {
       w.toServer();
@@ -457,7 +355,7 @@ export class GrantCache {
   flush(): void {
     if (this.reportTimer !== null) clearTimeout(this.reportTimer);
     this.report();
-    for (const key of [...this.waiting.keys()]) this.beforeServer(key);
+    this.queues.allToServer();
   }
 
   private sweep(): void {
@@ -483,5 +381,6 @@ export class GrantCache {
 }
 
 export { CacheEntry, CachedLock, covers };
+export { checkCacheOptions, type CacheOptions } from './cache-options.js';
 export type { CacheEntry as CachedGrant };
 export type { LossReason };

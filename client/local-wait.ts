@@ -1,13 +1,27 @@
 /**
- * Owners of one client waiting for each other in the client (cache.ts, C9):
- * a request that conflicts with a cached grant another owner of this client
- * uses, or with another owner's request for the resource already on its way
- * to the server, waits here, first come first served, and is handed the
- * grant at its user's release, in place and without a round trip (the
- * server learns the new owner from `adopt`, K6). A wait that lasts
- * LOCAL_WAIT_REPORT_MS sends its own request to the server too, so the
- * wait-for graph has its edge: what waits long enough to be part of a
- * deadlock or a hang is seen there, a few milliseconds late.
+ * C9 (cache.ts's rules): owners of one client wait for each other in the
+ * client. A request that the server would queue behind another owner's
+ * cached grant in use, or behind its cached request on the way there, and
+ * that the grant would serve, waits here, first come first served (behind
+ * any other wait here), and is handed the grant at its user's release, in
+ * place and without a round trip, as C4 does with an idle one (`adopt`, the
+ * core's K6). Handovers go on while the grant is passable: tokens left, and
+ * no other client's callback older than the minimum hold; then the first
+ * waiter asks the server and the grant is given up, so another client waits
+ * at most the minimum hold plus a round trip (GFS2's minimum hold on a
+ * callback). A wait sends its own request to the server once it has lasted
+ * LOCAL_WAIT_REPORT_MS, when the client flushes (before a dump) and before
+ * any later request of this client on the resource goes there; the handover
+ * cancels it.
+ *
+ * Why safe: the grant is this client's server lock throughout and passes
+ * from one local use to the next with no moment held by two (exclusion;
+ * tokens from its run, K2); `adopt` names the new owner on the server before
+ * anything later on the connection (K6), so no edge names the old one
+ * after; a wait is on the server's wait-for graph from LOCAL_WAIT_REPORT_MS
+ * on, so a deadlock through it is found that much later and none is
+ * invented; the server's queue keeps the client's order (a later request
+ * never goes there before an earlier wait).
  *
  * Preconditions: one server (no cluster router); what the request waits for
  * conflicts with it on the server and, granted and handed over, serves it.
@@ -15,8 +29,10 @@
 
 import type { LockOptions } from '../src/api.js';
 import { LockError } from '../src/errors.js';
-import { MODES, type DlmMode } from '../src/modes.js';
-import type { CachedLock } from './cache-entry.js';
+import { MODES, modeIndex, type DlmMode } from '../src/modes.js';
+import { compatible } from '../src/modes.js';
+import type { CacheEntry, CachedLock } from './cache-entry.js';
+import { covers } from './cache-entry.js';
 import { LOCAL_WAIT_REPORT_MS } from './limits.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';
@@ -126,5 +142,77 @@ export class LocalWait {
 
   private context(): { domain: string; resource: string; owner: string } {
     return { domain: this.domain, resource: this.resource, owner: this.owner.name };
+  }
+}
+
+/** A client's waits among its owners by resource (`domain NUL resource`), and its cached requests on their way to the server. */
+export class LocalQueues {
+  private readonly waiting = new Map<string, LocalWait[]>();
+  /** Modes of the cached requests in flight, by resource. */
+  private readonly inflight = new Map<string, number[]>();
+
+  /**
+   * Whether the request waits here: one server, the owner has no grant of
+   * its own there, and the request would wait on the server for something
+   * of this client that, granted and handed over, serves it: another
+   * owner's grant in use (`inUse`) or request on its way there, whose mode
+   * conflicts with the request's and covers it; or other owners of this
+   * client wait here already (first come first served, as on the server).
+   */
+  mayWait(owner: RemoteOwner, key: string, m: number, options: LockOptions | undefined, inUse: CacheEntry | null): boolean {
+    if (owner.router !== null || owner.cached?.get(key) !== undefined || options?.noQueue === true) return false;
+    if (this.has(key)) return true;
+    const serves = (g: number): boolean => !compatible(g, m) && covers(g, m);
+    if (inUse !== null && inUse.user !== null && inUse.lock.owner.client === owner.client && inUse.passable() && serves(modeIndex(inUse.lock.mode))) return true;
+    return this.inflight.get(key)?.some(serves) ?? false;
+  }
+
+  /** A new wait at the end of the resource's queue; its promise. */
+  wait(key: string, owner: RemoteOwner, domain: string, resource: string, m: number, site: RawSite | null,
+    onBlocking: ((mode: DlmMode) => void) | null, options: LockOptions | undefined, server: ServerPath): Promise<RemoteLock | CachedLock> {
+    let q = this.waiting.get(key);
+    if (q === undefined) this.waiting.set(key, (q = []));
+    const queue = q;
+    const emptied = (): void => {
+      if (this.waiting.get(key) === queue) this.waiting.delete(key);
+    };
+    return new LocalWait(queue, owner, domain, resource, m, site, onBlocking, options, server, emptied).promise;
+  }
+
+  has(key: string): boolean {
+    return (this.waiting.get(key)?.length ?? 0) > 0;
+  }
+
+  head(key: string): LocalWait | undefined {
+    return this.waiting.get(key)?.[0];
+  }
+
+  /**
+   * A request of this client on `key` is about to go to the server, or
+   * nothing will be handed over there: the waits for it here go to the
+   * server now, in their order, so that the server's queue keeps the order
+   * in which this client's owners asked.
+   */
+  toServer(key: string): void {
+    const q = this.waiting.get(key);
+    if (q === undefined) return;
+    for (const w of [...q]) w.toServer();
+  }
+
+  /** Every wait to the server (a flush: before a dump reads the tables, and in tests). */
+  allToServer(): void {
+    for (const key of [...this.waiting.keys()]) this.toServer(key);
+  }
+
+  /** A cached request of mode `m` on `key` left for the server (`on`) or came back. */
+  flying(key: string, m: number, on: boolean): void {
+    let modes = this.inflight.get(key);
+    if (on) {
+      if (modes === undefined) this.inflight.set(key, (modes = []));
+      modes.push(m);
+    } else if (modes !== undefined) {
+      modes.splice(modes.indexOf(m), 1);
+      if (modes.length === 0) this.inflight.delete(key);
+    }
   }
 }
