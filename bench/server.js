@@ -86,6 +86,9 @@ async function main() {
   report(samples);
 }
 
+/** Width of a system's column: its longest name and a gap. */
+const COL = Math.max(...SYSTEMS.map((s) => s.name.length)) + 2;
+
 /** `samples`: `${system}|${workload}` → [{ ops, serverCpu, clientCpu }] per round. */
 function report(samples) {
   const get = (name, id) => {
@@ -93,11 +96,11 @@ function report(samples) {
     return xs === undefined ? null : median(xs.map((x) => x.ops));
   };
   console.log('\nlock + unlock cycles per second (median)');
-  console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(18)).join('')}`);
+  console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(COL)).join('')}`);
   for (const wl of WORKLOADS) {
     const cells = SYSTEMS.map((s) => {
       const v = get(s.name, wl.id);
-      return (v === null ? 'n/a' : fmt(v)).padStart(18);
+      return (v === null ? 'n/a' : fmt(v)).padStart(COL);
     }).join('');
     console.log(`${wl.label.padEnd(28)}${cells}`);
   }
@@ -129,7 +132,7 @@ function report(samples) {
     console.log(`${wl.label.padEnd(28)}${r('lockscope', 'bare socket.io').padStart(28)}${r('bare socket.io', 'redis').padStart(24)}${r('bare ws', 'redis').padStart(18)}${r('bare TCP', 'redis').padStart(18)}`);
   }
   console.log('\nCPU per cycle, µs (median): the service\'s process / the clients\' process');
-  console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(18)).join('')}`);
+  console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(COL)).join('')}`);
   for (const wl of WORKLOADS) {
     const cells = SYSTEMS.map((s) => {
       const xs = samples.get(`${s.name}|${wl.id}`) ?? [];
@@ -137,7 +140,7 @@ function report(samples) {
         const v = xs.map((x) => x[k]).filter((x) => x !== null);
         return v.length === 0 ? 'n/a' : median(v).toFixed(0);
       };
-      return `${m('serverCpu')} / ${m('clientCpu')}`.padStart(18);
+      return `${m('serverCpu')} / ${m('clientCpu')}`.padStart(COL);
     }).join('');
     console.log(`${wl.label.padEnd(28)}${cells}`);
   }
