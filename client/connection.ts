@@ -25,63 +25,12 @@ import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../src/errors.js';
 import { BATCHED_EVENTS } from './protocol.js';
 import { Batcher } from './batch.js';
-import type { BatchedEvent, ClientItem, ClientSelfReport, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
+import type { BatchedEvent, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire } from './wire.js';
 import { QUEUED_CALLS_MAX } from './limits.js';
-
-export type ConnectionState = 'connecting' | 'ready' | 'reclaiming' | 'away' | 'closed';
-
-/** One message the client is waiting on a reply for. */
-interface Call {
-  /** Its number on this client: a batched request's reply comes back under it. */
-  key: number;
-  event: keyof ClientToServerEvents;
-  /** Built at send time, so an owner registration can go first on a new session. */
-  message: () => unknown;
-  /** Request number: the server keeps such a request across reconnections. */
-  req: number | null;
-  /** Connection number it was last sent on (0: not yet). */
-  sentOn: number;
-  settle(reply: Reply<unknown>): void;
-  /** What to do when the session is gone: fail with this error, succeed, or (null) send again on the new one. */
-  onSessionLost: WireError | 'succeed' | null;
-  /** The caller gave up (signal, client-side timeout): the server is told whenever this call reaches it. */
-  cancelled: boolean;
-  /** Sent while the connection is reclaiming, too (the replay itself, owner registrations). */
-  early: boolean;
-}
-
-export interface ConnectionOptions {
-  token?: string;
-  name: string;
-  host?: string;
-  /** This client's identity for reclaims, the same on every connection. */
-  clientId: string;
-  /** The secret that proves the session and the client id are this client's (never shown, never logged). */
-  secret: string;
-  /** Longest wait for the first connection. */
-  connectTimeoutMs?: number;
-}
-
-export interface ConnectionHooks {
-  blocking(id: number, mode: string): void;
-  lost(id: number, reason: string): void;
-  update(msg: Parameters<ServerToClientEvents['update']>[0]): void;
-  /** The session is gone (expired while away, taken over, closed by the server): every handle is lost with this reason. */
-  sessionLost(reason: 'session-expired' | 'session-taken-over' | 'session-closed'): void;
-  /** The server restarted and lets this client reclaim: replay, then call reclaimDone(epoch). */
-  restarted(epoch: number): void;
-  /** The server's grace period started or ended. */
-  grace(active: boolean): void;
-  /** A hang-dump on the server asks for this client's own report. */
-  report(): ClientSelfReport;
-  /** A cluster node pushed the membership view it adopted. */
-  view?(v: ClusterView): void;
-  /** The connection dropped (it is being retried). */
-  away?(): void;
-}
-
+import type { Call, ConnectionHooks, ConnectionOptions, ConnectionState } from './connection-shapes.js';
+export type { ConnectionHooks, ConnectionOptions, ConnectionState } from './connection-shapes.js';
 
 /**
  * Requests sent in one turn leave together (one `m` message), up to MESSAGE_ITEMS_MAX and MESSAGE_BYTES_MAX (protocol.ts).

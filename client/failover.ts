@@ -89,6 +89,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** The pause before try number `attempt` + 1 of a reclaim or a `done` (F3, F4). */
 const backoff = (attempt: number): number => Math.min(FAILOVER_RETRY_MAX_MS, FAILOVER_RETRY_FIRST_MS * 2 ** Math.min(attempt, 8));
 
+/** A posix resource of one owner to move (F6). */
+interface PosixMove { owner: RemoteOwner; domain: string; resource: string; key: string; reason: LossReason }
+
 export class Failover {
   /** Clients whose node lost their session: every lock there is reclaimed (F1). */
   private readonly orphans = new Set<LockClient>();
@@ -165,9 +168,30 @@ export class Failover {
   private async pass(): Promise<void> {
     const started = Date.now();
     const view = this.host.view();
+    const { moves, posixMoves, departed } = this.collect(view);
+    // Entries for handles that moved or ended since: their node's revocation is moot.
+    for (const [h, c] of this.revokedOn) if (h.owner.client !== c || h.state === 'lost' || h.state === 'released') this.revokedOn.delete(h);
+    if (moves.length > 0 || posixMoves.length > 0 || departed || view.generation !== this.handled) this.doneOwed = true;
+    this.handled = view.generation;
+    if (!this.doneOwed) return;
+    const report: ReclaimReport = { epoch: 0, generation: view.generation, reclaimed: 0, lost: [], durationMs: 0 };
+    if (moves.length > 0 || posixMoves.length > 0) await this.move(moves, posixMoves, report);
+    if (await this.sayDone()) this.doneOwed = false;
+    if (moves.length > 0) { // a posix resource whose last piece was unlocked meanwhile moved nothing: no report
+      report.durationMs = Date.now() - started;
+      this.host.report(report);
+    }
+  }
+
+  /**
+   * What this pass moves under `view`: dlm handles on nodes gone, orphaned
+   * or no longer mastering their resource, and posix resources per owner
+   * (F6); a departed node's calls end and its connection is retired (F2).
+   */
+  private collect(view: ClusterView): { moves: Move[]; posixMoves: PosixMove[]; departed: boolean } {
     const members = new Set(view.members.map((m) => m.node));
     const moves: Move[] = [];
-    const posixMoves: { owner: RemoteOwner; domain: string; resource: string; key: string; reason: LossReason }[] = [];
+    const posixMoves: PosixMove[] = [];
     let departed = false;
     for (const [node, c] of this.host.nodeClients()) {
       const gone = !members.has(node);
@@ -211,44 +235,36 @@ export class Failover {
         void c.conn.close(left, false);
       }
     }
-    // Entries for handles that moved or ended since: their node's revocation is moot.
-    for (const [h, c] of this.revokedOn) if (h.owner.client !== c || h.state === 'lost' || h.state === 'released') this.revokedOn.delete(h);
-    if (moves.length > 0 || posixMoves.length > 0 || departed || view.generation !== this.handled) this.doneOwed = true;
-    this.handled = view.generation;
-    if (!this.doneOwed) return;
-    const report: ReclaimReport = { epoch: 0, generation: view.generation, reclaimed: 0, lost: [], durationMs: 0 };
-    if (moves.length > 0 || posixMoves.length > 0) {
-      let finish!: () => void;
-      const moved = new Promise<void>((resolve) => (finish = resolve));
-      for (const m of moves) if (m.ref.kind === 'dlm') m.ref.handle.moving = moved;
-      const posix: [Map<string, Promise<void>>, string][] = [];
-      for (const pm of posixMoves) {
-        const o = pm.owner.parent ?? pm.owner;
-        let byRes = this.posixMoving.get(o);
-        if (byRes === undefined) this.posixMoving.set(o, (byRes = new Map()));
-        byRes.set(pm.key, moved);
-        posix.push([byRes, pm.key]);
-      }
-      try {
-        // F6: new requests of these owners there wait (posixMoving); those already sent settle first.
-        // Bounded: a node that neither answers nor leaves the view must not hold the move up.
-        await Promise.race([Promise.all(posixMoves.flatMap((pm) => [...(pm.owner.posixPending.get(pm.key) ?? [])])), sleep(POSIX_SETTLE_MAX_MS)]);
-        for (const pm of posixMoves) {
-          for (const { domain, resource, request, site } of pm.owner.posix.requests()) {
-            if (domain === pm.domain && resource === pm.resource) moves.push({ ref: { kind: 'posix', owner: pm.owner, domain, resource, request, site }, reason: pm.reason });
-          }
-        }
-        await this.reclaimAll(moves, report);
-      } finally {
-        for (const m of moves) if (m.ref.kind === 'dlm' && m.ref.handle.moving === moved) m.ref.handle.moving = null;
-        for (const [byRes, key] of posix) if (byRes.get(key) === moved) byRes.delete(key);
-        finish();
-      }
+    return { moves, posixMoves, departed };
+  }
+
+  /** Reclaim `moves` (and the posix resources of `posixMoves`, once their requests in flight settled) on their new masters. */
+  private async move(moves: Move[], posixMoves: PosixMove[], report: ReclaimReport): Promise<void> {
+    let finish!: () => void;
+    const moved = new Promise<void>((resolve) => (finish = resolve));
+    for (const m of moves) if (m.ref.kind === 'dlm') m.ref.handle.moving = moved;
+    const posix: [Map<string, Promise<void>>, string][] = [];
+    for (const pm of posixMoves) {
+      const o = pm.owner.parent ?? pm.owner;
+      let byRes = this.posixMoving.get(o);
+      if (byRes === undefined) this.posixMoving.set(o, (byRes = new Map()));
+      byRes.set(pm.key, moved);
+      posix.push([byRes, pm.key]);
     }
-    if (await this.sayDone()) this.doneOwed = false;
-    if (moves.length > 0) { // a posix resource whose last piece was unlocked meanwhile moved nothing: no report
-      report.durationMs = Date.now() - started;
-      this.host.report(report);
+    try {
+      // F6: new requests of these owners there wait (posixMoving); those already sent settle first.
+      // Bounded: a node that neither answers nor leaves the view must not hold the move up.
+      await Promise.race([Promise.all(posixMoves.flatMap((pm) => [...(pm.owner.posixPending.get(pm.key) ?? [])])), sleep(POSIX_SETTLE_MAX_MS)]);
+      for (const pm of posixMoves) {
+        for (const { domain, resource, request, site } of pm.owner.posix.requests()) {
+          if (domain === pm.domain && resource === pm.resource) moves.push({ ref: { kind: 'posix', owner: pm.owner, domain, resource, request, site }, reason: pm.reason });
+        }
+      }
+      await this.reclaimAll(moves, report);
+    } finally {
+      for (const m of moves) if (m.ref.kind === 'dlm' && m.ref.handle.moving === moved) m.ref.handle.moving = null;
+      for (const [byRes, key] of posix) if (byRes.get(key) === moved) byRes.delete(key);
+      finish();
     }
   }
 

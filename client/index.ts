@@ -27,7 +27,8 @@ import { RemoteOwner } from './remote-owner.js';
 import { ClusterRouter } from './cluster.js';
 import { callUser } from './wire.js';
 import { CachedLock, checkCacheOptions, GrantCache, type CacheOptions } from './cache.js';
-import { EARLY_NOTICES_MAX, GRACE_RETRY_FIRST_MS, GRACE_RETRY_MAX_MS, RECLAIM_REPORTS_KEPT, TIMEOUT_SLACK_MS } from './limits.js';
+import { EARLY_NOTICES_MAX, RECLAIM_REPORTS_KEPT } from './limits.js';
+import { Requests } from './requests.js';
 
 export interface ConnectOptions {
   /** A token of role `client` (or `admin`); may be absent when the server has no tokens. */
@@ -46,14 +47,6 @@ export interface ConnectOptions {
   cache?: boolean | CacheOptions;
 }
 
-/** How a request pending when the session expired fails (a plain object: no stack to capture per request). */
-const SESSION_EXPIRED = { code: 'EREVOKED', message: 'the session expired while the request was pending', reason: 'session-expired' } as const;
-/** In a cluster, the router sends such a request again, to its resource's master under the newest view. */
-const NODE_SESSION_LOST = { code: 'ESTALE', message: 'the node lost this client\'s session while the request was pending' } as const;
-
-const ABORTED = { code: 'ECANCELED', message: 'the signal was aborted' } as const;
-const NO_ANSWER = { code: 'ETIMEDOUT', message: 'no answer from the lock server within timeoutMs' } as const;
-
 
 /** Who a client is to the servers: its reclaim identity and the secret that proves it (never shown). */
 export interface ClientIdentity {
@@ -68,6 +61,8 @@ export interface ClientEvents {
 
 export class LockClient {
   readonly conn: Connection;
+  /** Requests the server may keep waiting (requests.ts). */
+  private readonly requests: Requests;
   readonly stacks: boolean;
   readonly handles = new Map<number, RemoteLock>();
   /** This client's identity for reclaims: made once per connect(), presented on every connection. */
@@ -77,7 +72,6 @@ export class LockClient {
   /** The latest reclaim reports, oldest first. */
   readonly reclaims: ReclaimReport[] = [];
   private readonly listeners = new Set<ClientEvents['reclaim']>();
-  private readonly graceWaiters = new Set<() => void>();
   /**
    * Owners are not kept here: an application may make one per task. When one
    * is garbage collected the server is told, and forgets it if it holds and
@@ -128,7 +122,7 @@ export class LockClient {
       restarted: (epoch) => void this.reclaim(epoch),
       grace: (active) => {
         if (active) return;
-        for (const wake of [...this.graceWaiters]) wake();
+        this.requests.graceEnded();
       },
       // The lazy reports of cached grants go too (they follow the answer on the same connection).
       report: () => {
@@ -136,6 +130,7 @@ export class LockClient {
         return this.selfReport(name);
       },
     });
+    this.requests = new Requests(this.conn, () => this.member !== null);
     if (cacheOptions !== null) this.cache = new GrantCache(this, cacheOptions);
   }
 
@@ -262,89 +257,14 @@ export class LockClient {
   /**
    * A request the server may keep waiting: numbered, cancellable through
    * its signal, failed by the client too if the server stays silent past
-   * its timeout, and failed EREVOKED if the session is lost meanwhile.
+   * its timeout, and failed EREVOKED if the session is lost meanwhile
+   * (requests.ts).
    */
   request<T>(
     event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
     build: (req: number, options: Record<string, unknown> | undefined) => unknown,
   ): Promise<T> {
-    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(invalid('options.signal', 'an AbortSignal', signal));
-    if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
-    if (signal !== undefined) wire.abortable = true;
-    return this.retryAfterGrace(event, signal, timeoutMs, wire, build);
-  }
-
-  /**
-   * EGRACE means "not yet": the request goes again once the server's grace
-   * period is over, within the caller's timeoutMs (what is left of it is
-   * what the next attempt may wait) and until its signal fires.
-   */
-  private async retryAfterGrace<T>(
-    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
-    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
-  ): Promise<T> {
-    const deadline = typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0 ? Date.now() + timeoutMs : null;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.requestOnce<T>(event, signal, timeoutMs, wire, build);
-      } catch (err) {
-        if (!(err instanceof LockError) || err.code !== 'EGRACE') throw err;
-        await this.graceOver(attempt, signal, deadline);
-        if (deadline !== null) timeoutMs = wire.timeoutMs = Math.max(0, deadline - Date.now());
-      }
-    }
-  }
-
-  /** Resolves when the server says grace ended or after a backoff; fails on the signal or past the deadline. */
-  private graceOver(attempt: number, signal: AbortSignal | undefined, deadline: number | null): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const backoff = Math.min(GRACE_RETRY_MAX_MS, GRACE_RETRY_FIRST_MS * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2);
-      const late = deadline !== null && Date.now() + backoff > deadline;
-      const finish = (err: LockError | null): void => {
-        clearTimeout(timer);
-        this.graceWaiters.delete(wake);
-        signal?.removeEventListener('abort', onAbort);
-        if (err === null) resolve();
-        else reject(err);
-      };
-      const wake = (): void => finish(null);
-      const onAbort = (): void => finish(new LockError('ECANCELED', 'the signal was aborted'));
-      const timer = setTimeout(
-        () => finish(late ? new LockError('ETIMEDOUT', 'the server stayed in its grace period past timeoutMs') : null),
-        late ? Math.max(0, deadline - Date.now()) : backoff,
-      );
-      this.graceWaiters.add(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (signal?.aborted) onAbort();
-    });
-  }
-
-  /** One attempt of a request. */
-  private requestOnce<T>(
-    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
-    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
-  ): Promise<T> {
-    if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
-    const req = this.conn.nextReq();
-    const options = Object.keys(wire).length === 0 ? undefined : wire;
-    const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: this.member === null ? SESSION_EXPIRED : NODE_SESSION_LOST });
-    const onAbort = (): void => this.conn.cancel(req, ABORTED);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timer: NodeJS.Timeout | null = null;
-    const backstop = typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs < 2 ** 31 - TIMEOUT_SLACK_MS
-      ? new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            reject(new LockError('ETIMEDOUT', 'no answer from the lock server within timeoutMs'));
-            this.conn.cancel(req, NO_ANSWER);
-          }, timeoutMs + TIMEOUT_SLACK_MS);
-        })
-      : null;
-    const done = (): void => {
-      signal?.removeEventListener('abort', onAbort);
-      if (timer !== null) clearTimeout(timer);
-    };
-    const result = backstop === null ? p : Promise.race([p, backstop]);
-    return result.then((v) => { done(); return v; }, (e: unknown) => { done(); throw e; });
+    return this.requests.request<T>(event, signal, timeoutMs, wire, build);
   }
 
   /** A granted lock's reply becomes a handle (with any notice that outran it). */

@@ -62,8 +62,8 @@ describe('the end of grace, told to every client', () => {
 
     // Refused EGRACE (the client waits for the end of grace, without surfacing it).
     const held = clients[CLIENTS - 1]!.owner('p').lock('lin', 'new', 'EX');
-    const waiters = (clients[CLIENTS - 1] as unknown as { graceWaiters: Set<unknown> }).graceWaiters;
-    await until(() => waiters.size === 1);
+    const requests = (clients[CLIENTS - 1] as unknown as { requests: { waitingForGrace: number } }).requests;
+    await until(() => requests.waitingForGrace === 1);
 
     const back = await raw(server.url, late.info.id);
     expect(back.info.reclaim).toBe(true);
