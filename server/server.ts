@@ -38,7 +38,8 @@ import { sessionTable, summaries, watchLosses } from './session-hooks.js';
 import { tellGraceOver, type Session, type SessionTable } from './sessions.js';
 import { SnapshotReads } from './snapshot-reads.js';
 import { localView } from './views.js';
-import { ClusterBinding, checkClusterOptions, type ClusterHooks, type ClusterOptions } from './cluster/binding.js';
+import { ClusterBinding, type ClusterHooks } from './cluster/binding.js';
+import { checkClusterOptions, type ClusterOptions } from './cluster/options.js';
 import type { LockServerIo } from './sockets.js';
 
 export interface ServerOptions {
