@@ -36,7 +36,7 @@
  */
 
 import type { Admission, LockManager } from '../../src/index.js';
-import type { ExpectedClient } from './node.js';
+import type { ExpectedClient } from './client-records.js';
 import { LockError } from '../../src/index.js';
 import { clusterLimits, ETCD_CONNECT_TIMEOUT_MS } from './limits.js';
 import { ClusterNode, type Refusal } from './node.js';
