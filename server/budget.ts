@@ -146,3 +146,8 @@ export class Budget {
 function full(limit: string, max: number): LockError {
   return new LockError('ENOLCK', `limit ${limit} (${max}) reached`, { limit });
 }
+
+/** What an owner's registration is charged (B3): its name and metadata as JSON, in UTF-8 bytes. */
+export function ownerBytes(name: string, meta: unknown): number {
+  return Buffer.byteLength(name) + Buffer.byteLength(JSON.stringify(meta ?? null));
+}

@@ -46,67 +46,45 @@ export interface ConnectionBound {
 
 export function boundConnections(http: HttpServer, max: number): ConnectionBound {
   assert(Number.isInteger(max) && max >= 1, 'connectionsMax is a positive integer');
-  const open = new Set<Socket>();
-  /** Idle connections, idle longest first (a Set keeps insertion order; becoming idle again moves one to the end). */
-  const idle = new Set<Socket>();
-  /** Connections answering a request, oldest first, with that request (for `complete`: has all of it arrived?). */
-  const busy = new Map<Socket, IncomingMessage>();
+  const c = new Connections();
   const stats = { evicted: 0, refused: 0 };
-  /** Whom to close to make room: idle longest, else the oldest request still arriving; null when neither. */
-  const victim = (): Socket | null => {
-    const oldest = idle.values().next();
-    if (oldest.done !== true) return oldest.value;
-    for (const [s, req] of busy) if (!req.complete) return s;
-    return null;
-  };
-  const becomeIdle = (s: Socket): void => {
-    if (!open.has(s) || s.destroyed) return;
-    idle.delete(s);
-    idle.add(s);
-  };
-
   http.on('connection', (s: Socket) => {
-    if (open.size >= max) {
-      const old = victim();
+    if (c.open.size >= max) {
+      const old = c.victim();
       if (old === null) {
         stats.refused++;
         s.destroy();
         return;
       }
-      forget(old);
+      c.forget(old);
       stats.evicted++;
       old.destroy();
     }
-    open.add(s);
-    idle.add(s);
-    s.once('close', () => forget(s));
+    c.open.add(s);
+    c.idle.add(s);
+    s.once('close', () => c.forget(s));
   });
-  const forget = (s: Socket): void => {
-    open.delete(s);
-    idle.delete(s);
-    busy.delete(s);
-  };
   http.on('request', (req, res) => {
     const s = req.socket;
-    idle.delete(s);
-    busy.set(s, req);
+    c.idle.delete(s);
+    c.busy.set(s, req);
     res.once('close', () => {
-      busy.delete(s);
-      becomeIdle(s);
+      c.busy.delete(s);
+      c.becomeIdle(s);
     });
   });
   // An upgrade is not yet a client: it shows its token in socket.io's handshake, after this. Until then it
   // counts as idle, freshly so.
-  http.on('upgrade', (_req, s: Socket) => becomeIdle(s));
+  http.on('upgrade', (_req, s: Socket) => c.becomeIdle(s));
 
   return {
     get size() {
-      return open.size;
+      return c.open.size;
     },
     pin(s) {
-      idle.delete(s);
-      busy.delete(s);
-      assert(!idle.has(s), 'a pinned connection is not idle');
+      c.idle.delete(s);
+      c.busy.delete(s);
+      assert(!c.idle.has(s), 'a pinned connection is not idle');
     },
     get evicted() {
       return stats.evicted;
@@ -115,4 +93,33 @@ export function boundConnections(http: HttpServer, max: number): ConnectionBound
       return stats.refused;
     },
   };
+}
+
+/** The connections open now, by state (a pinned one is in `open` only). */
+class Connections {
+  readonly open = new Set<Socket>();
+  /** Idle connections, idle longest first (a Set keeps insertion order; becoming idle again moves one to the end). */
+  readonly idle = new Set<Socket>();
+  /** Connections answering a request, oldest first, with that request (for `complete`: has all of it arrived?). */
+  readonly busy = new Map<Socket, IncomingMessage>();
+
+  /** Whom to close to make room: idle longest, else the oldest request still arriving; null when neither. */
+  victim(): Socket | null {
+    const oldest = this.idle.values().next();
+    if (oldest.done !== true) return oldest.value;
+    for (const [s, req] of this.busy) if (!req.complete) return s;
+    return null;
+  }
+
+  becomeIdle(s: Socket): void {
+    if (!this.open.has(s) || s.destroyed) return;
+    this.idle.delete(s);
+    this.idle.add(s);
+  }
+
+  forget(s: Socket): void {
+    this.open.delete(s);
+    this.idle.delete(s);
+    this.busy.delete(s);
+  }
 }

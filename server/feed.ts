@@ -8,7 +8,7 @@
  * The manager's events are listened to only while someone is subscribed.
  */
 
-import type { Namespace } from 'socket.io';
+import type { Namespace, Socket } from 'socket.io';
 import type { Hang, LockManager, LockEvents, Snapshot } from '../src/index.js';
 import { Auth, type Principal } from './auth.js';
 import { presentedToken } from './page-cookie.js';
@@ -18,7 +18,12 @@ import type { SnapshotReads } from './snapshot-reads.js';
 import type { FeedBatch, FeedClientEvents, FeedEvent, FeedEventName, FeedEvents, HangEventName, SessionSummary } from './protocol.js';
 import type { LockServerIo } from './sockets.js';
 
-type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, { principal: Principal; domains: Set<string> | null }>;
+interface FeedData {
+  principal: Principal;
+  domains: Set<string> | null;
+}
+type FeedNamespace = Namespace<FeedClientEvents, FeedEvents, Record<string, never>, FeedData>;
+type FeedSocket = Socket<FeedClientEvents, FeedEvents, Record<string, never>, FeedData>;
 
 /**
  * The `/feed` namespace with the feed's own event maps. socket.io types every
@@ -134,6 +139,36 @@ export function startFeed(
   dumpOf: (hangId: number) => string | null = () => null,
 ): () => void {
   const nsp = feedNamespace(io);
+  const events = feedBatches(nsp, lm, sessions, dumpOf);
+  nsp.use((socket, next) => {
+    try {
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token ?? presentedToken(socket.handshake.headers);
+      const principal = auth.identify(token);
+      Auth.require(principal, 'read');
+      socket.data.principal = principal;
+      next();
+    } catch (err) {
+      next(Object.assign(new Error('refused'), { data: errorReply(err, internalError).error }));
+    }
+  });
+  nsp.on('connection', (socket) => {
+    if (nsp.sockets.size === 1) events.subscribe(true);
+    subscriber(socket, lm, reads, sessions);
+    socket.on('disconnect', () => {
+      if (nsp.sockets.size === 0) events.subscribe(false);
+    });
+  });
+  return () => events.stop();
+}
+
+/**
+ * The manager's events while someone is subscribed, batched and sent every
+ * `feedIntervalMs` to every room that has a member (the session list too,
+ * once a second when it changed).
+ */
+function feedBatches(
+  nsp: FeedNamespace, lm: LockManager, sessions: () => SessionSummary[], dumpOf: (hangId: number) => string | null,
+): { subscribe(on: boolean): void; stop(): void } {
   let batch: FeedBatch = { events: [], overflow: false };
   let timer: NodeJS.Timeout | null = null;
   const listeners = FORWARDED.map((event) => {
@@ -176,47 +211,36 @@ export function startFeed(
       batch = { events: [], overflow: false };
     }
   };
-
-  nsp.use((socket, next) => {
-    try {
-      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token ?? presentedToken(socket.handshake.headers);
-      const principal = auth.identify(token);
-      Auth.require(principal, 'read');
-      socket.data.principal = principal;
-      next();
-    } catch (err) {
-      next(Object.assign(new Error('refused'), { data: errorReply(err, internalError).error }));
-    }
-  });
-  nsp.on('connection', (socket) => {
-    if (nsp.sockets.size === 1) subscribe(true);
-    socket.data.domains = null;
-    void socket.join(ALL);
-    socket.emit('snapshot', reads.snapshot());
-    socket.emit('sessions', sessions());
-    // R3: snapshots this connection asks for, one per turn of its throttle however often it asks.
-    const send = throttled(() => {
-      socket.emit('snapshot', snapshotFor(reads, socket.data.domains));
-      socket.emit('sessions', sessions());
-    });
-    // A dashboard that saw `overflow` asks for the state again.
-    socket.on('refresh', send.ask);
-    socket.on('subscribe', (msg: unknown) => {
-      const domains = parseDomains(msg, lm);
-      // Bad input changes nothing: the subscription stays as it was.
-      if (domains === undefined) return;
-      for (const r of socket.rooms) if (r !== socket.id) void socket.leave(r);
-      socket.data.domains = domains;
-      if (domains === null) void socket.join(ALL);
-      else for (const d of domains) void socket.join(room(d));
-      send.ask();
-    });
-    socket.on('disconnect', () => {
-      send.cancel();
-      if (nsp.sockets.size === 0) subscribe(false);
-    });
-  });
-  return () => {
-    if (timer !== null) subscribe(false);
+  return {
+    subscribe,
+    stop: () => {
+      if (timer !== null) subscribe(false);
+    },
   };
+}
+
+/** One dashboard connection: the state now, then the state again when it asks (refresh, a new domain filter), throttled (R3). */
+function subscriber(socket: FeedSocket, lm: LockManager, reads: SnapshotReads, sessions: () => SessionSummary[]): void {
+  socket.data.domains = null;
+  void socket.join(ALL);
+  socket.emit('snapshot', reads.snapshot());
+  socket.emit('sessions', sessions());
+  // R3: snapshots this connection asks for, one per turn of its throttle however often it asks.
+  const send = throttled(() => {
+    socket.emit('snapshot', snapshotFor(reads, socket.data.domains));
+    socket.emit('sessions', sessions());
+  });
+  // A dashboard that saw `overflow` asks for the state again.
+  socket.on('refresh', send.ask);
+  socket.on('subscribe', (msg: unknown) => {
+    const domains = parseDomains(msg, lm);
+    // Bad input changes nothing: the subscription stays as it was.
+    if (domains === undefined) return;
+    for (const r of socket.rooms) if (r !== socket.id) void socket.leave(r);
+    socket.data.domains = domains;
+    if (domains === null) void socket.join(ALL);
+    else for (const d of domains) void socket.join(room(d));
+    send.ask();
+  });
+  socket.on('disconnect', () => send.cancel());
 }

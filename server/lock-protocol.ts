@@ -1,22 +1,21 @@
 /**
- * The lock protocol on one connection: each client message is checked
- * against its schema (messages.ts) and the caller's role, then relayed to
- * the session's owner in the core with the client's own request-site stack.
- * Every failure becomes an `{ error }` reply here (errors.ts); nothing a
- * client sends can throw out of a handler.
+ * The lock protocol on one connection: what each client message does,
+ * relayed to the session's owner in the core with the client's own
+ * request-site stack (request-sites.ts). How a message gets here — alone or
+ * in a batch, its role and schema checked, any failure an `{ error }`
+ * reply — is dispatch.ts; a handler runs only on a message that passed.
  */
 
 import type { ConvertOptions, DlmLock, LockManager, LockOptions, Owner, SetlkOptions } from '../src/index.js';
 import { LockError } from '../src/index.js';
-import { BATCHED_EVENTS } from '../client/protocol.js';
-import type { BatchedEvent, ClientToServerEvents, Reply, WireLock } from '../client/protocol.js';
-import { Auth } from './auth.js';
-import type { Budget, SessionUse } from './budget.js';
+import type { Reply, WireLock } from '../client/protocol.js';
+import { ownerBytes, type Budget, type SessionUse } from './budget.js';
+import { Dispatch, type AckFn } from './dispatch.js';
 import { errorReply } from './errors.js';
 import { serverLimits } from './limits.js';
 import type { Logger } from './log.js';
 import * as M from './messages.js';
-import { outboxOf } from './outbox.js';
+import { RequestSites } from './request-sites.js';
 import { dropInSlices } from './slices.js';
 import { reclaim, reclaimComplete, reclaimMessage } from './reclaim.js';
 import type { Recovery } from './recovery.js';
@@ -24,9 +23,6 @@ import type { ClusterBinding } from './cluster/binding.js';
 import type { Session } from './sessions.js';
 import type { Schema } from './validate.js';
 import type { LockSocket } from './sockets.js';
-
-/** Where requests without a relayed stack say they came from. */
-const NO_SITE = '    at <remote client>';
 
 export interface ProtocolContext {
   lm: LockManager;
@@ -43,9 +39,6 @@ export interface ProtocolContext {
   budget: Budget;
 }
 
-/** Answers a request; `ended`: the answer ends a wait (a grant or a failure), sent before other answers (outbox.ts). */
-type AckFn = (r: Reply<unknown>, ended?: boolean) => void;
-
 export function wireLock(l: DlmLock): WireLock {
   const lvb = l.lvb;
   return {
@@ -61,12 +54,16 @@ function decodeLvb(b64: string | undefined): Uint8Array | undefined {
 
 type Msg<S> = S extends Schema<infer T> ? T : never;
 
-/** Every client event but the batch itself (`m`), each with its handler. */
-type HandledEvent = Exclude<keyof ClientToServerEvents, 'm'>;
-
 /** The handlers of one connection, one method per message. */
 class LockProtocol {
   private readonly lm: LockManager;
+  /** What this session may use and has used (budget.ts). */
+  private readonly use: SessionUse;
+  /** Request sites this connection numbered. */
+  private readonly sites: RequestSites;
+  private readonly dispatch: Dispatch;
+  /** The reclaims of this connection, run one after another (see reclaimInOrder). */
+  private reclaimTail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly socket: LockSocket,
@@ -75,147 +72,52 @@ class LockProtocol {
   ) {
     this.lm = ctx.lm;
     this.use = ctx.budget.session(session, socket.data.principal);
+    this.sites = new RequestSites(ctx.budget, this.use);
+    this.dispatch = new Dispatch(socket, session.id, this.sites, ctx.internalError, ctx.log);
   }
 
-  /** The handlers by event; `m` batches reach the same ones. */
-  private readonly handlers = new Map<HandledEvent, (raw: unknown, ack: AckFn | null) => void>();
-  /** The reclaims of this connection, run one after another (see reclaimInOrder). */
-  private reclaimTail: Promise<unknown> = Promise.resolve();
-  /** Request sites this connection numbered (siteId → the session's kept text): a program asks from a few places, over and over. */
-  private readonly sites = new Map<number, string>();
-  /** What this session may use and has used (budget.ts). */
-  private readonly use: SessionUse;
-
   bind(): void {
-    this.on('owner', M.ownerMessage, (m, ack) => this.owner(m, ack));
-    this.on('lock', M.lockMessage, (m, ack) => this.lock(m, ack));
-    this.on('convert', M.convertMessage, (m, ack) => this.convert(m, ack));
-    this.on('release', M.releaseMessage, (m, ack) => this.release(m, ack));
-    this.on('hold', M.holdMessage, (m, ack) => this.hold(m, ack));
-    this.on('adopt', M.adoptMessage, (m, ack) => {
+    this.dispatch.on('owner', M.ownerMessage, (m, ack) => this.owner(m, ack));
+    this.dispatch.on('lock', M.lockMessage, (m, ack) => this.lock(m, ack));
+    this.dispatch.on('convert', M.convertMessage, (m, ack) => this.convert(m, ack));
+    this.dispatch.on('release', M.releaseMessage, (m, ack) => this.release(m, ack));
+    this.dispatch.on('hold', M.holdMessage, (m, ack) => this.hold(m, ack));
+    this.dispatch.on('adopt', M.adoptMessage, (m, ack) => {
       // A cached grant passed between two owners of this session (K6): the same lock, now the other owner's.
       const l = this.ownLock(m.id);
       if (!l.cached) throw new LockError('EINVAL', `lock ${m.id} is not a cached grant`);
       this.lm.handOver(l, this.session.owner(m.oid));
       ack?.({ ok: null });
     });
-    this.on('setlk', M.setlkMessage, (m, ack) => this.setlk(m, ack));
-    this.on('getlk', M.getlkMessage, async (m, ack) => ack?.({ ok: await this.session.owner(m.oid).getlk(m.domain, m.resource, m.request) }));
-    this.on('releaseAll', M.ownerRef, (m, ack) => {
+    this.dispatch.on('setlk', M.setlkMessage, (m, ack) => this.setlk(m, ack));
+    this.dispatch.on('getlk', M.getlkMessage, async (m, ack) => ack?.({ ok: await this.session.owner(m.oid).getlk(m.domain, m.resource, m.request) }));
+    this.dispatch.on('releaseAll', M.ownerRef, (m, ack) => {
       // In slices (rule B5), answered when the last is done; a session expiring meanwhile takes over the rest.
       dropInSlices([this.session.owner(m.oid)], (o, max) => o.releaseSome(max), () => ack?.({ ok: null }), () => this.session.state === 'expired');
     });
-    this.on('dropOwner', M.ownerRef, (m, ack) => this.dropOwner(m.oid, ack));
-    this.on('cancel', M.reqRef, (m, ack) => {
+    this.dispatch.on('dropOwner', M.ownerRef, (m, ack) => this.dropOwner(m.oid, ack));
+    this.dispatch.on('cancel', M.reqRef, (m, ack) => {
       this.session.pending.get(m.req)?.abort();
       ack?.({ ok: null });
     });
-    this.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
-    this.on('reclaim', reclaimMessage, (m, ack) => {
+    this.dispatch.on('sync', M.syncMessage, (m, ack) => this.sync(m.reqs, ack));
+    this.dispatch.on('reclaim', reclaimMessage, (m, ack) => {
       // Tracked like a request, so a reply lost with the connection is sent again on `sync`, not the locks reclaimed twice.
       // Each item's site, resolved now: a number never sent with its text makes the whole message EINVAL.
-      const sites = m.items.map((item) => (item.site !== undefined || item.siteId !== undefined ? this.siteOf(item) : null));
+      const sites = m.items.map((item) => (item.site !== undefined || item.siteId !== undefined ? this.sites.of(item) : null));
       return this.pending(m.req, ack, false, () => this.reclaimInOrder(m.items, sites, m.done === true));
     });
-    this.on('reclaimComplete', M.reclaimComplete, (m, ack) => {
+    this.dispatch.on('reclaimComplete', M.reclaimComplete, (m, ack) => {
       reclaimComplete(this.session, this.lm, this.ctx.recovery, this.ctx.cluster, m.generation);
       ack?.({ ok: null });
     });
-    this.on('ping', M.empty, (_m, ack) => ack?.({ ok: { time: Date.now() } }), null);
-    this.on('view', M.empty, (_m, ack) => ack?.({ ok: this.ctx.cluster?.clientView() ?? null }), null);
-    this.on('bye', M.empty, (_m, ack) => {
+    this.dispatch.on('ping', M.empty, (_m, ack) => ack?.({ ok: { time: Date.now() } }), null);
+    this.dispatch.on('view', M.empty, (_m, ack) => ack?.({ ok: this.ctx.cluster?.clientView() ?? null }), null);
+    this.dispatch.on('bye', M.empty, (_m, ack) => {
       ack?.({ ok: null });
       this.ctx.end(this.session);
     }, null);
-    const outbox = outboxOf(this.socket);
-    // The listeners take `unknown`: a client may send anything under an event's name, and the schema judges it.
-    for (const [event, handle] of this.handlers) {
-      this.socket.on(event, (raw: unknown, maybeAck?: unknown) => {
-        const fn = typeof maybeAck === 'function' ? (maybeAck as AckFn) : null;
-        handle(raw, fn === null ? null : (r) => outbox.ack(fn, r));
-      });
-    }
-    this.socket.on('m', (raw: unknown) => this.batch(raw));
-    // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
-    const handled = new Set<string>([...this.handlers.keys(), 'm']);
-    this.socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && handled.has(event)) return;
-      const ack = args.at(-1);
-      if (typeof ack === 'function') outbox.ack(ack as AckFn, errorReply(new LockError('EINVAL', 'unknown message'), this.ctx.internalError));
-    });
-  }
-
-  /**
-   * A batch: each item goes to its handler as if sent alone, in order, and
-   * is answered under its key (0: no answer). A malformed batch is dropped
-   * whole (it has no key to answer under); a malformed item gets EINVAL.
-   */
-  private batch(raw: unknown): void {
-    if (!Array.isArray(raw) || raw.length > serverLimits.batchItemsMax) {
-      this.ctx.log('warn', 'bad batch', { session: this.session.id, reason: Array.isArray(raw) ? `over ${serverLimits.batchItemsMax} items` : 'not an array' });
-      return;
-    }
-    const outbox = outboxOf(this.socket);
-    for (const item of raw) {
-      const parsed = batchItem(item);
-      if (parsed === null) continue;
-      const [key, event, msg] = parsed;
-      const ack: AckFn | null = key === 0 ? null : (r, ended) => outbox.reply(key, r, ended);
-      const handle = isBatched(event) ? this.handlers.get(event) : undefined;
-      if (handle === undefined) ack?.(errorReply(new LockError('EINVAL', `not a message that can be batched: ${String(event).slice(0, 40)}`), this.ctx.internalError));
-      else handle(msg, ack);
-    }
-  }
-
-  /**
-   * Authorize, keep the request's sites, validate, run; any failure becomes the `{ error }` reply.
-   * Budget rule B1 (budget.ts): nothing is stored for a message its sender's role may not send, so a
-   * viewer's lock request costs nothing after its reply. The sites of a message from a role that may
-   * lock are kept before the message is judged: the client numbers a site once and refers to it after,
-   * so a site first sent with a refused request (a bad field, a full quota) still stands for later ones;
-   * what is kept is charged to the session's site budget (B4), which bounds what refusals can cost.
-   */
-  private on<T>(event: HandledEvent, schema: Schema<T>, fn: (msg: T, ack: AckFn | null) => unknown, action: 'lock' | null = 'lock'): void {
-    const fail = (ack: AckFn | null) => (err: unknown): void => ack?.(errorReply(err, this.ctx.internalError));
-    const numbersSites = SITED.has(event);
-    this.handlers.set(event, (raw, ack) => {
-      try {
-        if (action !== null) Auth.require(this.socket.data.principal, action);
-        if (numbersSites) this.numberSites(raw);
-        const msg = schema(raw, event);
-        const r = fn(msg, ack);
-        if (r instanceof Promise) r.catch(fail(ack));
-      } catch (err) {
-        fail(ack)(err);
-      }
-    });
-  }
-
-  /** The message's own site, and a reclaim's one per item. */
-  private numberSites(raw: unknown): void {
-    this.numberSite(raw);
-    const items = (raw as { items?: unknown } | null)?.items;
-    if (Array.isArray(items)) for (const item of items.slice(0, serverLimits.reclaimItemsMax)) this.numberSite(item);
-  }
-
-  /** A well-formed site is replaced by the session's kept copy (or B4's placeholder), which its number then stands for. */
-  private numberSite(raw: unknown): void {
-    if (raw === null || typeof raw !== 'object') return;
-    const m = raw as { site?: unknown; siteId?: unknown };
-    if (typeof m.site !== 'string' || m.site.length > serverLimits.siteCharsMax) return;
-    m.site = this.ctx.budget.keepSite(this.use, m.site);
-    const id = m.siteId;
-    if (!Number.isSafeInteger(id) || (id as number) < 1 || (id as number) > serverLimits.sitesPerConnectionMax) return;
-    this.sites.set(id as number, m.site as string);
-  }
-
-  /** The request's site: its text, or the text its number stands for on this connection. */
-  private siteOf(msg: { site?: string; siteId?: number }): string {
-    if (msg.site !== undefined) return msg.site;
-    if (msg.siteId === undefined) return NO_SITE;
-    const text = this.sites.get(msg.siteId);
-    if (text === undefined) throw new LockError('EINVAL', `siteId ${msg.siteId} was never sent with its text on this connection`);
-    return text;
+    this.dispatch.listen();
   }
 
   /**
@@ -313,7 +215,7 @@ class LockProtocol {
 
   private lock(msg: Msg<typeof M.lockMessage>, ack: AckFn | null): Promise<void> {
     const owner = this.session.owner(msg.oid);
-    const site = this.siteOf(msg);
+    const site = this.sites.of(msg);
     const { blocking, abortable, ...rest } = msg.options ?? {};
     const holder = { id: 0, cached: false };
     this.ctx.recovery?.record(this.session);
@@ -336,7 +238,7 @@ class LockProtocol {
 
   private convert(msg: Msg<typeof M.convertMessage>, ack: AckFn | null): Promise<void> {
     const l = this.ownLock(msg.id);
-    const site = this.siteOf(msg);
+    const site = this.sites.of(msg);
     const { lvb, abortable, ...rest } = msg.options ?? {};
     return this.pending(msg.req, ack, abortable, async (signal) => {
       const options: ConvertOptions = { ...rest };
@@ -361,7 +263,7 @@ class LockProtocol {
   private hold(msg: Msg<typeof M.holdMessage>, ack: AckFn | null): void {
     const l = this.session.locks.get(msg.id);
     if (l !== undefined && l.cached) {
-      const site = msg.site !== undefined || msg.siteId !== undefined ? this.siteOf(msg) : null;
+      const site = msg.site !== undefined || msg.siteId !== undefined ? this.sites.of(msg) : null;
       l.reportCacheUse(msg.inUse, msg.user ?? null, site, Date.now());
       if (msg.confirm === true && msg.inUse) l.confirmCache();
     }
@@ -370,7 +272,7 @@ class LockProtocol {
 
   private setlk(msg: Msg<typeof M.setlkMessage>, ack: AckFn | null): Promise<void> {
     const owner = this.session.owner(msg.oid);
-    const site = this.siteOf(msg);
+    const site = this.sites.of(msg);
     const { abortable, ...rest } = msg.options ?? {};
     if (msg.request.type !== 'unlock') this.ctx.recovery?.record(this.session);
     const recorded = msg.request.type === 'unlock' ? null : this.ctx.cluster?.recordClient(this.session.who.clientId, this.session.verifier) ?? null;
@@ -408,32 +310,6 @@ class LockProtocol {
     }
     ack?.({ ok: { unknown } });
   }
-}
-
-/** Messages that carry a request site (a reclaim, one per item). */
-const SITED: ReadonlySet<string> = new Set(['lock', 'convert', 'setlk', 'reclaim', 'hold']);
-
-/**
- * What may travel in a batch: requests, an owner's registration (it goes with the owner's first request) and a
- * reclaim (with its owners' registrations: after a restart a client's owners, reclaim and done in one message,
- * answered in one). socket.io's maxHttpBufferSize bounds the whole batch as it did each message.
- */
-const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
-
-function isBatched(event: unknown): event is BatchedEvent {
-  return typeof event === 'string' && BATCHED.has(event);
-}
-
-/** A batch item with its key (>= 0), its event and message still to be judged; null: no key, so nowhere to answer. */
-function batchItem(item: unknown): [key: number, event: unknown, msg: unknown] | null {
-  if (!Array.isArray(item) || item.length !== 3) return null;
-  const [key, event, msg]: unknown[] = item;
-  return typeof key === 'number' && Number.isSafeInteger(key) && key >= 0 ? [key, event, msg] : null;
-}
-
-/** What an owner's registration is charged (B3): its name and metadata as JSON, in UTF-8 bytes. */
-function ownerBytes(name: string, meta: unknown): number {
-  return Buffer.byteLength(name) + Buffer.byteLength(JSON.stringify(meta ?? null));
 }
 
 export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {

@@ -31,37 +31,12 @@ export class ServerMetrics {
     readonly storage: () => StorageHealth | null = () => null,
     cluster: ClusterBinding | null = null,
   ) {
+    // Registered in the order /metrics lists them (prom-client keeps that order).
     const registers = [this.registry];
     if (cluster !== null) clusterMetrics(cluster, registers);
-    collectDefaultMetrics({ register: this.registry, prefix: 'lockscope_' });
-    // prom-client names three gauges `…_total`, which Prometheus keeps for counters (`promtool check metrics`
-    // flags them). The same counts stay, by type, in lockscope_nodejs_active_{handles,requests,resources}: sum those.
-    for (const name of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`lockscope_nodejs_active_${name}_total`);
-    // Read at scrape time from the core's counters (lm.stats()), not from a snapshot: a scrape must stay
-    // cheap with a million locks held.
-    new Gauge({
-      name: 'lockscope_locks_held', help: 'Granted locks (dlm locks and posix pieces), by domain', labelNames: ['domain'], registers,
-      collect() {
-        for (const [domain, s] of Object.entries(lm.stats())) this.set({ domain }, s.held);
-      },
-    });
-    new Gauge({
-      name: 'lockscope_waiters', help: 'Pending requests (waits and conversions), by domain', labelNames: ['domain'], registers,
-      collect() {
-        for (const [domain, s] of Object.entries(lm.stats())) this.set({ domain }, s.waiting);
-      },
-    });
-
-    const wait = new Histogram({
-      name: 'lockscope_acquire_wait_seconds', help: 'Time from request to grant, by domain and mode',
-      labelNames: ['domain', 'mode'], buckets: WAIT_BUCKETS, registers,
-    });
-    const hold = new Histogram({
-      name: 'lockscope_hold_seconds', help: 'Time a dlm lock was held, by domain and mode',
-      labelNames: ['domain', 'mode'], buckets: HOLD_BUCKETS, registers,
-    });
-    const deadlocks = new Counter({ name: 'lockscope_deadlocks_total', help: 'Deadlocks found, by kind', labelNames: ['kind'], registers });
-    const softTimeouts = new Counter({ name: 'lockscope_soft_timeouts_total', help: 'Waits that passed their domain soft timeout, by domain', labelNames: ['domain'], registers });
+    processMetrics(this.registry);
+    lockGauges(lm, registers);
+    const timing = timingMetrics(registers);
     this.dumps = new Counter({ name: 'lockscope_dumps_total', help: 'Hang-dumps taken, by trigger', labelNames: ['trigger'], registers });
     new Gauge({
       name: 'lockscope_sessions', help: 'Client sessions, by state', labelNames: ['state'], registers,
@@ -72,51 +47,9 @@ export class ServerMetrics {
     });
     this.storageMetrics(registers);
     this.expired = new Counter({ name: 'lockscope_sessions_expired_total', help: 'Sessions whose lease passed', registers });
-    // Hangs in progress, counted by the manager at scrape time without copying a hang (hangCounts; bounded: one entry per hung wait).
-    new Gauge({
-      name: 'lockscope_hangs', help: 'Waits past their domain soft timeout right now, by domain and classification (hanging, persistent)',
-      labelNames: ['domain', 'classification'], registers,
-      collect() {
-        for (const [domain, n] of lm.hangCounts()) {
-          this.set({ domain, classification: 'hanging' }, n.hanging);
-          this.set({ domain, classification: 'persistent' }, n.persistent);
-        }
-      },
-    });
-    new Gauge({
-      name: 'lockscope_grace_active', help: '1 while a grace period after a restart is in force (only reclaims are granted), else 0', registers,
-      collect() {
-        this.set(lm.inGrace ? 1 : 0);
-      },
-    });
+    hangAndGraceGauges(lm, registers);
     budgetGauges(lm, budget, registers);
-
-    // A reclaim is no acquisition (the lock was held all along), and grace grants nothing else: while grace is on
-    // nobody listens to `granted`, so the core does not even build the event for each of 100,000 reclaims.
-    // They are counted by the grace state instead (lockscope_grace_reclaims).
-    const granted = (e: GrantedEvent): void => wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000);
-    lm.on('granted', granted);
-    lm.on('grace', (e) => {
-      if (e.phase === 'start') lm.off('granted', granted);
-      else if (e.phase === 'end') lm.on('granted', granted);
-    });
-    new Gauge({
-      name: 'lockscope_grace_reclaims', help: 'Locks reclaimed in the current or latest grace period', registers,
-      collect() {
-        this.set(lm.graceState().reclaims);
-      },
-    });
-    lm.on('converted', (e) => wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000));
-    // Hold times are a dlm notion: a posix unlock trims ranges and has no single hold to time.
-    lm.on('released', (e) => {
-      if (e.mode !== 'unlock') hold.observe({ domain: e.domain, mode: e.mode }, e.heldMs / 1000);
-    });
-    lm.on('deadlock', (e) => deadlocks.inc({ kind: e.kind }));
-    // Series that start at zero, so a dashboard sees 0 rather than no data.
-    for (const d of lm.domainNames()) softTimeouts.inc({ domain: d }, 0);
-    for (const kind of ['cycle', 'conversion']) deadlocks.inc({ kind }, 0);
-    this.dumps.inc({ trigger: 'manual' }, 0);
-    lm.on('hang', (e) => softTimeouts.inc({ domain: e.domain }));
+    observeEvents(lm, timing, this.dumps, registers);
   }
 
   /** The state directory's condition, only on a server that has one (a 0 alerts: grants of new clients are refused). */
@@ -174,4 +107,103 @@ function budgetGauges(lm: LockManager, budget: Budget, registers: Registry[]): v
       this.set(lm.detection.stats.throttled);
     },
   });
+}
+
+/** Node's process metrics under our prefix, without the three gauges prom-client misnames. */
+function processMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: 'lockscope_' });
+  // prom-client names three gauges `…_total`, which Prometheus keeps for counters (`promtool check metrics`
+  // flags them). The same counts stay, by type, in lockscope_nodejs_active_{handles,requests,resources}: sum those.
+  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`lockscope_nodejs_active_${name}_total`);
+}
+
+/** Locks held and requests pending, by domain. */
+function lockGauges(lm: LockManager, registers: Registry[]): void {
+  // Read at scrape time from the core's counters (lm.stats()), not from a snapshot: a scrape must stay
+  // cheap with a million locks held.
+  new Gauge({
+    name: 'lockscope_locks_held', help: 'Granted locks (dlm locks and posix pieces), by domain', labelNames: ['domain'], registers,
+    collect() {
+      for (const [domain, s] of Object.entries(lm.stats())) this.set({ domain }, s.held);
+    },
+  });
+  new Gauge({
+    name: 'lockscope_waiters', help: 'Pending requests (waits and conversions), by domain', labelNames: ['domain'], registers,
+    collect() {
+      for (const [domain, s] of Object.entries(lm.stats())) this.set({ domain }, s.waiting);
+    },
+  });
+}
+
+/** What the manager's events are counted and timed into (observeEvents). */
+interface Timing {
+  wait: Histogram;
+  hold: Histogram;
+  deadlocks: Counter;
+  softTimeouts: Counter;
+}
+
+function timingMetrics(registers: Registry[]): Timing {
+  const wait = new Histogram({
+    name: 'lockscope_acquire_wait_seconds', help: 'Time from request to grant, by domain and mode',
+    labelNames: ['domain', 'mode'], buckets: WAIT_BUCKETS, registers,
+  });
+  const hold = new Histogram({
+    name: 'lockscope_hold_seconds', help: 'Time a dlm lock was held, by domain and mode',
+    labelNames: ['domain', 'mode'], buckets: HOLD_BUCKETS, registers,
+  });
+  const deadlocks = new Counter({ name: 'lockscope_deadlocks_total', help: 'Deadlocks found, by kind', labelNames: ['kind'], registers });
+  const softTimeouts = new Counter({ name: 'lockscope_soft_timeouts_total', help: 'Waits that passed their domain soft timeout, by domain', labelNames: ['domain'], registers });
+  return { wait, hold, deadlocks, softTimeouts };
+}
+
+/** Hangs in progress and whether a grace period is in force, read at scrape time. */
+function hangAndGraceGauges(lm: LockManager, registers: Registry[]): void {
+  // Hangs in progress, counted by the manager at scrape time without copying a hang (hangCounts; bounded: one entry per hung wait).
+  new Gauge({
+    name: 'lockscope_hangs', help: 'Waits past their domain soft timeout right now, by domain and classification (hanging, persistent)',
+    labelNames: ['domain', 'classification'], registers,
+    collect() {
+      for (const [domain, n] of lm.hangCounts()) {
+        this.set({ domain, classification: 'hanging' }, n.hanging);
+        this.set({ domain, classification: 'persistent' }, n.persistent);
+      }
+    },
+  });
+  new Gauge({
+    name: 'lockscope_grace_active', help: '1 while a grace period after a restart is in force (only reclaims are granted), else 0', registers,
+    collect() {
+      this.set(lm.inGrace ? 1 : 0);
+    },
+  });
+}
+
+/** The manager's events into the histograms and counters, and the series that start at zero. */
+function observeEvents(lm: LockManager, t: Timing, dumps: Counter, registers: Registry[]): void {
+  // A reclaim is no acquisition (the lock was held all along), and grace grants nothing else: while grace is on
+  // nobody listens to `granted`, so the core does not even build the event for each of 100,000 reclaims.
+  // They are counted by the grace state instead (lockscope_grace_reclaims).
+  const granted = (e: GrantedEvent): void => t.wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000);
+  lm.on('granted', granted);
+  lm.on('grace', (e) => {
+    if (e.phase === 'start') lm.off('granted', granted);
+    else if (e.phase === 'end') lm.on('granted', granted);
+  });
+  new Gauge({
+    name: 'lockscope_grace_reclaims', help: 'Locks reclaimed in the current or latest grace period', registers,
+    collect() {
+      this.set(lm.graceState().reclaims);
+    },
+  });
+  lm.on('converted', (e) => t.wait.observe({ domain: e.domain, mode: e.mode }, e.waitedMs / 1000));
+  // Hold times are a dlm notion: a posix unlock trims ranges and has no single hold to time.
+  lm.on('released', (e) => {
+    if (e.mode !== 'unlock') t.hold.observe({ domain: e.domain, mode: e.mode }, e.heldMs / 1000);
+  });
+  lm.on('deadlock', (e) => t.deadlocks.inc({ kind: e.kind }));
+  // Series that start at zero, so a dashboard sees 0 rather than no data.
+  for (const d of lm.domainNames()) t.softTimeouts.inc({ domain: d }, 0);
+  for (const kind of ['cycle', 'conversion']) t.deadlocks.inc({ kind }, 0);
+  dumps.inc({ trigger: 'manual' }, 0);
+  lm.on('hang', (e) => t.softTimeouts.inc({ domain: e.domain }));
 }

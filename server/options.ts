@@ -1,7 +1,7 @@
 /** createServer's options, checked before anything is built: a bad one is EINVAL naming it and its allowed range. */
 
 import { invalid } from '../src/errors.js';
-import { ADJUSTABLE_SERVER_LIMITS, DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_LEASE_MS, serverLimits, type AdjustableServerLimits } from './limits.js';
+import { ADJUSTABLE_SERVER_LIMITS, DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_LEASE_MS, defaultBudgets, serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
 import type { ServerOptions } from './server.js';
 
 export function checkServerLimits(given: unknown): AdjustableServerLimits {
@@ -33,4 +33,16 @@ export function checkServerOptions(options: ServerOptions): { host: string; port
     throw invalid('options.leaseMs', `an integer from 1 to ${serverLimits.leaseMsMax}`, leaseMs);
   }
   return { host, port, leaseMs, graceMs };
+}
+
+export function checkBudgets(value: unknown): Partial<Budgets> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('options.budgets', 'an object', value);
+  const out: Partial<Budgets> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!Object.hasOwn(defaultBudgets, k)) throw invalid(`options.budgets.${k}`, `one of ${Object.keys(defaultBudgets).join(', ')}`);
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw invalid(`options.budgets.${k}`, 'a non-negative integer', v);
+    out[k as keyof Budgets] = v as number;
+  }
+  return out;
 }

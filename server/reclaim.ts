@@ -31,7 +31,7 @@ const posixRequest = obj({ type: oneOf(['read', 'write'] as const), start: num, 
 const dlmItem = obj(
   {
     kind: oneOf(['dlm'] as const), oid: id, domain: str(), resource: str(), mode: str(8), range, lvb: base64(L.lvbCharsMax), lvbSeq: int(0, Number.MAX_SAFE_INTEGER),
-    // Where the lock was first requested, numbered on the connection like a lock request's (lock-protocol.ts).
+    // Where the lock was first requested, numbered on the connection like a lock request's (request-sites.ts).
     site: str(L.siteCharsMax), siteId: int(1, L.sitesPerConnectionMax),
   },
   ['range', 'lvb', 'lvbSeq', 'site', 'siteId'],

@@ -1,44 +1,46 @@
 /**
  * createServer(): one HTTP server carrying the REST API (express) and the
- * lock protocol (socket.io), with an in-memory LockManager inside.
+ * lock protocol (socket.io), with an in-memory LockManager inside. This file
+ * wires the parts together in their order and closes them in theirs; each
+ * part is in its own file (README.md, "Files").
  */
 
-import { createServer as createHttpServer, type RequestListener } from 'node:http';
-import type { AddressInfo, Socket as NetSocket } from 'node:net';
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
-import { Server } from 'socket.io';
 import { HangDumper } from '../collectors/dumper.js';
 import type { HangDumperOptions } from '../collectors/dumper-options.js';
 import { lockFilesCollector, type LockFilesOptions } from '../collectors/lockfiles/collector.js';
+import type { Collector } from '../collectors/types.js';
 import { clientReports } from './client-reports.js';
 import { invalid } from '../src/errors.js';
-import { LockError, LockManager, type DomainConfig, type Hang, type Limits, type LockManagerOptions } from '../src/index.js';
-import type { HandshakeAuth } from '../client/protocol.js';
-import { Auth, verifierOf, type TokenSpec } from './auth.js';
+import { LockError, LockManager, type DomainConfig, type Limits, type LockManagerOptions } from '../src/index.js';
+import { Auth, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
 import { logDumps } from './dump-log.js';
-import { errorReply } from './errors.js';
 import { startFeed } from './feed.js';
+import { lockServerIo, pinAdmitted } from './handshake.js';
 import { History } from './history.js';
-import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
 import { Budget, budgetBytes } from './budget.js';
-import { defaultBudgets, NAME_CHARS_MAX, serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
-import { boundConnections, type ConnectionBound } from './connections.js';
-import { checkServerLimits, checkServerOptions } from './options.js';
-import { isLoopback, openModeRefusal } from './origin.js';
+import { serverLimits, type AdjustableServerLimits, type Budgets } from './limits.js';
+import { boundConnections } from './connections.js';
+import { logManagerEvents } from './manager-log.js';
+import { checkBudgets, checkServerLimits, checkServerOptions } from './options.js';
+import { isLoopback } from './origin.js';
 import { errorFields, makeLogger, type Logger, type LogSink } from './log.js';
 import { ServerMetrics } from './metrics.js';
-import type { SessionSummary } from './protocol.js';
 import type { HttpAppContext } from './http-app.js';
+import type { SessionSummary } from './protocol.js';
 import { Recovery } from './recovery.js';
-import { closeConnection, SessionTable, tellGraceOver, type Session } from './sessions.js';
+import { sessionTable, summaries, watchLosses } from './session-hooks.js';
+import { tellGraceOver, type Session, type SessionTable } from './sessions.js';
 import { SnapshotReads } from './snapshot-reads.js';
 import { localView } from './views.js';
-import { int, obj, str } from './validate.js';
-import { ClusterBinding, checkClusterOptions, type ClusterOptions } from './cluster/binding.js';
-import type { LockServerIo, LockSocket } from './sockets.js';
+import { ClusterBinding, type ClusterHooks } from './cluster/binding.js';
+import { checkClusterOptions, type ClusterOptions } from './cluster/options.js';
+import type { LockServerIo } from './sockets.js';
 
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -92,21 +94,6 @@ export interface LockServer {
   close(): Promise<void>;
 }
 
-const handshakeSchema = obj(
-  { token: str(), name: str(NAME_CHARS_MAX), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(NAME_CHARS_MAX), secret: secretSchema },
-  ['token', 'host', 'pid', 'session', 'clientId', 'secret'],
-);
-
-/** A session secret: its length checked without echoing it in the error (which goes back to the client, and may be logged). */
-function secretSchema(v: unknown, path: string): string {
-  const { secretCharsMin: min, secretCharsMax: max } = serverLimits;
-  if (typeof v !== 'string' || v.length < min || v.length > max) throw new LockError('EINVAL', `${path}: a string of ${min} to ${max} characters`);
-  return v;
-}
-
-const DEFAULT_PING_INTERVAL_MS = 25_000;
-const MIN_HEARTBEAT_MS = 1_000;
-
 export { isLoopback } from './origin.js';
 
 export async function createServer(options: ServerOptions = {}): Promise<LockServer> {
@@ -119,11 +106,62 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
   const log = makeLogger(options.log ?? null);
   const internalError = (err: unknown): void => log('error', 'internal-error', errorFields(err));
   let sessions: SessionTable;
+  const { lm, cluster, recovery, budget } = startManager(options, graceMs, leaseMs, log, () => sessions);
+  const metrics = new ServerMetrics(lm, () => sessions, budget, () => recovery?.store.health() ?? null, cluster);
+  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget, cluster, bounds);
+  const list = (): SessionSummary[] => summaries(sessions);
+  recovery?.begin(lm);
+  const lockIndex = new Map<number, Session>();
+  watchLosses(lm, lockIndex);
+  // Built (and so checked) even without dumps: a bad lock directory option fails here, not on the first dashboard poll.
+  const lockFiles = options.lockFiles == null ? null : lockFilesCollector(options.lockFiles);
+  // The dumper before the log's and the feed's listeners: a `hang` line names the dump the hang just started.
+  const dumper = startDumper(lm, options, lockFiles, sessions, cluster);
+  const dumpOf = (hangId: number): string | null => dumper?.dumpOfHang(hangId) ?? null;
+  logManagerEvents(lm, log, dumpOf);
+  const stopDumpLog = dumper === null ? () => {} : logDumps(dumper, log);
+
+  // Recorded from the start, whether or not a dashboard is open: the moment worth scrubbing back to comes first.
+  const history = new History(lm, list);
+  const stopHistory = history.start();
+  dumper?.on('dump-written', (d) => history.marker('dump', d.record.time, `dump ${d.record.file} (${d.trigger})`));
+  const reads = new SnapshotReads(lm);
+  cluster?.setHooks(clusterHooks(sessions, reads, dumper));
+  const http = httpServer({
+    lm, reads, auth, metrics, dumper, history, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: list,
+    log: (e, f) => log('info', e, f), internalError, cluster,
+  });
+  const connections = boundConnections(http, bounds.connectionsMax);
+  const io = lockServerIo(
+    http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log, budget }, log, connections,
+  );
+  const stopFeed = startFeed(io, lm, reads, auth, list, internalError, dumpOf);
+  io.of('/feed').on('connection', (socket) => pinAdmitted(socket, connections));
+  const stopDumpFeed = feedDumps(io, dumper);
+  const close = closer({
+    log, sessions, dumper, io, http, lm, recovery, cluster,
+    stops: { feed: stopFeed, history: stopHistory, dumpFeed: stopDumpFeed, dumpLog: stopDumpLog },
+  });
+  const url = await listen(http, port, host, cluster, close);
+  logStarted(log, lm, budget, auth, url, leaseMs);
+  return { url, manager: lm, dumper, close };
+}
+
+/**
+ * The core and what it is built with: the cluster binding, restart recovery
+ * (`stateDir`), the budgets (B2: the manager's totals are budgets). Options
+ * are checked in this order; the manager's own failing closes the state
+ * directory again.
+ */
+function startManager(
+  options: ServerOptions, graceMs: number, leaseMs: number, log: Logger, sessions: () => SessionTable,
+): { lm: LockManager; cluster: ClusterBinding | null; recovery: Recovery | null; budget: Budget } {
   if (options.cluster != null && options.stateDir != null) {
     throw invalid('options.stateDir', 'left out in a cluster (its recovery state lives in etcd)', options.stateDir);
   }
   const cluster = options.cluster == null ? null : new ClusterBinding(checkClusterOptions(options.cluster), graceMs, (e, f) => log('info', e, f));
-  const recovery = options.stateDir == null ? null : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions.values(), (id) => sessions.hasClient(id), log);
+  const recovery = options.stateDir == null ? null
+    : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions().values(), (id) => sessions().hasClient(id), log);
   const budget = new Budget(checkBudgets(options.budgets));
   let lm: LockManager;
   try {
@@ -140,9 +178,25 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     throw err;
   }
   cluster?.attach(lm);
-  const metrics = new ServerMetrics(lm, () => sessions, budget, () => recovery?.store.health() ?? null, cluster);
-  sessions = sessionTable(lm, leaseMs, log, metrics, recovery, budget, cluster, bounds);
-  cluster?.setHooks({
+  return { lm, cluster, recovery, budget };
+}
+
+/** The server's HangDumper (null without `options.dumps`): every live client's own report, the lock directory, the cluster's parts. */
+function startDumper(
+  lm: LockManager, options: ServerOptions, lockFiles: Collector | null, sessions: SessionTable, cluster: ClusterBinding | null,
+): HangDumper | null {
+  const dumps = options.dumps == null || lockFiles === null ? options.dumps
+    : { ...options.dumps, collectors: [...(options.dumps.collectors ?? []), lockFiles] };
+  return dumps == null ? null : new HangDumper(lm, {
+    clientReports: clientReports(() => sessions.values()), ...dumps, ...(cluster === null ? {} : { cluster: cluster.dumps }),
+    // The server's tokens are scrubbed from every dump, wherever a client may have put one.
+    secrets: [...(dumps.secrets ?? []), ...(options.tokens ?? []).map((t) => t.token)],
+  });
+}
+
+/** What the cluster binding asks of this server (cluster/binding.ts, ClusterHooks): pushes to every session, clients, this node's files and views. */
+function clusterHooks(sessions: SessionTable, reads: SnapshotReads, dumper: HangDumper | null): ClusterHooks {
+  return {
     pushView: (v) => {
       for (const s of sessions.values()) s.push('view', v);
     },
@@ -151,69 +205,64 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     clientConnected: (client) => sessions.clientConnected(client),
     nodeFiles: () => dumper?.nodeFiles() ?? Promise.resolve({ files: [], errors: [] }),
     read: (what, query) => localView({ reads, sessions: () => summaries(sessions), dumps: async () => (await dumper?.list()) ?? [] }, what, query),
-  });
-  recovery?.begin(lm);
-  const lockIndex = new Map<number, Session>();
-  watchLosses(lm, lockIndex);
-  // Built (and so checked) even without dumps: a bad lock directory option fails here, not on the first dashboard poll.
-  const lockFiles = options.lockFiles == null ? null : lockFilesCollector(options.lockFiles);
-  const dumps = options.dumps == null || lockFiles === null ? options.dumps
-    : { ...options.dumps, collectors: [...(options.dumps.collectors ?? []), lockFiles] };
-  // The dumper before the log's and the feed's listeners: a `hang` line names the dump the hang just started.
-  const dumper = dumps == null ? null : new HangDumper(lm, {
-    clientReports: clientReports(() => sessions.values()), ...dumps, ...(cluster === null ? {} : { cluster: cluster.dumps }),
-    // The server's tokens are scrubbed from every dump, wherever a client may have put one.
-    secrets: [...(dumps.secrets ?? []), ...(options.tokens ?? []).map((t) => t.token)],
-  });
-  const dumpOf = (hangId: number): string | null => dumper?.dumpOfHang(hangId) ?? null;
-  logManagerEvents(lm, log, dumpOf);
-  const stopDumpLog = dumper === null ? () => {} : logDumps(dumper, log);
+  };
+}
 
-  // Recorded from the start, whether or not a dashboard is open: the moment worth scrubbing back to comes first.
-  const history = new History(lm, () => summaries(sessions));
-  const stopHistory = history.start();
-  dumper?.on('dump-written', (d) => history.marker('dump', d.record.time, `dump ${d.record.file} (${d.trigger})`));
-  const reads = new SnapshotReads(lm);
-  // Tighter than Node's defaults (60 s for headers, checked every 30 s): a half-sent request holds a descriptor
-  // for seconds, not a minute and a half.
-  const http = createHttpServer({
+/**
+ * The HTTP server, with timeouts tighter than Node's defaults (60 s for
+ * headers, checked every 30 s): a half-sent request holds a descriptor for
+ * seconds, not a minute and a half.
+ */
+function httpServer(ctx: HttpAppContext): HttpServer {
+  return createHttpServer({
     headersTimeout: serverLimits.headersTimeoutMs, requestTimeout: serverLimits.requestTimeoutMs,
     keepAliveTimeout: serverLimits.keepAliveTimeoutMs, connectionsCheckingInterval: serverLimits.connectionsCheckingIntervalMs,
-  }, lazyHttpApp({
-    lm, reads, auth, metrics, dumper, history, lockFiles: options.lockFiles ?? null, webDir: options.webDir, sessions: () => summaries(sessions),
-    log: (e, f) => log('info', e, f), internalError, cluster,
-  }));
-  const connections = boundConnections(http, bounds.connectionsMax);
-  const io = lockServerIo(
-    http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log, budget }, log, connections,
-  );
-  const stopFeed = startFeed(io, lm, reads, auth, () => summaries(sessions), internalError, dumpOf);
-  io.of('/feed').on('connection', (socket) => pinAdmitted(socket, connections));
-  const stopDumpFeed = feedDumps(io, dumper);
+  }, lazyHttpApp(ctx));
+}
 
+/** What close() ends, in its order. */
+interface Running {
+  log: Logger;
+  sessions: SessionTable;
+  dumper: HangDumper | null;
+  io: LockServerIo;
+  http: HttpServer;
+  lm: LockManager;
+  recovery: Recovery | null;
+  cluster: ClusterBinding | null;
+  /** The feed, the history, the dumps in the feed and in the log. */
+  stops: { feed(): void; history(): void; dumpFeed(): void; dumpLog(): void };
+}
+
+/** The server's close(): once, however often called. */
+function closer(r: Running): () => Promise<void> {
   let closing: Promise<void> | null = null;
-  const close = (): Promise<void> =>
+  return () =>
     (closing ??= (async () => {
-      log('info', 'closing', {});
+      r.log('info', 'closing', {});
       // Sessions first: once closed, the sockets' disconnects start no lease timers that would outlive the server.
-      sessions.close();
-      stopFeed();
-      stopHistory();
-      stopDumpFeed();
-      await dumper?.close();
-      stopDumpLog();
+      r.sessions.close();
+      r.stops.feed();
+      r.stops.history();
+      r.stops.dumpFeed();
+      await r.dumper?.close();
+      r.stops.dumpLog();
       // io.close() closes the HTTP server, which waits for every keep-alive connection (a browser holds
       // some) to end by itself: drop them now, or closing waits for their idle timeouts.
-      const ioClosed = io.close();
-      http.closeAllConnections();
+      const ioClosed = r.io.close();
+      r.http.closeAllConnections();
       await ioClosed;
-      lm.close();
-      recovery?.close();
-      await cluster?.close();
+      r.lm.close();
+      r.recovery?.close();
+      await r.cluster?.close();
       // What the rate limit held back in its current windows (log.ts), before the last line.
-      log.flush?.();
-      log('info', 'closed', {});
+      r.log.flush?.();
+      r.log('info', 'closed', {});
     })());
+}
+
+/** Listen, then join the cluster (when there is one); resolves with the URL. A failure of either closes what was started. */
+async function listen(http: HttpServer, port: number, host: string, cluster: ClusterBinding | null, close: () => Promise<void>): Promise<string> {
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
@@ -234,13 +283,17 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
       throw err;
     }
   }
+  return url;
+}
+
+/** The `listening` line, and the warnings an operator should see at start. */
+function logStarted(log: Logger, lm: LockManager, budget: Budget, auth: Auth, url: string, leaseMs: number): void {
   log('info', 'listening', { url, node: lm.node, domains: lm.domainNames(), leaseMs });
   // The budgets are meant to stop clients well before the heap is at risk: say so when they cannot.
   const allowed = budgetBytes(budget.limits);
   const heapLimit = v8.getHeapStatistics().heap_size_limit;
   if (allowed > heapLimit / 2) log('warn', 'budgets-over-heap', { budgetBytes: allowed, heapLimitBytes: heapLimit, reason: 'lower options.budgets or raise --max-old-space-size' });
   if (auth.open) log('warn', 'open-access', { reason: 'no tokens configured: every caller on this loopback address is an admin' });
-  return { url, manager: lm, dumper, close };
 }
 
 /**
@@ -279,225 +332,8 @@ function lazyHttpApp(ctx: HttpAppContext): RequestListener {
   };
 }
 
-function checkBudgets(value: unknown): Partial<Budgets> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('options.budgets', 'an object', value);
-  const out: Partial<Budgets> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (!Object.hasOwn(defaultBudgets, k)) throw invalid(`options.budgets.${k}`, `one of ${Object.keys(defaultBudgets).join(', ')}`);
-    if (!Number.isSafeInteger(v) || (v as number) < 0) throw invalid(`options.budgets.${k}`, 'a non-negative integer', v);
-    out[k as keyof Budgets] = v as number;
-  }
-  return out;
-}
-
-function sessionTable(
-  lm: LockManager, leaseMs: number, log: Logger, metrics: ServerMetrics, recovery: Recovery | null, budget: Budget,
-  cluster: ClusterBinding | null, bounds: AdjustableServerLimits,
-): SessionTable {
-  // B5: a client's cluster record goes only with its last session here: a client that connected again (a second
-  // session under the same id, its first one ending later) still holds locks recorded under that id.
-  const forgetClient = (id: string | null): void => {
-    if (id !== null && !table.hasClient(id)) cluster?.forgetClient(id);
-  };
-  const table: SessionTable = new SessionTable(lm, leaseMs, {
-    created: (s) => log('info', 'session-created', sessionFields(s)),
-    resumed: (s) => log('info', 'session-resumed', sessionFields(s)),
-    disconnected: (s) => log('info', 'session-disconnected', sessionFields(s)),
-    expired: (s) => {
-      metrics.expired.inc();
-      log('warn', 'session-expired', sessionFields(s));
-      budget.release(s);
-      recovery?.forget(s);
-      forgetClient(s.who.clientId);
-    },
-    ended: (s) => {
-      log('info', 'session-ended', sessionFields(s));
-      budget.release(s);
-      recovery?.forget(s);
-      forgetClient(s.who.clientId);
-    },
-  }, bounds);
-  return table;
-}
-
-/** socket.io on the HTTP server: the handshake admits a session, then the lock protocol runs on the connection. */
-function lockServerIo(
-  http: ReturnType<typeof createHttpServer>, leaseMs: number, auth: Auth, sessions: SessionTable, ctx: ProtocolContext, log: Logger,
-  connections: ConnectionBound,
-): LockServerIo {
-  // A dead connection must be noticed well within the lease, or a vanished client keeps its locks for
-  // socket.io's 45 s of heartbeats plus the lease.
-  const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
-  const io: LockServerIo = new Server(http, {
-    maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
-    // Our clients (the Node client, the dashboard) use WebSockets only. A long-poll is a request held open up to a
-    // heartbeat, which a connection bound could not tell from real load (connections.ts): none are taken.
-    transports: ['websocket'],
-    // An engine.io connection that joins no namespace (no token shown) is dropped this soon, not after socket.io's 45 s.
-    connectTimeout: serverLimits.headersTimeoutMs,
-    // Open mode: the handshake of every namespace (lock protocol and feed) from a loopback Host and our own Origin
-    // only, so no other web page reaches either (origin.ts, rules O1 and O2).
-    allowRequest: (req, cb) => {
-      const refused = auth.open ? openModeRefusal(req, false) : null;
-      cb(refused === null ? null : refused.code, refused === null);
-    },
-  });
-  // An upgrade's 101 response and engine.io's open packet (written after an await in engine.io's handshake,
-  // so at the end of the turn, not the tick) leave in one write instead of two: writes to loopback are much of
-  // what a thousand clients coming back at once cost.
-  http.prependListener('upgrade', (_req, socket) => {
-    socket.cork();
-    setImmediate(() => socket.uncork());
-  });
-  io.use((socket, next) => {
-    try {
-      admit(socket, auth, sessions, ctx.recovery);
-      holdConnectPacket(socket);
-      next();
-    } catch (err) {
-      const e = Object.assign(new Error('refused'), { data: errorReply(err, ctx.internalError).error });
-      log('warn', 'connection-refused', { code: e.data.code, address: socket.handshake.address });
-      next(e);
-    }
-  });
-  io.on('connection', (socket) => {
-    pinAdmitted(socket, connections);
-    onConnection(socket, sessions, ctx, leaseMs);
-  });
-  return io;
-}
-
-/**
- * Check the handshake, then open or resume the session, before the
- * connection counts. Sessions rules S1–S4 (README.md): only roles that take
- * locks get a session; a session id or client id comes with its secret.
- */
-function admit(socket: LockSocket, auth: Auth, sessions: SessionTable, recovery: Recovery | null): void {
-  const raw = socket.handshake.auth as unknown;
-  const hs = handshakeSchema(raw, 'auth') as HandshakeAuth;
-  const principal = auth.identify(hs.token);
-  Auth.require(principal, 'lock');
-  if ((hs.session !== undefined || hs.clientId !== undefined) && hs.secret === undefined) {
-    throw new LockError('EINVAL', 'auth.secret: required with auth.session or auth.clientId');
-  }
-  const verifier = hs.secret === undefined ? null : verifierOf(hs.secret);
-  if (hs.clientId !== undefined) recovery?.checkIdentity(hs.clientId, principal, verifier!);
-  const who = { client: hs.name, host: hs.host ?? socket.handshake.address, pid: hs.pid ?? null, clientId: hs.clientId ?? null };
-  const { session, resumed, expired } = sessions.open(hs.session, principal, who, verifier);
-  socket.data.principal = principal;
-  socket.data.sessionId = session.id;
-  socket.data.resumed = resumed;
-  socket.data.expired = expired;
-}
-
-function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolContext, leaseMs: number): void {
-  const session = sessions.get(socket.data.sessionId);
-  if (session === undefined) {
-    releaseConnectPacket(socket);
-    closeConnection(socket, 'session-closed');
-    return;
-  }
-  sessions.attach(session, socket, socket.data.resumed);
-  bindLockProtocol(socket, session, ctx);
-  socket.on('disconnect', () => sessions.detach(session, socket));
-  const { resumed, expired } = socket.data;
-  // A session presented that this server never expired: it was made by an earlier run of the server.
-  const restarted = expired !== null && !sessions.wasExpired(expired);
-  const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session);
-  socket.emit('session', {
-    id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.inGrace, reclaim,
-    ...(ctx.cluster === null ? {} : { cluster: ctx.cluster.clientView() }),
-  });
-  releaseConnectPacket(socket);
-  sessions.flush(session);
-}
-
-/** An admitted WebSocket (the lock protocol's or the feed's) is a client, never closed to make room (connections.ts). */
-function pinAdmitted(socket: { conn: { transport: { name: string } }; request: { socket: NetSocket } }, connections: ConnectionBound): void {
-  if (socket.conn.transport.name === 'websocket') connections.pin(socket.request.socket);
-}
-
-/** engine.io's socket and transport, as far as holdConnectPacket uses them (not part of their typed API). */
-interface EngineConn {
-  transport?: { writable?: boolean };
-  flush?: () => void;
-}
-
-const connectHeld = new WeakSet<LockSocket>();
-
-/**
- * socket.io's CONNECT reply and our `session` message go in one write, not
- * two: engine.io sends a packet once the previous write has completed, so
- * the second would be a write of its own (a thousand clients coming back
- * after a restart pay it a thousand times). The transport is marked busy
- * from the admitted handshake until `session` is queued behind CONNECT;
- * then both leave together. Only when engine.io is as expected; otherwise
- * nothing changes.
- */
-function holdConnectPacket(socket: LockSocket): void {
-  const conn = socket.conn as unknown as EngineConn;
-  if (typeof conn.flush !== 'function' || conn.transport?.writable !== true) return;
-  conn.transport.writable = false;
-  connectHeld.add(socket);
-}
-
-function releaseConnectPacket(socket: LockSocket): void {
-  if (!connectHeld.delete(socket)) return;
-  const conn = socket.conn as unknown as Required<EngineConn>;
-  const raw = socket.request.socket;
-  raw.cork();
-  conn.transport.writable = true;
-  conn.flush();
-  raw.uncork();
-}
-
-/** A remote lock taken away (not released by its client) is reported to its session. */
-function watchLosses(lm: LockManager, lockIndex: Map<number, Session>): void {
-  lm.on('released', (e) => {
-    if (e.id === 0) return;
-    const s = lockIndex.get(e.id);
-    if (s === undefined) return;
-    lockIndex.delete(e.id);
-    s.locks.delete(e.id);
-    if (e.reason !== 'released') s.lost(e.id, e.reason);
-  });
-}
-
-/** What an operator wants in the log: deadlocks, hangs (with the dump each started, if any) and lock-order inversions, one line each. */
-function logManagerEvents(lm: LockManager, log: Logger, dumpOf: (hangId: number) => string | null): void {
-  lm.on('deadlock', (d) => log('warn', 'deadlock', {
-    kind: d.kind, victim: d.victim, policy: d.policy, ...(d.nodes === undefined ? {} : { nodes: d.nodes }),
-    cycle: d.cycle.map((c) => ({ owner: c.owner, domain: c.domain, resource: c.resource, held: c.held, wanted: c.wanted })),
-  }));
-  const hang = (level: 'warn' | 'error', event: string) => (h: Hang): void => log(level, event, {
-    owner: h.owner, domain: h.domain, resource: h.resource, wanted: h.wanted, since: h.since,
-    rootBlockers: h.rootBlockers.map((b) => b.owner), classification: h.classification, dump: dumpOf(h.id),
-    // In a cluster (C1–C3): where each root blocker holds, its client and whether it is connected; nodes that did not answer.
-    ...(h.nodes === undefined ? {} : {
-      rootBlockersAt: h.rootBlockers.map((b) => ({ node: b.node ?? null, client: b.client ?? null, connected: b.connected ?? null })),
-      ...(h.nodes.missing.length === 0 ? {} : { missingNodes: h.nodes.missing }),
-    }),
-  });
-  lm.on('hang', hang('warn', 'hang'));
-  lm.on('hang-persistent', hang('error', 'hang-persistent'));
-  lm.on('hang-resolved', (h) => log('info', 'hang-resolved', { owner: h.owner, domain: h.domain, resource: h.resource, outcome: h.outcome, waitedMs: h.waitedMs, dump: dumpOf(h.id) }));
-  lm.on('order-inversion', (o) => log('warn', 'order-inversion', { classes: o.classes }));
-}
-
 function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Partial<Pick<T, K>> {
   const out: Partial<Pick<T, K>> = {};
   for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
   return out;
-}
-
-function sessionFields(s: Session): Record<string, unknown> {
-  return { session: s.id, client: s.who.client, host: s.who.host, pid: s.who.pid, principal: s.principal.name, owners: s.owners.size };
-}
-
-function summaries(t: SessionTable): SessionSummary[] {
-  return [...t.values()].map((s) => ({
-    id: s.id, client: s.who.client, host: s.who.host, pid: s.who.pid, role: s.principal.role, state: s.state,
-    owners: s.owners.size, locks: s.locks.size, pending: s.pending.size, createdAt: s.createdAt,
-  }));
 }

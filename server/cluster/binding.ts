@@ -36,85 +36,22 @@
  */
 
 import type { Admission, LockManager } from '../../src/index.js';
-import type { ExpectedClient } from './node.js';
+import type { ExpectedClient } from './client-records.js';
 import { LockError } from '../../src/index.js';
-import { checkName, parseEndpoints } from './etcd.js';
-import { clusterLimits, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL_SEC, ETCD_CONNECT_TIMEOUT_MS } from './limits.js';
+import { clusterLimits, ETCD_CONNECT_TIMEOUT_MS } from './limits.js';
 import { ClusterNode, type Refusal } from './node.js';
 import { EtcdUnavailableError } from './etcd.js';
 import type { TokenBlock } from './token-blocks.js';
 import type { ClusterView } from '../../client/protocol.js';
 import type { Owner } from '../../src/index.js';
-import { ClusterDetector, type DetectorOptions } from './detector.js';
+import { ClusterDetector } from './detector.js';
 import type { LocksQuery, ViewKind } from '../views.js';
 import { ClusterDumps, type NodeState } from './dumps.js';
 import { explainHang } from './hangs.js';
+import type { ClusterNodeSettings } from './options.js';
 import { loadPeerSecret, type PeerHandler } from './peers.js';
 import type { DetectorStatus } from './shapes.js';
 import { breakAt, checkEdges, explainEdges, gatherWaits, nameClusterOwner } from './waits.js';
-
-export interface ClusterOptions {
-  /** etcd endpoints: `http://host:port[,…]` or a list. */
-  etcd: string | string[];
-  /** This node's name, unique in the cluster. */
-  node: string;
-  /** Capacity relative to the other members (default 1). */
-  weight?: number;
-  /** The URL clients reach this node at (default: the URL it listens on). */
-  advertise?: string;
-  /** Several clusters can share one etcd (default `default`). */
-  cluster?: string;
-  /** Lease TTL in seconds (default 5). */
-  ttlSec?: number;
-  /** Tokens reserved per block (default 1,000,000). */
-  tokenBlock?: number;
-  /** The cluster's deadlock detector (detector.ts): pass interval and confirmation delay. */
-  detector?: DetectorOptions;
-}
-
-export const DEFAULT_TOKEN_BLOCK = 1_000_000;
-
-/** The options checked at the boundary: EINVAL names what is wrong. */
-export function checkClusterOptions(o: ClusterOptions): Required<Omit<ClusterOptions, 'advertise' | 'etcd'>> & { etcd: string[]; advertise: string | null } {
-  if (o === null || typeof o !== 'object') throw new LockError('EINVAL', 'options.cluster must be an object');
-  const etcd = Array.isArray(o.etcd) ? parseEndpoints(o.etcd.join(',')) : parseEndpoints(String(o.etcd ?? ''));
-  const node = checkName('options.cluster.node', o.node);
-  const cluster = checkName('options.cluster.cluster', o.cluster ?? DEFAULT_CLUSTER);
-  const weight = o.weight ?? 1;
-  if (!Number.isFinite(weight) || weight <= 0 || weight > clusterLimits.weightMax) {
-    throw new LockError('EINVAL', `options.cluster.weight must be a number above 0 and at most ${clusterLimits.weightMax}`);
-  }
-  const ttlSec = o.ttlSec ?? DEFAULT_LEASE_TTL_SEC;
-  if (!Number.isInteger(ttlSec) || ttlSec < clusterLimits.leaseTtlSecMin || ttlSec > clusterLimits.leaseTtlSecMax) {
-    throw new LockError('EINVAL', `options.cluster.ttlSec must be an integer from ${clusterLimits.leaseTtlSecMin} to ${clusterLimits.leaseTtlSecMax}`);
-  }
-  const tokenBlock = o.tokenBlock ?? DEFAULT_TOKEN_BLOCK;
-  if (!Number.isSafeInteger(tokenBlock) || tokenBlock < 2) throw new LockError('EINVAL', 'options.cluster.tokenBlock must be an integer of at least 2');
-  const detector = checkDetectorOptions(o.detector);
-  let advertise: string | null = null;
-  if (o.advertise !== undefined) {
-    if (typeof o.advertise !== 'string' || o.advertise.length > clusterLimits.urlCharsMax || !/^https?:\/\/[^/\s]+\/?$/.test(o.advertise)) {
-      throw new LockError('EINVAL', 'options.cluster.advertise must be a URL like http://host:port');
-    }
-    advertise = o.advertise.replace(/\/$/, '');
-  }
-  return { etcd, node, cluster, weight, ttlSec, tokenBlock, advertise, detector };
-}
-
-function checkDetectorOptions(d: DetectorOptions | undefined): DetectorOptions {
-  if (d === undefined) return {};
-  if (d === null || typeof d !== 'object') throw new LockError('EINVAL', 'options.cluster.detector must be an object');
-  const out: DetectorOptions = {};
-  for (const [k, v] of Object.entries(d)) {
-    if (k !== 'intervalMs' && k !== 'confirmMs') throw new LockError('EINVAL', `options.cluster.detector.${k} is not an option (intervalMs, confirmMs)`);
-    const min = k === 'intervalMs' ? 50 : 0;
-    if (!Number.isInteger(v) || (v as number) < min || (v as number) > 60_000) {
-      throw new LockError('EINVAL', `options.cluster.detector.${k} must be an integer from ${min} to 60000`);
-    }
-    out[k] = v as number;
-  }
-  return out;
-}
 
 function refusalError(r: Refusal, node: string, domain: string, resource: string): LockError {
   const why: Record<Refusal['reason'], string> = {
@@ -152,7 +89,7 @@ export class ClusterBinding {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly options: ReturnType<typeof checkClusterOptions>,
+    private readonly options: ClusterNodeSettings,
     private readonly graceMs: number,
     private readonly log: (event: string, f: Record<string, unknown>) => void,
   ) {

@@ -48,29 +48,23 @@
  *     absent and attached to the winner's lease: it goes when the winner's
  *     lease does, so a dead or fenced winner is replaced within a TTL, and a
  *     node that is not a member right now (M3) never claims or keeps it.
+ *
+ * The fence deadline's clock (M2, M3) is fence-deadline.ts, a round of
+ * reconciling the view (M5) membership-view.ts, the election (M9)
+ * election.ts; this class holds the lease, the states and the loops.
  */
 
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { LockError } from '../../src/index.js';
+import { campaign } from './election.js';
+import { FenceDeadline, fenceMarginMs } from './fence-deadline.js';
 import { clusterKeys, etcdCall, EtcdUnavailableError, settleWithin, type ClusterKeys } from './etcd.js';
-import { clusterLimits, ETCD_CALL_TIMEOUT_MS } from './limits.js';
-
+import { ETCD_CALL_TIMEOUT_MS } from './limits.js';
+import { parseMember, parseViewMembers, reconcileView, type LiveMember, type View } from './membership-view.js';
 import type { MemberRecord } from './shapes.js';
 
-export type { MemberRecord };
-
-/** A live member's key: its record, and the newest view generation it has adopted (rule M7). */
-export interface LiveMember extends MemberRecord {
-  adopted: string;
-}
-
-export interface View {
-  /** The etcd revision at which this view was written (decimal). Increases with every change. */
-  generation: string;
-  /** Live members, sorted by name. */
-  members: MemberRecord[];
-}
+export type { LiveMember, MemberRecord, View };
 
 export type MembershipState = 'joining' | 'member' | 'fenced' | 'closed';
 
@@ -97,39 +91,10 @@ interface MembershipEvents {
 
 const monotonic = (): number => performance.now();
 
-/** Margin kept below the lease's TTL: covers the clock rates of two machines and a grant in progress. */
-export function fenceMarginMs(ttlSec: number): number {
-  return Math.max(250, ttlSec * 100);
-}
-
-function sameMembers(a: MemberRecord[], b: MemberRecord[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x.node !== y.node || x.weight !== y.weight || x.advertise !== y.advertise || x.incarnation !== y.incarnation) return false;
-  }
-  return true;
-}
-
-function parseMember(value: Buffer): LiveMember | null {
-  try {
-    const v = JSON.parse(value.toString()) as LiveMember;
-    if (typeof v.node !== 'string' || typeof v.weight !== 'number' || typeof v.advertise !== 'string') return null;
-    return {
-      node: v.node, weight: v.weight, advertise: v.advertise, adopted: typeof v.adopted === 'string' ? v.adopted : '0',
-      ...(typeof v.incarnation === 'string' ? { incarnation: v.incarnation } : {}),
-    };
-  } catch {
-    return null;
-  }
-}
-
 export class Membership extends EventEmitter<MembershipEvents> {
   private stateValue: MembershipState = 'joining';
   private lease: Lease | null = null;
-  private fenceDeadline = -Infinity;
-  private fenceTimer: NodeJS.Timeout | null = null;
+  private readonly deadline: FenceDeadline;
   private loopTimer: NodeJS.Timeout | null = null;
   private watcher: Watcher | null = null;
   private current: View = { generation: '0', members: [] };
@@ -146,6 +111,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.keys = clusterKeys(o.cluster);
     this.now = o.now ?? monotonic;
     this.self = { node: o.node, weight: o.weight, advertise: o.advertise };
+    this.deadline = new FenceDeadline(this.now, fenceMarginMs(o.ttlSec), () => this.stateValue === 'member' || this.stateValue === 'joining',
+      () => this.fence('keepalive-deadline'));
   }
 
   get state(): MembershipState {
@@ -193,29 +160,17 @@ export class Membership extends EventEmitter<MembershipEvents> {
   async campaign(key: string): Promise<string | null> {
     const lease = this.lease;
     if (!lease || !this.mayGrant()) return null;
-    const id = String(await etcdCall('read the lease', () => lease.grant()));
-    const mine = JSON.stringify({ node: this.o.node, incarnation: id });
-    const res = await etcdCall('campaign', () => this.o.etcd.if(key, 'Create', '==', 0)
-      .then(lease.put(key).value(mine))
-      .else(this.o.etcd.get(key))
-      .commit());
-    if (res.succeeded) return this.mayGrant() ? this.o.node : null;
-    const kv = res.responses[0]?.response_range?.kvs[0];
-    if (kv === undefined) return null; // gone meanwhile: the next round campaigns again
-    const holder = JSON.parse(kv.value.toString()) as { node: string; incarnation: string };
-    // Our name under an earlier lease (before a fence) is not us: that key goes with its lease.
-    if (holder.node === this.o.node && holder.incarnation !== id) return null;
-    return this.mayGrant() || holder.node !== this.o.node ? holder.node : null;
+    return campaign(this.o.etcd, lease, key, this.o.node, () => this.mayGrant());
   }
 
   /** Milliseconds until this node must stop granting (negative: already past). */
   get fenceInMs(): number {
-    return this.fenceDeadline - this.now();
+    return this.deadline.inMs;
   }
 
   /** Rule M3: a member, and its deadline not passed, by the clock read now. */
   mayGrant(): boolean {
-    return this.stateValue === 'member' && this.now() < this.fenceDeadline;
+    return this.stateValue === 'member' && this.deadline.ahead();
   }
 
   /**
@@ -232,7 +187,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.lease = lease;
     const id = await etcdCall('grant a lease', () => lease.grant());
     this.self = { node: this.o.node, weight: this.o.weight, advertise: this.o.advertise, incarnation: String(id) };
-    this.extend(sentAt + this.o.ttlSec * 1000);
+    this.deadline.extend(sentAt + this.o.ttlSec * 1000);
     await this.claimName(lease);
     await this.startWatch();
     this.keepaliveSoon();
@@ -300,12 +255,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
   private acceptView(value: Buffer, modRevision: string): void {
     if (BigInt(modRevision) <= BigInt(this.current.generation)) return;
-    let members: MemberRecord[];
-    try {
-      members = (JSON.parse(value.toString()) as { members: MemberRecord[] }).members;
-    } catch {
-      return;
-    }
+    const members = parseViewMembers(value);
+    if (members === null) return;
     this.current = { generation: modRevision, members };
     this.emit('view', this.current);
   }
@@ -334,31 +285,16 @@ export class Membership extends EventEmitter<MembershipEvents> {
     return this.reconciling;
   }
 
-  private async reconcileOnce(): Promise<void> {
-    for (let attempt = 0; attempt < clusterLimits.casAttemptsMax; attempt++) {
-      const live = await etcdCall('list members', () => this.o.etcd.getAll().prefix(this.keys.members).exec());
-      const records = live.kvs.map((kv) => parseMember(kv.value)).filter((m): m is LiveMember => m !== null)
-        .sort((a, b) => (a.node < b.node ? -1 : 1)).slice(0, clusterLimits.membersMax);
-      this.live.clear();
-      for (const r of records) this.live.set(r.node, r);
-      this.emit('members', this.live);
-      const members: MemberRecord[] = records.map((r) => ({
-        node: r.node, weight: r.weight, advertise: r.advertise, ...(r.incarnation === undefined ? {} : { incarnation: r.incarnation }),
-      }));
-      const viewRes = await etcdCall('read the view', () => this.o.etcd.get(this.keys.view).exec());
-      const kv = viewRes.kvs[0];
-      if (kv) this.acceptView(kv.value, kv.mod_revision);
-      if (kv && sameMembers(this.current.members, members)) return;
-      const guard = kv
-        ? this.o.etcd.if(this.keys.view, 'Mod', '==', kv.mod_revision)
-        : this.o.etcd.if(this.keys.view, 'Create', '==', 0);
-      const res = await etcdCall('write the view', () => guard.then(this.o.etcd.put(this.keys.view).value(JSON.stringify({ members }))).commit());
-      if (res.succeeded) {
-        const written = res.responses[0]?.response_put?.header?.revision ?? res.header.revision;
-        this.acceptView(Buffer.from(JSON.stringify({ members })), String(written));
-        return;
-      }
-    }
+  private reconcileOnce(): Promise<void> {
+    return reconcileView(this.o.etcd, this.keys, {
+      setLive: (records) => {
+        this.live.clear();
+        for (const r of records) this.live.set(r.node, r);
+        this.emit('members', this.live);
+      },
+      accept: (value, modRevision) => this.acceptView(value, modRevision),
+      current: () => this.current,
+    });
   }
 
   private async untilInView(): Promise<View> {
@@ -379,25 +315,6 @@ export class Membership extends EventEmitter<MembershipEvents> {
     });
   }
 
-  /** Rule M2: a new deadline from an acknowledged keepalive sent at `sentAt`. */
-  private extend(expiresAt: number): void {
-    const deadline = expiresAt - fenceMarginMs(this.o.ttlSec);
-    if (deadline <= this.fenceDeadline) return;
-    this.fenceDeadline = deadline;
-    if (this.fenceTimer) clearTimeout(this.fenceTimer);
-    this.fenceTimer = setTimeout(() => this.checkFence(), Math.max(0, deadline - this.now()) + 1);
-  }
-
-  private checkFence(): void {
-    this.fenceTimer = null;
-    if (this.stateValue !== 'member' && this.stateValue !== 'joining') return;
-    if (this.now() < this.fenceDeadline) {
-      this.fenceTimer = setTimeout(() => this.checkFence(), this.fenceDeadline - this.now() + 1);
-      return;
-    }
-    this.fence('keepalive-deadline');
-  }
-
   /** Rule M4: stop, give the lease up, and join again as a new member. */
   fence(reason: string): void {
     if (this.stateValue === 'fenced' || this.stateValue === 'closed') return;
@@ -416,7 +333,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.loopTimer = setTimeout(() => {
       this.loopTimer = null;
       if (this.stateValue !== 'fenced') return;
-      this.fenceDeadline = -Infinity;
+      this.deadline.reset();
       this.join().catch((err) => {
         this.o.log?.('cluster-rejoin-failed', { node: this.o.node, error: (err as Error).message });
         if (this.stateValue === 'joining') this.stateValue = 'fenced';
@@ -450,7 +367,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       ]);
       if (this.lease !== lease) return;
       const ttl = Number(res.TTL);
-      if (ttl > 0) this.extend(sentAt + ttl * 1000);
+      if (ttl > 0) this.deadline.extend(sentAt + ttl * 1000);
       else this.fence('lease-expired');
     } catch (err) {
       if (this.lease !== lease) return;
@@ -462,9 +379,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   private clearTimers(): void {
-    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.deadline.stop();
     if (this.loopTimer) clearTimeout(this.loopTimer);
-    this.fenceTimer = null;
     this.loopTimer = null;
   }
 }

@@ -32,33 +32,7 @@ export type ClusterSnapshot = Snapshot & { nodes: string[] };
 const STRIDE = clusterLimits.membersMax;
 
 export function mergeSnapshots(me: string, parts: NodeSnapshot[]): ClusterSnapshot {
-  const owners = new Map<number, OwnerSnapshot>();
-  const byKey = new Map<string, number>();
-  const ownerIds = parts.map(() => new Map<number, number>());
-  let next = 1;
-  const ownerOf = (k: number, id: number): number => {
-    const known = ownerIds[k]!.get(id);
-    if (known !== undefined) return known;
-    const g = next++;
-    ownerIds[k]!.set(id, g);
-    return g;
-  };
-  parts.forEach((p, k) => {
-    const keyOf = new Map(p.waits.owners.map(([id, key]) => [id, key]));
-    for (const o of p.snapshot.owners) {
-      const key = keyOf.get(o.id);
-      const g = key === undefined ? undefined : byKey.get(key);
-      if (g === undefined) {
-        const id = ownerOf(k, o.id);
-        if (key !== undefined) byKey.set(key, id);
-        owners.set(id, { ...o, id });
-      } else {
-        ownerIds[k]!.set(o.id, g);
-        const known = owners.get(g)!;
-        owners.set(g, { ...known, holding: known.holding + o.holding, waiting: known.waiting + o.waiting });
-      }
-    }
-  });
+  const { owners, ownerOf } = joinOwners(parts);
   const uid = (k: number, id: number): number => id * STRIDE + k;
   const lock = (k: number, node: string, l: LockSnapshot): LockSnapshot => ({
     ...l, id: uid(k, l.id), ownerId: ownerOf(k, l.ownerId), node, ...(l.waitId === undefined ? {} : { waitId: uid(k, l.waitId) }),
@@ -102,4 +76,40 @@ export function mergeSnapshots(me: string, parts: NodeSnapshot[]): ClusterSnapsh
   if (shown < total) out.truncated = { locks: shown, total };
   else delete out.truncated;
   return out;
+}
+
+/**
+ * V2: the members' owners as the merged snapshot's, joined on their
+ * cluster-wide names (counts summed); `ownerOf(k, id)` is the merged id of
+ * part k's owner `id`, a new one for an owner no part listed.
+ */
+function joinOwners(parts: NodeSnapshot[]): { owners: Map<number, OwnerSnapshot>; ownerOf: (k: number, id: number) => number } {
+  const owners = new Map<number, OwnerSnapshot>();
+  const byKey = new Map<string, number>();
+  const ownerIds = parts.map(() => new Map<number, number>());
+  let next = 1;
+  const ownerOf = (k: number, id: number): number => {
+    const known = ownerIds[k]!.get(id);
+    if (known !== undefined) return known;
+    const g = next++;
+    ownerIds[k]!.set(id, g);
+    return g;
+  };
+  parts.forEach((p, k) => {
+    const keyOf = new Map(p.waits.owners.map(([id, key]) => [id, key]));
+    for (const o of p.snapshot.owners) {
+      const key = keyOf.get(o.id);
+      const g = key === undefined ? undefined : byKey.get(key);
+      if (g === undefined) {
+        const id = ownerOf(k, o.id);
+        if (key !== undefined) byKey.set(key, id);
+        owners.set(id, { ...o, id });
+      } else {
+        ownerIds[k]!.set(o.id, g);
+        const known = owners.get(g)!;
+        owners.set(g, { ...known, holding: known.holding + o.holding, waiting: known.waiting + o.waiting });
+      }
+    }
+  });
+  return { owners, ownerOf };
 }

@@ -10,6 +10,36 @@ import type { ClusterBinding } from './binding.js';
 import type { DetectorStatus } from './shapes.js';
 
 export function clusterMetrics(cluster: ClusterBinding, registers: Registry[]): void {
+  membershipGauges(cluster, registers);
+  const s = cluster.stats;
+  const counter = scrapedCounter(registers);
+  counter('lockscope_cluster_views_total', 'Membership views this node adopted', () => s.views);
+  counter('lockscope_cluster_failovers_total', 'Views this node adopted in which a member had left (its share remastered on the survivors)', () => s.failovers);
+  counter('lockscope_cluster_fenced_total', 'Times this node fenced itself (its lease could not be renewed in time)', () => s.fenced);
+  counter('lockscope_cluster_resources_handed_over_total', 'Resources with locks or waits this node stopped mastering (their holders reclaim on the new master)', () => s.handedOver);
+  counter('lockscope_cluster_reclaims_total', 'Locks reclaimed on this node after a failover or handover', () => s.reclaims);
+  detectorMetrics(cluster, registers, counter);
+}
+
+/** A counter that follows a count kept elsewhere (read at scrape time; it never goes down). */
+type ScrapedCounter = (name: string, help: string, read: () => number) => void;
+
+function scrapedCounter(registers: Registry[]): ScrapedCounter {
+  return (name, help, read) => {
+    let counted = 0;
+    new Counter({
+      name, help, registers,
+      collect() {
+        const n = read();
+        if (n > counted) this.inc(n - counted);
+        counted = n;
+      },
+    });
+  };
+}
+
+/** Membership, the view's size and generation, the grace record. */
+function membershipGauges(cluster: ClusterBinding, registers: Registry[]): void {
   const node = (): ClusterBinding['node'] => cluster.node;
   new Gauge({
     name: 'lockscope_cluster_member', help: '1 while this node is a member that may grant (its lease renewed in time), 0 while joining or fenced', registers,
@@ -41,24 +71,11 @@ export function clusterMetrics(cluster: ClusterBinding, registers: Registry[]): 
       this.set(Object.values(node()?.graceRecord.nodes ?? {}).filter((n) => n.need).length);
     },
   });
-  const counter = (name: string, help: string, read: () => number): void => {
-    let counted = 0;
-    new Counter({
-      name, help, registers,
-      collect() {
-        const n = read();
-        if (n > counted) this.inc(n - counted);
-        counted = n;
-      },
-    });
-  };
-  const s = cluster.stats;
-  counter('lockscope_cluster_views_total', 'Membership views this node adopted', () => s.views);
-  counter('lockscope_cluster_failovers_total', 'Views this node adopted in which a member had left (its share remastered on the survivors)', () => s.failovers);
-  counter('lockscope_cluster_fenced_total', 'Times this node fenced itself (its lease could not be renewed in time)', () => s.fenced);
-  counter('lockscope_cluster_resources_handed_over_total', 'Resources with locks or waits this node stopped mastering (their holders reclaim on the new master)', () => s.handedOver);
-  counter('lockscope_cluster_reclaims_total', 'Locks reclaimed on this node after a failover or handover', () => s.reclaims);
-  // The deadlock detector across nodes (detector.ts): counted on the node that ran the passes.
+}
+
+/** The deadlock detector across nodes (detector.ts): counted on the node that ran the passes. */
+function detectorMetrics(cluster: ClusterBinding, registers: Registry[], counter: ScrapedCounter): void {
+  const node = (): ClusterBinding['node'] => cluster.node;
   const d = (): DetectorStatus | null => cluster.detectorStatus();
   new Gauge({
     name: 'lockscope_cluster_detector_leader', help: '1 while this node is the one elected to look for deadlocks across nodes', registers,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterBinding, checkClusterOptions } from '../../server/cluster/binding.js';
+import { ClusterBinding } from '../../server/cluster/binding.js';
+import { checkClusterOptions } from '../../server/cluster/options.js';
 import { ClusterNode } from '../../server/cluster/node.js';
 import { clusterKeys } from '../../server/cluster/etcd.js';
 import { GraceStore, remove } from '../../server/cluster/grace-record.js';
