@@ -159,12 +159,15 @@ function startManager(
   if (options.cluster != null && options.stateDir != null) {
     throw invalid('options.stateDir', 'left out in a cluster (its recovery state lives in etcd)', options.stateDir);
   }
-  const cluster = options.cluster == null ? null : new ClusterBinding(checkClusterOptions(options.cluster), graceMs, (e, f) => log('info', e, f));
-  const recovery = options.stateDir == null ? null
-    : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions().values(), (id) => sessions().hasClient(id), log);
+  // Checked before anything is started: a bad budget or cluster option leaves no state directory held, no timer running.
   const budget = new Budget(checkBudgets(options.budgets));
+  const clusterSettings = options.cluster == null ? null : checkClusterOptions(options.cluster);
+  const cluster = clusterSettings === null ? null : new ClusterBinding(clusterSettings, graceMs, (e, f) => log('info', e, f));
+  let recovery: Recovery | null = null;
   let lm: LockManager;
   try {
+    recovery = options.stateDir == null ? null
+      : new Recovery({ stateDir: options.stateDir, graceMs, leaseMs }, () => sessions().values(), (id) => sessions().hasClient(id), log);
     lm = new LockManager({
       node: options.node ?? cluster?.name ?? os.hostname(), domains: options.domains ?? [], ...pick(options, ['deadlock', 'lockOrder', 'stacks']),
       // The manager's totals are budgets (B2); `limits` may still lower or raise them.
@@ -173,8 +176,9 @@ function startManager(
       ...(cluster === null ? {} : { tokens: { external: true }, admission: cluster.admission }),
     });
   } catch (err) {
-    // Bad options: the state directory is not kept from the next attempt.
+    // Bad options: the state directory is not kept from the next attempt, and the cluster binding's timer stops.
     recovery?.close();
+    void cluster?.close();
     throw err;
   }
   cluster?.attach(lm);

@@ -6,6 +6,9 @@
  * back when a session ends. Real servers, real socket.io connections.
  */
 
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import type { LockClient } from '../../client/index.js';
@@ -144,5 +147,12 @@ describe('locks, waits and owners', () => {
   it('budgets are checked at the boundary: an unknown name or a bad value is EINVAL', async () => {
     await expect(startServer({ budgets: { locksMaxx: 1 } as never })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(startServer({ budgets: { locksMax: -1 } })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('a bad budget with a state directory starts nothing: the directory is free for the next server at once', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'ls-budget-state-'));
+    await expect(startServer({ stateDir, budgets: { locksMax: -1 } })).rejects.toMatchObject({ code: 'EINVAL' });
+    server = await startServer({ stateDir });
+    expect(server.url).toMatch(/^http:/);
   });
 });
