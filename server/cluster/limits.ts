@@ -69,6 +69,11 @@ export const ETCD_CONNECT_TIMEOUT_MS = 5000;
 export const DEFAULT_CLUSTER = 'default';
 /** How often the cluster's deadlock detector gathers every node's wait-for edges (a cross-node cycle waits at most about this long). */
 export const DETECT_INTERVAL_MS = 500;
+/** Bounds of the detector's options: its pass interval from DETECT_INTERVAL_MS_MIN, both it and the confirmation delay at most DETECT_OPTION_MS_MAX. */
+export const DETECT_INTERVAL_MS_MIN = 50;
+export const DETECT_OPTION_MS_MAX = 60_000;
+/** Fencing tokens a node reserves per block unless configured (T4: a grant never waits for etcd while a block lasts). */
+export const DEFAULT_TOKEN_BLOCK = 1_000_000;
 /** Deadline of one node-to-node call (gather, check, break): a node that does not answer is left out of the pass. */
 export const PEER_CALL_TIMEOUT_MS = 2000;
 /** How long a hang report may wait for the other nodes' part of its chain before it goes out without it (they are named missing). */

@@ -1,15 +1,14 @@
 /**
  * A node's cluster options (`createServer({ cluster })`, `lockscope serve
  * --etcd …`), checked at the boundary: EINVAL names what is wrong and its
- * allowed range, before anything connects to etcd. Most defaults and
- * bounds are limits.ts's; the token block's default and the detector's
- * ranges are written here.
+ * allowed range, before anything connects to etcd. The defaults and
+ * bounds are limits.ts's.
  */
 
 import { LockError } from '../../src/index.js';
 import type { DetectorOptions } from './detector.js';
 import { checkName, parseEndpoints } from './etcd.js';
-import { clusterLimits, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL_SEC } from './limits.js';
+import { clusterLimits, DEFAULT_CLUSTER, DEFAULT_LEASE_TTL_SEC, DEFAULT_TOKEN_BLOCK, DETECT_INTERVAL_MS_MIN, DETECT_OPTION_MS_MAX } from './limits.js';
 
 export interface ClusterOptions {
   /** etcd endpoints: `http://host:port[,…]` or a list. */
@@ -29,8 +28,6 @@ export interface ClusterOptions {
   /** The cluster's deadlock detector (detector.ts): pass interval and confirmation delay. */
   detector?: DetectorOptions;
 }
-
-export const DEFAULT_TOKEN_BLOCK = 1_000_000;
 
 /** The options as the binding takes them: every default filled in, the endpoints parsed; `advertise` null: the URL the server listens on. */
 export type ClusterNodeSettings = Required<Omit<ClusterOptions, 'advertise' | 'etcd'>> & { etcd: string[]; advertise: string | null };
@@ -68,9 +65,9 @@ function checkDetectorOptions(d: DetectorOptions | undefined): DetectorOptions {
   const out: DetectorOptions = {};
   for (const [k, v] of Object.entries(d)) {
     if (k !== 'intervalMs' && k !== 'confirmMs') throw new LockError('EINVAL', `options.cluster.detector.${k} is not an option (intervalMs, confirmMs)`);
-    const min = k === 'intervalMs' ? 50 : 0;
-    if (!Number.isInteger(v) || (v as number) < min || (v as number) > 60_000) {
-      throw new LockError('EINVAL', `options.cluster.detector.${k} must be an integer from ${min} to 60000`);
+    const min = k === 'intervalMs' ? DETECT_INTERVAL_MS_MIN : 0;
+    if (!Number.isInteger(v) || (v as number) < min || (v as number) > DETECT_OPTION_MS_MAX) {
+      throw new LockError('EINVAL', `options.cluster.detector.${k} must be an integer from ${min} to ${DETECT_OPTION_MS_MAX}`);
     }
     out[k] = v as number;
   }
