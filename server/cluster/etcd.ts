@@ -7,6 +7,10 @@
  *   view             the membership view every node acts on (JSON ViewRecord); its
  *                    mod revision is the view's generation
  *   grace            the cluster's grace record (grace-record.ts)
+ *   clients/<node>/<client>  a client that may hold locks mastered on <node>
+ *                    (client-records.ts: whom a failover waits for, N4)
+ *   moved/<to>/<from>  the clients <from> handed over to <to> with its
+ *                    resources (client-records.ts)
  */
 
 import { noop } from 'cockatiel';
