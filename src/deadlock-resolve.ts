@@ -23,6 +23,7 @@ import { modeName } from './modes.js';
 import type { Owner } from './owner.js';
 import { formatStack, noStack, withRequestStack } from './stacks.js';
 import type { Waiter } from './waiter.js';
+import { failWait } from './waits.js';
 import type { Step, WaitForGraph } from './waitfor.js';
 import type { CycleEntry, DeadlockStats } from './shapes.js';
 
@@ -94,7 +95,7 @@ export class DeadlockResolver {
   /** The victim's wait fails EDEADLK with the cycle, its stack the request site's. */
   private failVictimWait(victim: Waiter, cycle: CycleEntry[], message: string): void {
     const err = withRequestStack(noStack(() => new DeadlockError(message, cycle, this.m.context(victim.owner, victim.domain, victim.resource))), victim);
-    this.m.failWait(victim, err);
+    failWait(this.m, victim, err);
   }
 
   private liveStep(key: string): Step | null {

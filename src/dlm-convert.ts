@@ -24,6 +24,7 @@ import { LinkedList } from './list.js';
 import { checkLvbWrite, writeLvb } from './lvb.js';
 import { isDownConversion, modeName, NL, writesLvb } from './modes.js';
 import { formatStack, type RequestSite } from './stacks.js';
+import { startWait } from './waits.js';
 import type { CycleEntry } from './shapes.js';
 
 /** lock.convert(): in place, queued on the convert queue, or refused (a rejected promise, never a throw). */
@@ -94,7 +95,7 @@ function queueConversion(
   (res.converting ??= new LinkedList<DlmLock>()).push(lock);
   const wait = new DlmWait(m.nextId(), lock.owner, m.clock.now(), stack ?? lock.stack, lock, true);
   lock.wait = wait;
-  const promise = m.startWait<DlmLock>(wait, timeoutMs, signal);
+  const promise = startWait<DlmLock>(m, wait, timeoutMs, signal);
   // A conversion queued under `notify` opts out of being broken by the detector (as NODLCKWT).
   if (policyName === 'notify') lock.ensureExtra().convDeadlock = 'notify';
   if (partner !== null) {

@@ -23,6 +23,7 @@ import { CACHE_TOKEN_RUN, OFFSET_MAX } from './limits.js';
 import type { LinkedList } from './list.js';
 import { EX, isDownConversion, NL } from './modes.js';
 import { readLvb } from './lvb.js';
+import { settleWait } from './waits.js';
 
 /** Grant a queued or brand-new request in `mode`. */
 export function grant(m: EngineHost, lock: DlmLock, mode: number, now: number): void {
@@ -58,7 +59,7 @@ export function grant(m: EngineHost, lock: DlmLock, mode: number, now: number): 
     lock.extra.highBast = -1;
     if (res.table.policy.lvbBytes > 0) readLvb(lock);
   }
-  if (wait !== null) m.settleWait(wait, lock);
+  if (wait !== null) settleWait(m, wait, lock);
   m.lockGranted(lock, wait);
 }
 
@@ -91,7 +92,7 @@ export function applyConversion(m: EngineHost, lock: DlmLock, mode: number, up: 
     lock.extra.highBast = -1;
     if (mode !== NL) lock.extra.demoted = false;
   }
-  if (wait !== null) m.settleWait(wait, lock);
+  if (wait !== null) settleWait(m, wait, lock);
   m.lockConverted(lock, from, wait);
 }
 

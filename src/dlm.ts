@@ -27,6 +27,7 @@ import { CW, EX, modeName, PR, PW } from './modes.js';
 import type { Owner } from './owner.js';
 import { captureStack, type RequestSite } from './stacks.js';
 import { checkOptions } from './validate.js';
+import { failWait, startWait } from './waits.js';
 import type { LossReason } from './shapes.js';
 
 // The resource and request classes live in dlm-resource.ts; most of the core imports them from here.
@@ -90,7 +91,7 @@ export class DlmEngine {
     const wait = new DlmWait(lock.id, owner, this.m.clock.now(), lock.stack, lock, false);
     lock.wait = wait;
     (res.waiting ??= new LinkedList<DlmLock>()).push(lock);
-    const promise = this.m.startWait<DlmLock>(wait, timeoutMs, signal);
+    const promise = startWait<DlmLock>(this.m, wait, timeoutMs, signal);
     notifyBlocking(this.m, res, lock, rq, range);
     return promise;
   }
@@ -146,7 +147,7 @@ export class DlmEngine {
   revoke(lock: DlmLock, reason: Exclude<LossReason, 'released'>): void {
     if (lock.st === St.Released || lock.st === St.Lost) return;
     if (lock.st === St.Waiting) {
-      this.m.failWait(lock.wait!, this.m.waitError(lock.wait!, 'EREVOKED', `request revoked (${reason})`, reason));
+      failWait(this.m, lock.wait!, this.m.waitError(lock.wait!, 'EREVOKED', `request revoked (${reason})`, reason));
       return;
     }
     if ((lock.grMode === PW || lock.grMode === EX) && lock.res.lvb !== null) lock.res.lvb.valid = false;
@@ -158,7 +159,7 @@ export class DlmEngine {
     const res = lock.res;
     if (lock.st === St.Converting) {
       const code = reason === 'released' ? 'ECANCELED' : 'EREVOKED';
-      this.m.failWait(lock.wait!, this.m.waitError(lock.wait!, code, `conversion cancelled: lock ${reason}`, reason === 'released' ? undefined : reason), true);
+      failWait(this.m, lock.wait!, this.m.waitError(lock.wait!, code, `conversion cancelled: lock ${reason}`, reason === 'released' ? undefined : reason), true);
     }
     res.granted.remove(lock);
     lock.st = reason === 'released' ? St.Released : St.Lost;

@@ -3,8 +3,9 @@
  * deadlock.ts, grace.ts, watchdog.ts, owner.ts, snapshot.ts, options.ts),
  * named here so that none of them imports manager.ts: LockManager
  * implements EngineHost, and the engines know only this. Most of it is the
- * shared bookkeeping of requests and waits (ids, limits, the wait lifecycle,
- * events), which is not public: src/README.md, "What is public". All of
+ * shared bookkeeping of requests and waits (ids, limits, events; the wait
+ * lifecycle is functions of it, waits.ts), which is not public:
+ * src/README.md, "What is public". All of
  * it but what LockManager publishes too (node, clock, limits, the counts,
  * deadlocks, toWall, the emitter) is left out of the published
  * declarations (marked internal). The tag is not written in this comment:
@@ -120,19 +121,7 @@ export interface EngineHost {
   /** @internal */
   captureFor(waiting: boolean, site: RequestSite): object | null;
 
-  // The wait lifecycle.
-  /** @internal */
-  startWait<T>(w: Waiter, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<T>;
-  /** @internal */
-  settleWait(w: Waiter, value: unknown): void;
-  /** @internal */
-  failWait(w: Waiter, err: LockError, deferAfter?: boolean): void;
-  /** @internal */
-  failMany(waits: Waiter[], errorFor: (w: Waiter) => LockError): void;
-  /** @internal */
-  abortWait(w: Waiter): void;
-  /** @internal */
-  timeOutWait(w: Waiter): void;
+  // Waits (their lifecycle is waits.ts's).
   /** @internal */
   resourceChanged(res: AnyResource): void;
 

@@ -15,7 +15,7 @@ import type { Limits } from './limits.js';
 import { Owner } from './owner.js';
 import { parseDeadlock, parseLimits, parseLockOrder, parseMeta, type Admission, type LockManagerOptions, type WaitEdge } from './options.js';
 import {
-  cacheUsePayload, convertedPayload, demotedPayload, failedPayload, grantedPayload, posixGrantedPayload, posixReleasedPayload, releasedPayload, waitingPayload,
+  cacheUsePayload, convertedPayload, demotedPayload, grantedPayload, posixGrantedPayload, posixReleasedPayload, releasedPayload,
 } from './payloads.js';
 import { PosixEngine, PosixResource } from './posix.js';
 import { Quota } from './quota.js';
@@ -32,6 +32,7 @@ import type { AnyResource } from './waitfor.js';
 import type { DomainEntry, EngineHost } from './host.js';
 import { failAllWaits, findById, revokeResources } from './operations.js';
 import type { Waiter } from './waiter.js';
+import { failWait } from './waits.js';
 import type { CycleEntry, DeadlockRecord, DeadlockStats, DomainPolicy, GraceState, GraphSnapshot, Hang, LockEvents, LossReason, OwnerSnapshot, Snapshot } from './shapes.js';
 
 export type { Admission, LockManagerOptions, WaitEdge };
@@ -327,7 +328,7 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     const found = this.find(id);
     if (found === null || !('wait' in found)) throw new LockError('ENOENT', `no pending request with id ${id}`, { node: this.node });
     const w = found.wait;
-    this.failWait(w, this.waitError(w, 'ECANCELED', 'cancelled by an operator'));
+    failWait(this, w, this.waitError(w, 'ECANCELED', 'cancelled by an operator'));
   }
 
   /** Run the deadlock detector's full pass now (it also runs by itself at least once a second while anything waits). */
@@ -533,93 +534,9 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
     return mode === 'all' || (waiting && mode === 'waits') ? captureStack(site) : null;
   }
 
-  /** @internal Queue bookkeeping shared by every kind: hard timeout, abort signal, owner, event. */
-  startWait<T>(w: Waiter, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<T> {
-    const promise = new Promise<T>(takeSettlers);
-    w.resolve = settlers.resolve;
-    w.reject = settlers.reject;
-    settlers.resolve = settlers.reject = noop;
-    if (timeoutMs !== undefined) this.timers.add(w.ensureExtra(), this.clock.now() + timeoutMs);
-    if (signal !== undefined) {
-      const x = w.ensureExtra();
-      x.signal = signal;
-      signal.addEventListener('abort', x, { once: true });
-    }
-    w.owner.addWait(w);
-    this.pendingWaits++;
-    w.res.table.waiting++;
-    if (this.has('waiting')) this.emit('waiting', waitingPayload(this.node, w));
-    this.watchdog.onWait(w);
-    this.detector.onWait(w, w.res);
-    return promise;
-  }
-
   /** @internal A resource's holders or queues changed while requests wait on it. */
   resourceChanged(res: AnyResource): void {
     this.detector.onChange(res);
-  }
-
-  private finishWait(w: Waiter, outcome: string): void {
-    w.settled = true;
-    this.pendingWaits--;
-    w.res.table.waiting--;
-    this.detector.onWaitEnd(w);
-    this.watchdog.onWaitEnd(w, outcome);
-    const x = w.extra;
-    if (x !== null) {
-      this.timers.remove(x);
-      if (x.signal !== null) {
-        x.signal.removeEventListener('abort', x);
-        x.signal = null;
-      }
-    }
-    w.owner.removeWait(w);
-  }
-
-  /** @internal The kind granted the request (it is already out of its queue). */
-  settleWait(w: Waiter, value: unknown): void {
-    this.finishWait(w, 'granted');
-    w.resolve(value as never);
-  }
-
-  /** @internal Fail a pending request: out of its queue, then whoever was behind it moves up (unless `deferAfter`). */
-  failWait(w: Waiter, err: LockError, deferAfter = false): void {
-    if (w.settled) return;
-    w.unqueue();
-    this.finishWait(w, err.code);
-    if (this.has('failed')) this.emit('failed', failedPayload(this.node, w, err.code));
-    w.reject(err);
-    if (!deferAfter) w.afterUnqueue();
-  }
-
-  /** @internal
-   * Fail many pending requests as one step (releaseAll, revokeAll, close):
-   * every one leaves its queue before anything behind them is granted, so
-   * none of them can be granted by another one's leaving.
-   */
-  failMany(waits: Waiter[], errorFor: (w: Waiter) => LockError): void {
-    const failed: Waiter[] = [];
-    for (const w of waits) {
-      if (w.settled) continue;
-      this.failWait(w, errorFor(w), true);
-      failed.push(w);
-    }
-    const done = new Set<object>();
-    for (const w of failed) {
-      if (done.has(w.res)) continue;
-      done.add(w.res);
-      w.afterUnqueue();
-    }
-  }
-
-  /** @internal */
-  abortWait(w: Waiter): void {
-    this.failWait(w, this.waitError(w, 'ECANCELED', 'the signal was aborted'));
-  }
-
-  /** @internal */
-  timeOutWait(w: Waiter): void {
-    this.failWait(w, this.waitError(w, 'ETIMEDOUT', `not granted within timeoutMs (${w.wanted} on ${w.resource})`));
   }
 
   /** @internal */
@@ -694,15 +611,6 @@ export class LockManager extends TypedEmitter<LockEvents> implements EngineHost 
   }
 
 }
-
-// The executor of every wait's promise stores its settle functions here and
-// startWait takes them at once: no executor closure allocated per request.
-const settlers: { resolve: (v: never) => void; reject: (err: LockError) => void } = { resolve: noop, reject: noop };
-function takeSettlers(resolve: (v: never) => void, reject: (err: LockError) => void): void {
-  settlers.resolve = resolve;
-  settlers.reject = reject;
-}
-function noop(): void {}
 
 function checkSnapshotOptions(options: SnapshotOptions | undefined): SnapshotOptions | undefined {
   if (options !== undefined) {

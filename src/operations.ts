@@ -12,6 +12,7 @@ import type { Owner } from './owner.js';
 import type { PosixResource } from './posix.js';
 import type { LossReason } from './shapes.js';
 import type { Waiter } from './waiter.js';
+import { failMany } from './waits.js';
 
 /** A granted (or converting) lock or a pending request by id: a scan of every live resource. */
 export function findById(m: EngineHost, id: number): { lock: DlmLock } | { wait: Waiter } | null {
@@ -52,7 +53,7 @@ export function revokeResources(m: EngineHost, which: (domain: string, resource:
         const p = res as PosixResource;
         const waits = [...p.waiters];
         for (const w of waits) note(w.owner);
-        m.failMany(waits, (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
+        failMany(m, waits, (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
         for (const o of [...p.holders.keys()]) {
           note(o);
           m.posix.dropOwner(p, o, reason);
@@ -73,7 +74,7 @@ export function failAllWaits(m: EngineHost, errorFor: (w: Waiter) => LockError):
       } else {
         for (const w of res.waiters) waits.push(w);
       }
-      m.failMany(waits, errorFor);
+      failMany(m, waits, errorFor);
     }
   }
 }

@@ -13,6 +13,7 @@ import type { DlmMode } from './modes.js';
 import type { PosixResource } from './posix.js';
 import { Quota } from './quota.js';
 import type { Waiter } from './waiter.js';
+import { failMany } from './waits.js';
 import type { LossReason } from './shapes.js';
 
 export type OwnerMeta = NonNullable<OwnerOptions['meta']>;
@@ -117,14 +118,14 @@ export class Owner implements LockOwner {
    */
   revokeSome(reason: Exclude<LossReason, 'released'>, max: number): boolean {
     const m = this.manager;
-    if (this.waitHead !== null) m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
+    if (this.waitHead !== null) failMany(m, [...this.pendingRequests()], (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
     return this.dropSome(max, (l) => m.dlm.revoke(l, reason), (res) => m.posix.dropOwner(res, this, reason));
   }
 
   /** releaseAll in slices, as revokeSome. */
   releaseSome(max: number): boolean {
     const m = this.manager;
-    if (this.waitHead !== null) m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'ECANCELED', 'the owner released everything'));
+    if (this.waitHead !== null) failMany(m, [...this.pendingRequests()], (w) => m.waitError(w, 'ECANCELED', 'the owner released everything'));
     return this.dropSome(max, (l) => m.dlm.release(l, undefined), (res) => m.posix.dropOwner(res, this));
   }
 
