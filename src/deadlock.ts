@@ -193,7 +193,7 @@ export class DeadlockDetector {
     const end = this.m.clock.now();
     this.lastPassEnd = end;
     this.lastPassCost = end - start;
-    if (this.m.pendingWaits > 0 && this.mode !== 'off') this.schedulePass(end, this.fullPassMs);
+    if (this.m.waitCount > 0 && this.mode !== 'off') this.schedulePass(end, this.fullPassMs);
   }
 
   private passOnce(): boolean {

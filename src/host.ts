@@ -6,7 +6,7 @@
  * shared bookkeeping of requests and waits (ids, limits, events; the wait
  * lifecycle is functions of it, waits.ts), which is not public:
  * src/README.md, "What is public". All of
- * it but what LockManager publishes too (node, clock, limits, the counts,
+ * it but what LockManager publishes too (node, clock, limits, stackMode,
  * deadlocks, toWall, the emitter) is left out of the published
  * declarations (marked internal). The tag is not written in this comment:
  * stripInternal takes a file's first doc comment as its first statement's,
@@ -62,10 +62,10 @@ export interface EngineHost {
   readonly watchdog: Watchdog;
   /** @internal */
   readonly lockOrder: LockOrder | null;
-  /** Granted dlm locks plus posix pieces of every owner (Owner keeps it with its own count). */
-  lockTotal: number;
-  /** Requests waiting now, in every domain. */
-  pendingWaits: number;
+  /** @internal Granted dlm locks plus posix pieces of every owner (Owner keeps it with its own count; public, read-only: LockManager.lockTotal). */
+  lockCount: number;
+  /** @internal Requests waiting now, in every domain (waits.ts keeps it; public, read-only: LockManager.pendingWaits). */
+  waitCount: number;
   /** @internal A grace period or an admission hook decides what may be granted. */
   readonly gated: boolean;
   readonly deadlocks: readonly DeadlockRecord[];

@@ -61,8 +61,8 @@ export abstract class ManagerHost extends TypedEmitter<LockEvents> implements En
   readonly watchdog: Watchdog;
   /** @internal Null when lock-order checking is off. */
   readonly lockOrder: LockOrder | null;
-  /** Requests waiting now, in every domain. */
-  pendingWaits = 0;
+  /** @internal Requests waiting now, in every domain (waits.ts keeps it; public: LockManager.pendingWaits). */
+  waitCount = 0;
   /** @internal */
   readonly grace: Grace;
   /** @internal Fencing tokens: one counter for the whole manager (tokens.ts). */
@@ -74,8 +74,8 @@ export abstract class ManagerHost extends TypedEmitter<LockEvents> implements En
   private readonly wallOffset: number;
   /** @internal Owners that hold or wait for something. */
   activeOwners = 0;
-  /** Granted locks (dlm handles plus posix pieces) of every owner: what `locksMax` bounds. */
-  lockTotal = 0;
+  /** @internal Granted locks (dlm handles plus posix pieces) of every owner: what `locksMax` bounds. Owner's bookkeeping keeps it with its own `lockCount` (public: LockManager.lockTotal). */
+  lockCount = 0;
   /** domainEntry's last answer. */
   private lastDomain = '';
   private lastEntry: DomainEntry | null = null;
@@ -213,13 +213,13 @@ export abstract class ManagerHost extends TypedEmitter<LockEvents> implements En
     if (!owner.active && this.activeOwners >= this.limits.ownersMax) {
       throw this.limitError('ownersMax', this.limits.ownersMax, owner, domain, resource);
     }
-    if (this.lockTotal >= this.limits.locksMax) throw this.limitError('locksMax', this.limits.locksMax, owner, domain, resource);
+    if (this.lockCount >= this.limits.locksMax) throw this.limitError('locksMax', this.limits.locksMax, owner, domain, resource);
     this.checkQuota(owner, 1, domain, resource);
   }
 
   /** @internal Checked where a request is about to queue: the manager's bound on waits at once. */
   checkCanWait(owner: Owner, domain: string, resource: string): void {
-    if (this.pendingWaits >= this.limits.waitsMax) throw this.limitError('waitsMax', this.limits.waitsMax, owner, domain, resource);
+    if (this.waitCount >= this.limits.waitsMax) throw this.limitError('waitsMax', this.limits.waitsMax, owner, domain, resource);
   }
 
   /** @internal */
@@ -227,7 +227,7 @@ export abstract class ManagerHost extends TypedEmitter<LockEvents> implements En
     if (owner.lockCount + delta > this.limits.locksPerOwnerMax) {
       throw this.limitError('locksPerOwnerMax', this.limits.locksPerOwnerMax, owner, domain, resource);
     }
-    if (this.lockTotal + delta > this.limits.locksMax) throw this.limitError('locksMax', this.limits.locksMax, owner, domain, resource);
+    if (this.lockCount + delta > this.limits.locksMax) throw this.limitError('locksMax', this.limits.locksMax, owner, domain, resource);
     this.checkQuota(owner, delta, domain, resource);
   }
 

@@ -123,6 +123,16 @@ export class LockManager extends ManagerHost {
     return this.watchdog.countsByDomain(this.domains.keys());
   }
 
+  /** Granted locks (dlm handles plus posix pieces) of every owner: what `locksMax` bounds. Read-only: the owners' bookkeeping keeps it. */
+  get lockTotal(): number {
+    return this.lockCount;
+  }
+
+  /** Requests waiting now, in every domain: what `waitsMax` bounds. Read-only: the wait lifecycle keeps it. */
+  get pendingWaits(): number {
+    return this.waitCount;
+  }
+
   /**
    * Counts per domain, kept as locks come and go (no walk over the tables):
    * what a metrics scrape reads. `held`: granted dlm locks plus posix pieces;

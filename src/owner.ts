@@ -160,7 +160,7 @@ export class Owner implements LockOwner {
     if (this.dlmHead !== null) this.dlmHead.ownerPrev = lock;
     this.dlmHead = lock;
     this.lockCount++;
-    this.manager.lockTotal++;
+    this.manager.lockCount++;
     if (this.quota !== null) Quota.charge(this.quota, 1);
     lock.res.table.held++;
     if (!this.active) this.manager.ownerActive(this, true);
@@ -173,7 +173,7 @@ export class Owner implements LockOwner {
     if (lock.ownerNext !== null) lock.ownerNext.ownerPrev = lock.ownerPrev;
     lock.ownerPrev = lock.ownerNext = null;
     this.lockCount--;
-    this.manager.lockTotal--;
+    this.manager.lockCount--;
     if (this.quota !== null) Quota.charge(this.quota, -1);
     lock.res.table.held--;
     this.settleActive();
@@ -182,7 +182,7 @@ export class Owner implements LockOwner {
   /** @internal */
   adjustPosix(res: PosixResource, delta: number, holdsThere: boolean): void {
     this.lockCount += delta;
-    this.manager.lockTotal += delta;
+    this.manager.lockCount += delta;
     if (this.quota !== null) Quota.charge(this.quota, delta);
     res.table.held += delta;
     if (holdsThere) (this.posixResources ??= new Set()).add(res);

@@ -33,7 +33,7 @@ export function startWait<T>(m: EngineHost, w: Waiter, timeoutMs: number | undef
     signal.addEventListener('abort', x, { once: true });
   }
   w.owner.addWait(w);
-  m.pendingWaits++;
+  m.waitCount++;
   w.res.table.waiting++;
   if (m.has('waiting')) m.emit('waiting', waitingPayload(m.node, w));
   m.watchdog.onWait(w);
@@ -89,7 +89,7 @@ export function timeOutWait(m: EngineHost, w: Waiter): void {
 
 function finishWait(m: EngineHost, w: Waiter, outcome: string): void {
   w.settled = true;
-  m.pendingWaits--;
+  m.waitCount--;
   w.res.table.waiting--;
   m.detector.onWaitEnd(w);
   m.watchdog.onWaitEnd(w, outcome);

@@ -75,6 +75,15 @@ it('LockManager\'s declaration has no wait bookkeeping and no internal engine, a
   expect(d).toMatch(/get detection\(\)/);
 });
 
+it('LockManager\'s counts are read-only to its users: getters, no setter, and the counts the engines write are not published', () => {
+  const d = managerDeclared();
+  expect(d).toMatch(/get lockTotal\(\): number/);
+  expect(d).toMatch(/get pendingWaits\(\): number/);
+  expect(d).not.toMatch(/set (lockTotal|pendingWaits)\(/);
+  for (const name of ['lockTotal', 'pendingWaits', 'lockCount', 'waitCount', 'activeOwners']) expect(member(d, name), name).toBe(false);
+  for (const name of ['lockCount', 'waitCount', 'lockTotal', 'pendingWaits']) expect(member(declared('host.d.ts'), name), name).toBe(false);
+});
+
 /** What the engines use of the manager and nobody else may: wait bookkeeping, checks, events, the engines themselves. */
 const ENGINE_SERVICES = [
   'nextId', 'startWait', 'settleWait', 'failWait', 'failMany', 'abortWait', 'timeOutWait', 'checkCanAdd', 'checkCanWait', 'checkLockCount',
