@@ -1,8 +1,9 @@
 /**
- * What the engines need of the manager they serve (dlm.ts, posix.ts,
- * deadlock.ts, grace.ts, watchdog.ts, owner.ts, snapshot.ts, options.ts),
- * named here so that none of them imports manager.ts: LockManager
- * implements EngineHost, and the engines know only this. Most of it is the
+ * What the engines need of the manager they serve (the dlm files, posix.ts,
+ * deadlock.ts, deadlock-resolve.ts, grace.ts, watchdog.ts, owner.ts,
+ * waits.ts, operations.ts, snapshot.ts, options.ts), named here so that none
+ * of them imports manager.ts: ManagerHost (manager-host.ts) implements
+ * EngineHost, LockManager extends it, and the engines know only this. Most of it is the
  * shared bookkeeping of requests and waits (ids, limits, events; the wait
  * lifecycle is functions of it, waits.ts), which is not public:
  * src/README.md, "What is public". All of
@@ -37,7 +38,7 @@ export type DomainEntry =
   | { policy: DomainPolicy; kind: 'posix'; table: ResourceTable<PosixResource> };
 
 /**
- * What LockManager marks internal is marked internal here too, and only
+ * What ManagerHost marks internal is marked internal here too, and only
  * that: its published declaration still says it implements this interface
  * (test/package/surface.test.ts compiles a consumer against both).
  */
