@@ -1,5 +1,6 @@
 /**
- * Deadlock detection and breaking (src/README.md, "Deadlock detection").
+ * Deadlock detection (src/README.md, "Deadlock detection"): when to look for
+ * a cycle. What is done with one found is deadlock-resolve.ts's.
  *
  * - immediate: a new wait, or a wait whose blockers changed, is checked with
  *   a bounded search from that wait (waitfor.ts). Cheap pre-checks skip the
@@ -9,25 +10,25 @@
  *   (PostgreSQL's deadlock_timeout), armed on the manager's one timer queue.
  * - the full pass: strongly connected components of the whole graph, at
  *   least once a second while anything waits, and at once after a search ran
- *   out of budget.
+ *   out of budget. Rules D1 (a search is paid for by its owner's quota) and
+ *   D2 (passes take at most a tenth of the time) bound the work.
  *
- * A cycle is revalidated (every edge recomputed from the lock tables) before
- * anything is done. A cycle with a soft edge is first resolved by moving the
- * waiter ahead of the request it queues behind, if that breaks it; otherwise
- * a victim chosen by policy fails with EDEADLK. Checks run in a microtask
- * after the lock operation that caused them, never inside it.
+ * Preconditions: the manager reports every wait's start and end (onWait,
+ * onWaitEnd) and every change of a resource's holders or queues while
+ * something waits on it (onChange); a search from a wait is only as fresh
+ * as that. Checks run in a microtask after the lock operation that caused
+ * them, never inside it.
  */
 
 import { blockersOf, type Blocker } from './blockers.js';
+import { DeadlockResolver, entryOf } from './deadlock-resolve.js';
 import { DlmWait } from './dlm.js';
 import { St, type DlmLock } from './dlm-lock.js';
-import { DeadlockError } from './errors.js';
 import type { EngineHost } from './host.js';
-import { compatible, modeName } from './modes.js';
+import { compatible } from './modes.js';
 import type { Owner } from './owner.js';
 import { Quota } from './quota.js';
 import { cyclicComponents } from './scc.js';
-import { formatStack, noStack, withRequestStack } from './stacks.js';
 import type { TimerEntry } from './timers.js';
 import { LaneItem, TimerLane } from './lane.js';
 import type { Waiter } from './waiter.js';
@@ -61,8 +62,7 @@ export class DeadlockDetector {
   /** Waits old enough to be searched from in deferred mode. */
   private readonly eligible = new WeakSet<Waiter>();
   private readonly passEntry: TimerEntry;
-  /** Cycles already reported without a victim (e.g. notify conversions), by wait ids. */
-  private readonly acknowledged = new Set<string>();
+  private readonly resolver: DeadlockResolver;
   /** When the last full pass ended and how long it took (the manager's clock): the next one waits in proportion. */
   private lastPassEnd = Number.NEGATIVE_INFINITY;
   private lastPassCost = 0;
@@ -76,6 +76,7 @@ export class DeadlockDetector {
     private readonly fullPassMs: number,
   ) {
     this.graph = new WaitForGraph((w) => m.domains.get(w.domain)?.policy.deadlock === true);
+    this.resolver = new DeadlockResolver(m, this.graph, this.stats, victimPolicy, budget);
     this.passEntry = { deadline: 0, heapIndex: -1, keepAlive: false, fire: () => this.fullPass() };
     this.delayLane = new TimerLane<DelayNode>(m.timers, delayMs, (n) => this.delayPassed(n));
   }
@@ -162,7 +163,7 @@ export class DeadlockDetector {
     this.stats.searches++;
     const result = this.graph.search(w, this.budget);
     Quota.paySearch(w.owner.quota, result.spent);
-    if (result.found !== null) this.resolve(result.found, w);
+    if (result.found !== null) this.resolver.resolve(result.found, w);
     else if (result.exhausted) {
       this.stats.exhausted++;
       this.schedulePass(now, 0);
@@ -192,14 +193,14 @@ export class DeadlockDetector {
     const end = this.m.clock.now();
     this.lastPassEnd = end;
     this.lastPassCost = end - start;
-    if (this.m.pendingWaits > 0 && this.mode !== 'off') this.schedulePass(end, this.fullPassMs);
+    if (this.m.waitCount > 0 && this.mode !== 'off') this.schedulePass(end, this.fullPassMs);
   }
 
   private passOnce(): boolean {
     let resolvedAny = false;
     for (const steps of this.findCycles()) {
       const latest = steps.reduce((a, s) => (s.wait.id > a.wait.id ? s : a)).wait;
-      if (this.resolve(steps, latest)) resolvedAny = true;
+      if (this.resolver.resolve(steps, latest)) resolvedAny = true;
     }
     return resolvedAny;
   }
@@ -245,116 +246,12 @@ export class DeadlockDetector {
 
   /** The edge `key` as a cycle entry, with its two owners, if it still holds right now (its wait pending, the same blocker blocking it). */
   edgeEntry(key: string): { entry: CycleEntry; owner: Owner; blocker: Owner } | null {
-    const step = this.liveStep(key);
-    return step === null ? null : { entry: entryOf(step), owner: step.wait.owner, blocker: step.blocker.to };
+    return this.resolver.edgeEntry(key);
   }
 
-  /**
-   * Rule D3: a cycle found outside this manager breaks here only if its edge
-   * through this manager's wait still holds, checked in the same step that
-   * fails the wait. Returns whether the wait failed (EDEADLK, with `cycle`).
-   */
+  /** Rule D3 (deadlock-resolve.ts): fail the wait of edge `key` with `cycle` if the edge still holds. */
   failVictim(key: string, cycle: CycleEntry[], policy: string, nodes: string[]): boolean {
-    const step = this.liveStep(key);
-    if (step === null) {
-      this.stats.falsePositives++;
-      return false;
-    }
-    const victim = step.wait;
-    const owner = victim.owner;
-    this.stats.victims++;
-    this.m.recordDeadlock({ kind: 'cycle', cycle, victim: owner.name, policy, nodes });
-    const err = withRequestStack(noStack(() => new DeadlockError(
-      `${owner.name}'s ${victim.wanted} request on ${victim.resource} closes a wait-for cycle of ${cycle.length} across nodes ${nodes.join(', ')} (${cycle.map((c) => c.owner).join(' → ')})`,
-      cycle, this.m.context(owner, victim.domain, victim.resource),
-    )), victim);
-    this.m.failWait(victim, err);
-    return true;
-  }
-
-  private liveStep(key: string): Step | null {
-    this.graph.sync();
-    const g = this.graph.graph;
-    if (!g.hasEdge(key)) return null;
-    const step = g.getEdgeAttributes(key);
-    return revalidate([step]) ? step : null;
-  }
-
-  /** Act on a candidate cycle. Returns true if it was broken. */
-  private resolve(steps: Step[], requester: Waiter): boolean {
-    if (!revalidate(steps)) {
-      this.stats.falsePositives++;
-      return false;
-    }
-    if (steps.some((s) => !s.blocker.hard) && this.tryReorder(steps)) return true;
-    const victim = this.chooseVictim(steps, requester);
-    const cycle = steps.map(entryOf);
-    if (victim === null) {
-      const key = steps.map((s) => s.wait.id).sort((a, b) => a - b).join(',');
-      if (!this.acknowledged.has(key)) {
-        if (this.acknowledged.size >= 1024) this.acknowledged.clear();
-        this.acknowledged.add(key);
-        this.m.recordDeadlock({ kind: 'cycle', cycle, victim: null, policy: 'notify' });
-      }
-      return false;
-    }
-    this.stats.victims++;
-    const owner = victim.owner;
-    this.m.recordDeadlock({ kind: 'cycle', cycle, victim: owner.name, policy: this.victimPolicy });
-    const err = withRequestStack(noStack(() => new DeadlockError(
-      `${owner.name}'s ${victim.wanted} request on ${victim.resource} closes a wait-for cycle of ${steps.length} (${cycle.map((c) => c.owner).join(' → ')})`,
-      cycle, this.m.context(owner, victim.domain, victim.resource),
-    )), victim);
-    this.m.failWait(victim, err);
-    return true;
-  }
-
-  /**
-   * PostgreSQL's answer to a cycle through queue order: let the waiter go
-   * ahead of the request it queues behind, and keep that only if the cycle
-   * is gone. Only within one dlm queue (never a new request past conversions).
-   */
-  private tryReorder(steps: Step[]): boolean {
-    for (const s of steps) {
-      if (s.blocker.hard || !(s.wait instanceof DlmWait)) continue;
-      const lock = s.wait.lock;
-      const ahead = lock.prev;
-      if (ahead === null || ahead.owner !== s.blocker.to) continue;
-      const list = lock.list!;
-      list.remove(lock);
-      list.insertBefore(lock, ahead);
-      const again = this.graph.search(s.wait, this.budget);
-      if (again.found === null && !again.exhausted) {
-        this.stats.reorders++;
-        this.m.recordDeadlock({ kind: 'cycle', cycle: steps.map(entryOf), victim: null, policy: 'reorder' });
-        this.graph.touch(lock.res);
-        this.m.dlm.afterChange(lock.res);
-        return true;
-      }
-      list.remove(lock);
-      if (ahead.next === null) list.push(lock);
-      else list.insertBefore(lock, ahead.next);
-    }
-    return false;
-  }
-
-  /** Null when the cycle holds a conversion queued under `notify`: the application was told and acts itself. */
-  private chooseVictim(steps: Step[], requester: Waiter): Waiter | null {
-    const candidates = steps.map((s) => s.wait);
-    if (candidates.some((w) => w instanceof DlmWait && w.conversion && w.lock.extra?.convDeadlock === 'notify')) return null;
-    const latestFirst = (a: Waiter, b: Waiter): number => b.id - a.id;
-    const pick = (score: (w: Waiter) => number): Waiter =>
-      [...candidates].sort((a, b) => score(a) - score(b) || latestFirst(a, b))[0]!;
-    switch (this.victimPolicy) {
-      case 'requester':
-        return candidates.includes(requester) ? requester : pick(() => 0);
-      case 'youngest':
-        return pick((w) => -w.owner.createdAt);
-      case 'least-locks':
-        return pick((w) => w.owner.lockCount);
-      case 'priority':
-        return pick((w) => w.owner.priority);
-    }
+    return this.resolver.failVictim(key, cycle, policy, nodes);
   }
 }
 
@@ -400,17 +297,4 @@ function waitingHolder(g: DlmLock | null, l: DlmLock): boolean {
     if (g !== l && g.owner.waitCount > 0 && !compatible(g.grMode, l.rqMode)) return true;
   }
   return false;
-}
-
-function revalidate(steps: Step[]): boolean {
-  return steps.every((s) => !s.wait.settled && blockersOf(s.wait).some((b) => b.to === s.blocker.to && b.hard === s.blocker.hard));
-}
-
-function entryOf(s: Step): CycleEntry {
-  const w = s.wait;
-  const held = w instanceof DlmWait && w.lock.st === St.Converting ? modeName(w.lock.grMode) : null;
-  return {
-    owner: w.owner.name, domain: w.domain, resource: w.resource, held, wanted: w.wanted, stack: formatStack(w.stack),
-    blocker: { owner: s.blocker.to.name, mode: s.blocker.mode, hard: s.blocker.hard, stack: formatStack(s.blocker.stack) },
-  };
 }

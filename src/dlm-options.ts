@@ -1,15 +1,18 @@
 /**
- * A dlm lock request's options (dlm.ts `request`), checked at the boundary:
- * EINVAL naming the option, before anything changes.
+ * A dlm request's options, a new lock's (dlm.ts `request`) and a
+ * conversion's (dlm-convert.ts), checked at the boundary: EINVAL naming the
+ * option, before anything changes.
  */
 
-import type { LockOptions, Range } from './api.js';
+import type { ConvertOptions, LockOptions, Range } from './api.js';
+import type { DlmLock } from './dlm-lock.js';
 import { parseRange } from './dlm-resource.js';
 import { invalid } from './errors.js';
 import { modeIndex, modeName, NL } from './modes.js';
 import type { DomainPolicy } from './shapes.js';
 import { checkBoolean, checkDuration, checkEnum, checkFunction, checkOptions, checkSignal } from './validate.js';
 
+const CONVERT_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'quecvt', 'alt', 'convDeadlock', 'lvb']);
 const LOCK_KEYS = new Set(['timeoutMs', 'signal', 'noQueue', 'range', 'onBlocking', 'quecvt', 'expedite', 'alt', 'convDeadlock', 'reclaim', 'lvb', 'lvbSeq', 'cache']);
 export const ALT_MODES = ['PR', 'CW'] as const;
 export const CONV_POLICIES = ['error', 'demote', 'notify'] as const;
@@ -69,4 +72,28 @@ export function parseLockOptions(options: LockOptions, rq: number, policy: Domai
   const alt = a === undefined ? -1 : modeIndex(a);
   const extraNeeded = cache || o.onBlocking !== undefined || o.quecvt === true || o.convDeadlock !== undefined || alt >= 0;
   return { o, range, noQueue, timeoutMs, signal, alt, expedite, reclaim, reclaimLvb, reclaimSeq, cache, extraNeeded };
+}
+
+/** A conversion's options, checked, with the lock's own (given when it was requested) and its domain's as defaults. */
+export interface ConvertRequestOptions {
+  noQueue: boolean;
+  quecvt: boolean;
+  timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
+  alt: number;
+  convDeadlock: 'error' | 'demote' | 'notify';
+  /** `options.lvb` as given: checked against the conversion (checkLvbWrite) once the lock's state is. */
+  lvb: unknown;
+}
+
+export function parseConvertOptions(options: ConvertOptions | undefined, lock: DlmLock, timeoutMsMax: number): ConvertRequestOptions {
+  const o = checkOptions(options, 'options', CONVERT_KEYS) ?? {};
+  const noQueue = checkBoolean(o.noQueue, 'options.noQueue');
+  const quecvt = checkBoolean(o.quecvt, 'options.quecvt') || lock.extra?.quecvt === true;
+  const timeoutMs = checkDuration(o.timeoutMs, 'options.timeoutMs', timeoutMsMax);
+  const signal = checkSignal(o.signal, 'options.signal');
+  const a = checkEnum(o.alt, 'options.alt', ALT_MODES);
+  const alt = a !== undefined ? modeIndex(a) : (lock.extra?.alt ?? -1);
+  const convDeadlock = checkEnum(o.convDeadlock, 'options.convDeadlock', CONV_POLICIES) ?? lock.extra?.convDeadlock ?? lock.res.table.policy.convDeadlock;
+  return { noQueue, quecvt, timeoutMs, signal, alt, convDeadlock, lvb: o.lvb };
 }

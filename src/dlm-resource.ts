@@ -1,7 +1,7 @@
 /**
  * A dlm resource and a queued dlm request, and the small parsers for dlm
  * requests. The grant logic that moves locks between these queues is in
- * dlm.ts.
+ * dlm-grant.ts.
  */
 
 import type { Range } from './api.js';

@@ -1,11 +1,13 @@
 /**
- * What the engines need of the manager they serve (dlm.ts, posix.ts,
- * deadlock.ts, grace.ts, watchdog.ts, owner.ts, snapshot.ts, options.ts),
- * named here so that none of them imports manager.ts: LockManager
- * implements EngineHost, and the engines know only this. Most of it is the
- * shared bookkeeping of requests and waits (ids, limits, the wait lifecycle,
- * events), which is not public: src/README.md, "What is public". All of
- * it but what LockManager publishes too (node, clock, limits, the counts,
+ * What the engines need of the manager they serve (the dlm files, posix.ts,
+ * deadlock.ts, deadlock-resolve.ts, grace.ts, watchdog.ts, owner.ts,
+ * waits.ts, operations.ts, snapshot.ts, options.ts), named here so that none
+ * of them imports manager.ts: ManagerHost (manager-host.ts) implements
+ * EngineHost, LockManager extends it, and the engines know only this. Most of it is the
+ * shared bookkeeping of requests and waits (ids, limits, events; the wait
+ * lifecycle is functions of it, waits.ts), which is not public:
+ * src/README.md, "What is public". All of
+ * it but what LockManager publishes too (node, clock, limits, stackMode,
  * deadlocks, toWall, the emitter) is left out of the published
  * declarations (marked internal). The tag is not written in this comment:
  * stripInternal takes a file's first doc comment as its first statement's,
@@ -36,7 +38,7 @@ export type DomainEntry =
   | { policy: DomainPolicy; kind: 'posix'; table: ResourceTable<PosixResource> };
 
 /**
- * What LockManager marks internal is marked internal here too, and only
+ * What ManagerHost marks internal is marked internal here too, and only
  * that: its published declaration still says it implements this interface
  * (test/package/surface.test.ts compiles a consumer against both).
  */
@@ -61,10 +63,10 @@ export interface EngineHost {
   readonly watchdog: Watchdog;
   /** @internal */
   readonly lockOrder: LockOrder | null;
-  /** Granted dlm locks plus posix pieces of every owner (Owner keeps it with its own count). */
-  lockTotal: number;
-  /** Requests waiting now, in every domain. */
-  pendingWaits: number;
+  /** @internal Granted dlm locks plus posix pieces of every owner (Owner keeps it with its own count; public, read-only: LockManager.lockTotal). */
+  lockCount: number;
+  /** @internal Requests waiting now, in every domain (waits.ts keeps it; public, read-only: LockManager.pendingWaits). */
+  waitCount: number;
   /** @internal A grace period or an admission hook decides what may be granted. */
   readonly gated: boolean;
   readonly deadlocks: readonly DeadlockRecord[];
@@ -120,19 +122,7 @@ export interface EngineHost {
   /** @internal */
   captureFor(waiting: boolean, site: RequestSite): object | null;
 
-  // The wait lifecycle.
-  /** @internal */
-  startWait<T>(w: Waiter, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<T>;
-  /** @internal */
-  settleWait(w: Waiter, value: unknown): void;
-  /** @internal */
-  failWait(w: Waiter, err: LockError, deferAfter?: boolean): void;
-  /** @internal */
-  failMany(waits: Waiter[], errorFor: (w: Waiter) => LockError): void;
-  /** @internal */
-  abortWait(w: Waiter): void;
-  /** @internal */
-  timeOutWait(w: Waiter): void;
+  // Waits (their lifecycle is waits.ts's).
   /** @internal */
   resourceChanged(res: AnyResource): void;
 

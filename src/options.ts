@@ -1,10 +1,13 @@
 /**
- * Parsing the LockManager's options that build its parts (deadlock
- * detection, lock-order checking, limits, owner metadata): each checks its
- * input at the boundary and throws EINVAL naming the option.
+ * Parsing the LockManager's options and those of its calls (the manager's
+ * own and those that build its parts: domains, deadlock detection, lock-order
+ * checking, limits; an owner's, with its metadata; a snapshot's): each
+ * checks its input at the boundary and throws EINVAL naming the option,
+ * before anything changes.
  */
 
 import { DeadlockDetector } from './deadlock.js';
+import { parseDomainConfig } from './domain.js';
 import { invalid } from './errors.js';
 import { defaultLimits, type Limits } from './limits.js';
 import { defaultClassifier, type Classifier } from './lockorder.js';
@@ -14,9 +17,12 @@ import type { Clock } from './clock.js';
 import type { DeadlockOptions } from './deadlock.js';
 import type { DomainConfig } from './domain.js';
 import type { LockOrderOptions } from './lockorder.js';
+import { Quota } from './quota.js';
+import type { DomainPolicy } from './shapes.js';
+import type { SnapshotOptions } from './snapshot.js';
 import type { StackMode } from './stacks.js';
 import type { TokenOptions } from './tokens.js';
-import { checkDuration, checkEnum, checkFunction, checkInteger, checkOptions } from './validate.js';
+import { checkDuration, checkEnum, checkFunction, checkInteger, checkName, checkOptions } from './validate.js';
 
 export interface LockManagerOptions {
   /** Name shown in errors, dumps and the dashboard. */
@@ -57,8 +63,55 @@ export interface WaitEdge {
 
 export type Admission = (domain: string, resource: string, reclaim: boolean, client: string | null) => void;
 
+const MANAGER_KEYS = new Set(['node', 'domains', 'clock', 'limits', 'stacks', 'deadlock', 'lockOrder', 'tokens', 'admission']);
+const OWNER_KEYS = new Set(['meta', 'priority', 'client', 'quota']);
+const SNAPSHOT_KEYS = new Set(['locksMax']);
 const DEADLOCK_KEYS = new Set(['detect', 'delayMs', 'victim', 'searchBudget', 'fullPassMs']);
 const LOCK_ORDER_KEYS = new Set(['classify']);
+
+/** The manager's options object, checked for unknown keys (each option is checked where it is used). */
+export function checkManagerOptions(options: unknown): Record<string, unknown> {
+  return checkOptions(options, 'options', MANAGER_KEYS) ?? {};
+}
+
+/** `options.domains`: every entry parsed and the names distinct, before any is installed. */
+export function parseDomains(value: unknown, limits: Limits): DomainPolicy[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalid('options.domains', 'an array of domain configurations', value);
+  const policies = value.map((d, i) => parseDomainConfig(d, `options.domains[${i}]`, limits));
+  const names = new Set<string>();
+  for (const p of policies) {
+    if (names.has(p.name)) throw invalid('options.domains', 'domains with distinct names', p.name);
+    names.add(p.name);
+  }
+  return policies;
+}
+
+/** `lm.owner(name, options)`'s options, checked. */
+export interface ParsedOwnerOptions {
+  priority: number;
+  meta: OwnerMeta | null;
+  client: string | null;
+  quota: Quota | null;
+}
+
+export function parseOwnerOptions(options: unknown, limits: Limits): ParsedOwnerOptions {
+  const o = checkOptions(options, 'options', OWNER_KEYS) ?? {};
+  const priority = o.priority === undefined ? 0 : checkInteger(o.priority, 'options.priority', -1_000_000, 1_000_000);
+  const meta = o.meta === undefined ? null : parseMeta(o.meta, limits);
+  const client = o.client === undefined ? null : checkName(o.client, 'options.client', limits.nameBytesMax);
+  if (o.quota !== undefined && !(o.quota instanceof Quota)) throw invalid('options.quota', 'a Quota', o.quota);
+  return { priority, meta, client, quota: (o.quota as Quota | undefined) ?? null };
+}
+
+/** A snapshot's options (`snapshot`, `snapshotOwners`), checked; returned as given. */
+export function checkSnapshotOptions(options: SnapshotOptions | undefined): SnapshotOptions | undefined {
+  if (options !== undefined) {
+    checkOptions(options, 'options', SNAPSHOT_KEYS);
+    if (options.locksMax !== undefined) checkInteger(options.locksMax, 'options.locksMax', 1, Number.MAX_SAFE_INTEGER);
+  }
+  return options;
+}
 
 export function parseDeadlock(m: EngineHost, value: unknown): DeadlockDetector {
   const o = checkOptions(value, 'options.deadlock', DEADLOCK_KEYS) ?? {};

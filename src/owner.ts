@@ -13,6 +13,7 @@ import type { DlmMode } from './modes.js';
 import type { PosixResource } from './posix.js';
 import { Quota } from './quota.js';
 import type { Waiter } from './waiter.js';
+import { failMany } from './waits.js';
 import type { LossReason } from './shapes.js';
 
 export type OwnerMeta = NonNullable<OwnerOptions['meta']>;
@@ -117,14 +118,14 @@ export class Owner implements LockOwner {
    */
   revokeSome(reason: Exclude<LossReason, 'released'>, max: number): boolean {
     const m = this.manager;
-    if (this.waitHead !== null) m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
+    if (this.waitHead !== null) failMany(m, [...this.pendingRequests()], (w) => m.waitError(w, 'EREVOKED', `request revoked (${reason})`, reason));
     return this.dropSome(max, (l) => m.dlm.revoke(l, reason), (res) => m.posix.dropOwner(res, this, reason));
   }
 
   /** releaseAll in slices, as revokeSome. */
   releaseSome(max: number): boolean {
     const m = this.manager;
-    if (this.waitHead !== null) m.failMany([...this.pendingRequests()], (w) => m.waitError(w, 'ECANCELED', 'the owner released everything'));
+    if (this.waitHead !== null) failMany(m, [...this.pendingRequests()], (w) => m.waitError(w, 'ECANCELED', 'the owner released everything'));
     return this.dropSome(max, (l) => m.dlm.release(l, undefined), (res) => m.posix.dropOwner(res, this));
   }
 
@@ -159,7 +160,7 @@ export class Owner implements LockOwner {
     if (this.dlmHead !== null) this.dlmHead.ownerPrev = lock;
     this.dlmHead = lock;
     this.lockCount++;
-    this.manager.lockTotal++;
+    this.manager.lockCount++;
     if (this.quota !== null) Quota.charge(this.quota, 1);
     lock.res.table.held++;
     if (!this.active) this.manager.ownerActive(this, true);
@@ -172,7 +173,7 @@ export class Owner implements LockOwner {
     if (lock.ownerNext !== null) lock.ownerNext.ownerPrev = lock.ownerPrev;
     lock.ownerPrev = lock.ownerNext = null;
     this.lockCount--;
-    this.manager.lockTotal--;
+    this.manager.lockCount--;
     if (this.quota !== null) Quota.charge(this.quota, -1);
     lock.res.table.held--;
     this.settleActive();
@@ -181,7 +182,7 @@ export class Owner implements LockOwner {
   /** @internal */
   adjustPosix(res: PosixResource, delta: number, holdsThere: boolean): void {
     this.lockCount += delta;
-    this.manager.lockTotal += delta;
+    this.manager.lockCount += delta;
     if (this.quota !== null) Quota.charge(this.quota, delta);
     res.table.held += delta;
     if (holdsThere) (this.posixResources ??= new Set()).add(res);

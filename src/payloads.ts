@@ -1,6 +1,6 @@
 /**
  * Event payloads: plain JSON-ready objects built from a lock or a pending
- * request (lock-events.ts has their types). Built only when someone listens.
+ * request (shapes.ts has their types). Built only when someone listens.
  */
 
 import type { DlmLock } from './dlm-lock.js';

@@ -17,6 +17,7 @@ import { applyRange, firstConflict, type Piece, type PieceList } from './ranges.
 import { checkBoolean, checkDuration, checkEnum, checkInteger, checkOptions, checkSignal } from './validate.js';
 import type { RequestSite } from './stacks.js';
 import { Waiter } from './waiter.js';
+import { failWait, settleWait, startWait } from './waits.js';
 import type { LossReason } from './shapes.js';
 
 export class PosixResource {
@@ -144,7 +145,7 @@ export class PosixEngine {
     }
     const w = new PosixWait(this.m.nextId(), owner, this.m.clock.now(), this.m.captureFor(true, site), res, rq.start, rq.end, write);
     res.waiters.push(w);
-    return this.m.startWait<SetlkResult>(w, timeoutMs, signal);
+    return startWait<SetlkResult>(this.m, w, timeoutMs, signal);
   }
 
   getlk(owner: Owner, domain: unknown, resource: unknown, request: unknown): Promise<PosixLockInfo | null> {
@@ -221,11 +222,11 @@ export class PosixEngine {
         try {
           granted = this.apply(res, w.owner, w.start, w.end, w.write, 'released', w.stack, w.id);
         } catch (err) {
-          this.m.failWait(w, err as LockError, true);
+          failWait(this.m, w, err as LockError, true);
           continue;
         }
         res.waiters.remove(w);
-        this.m.settleWait(w, { token: BigInt(granted.token) });
+        settleWait(this.m, w, { token: BigInt(granted.token) });
         again ||= granted.loosened;
       }
     }

@@ -17,8 +17,8 @@ import { assert } from './assert.js';
 import { LockError } from './errors.js';
 
 export class Quota {
-  /** Granted locks plus pending requests of its owners and nested quotas. */
-  used = 0;
+  /** @internal Granted locks plus pending requests of its owners and nested quotas (public, read-only: `used`). */
+  count = 0;
   /** Deadlock-search edges left in the current second (`searchEdgesPerSecond`). */
   private searchCredit: number;
   private searchSecond = -1;
@@ -41,21 +41,27 @@ export class Quota {
     this.searchCredit = searchEdgesPerSecond;
   }
 
-  /** The first quota of the chain that `delta` more would take past its max, or null. */
+  /** Granted locks plus pending requests of its owners and nested quotas. Read-only: the owners' bookkeeping keeps it. */
+  get used(): number {
+    return this.count;
+  }
+
+  /** @internal The first quota of the chain that `delta` more would take past its max, or null. */
   static full(q: Quota | null, delta: number): Quota | null {
-    for (; q !== null; q = q.parent) if (q.used + delta > q.max) return q;
+    for (; q !== null; q = q.parent) if (q.count + delta > q.max) return q;
     return null;
   }
 
+  /** @internal Owner's bookkeeping: `delta` more (or fewer) locks or waits, charged to the chain. */
   static charge(q: Quota | null, delta: number): void {
     for (; q !== null; q = q.parent) {
-      q.used += delta;
-      assert(q.used >= 0, `quota ${q.limit} went negative`);
+      q.count += delta;
+      assert(q.count >= 0, `quota ${q.limit} went negative`);
     }
   }
 
   /**
-   * Whether a search may start now for an owner of this chain: every quota
+   * @internal Whether a search may start now for an owner of this chain: every quota
    * with a search bound has credit left in this second (`nowMs`: the
    * manager's clock). A search refused here is left to the periodic full
    * pass (deadlock.ts), so a cycle is still found, within `fullPassMs`.
@@ -73,7 +79,7 @@ export class Quota {
     return true;
   }
 
-  /** A search that followed `edges` edges is paid for by every bounded quota of the chain. */
+  /** @internal A search that followed `edges` edges is paid for by every bounded quota of the chain. */
   static paySearch(q: Quota | null, edges: number): void {
     for (; q !== null; q = q.parent) if (q.searchEdgesPerSecond > 0) q.searchCredit -= edges;
   }

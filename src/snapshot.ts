@@ -49,7 +49,7 @@ export function buildSnapshot(m: EngineHost, options: SnapshotOptions = {}): Sna
     grace: m.grace.state(),
     detection: { mode: d.mode, victim: d.victimPolicy, stats: { ...d.stats }, graph: d.graph.size, lockOrderEdges: m.lockOrder?.size ?? 0 },
   };
-  if (truncated) snap.truncated = { locks: shown, total: m.lockTotal + m.pendingWaits };
+  if (truncated) snap.truncated = { locks: shown, total: m.lockCount + m.waitCount };
   return snap;
 }
 

@@ -28,7 +28,9 @@ export function captureStack(site: RequestSite): object {
   return holder;
 }
 
-const INTERNAL = /[/\\](lockscope[/\\](dist[/\\])?)?(src|server|collectors)[/\\](dlm|posix|owner|manager|waiter|stacks)\.[jt]s:/;
+// The files whose frames can lie between a caller and a stack captured for it (a request made from an
+// event listener or an onBlocking callback): the kinds' request paths, the manager's, the waits', the owner's.
+const INTERNAL = /[/\\](lockscope[/\\](dist[/\\])?)?(src|server|collectors)[/\\](dlm|dlm-grant|dlm-convert|dlm-blocking|posix|owner|manager|manager-host|waits|waiter|stacks)\.[jt]s:/;
 
 /** The captured stack as text: "at ..." lines, lockscope's own frames and the Error header removed. */
 export function formatStack(holder: object | null): string | null {

@@ -12,6 +12,7 @@ import type { Owner } from './owner.js';
 import type { DlmResource } from './dlm.js';
 import type { PosixResource } from './posix.js';
 import type { Hang } from './shapes.js';
+import { abortWait, timeOutWait } from './waits.js';
 
 export abstract class Waiter implements LaneNode<Waiter> {
   // Fields are declared and set in the constructor, not initialized in the
@@ -98,12 +99,12 @@ export class WaitExtra implements TimerEntry {
 
   /** TimerEntry: the hard timeout passed. */
   fire(): void {
-    this.wait.owner.manager.timeOutWait(this.wait);
+    timeOutWait(this.wait.owner.manager, this.wait);
   }
 
   /** EventListener: the request's signal was aborted. */
   handleEvent(): void {
-    this.wait.owner.manager.abortWait(this.wait);
+    abortWait(this.wait.owner.manager, this.wait);
   }
 }
 

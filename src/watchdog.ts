@@ -45,6 +45,19 @@ export class Watchdog {
 
   constructor(private readonly m: EngineHost, private readonly historyMax: number) {}
 
+  /** Hangs in progress counted per domain, every domain of `domains` listed, without copying one (LockManager.hangCounts). */
+  countsByDomain(domains: Iterable<string>): Map<string, { hanging: number; persistent: number }> {
+    const out = new Map<string, { hanging: number; persistent: number }>();
+    for (const name of domains) out.set(name, { hanging: 0, persistent: 0 });
+    for (const h of this.current.values()) {
+      const c = out.get(h.domain);
+      if (c === undefined) continue;
+      if (h.classification === 'persistent') c.persistent++;
+      else c.hanging++;
+    }
+    return out;
+  }
+
   private lanes(table: AnyTable): DomainLanes {
     if (table.lanes !== null) return table.lanes;
     const p = table.policy;

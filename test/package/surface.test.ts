@@ -25,6 +25,8 @@ const declared = (file: string): string => {
   if (text === undefined) throw new Error(`no declaration emitted for src/${file}`);
   return text;
 };
+/** LockManager's published declaration: manager.d.ts and the class it extends, ManagerHost (manager-host.d.ts). */
+const managerDeclared = (): string => declared('manager.d.ts') + declared('manager-host.d.ts');
 /** A member declared in a class body of a .d.ts: `  name(` , `  name:` or `  readonly name:` at the start of a line. */
 const member = (text: string, name: string): boolean => new RegExp(`^\\s+(readonly\\s+)?${name}[(<:?]`, 'm').test(text);
 
@@ -64,13 +66,22 @@ beforeAll(() => {
 }, 120_000);
 
 it('LockManager\'s declaration has no wait bookkeeping and no internal engine, and has the public reads', () => {
-  const d = declared('manager.d.ts');
+  const d = managerDeclared();
   for (const name of ['nextId', 'startWait', 'settleWait', 'failWait', 'failMany', 'checkCanAdd', 'grace', 'watchdog', 'detector']) {
     expect(member(d, name), name).toBe(false);
   }
   for (const name of ['graceState', 'reclaimRefusal', 'domainNames', 'hasDomain', 'hangs', 'snapshot']) expect(member(d, name), name).toBe(true);
   expect(d).toMatch(/get inGrace\(\): boolean/);
   expect(d).toMatch(/get detection\(\)/);
+});
+
+it('LockManager\'s counts are read-only to its users: getters, no setter, and the counts the engines write are not published', () => {
+  const d = managerDeclared();
+  expect(d).toMatch(/get lockTotal\(\): number/);
+  expect(d).toMatch(/get pendingWaits\(\): number/);
+  expect(d).not.toMatch(/set (lockTotal|pendingWaits)\(/);
+  for (const name of ['lockTotal', 'pendingWaits', 'lockCount', 'waitCount', 'activeOwners']) expect(member(d, name), name).toBe(false);
+  for (const name of ['lockCount', 'waitCount', 'lockTotal', 'pendingWaits']) expect(member(declared('host.d.ts'), name), name).toBe(false);
 });
 
 /** What the engines use of the manager and nobody else may: wait bookkeeping, checks, events, the engines themselves. */
@@ -82,7 +93,7 @@ const ENGINE_SERVICES = [
 ];
 
 it('LockManager\'s declaration has none of the services the engines share', () => {
-  const d = declared('manager.d.ts');
+  const d = managerDeclared();
   for (const name of ENGINE_SERVICES) expect(member(d, name), name).toBe(false);
   for (const name of ['handOver', 'advanceTokens', 'waitEdges', 'failDeadlockVictim', 'revokeResources', 'toWall']) expect(member(d, name), name).toBe(true);
 });
@@ -96,10 +107,20 @@ it('the engines\' host (host.ts), which the published declarations name, carries
 it('Owner\'s declaration has none of its link fields', () => {
   const d = declared('owner.d.ts');
   for (const name of ['lockCount', 'dlmHead', 'waitHead', 'waitCount', 'searchEpoch', 'posixResources', 'active']) expect(member(d, name), name).toBe(false);
-  // Its manager is a constructor parameter still (the constructor is published), but no property.
+  // Its manager is a constructor parameter still (the class's declaration has its constructor; index.ts exports the type only), but no property.
   expect(d).not.toMatch(/^\s+readonly manager:/m);
   for (const name of ['addDlmLock', 'removeDlmLock', 'adjustPosix', 'addWait', 'removeWait', 'pendingRequests', 'dlmLocks']) expect(member(d, name), name).toBe(false);
   expect(d).toMatch(/get holding\(\): number/);
+});
+
+it('Owner and DlmLock are published as types only (received, never constructed); Quota, which its user makes, keeps its constructor but not its bookkeeping', () => {
+  const d = declared('index.d.ts');
+  expect(d).toMatch(/^export type \{ Owner \} from '\.\/owner\.js';$/m);
+  expect(d).toMatch(/^export type \{ DlmLock \} from '\.\/dlm-lock\.js';$/m);
+  expect(d).toMatch(/^export \{ Quota \} from '\.\/quota\.js';$/m);
+  const q = declared('quota.d.ts');
+  for (const name of ['full', 'charge', 'maySearch', 'paySearch', 'count', 'used']) expect(member(q, `(static\\s+)?${name}`), name).toBe(false);
+  expect(q).toMatch(/get used\(\): number/);
 });
 
 it('the published declarations of every export compile for a consumer that checks library declarations', () => {
@@ -109,6 +130,22 @@ it('the published declarations of every export compile for a consumer that check
     "export * as client from './client/index.js';",
     "export * as server from './server/index.js';",
     "export * as dumps from './collectors/index.js';",
+    // What the published surface must refuse: each line below fails to compile, or the directive above it does.
+    "import { DlmLock, LockManager, Owner, Quota } from './src/index.js';",
+    "declare const lm: LockManager;",
+    "declare const any: any;",
+    "// @ts-expect-error an owner is made by lm.owner(), not constructed",
+    "export const o = new Owner(any, any, any, any, any, any);",
+    "// @ts-expect-error a lock handle is made by owner.lock(), not constructed",
+    "export const l = new DlmLock(any, any, any, any, any, any);",
+    "// @ts-expect-error the manager's counts are read-only",
+    "lm.lockTotal = 0;",
+    "// @ts-expect-error",
+    "lm.pendingWaits = 0;",
+    "// @ts-expect-error a quota's count is read-only",
+    "new Quota('q', 1).used = 0;",
+    "// @ts-expect-error its bookkeeping is not published",
+    "Quota.charge(null, 1);",
   ].join('\n'));
   const options: ts.CompilerOptions = {
     module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022,
