@@ -33,13 +33,13 @@
  *       is given up when idle, or at its user's release.
  *   C6. A lost grant (session expired, revoked) takes its local use with it:
  *       the handle says `lost` with the reason, like any remote handle.
- *   C8. A grant the server made plain (K5: granted while others waited) is
- *       returned as the plain handle it is: its release is a release.
  *   C7. Local grants resolve without I/O; a program that only locks and
  *       releases cached grants would never let this client read its socket,
  *       and a callback another client waits for would never arrive. After
  *       LOCAL_GRANTS_PER_TURN local grants with no turn of the event loop,
  *       the next one waits for one (setImmediate).
+ *   C8. A grant the server made plain (K5: granted while others waited) is
+ *       returned as the plain handle it is: its release is a release.
  *   C9. Owners of this client wait for each other here, and a grant in
  *       use passes from one to the next at its release: local-wait.ts.
  */
