@@ -27,7 +27,7 @@ import { BATCHED_EVENTS } from './protocol.js';
 import { Batcher } from './batch.js';
 import type { BatchedEvent, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
 import * as reconnect from './reconnect.js';
-import { fromWire } from './wire.js';
+import { fromWire, isWireError, toWire } from './wire.js';
 import { QUEUED_CALLS_MAX } from './limits.js';
 import type { Call, ConnectionHooks, ConnectionOptions, ConnectionState } from './connection-shapes.js';
 export type { ConnectionHooks, ConnectionOptions, ConnectionState } from './connection-shapes.js';
@@ -109,7 +109,7 @@ export class Connection {
       try {
         ack(hooks.report());
       } catch (err) {
-        ack({ client: options.name, error: String(err) } as never);
+        ack({ client: options.name, error: String(err) });
       }
     });
   }
@@ -155,16 +155,16 @@ export class Connection {
   }
 
   private onConnectError(err: Error & { data?: unknown }): void {
-    const data = err.data as { code?: unknown } | undefined;
+    const data = err.data;
     // A network error: the server is not there (yet); retried through the shared probe.
-    if (data === undefined || typeof data.code !== 'string') {
+    if (!isWireError(data)) {
       if (this.state !== 'closed') reconnect.unreachable(this.url, this.member);
       return;
     }
     // A refusal by the server (bad token, limit) is final for this client, but the server is up: the others go.
     reconnect.reached(this.url, this.member);
     reconnect.leave(this.url, this.member);
-    const e = fromWire(data as never);
+    const e = fromWire(data);
     if (this.firstSession !== null) {
       this.firstSession.reject(e);
       this.firstSession = null;
@@ -174,7 +174,7 @@ export class Connection {
     // Refused on a reconnect (a token withdrawn, the server full): socket.io will not retry, so this
     // client is finished; its calls fail with the refusal and its handles are lost.
     this.state = 'closed';
-    for (const c of [...this.calls.values()]) c.settle({ error: data as WireError });
+    for (const c of [...this.calls.values()]) c.settle({ error: data });
     this.hooks.sessionLost('session-closed');
   }
 
@@ -330,7 +330,7 @@ export class Connection {
       }
       if (c.cancelled && c.req !== null) this.out.enqueue([0, 'cancel', { req: c.req }]);
     } catch (err) {
-      c.settle({ error: (err instanceof LockError ? err : new LockError('EINVAL', String(err))).toJSON() as never });
+      c.settle({ error: toWire(err instanceof LockError ? err : new LockError('EINVAL', String(err))) });
     }
   }
 
@@ -386,7 +386,7 @@ export class Connection {
     this.state = 'closed';
     reconnect.leave(this.url, this.member);
     this.socket.disconnect();
-    for (const c of [...this.calls.values()]) c.settle({ error: this.closedWith ?? (new LockError('ECANCELED', 'the client closed').toJSON() as never) });
+    for (const c of [...this.calls.values()]) c.settle({ error: this.closedWith ?? toWire(new LockError('ECANCELED', 'the client closed')) });
   }
 
   get connected(): boolean {

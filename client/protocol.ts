@@ -317,7 +317,13 @@ export interface ServerToClientEvents {
    */
   closed(msg: { reason: 'session-taken-over' | 'session-closed' }): void;
   /** A hang-dump is being taken: send this client's own report (its owners, its process), within the deadline. */
-  report(msg: Record<string, never>, ack: (report: ClientSelfReport) => void): void;
+  report(msg: Record<string, never>, ack: (report: ClientSelfReport | ClientReportFailure) => void): void;
+}
+
+/** A client's answer to a hang-dump when making its report failed: the failure, which the dump records in its place. */
+export interface ClientReportFailure {
+  client: string;
+  error: string;
 }
 
 /** What a client tells a hang-dump about itself. Its process report has no environment or network interfaces. */

@@ -22,6 +22,16 @@ export function fromWire(e: WireError): LockError {
   return new LockError(code, message, context);
 }
 
+/** A LockError as it travels: its toJSON has the code, the message and the context a WireError has. */
+export function toWire(e: LockError): WireError {
+  return e.toJSON() as WireError;
+}
+
+/** A refusal's data is a WireError once its code is a string (fromWire maps an unknown code to EINVAL). */
+export function isWireError(x: unknown): x is WireError {
+  return x !== null && typeof x === 'object' && typeof (x as { code?: unknown }).code === 'string';
+}
+
 export function toBase64(bytes: unknown, argument: string): string {
   if (!(bytes instanceof Uint8Array)) throw invalid(argument, 'a Uint8Array', bytes);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
