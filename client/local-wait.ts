@@ -145,6 +145,11 @@ export class LocalWait {
   }
 }
 
+/** A grant of mode `g` makes a request of mode `m` wait on the server, and handed over serves it. */
+function serves(g: number, m: number): boolean {
+  return !compatible(g, m) && covers(g, m);
+}
+
 /** A client's waits among its owners by resource (`domain NUL resource`), and its cached requests on their way to the server. */
 export class LocalQueues {
   private readonly waiting = new Map<string, LocalWait[]>();
@@ -162,9 +167,10 @@ export class LocalQueues {
   mayWait(owner: RemoteOwner, key: string, m: number, options: LockOptions | undefined, inUse: CacheEntry | null): boolean {
     if (owner.router !== null || owner.cached?.get(key) !== undefined || options?.noQueue === true) return false;
     if (this.has(key)) return true;
-    const serves = (g: number): boolean => !compatible(g, m) && covers(g, m);
-    if (inUse !== null && inUse.user !== null && inUse.lock.owner.client === owner.client && inUse.passable() && serves(modeIndex(inUse.lock.mode))) return true;
-    return this.inflight.get(key)?.some(serves) ?? false;
+    if (inUse !== null && inUse.user !== null && inUse.lock.owner.client === owner.client && inUse.passable() && serves(modeIndex(inUse.lock.mode), m)) return true;
+    const modes = this.inflight.get(key);
+    if (modes !== undefined) for (const g of modes) if (serves(g, m)) return true;
+    return false;
   }
 
   /** A new wait at the end of the resource's queue; its promise. */
