@@ -2,13 +2,13 @@
  * One connection's outgoing batch: requests sent in one turn leave together
  * as one `m` message, up to MESSAGE_ITEMS_MAX items and MESSAGE_BYTES_MAX
  * bytes (protocol.ts); and the request sites numbered on the current
- * socket.io connection (the first request from a site carries its text and a
+ * connection (the first request from a site carries its text and a
  * number, later ones the number alone; the server keeps the text per
  * connection, so a new connection numbers again).
  */
 
-import type { Socket } from 'socket.io-client';
-import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITES_PER_CONNECTION_MAX, type ClientItem, type ClientToServerEvents, type ServerToClientEvents } from './protocol.js';
+import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITES_PER_CONNECTION_MAX, type ClientItem } from './protocol.js';
+import type { Transport } from './transport.js';
 
 /** batchBytes of a batch with one item, not measured yet. */
 const UNSIZED = -1;
@@ -18,8 +18,8 @@ export class Batcher {
   private batch: ClientItem[] = [];
   /** UTF-8 bytes of the batch's messages; UNSIZED while it holds one item not measured yet. */
   private batchBytes = 0;
-  /** The socket.io connection the batch was built for (its site numbers are that connection's). */
-  private batchSocketId: string | undefined = undefined;
+  /** The connection the batch was built for (its site numbers are that connection's): the transport's generation. */
+  private batchGeneration = 0;
   private flushScheduled = false;
   /** Request sites sent on this connection, by text. */
   private sites = new Map<string, number>();
@@ -28,7 +28,7 @@ export class Batcher {
     this.flush();
   };
 
-  constructor(private readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>) {}
+  constructor(private readonly link: Transport) {}
 
   /** A new connection: no numbered sites on the server; a batch built for the old one is stale (its calls go again). */
   newConnection(): void {
@@ -73,7 +73,7 @@ export class Batcher {
         return; // the flush is scheduled already
       }
     }
-    this.batchSocketId = this.socket.id;
+    this.batchGeneration = this.link.generation;
     this.batch.push(item);
     this.batchBytes = UNSIZED;
     if (!this.flushScheduled) {
@@ -89,7 +89,7 @@ export class Batcher {
     this.batch = [];
     this.batchBytes = 0;
     // Not connected, or connected anew: the calls go again on the next session (onSession); no stale copy may go.
-    if (this.socket.connected && this.socket.id === this.batchSocketId) this.socket.emit('m', items);
+    if (this.link.connected && this.link.generation === this.batchGeneration) this.link.batch(items);
   }
 }
 

@@ -6,7 +6,7 @@
 
 import type { ConvertOptions, LockHandle, LockState, ReleaseOptions } from '../src/api.js';
 import { invalid, LockError, type LossReason } from '../src/errors.js';
-import { compatible, MODES, modeIndex, PW, EX, type DlmMode } from '../src/modes.js';
+import { compatible, MODES, modeIndex, type DlmMode } from '../src/modes.js';
 import type { GrantCache } from './cache.js';
 import type { RemoteLock } from './remote-lock.js';
 import type { RemoteOwner } from './remote-owner.js';

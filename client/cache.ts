@@ -278,7 +278,7 @@ export class GrantCache {
     from.handles.delete(l);
     to.handles.add(l);
     l.owner = to;
-    void to.client.conn.call<null>('adopt', () => {
+    void to.client.conn.call('adopt', () => {
       to.ensureRegistered();
       return { id: l.id, oid: to.oid };
     }, { onSessionLost: 'succeed' }).catch(() => {

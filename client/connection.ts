@@ -1,7 +1,8 @@
 /**
- * The client's connection: one socket.io socket, one server session, and
- * every call in flight. socket.io reconnects by itself; each connection
- * presents the session id again (socket.io `auth` is read anew each time).
+ * The client's connection: one transport (transport.ts: a plain WebSocket or
+ * socket.io), one server session, and every call in flight. The shared probe
+ * reconnects it (reconnect.ts); each connection presents the session id
+ * again (the handshake is read anew each time).
  *
  * Calls are sent only once the server has confirmed the session on the
  * current connection; until then they wait in order. When the session is
@@ -21,15 +22,18 @@
  */
 
 import os from 'node:os';
-import { io, type Socket } from 'socket.io-client';
 import { LockError } from '../src/errors.js';
 import { BATCHED_EVENTS } from './protocol.js';
 import { Batcher } from './batch.js';
-import type { BatchedEvent, ClientToServerEvents, Reply, ServerItem, ServerToClientEvents, SessionInfo, WireError, ClusterView } from './protocol.js';
+import type { BatchedEvent, CallEvent, ClientReportFailure, ClientSelfReport, ClusterView, DirectEvent, HandshakeAuth, MessageOf, Reply, ReplyOf, ServerItem, SessionInfo, WireError } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire, isWireError, toWire } from './wire.js';
-import { QUEUED_CALLS_MAX } from './limits.js';
-import type { Call, ConnectionHooks, ConnectionOptions, ConnectionState } from './connection-shapes.js';
+import { DEFAULT_TRANSPORT, QUEUED_CALLS_MAX } from './limits.js';
+import type { DropCause, Transport, TransportEvents } from './transport.js';
+import { IoTransport } from './transport-io.js';
+import { WsTransport } from './transport-ws.js';
+import { CallTable, type Call, type CallOptions } from './calls.js';
+import type { ConnectionHooks, ConnectionOptions, ConnectionState } from './connection-shapes.js';
 export type { ConnectionHooks, ConnectionOptions, ConnectionState } from './connection-shapes.js';
 
 /**
@@ -37,6 +41,18 @@ export type { ConnectionHooks, ConnectionOptions, ConnectionState } from './conn
  * An owner's registration goes with its first request; after a restart, with the reclaim (reclaim.ts, the same bounds).
  */
 const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
+
+function isBatched(event: CallEvent): event is BatchedEvent {
+  return BATCHED.has(event);
+}
+
+/**
+ * The transport's call for a call sent on its own. Connection.call takes a
+ * call's event and message as one event's (protocol.ts, MessageOf); the
+ * table that holds the calls of every event keeps the message as any
+ * event's, so this is where the two are put together again.
+ */
+type SendOne = (event: DirectEvent, message: MessageOf<CallEvent>, answer: (reply: Reply<unknown>) => void) => void;
 
 export class Connection {
   state: ConnectionState = 'connecting';
@@ -49,10 +65,8 @@ export class Connection {
   /** Epoch whose reclaim is not done yet (0: none); survives a connection drop in the middle of it. */
   private reclaimEpoch = 0;
   private conn = 0;
-  private seq = 0;
-  private readonly calls = new Map<number, Call>();
-  private readonly byReq = new Map<number, Call>();
-  private readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  private readonly calls = new CallTable();
+  private readonly link: Transport;
   private firstSession: { resolve: () => void; reject: (e: Error) => void } | null = null;
   /** Why the server said it is dropping this connection (its `closed` notice), until the disconnect that follows. */
   private closedBy: 'session-taken-over' | 'session-closed' | null = null;
@@ -66,59 +80,62 @@ export class Connection {
 
   constructor(private readonly url: string, private readonly options: ConnectionOptions, private readonly hooks: ConnectionHooks) {
     this.member = { name: options.name, attempt: () => this.attempt() };
-    this.socket = io(url, {
-      autoConnect: false,
-      // One connection per client: socket.io would otherwise share one among clients of the same server,
-      // and a session is one client's.
-      forceNew: true,
-      transports: ['websocket'],
-      // Retries are driven by the probe this process shares among the clients of this server (reconnect.ts),
-      // on socket.io's own backoff (first retry soon, then up to 2 s: well within a lease).
-      reconnection: false,
-      auth: (cb) => cb({
-        name: options.name, host: options.host ?? os.hostname(), pid: process.pid,
-        ...(options.token === undefined ? {} : { token: options.token }),
-        ...(this.sessionId === null ? {} : { session: this.sessionId }),
-        clientId: options.clientId,
-        secret: options.secret,
-      }),
-    });
-    const s = this.socket;
-    this.out = new Batcher(s);
-    s.on('session', (info) => this.onSession(info));
-    s.on('connect', () => reconnect.reached(url, this.member));
-    s.on('closed', (m) => {
-      this.closedBy = m?.reason === 'session-taken-over' ? 'session-taken-over' : 'session-closed';
-    });
-    s.on('disconnect', (reason) => {
-      if (this.state === 'ready' || this.state === 'reclaiming') {
-        this.state = 'away';
-        this.hooks.away?.();
-      }
-      // Dropped by the server on purpose: socket.io never retries, and the session is no longer this client's.
-      if (reason === 'io server disconnect') return this.closedByServer();
-      // Dropped by this client: no retry either.
-      if (this.state !== 'closed' && reason !== 'io client disconnect') reconnect.unreachable(url, this.member);
-    });
-    s.on('connect_error', (err) => this.onConnectError(err));
-    s.on('m', (items) => {
-      for (const item of items) this.receive(item);
-    });
-    s.on('report', (_m, ack) => {
-      // Never throw into socket.io: a failed report is still an answer the dump can record.
-      try {
-        ack(hooks.report());
-      } catch (err) {
-        ack({ client: options.name, error: String(err) });
-      }
-    });
+    const transport = { url, auth: () => this.handshake() };
+    const events: TransportEvents = {
+      reached: () => reconnect.reached(url, this.member),
+      unreachable: () => this.unreachable(),
+      session: (info) => this.onSession(info),
+      refused: (data) => this.onRefused(data),
+      closing: (reason) => { this.closedBy = reason; },
+      items: (items) => { for (const item of items) this.receive(item); },
+      report: (answer) => this.report(answer),
+      dropped: (cause) => this.onDropped(cause),
+    };
+    this.link = (options.transport ?? DEFAULT_TRANSPORT) === 'ws' ? new WsTransport(transport, events) : new IoTransport(transport, events);
+    this.out = new Batcher(this.link);
+  }
+
+  /** What this client presents on each connection (the session to resume, once it has one). */
+  private handshake(): HandshakeAuth {
+    const o = this.options;
+    return {
+      name: o.name, host: o.host ?? os.hostname(), pid: process.pid,
+      ...(o.token === undefined ? {} : { token: o.token }),
+      ...(this.sessionId === null ? {} : { session: this.sessionId }),
+      clientId: o.clientId,
+      secret: o.secret,
+    };
+  }
+
+  private unreachable(): void {
+    if (this.state !== 'closed') reconnect.unreachable(this.url, this.member);
+  }
+
+  private report(answer: (report: ClientSelfReport | ClientReportFailure) => void): void {
+    // Never throw into the transport: a failed report is still an answer the dump can record.
+    try {
+      answer(this.hooks.report());
+    } catch (err) {
+      answer({ client: this.options.name, error: String(err) });
+    }
+  }
+
+  private onDropped(cause: DropCause): void {
+    if (this.state === 'ready' || this.state === 'reclaiming') {
+      this.state = 'away';
+      this.hooks.away?.();
+    }
+    // Dropped by the server on purpose: never retried, and the session is no longer this client's.
+    if (cause === 'server') return this.closedByServer();
+    // Dropped by this client: no retry either.
+    if (this.state !== 'closed' && cause === 'network') reconnect.unreachable(this.url, this.member);
   }
 
   /** One item of the server's batch, in order. */
   private receive(item: ServerItem): void {
     switch (item[0]) {
       case 'ack': this.calls.get(item[1])?.settle(item[2]); break;
-      case 'reply': this.byReq.get(item[1].req)?.settle(item[1].reply); break;
+      case 'reply': this.calls.request(item[1].req)?.settle(item[1].reply); break;
       case 'blocking': this.hooks.blocking(item[1].id, item[1].mode); break;
       case 'lost': this.hooks.lost(item[1].id, item[1].reason); break;
       case 'update': this.hooks.update(item[1]); break;
@@ -138,27 +155,27 @@ export class Connection {
       const timer = setTimeout(() => {
         this.firstSession = null;
         reconnect.leave(this.url, this.member);
-        this.socket.disconnect();
+        this.link.disconnect();
         reject(new LockError('ETIMEDOUT', `no session from the server within ${timeoutMs} ms`));
       }, timeoutMs);
       this.firstSession = {
         resolve: () => { clearTimeout(timer); resolve(); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       };
-      this.socket.connect();
+      this.link.connect();
     });
   }
 
   /** Try to connect now (the shared probe's call; a no-op while an attempt is under way). */
   private attempt(): void {
-    if (this.state !== 'closed' && !this.socket.connected) this.socket.connect();
+    if (this.state !== 'closed' && !this.link.connected) this.link.connect();
   }
 
-  private onConnectError(err: Error & { data?: unknown }): void {
-    const data = err.data;
+  /** The server refused the handshake (or, when `data` is no WireError, the attempt failed as a network error). */
+  private onRefused(data: unknown): void {
     // A network error: the server is not there (yet); retried through the shared probe.
     if (!isWireError(data)) {
-      if (this.state !== 'closed') reconnect.unreachable(this.url, this.member);
+      this.unreachable();
       return;
     }
     // A refusal by the server (bad token, limit) is final for this client, but the server is up: the others go.
@@ -168,13 +185,13 @@ export class Connection {
     if (this.firstSession !== null) {
       this.firstSession.reject(e);
       this.firstSession = null;
-      this.socket.disconnect();
+      this.link.disconnect();
       return;
     }
-    // Refused on a reconnect (a token withdrawn, the server full): socket.io will not retry, so this
+    // Refused on a reconnect (a token withdrawn, the server full): the transport does not retry, so this
     // client is finished; its calls fail with the refusal and its handles are lost.
     this.state = 'closed';
-    for (const c of [...this.calls.values()]) c.settle({ error: data });
+    this.calls.settleAll({ error: data });
     this.hooks.sessionLost('session-closed');
   }
 
@@ -193,7 +210,7 @@ export class Connection {
     const error: WireError = { code: 'EREVOKED', message: `the server closed this client's session (${reason})`, reason };
     this.firstSession?.reject(fromWire(error));
     this.firstSession = null;
-    for (const c of [...this.calls.values()]) c.settle({ error });
+    this.calls.settleAll({ error });
     this.hooks.sessionLost(reason);
   }
 
@@ -214,7 +231,7 @@ export class Connection {
     this.state = this.reclaimEpoch === 0 ? 'ready' : 'reclaiming';
     this.setGrace(info.grace === true);
     const unanswered: Call[] = [];
-    for (const c of [...this.calls.values()]) {
+    for (const c of this.calls.all()) {
       if (c.sentOn === this.conn || !this.mayGo(c)) continue;
       // A request the server may hold is asked about (sync); anything else is sent (again).
       if (c.sentOn !== 0 && c.req !== null && info.resumed) unanswered.push(c);
@@ -241,12 +258,7 @@ export class Connection {
    */
   private requeue(): void {
     this.reclaimEpoch = this.epoch;
-    for (const c of [...this.calls.values()]) {
-      if (c.sentOn === 0) continue;
-      if (c.early && c.onSessionLost !== null && c.onSessionLost !== 'succeed') c.settle({ error: c.onSessionLost });
-      else if (c.onSessionLost === 'succeed') c.settle({ ok: null });
-      else c.sentOn = 0;
-    }
+    this.calls.requeue();
   }
 
   /** The replay of `epoch` is done: everything held back goes to the new session. */
@@ -255,7 +267,7 @@ export class Connection {
     this.reclaimEpoch = 0;
     if (this.state !== 'reclaiming') return;
     this.state = 'ready';
-    for (const c of [...this.calls.values()]) if (c.sentOn !== this.conn) this.send(c);
+    for (const c of this.calls.all()) if (c.sentOn !== this.conn) this.send(c);
   }
 
   /** Requests whose reply may have been lost with the connection: resend those the server never received. */
@@ -263,22 +275,18 @@ export class Connection {
     const conn = this.conn;
     const byReq = new Map(calls.map((c) => [c.req!, c]));
     this.out.flush();
-    this.socket.emit('sync', { reqs: [...byReq.keys()] }, (reply) => {
+    this.link.call('sync', { reqs: [...byReq.keys()] }, (reply) => {
       if (!('ok' in reply) || this.conn !== conn) return;
       for (const req of reply.ok.unknown) {
         const c = byReq.get(req);
-        if (c !== undefined && this.byReq.get(req) === c) this.send(c);
+        if (c !== undefined && this.calls.request(req) === c) this.send(c);
       }
     });
   }
 
   /** The old session is gone: its waits fail, its releases are moot, the rest goes to the new one. */
   private loseSession(): void {
-    for (const c of [...this.calls.values()]) {
-      if (c.sentOn === 0 || c.onSessionLost === null) continue;
-      if (c.onSessionLost === 'succeed') c.settle({ ok: null });
-      else c.settle({ error: c.onSessionLost });
-    }
+    this.calls.loseSession();
     this.hooks.sessionLost('session-expired');
   }
 
@@ -286,47 +294,27 @@ export class Connection {
    * Send a message and resolve with its reply's value (or reject with its
    * LockError). `req` marks a request the server may keep waiting.
    */
-  call<T>(
-    event: keyof ClientToServerEvents, message: () => unknown, opts: { req?: number; onSessionLost?: WireError | 'succeed' | null; early?: boolean } = {},
-  ): Promise<T> {
+  call<E extends CallEvent>(event: E, message: () => MessageOf<E>, opts: CallOptions = {}): Promise<ReplyOf<E>> {
     if (this.state === 'closed') return Promise.reject(this.closedWith === null ? new LockError('ECANCELED', 'the client is closed') : fromWire(this.closedWith));
     if (this.calls.size >= QUEUED_CALLS_MAX) {
       return Promise.reject(new LockError('ENOLCK', `limit queuedCallsMax (${QUEUED_CALLS_MAX}) reached`, { limit: 'queuedCallsMax' }));
     }
-    return new Promise<T>((resolve, reject) => {
-      const key = ++this.seq;
-      const call: Call = {
-        key, event, message, req: opts.req ?? null, sentOn: 0, onSessionLost: opts.onSessionLost ?? null, cancelled: false, early: opts.early ?? false,
-        settle: (reply) => {
-          if (!this.calls.delete(key)) return;
-          if (call.req !== null) this.byReq.delete(call.req);
-          if ('ok' in reply) {
-            resolve(reply.ok as T);
-            return;
-          }
-          const e = fromWire(reply.error);
-          // A failed conversion carries the lock's state after it, for the handle's mirror.
-          if (reply.error.lock !== undefined) Object.defineProperty(e, 'serverLock', { value: reply.error.lock });
-          reject(e);
-        },
-      };
-      this.calls.set(key, call);
-      if (call.req !== null) this.byReq.set(call.req, call);
+    return new Promise<ReplyOf<E>>((resolve, reject) => {
+      const call = this.calls.open(event, message, opts, resolve, reject);
       if (this.mayGo(call)) this.send(call);
     });
   }
 
   private send(c: Call): void {
     c.sentOn = this.conn;
-    let message: unknown;
     try {
-      message = c.message();
+      const message = c.message();
       this.out.numberSites(message);
-      if (BATCHED.has(c.event)) {
-        this.out.enqueue([c.key, c.event as BatchedEvent, message]);
+      if (isBatched(c.event)) {
+        this.out.enqueue([c.key, c.event, message]);
       } else {
         this.out.flush();
-        (this.socket.emit as (e: string, m: unknown, ack: (r: Reply<unknown>) => void) => void)(c.event, message, (r) => c.settle(r));
+        (this.link.call as SendOne)(c.event, message, (r) => c.settle(r));
       }
       if (c.cancelled && c.req !== null) this.out.enqueue([0, 'cancel', { req: c.req }]);
     } catch (err) {
@@ -339,7 +327,7 @@ export class Connection {
    * server has gets a `cancel` (now, or once the connection is back).
    */
   cancel(req: number, error: WireError): void {
-    const c = this.byReq.get(req);
+    const c = this.calls.request(req);
     if (c === undefined) return;
     if (c.sentOn === 0) {
       c.settle({ error });
@@ -355,7 +343,7 @@ export class Connection {
    * rest with `error`, which a cluster client routes again.
    */
   failPending(error: WireError): void {
-    for (const c of [...this.calls.values()]) c.settle(c.onSessionLost === 'succeed' ? { ok: null } : { error });
+    this.calls.failAll(error);
   }
 
   /** Calls sent or queued and not answered yet. */
@@ -364,7 +352,7 @@ export class Connection {
   }
 
   nextReq(): number {
-    return ++this.seq;
+    return this.calls.nextReq();
   }
 
   /** How calls made or pending at close fail (null: ECANCELED): a cluster client retiring a node's connection routes them again. */
@@ -378,18 +366,32 @@ export class Connection {
       await Promise.race([
         new Promise<void>((resolve) => {
           this.out.flush();
-          this.socket.emit('bye', {}, () => resolve());
+          this.link.call('bye', {}, () => resolve());
         }),
         new Promise<void>((resolve) => setTimeout(resolve, 1000).unref()),
       ]);
     }
     this.state = 'closed';
     reconnect.leave(this.url, this.member);
-    this.socket.disconnect();
-    for (const c of [...this.calls.values()]) c.settle({ error: this.closedWith ?? toWire(new LockError('ECANCELED', 'the client closed')) });
+    this.link.disconnect();
+    this.calls.settleAll({ error: this.closedWith ?? toWire(new LockError('ECANCELED', 'the client closed')) });
   }
 
   get connected(): boolean {
     return this.state === 'ready';
+  }
+
+  /**
+   * Failures on purpose (the demo's incidents, tests): `cut` drops the
+   * connection as the network would (the client comes back and resumes its
+   * session); `vanish` goes silent without a goodbye and never comes back,
+   * so the server expires the session after its lease.
+   */
+  cut(): void {
+    this.link.cut();
+  }
+
+  vanish(): void {
+    this.link.disconnect();
   }
 }

@@ -338,7 +338,7 @@ export class Failover {
       if (ref.handle.state !== 'lost' && ref.handle.state !== 'released') ref.handle.moveTo(owner!, r.lock);
       // Released or lost while it moved: the new master holds a lock nobody will release, which would block every
       // later request on the resource (its own owner's included, as a deadlock with itself). Let it go there.
-      else void owner!.client.conn.call<null>('release', () => ({ id: r.lock.id }), { onSessionLost: 'succeed' }).catch(() => {});
+      else void owner!.client.conn.call('release', () => ({ id: r.lock.id }), { onSessionLost: 'succeed' }).catch(() => {});
       return;
     }
     dropPiece(ref);
@@ -362,7 +362,7 @@ export class Failover {
         if (this.host.view().generation !== generation) return false; // a newer view: the next pass says it again
         try {
           const c = await this.host.clientOf(node);
-          await c.conn.call<null>('reclaimComplete', () => ({ generation }), { onSessionLost: CUT_SHORT });
+          await c.conn.call('reclaimComplete', () => ({ generation }), { onSessionLost: CUT_SHORT });
           return true;
         } catch (err) {
           const code = (err as { code?: LockErrorCode }).code;

@@ -15,12 +15,12 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { OwnerOptions } from '../src/api.js';
-import { invalid, LockError, type LossReason } from '../src/errors.js';
+import { invalid, type LossReason } from '../src/errors.js';
 import type { DlmMode } from '../src/modes.js';
 import { defaultLimits } from '../src/limits.js';
 import { checkName } from '../src/validate.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { REPORT_BYTES_MAX, type ClientSelfReport, type ClientToServerEvents, type WireLock } from './protocol.js';
+import { REPORT_BYTES_MAX, type CallEvent, type ClientSelfReport, type MessageOf, type ReplyOf, type WireLock } from './protocol.js';
 import { replay, type ReclaimReport } from './reclaim.js';
 import { RemoteLock } from './remote-lock.js';
 import { RemoteOwner } from './remote-owner.js';
@@ -29,6 +29,7 @@ import { callUser } from './wire.js';
 import { CachedLock, checkCacheOptions, GrantCache, type CacheOptions } from './cache.js';
 import { EARLY_NOTICES_MAX, RECLAIM_REPORTS_KEPT } from './limits.js';
 import { Requests } from './requests.js';
+import { TRANSPORTS, type TransportKind } from './transport.js';
 
 export interface ConnectOptions {
   /** A token of role `client` (or `admin`); may be absent when the server has no tokens. */
@@ -45,6 +46,12 @@ export interface ConnectOptions {
    * request's own `cache: true | false` overrides it.
    */
   cache?: boolean | CacheOptions;
+  /**
+   * How the client reaches the server (transport.ts): `ws`, the lock
+   * protocol on a plain WebSocket, or `socket.io`. The same protocol, limits
+   * and behaviour on both; default DEFAULT_TRANSPORT (limits.ts).
+   */
+  transport?: TransportKind;
 }
 
 
@@ -101,6 +108,10 @@ export class LockClient {
     this.identity = { clientId: this.clientId, secret };
     const co: ConnectionOptions = { name, clientId: this.clientId, secret, ...(options.token === undefined ? {} : { token: options.token }) };
     if (options.connectTimeoutMs !== undefined) co.connectTimeoutMs = options.connectTimeoutMs;
+    if (options.transport !== undefined) {
+      if (!TRANSPORTS.includes(options.transport)) throw invalid('options.transport', `one of ${TRANSPORTS.join(', ')}`, options.transport);
+      co.transport = options.transport;
+    }
     this.conn = new Connection(url, co, {
       blocking: (id, mode) => this.onBlocking(id, mode as DlmMode),
       lost: (id, reason) => {
@@ -260,11 +271,11 @@ export class LockClient {
    * its timeout, and failed EREVOKED if the session is lost meanwhile
    * (requests.ts).
    */
-  request<T>(
-    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
-    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
-  ): Promise<T> {
-    return this.requests.request<T>(event, signal, timeoutMs, wire, build);
+  request<E extends CallEvent>(
+    event: E, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
+    build: (req: number, options: Record<string, unknown> | undefined) => MessageOf<E>,
+  ): Promise<ReplyOf<E>> {
+    return this.requests.request(event, signal, timeoutMs, wire, build);
   }
 
   /** A granted lock's reply becomes a handle (with any notice that outran it). */

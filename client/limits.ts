@@ -65,6 +65,14 @@ export const RECONNECT_JITTER = 0.5;
 /** How long the others wait on one attempt of the probe before another client probes. */
 export const PROBE_STALL_MS = 5_000;
 
+// transport-ws.ts
+/** Longest one attempt of the ws transport waits for its session (socket.io gives an attempt as long). */
+export const WS_ATTEMPT_MS = 20_000;
+/** Beyond two of the server's heartbeats, how long a ws connection waits for a sign of life before it is dropped. */
+export const WS_HEARTBEAT_SLACK_MS = 1_000;
+/** The transport a client uses unless told otherwise (transport.ts). */
+export const DEFAULT_TRANSPORT: 'ws' | 'socket.io' = 'socket.io';
+
 // remote-lock.ts
 /** Longest a conversion waits for its lock to move before it is asked again of the new master (cluster only). */
 export const MOVE_WAIT_MAX_MS = 120_000;

@@ -5,7 +5,7 @@
  * server imports them from here (its socket types in server/sockets.ts, its
  * limits in server/limits.ts), so the client and the server agree on one
  * definition; the package's `lockscope/server` re-exports the types. Every request is answered with a Reply: under its key in an
- * `m` batch (BATCHED_EVENTS), or through its socket.io acknowledgement.
+ * `m` batch (BATCHED_EVENTS), or through its own acknowledgement (socket.io's, or the ws transport's `ack` frame).
  *
  * Encoding: fencing tokens travel as decimal strings, value blocks as base64,
  * byte ranges as { start, end } numbers. A request-site stack (`site`) is the
@@ -213,6 +213,15 @@ export const SITE_CHARS_MAX = 8 * 1024;
 export const REPORT_BYTES_MAX = MESSAGE_BYTES_MAX;
 export type ClientItem = [key: number, event: BatchedEvent, msg: unknown];
 
+/** Every client event but the batch itself (`m`): one message, answered by one Reply. */
+export type CallEvent = Exclude<keyof ClientToServerEvents, 'm'>;
+/** A client event sent on its own, answered through its acknowledgement (not batched). */
+export type DirectEvent = Exclude<CallEvent, BatchedEvent>;
+/** The message of a client event. */
+export type MessageOf<E extends CallEvent> = Parameters<ClientToServerEvents[E]>[0];
+/** What the reply to a client event carries when it succeeds (`ok`). */
+export type ReplyOf<E extends CallEvent> = Parameters<ClientToServerEvents[E]>[1] extends Ack<infer T> ? T : never;
+
 /** What the server sends in one `m` message, in the order it happened. */
 export type ServerItem =
   | [event: 'ack', key: number, reply: Reply<unknown>]
@@ -380,7 +389,7 @@ export type WsFrame =
   | [event: 'ack', id: number, answer: unknown]
   | [event: string, message: unknown, id?: number];
 
-/** What a client presents when it connects (socket.io `auth`). */
+/** What a client presents when it connects (socket.io `auth`, the ws transport's `hello`). */
 export interface HandshakeAuth {
   token?: string;
   /** Client name, shown with host and pid on the dashboard. */

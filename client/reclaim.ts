@@ -166,7 +166,7 @@ export async function send(
   const req = client.conn.nextReq();
   const withSites = sitesOn && refs.some((r) => siteOf(r) !== null);
   try {
-    const results = await client.conn.call<ReclaimResult[]>('reclaim', () => {
+    const results = await client.conn.call('reclaim', () => {
       for (const o of owners) o.ensureRegistered();
       setSites(refs, items, withSites);
       const msg: ReclaimMessage = { req, items };
@@ -235,7 +235,7 @@ export async function replay(client: LockClient, epoch: number): Promise<Reclaim
   settle(client, refs, parts.flatMap((p) => p!.results), report);
   if (!parts.some((p) => p!.done)) {
     try {
-      await conn.call<null>('reclaimComplete', () => ({}), { early: true, onSessionLost: ABANDONED });
+      await conn.call('reclaimComplete', () => ({}), { early: true, onSessionLost: ABANDONED });
     } catch {
       if (conn.epoch !== epoch) return null;
     }

@@ -158,7 +158,7 @@ export class RemoteLock implements LockHandle {
       const wire = checkWireable(options, 'options', CONVERT_LOCAL) ?? {};
       if (options?.lvb !== undefined) wire.lvb = toBase64(options.lvb, 'options.lvb');
       const site = this.owner.client.stacks ? captureSite(RemoteLock.prototype.convert) : undefined;
-      return this.owner.client.request<WireLock>('convert', options?.signal, options?.timeoutMs, wire, (req, o) => ({
+      return this.owner.client.request('convert', options?.signal, options?.timeoutMs, wire, (req, o) => ({
         req, id: this.current('EREVOKED'), mode, options: o, ...(site === undefined ? {} : { site }),
       }))
         .then(
@@ -213,7 +213,7 @@ export class RemoteLock implements LockHandle {
         for (const k of Object.keys(options)) if (!RELEASE_KEYS.has(k)) throw invalid(`options.${k}`, 'one of the known options (lvb)');
       }
       const lvb = options?.lvb === undefined ? undefined : toBase64(options.lvb, 'options.lvb');
-      const p = this.owner.client.conn.call<null>('release', () => ({ id: this.current('ENOENT'), ...(lvb === undefined ? {} : { lvb }) }), { onSessionLost: 'succeed' });
+      const p = this.owner.client.conn.call('release', () => ({ id: this.current('ENOENT'), ...(lvb === undefined ? {} : { lvb }) }), { onSessionLost: 'succeed' });
       this.releasing = p.then(
         () => {
           this.releasing = null;

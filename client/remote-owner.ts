@@ -9,7 +9,6 @@ import { invalid, LockError } from '../src/errors.js';
 import type { DlmMode } from '../src/modes.js';
 import type { LockClient } from './index.js';
 import { PosixMirror } from './posix-mirror.js';
-import type { WireLock } from './protocol.js';
 import { RemoteLock } from './remote-lock.js';
 import type { ClusterRouter } from './cluster.js';
 import { captureRawSite, captureSite, checkWireable, siteText } from './wire.js';
@@ -57,7 +56,7 @@ export class RemoteOwner implements LockOwner {
       oid: this.oid, name: this.name, ...(o.meta === undefined ? {} : { meta: o.meta }), ...(o.priority === undefined ? {} : { priority: o.priority }),
       ...(this.parent === null ? {} : { gid: this.parent.oid }),
     };
-    conn.call<null>('owner', () => msg, { onSessionLost: 'succeed', early: true }).then(
+    conn.call('owner', () => msg, { onSessionLost: 'succeed', early: true }).then(
       () => {
         this.error = null;
       },
@@ -105,7 +104,7 @@ export class RemoteOwner implements LockOwner {
       if (asked !== undefined) wire.blocking = true;
       const onBlocking = hook ?? asked;
       return this.client
-        .request<WireLock>('lock', options?.signal, options?.timeoutMs, wire, (req, o) => {
+        .request('lock', options?.signal, options?.timeoutMs, wire, (req, o) => {
           this.ensureRegistered();
           return { req, oid: this.oid, domain, resource, mode, options: o, ...(site === undefined ? {} : { site }) };
         })
@@ -126,7 +125,7 @@ export class RemoteOwner implements LockOwner {
     try {
       const wire = checkWireable(options, 'options', SETLK_LOCAL) ?? {};
       const p = this.client
-        .request<{ token: string } | null>('setlk', options?.signal, options?.timeoutMs, wire, (req, o) => {
+        .request('setlk', options?.signal, options?.timeoutMs, wire, (req, o) => {
           this.ensureRegistered();
           return { req, oid: this.oid, domain, resource, request, options: o, ...(site === undefined ? {} : { site }) };
         })
@@ -144,7 +143,7 @@ export class RemoteOwner implements LockOwner {
   getlk(domain: string, resource: string, request: PosixRequest): Promise<PosixLockInfo | null> {
     if (this.router !== null) return this.router.getlk(this, this.options, domain, resource, request);
     return this.client.conn
-      .call<PosixLockInfo | null>('getlk', () => {
+      .call('getlk', () => {
         this.ensureRegistered();
         return { oid: this.oid, domain, resource, request };
       })
@@ -156,7 +155,7 @@ export class RemoteOwner implements LockOwner {
     if (this.router !== null) return this.router.releaseAll(this);
     if (this.epoch === 0) return Promise.resolve();
     return this.client.conn
-      .call<null>('releaseAll', () => {
+      .call('releaseAll', () => {
         this.ensureRegistered();
         return { oid: this.oid };
       }, { onSessionLost: 'succeed' })

@@ -11,7 +11,7 @@
 import { invalid, LockError } from '../src/errors.js';
 import type { Connection } from './connection.js';
 import { GRACE_RETRY_FIRST_MS, GRACE_RETRY_MAX_MS, TIMEOUT_SLACK_MS } from './limits.js';
-import type { ClientToServerEvents } from './protocol.js';
+import type { CallEvent, MessageOf, ReplyOf } from './protocol.js';
 
 /** How a request pending when the session expired fails (a plain object: no stack to capture per request). */
 const SESSION_EXPIRED = { code: 'EREVOKED', message: 'the session expired while the request was pending', reason: 'session-expired' } as const;
@@ -42,10 +42,10 @@ export class Requests {
    * its signal, failed by the client too if the server stays silent past
    * its timeout, and failed EREVOKED if the session is lost meanwhile.
    */
-  request<T>(
-    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
-    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
-  ): Promise<T> {
+  request<E extends CallEvent>(
+    event: E, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
+    build: (req: number, options: Record<string, unknown> | undefined) => MessageOf<E>,
+  ): Promise<ReplyOf<E>> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(invalid('options.signal', 'an AbortSignal', signal));
     if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
     if (signal !== undefined) wire.abortable = true;
@@ -57,14 +57,14 @@ export class Requests {
    * period is over, within the caller's timeoutMs (what is left of it is
    * what the next attempt may wait) and until its signal fires.
    */
-  private async retryAfterGrace<T>(
-    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
-    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
-  ): Promise<T> {
+  private async retryAfterGrace<E extends CallEvent>(
+    event: E, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
+    build: (req: number, options: Record<string, unknown> | undefined) => MessageOf<E>,
+  ): Promise<ReplyOf<E>> {
     const deadline = typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0 ? Date.now() + timeoutMs : null;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.requestOnce<T>(event, signal, timeoutMs, wire, build);
+        return await this.requestOnce(event, signal, timeoutMs, wire, build);
       } catch (err) {
         if (!(err instanceof LockError) || err.code !== 'EGRACE') throw err;
         await this.graceOver(attempt, signal, deadline);
@@ -98,14 +98,14 @@ export class Requests {
   }
 
   /** One attempt of a request. */
-  private requestOnce<T>(
-    event: keyof ClientToServerEvents, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
-    build: (req: number, options: Record<string, unknown> | undefined) => unknown,
-  ): Promise<T> {
+  private requestOnce<E extends CallEvent>(
+    event: E, signal: AbortSignal | undefined, timeoutMs: unknown, wire: Record<string, unknown>,
+    build: (req: number, options: Record<string, unknown> | undefined) => MessageOf<E>,
+  ): Promise<ReplyOf<E>> {
     if (signal?.aborted) return Promise.reject(new LockError('ECANCELED', 'the signal was already aborted'));
     const req = this.conn.nextReq();
     const options = Object.keys(wire).length === 0 ? undefined : wire;
-    const p = this.conn.call<T>(event, () => build(req, options), { req, onSessionLost: this.inCluster() ? NODE_SESSION_LOST : SESSION_EXPIRED });
+    const p = this.conn.call(event, () => build(req, options), { req, onSessionLost: this.inCluster() ? NODE_SESSION_LOST : SESSION_EXPIRED });
     const onAbort = (): void => this.conn.cancel(req, ABORTED);
     signal?.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | null = null;

@@ -65,7 +65,7 @@ export async function vanish(ctx: Ctx, url: string, token: string | undefined, w
     await o.setlk('advlock', `/export/share/db-${n % 3}.lck`, { type: 'write', start: 0, len: 0 });
     const w = waiter.owner(`node-1/backup-${n}`).lock('lin', `inode:share-${n % 3}`, 'PR');
     await ctx.sleep(1_000);
-    (c.conn as unknown as { socket: { disconnect(): void } }).socket.disconnect();
+    c.conn.vanish();
     const l = await w;
     await ctx.sleep(500);
     await l.release();

@@ -14,6 +14,7 @@ import { readTarGz } from '../dumps/support.js';
 import type { Snapshot } from '../../src/index.js';
 import { TOKENS } from '../spec/remote.js';
 import { cacheHarness, expectTwoWayDeadlock, resourceOf, sleep } from './support.js';
+import { linkOf } from '../server/support.js';
 
 const DOMAINS = [
   { name: 'lin', kind: 'dlm' as const },
@@ -155,7 +156,7 @@ describe('cached grants', () => {
     const l = await c.owner('o').lock('lin', 'r', 'EX');
     const idle = await c.owner('o').lock('lin', 'idle', 'EX');
     await idle.release();
-    const socket = (c.conn as unknown as { socket: { disconnect(): void; connect(): void } }).socket;
+    const socket = linkOf(c);
     socket.disconnect();
     await sleep(800);
     socket.connect();

@@ -11,7 +11,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { codeOf } from '../spec/harness.js';
-import { api, client, startServer, TOKENS, until } from './support.js';
+import { api, client, linkOf, startServer, TOKENS, until } from './support.js';
 
 let server: LockServer | null = null;
 const clients: LockClient[] = [];
@@ -128,12 +128,12 @@ describe('session table exhaustion (issue 13, item 3)', () => {
 
     // A disconnected session that holds a lock keeps its lease and its place...
     await mine[0]!.owner('o').lock('lin', 'kept', 'EX');
-    (mine[0]!.conn as unknown as { socket: Socket }).socket.disconnect();
+    linkOf(mine[0]!).disconnect();
     await until(async () => (await api(server!, '/api/sessions', TOKENS.viewer)).body.some((s: { state: string }) => s.state === 'disconnected'));
     expect(await attempt({ token: TOKENS.client, name: 'a4' })).toMatchObject({ refused: 'ENOLCK' });
     // ...one that holds nothing is ended to make room (its client would be told it expired).
     const idle = mine[1]!.session!;
-    (mine[1]!.conn as unknown as { socket: Socket }).socket.disconnect();
+    linkOf(mine[1]!).disconnect();
     await until(async () => (await api(server!, '/api/sessions', TOKENS.viewer)).body.filter((s: { state: string }) => s.state === 'disconnected').length === 2);
     expect((await attempt({ token: TOKENS.client, name: 'a4' })).session).toMatchObject({ resumed: false });
     const ids = (await api(server, '/api/sessions', TOKENS.viewer)).body.map((s: { id: string }) => s.id);

@@ -2,6 +2,7 @@
 
 import type { Socket } from 'socket.io-client';
 import { connect, type LockClient } from '../../client/index.js';
+import type { Transport } from '../../client/transport.js';
 import { createServer, type LockServer, type ServerOptions } from '../../server/index.js';
 import { TOKEN_SPECS, TOKENS } from '../spec/remote.js';
 
@@ -21,9 +22,16 @@ export function client(server: LockServer, name: string, token: string = TOKENS.
   return connect(server.url, { token, name });
 }
 
-/** The client's socket.io socket, to cut and restore its connection as a network failure would. */
+/** The client's transport (either kind), to drop and restore its connection as a network failure would. */
+export function linkOf(c: LockClient): Transport {
+  return (c.conn as unknown as { link: Transport }).link;
+}
+
+/** The socket.io socket of a client made with `transport: 'socket.io'`, for tests that speak socket.io themselves. */
 export function socketOf(c: LockClient): Socket {
-  return (c.conn as unknown as { socket: Socket }).socket;
+  const socket = (linkOf(c) as unknown as { socket?: Socket }).socket;
+  if (socket === undefined) throw new Error('socketOf: this client does not use the socket.io transport');
+  return socket;
 }
 
 export async function api(server: LockServer, path: string, token: string | null = TOKENS.viewer, init: RequestInit = {}): Promise<{ status: number; body: any }> {
