@@ -7,7 +7,7 @@
 // started and stopped here; every worker has its own connection, as
 // separate processes would.
 //
-//   npm run build && node bench/server.js [--quick] [--no-etcd]
+//   npm run build && node bench/server.js [--quick] [--no-etcd] [--systems=name,name]
 //
 // Needs redis-server and etcd on PATH (Debian: apt-get install redis-server
 // etcd-server) and the ioredis, etcd3 and ws packages (dev dependencies).
@@ -42,8 +42,10 @@ const WORKLOADS = [
   { id: 'fresh', label: '1 worker, a new key each', workers: 1, key: (i) => { const run = ++freshRun; return (n) => `f${run}-${i}-${n}`; } },
 ];
 
-const SYSTEMS = [
+const ALL_SYSTEMS = [
   { name: 'lockscope', start: () => systems.lockscope({ stacks: true, shared: false }) },
+  // The same client on the socket.io transport (the default is the plain WebSocket one: client/transport.ts).
+  { name: 'lockscope socket.io', start: () => systems.lockscope({ stacks: true, shared: false, transport: 'socket.io' }) },
   // Cached grants (client/cache.ts), default settings: a released lock stays granted for its owner's next request.
   { name: 'lockscope cached', start: () => systems.lockscope({ stacks: true, shared: false, cache: true }) },
   { name: 'lockscope 1 conn', start: () => systems.lockscope({ stacks: true, shared: true }) },
@@ -58,6 +60,10 @@ const SYSTEMS = [
   { name: 'bare TCP', start: () => systems.bare({ transport: 'tcp' }) },
   ...(args.has('--no-etcd') ? [] : [{ name: 'etcd', start: () => systems.etcd({ retryMs: RETRY_MS }) }]),
 ];
+
+/** --systems=a,b: only the systems named (as in the tables' headers), for a focused comparison. */
+const ONLY = [...args].find((a) => a.startsWith('--systems='))?.slice('--systems='.length).split(',');
+const SYSTEMS = ONLY === undefined ? ALL_SYSTEMS : ALL_SYSTEMS.filter((s) => ONLY.includes(s.name));
 
 /**
  * etcd's rows run in a process of their own (this file with --only-etcd):
@@ -122,14 +128,15 @@ function report(samples) {
       + `${ratio(get('lockscope', wl.id), get('etcd', wl.id)).padStart(18)}${goalText.padStart(34)}`);
   }
   console.log('\nAgainst the references (bare: a FIFO lock server and nothing else, in Node, a connection per worker):');
-  console.log(`${'workload'.padEnd(28)}${'lockscope ÷ bare socket.io'.padStart(28)}${'bare socket.io ÷ redis'.padStart(24)}${'bare ws ÷ redis'.padStart(18)}${'bare TCP ÷ redis'.padStart(18)}`);
+  console.log(`${'workload'.padEnd(28)}${'lockscope ÷ bare ws'.padStart(22)}${'lockscope ÷ its socket.io'.padStart(27)}${'bare ws ÷ bare socket.io'.padStart(26)}${'bare socket.io ÷ redis'.padStart(24)}${'bare ws ÷ redis'.padStart(18)}${'bare TCP ÷ redis'.padStart(18)}`);
   for (const wl of WORKLOADS) {
     const r = (a, b) => {
       const x = get(a, wl.id);
       const y = get(b, wl.id);
       return x === null || y === null || y === 0 ? 'n/a' : `${(x / y).toFixed(2)}×`;
     };
-    console.log(`${wl.label.padEnd(28)}${r('lockscope', 'bare socket.io').padStart(28)}${r('bare socket.io', 'redis').padStart(24)}${r('bare ws', 'redis').padStart(18)}${r('bare TCP', 'redis').padStart(18)}`);
+    console.log(`${wl.label.padEnd(28)}${r('lockscope', 'bare ws').padStart(22)}${r('lockscope', 'lockscope socket.io').padStart(27)}${r('bare ws', 'bare socket.io').padStart(26)}`
+      + `${r('bare socket.io', 'redis').padStart(24)}${r('bare ws', 'redis').padStart(18)}${r('bare TCP', 'redis').padStart(18)}`);
   }
   console.log('\nCPU per cycle, µs (median): the service\'s process / the clients\' process');
   console.log(`${'workload'.padEnd(28)}${SYSTEMS.map((s) => s.name.padStart(COL)).join('')}`);

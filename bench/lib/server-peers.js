@@ -55,7 +55,7 @@ function start(cmd, args, what) {
 
 /** Each system: start() → { newWorker(key) → { lock(), unlock(), close() }, stop() }. */
 export const systems = {
-  async lockscope({ stacks, shared, cache = false }) {
+  async lockscope({ stacks, shared, cache = false, transport = undefined }) {
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lockscope-bench-'));
     const config = path.join(dir, 'config.json');
@@ -65,10 +65,10 @@ export const systems = {
     const { connect } = await import(path.join(root, 'dist/client/index.js'));
     const url = `http://127.0.0.1:${port}`;
     // shared: every worker is an owner on one connection (one process, many tasks).
-    const common = shared ? await connect(url, { name: 'bench', stacks, cache }) : null;
+    const common = shared ? await connect(url, { name: 'bench', stacks, cache, ...(transport === undefined ? {} : { transport }) }) : null;
     return {
       async newWorker(key) {
-        const client = common ?? (await connect(url, { name: 'bench', stacks, cache }));
+        const client = common ?? (await connect(url, { name: 'bench', stacks, cache, ...(transport === undefined ? {} : { transport }) }));
         const owner = client.owner('worker');
         const keys = keyCursor(key);
         let held = null;

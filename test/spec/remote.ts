@@ -1,10 +1,11 @@
 /**
  * The remote harness for the shared suites: a real lock server on a free
- * loopback port, one real socket.io client, owners made by the client, and
- * the state read back through the REST API with a viewer token.
+ * loopback port, one real client (on the default transport, or the one
+ * named), owners made by the client, and the state read back through the
+ * REST API with a viewer token.
  */
 
-import { connect } from '../../client/index.js';
+import { connect, type ConnectOptions } from '../../client/index.js';
 import type { DomainConfig, Snapshot } from '../../src/index.js';
 import { createServer } from '../../server/index.js';
 import type { LockHarness } from './harness.js';
@@ -27,6 +28,11 @@ export function remoteHarness(domains: DomainConfig[], limits?: Record<string, n
   return harness(domains, limits, false);
 }
 
+/** The remote harness on one transport. */
+export function remoteHarnessOn(transport: NonNullable<ConnectOptions['transport']>) {
+  return (domains: DomainConfig[], limits?: Record<string, number>): Promise<LockHarness> => harness(domains, limits, false, transport);
+}
+
 /**
  * The same with cached grants on (client/cache.ts, no minimum hold): a
  * released lock stays granted on the server, idle. The state read back
@@ -37,9 +43,13 @@ export function remoteHarnessCached(domains: DomainConfig[], limits?: Record<str
   return harness(domains, limits, true);
 }
 
-async function harness(domains: DomainConfig[], limits: Record<string, number> | undefined, cache: boolean): Promise<LockHarness> {
+async function harness(
+  domains: DomainConfig[], limits: Record<string, number> | undefined, cache: boolean, transport?: ConnectOptions['transport'],
+): Promise<LockHarness> {
   const server = await createServer({ port: 0, node: 'test', domains, tokens: TOKEN_SPECS, ...(limits ? { limits } : {}) });
-  const client = await connect(server.url, { token: TOKENS.client, name: 'spec', ...(cache ? { cache: { minHoldMs: 0 } } : {}) });
+  const client = await connect(server.url, {
+    token: TOKENS.client, name: 'spec', ...(cache ? { cache: { minHoldMs: 0 } } : {}), ...(transport === undefined ? {} : { transport }),
+  });
   return {
     owner: (name, options) => client.owner(name, options),
     snapshot: async () => {
