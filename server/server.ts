@@ -21,6 +21,7 @@ import { Auth, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
 import { logDumps } from './dump-log.js';
 import { startFeed } from './feed.js';
+import { Admission } from './admission.js';
 import { lockServerIo, pinAdmitted } from './handshake.js';
 import { History } from './history.js';
 import { Budget, budgetBytes } from './budget.js';
@@ -132,9 +133,9 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     log: (e, f) => log('info', e, f), internalError, cluster,
   });
   const connections = boundConnections(http, bounds.connectionsMax);
-  const io = lockServerIo(
-    http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log, budget }, log, connections,
-  );
+  const protocol = { lm, lockIndex, internalError, end: (s: Session) => sessions.end(s), recovery, cluster, log, budget };
+  const admission = new Admission(auth, sessions, protocol, leaseMs, connections, log);
+  const io = lockServerIo(http, auth, admission);
   const stopFeed = startFeed(io, lm, reads, auth, list, internalError, dumpOf);
   io.of('/feed').on('connection', (socket) => pinAdmitted(socket, connections));
   const stopDumpFeed = feedDumps(io, dumper);
