@@ -1,6 +1,6 @@
 /**
  * Admission of a lock-protocol connection, the same on both transports
- * (README.md, "Transports", rule T2): the handshake checked (its schema,
+ * (README.md, "Transports", rule A2): the handshake checked (its schema,
  * the token, rules S1–S4 of "Sessions"), the session opened or resumed,
  * then the connection pinned (connections.ts), attached to its session,
  * its messages bound (lock-protocol.ts) and the `session` message sent.

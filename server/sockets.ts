@@ -4,7 +4,7 @@
  * WebSocket (ws-link.ts). dispatch.ts, outbox.ts, sessions.ts,
  * client-reports.ts and lock-protocol.ts use this interface and nothing of
  * either transport, so both run the same protocol, checks and limits
- * (README.md, "Transports", rule T1). Also the socket.io server's types,
+ * (README.md, "Transports", rule A1). Also the socket.io server's types,
  * typed with the client's event maps (client/protocol.ts), and what the
  * server keeps per connection. Types only; server-side, so the wire's
  * shapes (protocol.ts) stay free of the server's own modules.

@@ -7,7 +7,7 @@
  * the other direction. Anything else on the wire (a binary frame, text that
  * is not such an array, a frame over the message bound: ws's `maxPayload`)
  * ends the connection as socket.io's parser does; the session lives on for
- * its lease (README.md, "Transports", rule T3).
+ * its lease (README.md, "Transports", rule A3).
  *
  * Lifecycle (`state`): hello ──admitted──▶ admitted ──▶ ended, or hello ──▶
  * ended (a refusal, no hello in time, a bad frame). Before admission every

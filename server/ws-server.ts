@@ -3,8 +3,8 @@
  * other is socket.io, handshake.ts): upgrades on WS_PATH (client/protocol.ts)
  * taken after open mode's checks (origin.ts, rules O1 and O2), the client's
  * `hello` admitted as on socket.io (admission.ts), heartbeats, and the
- * connections closed when the server stops (README.md, "Transports").
- * Each connection is a WsLink (ws-link.ts).
+ * connections closed when the server stops (README.md, "Transports",
+ * rules A2, A4 and A5). Each connection is a WsLink (ws-link.ts).
  *
  * Upgrades on other paths are left alone: socket.io's engine.io handles
  * its own and ends any other upgrade that nothing answered within a second
@@ -73,7 +73,7 @@ export function lockServerWs(http: HttpServer, auth: Auth, admission: Admission,
     wss.handleUpgrade(req, socket, head, (ws) => opened(ws, req));
   });
 
-  // One sweep for every connection: each is pinged every heartbeatMs and ended at the next sweep if it did not answer.
+  // A4: one sweep for every connection, each pinged every heartbeatMs and ended at the next sweep if it did not answer.
   const sweep = setInterval(() => {
     for (const link of links) link.heartbeat();
   }, admission.heartbeatMs);
