@@ -8,13 +8,14 @@
  * Every connection is in one of three states:
  *
  *   idle ──request──▶ busy ──response done──▶ idle
- *   idle ──WebSocket upgrade──▶ idle (afresh) ──admitted by socket.io (pin)──▶ pinned
+ *   idle ──WebSocket upgrade──▶ idle (afresh) ──admitted (pin)──▶ pinned
  *
  * idle: accepted, no request in progress (a half-sent request, a keep-alive
  * between requests, or a WebSocket upgraded but not yet admitted: no token
  * shown yet). busy: a request is being answered (its body may still be
- * arriving). pinned: a WebSocket whose lock-protocol or feed connection was
- * admitted (it showed a token, or the server is open). At the bound a new
+ * arriving). pinned: a WebSocket whose lock-protocol connection (on
+ * socket.io or the ws transport) or feed connection was admitted (it
+ * showed a token, or the server is open). At the bound a new
  * connection closes the connection idle longest, else the oldest busy one
  * whose request has not fully arrived (a body sent a byte at a time is a
  * half-sent request too), so a flood cannot keep out the next request (a
@@ -37,7 +38,7 @@ import { assert } from '../src/assert.js';
 export interface ConnectionBound {
   /** Connections open now. */
   readonly size: number;
-  /** A WebSocket admitted by socket.io: never closed to make room. */
+  /** An admitted WebSocket (socket.io's or the ws transport's): never closed to make room. */
   pin(socket: Socket): void;
   /** Connections closed to make room, and connections refused because none could be. */
   readonly evicted: number;
@@ -73,8 +74,8 @@ export function boundConnections(http: HttpServer, max: number): ConnectionBound
       c.becomeIdle(s);
     });
   });
-  // An upgrade is not yet a client: it shows its token in socket.io's handshake, after this. Until then it
-  // counts as idle, freshly so.
+  // An upgrade is not yet a client: it shows its token after this (socket.io's handshake, the ws transport's
+  // hello). Until then it counts as idle, freshly so.
   http.on('upgrade', (_req, s: Socket) => c.becomeIdle(s));
 
   return {

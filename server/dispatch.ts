@@ -1,7 +1,8 @@
 /**
  * How one connection's messages reach their handlers (lock-protocol.ts):
- * each one sent alone (answered through socket.io's acknowledgement) or as
- * an item of an `m` batch (answered under its key), the sender's role
+ * each one sent alone (answered through the transport's acknowledgement:
+ * socket.io's, or the ws transport's `ack` frame) or as an item of an `m`
+ * batch (answered under its key), the sender's role
  * checked, its request sites kept (request-sites.ts), its schema checked
  * (messages.ts), and any failure turned into the `{ error }` reply
  * (errors.ts), so nothing a client sends can throw out of a handler.
@@ -19,7 +20,7 @@ import { serverLimits } from './limits.js';
 import type { Logger } from './log.js';
 import { outboxOf } from './outbox.js';
 import { SITED, type RequestSites } from './request-sites.js';
-import type { LockSocket } from './sockets.js';
+import type { LockLink } from './sockets.js';
 import type { Schema } from './validate.js';
 
 /** Answers a request; `ended`: the answer ends a wait (a grant or a failure), sent before other answers (outbox.ts). */
@@ -33,7 +34,7 @@ export class Dispatch {
   private readonly handlers = new Map<HandledEvent, (raw: unknown, ack: AckFn | null) => void>();
 
   constructor(
-    private readonly socket: LockSocket,
+    private readonly link: LockLink,
     /** The session's id, named in the log line of a bad batch. */
     private readonly sessionId: string,
     private readonly sites: RequestSites,
@@ -54,7 +55,7 @@ export class Dispatch {
     const numbersSites = SITED.has(event);
     this.handlers.set(event, (raw, ack) => {
       try {
-        if (action !== null) Auth.require(this.socket.data.principal, action);
+        if (action !== null) Auth.require(this.link.data.principal, action);
         if (numbersSites) this.sites.keep(raw);
         const msg = schema(raw, event);
         const r = fn(msg, ack);
@@ -65,23 +66,16 @@ export class Dispatch {
     });
   }
 
-  /** The socket's listeners: one per handled event, `m` for batches, and the answer to any other event. */
+  /** The link's listeners: one per handled event, `m` for batches, and the answer to any other event. */
   listen(): void {
-    const outbox = outboxOf(this.socket);
-    // The listeners take `unknown`: a client may send anything under an event's name, and the schema judges it.
+    const outbox = outboxOf(this.link);
     for (const [event, handle] of this.handlers) {
-      this.socket.on(event, (raw: unknown, maybeAck?: unknown) => {
-        const fn = typeof maybeAck === 'function' ? (maybeAck as AckFn) : null;
-        handle(raw, fn === null ? null : (r) => outbox.ack(fn, r));
-      });
+      this.link.on(event, (raw, fn) => handle(raw, fn === null ? null : (r) => outbox.ack(fn, r)));
     }
-    this.socket.on('m', (raw: unknown) => this.batch(raw));
+    this.link.on('m', (raw) => this.batch(raw));
     // Events nobody handles: answered EINVAL when they ask for an answer, never thrown.
-    const handled = new Set<string>([...this.handlers.keys(), 'm']);
-    this.socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && handled.has(event)) return;
-      const ack = args.at(-1);
-      if (typeof ack === 'function') outbox.ack(ack as AckFn, errorReply(new LockError('EINVAL', 'unknown message'), this.internalError));
+    this.link.onOther((_event, fn) => {
+      if (fn !== null) outbox.ack(fn, errorReply(new LockError('EINVAL', 'unknown message'), this.internalError));
     });
   }
 
@@ -95,7 +89,7 @@ export class Dispatch {
       this.log('warn', 'bad batch', { session: this.sessionId, reason: Array.isArray(raw) ? `over ${serverLimits.batchItemsMax} items` : 'not an array' });
       return;
     }
-    const outbox = outboxOf(this.socket);
+    const outbox = outboxOf(this.link);
     for (const item of raw) {
       const parsed = batchItem(item);
       if (parsed === null) continue;
@@ -111,7 +105,7 @@ export class Dispatch {
 /**
  * What may travel in a batch: requests, an owner's registration (it goes with the owner's first request) and a
  * reclaim (with its owners' registrations: after a restart a client's owners, reclaim and done in one message,
- * answered in one). socket.io's maxHttpBufferSize bounds the whole batch as it did each message.
+ * answered in one). The message bound (messageBytesMax, on either transport) bounds the whole batch as it did each message.
  */
 const BATCHED: ReadonlySet<string> = new Set(BATCHED_EVENTS);
 

@@ -1,56 +1,29 @@
 /**
- * The lock protocol's socket.io server on the HTTP server: heartbeats well
- * within the lease, WebSockets only, open mode's checks on every
- * namespace's handshake (origin.ts, rules O1 and O2), the handshake that
- * admits a session (README.md, "Sessions", rules S1–S4), and the `session`
- * message that starts each connection, sent in one write with socket.io's
- * CONNECT reply.
+ * The lock protocol's socket.io server on the HTTP server (one of its two
+ * transports; ws-server.ts is the other): heartbeats well within the lease,
+ * WebSockets only, open mode's checks on every namespace's handshake
+ * (origin.ts, rules O1 and O2), the handshake admitted as on the other
+ * transport (admission.ts), and the `session` message that starts each
+ * connection, sent in one write with socket.io's CONNECT reply.
  *
- * Preconditions: the session table, the connection bound and the lock
- * protocol's context are built (server.ts); nothing here runs before a
- * handshake arrives.
+ * Preconditions: the admission's parts are built (server.ts); nothing here
+ * runs before a handshake arrives.
  */
 
 import type { Server as HttpServer } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 import { Server } from 'socket.io';
-import { LockError } from '../src/index.js';
-import type { HandshakeAuth } from '../client/protocol.js';
-import { Auth, verifierOf } from './auth.js';
+import type { Admission } from './admission.js';
+import type { Auth } from './auth.js';
 import type { ConnectionBound } from './connections.js';
-import { errorReply } from './errors.js';
-import { NAME_CHARS_MAX, serverLimits } from './limits.js';
-import { bindLockProtocol, type ProtocolContext } from './lock-protocol.js';
-import type { Logger } from './log.js';
+import { IoLink } from './io-link.js';
+import { serverLimits } from './limits.js';
 import { openModeRefusal } from './origin.js';
-import type { Recovery } from './recovery.js';
-import { closeConnection, type SessionTable } from './sessions.js';
 import type { LockServerIo, LockSocket } from './sockets.js';
-import { int, obj, str } from './validate.js';
 
-const handshakeSchema = obj(
-  { token: str(), name: str(NAME_CHARS_MAX), host: str(256), pid: int(0, 2 ** 31), session: str(64), clientId: str(NAME_CHARS_MAX), secret: secretSchema },
-  ['token', 'host', 'pid', 'session', 'clientId', 'secret'],
-);
-
-/** A session secret: its length checked without echoing it in the error (which goes back to the client, and may be logged). */
-function secretSchema(v: unknown, path: string): string {
-  const { secretCharsMin: min, secretCharsMax: max } = serverLimits;
-  if (typeof v !== 'string' || v.length < min || v.length > max) throw new LockError('EINVAL', `${path}: a string of ${min} to ${max} characters`);
-  return v;
-}
-
-const DEFAULT_PING_INTERVAL_MS = 25_000;
-const MIN_HEARTBEAT_MS = 1_000;
-
-/** socket.io on the HTTP server: the handshake admits a session, then the lock protocol runs on the connection. */
-export function lockServerIo(
-  http: HttpServer, leaseMs: number, auth: Auth, sessions: SessionTable, ctx: ProtocolContext, log: Logger,
-  connections: ConnectionBound,
-): LockServerIo {
-  // A dead connection must be noticed well within the lease, or a vanished client keeps its locks for
-  // socket.io's 45 s of heartbeats plus the lease.
-  const heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_PING_INTERVAL_MS, Math.floor(leaseMs / 3)));
+/** socket.io on the HTTP server: the handshake admits a session (admission.ts), then the lock protocol runs on the connection. */
+export function lockServerIo(http: HttpServer, auth: Auth, admission: Admission): LockServerIo {
+  const heartbeatMs = admission.heartbeatMs;
   const io: LockServerIo = new Server(http, {
     maxHttpBufferSize: serverLimits.messageBytesMax, serveClient: false, pingInterval: heartbeatMs, pingTimeout: heartbeatMs,
     // Our clients (the Node client, the dashboard) use WebSockets only. A long-poll is a request held open up to a
@@ -74,70 +47,28 @@ export function lockServerIo(
   });
   io.use((socket, next) => {
     try {
-      admit(socket, auth, sessions, ctx.recovery);
+      admission.admit(socket.data, socket.handshake.auth, socket.handshake.address);
       holdConnectPacket(socket);
       next();
     } catch (err) {
-      const e = Object.assign(new Error('refused'), { data: errorReply(err, ctx.internalError).error });
-      log('warn', 'connection-refused', { code: e.data.code, address: socket.handshake.address });
-      next(e);
+      next(Object.assign(new Error('refused'), { data: admission.refusal(err, socket.handshake.address) }));
     }
   });
   io.on('connection', (socket) => {
-    pinAdmitted(socket, connections);
-    onConnection(socket, sessions, ctx, leaseMs);
+    admission.start(new IoLink(socket), websocketOf(socket), () => releaseConnectPacket(socket));
   });
   return io;
 }
 
-/**
- * Check the handshake, then open or resume the session, before the
- * connection counts. Sessions rules S1–S4 (README.md): only roles that take
- * locks get a session; a session id or client id comes with its secret.
- */
-function admit(socket: LockSocket, auth: Auth, sessions: SessionTable, recovery: Recovery | null): void {
-  const raw = socket.handshake.auth as unknown;
-  const hs = handshakeSchema(raw, 'auth') as HandshakeAuth;
-  const principal = auth.identify(hs.token);
-  Auth.require(principal, 'lock');
-  if ((hs.session !== undefined || hs.clientId !== undefined) && hs.secret === undefined) {
-    throw new LockError('EINVAL', 'auth.secret: required with auth.session or auth.clientId');
-  }
-  const verifier = hs.secret === undefined ? null : verifierOf(hs.secret);
-  if (hs.clientId !== undefined) recovery?.checkIdentity(hs.clientId, principal, verifier!);
-  const who = { client: hs.name, host: hs.host ?? socket.handshake.address, pid: hs.pid ?? null, clientId: hs.clientId ?? null };
-  const { session, resumed, expired } = sessions.open(hs.session, principal, who, verifier);
-  socket.data.principal = principal;
-  socket.data.sessionId = session.id;
-  socket.data.resumed = resumed;
-  socket.data.expired = expired;
-}
-
-function onConnection(socket: LockSocket, sessions: SessionTable, ctx: ProtocolContext, leaseMs: number): void {
-  const session = sessions.get(socket.data.sessionId);
-  if (session === undefined) {
-    releaseConnectPacket(socket);
-    closeConnection(socket, 'session-closed');
-    return;
-  }
-  sessions.attach(session, socket, socket.data.resumed);
-  bindLockProtocol(socket, session, ctx);
-  socket.on('disconnect', () => sessions.detach(session, socket));
-  const { resumed, expired } = socket.data;
-  // A session presented that this server never expired: it was made by an earlier run of the server.
-  const restarted = expired !== null && !sessions.wasExpired(expired);
-  const reclaim = restarted && ctx.recovery !== null && ctx.recovery.mayReclaim(ctx.lm, session);
-  socket.emit('session', {
-    id: session.id, resumed, expired, leaseMs, restarted, grace: ctx.lm.inGrace, reclaim,
-    ...(ctx.cluster === null ? {} : { cluster: ctx.cluster.clientView() }),
-  });
-  releaseConnectPacket(socket);
-  sessions.flush(session);
+/** socket.io's connection's TCP connection, when it is a WebSocket (the only transport taken; a long-poll is never pinned). */
+function websocketOf(socket: { conn: { transport: { name: string } }; request: { socket: NetSocket } }): NetSocket | null {
+  return socket.conn.transport.name === 'websocket' ? socket.request.socket : null;
 }
 
 /** An admitted WebSocket (the lock protocol's or the feed's) is a client, never closed to make room (connections.ts). */
 export function pinAdmitted(socket: { conn: { transport: { name: string } }; request: { socket: NetSocket } }, connections: ConnectionBound): void {
-  if (socket.conn.transport.name === 'websocket') connections.pin(socket.request.socket);
+  const ws = websocketOf(socket);
+  if (ws !== null) connections.pin(ws);
 }
 
 /** engine.io's socket and transport, as far as holdConnectPacket uses them (not part of their typed API). */

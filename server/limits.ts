@@ -9,7 +9,11 @@ import { MESSAGE_BYTES_MAX, MESSAGE_ITEMS_MAX, SITE_CHARS_MAX, SITES_PER_CONNECT
 import { defaultLimits } from '../src/limits.js';
 
 export interface ServerLimits {
-  /** Bytes of one socket.io message (socket.io closes a connection that sends more). */
+  /**
+   * Bytes of one lock-protocol message, on either transport: socket.io's
+   * maxHttpBufferSize, the ws transport's maxPayload. A connection that
+   * sends more is closed (its session lives on for its lease).
+   */
   messageBytesMax: number;
   /** Bytes of an HTTP request body. */
   httpBodyBytesMax: number;
@@ -42,8 +46,20 @@ export interface ServerLimits {
    * whatever the sessions hold.
    */
   idleScanMax: number;
-  /** Longest wait for a request's headers (Node's headersTimeout): a half-sent request holds a descriptor no longer. */
+  /**
+   * Longest wait for a request's headers (Node's headersTimeout): a
+   * half-sent request holds a descriptor no longer. Also how long a
+   * WebSocket may stay without showing its token: socket.io's connectTimeout
+   * and the ws transport's wait for `hello`.
+   */
   headersTimeoutMs: number;
+  /**
+   * How long the ws transport waits for a peer to answer its close frame
+   * before it cuts the TCP connection (ws's closeTimeout; its default, 30 s,
+   * would let a peer that never answers hold a descriptor, and a stopping
+   * server's close(), that long). A client answers within a round trip.
+   */
+  wsCloseTimeoutMs: number;
   /** Longest wait for a whole request, body included (Node's requestTimeout). */
   requestTimeoutMs: number;
   /** How long an idle keep-alive connection is kept between requests (Node's keepAliveTimeout). */
@@ -128,6 +144,7 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   connectionsMax: 12_000,
   idleScanMax: 64,
   headersTimeoutMs: 10_000,
+  wsCloseTimeoutMs: 1_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   connectionsCheckingIntervalMs: 1_000,

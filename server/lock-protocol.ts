@@ -22,7 +22,7 @@ import type { Recovery } from './recovery.js';
 import type { ClusterBinding } from './cluster/binding.js';
 import type { Session } from './sessions.js';
 import type { Schema } from './validate.js';
-import type { LockSocket } from './sockets.js';
+import type { LockLink } from './sockets.js';
 
 export interface ProtocolContext {
   lm: LockManager;
@@ -66,14 +66,14 @@ class LockProtocol {
   private reclaimTail: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly socket: LockSocket,
+    private readonly link: LockLink,
     private readonly session: Session,
     private readonly ctx: ProtocolContext,
   ) {
     this.lm = ctx.lm;
-    this.use = ctx.budget.session(session, socket.data.principal);
+    this.use = ctx.budget.session(session, link.data.principal);
     this.sites = new RequestSites(ctx.budget, this.use);
-    this.dispatch = new Dispatch(socket, session.id, this.sites, ctx.internalError, ctx.log);
+    this.dispatch = new Dispatch(link, session.id, this.sites, ctx.internalError, ctx.log);
   }
 
   bind(): void {
@@ -171,7 +171,7 @@ class LockProtocol {
     } finally {
       session.pending.delete(req);
     }
-    session.deliver(this.socket, req, ack, reply);
+    session.deliver(this.link, req, ack, reply);
   }
 
   /** The lock becomes this session's: its `lost` is routed here, and its id is the client's to use. */
@@ -312,6 +312,6 @@ class LockProtocol {
   }
 }
 
-export function bindLockProtocol(socket: LockSocket, session: Session, ctx: ProtocolContext): void {
-  new LockProtocol(socket, session, ctx).bind();
+export function bindLockProtocol(link: LockLink, session: Session, ctx: ProtocolContext): void {
+  new LockProtocol(link, session, ctx).bind();
 }

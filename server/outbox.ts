@@ -2,18 +2,19 @@
  * Everything the server sends to one lock-protocol connection goes through
  * its Outbox, in order: replies, pushes (blocking, lost, update, grace) and
  * late replies. What is sent in one turn of the event loop leaves as one
- * socket.io message (`m`), one WebSocket frame, one write: on this machine a
+ * `m` message, one WebSocket frame, one write (on either transport): on this machine a
  * write to a loopback socket whose reader sleeps costs tens of microseconds,
  * more than the lock operation itself, and a busy connection (many owners,
  * a hot resource handed on) would otherwise pay it per message.
  *
- * A request sent the plain socket.io way (an event with an acknowledgement)
- * is answered through that acknowledgement; what is buffered goes first, so
+ * A request sent on its own (an event with an acknowledgement: socket.io's,
+ * or the ws transport's call with an id) is answered through that
+ * acknowledgement; what is buffered goes first, so
  * the client still sees everything in the order the server did it.
  */
 
 import type { Reply, ServerItem } from '../client/protocol.js';
-import type { LockSocket } from './sockets.js';
+import type { LinkAck, LockLink } from './sockets.js';
 
 /** Items per `m` message; more in one turn go as several. */
 const ITEMS_MAX = 1000;
@@ -55,7 +56,7 @@ export class Outbox {
   private items: ServerItem[] = [];
   private queued = NOT_QUEUED;
 
-  constructor(private readonly socket: LockSocket) {}
+  constructor(private readonly link: LockLink) {}
 
   /**
    * The reply to a request the client sent in a batch, under the key it gave;
@@ -70,8 +71,8 @@ export class Outbox {
     this.add(item, true);
   }
 
-  /** Answer through a socket.io acknowledgement, after what is already buffered. */
-  ack(fn: (r: Reply<unknown>) => void, reply: Reply<unknown>): void {
+  /** Answer through the transport's acknowledgement, after what is already buffered. */
+  ack(fn: LinkAck, reply: Reply<unknown>): void {
     this.flush();
     fn(reply);
   }
@@ -83,7 +84,7 @@ export class Outbox {
     const batch = this.items;
     this.items = [];
     // A connection gone meanwhile: replies are kept by the session (`recent`) and asked for again (`sync`).
-    if (this.socket.connected) this.socket.emit('m', batch);
+    if (this.link.connected) this.link.emit('m', batch);
   }
 
   private add(item: ServerItem, urgent: boolean): void {
@@ -99,6 +100,6 @@ export class Outbox {
 }
 
 /** The connection's outbox, made on first use. */
-export function outboxOf(socket: LockSocket): Outbox {
-  return (socket.data.outbox ??= new Outbox(socket));
+export function outboxOf(link: LockLink): Outbox {
+  return (link.data.outbox ??= new Outbox(link));
 }

@@ -1,6 +1,7 @@
 /**
  * createServer(): one HTTP server carrying the REST API (express) and the
- * lock protocol (socket.io), with an in-memory LockManager inside. This file
+ * lock protocol (socket.io, or a plain WebSocket), with an in-memory
+ * LockManager inside. This file
  * wires the parts together in their order and closes them in theirs; each
  * part is in its own file (README.md, "Files").
  */
@@ -21,6 +22,7 @@ import { Auth, type TokenSpec } from './auth.js';
 import { feedDumps } from './dump-feed.js';
 import { logDumps } from './dump-log.js';
 import { startFeed } from './feed.js';
+import { Admission } from './admission.js';
 import { lockServerIo, pinAdmitted } from './handshake.js';
 import { History } from './history.js';
 import { Budget, budgetBytes } from './budget.js';
@@ -41,6 +43,7 @@ import { localView } from './views.js';
 import { ClusterBinding, type ClusterHooks } from './cluster/binding.js';
 import { checkClusterOptions, type ClusterOptions } from './cluster/options.js';
 import type { LockServerIo } from './sockets.js';
+import { lockServerWs, type LockServerWs } from './ws-server.js';
 
 export interface ServerOptions {
   /** Port to listen on; 0 picks a free one. */
@@ -132,14 +135,16 @@ export async function createServer(options: ServerOptions = {}): Promise<LockSer
     log: (e, f) => log('info', e, f), internalError, cluster,
   });
   const connections = boundConnections(http, bounds.connectionsMax);
-  const io = lockServerIo(
-    http, leaseMs, auth, sessions, { lm, lockIndex, internalError, end: (s) => sessions.end(s), recovery, cluster, log, budget }, log, connections,
-  );
+  const protocol = { lm, lockIndex, internalError, end: (s: Session) => sessions.end(s), recovery, cluster, log, budget };
+  // The lock protocol's two transports, one admission (README.md, "Transports").
+  const admission = new Admission(auth, sessions, protocol, leaseMs, connections, log);
+  const io = lockServerIo(http, auth, admission);
+  const ws = lockServerWs(http, auth, admission, log);
   const stopFeed = startFeed(io, lm, reads, auth, list, internalError, dumpOf);
   io.of('/feed').on('connection', (socket) => pinAdmitted(socket, connections));
   const stopDumpFeed = feedDumps(io, dumper);
   const close = closer({
-    log, sessions, dumper, io, http, lm, recovery, cluster,
+    log, sessions, dumper, io, ws, http, lm, recovery, cluster,
     stops: { feed: stopFeed, history: stopHistory, dumpFeed: stopDumpFeed, dumpLog: stopDumpLog },
   });
   const url = await listen(http, port, host, cluster, close);
@@ -230,6 +235,7 @@ interface Running {
   sessions: SessionTable;
   dumper: HangDumper | null;
   io: LockServerIo;
+  ws: LockServerWs;
   http: HttpServer;
   lm: LockManager;
   recovery: Recovery | null;
@@ -252,7 +258,9 @@ function closer(r: Running): () => Promise<void> {
       await r.dumper?.close();
       r.stops.dumpLog();
       // io.close() closes the HTTP server, which waits for every keep-alive connection (a browser holds
-      // some) to end by itself: drop them now, or closing waits for their idle timeouts.
+      // some) to end by itself: drop them now, or closing waits for their idle timeouts. The ws transport's
+      // connections are told first (a close code the client retries), and end within wsCloseTimeoutMs.
+      r.ws.close();
       const ioClosed = r.io.close();
       r.http.closeAllConnections();
       await ioClosed;

@@ -9,7 +9,7 @@
  * An expired session's owners lose everything with reason `session-expired`
  * (their waits fail EREVOKED); its id is remembered for a while so that a
  * client that comes back is told, instead of silently starting over.
- * Invariants: a session in the table is live or disconnected; `socket` is
+ * Invariants: a session in the table is live or disconnected; `link` is
  * non-null exactly when it is live; a disconnected session has a timer;
  * a session counts once in its principal's quota and, with a client id,
  * once in that id's binding.
@@ -29,7 +29,7 @@ import { assert } from '../src/assert.js';
 import { outboxOf } from './outbox.js';
 import { serverLimits, type AdjustableServerLimits } from './limits.js';
 import { dropInSlices } from './slices.js';
-import type { LockSocket } from './sockets.js';
+import type { LockLink } from './sockets.js';
 
 export type SessionState = 'live' | 'disconnected' | 'expired';
 
@@ -43,7 +43,8 @@ export interface ClientIdentity {
 
 export class Session {
   state: SessionState = 'live';
-  socket: LockSocket | null = null;
+  /** The connection, on either transport (sockets.ts). */
+  link: LockLink | null = null;
   readonly owners = new Map<number, Owner>();
   /** This session's granted dlm locks, by lock id. */
   readonly locks = new Map<number, DlmLock>();
@@ -85,13 +86,13 @@ export class Session {
 
   /** A message to the client, if it is connected now (pushes are not kept while it is away). */
   push<E extends ServerItem[0] & keyof ServerToClientEvents>(event: E, msg: Parameters<ServerToClientEvents[E]>[0]): void {
-    const s = this.socket;
+    const s = this.link;
     if (s !== null && s.connected) outboxOf(s).push([event, msg] as ServerItem);
   }
 
   /** Write what is queued for the client now instead of at the end of the turn. */
   sendNow(): void {
-    const s = this.socket;
+    const s = this.link;
     if (s !== null && s.connected) outboxOf(s).flush();
   }
 
@@ -100,14 +101,14 @@ export class Session {
    * while that connection lasts, else on the current connection, else kept
    * for the client's return (bounded like the pending table it came from).
    */
-  deliver(origin: LockSocket, req: number, ack: ((r: Reply<unknown>, ended?: boolean) => void) | null, reply: Reply<unknown>): void {
+  deliver(origin: LockLink, req: number, ack: ((r: Reply<unknown>, ended?: boolean) => void) | null, reply: Reply<unknown>): void {
     if (this.state === 'expired') return;
     this.recent.set(req, reply);
     if (this.recent.size > serverLimits.recentRepliesMax) this.recent.delete(this.recent.keys().next().value!);
-    if (this.socket === origin && origin.connected) {
+    if (this.link === origin && origin.connected) {
       ack?.(reply, true);
-    } else if (this.socket !== null && this.socket.connected) {
-      outboxOf(this.socket).push(['reply', { req, reply }]);
+    } else if (this.link !== null && this.link.connected) {
+      outboxOf(this.link).push(['reply', { req, reply }]);
     } else if (this.repliesAway.length < serverLimits.pendingPerSessionMax) {
       this.repliesAway.push({ req, reply });
     }
@@ -115,7 +116,7 @@ export class Session {
 
   /** A lock of this session was taken away: tell the client now, or when it comes back. */
   lost(id: number, reason: LossReason): void {
-    const s = this.socket;
+    const s = this.link;
     if (s !== null && s.connected) outboxOf(s).push(['lost', { id, reason }]);
     else if (this.state !== 'expired' && this.lostAway.length < serverLimits.pendingPerSessionMax) this.lostAway.push({ id, reason });
   }
@@ -273,15 +274,15 @@ export class SessionTable {
   }
 
   /** Attach a connection; a previous one still attached is dropped (the client has moved on). */
-  attach(s: Session, socket: LockSocket, resumed: boolean): void {
-    const old = s.socket;
-    s.socket = socket;
+  attach(s: Session, link: LockLink, resumed: boolean): void {
+    const old = s.link;
+    s.link = link;
     s.state = 'live';
     if (s.timer !== null) {
       clearTimeout(s.timer);
       s.timer = null;
     }
-    if (old !== null && old !== socket) closeConnection(old, 'session-taken-over');
+    if (old !== null && old !== link) closeConnection(old, 'session-taken-over');
     if (resumed) this.events.resumed(s);
   }
 
@@ -295,9 +296,9 @@ export class SessionTable {
     for (const item of lost) s.push('lost', item);
   }
 
-  detach(s: Session, socket: LockSocket): void {
-    if (this.closed || s.socket !== socket || s.state !== 'live') return;
-    s.socket = null;
+  detach(s: Session, link: LockLink): void {
+    if (this.closed || s.link !== link || s.state !== 'live') return;
+    s.link = null;
     s.state = 'disconnected';
     s.timer = setTimeout(() => this.expire(s), this.leaseMs);
     this.events.disconnected(s);
@@ -330,7 +331,7 @@ export class SessionTable {
   private forget(s: Session): void {
     if (s.timer !== null) clearTimeout(s.timer);
     s.timer = null;
-    s.socket = null;
+    s.link = null;
     if (!this.sessions.delete(s.id)) return;
     const key = `${s.principal.role}:${s.principal.name}`;
     const mine = this.perPrincipal.get(key);
@@ -367,14 +368,15 @@ export class SessionTable {
 /**
  * The server drops a connection on purpose (its session was resumed
  * elsewhere, or is gone): the client is told why first, in a message of its
- * own, since socket.io never reconnects after a server-side disconnect and a
- * client not told would go on believing it holds its locks (S6). The notice
- * is written before the disconnect (engine.io drains its buffer first).
+ * own, since it never reconnects after a deliberate drop (socket.io's
+ * server-side disconnect, the ws transport's close code 4000) and a client
+ * not told would go on believing it holds its locks (S6). The notice is
+ * written before the disconnect (both transports drain their buffer first).
  */
-export function closeConnection(socket: LockSocket, reason: 'session-taken-over' | 'session-closed'): void {
-  if (socket.connected) {
-    outboxOf(socket).flush();
-    socket.emit('closed', { reason });
+export function closeConnection(link: LockLink, reason: 'session-taken-over' | 'session-closed'): void {
+  if (link.connected) {
+    outboxOf(link).flush();
+    link.emit('closed', { reason });
   }
-  socket.disconnect(true);
+  link.disconnect();
 }
