@@ -71,7 +71,7 @@ export const WS_ATTEMPT_MS = 20_000;
 /** Beyond two of the server's heartbeats, how long a ws connection waits for a sign of life before it is dropped. */
 export const WS_HEARTBEAT_SLACK_MS = 1_000;
 /** The transport a client uses unless told otherwise (transport.ts). */
-export const DEFAULT_TRANSPORT: 'ws' | 'socket.io' = 'socket.io';
+export const DEFAULT_TRANSPORT: 'ws' | 'socket.io' = 'ws';
 
 // remote-lock.ts
 /** Longest a conversion waits for its lock to move before it is asked again of the new master (cluster only). */

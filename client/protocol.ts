@@ -300,7 +300,7 @@ export interface SessionInfo {
   reclaim: boolean;
   /** A cluster node: its membership view (absent or null from a single node). */
   cluster?: ClusterView | null;
-  /** The server's heartbeat interval on this connection (the ws transport's pings; socket.io has its own). */
+  /** The server's heartbeat interval on this connection: its pings on the ws transport (socket.io pings at the same interval). */
   heartbeatMs?: number;
 }
 

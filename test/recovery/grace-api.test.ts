@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LockServer } from '../../server/index.js';
 import type { LockClient } from '../../client/index.js';
 import { codeOf } from '../spec/harness.js';
-import { api, client, socketOf, startServer, TOKENS, until } from '../server/support.js';
+import { api, client, linkOf, startServer, TOKENS, until } from '../server/support.js';
 
 let server: LockServer | null = null;
 const clients: LockClient[] = [];
@@ -96,7 +96,7 @@ describe('grace in the server process', () => {
     const [a, b, c] = [await client(server, 'a'), await client(server, 'b'), await client(server, 'c')];
     clients.push(a, b, c);
     for (const x of [a, b, c]) await x.owner('o').lock('lin', x.clientId, 'EX');
-    socketOf(b).disconnect(); // never comes back
+    linkOf(b).disconnect(); // never comes back
     await server.close();
     server = await startServer({ stateDir: dir, port, graceMs: 1000 });
     await until(() => a.reclaims.length === 1 && c.reclaims.length === 1);

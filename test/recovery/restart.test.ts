@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LockClient, ReclaimReport } from '../../client/index.js';
 import { codeOf, track } from '../spec/harness.js';
-import { socketOf } from '../server/support.js';
+import { linkOf } from '../server/support.js';
 import { connect } from '../../client/index.js';
 import { ADMIN, CLIENT, client, ServerProcess, sleep, until } from './support.js';
 import { readTarGz } from '../dumps/support.js';
@@ -177,7 +177,7 @@ describe('restart with clients that come back', () => {
     const [a, late] = [await open(s, 'a'), await open(s, 'late')];
     const held = await a.owner('a1').lock('lin', 'held', 'EX');
     const lateLock = await late.owner('l1').lock('lin', 'late', 'EX');
-    socketOf(late).disconnect(); // away when the server dies; grace waits for it
+    linkOf(late).disconnect(); // away when the server dies; grace waits for it
     await until(() => !late.conn.connected);
     await s.kill();
     await s.start();
@@ -190,7 +190,7 @@ describe('restart with clients that come back', () => {
     expect([wanted.done, conflicting.done]).toEqual([false, false]);
     expect((await s.api('/api/grace')).body).toMatchObject({ active: true, completed: [a.clientId] });
 
-    socketOf(late).connect();
+    linkOf(late).connect();
     await until(() => late.reclaims.length === 1);
     const got = await wanted.promise;
     expect(got.state).toBe('granted');
@@ -205,7 +205,7 @@ describe('restart with clients that come back', () => {
     const held = await a.owner('a1').lock('lin', 'r', 'EX');
     await late.owner('l1').setlk('adv', 'f', { type: 'read', start: 0, len: 10 });
     const first = held.token;
-    socketOf(late).disconnect();
+    linkOf(late).disconnect();
     await until(() => !late.conn.connected);
     await s.kill();
     await s.start();
@@ -215,7 +215,7 @@ describe('restart with clients that come back', () => {
     await s.start();
     await until(() => a.reclaims.length === 2);
     expect((await s.api('/api/grace')).body).toMatchObject({ active: true, expected: expect.arrayContaining([a.clientId, late.clientId]) });
-    socketOf(late).connect();
+    linkOf(late).connect();
     await until(() => late.reclaims.length === 1);
     expect(late.reclaims[0]).toMatchObject({ reclaimed: 1, lost: [] });
     expect(a.reclaims.map((r) => r.lost)).toEqual([[], []]);
@@ -233,7 +233,7 @@ describe('clients that do not come back in time', () => {
     const [a, gone] = [await open(s, 'a'), await open(s, 'gone')];
     await a.owner('a1').lock('lin', 'kept', 'EX');
     await gone.owner('g1').lock('lin', 'orphan', 'EX');
-    socketOf(gone).disconnect();
+    linkOf(gone).disconnect();
     await until(() => !gone.conn.connected);
     expect(s.recordedClients()).toEqual([a.clientId, gone.clientId].sort());
     await s.kill();
@@ -252,7 +252,7 @@ describe('clients that do not come back in time', () => {
     expect(s.recordedClients()).toEqual([a.clientId]);
 
     // Back after grace: its reclaim is refused (ENOGRACE) and its handle ends session-expired.
-    socketOf(gone).connect();
+    linkOf(gone).connect();
     await until(() => gone.conn.connected);
     expect(gone.handles.size).toBe(0);
   });

@@ -10,7 +10,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { serverLimits } from '../../server/index.js';
-import { api, client, socketOf, startServer, TOKENS, until } from './support.js';
+import { api, client, linkOf, startServer, TOKENS, until } from './support.js';
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -184,7 +184,7 @@ describe('fuzz', () => {
     big.emit('lock' as never, { pad: 'x'.repeat(serverLimits.messageBytesMax + 10) } as never);
     await until(() => !big.connected);
     expect(raw.connected).toBe(true);
-    expect(socketOf(holder).connected).toBe(true);
+    expect(linkOf(holder).connected).toBe(true);
     await holder.ping();
   });
 

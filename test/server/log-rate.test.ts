@@ -21,7 +21,7 @@ describe('log rate limit', () => {
   it('1000 bad batches write logLinesPerKindMax lines and one log-suppressed line counting the rest', async () => {
     const lines: { event: string; kind?: string; suppressed?: number }[] = [];
     server = await startServer({ log: (l) => lines.push(JSON.parse(l)) });
-    const c = await client(server, 'flooder');
+    const c = await client(server, 'flooder', undefined, 'socket.io');
     const socket = socketOf(c);
     const flood = 1000;
     for (let i = 0; i < flood; i++) socket.emit('m' as never, 'not a batch' as never);

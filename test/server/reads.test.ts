@@ -12,7 +12,7 @@ import { io } from 'socket.io-client';
 import type { LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { serverLimits } from '../../server/limits.js';
-import { api, client, sleep, socketOf, startServer, TOKENS, until } from './support.js';
+import { api, client, linkOf, sleep, startServer, TOKENS, until } from './support.js';
 
 let server: LockServer | null = null;
 const clients: LockClient[] = [];
@@ -64,7 +64,7 @@ describe('big releases yield to the event loop (B5)', () => {
     const lm = server.manager;
     expect(lm.lockTotal).toBe(N);
     const s = sampler(() => lm.lockTotal, 0, N);
-    socketOf(c).disconnect(); // gone without goodbye: the lease runs out
+    linkOf(c).disconnect(); // gone without goodbye: the lease runs out
     await until(() => lm.lockTotal === 0, 20_000);
     expect(s.stop().length).toBeGreaterThanOrEqual(2);
     await c.close().catch(() => {});

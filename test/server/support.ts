@@ -18,8 +18,8 @@ export function startServer(options: ServerOptions = {}): Promise<LockServer> {
   return createServer({ port: 0, node: 'test', domains: DOMAINS, tokens: TOKEN_SPECS, ...options });
 }
 
-export function client(server: LockServer, name: string, token: string = TOKENS.client): Promise<LockClient> {
-  return connect(server.url, { token, name });
+export function client(server: LockServer, name: string, token: string = TOKENS.client, transport?: 'ws' | 'socket.io'): Promise<LockClient> {
+  return connect(server.url, { token, name, ...(transport === undefined ? {} : { transport }) });
 }
 
 /** The client's transport (either kind), to drop and restore its connection as a network failure would. */
