@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import type { LockClient, ReclaimReport } from '../../client/index.js';
-import { socketOf } from '../server/support.js';
+import { linkOf } from '../server/support.js';
 import { client, CLIENT, ServerProcess, until } from './support.js';
 
 let server: ServerProcess | null = null;
@@ -60,7 +60,7 @@ it('a client id without its secret reclaims nothing and ends no grace: the victi
   expect(JSON.parse(stateText).clients[0].verifier).toMatch(/^[0-9a-f]{64}$/);
 
   // The victim is away while the server restarts (it will come back later in grace).
-  socketOf(victim).disconnect();
+  linkOf(victim).disconnect();
   await server.kill();
   await server.start();
   expect((await server.api('/api/grace')).body).toMatchObject({ active: true });
@@ -73,7 +73,7 @@ it('a client id without its secret reclaims nothing and ends no grace: the victi
   expect((await server.api('/api/grace')).body).toMatchObject({ active: true });
 
   const report = new Promise<ReclaimReport>((resolve) => victim.on('reclaim', resolve));
-  socketOf(victim).connect();
+  linkOf(victim).connect();
   expect(await report).toMatchObject({ reclaimed: 1, lost: [] });
   expect(held.state).toBe('granted');
   await until(async () => (await server!.api('/api/grace')).body.active === false);
