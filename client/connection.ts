@@ -25,7 +25,7 @@ import os from 'node:os';
 import { LockError } from '../src/errors.js';
 import { BATCHED_EVENTS } from './protocol.js';
 import { Batcher } from './batch.js';
-import type { BatchedEvent, CallEvent, ClientReportFailure, ClientSelfReport, ClusterView, DirectEvent, HandshakeAuth, MessageOf, Reply, ReplyOf, ServerItem, SessionInfo, WireError } from './protocol.js';
+import type { BatchedEvent, CallEvent, ClientItem, ClientReportFailure, ClientSelfReport, ClusterView, DirectEvent, HandshakeAuth, MessageOf, Reply, ReplyOf, ServerItem, SessionInfo, WireError } from './protocol.js';
 import * as reconnect from './reconnect.js';
 import { fromWire, isWireError, toWire } from './wire.js';
 import { DEFAULT_TRANSPORT, QUEUED_CALLS_MAX } from './limits.js';
@@ -47,10 +47,11 @@ function isBatched(event: CallEvent): event is BatchedEvent {
 }
 
 /**
- * The transport's call for a call sent on its own. Connection.call takes a
- * call's event and message as one event's (protocol.ts, MessageOf); the
- * table that holds the calls of every event keeps the message as any
- * event's, so this is where the two are put together again.
+ * A call as it goes: a batch's item, or the transport's call for one sent
+ * on its own. Connection.call takes a call's event and message as one
+ * event's (protocol.ts, MessageOf); the table that holds the calls of every
+ * event keeps the message as any event's, so send() is where the two are
+ * paired again, once for each way.
  */
 type SendOne = (event: DirectEvent, message: MessageOf<CallEvent>, answer: (reply: Reply<unknown>) => void) => void;
 
@@ -311,7 +312,7 @@ export class Connection {
       const message = c.message();
       this.out.numberSites(message);
       if (isBatched(c.event)) {
-        this.out.enqueue([c.key, c.event, message]);
+        this.out.enqueue([c.key, c.event, message] as ClientItem);
       } else {
         this.out.flush();
         (this.link.call as SendOne)(c.event, message, (r) => c.settle(r));

@@ -211,7 +211,6 @@ export const MESSAGE_BYTES_MAX = 48 * 1024;
 export const SITE_CHARS_MAX = 8 * 1024;
 /** Bytes of JSON a client's report to a hang-dump may take: one message, as much as a batch. */
 export const REPORT_BYTES_MAX = MESSAGE_BYTES_MAX;
-export type ClientItem = [key: number, event: BatchedEvent, msg: unknown];
 
 /** Every client event but the batch itself (`m`): one message, answered by one Reply. */
 export type CallEvent = Exclude<keyof ClientToServerEvents, 'm'>;
@@ -221,6 +220,9 @@ export type DirectEvent = Exclude<CallEvent, BatchedEvent>;
 export type MessageOf<E extends CallEvent> = Parameters<ClientToServerEvents[E]>[0];
 /** What the reply to a client event carries when it succeeds (`ok`). */
 export type ReplyOf<E extends CallEvent> = Parameters<ClientToServerEvents[E]>[1] extends Ack<infer T> ? T : never;
+
+/** One item of a client's `m` batch: a batched event with that event's message. */
+export type ClientItem = { [E in BatchedEvent]: [key: number, event: E, msg: MessageOf<E>] }[BatchedEvent];
 
 /** What the server sends in one `m` message, in the order it happened. */
 export type ServerItem =
