@@ -1,6 +1,6 @@
 /**
  * The `ws` transport (transport.ts): the lock protocol's frames on a plain
- * WebSocket (protocol.ts, WS_PATH): `hello` with the handshake as soon as
+ * WebSocket (protocol-ws.ts): `hello` with the handshake as soon as
  * the socket opens, `session` or `refused` back; calls numbered and
  * answered by `ack`; `m` batches both ways.
  *
@@ -17,8 +17,8 @@
 
 import WebSocket from 'ws';
 import { WS_ATTEMPT_MS, WS_HEARTBEAT_SLACK_MS } from './limits.js';
-import { WS_CLOSE_BY_SERVER, WS_PATH } from './protocol.js';
-import type { ClientItem, DirectEvent, MessageOf, Reply, ReplyOf, ServerItem, SessionInfo, WsFrame } from './protocol.js';
+import { WS_CLOSE_BY_SERVER, WS_PATH, type WsFrame } from './protocol-ws.js';
+import type { ClientItem, DirectEvent, MessageOf, Reply, ReplyOf, ServerItem, SessionInfo } from './protocol.js';
 import type { Transport, TransportEvents, TransportOptions } from './transport.js';
 
 /** The WebSocket URL of a server's base URL: http → ws, https → wss, on the protocol's path. */

@@ -3,7 +3,7 @@
  * one of two transports, chosen per client (`transport` option).
  *
  * - `ws` (the default): a plain WebSocket speaking the protocol's frames
- *   (protocol.ts, WS_PATH): one JSON array per frame, no parser or emitter
+ *   (protocol-ws.ts): one JSON array per frame, no parser or emitter
  *   of a framework between the socket and the protocol.
  * - `socket.io`: the protocol as socket.io events, as the dashboard speaks
  *   to the same server.

@@ -1,6 +1,6 @@
 /**
  * One lock-protocol connection over a plain WebSocket (the `ws` library) as
- * a `LockLink` (sockets.ts): the frames of client/protocol.ts (`WS_PATH`,
+ * a `LockLink` (sockets.ts): the frames of client/protocol-ws.ts (`WS_PATH`,
  * `WsFrame`), each one JSON array in a text frame. A call that wants its
  * answer carries an id, `[event, message, id]`, answered `["ack", id,
  * answer]`; the server's own asks (a hang-dump's `report`) go the same way
@@ -18,7 +18,8 @@
 
 import type { Socket as NetSocket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { WS_CLOSE_BY_SERVER, type ClientToServerEvents, type ServerToClientEvents, type WireError } from '../client/protocol.js';
+import type { ClientToServerEvents, ServerToClientEvents, WireError } from '../client/protocol.js';
+import { WS_CLOSE_BY_SERVER } from '../client/protocol-ws.js';
 import type { Logger } from './log.js';
 import type { LinkAck, LinkEvent, LockLink, SocketData } from './sockets.js';
 

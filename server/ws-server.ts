@@ -1,6 +1,6 @@
 /**
  * The lock protocol's plain WebSocket transport on the HTTP server (the
- * other is socket.io, handshake.ts): upgrades on WS_PATH (client/protocol.ts)
+ * other is socket.io, handshake.ts): upgrades on WS_PATH (client/protocol-ws.ts)
  * taken after open mode's checks (origin.ts, rules O1 and O2), the client's
  * `hello` admitted as on socket.io (admission.ts), heartbeats, and the
  * connections closed when the server stops (README.md, "Transports",
@@ -18,7 +18,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { LockError } from '../src/index.js';
-import { WS_PATH } from '../client/protocol.js';
+import { WS_PATH } from '../client/protocol-ws.js';
 import type { Admission } from './admission.js';
 import type { Auth } from './auth.js';
 import { serverLimits } from './limits.js';

@@ -1,7 +1,8 @@
 /** A lock-protocol client over a plain WebSocket, speaking client/protocol.ts's frames by hand, for the server's tests. */
 
 import { WebSocket, type ClientOptions } from 'ws';
-import { WS_PATH, type HandshakeAuth } from '../../client/protocol.js';
+import type { HandshakeAuth } from '../../client/protocol.js';
+import { WS_PATH } from '../../client/protocol-ws.js';
 import type { LockServer } from '../../server/index.js';
 
 export type Frame = unknown[];
