@@ -37,9 +37,6 @@ function secretSchema(v: unknown, path: string): string {
   return v;
 }
 
-const DEFAULT_HEARTBEAT_MS = 25_000;
-const MIN_HEARTBEAT_MS = 1_000;
-
 /**
  * The heartbeat interval of every lock-protocol connection (socket.io's
  * pingInterval and pingTimeout, the ws transport's pings). A dead connection
@@ -47,7 +44,7 @@ const MIN_HEARTBEAT_MS = 1_000;
  * locks for socket.io's 45 s of heartbeats plus the lease.
  */
 export function heartbeatOf(leaseMs: number): number {
-  return Math.max(MIN_HEARTBEAT_MS, Math.min(DEFAULT_HEARTBEAT_MS, Math.floor(leaseMs / 3)));
+  return Math.max(serverLimits.heartbeatMsMin, Math.min(serverLimits.heartbeatMsMax, Math.floor(leaseMs / 3)));
 }
 
 export class Admission {

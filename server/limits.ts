@@ -60,6 +60,14 @@ export interface ServerLimits {
    * server's close(), that long). A client answers within a round trip.
    */
   wsCloseTimeoutMs: number;
+  /**
+   * The heartbeat interval of a lock-protocol connection (socket.io's ping
+   * interval and timeout, the ws transport's pings) is a third of the lease,
+   * within these bounds: a dead connection is noticed well within the lease,
+   * and a short lease does not make heartbeats a load of their own.
+   */
+  heartbeatMsMin: number;
+  heartbeatMsMax: number;
   /** Longest wait for a whole request, body included (Node's requestTimeout). */
   requestTimeoutMs: number;
   /** How long an idle keep-alive connection is kept between requests (Node's keepAliveTimeout). */
@@ -145,6 +153,8 @@ export const serverLimits: Readonly<ServerLimits> = Object.freeze({
   idleScanMax: 64,
   headersTimeoutMs: 10_000,
   wsCloseTimeoutMs: 1_000,
+  heartbeatMsMin: 1_000,
+  heartbeatMsMax: 25_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   connectionsCheckingIntervalMs: 1_000,
