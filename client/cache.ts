@@ -26,8 +26,11 @@
  *       anything later, and the owner is re-granted locally. An idle grant
  *       that does not cover it is given up first, and one in use makes it
  *       ask the server, where it queues like any request (the server's queue
- *       and deadlock detection see every owner). In a cluster the grant is
- *       given up instead (the new owner may have no owner on that node yet).
+ *       and deadlock detection see every owner). In a cluster `adopt` goes
+ *       to the grant's node and names the new owner's owner there (whose
+ *       `gid` is the new owner, so the cluster's detector sees the right
+ *       one), and only when that owner exists already: the handover cannot
+ *       wait for a registration; otherwise the grant is given up.
  *   C5. A grant reclaimed after a restart or moved by a cluster failover is
  *       no longer cached (the new master never agreed to call it back): it
  *       is given up when idle, or at its user's release.
@@ -119,9 +122,9 @@ export class GrantCache {
     // after this call finds it.
     const own = owner.cached?.get(key) === undefined ? null : await this.fromOwn(owner, key, m, r, options, onBlocking, serverLock);
     if (own !== null) return own;
-    // C4: an idle grant of another owner of this client that covers the request is handed over to this owner (one
-    // server); any other idle grant of another owner there is given up first. C9: one in use that the request
-    // conflicts with and that would serve it, the request waits for in the client.
+    // C4: an idle grant of another owner of this client that covers the request is handed over to this owner (in a
+    // cluster, when this owner is known on the grant's node); any other idle grant of another owner there is given up
+    // first. C9: one in use that the request conflicts with and that would serve it, the request waits for in the client.
     const others = this.byKey.get(key);
     let inUse: CacheEntry | null = null;
     if (others !== undefined) {
@@ -132,8 +135,9 @@ export class GrantCache {
           inUse ??= o;
           continue;
         }
-        if (owner.router === null && o.lock.owner.client === owner.client && o.canServe(m) && owner.cached?.get(key) === undefined) {
-          this.adopt(o, owner);
+        const taker = o.canServe(m) && owner.cached?.get(key) === undefined ? this.taker(o, owner) : null;
+        if (taker !== null) {
+          this.adopt(o, owner, taker);
           return this.use(o, m, r, onBlocking);
         }
         giving.push(o.giveUp());
@@ -254,33 +258,47 @@ export class GrantCache {
   handOver(e: CacheEntry): 'handed' | 'give-up' | 'none' {
     const w = this.queues.head(e.key);
     if (w === undefined) return 'none';
-    if (!e.passable() || !covers(modeIndex(e.lock.mode), w.mode) || w.owner.cached?.get(e.key) !== undefined) {
+    const taker = e.passable() && covers(modeIndex(e.lock.mode), w.mode) && w.owner.cached?.get(e.key) === undefined ? this.taker(e, w.owner) : null;
+    if (taker === null) {
       w.toServer();
       return 'give-up';
     }
-    this.adopt(e, w.owner);
+    this.adopt(e, w.owner, taker);
     w.grant((x) => this.use(e, x.mode, x.site, x.onBlocking), this.countLocal());
     return 'handed';
   }
 
   /**
-   * C4: the idle grant `e` becomes `to`'s: here at once, on the server with
-   * `adopt` (the core's handOver, K6), which goes before anything later on
-   * this connection. A refusal (a limit of `to`) leaves the server naming the
-   * old owner: the grant is then given up at its next release.
+   * Who takes the grant `e` on its server when it passes to `to`: `to`
+   * itself on one server; in a cluster, `to`'s owner on the grant's node,
+   * if `to` has one there now (null: it has none, and the grant cannot pass
+   * in place: it is given up, and `to` asks the master).
    */
-  private adopt(e: CacheEntry, to: RemoteOwner): void {
+  private taker(e: CacheEntry, to: RemoteOwner): RemoteOwner | null {
+    if (to.router !== null) return to.router.ownerHolding(e.lock, to);
+    return e.lock.owner.client === to.client ? to : null;
+  }
+
+  /**
+   * C4: the idle grant `e` becomes `to`'s: here at once, on the server with
+   * `adopt` (the core's handOver, K6) naming `taker` (`to`, or in a cluster
+   * its owner on the grant's node, taker()), which goes before anything
+   * later on that connection. A refusal (a limit of the taker) leaves the
+   * server naming the old owner: the grant is then given up at its next
+   * release.
+   */
+  private adopt(e: CacheEntry, to: RemoteOwner, taker: RemoteOwner): void {
     const l = e.lock;
     const from = e.owner;
     if (from.cached?.get(e.key) === e) from.cached.delete(e.key);
     e.owner = to;
     (to.cached ??= new Map()).set(e.key, e);
-    from.handles.delete(l);
-    to.handles.add(l);
-    l.owner = to;
-    void to.client.conn.call('adopt', () => {
-      to.ensureRegistered();
-      return { id: l.id, oid: to.oid };
+    l.owner.handles.delete(l);
+    taker.handles.add(l);
+    l.owner = taker;
+    void taker.client.conn.call('adopt', () => {
+      taker.ensureRegistered();
+      return { id: l.id, oid: taker.oid };
     }, { onSessionLost: 'succeed' }).catch(() => {
       e.uncached = true;
     });

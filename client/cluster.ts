@@ -207,6 +207,19 @@ export class ClusterRouter {
     return o;
   }
 
+  /**
+   * `owner`'s owner on the node that holds `lock`, if it has one there now
+   * (on that node's current client); null otherwise. Synchronous: a cached
+   * grant passes to another owner of this client in place (cache.ts, C4 and
+   * C9) only when that owner is known on the node already.
+   */
+  ownerHolding(lock: RemoteLock, owner: RemoteOwner): RemoteOwner | null {
+    const byNode = this.subOwners.get(owner);
+    if (byNode === undefined) return null;
+    for (const [node, o] of byNode) if (o.client === lock.owner.client && this.settled.get(node) === o.client) return o;
+    return null;
+  }
+
   /** R1, R2: run `op` with the owner on the resource's master, routing again after ESTALE. */
   async run<T>(
     owner: RemoteOwner, options: OwnerOptions | undefined, domain: string, resource: string, op: (o: RemoteOwner) => Promise<T>, posix = false,

@@ -23,8 +23,15 @@
  * invented; the server's queue keeps the client's order (a later request
  * never goes there before an earlier wait).
  *
- * Preconditions: one server (no cluster router); what the request waits for
- * conflicts with it on the server and, granted and handed over, serves it.
+ * In a cluster the same holds on the grant's node: `adopt` goes there and
+ * names the waiter's owner on that node (C4); a waiter with no owner there
+ * yet asks the server (through the router) at the release instead, and the
+ * grant is given up, as when it may not pass. A grant being moved by a
+ * failover is not passable (`moving`), and one moved is no longer cached
+ * (C5), so a handover never races a move.
+ *
+ * Preconditions: what the request waits for conflicts with it on the server
+ * and, granted and handed over, serves it.
  */
 
 import type { LockOptions } from '../src/api.js';
@@ -157,7 +164,7 @@ export class LocalQueues {
   private readonly inflight = new Map<string, number[]>();
 
   /**
-   * Whether the request waits here: one server, the owner has no grant of
+   * Whether the request waits here: the owner has no grant of
    * its own there, and the request would wait on the server for something
    * of this client that, granted and handed over, serves it: another
    * owner's grant in use (`inUse`) or request on its way there, whose mode
@@ -165,9 +172,9 @@ export class LocalQueues {
    * client wait here already (first come first served, as on the server).
    */
   mayWait(owner: RemoteOwner, key: string, m: number, options: LockOptions | undefined, inUse: CacheEntry | null): boolean {
-    if (owner.router !== null || owner.cached?.get(key) !== undefined || options?.noQueue === true) return false;
+    if (owner.cached?.get(key) !== undefined || options?.noQueue === true) return false;
     if (this.has(key)) return true;
-    if (inUse !== null && inUse.user !== null && inUse.lock.owner.client === owner.client && inUse.passable() && serves(modeIndex(inUse.lock.mode), m)) return true;
+    if (inUse !== null && inUse.user !== null && inUse.passable() && serves(modeIndex(inUse.lock.mode), m)) return true;
     const modes = this.inflight.get(key);
     if (modes !== undefined) for (const g of modes) if (serves(g, m)) return true;
     return false;

@@ -85,7 +85,7 @@ export class RemoteOwner implements LockOwner {
       });
     }
     // Not one the cache serves: it still goes to the server after this client's waits there (C9).
-    if (cache !== null && this.router === null) cache.queues.toServer(`${domain}\0${resource}`);
+    if (cache !== null && this.parent === null) cache.queues.toServer(`${domain}\0${resource}`);
     const site = raw === undefined ? undefined : siteText(raw);
     if (this.router !== null) return this.router.lock(this, this.options, domain, resource, mode, options, site);
     return this.lockAt(site, domain, resource, mode, options);
