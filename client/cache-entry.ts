@@ -84,6 +84,41 @@ export class CacheEntry {
       && (this.blocked < 0 || Date.now() - this.blockedAt < this.cache.options.minHoldMs);
   }
 
+  /**
+   * Who takes this grant on its server when it passes to `to`: `to` itself
+   * on one server; in a cluster, `to`'s owner on the grant's node, if `to`
+   * has one there now (null: it has none, and the grant cannot pass in
+   * place: it is given up, and `to` asks the master).
+   */
+  takerFor(to: RemoteOwner): RemoteOwner | null {
+    if (to.router !== null) return to.router.ownerHolding(this.lock, to);
+    return this.lock.owner.client === to.client ? to : null;
+  }
+
+  /**
+   * C4: this grant becomes `to`'s: here at once, on the server with `adopt`
+   * (the core's handOver, K6) naming `taker` (takerFor), which goes before
+   * anything later on that connection. A refusal (a limit of the taker)
+   * leaves the server naming the old owner: the grant is then given up at
+   * its next release.
+   */
+  passTo(to: RemoteOwner, taker: RemoteOwner): void {
+    const l = this.lock;
+    const from = this.owner;
+    if (from.cached?.get(this.key) === this) from.cached.delete(this.key);
+    this.owner = to;
+    (to.cached ??= new Map()).set(this.key, this);
+    l.owner.handles.delete(l);
+    taker.handles.add(l);
+    l.owner = taker;
+    void taker.client.conn.call('adopt', () => {
+      taker.ensureRegistered();
+      return { id: l.id, oid: taker.oid };
+    }, { onSessionLost: 'succeed' }).catch(() => {
+      this.uncached = true;
+    });
+  }
+
   /** The server's blocking callback (C3). */
   onBlocking(mode: DlmMode): void {
     const m = modeIndex(mode);

@@ -135,9 +135,9 @@ export class GrantCache {
           inUse ??= o;
           continue;
         }
-        const taker = o.canServe(m) && owner.cached?.get(key) === undefined ? this.taker(o, owner) : null;
+        const taker = o.canServe(m) && owner.cached?.get(key) === undefined ? o.takerFor(owner) : null;
         if (taker !== null) {
-          this.adopt(o, owner, taker);
+          o.passTo(owner, taker);
           return this.use(o, m, r, onBlocking);
         }
         giving.push(o.giveUp());
@@ -258,50 +258,14 @@ export class GrantCache {
   handOver(e: CacheEntry): 'handed' | 'give-up' | 'none' {
     const w = this.queues.head(e.key);
     if (w === undefined) return 'none';
-    const taker = e.passable() && covers(modeIndex(e.lock.mode), w.mode) && w.owner.cached?.get(e.key) === undefined ? this.taker(e, w.owner) : null;
+    const taker = e.passable() && covers(modeIndex(e.lock.mode), w.mode) && w.owner.cached?.get(e.key) === undefined ? e.takerFor(w.owner) : null;
     if (taker === null) {
       w.toServer();
       return 'give-up';
     }
-    this.adopt(e, w.owner, taker);
+    e.passTo(w.owner, taker);
     w.grant((x) => this.use(e, x.mode, x.site, x.onBlocking), this.countLocal());
     return 'handed';
-  }
-
-  /**
-   * Who takes the grant `e` on its server when it passes to `to`: `to`
-   * itself on one server; in a cluster, `to`'s owner on the grant's node,
-   * if `to` has one there now (null: it has none, and the grant cannot pass
-   * in place: it is given up, and `to` asks the master).
-   */
-  private taker(e: CacheEntry, to: RemoteOwner): RemoteOwner | null {
-    if (to.router !== null) return to.router.ownerHolding(e.lock, to);
-    return e.lock.owner.client === to.client ? to : null;
-  }
-
-  /**
-   * C4: the idle grant `e` becomes `to`'s: here at once, on the server with
-   * `adopt` (the core's handOver, K6) naming `taker` (`to`, or in a cluster
-   * its owner on the grant's node, taker()), which goes before anything
-   * later on that connection. A refusal (a limit of the taker) leaves the
-   * server naming the old owner: the grant is then given up at its next
-   * release.
-   */
-  private adopt(e: CacheEntry, to: RemoteOwner, taker: RemoteOwner): void {
-    const l = e.lock;
-    const from = e.owner;
-    if (from.cached?.get(e.key) === e) from.cached.delete(e.key);
-    e.owner = to;
-    (to.cached ??= new Map()).set(e.key, e);
-    l.owner.handles.delete(l);
-    taker.handles.add(l);
-    l.owner = taker;
-    void taker.client.conn.call('adopt', () => {
-      taker.ensureRegistered();
-      return { id: l.id, oid: taker.oid };
-    }, { onSessionLost: 'succeed' }).catch(() => {
-      e.uncached = true;
-    });
   }
 
   private use(e: CacheEntry, mode: number, site: RawSite | null, onBlocking: ((mode: DlmMode) => void) | null): CachedLock {
