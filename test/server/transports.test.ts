@@ -10,6 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type LockClient } from '../../client/index.js';
 import type { LockServer } from '../../server/index.js';
 import { codeOf } from '../spec/harness.js';
+import { IoTransport } from '../../client/transport-io.js';
+import { WsTransport } from '../../client/transport-ws.js';
 import { CLIENT, ServerProcess } from '../recovery/support.js';
 import { api, linkOf, startServer, TOKENS, until } from './support.js';
 
@@ -31,24 +33,32 @@ afterEach(async () => {
 async function open(url: string, name: string, transport: (typeof TRANSPORTS)[number], token: string = TOKENS.client): Promise<LockClient> {
   const c = await connect(url, { token, name, transport });
   clients.push(c);
+  // The client speaks the transport it was asked for.
+  expect(linkOf(c)).toBeInstanceOf(transport === 'ws' ? WsTransport : IoTransport);
   return c;
+}
+
+/** A server, clients a and b, a's EX lock on `resource` and b's request for it in `mode`, queued on the server. */
+async function heldAndWaiting(transport: (typeof TRANSPORTS)[number], resource: string, mode: 'PR' | 'EX') {
+  server = await startServer();
+  const [a, b] = [await open(server.url, 'a', transport), await open(server.url, 'b', transport)];
+  const held = await a.owner('a1').lock('lin', resource, 'EX');
+  const waiting = b.owner('b1').lock('lin', resource, mode);
+  await until(() => server!.manager.snapshot().domains.some((d) => d.resources.some((r) => r.name === resource && r.waiting.length === 1)));
+  return { a, b, held, waiting };
 }
 
 for (const transport of TRANSPORTS) {
   describe(`the ${transport} transport`, () => {
     it('locks, waits, converts and releases as the server says; the server lists both clients', async () => {
-      server = await startServer();
-      const [a, b] = [await open(server.url, 'a', transport), await open(server.url, 'b', transport)];
-      const held = await a.owner('a1').lock('lin', 'r', 'EX');
-      const waiting = b.owner('b1').lock('lin', 'r', 'PR');
-      await until(() => server!.manager.snapshot().domains.some((d) => d.resources.some((r) => r.name === 'r' && r.waiting.length === 1)));
+      const { a, held, waiting } = await heldAndWaiting(transport, 'r', 'PR');
       await held.convert('PR');
       const granted = await waiting;
       expect([held.mode, granted.state]).toEqual(['PR', 'granted']);
       expect(await codeOf(a.owner('a2').lock('lin', 'r', 'EX', { noQueue: true }))).toBe('EAGAIN');
       await granted.release();
       await held.release();
-      const sessions = (await api(server, '/api/sessions')).body as { client: string }[];
+      const sessions = (await api(server!, '/api/sessions')).body as { client: string }[];
       expect(sessions.map((s) => s.client).sort()).toEqual(['a', 'b']);
     });
 
@@ -60,17 +70,14 @@ for (const transport of TRANSPORTS) {
     });
 
     it('a connection cut as the network would comes back to its session: held locks stay, a wait across the cut is granted', async () => {
-      server = await startServer();
-      const [a, b] = [await open(server.url, 'a', transport), await open(server.url, 'b', transport)];
-      const held = await a.owner('a1').lock('lin', 'cut', 'EX');
-      const waiting = b.owner('b1').lock('lin', 'cut', 'EX');
-      await until(() => server!.manager.snapshot().domains.some((d) => d.resources.some((r) => r.name === 'cut' && r.waiting.length === 1)));
-      const session = b.conn.sessionId;
+      const { a, b, held, waiting } = await heldAndWaiting(transport, 'cut', 'EX');
+      const sessions = [a.conn.sessionId, b.conn.sessionId];
+      const generations = [linkOf(a).generation, linkOf(b).generation];
       linkOf(b).cut();
       linkOf(a).cut();
-      await until(() => b.conn.state === 'away' || b.conn.sessionId !== session || b.conn.connected);
-      await until(() => a.conn.connected && b.conn.connected);
-      expect(b.conn.sessionId).toBe(session);
+      // Each came back on a new connection (the transport's generation moved on) to the session it had.
+      await until(() => a.conn.connected && b.conn.connected && linkOf(a).generation > generations[0]! && linkOf(b).generation > generations[1]!);
+      expect([a.conn.sessionId, b.conn.sessionId]).toEqual(sessions);
       expect(held.state).toBe('granted');
       await held.release();
       const got = await waiting;
