@@ -2,7 +2,7 @@
  * The lock protocol's framing on a plain WebSocket (the `ws` transport:
  * client/transport-ws.ts, server/ws-link.ts and ws-server.ts). The messages
  * themselves, their replies and bounds are protocol.ts's, the same on both
- * transports.
+ * transports. Both sides read frames with the one parser here.
  */
 
 import type { HandshakeAuth, WireError } from './protocol.js';
@@ -38,3 +38,26 @@ export type WsFrame =
   | [event: 'refused', error: WireError]
   | [event: 'ack', id: number, answer: unknown]
   | [event: string, message: unknown, id?: number];
+
+/** A frame as received, its shape checked: [event, message, id (0: none)]; an answer is ['ack', answer, id]. */
+export type ParsedFrame = [event: string, msg: unknown, id: number];
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+
+/**
+ * One frame's text, as either side receives it: `[event, message]` or
+ * `[event, message, id]`, and an answer `["ack", id, answer]` as ['ack',
+ * answer, id]; otherwise why it is not a frame (the connection ends).
+ */
+export function parseFrame(data: Buffer): ParsedFrame | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(data.toString('utf8'));
+  } catch {
+    return 'not JSON';
+  }
+  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3) || typeof v[0] !== 'string') return 'not an [event, message, id?] array';
+  if (v[0] === 'ack') return v.length === 3 && isId(v[1]) ? ['ack', v[2], v[1]] : 'an ack without its id';
+  if (v.length === 3 && !isId(v[2])) return 'an id that is not a positive integer';
+  return [v[0], v[1], v.length === 3 ? (v[2] as number) : 0];
+}

@@ -17,7 +17,7 @@
 
 import WebSocket from 'ws';
 import { WS_ATTEMPT_MS, WS_HEARTBEAT_SLACK_MS } from './limits.js';
-import { WS_CLOSE_BY_SERVER, WS_PATH, type WsFrame } from './protocol-ws.js';
+import { parseFrame, WS_CLOSE_BY_SERVER, WS_PATH, type ParsedFrame, type WsFrame } from './protocol-ws.js';
 import type { ClientItem, DirectEvent, MessageOf, Reply, ReplyOf, ServerItem, SessionInfo } from './protocol.js';
 import type { Transport, TransportEvents, TransportOptions } from './transport.js';
 
@@ -102,28 +102,23 @@ export class WsTransport implements Transport {
 
   private receive(data: Buffer, isBinary: boolean): void {
     this.alive();
-    let frame: unknown;
-    try {
-      frame = isBinary ? null : JSON.parse(data.toString());
-    } catch {
-      frame = null;
-    }
+    const frame = isBinary ? 'binary' : parseFrame(data);
     // A server that sends what the protocol has no frame for is not one to talk to: drop and retry.
-    if (!Array.isArray(frame) || typeof frame[0] !== 'string') {
+    if (typeof frame === 'string') {
       this.ws?.terminate();
       return;
     }
-    this.dispatch(frame as [string, unknown, unknown]);
+    this.dispatch(frame);
   }
 
-  private dispatch([event, a, b]: [string, unknown, unknown]): void {
+  private dispatch([event, a, id]: ParsedFrame): void {
     switch (event) {
       case 'm': this.events.items(a as ServerItem[]); break;
       case 'ack': {
-        const answer = this.answers.get(a as number);
+        const answer = this.answers.get(id);
         if (answer === undefined) break;
-        this.answers.delete(a as number);
-        answer(b as Reply<unknown>);
+        this.answers.delete(id);
+        answer(a as Reply<unknown>);
         break;
       }
       case 'session': {
@@ -142,7 +137,7 @@ export class WsTransport implements Transport {
         this.events.closing((a as { reason?: unknown } | null)?.reason === 'session-taken-over' ? 'session-taken-over' : 'session-closed');
         break;
       case 'report':
-        if (typeof b === 'number') this.events.report((report) => this.send(['ack', b, report]));
+        if (id !== 0) this.events.report((report) => this.send(['ack', id, report]));
         break;
     }
   }

@@ -19,7 +19,7 @@
 import type { Socket as NetSocket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { ClientToServerEvents, ServerToClientEvents, WireError } from '../client/protocol.js';
-import { WS_CLOSE_BY_SERVER } from '../client/protocol-ws.js';
+import { parseFrame, WS_CLOSE_BY_SERVER } from '../client/protocol-ws.js';
 import type { Logger } from './log.js';
 import type { LinkAck, LinkEvent, LockLink, SocketData } from './sockets.js';
 
@@ -30,9 +30,6 @@ const WS_INVALID_PAYLOAD = 1007;
 export const WS_POLICY_VIOLATION = 1008;
 
 export type WsLinkState = 'hello' | 'admitted' | 'ended';
-
-/** A frame as received, its shape checked: [event, message, id (0: none)]; or why it is not a frame. */
-type Frame = [event: string, msg: unknown, id: number];
 
 /** An ask of the server's waiting for its answer. */
 interface Ask {
@@ -186,24 +183,4 @@ export class WsLink implements LockLink {
     this.asks.clear();
     for (const fn of this.ends.splice(0)) fn();
   }
-}
-
-const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
-
-/**
- * One frame's text as [event, message, id]: `[event, message]` or `[event,
- * message, id]`, and an answer `["ack", id, answer]` as ['ack', answer, id];
- * otherwise why it is not a frame.
- */
-function parseFrame(data: Buffer): Frame | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(data.toString('utf8'));
-  } catch {
-    return 'not JSON';
-  }
-  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3) || typeof v[0] !== 'string') return 'not an [event, message, id?] array';
-  if (v[0] === 'ack') return v.length === 3 && isId(v[1]) ? ['ack', v[2], v[1]] : 'an ack without its id';
-  if (v.length === 3 && !isId(v[2])) return 'an id that is not a positive integer';
-  return [v[0], v[1], v.length === 3 ? (v[2] as number) : 0];
 }
