@@ -7,7 +7,7 @@
 
 import { io, type Socket } from 'socket.io-client';
 import type { ClientItem, ClientToServerEvents, DirectEvent, MessageOf, Reply, ReplyOf, ServerToClientEvents } from './protocol.js';
-import type { Transport, TransportEvents, TransportOptions } from './transport.js';
+import { closingReason, type Transport, type TransportEvents, type TransportOptions } from './transport.js';
 
 /** socket.io's emit for one event of the protocol, with its message and acknowledgement. */
 type EmitOne<E extends DirectEvent> = (event: E, message: MessageOf<E>, ack: (reply: Reply<ReplyOf<E>>) => void) => void;
@@ -34,7 +34,7 @@ export class IoTransport implements Transport {
       events.reached();
     });
     s.on('session', (info) => events.session(info));
-    s.on('closed', (m) => events.closing(m?.reason === 'session-taken-over' ? 'session-taken-over' : 'session-closed'));
+    s.on('closed', (m) => events.closing(closingReason(m)));
     s.on('disconnect', (reason) => {
       events.dropped(reason === 'io server disconnect' ? 'server' : reason === 'io client disconnect' ? 'client' : 'network');
     });

@@ -19,7 +19,7 @@ import WebSocket from 'ws';
 import { WS_ATTEMPT_MS, WS_HEARTBEAT_SLACK_MS } from './limits.js';
 import { parseFrame, WS_CLOSE_BY_SERVER, WS_PATH, type ParsedFrame, type WsFrame } from './protocol-ws.js';
 import type { ClientItem, DirectEvent, MessageOf, Reply, ReplyOf, ServerItem, SessionInfo } from './protocol.js';
-import type { Transport, TransportEvents, TransportOptions } from './transport.js';
+import { closingReason, type Transport, type TransportEvents, type TransportOptions } from './transport.js';
 
 /** The WebSocket URL of a server's base URL: http → ws, https → wss, on the protocol's path. */
 export function wsUrl(base: string): string {
@@ -134,7 +134,7 @@ export class WsTransport implements Transport {
         this.events.refused(a);
         break;
       case 'closed':
-        this.events.closing((a as { reason?: unknown } | null)?.reason === 'session-taken-over' ? 'session-taken-over' : 'session-closed');
+        this.events.closing(closingReason(a));
         break;
       case 'report':
         if (id !== 0) this.events.report((report) => this.send(['ack', id, report]));

@@ -65,6 +65,11 @@ export interface Transport {
   call<E extends DirectEvent>(event: E, message: MessageOf<E>, answer: (reply: Reply<ReplyOf<E>>) => void): void;
 }
 
+/** Why the server's `closed` notice says it drops the connection (anything else it might say: the session is closed). */
+export function closingReason(msg: unknown): 'session-taken-over' | 'session-closed' {
+  return (msg as { reason?: unknown } | null)?.reason === 'session-taken-over' ? 'session-taken-over' : 'session-closed';
+}
+
 export interface TransportOptions {
   /** The server's base URL (http: or https:). */
   url: string;
